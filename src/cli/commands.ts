@@ -1,0 +1,5 @@
+import type { CommandModule } from 'yargs';
+
+/** Every CLI command, in the order `--help` lists them. One module per command. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export const commands: CommandModule<any, any>[] = [];

@@ -1,0 +1,60 @@
+import yargs, { type Argv } from 'yargs';
+import { CelebaGanError, EXIT_RUNTIME, EXIT_USAGE } from '../errors.js';
+import { commands } from './commands.js';
+import { packageVersion } from '../version.js';
+
+/**
+ * The CLI entry: the only place that prints errors and chooses exit codes
+ * (0 ok, 1 runtime failure, 2 usage error). Stack traces only with --verbose.
+ */
+
+class YargsUsage extends Error {}
+
+export function buildParser(argv: string[]): Argv {
+  let parser: Argv = yargs(argv)
+    .scriptName('celeba-gan')
+    .usage('Usage: $0 <command> [options]\n\nTrain GANs that make faces, export them to ONNX, generate images fast.')
+    .example('$0 prepare --synthetic 20000', 'make a procedural (synthetic) face data set: no download')
+    .example('$0 train', 'train on the newest data set in data/')
+    .example('$0 export --onnx', 'export the newest run in runs/ to models/')
+    .example('$0 generate --n 1000', 'write 1000 faces with the newest model in models/')
+    .epilogue('Each command has its own --help with examples. Docs: README.md')
+    .option('verbose', { type: 'boolean', default: false, describe: 'Show stack traces and extra detail' })
+    .strict()
+    .demandCommand(1, 'Choose a command (see the list above).')
+    .recommendCommands()
+    .help()
+    .alias('help', 'h')
+    .version(packageVersion())
+    .wrap(Math.min(120, process.stdout.columns || 120))
+    .fail((msg, err) => {
+      if (err) throw err;
+      throw new YargsUsage(msg);
+    });
+  for (const command of commands) parser = parser.command(command);
+  return parser;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const verbose = argv.includes('--verbose');
+  const parser = buildParser(argv);
+  try {
+    await parser.parseAsync();
+    return 0;
+  } catch (err) {
+    if (err instanceof YargsUsage) {
+      process.stderr.write(`${await parser.getHelp()}\n\nceleba-gan: ${err.message}\n`);
+      return EXIT_USAGE;
+    }
+    if (err instanceof CelebaGanError) {
+      process.stderr.write(`celeba-gan: error [${err.code}]: ${err.message}\n`);
+      if (err.hint) process.stderr.write(`  ${err.hint}\n`);
+      if (verbose && err.stack) process.stderr.write(`${err.stack}\n`);
+      return err.kind === 'usage' ? EXIT_USAGE : EXIT_RUNTIME;
+    }
+    const e = err as Error;
+    process.stderr.write(`celeba-gan: unexpected error: ${e?.message ?? String(err)}\n`);
+    process.stderr.write(verbose ? `${e?.stack}\n` : '  Run again with --verbose for the stack trace.\n');
+    return EXIT_RUNTIME;
+  }
+}

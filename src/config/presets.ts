@@ -1,0 +1,159 @@
+import { UsageError, assertNumber } from '../errors.js';
+import type { ArchitectureSpec, LayerSpec } from '../model/spec.js';
+
+/**
+ * Presets: the published numbers live here and nowhere else. `buildSpec` applies the channel
+ * width multiplier (`--width`) to every hidden layer; image channels (3) are never scaled.
+ */
+
+export const PRESET_NAMES = ['seed28', 'dcgan64'] as const;
+export type PresetName = (typeof PRESET_NAMES)[number];
+
+/** Scaled channel count: at least 1, rounded to the nearest integer. */
+export function scaleChannels(channels: number, width: number): number {
+  return Math.max(1, Math.round(channels * width));
+}
+
+/**
+ * seed28: the 2018 TensorFlow CelebA DCGAN exactly (shared/SEED-NOTES.md).
+ * TF1 defaults where the notebook relied on them: glorot-uniform kernels, biased convolutions,
+ * batch norm momentum 0.99 and epsilon 0.001, Adam epsilon 1e-8.
+ */
+function seed28(width: number): ArchitectureSpec {
+  const c0 = scaleChannels(1024, width);
+  const c1 = scaleChannels(512, width);
+  const c2 = scaleChannels(256, width);
+  const d1 = scaleChannels(64, width);
+  const d2 = scaleChannels(128, width);
+  const d3 = scaleChannels(256, width);
+  const bn = (name: string): LayerSpec => ({ kind: 'batchNorm', name, momentum: 0.99, epsilon: 1e-3 });
+  const lrelu: LayerSpec = { kind: 'leakyRelu', alpha: 0.2 };
+  const drop: LayerSpec = { kind: 'dropout', rate: 0.5 };
+  return {
+    preset: 'seed28',
+    width,
+    zDim: 100,
+    latent: 'uniform',
+    image: { channels: 3, height: 28, width: 28 },
+    generator: [
+      { kind: 'dense', name: 'fc', units: 4 * 4 * c0, bias: false }, // z 100 -> 16384
+      { kind: 'reshape', channels: c0, height: 4, width: 4 }, // 1024 x 4 x 4
+      bn('bn0'),
+      lrelu,
+      drop,
+      { kind: 'convTranspose2d', name: 'deconv1', filters: c1, kernel: 4, stride: 1, padding: 'valid', bias: true }, // 512 x 7 x 7
+      bn('bn1'),
+      lrelu,
+      drop,
+      { kind: 'convTranspose2d', name: 'deconv2', filters: c2, kernel: 5, stride: 2, padding: 'same', bias: true }, // 256 x 14 x 14
+      bn('bn2'),
+      lrelu,
+      drop,
+      { kind: 'convTranspose2d', name: 'deconv3', filters: 3, kernel: 5, stride: 2, padding: 'same', bias: true }, // 3 x 28 x 28
+      { kind: 'tanh' },
+    ],
+    discriminator: [
+      { kind: 'conv2d', name: 'conv1', filters: d1, kernel: 5, stride: 2, padding: 'same', bias: true }, // 64 x 14 x 14
+      lrelu,
+      { kind: 'conv2d', name: 'conv2', filters: d2, kernel: 5, stride: 2, padding: 'same', bias: true }, // 128 x 7 x 7
+      bn('bn2'),
+      lrelu,
+      { kind: 'conv2d', name: 'conv3', filters: d3, kernel: 5, stride: 2, padding: 'same', bias: true }, // 256 x 4 x 4
+      bn('bn3'),
+      lrelu,
+      { kind: 'flatten' }, // 4096
+      { kind: 'dense', name: 'fc', units: 1, bias: true }, // logit
+    ],
+    training: {
+      batchSize: 64,
+      learningRate: 0.00025,
+      beta1: 0.45,
+      beta2: 0.999,
+      epsilon: 1e-8,
+      realLabel: 0.9,
+      init: { kind: 'glorotUniform' },
+    },
+  };
+}
+
+/** dcgan64: PyTorch's DCGAN example/tutorial (ngf = ndf = 64, kernel-4 layers, no biases). */
+function dcgan64(width: number): ArchitectureSpec {
+  const ngf = scaleChannels(64, width);
+  const ndf = scaleChannels(64, width);
+  const bn = (name: string): LayerSpec => ({ kind: 'batchNorm', name, momentum: 0.9, epsilon: 1e-5 });
+  const relu: LayerSpec = { kind: 'relu' };
+  const lrelu: LayerSpec = { kind: 'leakyRelu', alpha: 0.2 };
+  const up = (name: string, filters: number): LayerSpec => ({
+    kind: 'convTranspose2d', name, filters, kernel: 4, stride: 2, padding: 'same', bias: false,
+  });
+  const down = (name: string, filters: number): LayerSpec => ({
+    kind: 'conv2d', name, filters, kernel: 4, stride: 2, padding: 'same', bias: false,
+  });
+  return {
+    preset: 'dcgan64',
+    width,
+    zDim: 100,
+    latent: 'normal',
+    image: { channels: 3, height: 64, width: 64 },
+    generator: [
+      { kind: 'reshape', channels: 100, height: 1, width: 1 }, // 100 x 1 x 1
+      { kind: 'convTranspose2d', name: 'deconv1', filters: ngf * 8, kernel: 4, stride: 1, padding: 'valid', bias: false }, // 512 x 4 x 4
+      bn('bn1'),
+      relu,
+      up('deconv2', ngf * 4), // 256 x 8 x 8
+      bn('bn2'),
+      relu,
+      up('deconv3', ngf * 2), // 128 x 16 x 16
+      bn('bn3'),
+      relu,
+      up('deconv4', ngf), // 64 x 32 x 32
+      bn('bn4'),
+      relu,
+      up('deconv5', 3), // 3 x 64 x 64
+      { kind: 'tanh' },
+    ],
+    discriminator: [
+      down('conv1', ndf), // 64 x 32 x 32
+      lrelu,
+      down('conv2', ndf * 2), // 128 x 16 x 16
+      bn('bn2'),
+      lrelu,
+      down('conv3', ndf * 4), // 256 x 8 x 8
+      bn('bn3'),
+      lrelu,
+      down('conv4', ndf * 8), // 512 x 4 x 4
+      bn('bn4'),
+      lrelu,
+      { kind: 'conv2d', name: 'conv5', filters: 1, kernel: 4, stride: 1, padding: 'valid', bias: false }, // 1 x 1 x 1
+      { kind: 'flatten' }, // logit
+    ],
+    training: {
+      batchSize: 128,
+      learningRate: 0.0002,
+      beta1: 0.5,
+      beta2: 0.999,
+      epsilon: 1e-8,
+      realLabel: 1,
+      init: { kind: 'normal', std: 0.02 },
+    },
+  };
+}
+
+const BUILDERS: Readonly<Record<PresetName, (width: number) => ArchitectureSpec>> = Object.freeze({ seed28, dcgan64 });
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** The spec for a preset at a channel width (1 = as published). The result is deeply frozen. */
+export function buildSpec(preset: string, width = 1): ArchitectureSpec {
+  if (!(PRESET_NAMES as readonly string[]).includes(preset)) {
+    throw new UsageError('E_UNKNOWN_PRESET', `Unsupported preset "${preset}". Should be one of: ${PRESET_NAMES.join(', ')}`);
+  }
+  assertNumber('width', width, 0, 4, { exclusiveMin: true });
+  return deepFreeze(BUILDERS[preset as PresetName](width));
+}

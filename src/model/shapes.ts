@@ -1,0 +1,166 @@
+import { CelebaGanError } from '../errors.js';
+import type { ArchitectureSpec, LayerSpec, NetworkName, Padding } from './spec.js';
+
+/** Activation shape without the batch dimension: [C, H, W] for images, [F] for vectors. */
+export type ActShape = readonly number[];
+
+/** Explicit padding of one spatial axis: rows/columns added (conv) or cropped (transposed conv). */
+export interface AxisPads {
+  begin: number;
+  end: number;
+}
+
+/**
+ * Convolution: output size and TensorFlow-style pads. `same` gives ceil(in / stride) with the
+ * odd extra padding at the end.
+ */
+export function convAxis(inSize: number, kernel: number, stride: number, padding: Padding): { out: number; pads: AxisPads } {
+  if (padding === 'valid') {
+    return { out: Math.floor((inSize - kernel) / stride) + 1, pads: { begin: 0, end: 0 } };
+  }
+  const out = Math.ceil(inSize / stride);
+  const total = Math.max((out - 1) * stride + kernel - inSize, 0);
+  const begin = Math.floor(total / 2);
+  return { out, pads: { begin, end: total - begin } };
+}
+
+/**
+ * Transposed convolution: output size and how many rows/columns to CROP from the full
+ * transposed-convolution result ((in - 1) * stride + kernel). `same` gives in * stride, cropping
+ * the odd extra at the end (TensorFlow's conv2d_transpose); ONNX ConvTranspose `pads` take these
+ * numbers directly.
+ */
+export function convTransposeAxis(inSize: number, kernel: number, stride: number, padding: Padding): { out: number; pads: AxisPads } {
+  const full = (inSize - 1) * stride + kernel;
+  if (padding === 'valid') {
+    // TensorFlow's `valid` output is (in - 1) * stride + max(kernel, stride); the extra
+    // (stride > kernel) rows would be zeros + bias. No preset uses that case, so refuse it.
+    if (stride > kernel) throw new CelebaGanError('E_SPEC', `transposed convolution with stride ${stride} > kernel ${kernel} and valid padding is not supported`);
+    return { out: full, pads: { begin: 0, end: 0 } };
+  }
+  const out = inSize * stride;
+  const total = full - out;
+  if (total < 0) throw new CelebaGanError('E_SPEC', `transposed convolution with kernel ${kernel} < stride ${stride} and same padding is not supported`);
+  const begin = Math.floor(total / 2);
+  return { out, pads: { begin, end: total - begin } };
+}
+
+export interface LayerInfo {
+  index: number;
+  layer: LayerSpec;
+  input: ActShape;
+  output: ActShape;
+  /** Spatial pads [height, width] for conv2d / convTranspose2d layers. */
+  pads?: { h: AxisPads; w: AxisPads };
+}
+
+/** Walk a network and give every layer its input/output shape (batch dimension omitted). */
+export function layerInfos(spec: ArchitectureSpec, network: NetworkName): LayerInfo[] {
+  let shape: ActShape = network === 'generator' ? [spec.zDim] : [spec.image.channels, spec.image.height, spec.image.width];
+  const layers = spec[network];
+  return layers.map((layer, index) => {
+    const input = shape;
+    const where = `${network} layer ${index} (${layer.kind})`;
+    const need = (rank: number): void => {
+      if (input.length !== rank) throw new CelebaGanError('E_SPEC', `${where} expects a rank-${rank} input but gets [${input.join(', ')}]`);
+    };
+    let output: ActShape;
+    let pads: LayerInfo['pads'];
+    switch (layer.kind) {
+      case 'dense':
+        need(1);
+        output = [layer.units];
+        break;
+      case 'reshape': {
+        const size = input.reduce((a, b) => a * b, 1);
+        if (size !== layer.channels * layer.height * layer.width) {
+          throw new CelebaGanError('E_SPEC', `${where} cannot reshape ${size} values to ${layer.channels}x${layer.height}x${layer.width}`);
+        }
+        output = [layer.channels, layer.height, layer.width];
+        break;
+      }
+      case 'conv2d':
+      case 'convTranspose2d': {
+        need(3);
+        const axis = layer.kind === 'conv2d' ? convAxis : convTransposeAxis;
+        const h = axis(input[1]!, layer.kernel, layer.stride, layer.padding);
+        const w = axis(input[2]!, layer.kernel, layer.stride, layer.padding);
+        output = [layer.filters, h.out, w.out];
+        pads = { h: h.pads, w: w.pads };
+        break;
+      }
+      case 'flatten':
+        output = [input.reduce((a, b) => a * b, 1)];
+        break;
+      default:
+        output = input;
+    }
+    shape = output;
+    return { index, layer, input, output, pads };
+  });
+}
+
+export function outputShape(spec: ArchitectureSpec, network: NetworkName): ActShape {
+  const infos = layerInfos(spec, network);
+  return infos[infos.length - 1]!.output;
+}
+
+export type ParamRole = 'weight' | 'bias' | 'gamma' | 'beta' | 'runningMean' | 'runningVar';
+
+export interface ParamInfo {
+  /** Canonical name, e.g. `generator.deconv1.weight`. */
+  name: string;
+  network: NetworkName;
+  layer: string;
+  role: ParamRole;
+  shape: number[];
+  /** False for batch-norm running statistics (updated by forward passes, not the optimiser). */
+  trainable: boolean;
+}
+
+/** Every tensor of a network in canonical order, names and layouts (see spec.ts). */
+export function parameterList(spec: ArchitectureSpec, network: NetworkName): ParamInfo[] {
+  const out: ParamInfo[] = [];
+  const add = (layer: string, suffix: string, role: ParamRole, shape: number[], trainable = true): void => {
+    out.push({ name: `${network}.${layer}.${suffix}`, network, layer, role, shape, trainable });
+  };
+  for (const info of layerInfos(spec, network)) {
+    const l = info.layer;
+    switch (l.kind) {
+      case 'dense':
+        add(l.name, 'weight', 'weight', [l.units, info.input[0]!]);
+        if (l.bias) add(l.name, 'bias', 'bias', [l.units]);
+        break;
+      case 'conv2d':
+        add(l.name, 'weight', 'weight', [l.filters, info.input[0]!, l.kernel, l.kernel]);
+        if (l.bias) add(l.name, 'bias', 'bias', [l.filters]);
+        break;
+      case 'convTranspose2d':
+        add(l.name, 'weight', 'weight', [info.input[0]!, l.filters, l.kernel, l.kernel]);
+        if (l.bias) add(l.name, 'bias', 'bias', [l.filters]);
+        break;
+      case 'batchNorm': {
+        const c = info.input[0]!;
+        add(l.name, 'weight', 'gamma', [c]);
+        add(l.name, 'bias', 'beta', [c]);
+        add(l.name, 'running_mean', 'runningMean', [c], false);
+        add(l.name, 'running_var', 'runningVar', [c], false);
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  return out;
+}
+
+/** Both networks' tensors: generator first, then discriminator. */
+export function allParameters(spec: ArchitectureSpec): ParamInfo[] {
+  return [...parameterList(spec, 'generator'), ...parameterList(spec, 'discriminator')];
+}
+
+export function countParameters(spec: ArchitectureSpec, network: NetworkName): number {
+  return parameterList(spec, network)
+    .filter((p) => p.trainable)
+    .reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);
+}
