@@ -167,7 +167,7 @@ export class DatasetReader {
   }
 
   /** Copy images `indices` (HWC uint8) into `out`, back to back. */
-  read(indices: ArrayLike<number>, out = new Uint8Array(indices.length * this.imageBytes)): Uint8Array {
+  read(indices: ArrayLike<number>, out: Uint8Array = new Uint8Array(indices.length * this.imageBytes)): Uint8Array {
     for (let i = 0; i < indices.length; i++) {
       const idx = indices[i]!;
       if (idx < 0 || idx >= this.header.count) throw new RangeError(`image index ${idx} outside 0..${this.header.count - 1}`);
