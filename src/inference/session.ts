@@ -1,0 +1,255 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import {
+  AUTO_ORDER,
+  checkProvider,
+  executionProviderConfig,
+  loadOnnxruntime,
+  parseProvider,
+  providerStartHint,
+  type ConcreteProvider,
+  type Ort,
+  type ProviderName,
+} from '../bindings/onnxruntime.js';
+import { CelebaGanError, UsageError, assertInteger } from '../errors.js';
+import { readModelSummary } from './model-file.js';
+import type { LatentKind } from './latents.js';
+
+export { latentsFor, checkTruncation, type LatentKind } from './latents.js';
+
+/**
+ * The one path to an onnxruntime InferenceSession: validate the model file, read the metadata
+ * the exporter (src/onnx) writes, pick an execution provider, check the graph's input `z` and
+ * output `images`. Nothing else in the project creates a session.
+ */
+
+/** metadata_props keys written by the exporter. */
+export const METADATA_KEYS = Object.freeze({
+  version: 'celeba_gan.version',
+  preset: 'celeba_gan.preset',
+  width: 'celeba_gan.width',
+  zDim: 'celeba_gan.z_dim',
+  latent: 'celeba_gan.latent',
+  imageHeight: 'celeba_gan.image_height',
+  imageWidth: 'celeba_gan.image_width',
+  imageChannels: 'celeba_gan.image_channels',
+  layout: 'celeba_gan.layout',
+  outputRange: 'celeba_gan.output_range',
+  step: 'celeba_gan.step',
+  checkpointSha256: 'celeba_gan.checkpoint_sha256',
+});
+const REQUIRED_KEYS = ['version', 'preset', 'width', 'zDim', 'latent', 'imageHeight', 'imageWidth', 'imageChannels', 'layout', 'outputRange'] as const;
+
+export const INPUT_NAME = 'z';
+export const OUTPUT_NAME = 'images';
+
+export interface GeneratorInfo {
+  /** celeba-gan version that exported the model. */
+  version: string;
+  preset: string;
+  width: number;
+  zDim: number;
+  latent: LatentKind;
+  image: { channels: number; height: number; width: number };
+  layout: 'NCHW';
+  outputRange: [number, number];
+  /** Training step of the exported checkpoint (null when the exporter had none). */
+  step: number | null;
+  checkpointSha256: string | null;
+  /** The .onnx file: absolute path and the sha256 of its bytes. */
+  modelPath: string;
+  modelSha256: string;
+  /** Every metadata_props entry, including ones this version does not interpret. */
+  metadata: Record<string, string>;
+}
+
+export interface GeneratorSession {
+  readonly info: GeneratorInfo;
+  readonly providerUsed: ConcreteProvider;
+  /** One line per provider considered and not used (`auto`), e.g. `cuda: not installed ...`. */
+  readonly providerNotes: readonly string[];
+  /** z [n, zDim] -> images [n, C, H, W] float32 in [-1, 1]. */
+  run(z: Float32Array, n: number): Promise<Float32Array>;
+  close(): Promise<void>;
+}
+
+export interface OpenGeneratorOptions {
+  provider?: ProviderName;
+  /** GPU index for cuda / dml (ignored by cpu). */
+  device?: number;
+  /** onnxruntime intra-op threads (default: onnxruntime's choice, the physical cores). */
+  threads?: number;
+}
+
+const modelHint = 'Pass --model <file.onnx> made by `celeba-gan export --onnx` (run `celeba-gan train` first if you have no run).';
+
+async function readModelBytes(path: string): Promise<Uint8Array> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder, not a file' : (err as Error).message;
+    throw new UsageError('E_MODEL_NOT_FOUND', `cannot read model ${path}: ${why}`, { hint: modelHint, cause: err });
+  }
+}
+
+/** Parse and check the exporter's metadata; `what` names the file in messages. */
+export function parseGeneratorMetadata(metadata: Map<string, string>, what: string): Omit<GeneratorInfo, 'modelPath' | 'modelSha256'> {
+  const missing = REQUIRED_KEYS.filter((k) => !metadata.has(METADATA_KEYS[k])).map((k) => METADATA_KEYS[k]);
+  if (missing.length > 0) {
+    throw new CelebaGanError('E_MODEL_METADATA', `model ${what} lacks celeba-gan metadata: missing ${missing.join(', ')}`, {
+      kind: 'usage',
+      hint: 'Only generators exported by `celeba-gan export --onnx` carry the latent size and distribution; re-export the run.',
+    });
+  }
+  const get = (k: keyof typeof METADATA_KEYS): string => metadata.get(METADATA_KEYS[k]) ?? '';
+  const bad = (k: keyof typeof METADATA_KEYS, wanted: string): never => {
+    throw new CelebaGanError('E_MODEL_METADATA', `model ${what} has a bad ${METADATA_KEYS[k]}: expected ${wanted} but found ${JSON.stringify(get(k))}`, {
+      kind: 'usage',
+      hint: 'Re-export the run with `celeba-gan export --onnx`.',
+    });
+  };
+  const positiveInt = (k: keyof typeof METADATA_KEYS): number => {
+    const v = Number(get(k));
+    return Number.isInteger(v) && v > 0 && /^\d+$/.test(get(k)) ? v : bad(k, 'a positive integer');
+  };
+  const latent = get('latent');
+  if (latent !== 'uniform' && latent !== 'normal') bad('latent', '"uniform" or "normal"');
+  if (get('layout') !== 'NCHW') bad('layout', '"NCHW"');
+  const range = get('outputRange').split(',').map(Number);
+  if (range.length !== 2 || !range.every(Number.isFinite) || range[0]! >= range[1]!) bad('outputRange', '"lo,hi" such as "-1,1"');
+  const width = Number(get('width'));
+  if (!(width > 0)) bad('width', 'a positive number');
+  const stepText = metadata.get(METADATA_KEYS.step);
+  const step = stepText === undefined || stepText === '' ? null : Number(stepText);
+  if (step !== null && !(Number.isInteger(step) && step >= 0)) bad('step', 'an integer >= 0');
+  return {
+    version: get('version'),
+    preset: get('preset'),
+    width,
+    zDim: positiveInt('zDim'),
+    latent: latent as LatentKind,
+    image: { channels: positiveInt('imageChannels'), height: positiveInt('imageHeight'), width: positiveInt('imageWidth') },
+    layout: 'NCHW',
+    outputRange: [range[0]!, range[1]!],
+    step,
+    checkpointSha256: metadata.get(METADATA_KEYS.checkpointSha256) || null,
+    metadata: Object.fromEntries(metadata),
+  };
+}
+
+type OrtSession = Awaited<ReturnType<Ort['InferenceSession']['create']>>;
+
+/** `batch` dims may be symbolic (string) or any number; fixed dims must match. */
+function checkIo(session: OrtSession, info: Omit<GeneratorInfo, 'modelPath' | 'modelSha256'>, what: string): void {
+  const fail = (message: string): never => {
+    throw new CelebaGanError('E_MODEL_IO', `model ${what} ${message}`, {
+      kind: 'usage',
+      hint: 'celeba-gan needs a generator with input `z` float32 [batch, zDim] and output `images` float32 [batch, C, H, W]; re-export with `celeba-gan export --onnx`.',
+    });
+  };
+  const input = session.inputMetadata.find((m) => m.name === INPUT_NAME);
+  if (!input) fail(`has no input "${INPUT_NAME}" (inputs: ${session.inputNames.join(', ') || 'none'})`);
+  const output = session.outputMetadata.find((m) => m.name === OUTPUT_NAME);
+  if (!output) fail(`has no output "${OUTPUT_NAME}" (outputs: ${session.outputNames.join(', ') || 'none'})`);
+  if (session.inputNames.length !== 1) fail(`has ${session.inputNames.length} inputs (${session.inputNames.join(', ')}); expected only "${INPUT_NAME}"`);
+  const shapeOk = (m: typeof input, want: number[]): boolean =>
+    m!.isTensor && m!.type === 'float32' && m!.shape.length === want.length && m!.shape.every((d, i) => i === 0 || typeof d !== 'number' || d === want[i]);
+  const describeMeta = (m: typeof input): string => (m!.isTensor ? `${m!.type} [${m!.shape.join(', ')}]` : 'a non-tensor value');
+  if (!shapeOk(input, [0, info.zDim])) fail(`input "${INPUT_NAME}" is ${describeMeta(input)}; expected float32 [batch, ${info.zDim}] (z_dim from its metadata)`);
+  const { channels, height, width } = info.image;
+  if (!shapeOk(output, [0, channels, height, width])) fail(`output "${OUTPUT_NAME}" is ${describeMeta(output)}; expected float32 [batch, ${channels}, ${height}, ${width}]`);
+}
+
+/** Open a generator exported by `celeba-gan export --onnx` on the asked-for provider. */
+export async function openGenerator(modelPath: string, opts: OpenGeneratorOptions = {}): Promise<GeneratorSession> {
+  const provider = parseProvider(opts.provider ?? 'auto');
+  const device = assertInteger('device', opts.device ?? 0, 0, 255);
+  const threads = opts.threads === undefined ? undefined : assertInteger('threads', opts.threads, 1, 1024);
+  const bytes = await readModelBytes(modelPath);
+  let summary;
+  try {
+    summary = readModelSummary(bytes);
+  } catch (err) {
+    throw new UsageError('E_MODEL_NOT_ONNX', `${modelPath} is not an ONNX model (${(err as Error).message})`, { hint: modelHint, cause: err });
+  }
+  const partial = parseGeneratorMetadata(summary.metadata, modelPath);
+  const info: GeneratorInfo = { ...partial, modelPath: resolve(modelPath), modelSha256: createHash('sha256').update(bytes).digest('hex') };
+
+  const ort = await loadOnnxruntime();
+  const candidates: readonly ConcreteProvider[] = provider === 'auto' ? AUTO_ORDER : [provider];
+  const notes: string[] = [];
+  const failures: string[] = [];
+  let session: OrtSession | undefined;
+  let used: ConcreteProvider | undefined;
+  for (const candidate of candidates) {
+    const check = checkProvider(candidate);
+    if (!check.ok) {
+      if (provider !== 'auto') {
+        throw new CelebaGanError('E_PROVIDER_UNAVAILABLE', `provider "${candidate}" cannot be used: ${check.reason}`, { kind: 'runtime', hint: check.hint });
+      }
+      notes.push(`${candidate}: ${check.reason}`);
+      failures.push(`[${candidate}] ${check.reason}`);
+      continue;
+    }
+    try {
+      session = await ort.InferenceSession.create(bytes, {
+        executionProviders: [executionProviderConfig(candidate, device)],
+        graphOptimizationLevel: 'all',
+        ...(threads === undefined ? {} : { intraOpNumThreads: threads }),
+      });
+      used = candidate;
+      break;
+    } catch (err) {
+      const message = (err as Error).message.trim();
+      if (provider !== 'auto') {
+        if (candidate === 'cpu') {
+          throw new CelebaGanError('E_MODEL_INVALID', `onnxruntime cannot load ${modelPath}: ${message}`, { kind: 'usage', hint: providerStartHint('cpu'), cause: err });
+        }
+        throw new CelebaGanError('E_PROVIDER_UNAVAILABLE', `provider "${candidate}" failed to start on device ${device}: ${message}`, { hint: providerStartHint(candidate), cause: err });
+      }
+      notes.push(`${candidate}: failed to start (${message})`);
+      failures.push(`[${candidate}] ${message}`);
+    }
+  }
+  if (!session || !used) {
+    throw new CelebaGanError('E_NO_PROVIDER', `no execution provider could run ${modelPath}. ERR: ${failures.join(', ')}`, { hint: providerStartHint('cpu') });
+  }
+  try {
+    checkIo(session, partial, modelPath);
+  } catch (err) {
+    await session.release();
+    throw err;
+  }
+
+  const live = session;
+  const { zDim } = info;
+  const { channels, height, width } = info.image;
+  let closed = false;
+  return {
+    info,
+    providerUsed: used,
+    providerNotes: notes,
+    async run(z: Float32Array, n: number): Promise<Float32Array> {
+      if (closed) throw new Error('GeneratorSession.run called after close()');
+      assertInteger('n', n, 1);
+      if (z.length !== n * zDim) throw new Error(`z has ${z.length} values; [${n}, ${zDim}] needs ${n * zDim}`);
+      const feeds = { [INPUT_NAME]: new ort.Tensor('float32', z, [n, zDim]) };
+      const result = await live.run(feeds);
+      const images = result[OUTPUT_NAME] as InstanceType<Ort['Tensor']> | undefined;
+      const want = [n, channels, height, width];
+      if (!images || images.type !== 'float32' || images.dims.length !== 4 || images.dims.some((d, i) => d !== want[i])) {
+        throw new CelebaGanError('E_MODEL_IO', `model ${modelPath} returned images [${images?.dims.join(', ') ?? 'none'}] for a batch of ${n}; expected [${want.join(', ')}]`, {
+          hint: 'Re-export the run with `celeba-gan export --onnx`.',
+        });
+      }
+      return images.data as Float32Array;
+    },
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      await live.release();
+    },
+  };
+}
