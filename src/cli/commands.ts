@@ -1,5 +1,7 @@
 import type { CommandModule } from 'yargs';
+import { exportCommand } from './export.js';
+import { generateCommand } from './generate.js';
 
 /** Every CLI command, in the order `--help` lists them. One module per command. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [];
+export const commands: CommandModule<any, any>[] = [exportCommand, generateCommand];

@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
-import { basename, dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { CelebaGanError, UsageError, describe } from '../errors.js';
 import { layerInfos, outputShape, parameterList, type LayerInfo } from '../model/shapes.js';
 import type { ArchitectureSpec } from '../model/spec.js';
@@ -41,7 +41,7 @@ const IR_VERSION_FOR_OPSET: Readonly<Record<number, number>> = Object.freeze({
 export function assertOpset(value: unknown): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < MIN_OPSET || value > MAX_OPSET) {
     throw new UsageError('E_OPSET', `Expected integer between ${MIN_OPSET} and ${MAX_OPSET} for opset but received ${describe(value)}`, {
-      hint: `Pass --opset between ${MIN_OPSET} and ${MAX_OPSET}, or leave it out for ${DEFAULT_OPSET} (onnxruntime 1.14 and newer load it).`,
+      hint: `Pass --opset between ${MIN_OPSET} and ${MAX_OPSET}, or leave it out for ${DEFAULT_OPSET} (onnxruntime 1.13 and newer load it).`,
     });
   }
   return value;
@@ -306,7 +306,7 @@ export async function exportRun(o: ExportRunOptions): Promise<ExportRunResult> {
     if (!o.force) {
       throw new CelebaGanError('E_OUTPUT_EXISTS', `${o.out} already exists and holds a different model`, {
         kind: 'usage',
-        hint: `Pass --force to replace it, or choose another path with --onnx <file> (e.g. ${basename(o.out, '.onnx')}-step${ckpt.manifest.step}.onnx).`,
+        hint: `Pass --force to replace it, or choose another path with --onnx <file> (e.g. ${join(dirname(o.out), `${basename(o.out, '.onnx')}-step${ckpt.manifest.step}.onnx`)}).`,
       });
     }
   }

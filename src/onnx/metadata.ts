@@ -1,5 +1,3 @@
-import protobuf from 'protobufjs';
-import { CelebaGanError } from '../errors.js';
 import { outputShape } from '../model/shapes.js';
 import type { ArchitectureSpec } from '../model/spec.js';
 import { packageVersion } from '../version.js';
@@ -7,6 +5,7 @@ import { packageVersion } from '../version.js';
 /**
  * The `metadata_props` a celeba-gan ONNX model carries, so that a consumer (`generate`) needs no
  * flags: what z to feed and what comes out. Keys are stable; values are strings (ONNX's rule).
+ * (src/inference/model-file.ts reads them back.)
  */
 export const META = Object.freeze({
   version: 'celeba_gan.version',
@@ -46,70 +45,4 @@ export function specMetadata(spec: ArchitectureSpec, foldBatchNorm: boolean): Re
     [META.outputRange]: '-1,1',
     [META.batchNorm]: foldBatchNorm ? 'folded' : 'running-stats',
   };
-}
-
-export interface OnnxHeader {
-  irVersion: number;
-  producerName: string;
-  producerVersion: string;
-  /** Version of the default (`ai.onnx`) operator set. */
-  opset: number | undefined;
-  docString: string;
-  metadata: Record<string, string>;
-}
-
-/**
- * Read a model's top-level fields and `metadata_props` without decoding the graph (whose weights
- * can be tens of MB): walks ModelProto's fields and skips the graph. onnxruntime-node does not
- * expose custom metadata, so consumers read it here.
- */
-export function readOnnxHeader(bytes: Uint8Array, source = 'ONNX model'): OnnxHeader {
-  const out: OnnxHeader = { irVersion: 0, producerName: '', producerVersion: '', opset: undefined, docString: '', metadata: {} };
-  try {
-    const r = protobuf.Reader.create(bytes);
-    while (r.pos < r.len) {
-      const tag = r.uint32();
-      const field = tag >>> 3;
-      const wire = tag & 7;
-      // Field numbers of onnx.ModelProto (see onnx-proto.ts).
-      if (field === 1 && wire === 0) out.irVersion = Number(r.int64());
-      else if (field === 2 && wire === 2) out.producerName = r.string();
-      else if (field === 3 && wire === 2) out.producerVersion = r.string();
-      else if (field === 6 && wire === 2) out.docString = r.string();
-      else if (field === 8 && wire === 2) {
-        const end = r.uint32() + r.pos;
-        let domain = '';
-        let version: number | undefined;
-        while (r.pos < end) {
-          const t = r.uint32();
-          if (t >>> 3 === 1 && (t & 7) === 2) domain = r.string();
-          else if (t >>> 3 === 2 && (t & 7) === 0) version = Number(r.int64());
-          else r.skipType(t & 7);
-        }
-        if ((domain === '' || domain === 'ai.onnx') && version !== undefined) out.opset = version;
-      } else if (field === 14 && wire === 2) {
-        const end = r.uint32() + r.pos;
-        let key = '';
-        let value = '';
-        while (r.pos < end) {
-          const t = r.uint32();
-          if (t >>> 3 === 1 && (t & 7) === 2) key = r.string();
-          else if (t >>> 3 === 2 && (t & 7) === 2) value = r.string();
-          else r.skipType(t & 7);
-        }
-        out.metadata[key] = value;
-      } else r.skipType(wire);
-    }
-  } catch (err) {
-    throw new CelebaGanError('E_ONNX_CORRUPT', `${source} is not a valid ONNX model: ${(err as Error).message}`, {
-      hint: 'The file may be truncated; export it again with `celeba-gan export --onnx --force`.',
-      cause: err,
-    });
-  }
-  if (out.irVersion === 0) {
-    throw new CelebaGanError('E_ONNX_CORRUPT', `${source} is not a valid ONNX model: it has no ir_version`, {
-      hint: 'Pass a .onnx file written by `celeba-gan export --onnx`.',
-    });
-  }
-  return out;
 }

@@ -1,0 +1,96 @@
+import { basename, join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Argv, CommandModule } from 'yargs';
+import { UsageError, describe } from '../errors.js';
+import { DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, assertOpset, exportRun, type ExportRunResult } from '../onnx/export.js';
+import { pickRun } from './defaults.js';
+
+/** `celeba-gan export --onnx`: a run's checkpoint -> models/<run>.onnx. */
+
+interface ExportArgs {
+  run?: string;
+  onnx?: string;
+  checkpoint: string;
+  opset: number;
+  'fold-batchnorm': boolean;
+  force: boolean;
+}
+
+/** `latest` or a step number. */
+export function parseCheckpoint(value: unknown): 'latest' | number {
+  if (value === 'latest') return 'latest';
+  const text = String(value);
+  if (/^\d+$/.test(text)) return Number(text);
+  throw new UsageError('E_BAD_ARGUMENT', `Expected \`latest\` or a step number for checkpoint but received ${describe(value)}`, {
+    hint: 'List the steps with `ls <run>/checkpoints`, or leave --checkpoint out for the latest.',
+  });
+}
+
+/** Where a bare `--onnx` writes: models/<run folder name>.onnx. */
+export function defaultModelPath(runDir: string): string {
+  return join('models', `${basename(resolve(runDir))}.onnx`);
+}
+
+function mb(bytes: number): string {
+  return `${(bytes / 1e6).toFixed(bytes < 1e6 ? 3 : 1)} MB`;
+}
+
+function summary(r: ExportRunResult, runDir: string, seconds: number): string {
+  const s = r.spec;
+  const [c, h, w] = [s.image.channels, s.image.height, s.image.width];
+  return [
+    `  ${s.preset} generator, width ${s.width}, step ${r.step} of ${runDir}; opset ${r.opset}; batch norm ${r.foldBatchNorm ? 'folded' : 'with running statistics'}`,
+    `  ${mb(r.bytes)} (float32 weights ${mb(r.weightBytes)}), ${seconds.toFixed(2)} s`,
+    `  z float32 [batch, ${s.zDim}] ~ ${s.latent === 'uniform' ? 'U(-1, 1)' : 'N(0, 1)'} -> images float32 [batch, ${c}, ${h}, ${w}] (NCHW, RGB) in [-1, 1]`,
+  ].join('\n');
+}
+
+export const exportCommand: CommandModule<object, ExportArgs> = {
+  command: 'export',
+  describe: 'Export a trained generator to ONNX (for `generate` and any ONNX runtime)',
+  builder: (y: Argv) =>
+    y
+      .option('onnx', {
+        type: 'string',
+        describe: 'Write the ONNX model here; a bare --onnx (or none) writes models/<run name>.onnx',
+      })
+      .option('run', { type: 'string', describe: 'Run folder (holds run.json); default: the newest in runs/' })
+      .option('checkpoint', { type: 'string', default: 'latest', describe: '`latest` or a step number' })
+      .option('opset', { type: 'number', default: DEFAULT_OPSET, describe: `ONNX opset (${MIN_OPSET}-${MAX_OPSET})` })
+      .option('fold-batchnorm', {
+        type: 'boolean',
+        default: false,
+        describe: 'Fold batch norm into the preceding layer weights (fewer nodes; same output)',
+      })
+      .option('force', { type: 'boolean', default: false, describe: 'Replace an existing, different file' })
+      .example('$0 export --onnx', 'export the newest run in runs/ to models/<run>.onnx')
+      .example('$0 export --run runs/celeba28 --onnx models/celeba28.onnx --checkpoint 20000', 'a given run and step')
+      .example('$0 export --onnx --fold-batchnorm --opset 13', 'batch norm folded, for older runtimes') as unknown as Argv<ExportArgs>,
+  handler: async (argv) => {
+    const started = performance.now();
+    const checkpoint = parseCheckpoint(argv.checkpoint);
+    const opset = assertOpset(argv.opset); // before any pick is reported
+    let runDir = argv.run;
+    if (!runDir) {
+      const pick = pickRun();
+      runDir = pick.path;
+      process.stderr.write(`celeba-gan: run ${runDir} (${pick.why})\n`);
+    }
+    let out = argv.onnx;
+    if (!out) {
+      out = defaultModelPath(runDir);
+      process.stderr.write(`celeba-gan: writing ${out} (default for run ${basename(resolve(runDir))})\n`);
+    }
+    const result = await exportRun({
+      runDir,
+      out,
+      checkpoint,
+      opset,
+      foldBatchNorm: argv['fold-batchnorm'],
+      force: argv.force,
+    });
+    const seconds = (performance.now() - started) / 1000;
+    const head = result.status === 'unchanged' ? `${out} unchanged (it already holds this export)` : `wrote ${out}`;
+    process.stdout.write(`${head}\n${summary(result, runDir, seconds)}\n`);
+  },
+};
