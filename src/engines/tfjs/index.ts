@@ -1,0 +1,310 @@
+import { loadTfjs, type TfjsBackendName, TFJS_BACKENDS } from '../../bindings/tfjs.js';
+import { CelebaGanError, UsageError } from '../../errors.js';
+import { initialWeights } from '../../model/init.js';
+import { allParameters, type LayerInfo, type ParamInfo } from '../../model/shapes.js';
+import type { ArchitectureSpec, NetworkName } from '../../model/spec.js';
+import type { TensorMap } from '../../model/tensors.js';
+import { stepRandomness } from '../../train/randomness.js';
+import type { EngineInfo, OptimizerState, StepMetrics, StepRandomness, TrainingEngine } from '../engine.js';
+import { nchwToNhwc, nhwcToNchw, toCanonicalLayout, toEngineLayout } from './layout.js';
+import { Network, type TrainMode } from './network.js';
+import type { Scalar, Tensor, Tf, Variable } from './types.js';
+
+/**
+ * The TensorFlow.js engine: both networks as explicit tf.Variables built from the spec, Adam
+ * written out here (PyTorch's update rule) so its moments are the canonical `adam.m.<name>` /
+ * `adam.v.<name>` tensors and a resume is exact. Implements TrainingEngine (src/engines/engine.ts).
+ */
+
+export interface TfjsEngineOptions {
+  /** `auto` (default) | `tfjs-node-gpu` | `tfjs-node` | `cpu`. */
+  backend?: string;
+  /** Not selectable in tfjs (use CUDA_VISIBLE_DEVICES with tfjs-node-gpu); must be unset. */
+  device?: string;
+  /** Not settable after load in tfjs (use TF_NUM_INTRAOP_THREADS for tfjs-node); ignored. */
+  threads?: number;
+}
+
+/** Real images: uint8 -> float32 exactly as float32 arithmetic does x / 127.5 - 1 (torch-identical). */
+const PIXEL_TO_FLOAT = Float32Array.from({ length: 256 }, (_, x) => Math.fround(Math.fround(x / 127.5) - 1));
+
+interface Slot {
+  info: ParamInfo;
+  variable: Variable;
+  m?: Variable;
+  v?: Variable;
+}
+
+export class TfjsEngine implements TrainingEngine {
+  private readonly slots = new Map<string, Slot>();
+  private readonly vars = new Map<string, Variable>();
+  private readonly generator: Network;
+  private readonly discriminator: Network;
+  private adamSteps = { generator: 0, discriminator: 0 };
+  private disposed = false;
+
+  constructor(
+    private readonly tf: Tf,
+    readonly spec: ArchitectureSpec,
+    readonly info: EngineInfo,
+  ) {
+    const init = initialWeights(spec, 0);
+    for (const p of allParameters(spec)) {
+      const value = toEngineLayout(tf, p, init.get(p.name)!.data);
+      const variable = tf.variable(value, p.trainable);
+      value.dispose();
+      const slot: Slot = { info: p, variable };
+      if (p.trainable) {
+        slot.m = tf.tidy(() => tf.variable(tf.zerosLike(variable), false));
+        slot.v = tf.tidy(() => tf.variable(tf.zerosLike(variable), false));
+      }
+      this.slots.set(p.name, slot);
+      this.vars.set(p.name, variable);
+    }
+    this.generator = new Network(tf, spec, 'generator', this.vars);
+    this.discriminator = new Network(tf, spec, 'discriminator', this.vars);
+  }
+
+  private check(): void {
+    if (this.disposed) throw new Error('tfjs engine used after dispose()');
+  }
+
+  async setWeights(weights: TensorMap, optimizer?: OptimizerState): Promise<void> {
+    this.check();
+    const mismatch = (what: string): CelebaGanError =>
+      new CelebaGanError('E_WEIGHTS_MISMATCH', `weights do not fit ${this.spec.preset} at width ${this.spec.width}: ${what}`, {
+        hint: 'Load weights saved for the same --preset and --width.',
+      });
+    const checked = (name: string, shape: number[], map: TensorMap): Float32Array => {
+      const t = map.get(name);
+      if (!t) throw mismatch(`${name} is missing`);
+      if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+        throw mismatch(`${name} has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
+      }
+      return t.data;
+    };
+    // Check everything first, so a bad map changes nothing.
+    for (const { info } of this.slots.values()) {
+      checked(info.name, info.shape, weights);
+      if (optimizer && info.trainable) {
+        checked(`adam.m.${info.name}`, info.shape, optimizer.tensors);
+        checked(`adam.v.${info.name}`, info.shape, optimizer.tensors);
+      }
+    }
+    const tf = this.tf;
+    const assign = (variable: Variable, p: ParamInfo, data: Float32Array): void => {
+      const t = toEngineLayout(tf, p, data);
+      variable.assign(t);
+      t.dispose();
+    };
+    for (const slot of this.slots.values()) {
+      const p = slot.info;
+      assign(slot.variable, p, weights.get(p.name)!.data);
+      if (optimizer && slot.m && slot.v) {
+        assign(slot.m, p, optimizer.tensors.get(`adam.m.${p.name}`)!.data);
+        assign(slot.v, p, optimizer.tensors.get(`adam.v.${p.name}`)!.data);
+      }
+    }
+    if (optimizer) this.adamSteps = { ...optimizer.steps };
+  }
+
+  private async read(p: ParamInfo, t: Tensor): Promise<Float32Array> {
+    const c = toCanonicalLayout(this.tf, p, t);
+    try {
+      return Float32Array.from(await c.data());
+    } finally {
+      c.dispose();
+    }
+  }
+
+  async getWeights(): Promise<TensorMap> {
+    this.check();
+    const out: TensorMap = new Map();
+    for (const { info, variable } of this.slots.values()) out.set(info.name, { shape: [...info.shape], data: await this.read(info, variable) });
+    return out;
+  }
+
+  async getOptimizerState(): Promise<OptimizerState> {
+    this.check();
+    const tensors: TensorMap = new Map();
+    const slots = [...this.slots.values()].filter((s) => s.m && s.v);
+    for (const s of slots) tensors.set(`adam.m.${s.info.name}`, { shape: [...s.info.shape], data: await this.read(s.info, s.m!) });
+    for (const s of slots) tensors.set(`adam.v.${s.info.name}`, { shape: [...s.info.shape], data: await this.read(s.info, s.v!) });
+    return { tensors, steps: { ...this.adamSteps } };
+  }
+
+  private trainable(network: NetworkName): Slot[] {
+    return [...this.slots.values()].filter((s) => s.info.network === network && s.info.trainable);
+  }
+
+  /** PyTorch's Adam (torch.optim.Adam, 1.13 single-tensor path), applied in place. */
+  private adam(network: NetworkName, grads: Record<string, Tensor>): void {
+    const tf = this.tf;
+    const { learningRate: lr, beta1, beta2, epsilon } = this.spec.training;
+    const t = ++this.adamSteps[network];
+    const bc1 = 1 - beta1 ** t;
+    const bc2Sqrt = Math.sqrt(1 - beta2 ** t);
+    const stepSize = lr / bc1;
+    for (const s of this.trainable(network)) {
+      const g = grads[s.variable.name];
+      if (!g) throw new Error(`tfjs engine: no gradient for ${s.info.name}`);
+      tf.tidy(() => {
+        const m = tf.add(tf.mul(s.m!, beta1), tf.mul(g, 1 - beta1));
+        const v = tf.add(tf.mul(s.v!, beta2), tf.mul(tf.mul(g, g), 1 - beta2));
+        const denom = tf.add(tf.div(tf.sqrt(v), bc2Sqrt), epsilon);
+        s.variable.assign(tf.sub(s.variable, tf.mul(tf.div(m, denom), stepSize)));
+        s.m!.assign(m);
+        s.v!.assign(v);
+      });
+    }
+  }
+
+  /** Sigmoid cross-entropy with logits, numerically stable: max(x, 0) - x * y + log(1 + exp(-|x|)). */
+  private bce(logits: Tensor, label: number): Tensor {
+    const tf = this.tf;
+    return tf.mean(tf.add(tf.sub(tf.relu(logits), tf.mul(logits, label)), tf.log1p(tf.exp(tf.neg(tf.abs(logits))))));
+  }
+
+  private masks(list: Float32Array[] | null, n: number): Tensor[] | null {
+    if (!list) return null;
+    const tf = this.tf;
+    const shapes = this.generator.infos.filter((i) => i.layer.kind === 'dropout').map((i) => i.input);
+    if (list.length !== shapes.length) throw new Error(`randomness has ${list.length} dropout masks, the generator has ${shapes.length} dropout layers`);
+    return list.map((mask, i) => nchwToNhwc(tf, tf.tensor(mask, [n, ...shapes[i]!], 'float32')));
+  }
+
+  async trainStep(batch: Uint8Array, n: number, opts: { seed: number; step: number; randomness?: StepRandomness }): Promise<StepMetrics> {
+    this.check();
+    const { height: H, width: W, channels: C } = this.spec.image;
+    if (!Number.isInteger(n) || n < 2) throw new UsageError('E_BAD_ARGUMENT', `Expected a batch of at least 2 images for trainStep but received ${n}`);
+    if (batch.length !== n * H * W * C) throw new Error(`trainStep: batch has ${batch.length} bytes, ${n} images of ${H}x${W}x${C} need ${n * H * W * C}`);
+    const r = opts.randomness ?? stepRandomness(this.spec, opts.seed, opts.step, n);
+    if (r.z.length !== n * this.spec.zDim) throw new Error(`trainStep: z has ${r.z.length} values, expected ${n}x${this.spec.zDim}`);
+    const realData = new Float32Array(batch.length);
+    for (let i = 0; i < batch.length; i++) realData[i] = PIXEL_TO_FLOAT[batch[i]!]!;
+
+    const tf = this.tf;
+    const kept: Tensor[] = [];
+    const applyRunning = (running: Map<string, Tensor>): void => {
+      for (const [name, value] of running) this.vars.get(name)!.assign(value);
+    };
+    const metrics = tf.tidy(() => {
+      const real = tf.tensor(realData, [n, H, W, C], 'float32');
+      const z = tf.tensor(r.z, [n, this.spec.zDim], 'float32');
+      const realLabel = this.spec.training.realLabel;
+
+      // D update: fake from G (train mode, masks m1), then D on real and on fake.
+      const modeD: TrainMode = { train: true, masks: this.masks(r.dropoutD, n), running: new Map(), kept };
+      const fake = this.generator.forward(z, modeD);
+      let logitsReal: Tensor | undefined;
+      let logitsFake: Tensor | undefined;
+      const dVars = this.trainable('discriminator').map((s) => s.variable);
+      const d = tf.variableGrads(() => {
+        logitsReal = tf.keep(this.discriminator.forward(real, modeD));
+        logitsFake = tf.keep(this.discriminator.forward(fake, modeD));
+        kept.push(logitsReal, logitsFake);
+        return tf.add(this.bce(logitsReal, realLabel), this.bce(logitsFake, 0)) as Scalar;
+      }, dVars);
+      applyRunning(modeD.running);
+      this.adam('discriminator', d.grads);
+
+      // G update: same z, fresh masks m2, through the updated D; non-saturating loss.
+      const modeG: TrainMode = { train: true, masks: this.masks(r.dropoutG, n), running: new Map(), kept };
+      const gVars = this.trainable('generator').map((s) => s.variable);
+      const g = tf.variableGrads(
+        () => this.bce(this.discriminator.forward(this.generator.forward(z, modeG), modeG), 1) as Scalar,
+        gVars,
+      );
+      applyRunning(modeG.running);
+      this.adam('generator', g.grads);
+
+      return tf.stack([d.value, g.value, tf.mean(tf.sigmoid(logitsReal!)), tf.mean(tf.sigmoid(logitsFake!))]);
+    });
+    for (const t of kept) t.dispose();
+    try {
+      const [lossD, lossG, dReal, dFake] = await metrics.data();
+      return { lossD: lossD!, lossG: lossG!, dReal: dReal!, dFake: dFake! };
+    } finally {
+      metrics.dispose();
+    }
+  }
+
+  async generate(z: Float32Array, n: number): Promise<Float32Array> {
+    this.check();
+    if (z.length !== n * this.spec.zDim) throw new Error(`generate: z has ${z.length} values, expected ${n}x${this.spec.zDim}`);
+    const tf = this.tf;
+    const out = tf.tidy(() => nhwcToNchw(tf, this.generator.forward(tf.tensor(z, [n, this.spec.zDim], 'float32'), { train: false })));
+    try {
+      return Float32Array.from(await out.data());
+    } finally {
+      out.dispose();
+    }
+  }
+
+  async discriminate(images: Float32Array, n: number): Promise<Float32Array> {
+    this.check();
+    const { channels: C, height: H, width: W } = this.spec.image;
+    if (images.length !== n * C * H * W) throw new Error(`discriminate: images have ${images.length} values, expected ${n}x${C}x${H}x${W}`);
+    const tf = this.tf;
+    const out = tf.tidy(() => tf.reshape(this.discriminator.forward(nchwToNhwc(tf, tf.tensor(images, [n, C, H, W], 'float32')), { train: false }), [n]));
+    try {
+      return Float32Array.from(await out.data());
+    } finally {
+      out.dispose();
+    }
+  }
+
+  /**
+   * Test hook: every layer's output (canonical layout) for one forward pass in inference mode.
+   * Used to check each layer's shape against src/model/shapes.ts.
+   */
+  async traceLayers(network: NetworkName, input: Float32Array, n: number): Promise<{ info: LayerInfo; shape: number[] }[]> {
+    this.check();
+    const tf = this.tf;
+    const out: { info: LayerInfo; shape: number[] }[] = [];
+    tf.tidy(() => {
+      const { channels: C, height: H, width: W } = this.spec.image;
+      const x = network === 'generator' ? tf.tensor(input, [n, this.spec.zDim]) : nchwToNhwc(tf, tf.tensor(input, [n, C, H, W]));
+      const net = network === 'generator' ? this.generator : this.discriminator;
+      net.forward(x, { train: false }, (info, t) => out.push({ info, shape: [...t.shape] }));
+    });
+    return out;
+  }
+
+  /** Live tfjs tensors (tests check this stays constant across steps). */
+  numTensors(): number {
+    return this.tf.memory().numTensors;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const s of this.slots.values()) {
+      s.variable.dispose();
+      s.m?.dispose();
+      s.v?.dispose();
+    }
+  }
+}
+
+export async function createTfjsEngine(spec: ArchitectureSpec, opts: TfjsEngineOptions = {}): Promise<TfjsEngine> {
+  const backend = opts.backend ?? 'auto';
+  if (backend !== 'auto' && !(TFJS_BACKENDS as readonly string[]).includes(backend)) {
+    throw new UsageError('E_BAD_ARGUMENT', `Unsupported backend "${backend}" for the tfjs engine. Should be one of: auto, ${TFJS_BACKENDS.join(', ')}`);
+  }
+  if (opts.device !== undefined && opts.device !== 'auto') {
+    throw new UsageError('E_BAD_ARGUMENT', `The tfjs engine cannot pick a device (received --device ${opts.device})`, {
+      hint: 'Leave --device out; with tfjs-node-gpu choose the GPU with CUDA_VISIBLE_DEVICES, or use --engine torch.',
+    });
+  }
+  const loaded = await loadTfjs(backend as 'auto' | TfjsBackendName);
+  const notes = [...loaded.notes];
+  if (opts.threads !== undefined) notes.push('threads: tfjs cannot change its thread count once loaded; set TF_NUM_INTRAOP_THREADS for tfjs-node');
+  const info: EngineInfo = {
+    engine: 'tfjs',
+    backend: loaded.description,
+    device: loaded.backend === 'tfjs-node-gpu' ? 'cuda' : 'cpu',
+    notes,
+  };
+  return new TfjsEngine(loaded.tf, spec, info);
+}

@@ -1,0 +1,160 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ArchitectureSpec } from '../../../src/model/spec.js';
+import type { TensorMap } from '../../../src/model/tensors.js';
+import { readSafetensors, writeSafetensors } from '../../../src/util/safetensors.js';
+
+/**
+ * An independent reference: the same spec run by PyTorch eager (Debian's python3-torch), written
+ * here from the spec's plain meaning rather than from our code. Padding `same` is computed in
+ * Python from TensorFlow's rule (odd extra at the end) and applied EXPLICITLY (F.pad before the
+ * convolution, cropping after the transposed convolution), so it checks tfjs's padding too.
+ */
+
+export const PYTHON = '/usr/bin/python3';
+
+/** null when usable, else why not (tests skip with this message). */
+export function torchUnavailable(): string | null {
+  if (!existsSync(PYTHON)) return `${PYTHON} not found`;
+  const r = spawnSync(PYTHON, ['-c', 'import torch, numpy'], { encoding: 'utf8' });
+  return r.status === 0 ? null : `${PYTHON} lacks torch/numpy (apt-get install python3-torch python3-numpy): ${r.stderr.trim().split('\n').pop()}`;
+}
+
+const SCRIPT = String.raw`
+import json, struct, sys
+import numpy as np
+import torch
+import torch.nn.functional as F
+torch.set_num_threads(1)
+
+def read_st(path):
+    b = open(path, 'rb').read()
+    n = struct.unpack('<Q', b[:8])[0]
+    h = json.loads(b[8:8 + n])
+    out = {}
+    for k, v in h.items():
+        if k == '__metadata__': continue
+        s, e = v['data_offsets']
+        out[k] = torch.from_numpy(np.frombuffer(b[8 + n + s:8 + n + e], dtype='<f4').copy().reshape(v['shape']))
+    return out
+
+def write_st(path, tensors):
+    h, off, blobs = {}, 0, []
+    for k, t in tensors.items():
+        a = t.detach().contiguous().numpy().astype('<f4').tobytes()
+        h[k] = {'dtype': 'F32', 'shape': list(t.shape), 'data_offsets': [off, off + len(a)]}
+        off += len(a); blobs.append(a)
+    j = json.dumps(h).encode()
+    j += b' ' * ((8 - len(j) % 8) % 8)
+    open(path, 'wb').write(struct.pack('<Q', len(j)) + j + b''.join(blobs))
+
+def same_pads(size, k, s):  # TensorFlow: out = ceil(in / s), odd extra padding at the end
+    out = -(-size // s)
+    total = max((out - 1) * s + k - size, 0)
+    return total // 2, total - total // 2
+
+cfg = json.load(open(sys.argv[1]))
+spec = cfg['spec']
+P = read_st(sys.argv[2])
+X = read_st(sys.argv[3])
+for k in P: P[k].requires_grad_(P[k].dim() > 0 and not k.endswith('running_mean') and not k.endswith('running_var'))
+
+def run(net, x, train, masks):
+    mi = 0
+    for L in spec[net]:
+        kind = L['kind']; p = net + '.' + L.get('name', '') + '.'
+        if kind == 'dense':
+            x = F.linear(x, P[p + 'weight'], P.get(p + 'bias'))
+        elif kind == 'reshape':
+            x = x.reshape(x.shape[0], L['channels'], L['height'], L['width'])
+        elif kind == 'flatten':
+            x = x.reshape(x.shape[0], -1)
+        elif kind == 'conv2d':
+            if L['padding'] == 'same':
+                t, b = same_pads(x.shape[2], L['kernel'], L['stride']); l, r = same_pads(x.shape[3], L['kernel'], L['stride'])
+                x = F.pad(x, (l, r, t, b))
+            x = F.conv2d(x, P[p + 'weight'], P.get(p + 'bias'), stride=L['stride'])
+        elif kind == 'convTranspose2d':
+            h, w = x.shape[2], x.shape[3]
+            x = F.conv_transpose2d(x, P[p + 'weight'], P.get(p + 'bias'), stride=L['stride'])
+            if L['padding'] == 'same':
+                th = x.shape[2] - h * L['stride']; tw = x.shape[3] - w * L['stride']
+                x = x[:, :, th // 2:x.shape[2] - (th - th // 2), tw // 2:x.shape[3] - (tw - tw // 2)]
+        elif kind == 'batchNorm':
+            x = F.batch_norm(x, P[p + 'running_mean'], P[p + 'running_var'], P[p + 'weight'], P[p + 'bias'],
+                             training=train, momentum=1 - L['momentum'], eps=L['epsilon'])
+        elif kind == 'leakyRelu': x = F.leaky_relu(x, L['alpha'])
+        elif kind == 'relu': x = F.relu(x)
+        elif kind == 'tanh': x = torch.tanh(x)
+        elif kind == 'sigmoid': x = torch.sigmoid(x)
+        elif kind == 'dropout':
+            if train and masks is not None:
+                x = x * masks[mi].reshape(x.shape)
+            mi += 1
+        else: raise ValueError(kind)
+    return x
+
+out = {}
+n = cfg['n']
+if cfg['mode'] == 'forward':
+    with torch.no_grad():
+        out['images'] = run('generator', X['z'], False, None)
+        out['logits'] = run('discriminator', X['images'], False, None)
+else:
+    T = spec['training']
+    def masks(tag):
+        return None if cfg['masks'] is None else [X['%s%d' % (tag, i)] for i in range(cfg['masks'])]
+    def bce(logits, label):
+        return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, label))
+    gp = [P[k] for k in P if k.startswith('generator.') and P[k].requires_grad]
+    dp = [P[k] for k in P if k.startswith('discriminator.') and P[k].requires_grad]
+    optG = torch.optim.Adam(gp, lr=T['learningRate'], betas=(T['beta1'], T['beta2']), eps=T['epsilon'])
+    optD = torch.optim.Adam(dp, lr=T['learningRate'], betas=(T['beta1'], T['beta2']), eps=T['epsilon'])
+    metrics = []
+    for step in range(cfg['steps']):
+        z, real = X['z%d' % step], X['real%d' % step]
+        fake = run('generator', z, True, masks('mD%d_' % step)).detach()
+        lr_, lf_ = run('discriminator', real, True, None), run('discriminator', fake, True, None)
+        lossD = bce(lr_, T['realLabel']) + bce(lf_, 0.0)
+        optD.zero_grad(); lossD.backward(); optD.step()
+        lossG = bce(run('discriminator', run('generator', z, True, masks('mG%d_' % step)), True, None), 1.0)
+        optG.zero_grad(); lossG.backward(); optG.step()
+        metrics += [lossD.item(), lossG.item(), torch.sigmoid(lr_).mean().item(), torch.sigmoid(lf_).mean().item()]
+    out = {k: v for k, v in P.items()}
+    for name, opt, ps in (('g', optG, gp), ('d', optD, dp)):
+        for k in P:
+            if P[k].requires_grad and k.startswith('generator.' if name == 'g' else 'discriminator.'):
+                st = opt.state[P[k]]
+                out['adam.m.' + k] = st['exp_avg']; out['adam.v.' + k] = st['exp_avg_sq']
+    out['metrics'] = torch.tensor(metrics)
+write_st(sys.argv[4], out)
+`;
+
+export interface ReferenceRun {
+  mode: 'forward' | 'train';
+  n: number;
+  steps?: number;
+  /** Number of dropout masks per update, or null for none. */
+  masks?: number | null;
+}
+
+/** Run the PyTorch reference; inputs by name (z, images, z0/real0/mD0_0/...), returns its outputs. */
+export function runTorchReference(spec: ArchitectureSpec, weights: TensorMap, inputs: TensorMap, run: ReferenceRun): TensorMap {
+  const dir = mkdtempSync(join(tmpdir(), 'cg-torchref-'));
+  try {
+    writeFileSync(join(dir, 'cfg.json'), JSON.stringify({ spec, steps: 1, masks: null, ...run }));
+    writeFileSync(join(dir, 'ref.py'), SCRIPT);
+    writeSafetensors(join(dir, 'weights.safetensors'), weights);
+    writeSafetensors(join(dir, 'inputs.safetensors'), inputs);
+    const r = spawnSync(PYTHON, [join(dir, 'ref.py'), join(dir, 'cfg.json'), join(dir, 'weights.safetensors'), join(dir, 'inputs.safetensors'), join(dir, 'out.safetensors')], {
+      encoding: 'utf8',
+      env: { ...process.env, OMP_NUM_THREADS: '1' },
+    });
+    if (r.status !== 0) throw new Error(`torch reference failed (${r.status}): ${r.stderr}`);
+    return readSafetensors(join(dir, 'out.safetensors')).tensors;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
