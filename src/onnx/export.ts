@@ -220,9 +220,8 @@ function planFolds(infos: LayerInfo[]): Map<number, LayerInfo> {
     const producer = infos[j];
     const kind = producer?.layer.kind;
     if (!producer || !(kind === 'dense' || kind === 'conv2d' || kind === 'convTranspose2d') || folds.has(producer.index)) {
-      throw new CelebaGanError('E_FOLD_BATCHNORM', `generator batch norm ${info.layer.name} does not directly follow a dense or convolution layer, so it cannot be folded`, {
+      throw new UsageError('E_FOLD_BATCHNORM', `generator batch norm ${info.layer.name} does not directly follow a dense or convolution layer, so it cannot be folded`, {
         hint: 'Export without --fold-batchnorm.',
-        kind: 'usage',
       });
     }
     folds.set(producer.index, info);

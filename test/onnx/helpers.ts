@@ -1,0 +1,46 @@
+import { spawnSync } from 'node:child_process';
+import { loadOnnxruntime } from '../../src/bindings/onnxruntime.js';
+import { Rng } from '../../src/util/rng.js';
+
+/** Run a serialized model in onnxruntime-node (CPU, all graph optimisations on). */
+export async function runOnnx(model: Uint8Array, z: Float32Array, n: number, zDim: number): Promise<{ data: Float32Array; dims: readonly number[] }> {
+  const ort = await loadOnnxruntime();
+  const session = await ort.InferenceSession.create(model, { graphOptimizationLevel: 'all', executionProviders: ['cpu'] });
+  try {
+    const out = await session.run({ z: new ort.Tensor('float32', z, [n, zDim]) });
+    const images = out.images!;
+    return { data: images.data as Float32Array, dims: images.dims };
+  } finally {
+    await session.release();
+  }
+}
+
+export function randomZ(seed: number, n: number, zDim: number, latent: 'uniform' | 'normal'): Float32Array {
+  const rng = new Rng(seed, 'test-z');
+  const z = new Float32Array(n * zDim);
+  return latent === 'uniform' ? rng.fillUniform(z, -1, 1) : rng.fillNormal(z);
+}
+
+export function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+export const PYTHON = process.env.CELEBA_GAN_PYTHON ?? '/usr/bin/python3';
+
+/** Why python3 with the given modules cannot be used here, or null when it can. */
+export function pythonMissing(modules: string[]): string | null {
+  const r = spawnSync(PYTHON, ['-c', `import ${modules.join(', ')}`], { encoding: 'utf8' });
+  if (r.error) return `${PYTHON} cannot run (${r.error.message})`;
+  if (r.status !== 0) return `${PYTHON} lacks ${modules.join('/')} (${r.stderr.trim().split('\n').pop()})`;
+  return null;
+}
+
+/** Run a python script with arguments; returns stdout, throws with stderr on failure. */
+export function python(script: string, args: string[] = []): string {
+  const r = spawnSync(PYTHON, ['-c', script, ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`python failed (${r.status}): ${r.stderr}`);
+  return r.stdout;
+}
