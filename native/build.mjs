@@ -1,0 +1,158 @@
+#!/usr/bin/env node
+/**
+ * Builds the libtorch addon (native/build/Release/celeba_gan_torch.node) with node-gyp.
+ *
+ * Where libtorch comes from, first match wins:
+ *   1. LIBTORCH=/path/to/libtorch        a libtorch folder (include/, lib/), e.g. a CUDA build
+ *   2. LIBTORCH_USE_PYTORCH=1            the libtorch inside a Python PyTorch install (python3, or $PYTHON)
+ *   3. the system                        Debian/Ubuntu `libtorch-dev`
+ *
+ * Run by `npm install` (package "install" script): when libtorch is not found it prints one line
+ * and exits 0, because the TensorFlow.js engine works without it. `--force` (npm run
+ * build:native) always rebuilds and fails loudly when libtorch is missing.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const nativeDir = dirname(fileURLToPath(import.meta.url));
+const addonPath = join(nativeDir, 'build', 'Release', 'celeba_gan_torch.node');
+const stampPath = join(nativeDir, 'build', 'libtorch.json');
+const force = process.argv.includes('--force');
+const say = (line) => process.stderr.write(`celeba-gan native: ${line}\n`);
+
+/** A libtorch layout: include dirs, lib dir, and whether it is the system one (no rpath needed). */
+function layoutAt(root, how) {
+  const api = join(root, 'include', 'torch', 'csrc', 'api', 'include');
+  const lib = join(root, 'lib');
+  if (!existsSync(join(api, 'torch', 'torch.h')) || !existsSync(join(lib, 'libtorch.so'))) return null;
+  return { how, includes: [join(root, 'include'), api], libDir: lib, system: false, root };
+}
+
+function findLibtorch() {
+  const tried = [];
+  if (process.env.LIBTORCH) {
+    const root = resolve(process.env.LIBTORCH);
+    const found = layoutAt(root, `LIBTORCH=${root}`);
+    if (found) return { found, tried };
+    tried.push(`LIBTORCH=${root} (no include/torch/csrc/api/include/torch/torch.h or lib/libtorch.so)`);
+    return { found: null, tried }; // asked for by name: do not silently pick another one
+  }
+  if (process.env.LIBTORCH_USE_PYTORCH === '1') {
+    const python = process.env.PYTHON || 'python3';
+    try {
+      const out = execFileSync(python, ['-c', 'import os, torch; print(os.path.dirname(torch.__file__)); print(int(torch._C._GLIBCXX_USE_CXX11_ABI))'], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }).trim().split('\n');
+      const found = layoutAt(out[0], `LIBTORCH_USE_PYTORCH=1 (${python}: ${out[0]})`);
+      if (found) return { found: { ...found, cxx11Abi: out[1] }, tried };
+      tried.push(`LIBTORCH_USE_PYTORCH=1 (${out[0]} has no include/ or lib/libtorch.so)`);
+    } catch (err) {
+      tried.push(`LIBTORCH_USE_PYTORCH=1 (${python} cannot import torch: ${String(err.stderr || err.message).trim().split('\n').pop()})`);
+    }
+    return { found: null, tried };
+  }
+  const api = '/usr/include/torch/csrc/api/include';
+  const libDirs = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib'];
+  const libDir = libDirs.find((d) => existsSync(join(d, 'libtorch.so')));
+  if (existsSync(join(api, 'torch', 'torch.h')) && libDir) {
+    return { found: { how: `system libtorch (${libDir})`, includes: ['/usr/include', api], libDir, system: true }, tried };
+  }
+  tried.push(`system libtorch (${api}/torch/torch.h + libtorch.so in ${libDirs.join(', ')})`);
+  return { found: null, tried };
+}
+
+/** The C++ ABI a downloaded libtorch was built with, from its CMake config (0 for old pip builds). */
+function cxx11Abi(found) {
+  if (found.cxx11Abi !== undefined) return found.cxx11Abi;
+  if (found.system) return undefined;
+  const cfg = join(found.root, 'share', 'cmake', 'Torch', 'TorchConfig.cmake');
+  if (!existsSync(cfg)) return undefined;
+  return /_GLIBCXX_USE_CXX11_ABI=(\d)/.exec(readFileSync(cfg, 'utf8'))?.[1];
+}
+
+function findNodeGyp() {
+  const candidates = [];
+  if (process.env.npm_config_node_gyp) candidates.push(process.env.npm_config_node_gyp);
+  try {
+    candidates.push(createRequire(join(nativeDir, '..', 'package.json')).resolve('node-gyp/bin/node-gyp.js'));
+  } catch {
+    // not a project dependency: fall back to the copy that ships inside npm
+  }
+  const nodeDir = dirname(dirname(process.execPath));
+  candidates.push(join(nodeDir, 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
+  try {
+    const prefix = execFileSync('npm', ['prefix', '-g'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    candidates.push(join(prefix, 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
+  } catch {
+    // npm not on PATH
+  }
+  return candidates.find((c) => existsSync(c)) ?? null;
+}
+
+function newestSource() {
+  const files = [join(nativeDir, 'binding.gyp'), fileURLToPath(import.meta.url)];
+  for (const f of readdirSync(join(nativeDir, 'src'))) files.push(join(nativeDir, 'src', f));
+  return Math.max(...files.map((f) => statSync(f).mtimeMs));
+}
+
+const { found, tried } = findLibtorch();
+if (!found) {
+  say(`libtorch not found (tried ${tried.join('; ')}); the torch engine is unavailable, the tfjs engine still works. ` +
+    'To get it: apt-get install libtorch-dev libopenblas0-pthread, or LIBTORCH=/path/to/libtorch (or LIBTORCH_USE_PYTORCH=1), then npm run build:native');
+  process.exit(force ? 1 : 0);
+}
+
+const stamp = JSON.stringify({ how: found.how, includes: found.includes, libDir: found.libDir });
+if (!force && existsSync(addonPath) && existsSync(stampPath) && readFileSync(stampPath, 'utf8') === stamp &&
+    statSync(addonPath).mtimeMs >= newestSource()) {
+  say(`addon up to date (${found.how}); npm run build:native rebuilds it`);
+  process.exit(0);
+}
+
+const nodeGyp = findNodeGyp();
+if (!nodeGyp) {
+  say('node-gyp not found (npm ships it; or npm install -g node-gyp); the torch engine is unavailable, the tfjs engine still works');
+  process.exit(force ? 1 : 0);
+}
+
+const hasCuda = existsSync(join(found.libDir, 'libtorch_cuda.so'));
+const libs = ['-ltorch', '-ltorch_cpu', '-lc10'];
+// A CUDA libtorch registers its CUDA kernels only when libtorch_cuda is loaded: keep it linked
+// even though no symbol of it is referenced directly.
+if (hasCuda) libs.push('-Wl,--no-as-needed', '-ltorch_cuda', '-lc10_cuda', '-Wl,--as-needed');
+const ldflags = [`-L${found.libDir}`];
+if (!found.system) ldflags.push(`-Wl,-rpath,${found.libDir}`);
+const defines = [];
+const abi = cxx11Abi(found);
+if (abi !== undefined) defines.push(`_GLIBCXX_USE_CXX11_ABI=${abi}`);
+
+// Build against this Node's own headers when it ships them (no download: installs may be offline).
+const gypArgs = ['rebuild', '--release', `--jobs=${Math.max(1, Math.min(4, availableParallelism()))}`];
+const nodePrefix = dirname(dirname(process.execPath));
+if (!process.env.npm_config_nodedir && existsSync(join(nodePrefix, 'include', 'node', 'node_api.h'))) gypArgs.push(`--nodedir=${nodePrefix}`);
+
+say(`building the libtorch addon against ${found.how}${hasCuda ? ' (CUDA)' : ''} (about a minute)`);
+const started = Date.now();
+const result = spawnSync(process.execPath, [nodeGyp, ...gypArgs], {
+  cwd: nativeDir,
+  stdio: ['ignore', 'inherit', 'inherit'],
+  env: {
+    ...process.env,
+    CELEBA_GAN_TORCH_INCLUDES: found.includes.join(' '),
+    CELEBA_GAN_TORCH_LIBS: libs.join(' '),
+    CELEBA_GAN_TORCH_LDFLAGS: ldflags.join(' '),
+    CELEBA_GAN_TORCH_DEFINES: defines.join(' '),
+  },
+});
+if (result.status !== 0) {
+  say(`node-gyp failed (exit ${result.status}) building against ${found.how}; the tfjs engine still works. Fix the error above, then npm run build:native`);
+  process.exit(force ? 1 : 0);
+}
+mkdirSync(dirname(stampPath), { recursive: true });
+writeFileSync(stampPath, stamp);
+say(`built ${addonPath} in ${((Date.now() - started) / 1000).toFixed(0)} s`);

@@ -1,0 +1,439 @@
+#include "engine.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/autocast_mode.h>
+
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <stdexcept>
+
+namespace cgt {
+
+namespace {
+
+/** libtorch's own errors carry a C++ backtrace: JavaScript gets the message only. */
+std::string messageOf(const std::exception& e) {
+  if (auto c10 = dynamic_cast<const c10::Error*>(&e)) return c10->what_without_backtrace();
+  return e.what();
+}
+
+template <typename F>
+auto guarded(Napi::Env env, F&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, messageOf(e));
+  }
+}
+
+std::vector<int64_t> shapeOf(const Napi::Value& v) {
+  std::vector<int64_t> shape;
+  Napi::Array a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) shape.push_back(a.Get(i).As<Napi::Number>().Int64Value());
+  return shape;
+}
+
+/** A CPU copy of a Float32Array, checked against the expected number of values. */
+torch::Tensor floatsOf(Napi::Env env, const Napi::Value& v, at::IntArrayRef shape, const std::string& what) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+    throw Napi::TypeError::New(env, what + " must be a Float32Array");
+  }
+  Napi::Float32Array a = v.As<Napi::Float32Array>();
+  int64_t n = 1;
+  for (auto s : shape) n *= s;
+  if (static_cast<int64_t>(a.ElementLength()) != n) {
+    throw Napi::RangeError::New(env, what + " has " + std::to_string(a.ElementLength()) + " values, expected " + std::to_string(n));
+  }
+  return torch::from_blob(a.Data(), shape, torch::kFloat).clone();
+}
+
+Napi::Float32Array toFloat32Array(Napi::Env env, const torch::Tensor& t) {
+  torch::Tensor c = t.detach().to(torch::kCPU, torch::kFloat).contiguous();
+  Napi::Float32Array out = Napi::Float32Array::New(env, c.numel());
+  std::memcpy(out.Data(), c.data_ptr<float>(), c.numel() * sizeof(float));
+  return out;
+}
+
+double num(const Napi::Object& o, const char* key) { return o.Get(key).As<Napi::Number>().DoubleValue(); }
+
+/** Turns gradients off for a network's weights for a scope (the D weights during the G update). */
+struct NoGradFor {
+  std::vector<torch::Tensor>& params;
+  explicit NoGradFor(std::vector<torch::Tensor>& p) : params(p) {
+    for (auto& t : params) t.requires_grad_(false);
+  }
+  ~NoGradFor() {
+    for (auto& t : params) t.requires_grad_(true);
+  }
+};
+
+/** Mixed precision on CUDA (`--amp`): bfloat16 autocast, so no loss scaling is needed. */
+struct AutocastScope {
+  bool on;
+  explicit AutocastScope(bool enable) : on(enable) {
+    if (!on) return;
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    at::autocast::set_enabled(true);
+  }
+  ~AutocastScope() {
+    if (!on) return;
+    at::autocast::set_enabled(false);
+    at::autocast::clear_cache();
+  }
+};
+
+torch::Tensor bce(const torch::Tensor& logits, double target) {
+  return torch::binary_cross_entropy_with_logits(logits.to(torch::kFloat), torch::full_like(logits, target, torch::kFloat));
+}
+
+/** Runs `work` on the libuv pool; resolves with what `done` makes of the result on the JS thread. */
+template <typename R>
+class Task : public Napi::AsyncWorker {
+ public:
+  Task(Napi::Env env, std::function<R()> work, std::function<Napi::Value(Napi::Env, R&)> done)
+      : Napi::AsyncWorker(env, "celeba-gan-torch"), deferred_(Napi::Promise::Deferred::New(env)), work_(std::move(work)),
+        done_(std::move(done)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    try {
+      result_ = work_();
+    } catch (const std::exception& e) {
+      SetError(messageOf(e));
+    }
+  }
+  void OnOK() override { deferred_.Resolve(done_(Env(), result_)); }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::function<R()> work_;
+  std::function<Napi::Value(Napi::Env, R&)> done_;
+  R result_{};
+};
+
+}  // namespace
+
+void Adam::update(const std::vector<torch::Tensor>& grads, const Hyper& h) {
+  torch::NoGradGuard noGrad;
+  steps++;
+  const double bc1 = 1.0 - std::pow(h.beta1, static_cast<double>(steps));
+  const double bc2 = 1.0 - std::pow(h.beta2, static_cast<double>(steps));
+  const double sqrtBc2 = std::sqrt(bc2);
+  for (size_t i = 0; i < params.size(); i++) {
+    const torch::Tensor& g = grads[i];
+    m[i].mul_(h.beta1).add_(g, 1.0 - h.beta1);
+    v[i].mul_(h.beta2).addcmul_(g, g, 1.0 - h.beta2);
+    // p -= lr * mhat / (sqrt(vhat) + eps), with mhat = m / bc1 and vhat = v / bc2
+    torch::Tensor denom = v[i].sqrt().div_(sqrtBc2).add_(h.epsilon);
+    params[i].addcdiv_(m[i], denom, -h.learningRate / bc1);
+  }
+}
+
+StepMetrics State::trainStep(const torch::Tensor& batchHWC, uint64_t seed, const Randomness& r) {
+  std::lock_guard<std::mutex> lock(mutex);
+  AutocastScope autocast(amp && device.is_cuda());
+  const int64_t n = batchHWC.size(0);
+  // uint8 HWC -> [-1, 1]; the NHWC buffer seen as NCHW is already channels-last.
+  torch::Tensor real = batchHWC.to(device).to(torch::kFloat).div_(127.5).sub_(1.0).permute({0, 3, 1, 2});
+
+  at::Generator gen = at::detail::createCPUGenerator(seed);
+  torch::Tensor z;
+  if (r.given) {
+    z = r.z.to(device);
+  } else {
+    z = torch::empty({n, zDim}, torch::kFloat);
+    if (normalLatent) z.normal_(0.0, 1.0, gen); else z.uniform_(-1.0, 1.0, gen);
+    z = z.to(device);
+  }
+  DropoutSource dropD, dropG, dropDisc;  // the spec's masks are the generator's; D's own (if any) are drawn
+  if (!r.given) dropDisc = {DropoutSource::Mode::Random, nullptr, &gen};
+  if (r.given) {
+    if (r.dropoutD) dropD = {DropoutSource::Mode::Given, &r.masksD};
+    if (r.dropoutG) dropG = {DropoutSource::Mode::Given, &r.masksG};
+  } else {
+    dropD = {DropoutSource::Mode::Random, nullptr, &gen};
+    dropG = {DropoutSource::Mode::Random, nullptr, &gen};
+  }
+
+  // D update: G runs without a graph (only D's weights get gradients here).
+  torch::Tensor fake;
+  {
+    torch::NoGradGuard noGrad;
+    fake = generator.forward(z, true, dropD);
+  }
+  torch::Tensor logitsReal = discriminator.forward(real, true, dropDisc);
+  torch::Tensor logitsFake = discriminator.forward(fake, true, dropDisc);
+  torch::Tensor lossD = bce(logitsReal, hyper.realLabel) + bce(logitsFake, 0.0);
+  adamD.update(torch::autograd::grad({lossD}, adamD.params), hyper);
+
+  // G update: same z, fresh masks, D's updated weights (held constant: no D weight gradients).
+  torch::Tensor lossG;
+  std::vector<torch::Tensor> gradsG;
+  {
+    NoGradFor frozen(adamD.params);
+    torch::Tensor fake2 = generator.forward(z, true, dropG);
+    lossG = bce(discriminator.forward(fake2, true, dropDisc), 1.0);
+    gradsG = torch::autograd::grad({lossG}, adamG.params);
+  }
+  adamG.update(gradsG, hyper);
+
+  torch::NoGradGuard noGrad;
+  return StepMetrics{lossD.item<double>(), lossG.item<double>(), torch::sigmoid(logitsReal.to(torch::kFloat)).mean().item<double>(),
+                     torch::sigmoid(logitsFake.to(torch::kFloat)).mean().item<double>()};
+}
+
+torch::Tensor State::generate(const torch::Tensor& z) {
+  std::lock_guard<std::mutex> lock(mutex);
+  c10::InferenceMode inference;
+  AutocastScope autocast(amp && device.is_cuda());
+  DropoutSource none;
+  return generator.forward(z.to(device), false, none).to(torch::kCPU, torch::kFloat).contiguous();
+}
+
+torch::Tensor State::discriminate(const torch::Tensor& images) {
+  std::lock_guard<std::mutex> lock(mutex);
+  c10::InferenceMode inference;
+  AutocastScope autocast(amp && device.is_cuda());
+  DropoutSource none;
+  return discriminator.forward(images.to(device), false, none).reshape({-1}).to(torch::kCPU, torch::kFloat).contiguous();
+}
+
+Napi::Function Engine::Define(Napi::Env env) {
+  return DefineClass(env, "Engine",
+                     {
+                         InstanceMethod<&Engine::SetWeights>("setWeights"),
+                         InstanceMethod<&Engine::GetWeights>("getWeights"),
+                         InstanceMethod<&Engine::SetOptimizer>("setOptimizer"),
+                         InstanceMethod<&Engine::GetOptimizer>("getOptimizer"),
+                         InstanceMethod<&Engine::TrainStep>("trainStep"),
+                         InstanceMethod<&Engine::Generate>("generate"),
+                         InstanceMethod<&Engine::Discriminate>("discriminate"),
+                         InstanceMethod<&Engine::Dispose>("dispose"),
+                     });
+}
+
+/**
+ * new Engine({ params: [{ name, shape, trainable, network }], generator: Layer[], discriminator: Layer[],
+ *              zDim, latent, image: { channels, height, width }, training: { learningRate, beta1, beta2,
+ *              epsilon, realLabel }, device, channelsLast, amp })
+ */
+Engine::Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info) {
+  Napi::Env env = info.Env();
+  guarded(env, [&] {
+    Napi::Object o = info[0].As<Napi::Object>();
+    auto s = std::make_shared<State>();
+    s->device = torch::Device(o.Get("device").As<Napi::String>().Utf8Value());
+    if (s->device.is_cuda() && !torch::cuda::is_available()) {
+      throw std::runtime_error("this libtorch has no CUDA, or no CUDA GPU is visible");
+    }
+    if (s->device.is_cuda() && s->device.has_index() && s->device.index() >= static_cast<int>(torch::cuda::device_count())) {
+      throw std::runtime_error("CUDA device " + std::to_string(s->device.index()) + " does not exist (" +
+                               std::to_string(torch::cuda::device_count()) + " visible)");
+    }
+    s->amp = o.Get("amp").ToBoolean();
+    s->channelsLast = o.Get("channelsLast").ToBoolean();
+    s->zDim = o.Get("zDim").As<Napi::Number>().Int64Value();
+    s->normalLatent = o.Get("latent").As<Napi::String>().Utf8Value() == "normal";
+    Napi::Object image = o.Get("image").As<Napi::Object>();
+    s->channels = image.Get("channels").As<Napi::Number>().Int64Value();
+    s->height = image.Get("height").As<Napi::Number>().Int64Value();
+    s->width = image.Get("width").As<Napi::Number>().Int64Value();
+    Napi::Object t = o.Get("training").As<Napi::Object>();
+    s->hyper = Hyper{num(t, "learningRate"), num(t, "beta1"), num(t, "beta2"), num(t, "epsilon"), num(t, "realLabel")};
+
+    Napi::Array params = o.Get("params").As<Napi::Array>();
+    for (uint32_t i = 0; i < params.Length(); i++) {
+      Napi::Object p = params.Get(i).As<Napi::Object>();
+      std::string name = p.Get("name").As<Napi::String>();
+      auto shape = shapeOf(p.Get("shape"));
+      torch::Tensor tensor = torch::zeros(shape, torch::TensorOptions(torch::kFloat).device(s->device));
+      if (s->channelsLast && tensor.dim() == 4) tensor = tensor.contiguous(at::MemoryFormat::ChannelsLast);
+      s->order.push_back(name);
+      if (p.Get("trainable").ToBoolean()) {
+        tensor.requires_grad_(true);
+        Adam& adam = p.Get("network").As<Napi::String>().Utf8Value() == "generator" ? s->adamG : s->adamD;
+        adam.names.push_back(name);
+        adam.params.push_back(tensor);
+        adam.m.push_back(torch::zeros_like(tensor).detach());
+        adam.v.push_back(torch::zeros_like(tensor).detach());
+      }
+      s->params.emplace(name, tensor);
+    }
+    s->generator = parseNetwork(o.Get("generator").As<Napi::Array>(), s->params, s->channelsLast);
+    s->discriminator = parseNetwork(o.Get("discriminator").As<Napi::Array>(), s->params, s->channelsLast);
+    state_ = s;
+  });
+}
+
+std::shared_ptr<State> Engine::live(Napi::Env env) {
+  if (!state_) throw Napi::Error::New(env, "the torch engine was disposed");
+  return state_;
+}
+
+/** setWeights({ [name]: Float32Array }): every tensor of the table must be present. */
+Napi::Value Engine::SetWeights(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto s = live(env);
+  guarded(env, [&] {
+    Napi::Object src = info[0].As<Napi::Object>();
+    std::lock_guard<std::mutex> lock(s->mutex);
+    torch::NoGradGuard noGrad;
+    for (const auto& name : s->order) {
+      if (!src.Has(name)) throw Napi::Error::New(env, "missing weight " + name);
+      torch::Tensor& t = s->params.at(name);
+      t.copy_(floatsOf(env, src.Get(name), t.sizes(), name));
+    }
+  });
+  return env.Undefined();
+}
+
+Napi::Value Engine::GetWeights(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto s = live(env);
+  return guarded(env, [&] {
+    std::lock_guard<std::mutex> lock(s->mutex);
+    Napi::Object out = Napi::Object::New(env);
+    for (const auto& name : s->order) out.Set(name, toFloat32Array(env, s->params.at(name)));
+    return out;
+  });
+}
+
+/** setOptimizer({ ['adam.m.<name>' | 'adam.v.<name>']: Float32Array }, stepsG, stepsD) */
+Napi::Value Engine::SetOptimizer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto s = live(env);
+  guarded(env, [&] {
+    Napi::Object src = info[0].As<Napi::Object>();
+    std::lock_guard<std::mutex> lock(s->mutex);
+    torch::NoGradGuard noGrad;
+    for (Adam* adam : {&s->adamG, &s->adamD}) {
+      for (size_t i = 0; i < adam->names.size(); i++) {
+        for (auto [prefix, moment] : {std::pair{"adam.m.", &adam->m[i]}, std::pair{"adam.v.", &adam->v[i]}}) {
+          std::string key = prefix + adam->names[i];
+          if (!src.Has(key)) throw Napi::Error::New(env, "missing optimizer tensor " + key);
+          moment->copy_(floatsOf(env, src.Get(key), moment->sizes(), key));
+        }
+      }
+    }
+    s->adamG.steps = info[1].As<Napi::Number>().Int64Value();
+    s->adamD.steps = info[2].As<Napi::Number>().Int64Value();
+  });
+  return env.Undefined();
+}
+
+Napi::Value Engine::GetOptimizer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto s = live(env);
+  return guarded(env, [&] {
+    std::lock_guard<std::mutex> lock(s->mutex);
+    Napi::Object tensors = Napi::Object::New(env);
+    for (Adam* adam : {&s->adamG, &s->adamD}) {
+      for (size_t i = 0; i < adam->names.size(); i++) tensors.Set("adam.m." + adam->names[i], toFloat32Array(env, adam->m[i]));
+      for (size_t i = 0; i < adam->names.size(); i++) tensors.Set("adam.v." + adam->names[i], toFloat32Array(env, adam->v[i]));
+    }
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("tensors", tensors);
+    Napi::Object steps = Napi::Object::New(env);
+    steps.Set("generator", Napi::Number::New(env, static_cast<double>(s->adamG.steps)));
+    steps.Set("discriminator", Napi::Number::New(env, static_cast<double>(s->adamD.steps)));
+    out.Set("steps", steps);
+    return out;
+  });
+}
+
+namespace {
+
+std::vector<torch::Tensor> masksOf(Napi::Env env, const Napi::Value& v, const Network& g, int64_t n, const std::string& what) {
+  std::vector<torch::Tensor> masks;
+  Napi::Array a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    Napi::Float32Array m = a.Get(i).As<Napi::Float32Array>();
+    if (m.ElementLength() % n != 0) throw Napi::RangeError::New(env, what + "[" + std::to_string(i) + "] is not [batch, C*H*W]");
+    masks.push_back(floatsOf(env, m, {n, static_cast<int64_t>(m.ElementLength()) / n}, what));
+  }
+  return masks;
+}
+
+}  // namespace
+
+/** trainStep(batch: Uint8Array [n, H, W, C], n, seed: uint32 (per step), randomness | null) -> Promise<metrics> */
+Napi::Value Engine::TrainStep(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto s = live(env);
+  return guarded(env, [&]() -> Napi::Value {
+    if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      throw Napi::TypeError::New(env, "batch must be a Uint8Array");
+    }
+    Napi::Uint8Array batch = info[0].As<Napi::Uint8Array>();
+    const int64_t n = info[1].As<Napi::Number>().Int64Value();
+    if (static_cast<int64_t>(batch.ElementLength()) != n * s->height * s->width * s->channels) {
+      throw Napi::RangeError::New(env, "batch has " + std::to_string(batch.ElementLength()) + " bytes, expected " +
+                                           std::to_string(n * s->height * s->width * s->channels));
+    }
+    torch::Tensor images = torch::from_blob(batch.Data(), {n, s->height, s->width, s->channels}, torch::kUInt8).clone();
+    const uint64_t seed = static_cast<uint64_t>(info[2].As<Napi::Number>().Int64Value());
+    auto r = std::make_shared<Randomness>();
+    if (info.Length() > 3 && info[3].IsObject()) {
+      Napi::Object o = info[3].As<Napi::Object>();
+      r->given = true;
+      r->z = floatsOf(env, o.Get("z"), {n, s->zDim}, "randomness.z");
+      r->dropoutD = o.Get("dropoutD").IsArray();
+      r->dropoutG = o.Get("dropoutG").IsArray();
+      if (r->dropoutD) r->masksD = masksOf(env, o.Get("dropoutD"), s->generator, n, "randomness.dropoutD");
+      if (r->dropoutG) r->masksG = masksOf(env, o.Get("dropoutG"), s->generator, n, "randomness.dropoutG");
+    }
+    auto task = new Task<StepMetrics>(
+        env, [s, images, seed, r] { return s->trainStep(images, seed, *r); },
+        [](Napi::Env e, StepMetrics& m) -> Napi::Value {
+          Napi::Object out = Napi::Object::New(e);
+          out.Set("lossD", m.lossD);
+          out.Set("lossG", m.lossG);
+          out.Set("dReal", m.dReal);
+          out.Set("dFake", m.dFake);
+          return out;
+        });
+    task->Queue();
+    return task->Promise();
+  });
+}
+
+/** generate(z: Float32Array [n, zDim], n) -> Promise<Float32Array [n, C, H, W]> */
+Napi::Value Engine::Generate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto s = live(env);
+  return guarded(env, [&]() -> Napi::Value {
+    const int64_t n = info[1].As<Napi::Number>().Int64Value();
+    torch::Tensor z = floatsOf(env, info[0], {n, s->zDim}, "z");
+    auto task = new Task<torch::Tensor>(env, [s, z] { return s->generate(z); },
+                                        [](Napi::Env e, torch::Tensor& t) -> Napi::Value { return toFloat32Array(e, t); });
+    task->Queue();
+    return task->Promise();
+  });
+}
+
+/** discriminate(images: Float32Array [n, C, H, W], n) -> Promise<Float32Array [n]> (logits) */
+Napi::Value Engine::Discriminate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto s = live(env);
+  return guarded(env, [&]() -> Napi::Value {
+    const int64_t n = info[1].As<Napi::Number>().Int64Value();
+    torch::Tensor x = floatsOf(env, info[0], {n, s->channels, s->height, s->width}, "images");
+    auto task = new Task<torch::Tensor>(env, [s, x] { return s->discriminate(x); },
+                                        [](Napi::Env e, torch::Tensor& t) -> Napi::Value { return toFloat32Array(e, t); });
+    task->Queue();
+    return task->Promise();
+  });
+}
+
+/** Releases the tensors once running tasks (which hold the state) finish. */
+Napi::Value Engine::Dispose(const Napi::CallbackInfo& info) {
+  state_.reset();
+  return info.Env().Undefined();
+}
+
+}  // namespace cgt

@@ -1,0 +1,81 @@
+// The training engine object JavaScript holds (src/engines/torch/index.ts wraps it).
+// Weights live in one table of canonical tensors (names and layouts of src/model/spec.ts, which
+// are PyTorch's own), shared with both networks; training steps and inference run off the
+// JavaScript thread in Napi::AsyncWorkers.
+#pragma once
+
+#include <napi.h>
+#include <torch/torch.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "network.h"
+
+namespace cgt {
+
+struct Hyper {
+  double learningRate, beta1, beta2, epsilon, realLabel;
+};
+
+/** Adam over one network's trainable tensors; moments are the canonical `adam.m.*` / `adam.v.*`. */
+struct Adam {
+  std::vector<std::string> names;
+  std::vector<torch::Tensor> params, m, v;
+  int64_t steps = 0;
+  void update(const std::vector<torch::Tensor>& grads, const Hyper& h);
+};
+
+struct Randomness {
+  bool given = false;
+  torch::Tensor z;
+  bool dropoutD = false, dropoutG = false;  // false: dropout disabled for that update
+  std::vector<torch::Tensor> masksD, masksG;
+};
+
+struct StepMetrics {
+  double lossD, lossG, dReal, dFake;
+};
+
+struct State {
+  std::mutex mutex;
+  torch::Device device{torch::kCPU};
+  bool amp = false;
+  bool channelsLast = false;
+  std::vector<std::string> order;  // canonical order of every tensor
+  std::map<std::string, torch::Tensor> params;
+  Network generator, discriminator;
+  Adam adamG, adamD;
+  int64_t zDim = 0;
+  bool normalLatent = false;
+  int64_t channels = 0, height = 0, width = 0;
+  Hyper hyper{};
+
+  StepMetrics trainStep(const torch::Tensor& batchHWC, uint64_t seed, const Randomness& r);
+  torch::Tensor generate(const torch::Tensor& z);
+  torch::Tensor discriminate(const torch::Tensor& images);
+};
+
+class Engine : public Napi::ObjectWrap<Engine> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit Engine(const Napi::CallbackInfo& info);
+
+ private:
+  std::shared_ptr<State> state_;
+
+  std::shared_ptr<State> live(Napi::Env env);
+  Napi::Value SetWeights(const Napi::CallbackInfo& info);
+  Napi::Value GetWeights(const Napi::CallbackInfo& info);
+  Napi::Value SetOptimizer(const Napi::CallbackInfo& info);
+  Napi::Value GetOptimizer(const Napi::CallbackInfo& info);
+  Napi::Value TrainStep(const Napi::CallbackInfo& info);
+  Napi::Value Generate(const Napi::CallbackInfo& info);
+  Napi::Value Discriminate(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+};
+
+}  // namespace cgt

@@ -1,0 +1,151 @@
+#include "network.h"
+
+#include <stdexcept>
+
+namespace cgt {
+
+namespace {
+
+LayerKind kindOf(const std::string& kind) {
+  static const std::map<std::string, LayerKind> kinds = {
+      {"dense", LayerKind::Dense},         {"reshape", LayerKind::Reshape}, {"conv2d", LayerKind::Conv2d},
+      {"convTranspose2d", LayerKind::ConvTranspose2d},                      {"batchNorm", LayerKind::BatchNorm},
+      {"leakyRelu", LayerKind::LeakyRelu}, {"relu", LayerKind::Relu},       {"dropout", LayerKind::Dropout},
+      {"tanh", LayerKind::Tanh},           {"sigmoid", LayerKind::Sigmoid}, {"flatten", LayerKind::Flatten},
+  };
+  auto it = kinds.find(kind);
+  if (it == kinds.end()) throw std::invalid_argument("unsupported layer kind \"" + kind + "\"");
+  return it->second;
+}
+
+torch::Tensor param(const Napi::Object& o, const char* key, const std::map<std::string, torch::Tensor>& params) {
+  if (!o.Has(key) || o.Get(key).IsUndefined() || o.Get(key).IsNull()) return {};
+  std::string name = o.Get(key).As<Napi::String>();
+  auto it = params.find(name);
+  if (it == params.end()) throw std::invalid_argument("layer refers to unknown parameter \"" + name + "\"");
+  return it->second;
+}
+
+double number(const Napi::Object& o, const char* key, double fallback = 0) {
+  return o.Has(key) && o.Get(key).IsNumber() ? o.Get(key).As<Napi::Number>().DoubleValue() : fallback;
+}
+
+}  // namespace
+
+torch::Tensor DropoutSource::apply(const torch::Tensor& x, double rate) {
+  switch (mode) {
+    case Mode::Off:
+      return x;
+    case Mode::Given: {
+      if (!masks || next >= masks->size()) throw std::invalid_argument("fewer dropout masks given than dropout layers");
+      const torch::Tensor& m = (*masks)[next++];
+      return x * m.view(x.sizes());
+    }
+    case Mode::Random: {
+      // Inverted dropout: keep with probability 1 - rate, scale kept units by 1 / (1 - rate).
+      // Masks are drawn on the CPU generator so a (seed, step) gives the same masks on any device.
+      const double keep = 1.0 - rate;
+      auto m = torch::empty(x.sizes(), torch::kFloat).bernoulli_(keep, *generator).div_(keep);
+      return x * m.to(x.device());
+    }
+  }
+  return x;
+}
+
+Network parseNetwork(const Napi::Array& layers, const std::map<std::string, torch::Tensor>& params, bool channelsLast) {
+  Network net;
+  net.channelsLast = channelsLast;
+  for (uint32_t i = 0; i < layers.Length(); i++) {
+    Napi::Object o = layers.Get(i).As<Napi::Object>();
+    Layer l;
+    l.kind = kindOf(o.Get("kind").As<Napi::String>());
+    l.weight = param(o, "weight", params);
+    l.bias = param(o, "bias", params);
+    l.runningMean = param(o, "runningMean", params);
+    l.runningVar = param(o, "runningVar", params);
+    l.stride = static_cast<int64_t>(number(o, "stride", 1));
+    if (o.Has("pads") && o.Get("pads").IsArray()) {
+      Napi::Array p = o.Get("pads").As<Napi::Array>();  // [top, bottom, left, right]
+      l.padTop = p.Get(0u).As<Napi::Number>().Int64Value();
+      l.padBottom = p.Get(1u).As<Napi::Number>().Int64Value();
+      l.padLeft = p.Get(2u).As<Napi::Number>().Int64Value();
+      l.padRight = p.Get(3u).As<Napi::Number>().Int64Value();
+    }
+    l.momentum = number(o, "momentum");
+    l.epsilon = number(o, "epsilon");
+    l.alpha = number(o, "alpha");
+    l.rate = number(o, "rate");
+    if (o.Has("shape") && o.Get("shape").IsArray()) {
+      Napi::Array s = o.Get("shape").As<Napi::Array>();
+      for (uint32_t k = 0; k < s.Length(); k++) l.shape.push_back(s.Get(k).As<Napi::Number>().Int64Value());
+    }
+    bool needsWeight = l.kind == LayerKind::Dense || l.kind == LayerKind::Conv2d || l.kind == LayerKind::ConvTranspose2d ||
+                       l.kind == LayerKind::BatchNorm;
+    if (needsWeight && !l.weight.defined()) throw std::invalid_argument("layer " + std::to_string(i) + " has no weight");
+    if (l.kind == LayerKind::BatchNorm && (!l.bias.defined() || !l.runningMean.defined() || !l.runningVar.defined())) {
+      throw std::invalid_argument("batch norm layer " + std::to_string(i) + " lacks beta or running statistics");
+    }
+    if (l.kind == LayerKind::Reshape && l.shape.size() != 3) throw std::invalid_argument("reshape layer needs a [C, H, W] shape");
+    net.layers.push_back(std::move(l));
+  }
+  return net;
+}
+
+torch::Tensor Network::forward(torch::Tensor x, bool train, DropoutSource& dropout) const {
+  const auto format = channelsLast ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+  if (x.dim() == 4) x = x.contiguous(format);
+  for (const Layer& l : layers) {
+    switch (l.kind) {
+      case LayerKind::Dense:
+        x = at::linear(x, l.weight, l.bias);
+        break;
+      case LayerKind::Reshape:  // C,H,W order: PyTorch's own
+        x = x.reshape({x.size(0), l.shape[0], l.shape[1], l.shape[2]}).contiguous(format);
+        break;
+      case LayerKind::Conv2d:
+        if (l.padTop == l.padBottom && l.padLeft == l.padRight) {
+          x = at::conv2d(x, l.weight, l.bias, {l.stride, l.stride}, {l.padTop, l.padLeft});
+        } else {  // TensorFlow `same` with odd total padding: the extra row/column at the end
+          x = at::conv2d(at::constant_pad_nd(x, {l.padLeft, l.padRight, l.padTop, l.padBottom}), l.weight, l.bias,
+                         {l.stride, l.stride});
+        }
+        break;
+      case LayerKind::ConvTranspose2d: {
+        // PyTorch's `padding` crops the same amount at both ends; crop the symmetric part there
+        // and the rest (TensorFlow puts the odd extra at the end) with a narrow view.
+        const int64_t ph = std::min(l.padTop, l.padBottom), pw = std::min(l.padLeft, l.padRight);
+        x = at::conv_transpose2d(x, l.weight, l.bias, {l.stride, l.stride}, {ph, pw});
+        const int64_t top = l.padTop - ph, bottom = l.padBottom - ph, left = l.padLeft - pw, right = l.padRight - pw;
+        if (top || bottom) x = x.narrow(2, top, x.size(2) - top - bottom);
+        if (left || right) x = x.narrow(3, left, x.size(3) - left - right);
+        break;
+      }
+      case LayerKind::BatchNorm:
+        // Train: biased batch variance to normalise, unbiased to update the running variance
+        // (spec.ts); the spec's momentum is TensorFlow's, PyTorch's is 1 - it.
+        x = at::batch_norm(x, l.weight, l.bias, l.runningMean, l.runningVar, train, 1.0 - l.momentum, l.epsilon, true);
+        break;
+      case LayerKind::LeakyRelu:
+        x = at::leaky_relu(x, l.alpha);
+        break;
+      case LayerKind::Relu:
+        x = at::relu(x);
+        break;
+      case LayerKind::Dropout:
+        if (train) x = dropout.apply(x, l.rate);
+        break;
+      case LayerKind::Tanh:
+        x = at::tanh(x);
+        break;
+      case LayerKind::Sigmoid:
+        x = at::sigmoid(x);
+        break;
+      case LayerKind::Flatten:  // C,H,W order whatever the memory format
+        x = x.reshape({x.size(0), -1});
+        break;
+    }
+  }
+  return x;
+}
+
+}  // namespace cgt

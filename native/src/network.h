@@ -1,0 +1,50 @@
+// A network built at run time from the architecture spec (src/model/spec.ts), passed from
+// JavaScript as plain data: the layer list of src/engines/torch/layers.ts. Nothing here knows
+// the presets; every size, pad and parameter name comes from that data.
+#pragma once
+
+#include <napi.h>
+#include <torch/torch.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace cgt {
+
+enum class LayerKind { Dense, Reshape, Conv2d, ConvTranspose2d, BatchNorm, LeakyRelu, Relu, Dropout, Tanh, Sigmoid, Flatten };
+
+struct Layer {
+  LayerKind kind;
+  // Parameters (undefined tensors where the layer has none). They share storage with the
+  // engine's parameter table, so loading weights in place updates the network.
+  torch::Tensor weight, bias, runningMean, runningVar;
+  int64_t stride = 1;
+  // Explicit pads (conv2d: rows/columns added; convTranspose2d: cropped), TensorFlow-style.
+  int64_t padTop = 0, padBottom = 0, padLeft = 0, padRight = 0;
+  double momentum = 0, epsilon = 0, alpha = 0, rate = 0;
+  std::vector<int64_t> shape;  // reshape target [C, H, W]
+};
+
+/** Where a train-mode forward takes its dropout keep-masks from. */
+struct DropoutSource {
+  enum class Mode { Off, Given, Random } mode = Mode::Off;
+  const std::vector<torch::Tensor>* masks = nullptr;  // Given: one per dropout layer, [N, C*H*W]
+  at::Generator* generator = nullptr;                 // Random: CPU generator seeded per step
+  size_t next = 0;
+
+  torch::Tensor apply(const torch::Tensor& x, double rate);
+};
+
+struct Network {
+  std::vector<Layer> layers;
+  bool channelsLast = false;
+
+  /** Runs every layer; `train` selects batch statistics (updating the running ones) and dropout. */
+  torch::Tensor forward(torch::Tensor x, bool train, DropoutSource& dropout) const;
+};
+
+/** Parses `layers` (an array of layer objects) against the parameter table. */
+Network parseNetwork(const Napi::Array& layers, const std::map<std::string, torch::Tensor>& params, bool channelsLast);
+
+}  // namespace cgt

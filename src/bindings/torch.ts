@@ -1,0 +1,141 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CelebaGanError } from '../errors.js';
+
+/**
+ * The only loader of the native libtorch addon (native/, built by `npm run build:native`).
+ * When it cannot load, the error lists each path tried with the loader's own message, and
+ * `Possible solutions:` for this machine. `CELEBA_GAN_TORCH_ADDON=/path/to/addon.node` overrides
+ * the path (then nothing else is tried).
+ */
+
+/** One layer of a network as the addon reads it (src/engines/torch/layers.ts builds these). */
+export interface NativeLayer {
+  kind: string;
+  weight?: string;
+  bias?: string;
+  runningMean?: string;
+  runningVar?: string;
+  stride?: number;
+  /** [top, bottom, left, right]: added (conv2d) or cropped (convTranspose2d). */
+  pads?: [number, number, number, number];
+  momentum?: number;
+  epsilon?: number;
+  alpha?: number;
+  rate?: number;
+  /** reshape target [C, H, W] */
+  shape?: [number, number, number];
+}
+
+export interface NativeParam {
+  name: string;
+  shape: number[];
+  trainable: boolean;
+  network: 'generator' | 'discriminator';
+}
+
+export interface NativeEngineOptions {
+  params: NativeParam[];
+  generator: NativeLayer[];
+  discriminator: NativeLayer[];
+  zDim: number;
+  latent: 'uniform' | 'normal';
+  image: { channels: number; height: number; width: number };
+  training: { learningRate: number; beta1: number; beta2: number; epsilon: number; realLabel: number };
+  /** `cpu`, `cuda`, `cuda:N` (libtorch device strings). */
+  device: string;
+  channelsLast: boolean;
+  amp: boolean;
+}
+
+export interface NativeRandomness {
+  z: Float32Array;
+  dropoutD: Float32Array[] | null;
+  dropoutG: Float32Array[] | null;
+}
+
+export interface NativeEngine {
+  setWeights(weights: Record<string, Float32Array>): void;
+  getWeights(): Record<string, Float32Array>;
+  setOptimizer(tensors: Record<string, Float32Array>, stepsG: number, stepsD: number): void;
+  getOptimizer(): { tensors: Record<string, Float32Array>; steps: { generator: number; discriminator: number } };
+  /** `seed` (uint32) seeds the step's torch generator (z, dropout masks) unless `randomness` is given. */
+  trainStep(batch: Uint8Array, n: number, seed: number, randomness: NativeRandomness | null): Promise<{ lossD: number; lossG: number; dReal: number; dFake: number }>;
+  generate(z: Float32Array, n: number): Promise<Float32Array>;
+  discriminate(images: Float32Array, n: number): Promise<Float32Array>;
+  dispose(): void;
+}
+
+export interface TorchSystemInfo {
+  torchVersion: string;
+  cuda: boolean;
+  cudaDevices: number;
+  mkldnn: boolean;
+  threads: number;
+  /** Resolved paths of the BLAS libraries loaded into the process. */
+  blasLibraries: string[];
+}
+
+export interface TorchAddon {
+  Engine: new (opts: NativeEngineOptions) => NativeEngine;
+  systemInfo(): TorchSystemInfo;
+  /** libtorch's intra-op threads (process-wide); returns the count now in effect. */
+  setThreads(n: number): number;
+}
+
+export const ADDON_ENV = 'CELEBA_GAN_TORCH_ADDON';
+const ADDON_FILE = join('native', 'build', 'Release', 'celeba_gan_torch.node');
+
+/** The package root: the nearest folder above this file holding native/build.mjs. */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'native', 'build.mjs'))) return dir;
+    const up = dirname(dir);
+    if (up === dir) return dirname(dirname(dirname(fileURLToPath(import.meta.url))));
+    dir = up;
+  }
+}
+
+/** Where the addon may be, in the order tried. */
+export function addonCandidates(): string[] {
+  const override = process.env[ADDON_ENV];
+  if (override) return [override];
+  return [join(packageRoot(), ADDON_FILE)];
+}
+
+let cached: TorchAddon | null = null;
+
+/** Load the addon (once per process); throws E_TORCH_UNAVAILABLE listing what was tried. */
+export function loadTorchAddon(): TorchAddon {
+  if (cached) return cached;
+  const require = createRequire(import.meta.url);
+  const tried: string[] = [];
+  for (const path of addonCandidates()) {
+    if (!existsSync(path)) {
+      tried.push(`${path}: not found (the addon was not built)`);
+      continue;
+    }
+    try {
+      cached = require(path) as TorchAddon;
+      return cached;
+    } catch (err) {
+      tried.push(`${path}: ${String((err as Error)?.message ?? err).split('\n')[0]}`);
+    }
+  }
+  const override = process.env[ADDON_ENV];
+  const solutions = [
+    'Install libtorch and OpenBLAS, then build the addon: sudo apt-get install libtorch-dev libopenblas0-pthread && npm run build:native',
+    'Or build against a downloaded libtorch (e.g. a CUDA build from pytorch.org): LIBTORCH=/path/to/libtorch npm run build:native',
+    'Or against the libtorch inside a Python PyTorch install: LIBTORCH_USE_PYTORCH=1 npm run build:native',
+    ...(override ? [`Or unset ${ADDON_ENV} (now ${override}) to use the addon this package builds`] : []),
+    'Or train with the TensorFlow.js engine: --engine tfjs',
+  ];
+  throw new CelebaGanError(
+    'E_TORCH_UNAVAILABLE',
+    `Could not load the libtorch addon (the torch engine).\nTried:\n  - ${tried.join('\n  - ')}\nPossible solutions:\n  - ${solutions.join('\n  - ')}`,
+    { hint: 'Run `npm run build:native` after installing libtorch (see above), or use --engine tfjs.' },
+  );
+}

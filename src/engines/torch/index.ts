@@ -1,0 +1,228 @@
+import { availableParallelism } from 'node:os';
+import { loadTorchAddon, type NativeEngine, type TorchSystemInfo } from '../../bindings/torch.js';
+import { CelebaGanError, UsageError, assertInteger } from '../../errors.js';
+import { initialWeights } from '../../model/init.js';
+import { allParameters } from '../../model/shapes.js';
+import type { ArchitectureSpec } from '../../model/spec.js';
+import type { TensorMap } from '../../model/tensors.js';
+import { dropoutLayers } from '../../train/randomness.js';
+import { deriveSeed } from '../../util/rng.js';
+import type { EngineInfo, OptimizerState, StepMetrics, StepRandomness, TrainingEngine } from '../engine.js';
+import { nativeLayers, nativeParams } from './layers.js';
+
+/**
+ * The native libtorch engine: both networks built in C++ from the spec (./layers.ts passes it as
+ * data), whole training steps run in C++ off the JavaScript thread, weights cross as canonical
+ * Float32Arrays (the canonical layouts are PyTorch's, so nothing is transposed).
+ * Implements TrainingEngine (src/engines/engine.ts).
+ *
+ * Randomness: without `randomness`, a step's z and dropout masks come from a torch CPU generator
+ * seeded with deriveSeed(seed, 'torch-step', step): a function of (seed, step) alone, so a resumed
+ * run repeats what an uninterrupted one would do (on this engine; tfjs draws different numbers).
+ */
+
+export interface TorchEngineOptions {
+  /** Only `auto` or `libtorch` (there is one torch backend). */
+  backend?: string;
+  /** `auto` (CUDA when available, else CPU), `cpu`, `cuda`, `cuda:N`. */
+  device?: string;
+  /** CPU threads for libtorch (process-wide); default: every core. */
+  threads?: number;
+  /** Run convolutions channels-last (NHWC in memory). Default: off (slower here on CPU: see notes). */
+  channelsLast?: boolean;
+  /** Mixed precision (bfloat16 autocast); CUDA only. */
+  amp?: boolean;
+}
+
+export const TORCH_DEVICE_PATTERN = /^(auto|cpu|cuda(:\d+)?)$/;
+
+export type BlasKind = 'openblas' | 'mkl' | 'blis' | 'reference' | 'unknown';
+
+/** Which BLAS the process loaded, from the resolved library paths the addon reports. */
+export function classifyBlas(paths: readonly string[]): BlasKind {
+  if (paths.some((p) => /openblas/i.test(p))) return 'openblas';
+  if (paths.some((p) => /mkl/i.test(p))) return 'mkl';
+  if (paths.some((p) => /blis/i.test(p))) return 'blis';
+  // Debian's reference BLAS: /usr/lib/<triplet>/blas/libblas.so.3 (via /etc/alternatives)
+  if (paths.some((p) => /\/blas\/libblas\.so/.test(p))) return 'reference';
+  return 'unknown';
+}
+
+export function blasNotes(kind: BlasKind): string[] {
+  if (kind !== 'reference') return [];
+  return [
+    'BLAS: libtorch is using the reference BLAS (about 20x slower than OpenBLAS here); install OpenBLAS: sudo apt-get install libopenblas0-pthread (or select it: update-alternatives --config libblas.so.3-x86_64-linux-gnu)',
+  ];
+}
+
+function resolveDevice(requested: string | undefined, sys: TorchSystemInfo): string {
+  const device = requested ?? 'auto';
+  if (!TORCH_DEVICE_PATTERN.test(device)) {
+    throw new UsageError('E_BAD_ARGUMENT', `Unsupported device "${device}" for the torch engine. Should be one of: auto, cpu, cuda, cuda:N`);
+  }
+  if (device === 'auto') return sys.cuda ? 'cuda:0' : 'cpu';
+  if (device === 'cpu') return device;
+  const index = device === 'cuda' ? 0 : Number(device.slice(5));
+  if (!sys.cuda) {
+    throw new CelebaGanError('E_TORCH_DEVICE', `--device ${device} needs a libtorch built with CUDA and a visible NVIDIA GPU; this libtorch ${sys.torchVersion} has no CUDA (or sees no GPU)`, {
+      kind: 'usage',
+      hint: 'Use --device cpu, or rebuild the addon against a CUDA libtorch: LIBTORCH=/path/to/libtorch-cuda npm run build:native (or LIBTORCH_USE_PYTORCH=1 with a CUDA PyTorch).',
+    });
+  }
+  if (index >= sys.cudaDevices) {
+    throw new UsageError('E_TORCH_DEVICE', `Expected a CUDA device index below ${sys.cudaDevices} for device but received "${device}"`, {
+      hint: `Use --device cuda:0 .. cuda:${sys.cudaDevices - 1}.`,
+    });
+  }
+  return `cuda:${index}`;
+}
+
+export class TorchEngine implements TrainingEngine {
+  private native: NativeEngine | null;
+  /** Calls run one at a time, in order (the addon also locks, but then the JS thread would wait). */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    readonly spec: ArchitectureSpec,
+    readonly info: EngineInfo,
+    native: NativeEngine,
+  ) {
+    this.native = native;
+  }
+
+  private live(): NativeEngine {
+    if (!this.native) throw new Error('torch engine used after dispose()');
+    return this.native;
+  }
+
+  private serial<T>(fn: (native: NativeEngine) => T | Promise<T>): Promise<T> {
+    const run = this.queue.then(() => fn(this.live()));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  async setWeights(weights: TensorMap, optimizer?: OptimizerState): Promise<void> {
+    const mismatch = (what: string): CelebaGanError =>
+      new CelebaGanError('E_WEIGHTS_MISMATCH', `weights do not fit ${this.spec.preset} at width ${this.spec.width}: ${what}`, {
+        hint: 'Load weights saved for the same --preset and --width.',
+      });
+    const checked = (name: string, shape: number[], map: TensorMap): Float32Array => {
+      const t = map.get(name);
+      if (!t) throw mismatch(`${name} is missing`);
+      if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+        throw mismatch(`${name} has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
+      }
+      return t.data;
+    };
+    // Check everything first, so a bad map changes nothing.
+    const w: Record<string, Float32Array> = {};
+    const o: Record<string, Float32Array> = {};
+    for (const p of allParameters(this.spec)) {
+      w[p.name] = checked(p.name, p.shape, weights);
+      if (optimizer && p.trainable) {
+        for (const k of [`adam.m.${p.name}`, `adam.v.${p.name}`]) o[k] = checked(k, p.shape, optimizer.tensors);
+      }
+    }
+    await this.serial((native) => {
+      native.setWeights(w);
+      if (optimizer) native.setOptimizer(o, optimizer.steps.generator, optimizer.steps.discriminator);
+    });
+  }
+
+  async getWeights(): Promise<TensorMap> {
+    const raw = await this.serial((native) => native.getWeights());
+    const out: TensorMap = new Map();
+    for (const p of allParameters(this.spec)) out.set(p.name, { shape: [...p.shape], data: raw[p.name]! });
+    return out;
+  }
+
+  async getOptimizerState(): Promise<OptimizerState> {
+    const raw = await this.serial((native) => native.getOptimizer());
+    const trainable = allParameters(this.spec).filter((p) => p.trainable);
+    const tensors: TensorMap = new Map();
+    for (const p of trainable) tensors.set(`adam.m.${p.name}`, { shape: [...p.shape], data: raw.tensors[`adam.m.${p.name}`]! });
+    for (const p of trainable) tensors.set(`adam.v.${p.name}`, { shape: [...p.shape], data: raw.tensors[`adam.v.${p.name}`]! });
+    return { tensors, steps: { ...raw.steps } };
+  }
+
+  async trainStep(batch: Uint8Array, n: number, opts: { seed: number; step: number; randomness?: StepRandomness }): Promise<StepMetrics> {
+    const { height: H, width: W, channels: C } = this.spec.image;
+    if (!Number.isInteger(n) || n < 2) throw new UsageError('E_BAD_ARGUMENT', `Expected a batch of at least 2 images for trainStep but received ${n}`);
+    if (batch.length !== n * H * W * C) throw new Error(`trainStep: batch has ${batch.length} bytes, ${n} images of ${H}x${W}x${C} need ${n * H * W * C}`);
+    const r = opts.randomness;
+    if (r) {
+      if (r.z.length !== n * this.spec.zDim) throw new Error(`trainStep: z has ${r.z.length} values, expected ${n}x${this.spec.zDim}`);
+      const layers = dropoutLayers(this.spec);
+      for (const [which, masks] of [['dropoutD', r.dropoutD], ['dropoutG', r.dropoutG]] as const) {
+        if (!masks) continue;
+        if (masks.length !== layers.length) throw new Error(`randomness.${which} has ${masks.length} masks, the generator has ${layers.length} dropout layers`);
+        masks.forEach((m, i) => {
+          if (m.length !== n * layers[i]!.size) throw new Error(`randomness.${which}[${i}] has ${m.length} values, expected ${n}x${layers[i]!.size}`);
+        });
+      }
+    }
+    const seed = deriveSeed(opts.seed, 'torch-step', opts.step);
+    return this.serial((native) => native.trainStep(batch, n, seed, r ?? null));
+  }
+
+  generate(z: Float32Array, n: number): Promise<Float32Array> {
+    if (z.length !== n * this.spec.zDim) throw new Error(`generate: z has ${z.length} values, expected ${n}x${this.spec.zDim}`);
+    return this.serial((native) => native.generate(z, n));
+  }
+
+  discriminate(images: Float32Array, n: number): Promise<Float32Array> {
+    const { channels: C, height: H, width: W } = this.spec.image;
+    if (images.length !== n * C * H * W) throw new Error(`discriminate: images have ${images.length} values, expected ${n}x${C}x${H}x${W}`);
+    return this.serial((native) => native.discriminate(images, n));
+  }
+
+  /** Frees the native tensors once queued calls have finished. */
+  dispose(): void {
+    const native = this.native;
+    if (!native) return;
+    this.native = null;
+    void this.queue.then(() => native.dispose());
+  }
+}
+
+/**
+ * Load the addon and build a torch engine for `spec`, starting from the same initial weights as
+ * every engine (initialWeights(spec, 0); callers set the run's own with setWeights).
+ * Throws E_TORCH_UNAVAILABLE when the addon cannot load, E_TORCH_DEVICE for a device it lacks.
+ */
+export async function createTorchEngine(spec: ArchitectureSpec, opts: TorchEngineOptions = {}): Promise<TorchEngine> {
+  if (opts.backend !== undefined && opts.backend !== 'auto' && opts.backend !== 'libtorch') {
+    throw new UsageError('E_BAD_ARGUMENT', `Unsupported backend "${opts.backend}" for the torch engine. Should be one of: auto, libtorch`);
+  }
+  const addon = loadTorchAddon();
+  const sys = addon.systemInfo();
+  const device = resolveDevice(opts.device, sys);
+  const cuda = device.startsWith('cuda');
+  if (opts.amp && !cuda) {
+    throw new UsageError('E_BAD_ARGUMENT', 'Mixed precision (--amp) needs --device cuda', { hint: 'Leave --amp out on the CPU.' });
+  }
+  const threads = opts.threads === undefined ? availableParallelism() : assertInteger('threads', opts.threads, 1, 1024);
+  const effectiveThreads = addon.setThreads(threads);
+  const blas = classifyBlas(sys.blasLibraries);
+  const notes = cuda ? [] : blasNotes(blas);
+  const native = new addon.Engine({
+    params: nativeParams(spec),
+    generator: nativeLayers(spec, 'generator'),
+    discriminator: nativeLayers(spec, 'discriminator'),
+    zDim: spec.zDim,
+    latent: spec.latent,
+    image: { ...spec.image },
+    training: { ...spec.training },
+    device,
+    channelsLast: opts.channelsLast ?? false,
+    amp: opts.amp ?? false,
+  });
+  const details = cuda
+    ? [opts.amp ? 'bfloat16 autocast' : 'float32']
+    : [`${effectiveThreads} thread${effectiveThreads === 1 ? '' : 's'}`, `BLAS ${blas}`, ...(sys.mkldnn ? ['oneDNN'] : [])];
+  if (opts.channelsLast) details.push('channels-last');
+  const info: EngineInfo = { engine: 'torch', backend: `libtorch ${sys.torchVersion} ${cuda ? 'cuda' : 'cpu'} (${details.join(', ')})`, device, notes };
+  const engine = new TorchEngine(spec, info, native);
+  await engine.setWeights(initialWeights(spec, 0));
+  return engine;
+}
