@@ -1,7 +1,8 @@
 import type { CommandModule } from 'yargs';
+import { prepareCommand } from './prepare.js';
 import { exportCommand } from './export.js';
 import { generateCommand } from './generate.js';
 
 /** Every CLI command, in the order `--help` lists them. One module per command. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [exportCommand, generateCommand];
+export const commands: CommandModule<any, any>[] = [prepareCommand, exportCommand, generateCommand];

@@ -15,15 +15,19 @@ import { openAtomicSync, type AtomicFile } from '../util/atomic.js';
  *  12  2  height
  *  14  2  width
  *  16  2  channels (3)
- *  18  2  flags (bit 0: synthetic data set, made by `prepare --synthetic`)
+ *  18  2  flags (bit 0: synthetic data set, made by `prepare --synthetic`;
+ *                 bit 1: bytes 52..55 hold the seed it was drawn with)
  *  20 32  SHA-256 of the pixel bytes
- *  52 12  reserved (zero)
+ *  52  4  seed of a synthetic data set (when flag bit 1 is set)
+ *  56  8  reserved (zero)
+ * Readers of files written before the seed field see flag bit 1 clear and no seed.
  */
 
 export const DATASET_MAGIC = 'CGDS';
 export const DATASET_VERSION = 1;
 export const DATASET_HEADER_SIZE = 64;
 export const FLAG_SYNTHETIC = 1;
+export const FLAG_SEED = 2;
 
 export interface DatasetHeader {
   version: number;
@@ -34,6 +38,8 @@ export interface DatasetHeader {
   synthetic: boolean;
   /** Hex SHA-256 of the pixel bytes. */
   checksum: string;
+  /** The seed a synthetic data set was drawn with (absent for real images). */
+  seed?: number;
 }
 
 export function encodeHeader(h: DatasetHeader): Buffer {
@@ -45,8 +51,9 @@ export function encodeHeader(h: DatasetHeader): Buffer {
   b.writeUInt16LE(h.height, 12);
   b.writeUInt16LE(h.width, 14);
   b.writeUInt16LE(h.channels, 16);
-  b.writeUInt16LE(h.synthetic ? FLAG_SYNTHETIC : 0, 18);
+  b.writeUInt16LE((h.synthetic ? FLAG_SYNTHETIC : 0) | (h.seed !== undefined ? FLAG_SEED : 0), 18);
   Buffer.from(h.checksum, 'hex').copy(b, 20);
+  if (h.seed !== undefined) b.writeUInt32LE(h.seed >>> 0, 52);
   return b;
 }
 
@@ -75,6 +82,7 @@ export function decodeHeader(b: Buffer, path: string, fileSize: number): Dataset
     synthetic: (b.readUInt16LE(18) & FLAG_SYNTHETIC) !== 0,
     checksum: b.toString('hex', 20, 52),
   };
+  if ((b.readUInt16LE(18) & FLAG_SEED) !== 0) h.seed = b.readUInt32LE(52);
   const expectedSize = DATASET_HEADER_SIZE + h.count * h.height * h.width * h.channels;
   if (fileSize !== expectedSize) {
     throw corrupt(path, `${h.count} images of ${h.height}x${h.width}x${h.channels} need ${expectedSize} bytes but the file has ${fileSize} (truncated?)`);
@@ -95,6 +103,8 @@ export class DatasetWriter {
     readonly width: number,
     readonly channels = 3,
     readonly synthetic = false,
+    /** Recorded in the header (synthetic data sets). */
+    readonly seed?: number,
   ) {
     this.imageBytes = height * width * channels;
     this.file = openAtomicSync(path);
@@ -126,6 +136,7 @@ export class DatasetWriter {
       channels: this.channels,
       synthetic: this.synthetic,
       checksum: this.hash.digest('hex'),
+      ...(this.seed !== undefined ? { seed: this.seed } : {}),
     };
     writeSync(this.file.fd, encodeHeader(header), 0, DATASET_HEADER_SIZE, 0);
     this.file.commit();

@@ -1,0 +1,178 @@
+import { availableParallelism } from 'node:os';
+import { basename, extname, join } from 'node:path';
+import type { Argv, CommandModule } from 'yargs';
+import { UsageError, assertInteger } from '../errors.js';
+import { prepareFromImages } from '../data/prepare.js';
+import { prepareSynthetic } from '../data/synthetic.js';
+import { inspectDataset } from '../data/inspect.js';
+import type { DatasetHeader } from '../data/dataset-file.js';
+import { Progress } from './progress.js';
+
+/** `celeba-gan prepare`: images (folder or zip) or synthetic faces -> a .cgds data set; or inspect one. */
+
+interface PrepareArgs {
+  input?: string;
+  synthetic?: number;
+  inspect?: string;
+  out?: string;
+  size: number;
+  crop: number;
+  limit?: number;
+  workers: number;
+  seed: number;
+  sheet?: string;
+  force: boolean;
+}
+
+/** Images `--synthetic` makes when given no count. */
+export const DEFAULT_SYNTHETIC_COUNT = 20000;
+/** The synthetic data set's default seed: fixed, so everyone's synthetic-28.cgds is the same file. */
+export const DEFAULT_SYNTHETIC_SEED = 0;
+/** Skipped files named on the terminal before the rest go only to the report. */
+const SHOW_SKIPPED = 10;
+
+/** Where `prepare` writes when --out is not given: data/<input name>-<size>.cgds or data/synthetic-<size>.cgds. */
+export function defaultDatasetPath(input: string | undefined, size: number): string {
+  if (input === undefined) return join('data', `synthetic-${size}.cgds`);
+  const base = basename(input.replace(/[\\/]+$/, ''));
+  const stem = extname(base).toLowerCase() === '.zip' ? base.slice(0, -4) : base;
+  return join('data', `${stem || 'images'}-${size}.cgds`);
+}
+
+function mb(bytes: number): string {
+  return `${(bytes / 1e6).toFixed(1)} MB`;
+}
+
+export function describeHeader(h: DatasetHeader): string[] {
+  return [
+    `  images:    ${h.count}`,
+    `  size:      ${h.height}x${h.width}, ${h.channels} channels (uint8 HWC, RGB)`,
+    `  synthetic: ${h.synthetic ? `yes (procedural faces, not photographs${h.seed !== undefined ? `; seed ${h.seed}` : ''})` : 'no (prepared from images)'}`,
+    `  format:    version ${h.version}`,
+    `  checksum:  sha256 ${h.checksum}`,
+  ];
+}
+
+export const prepareCommand: CommandModule<object, PrepareArgs> = {
+  command: 'prepare',
+  describe: 'Make a training data set (.cgds) from images or synthetic faces, or inspect one',
+  builder: (y: Argv) =>
+    y
+      .option('input', { type: 'string', describe: 'Folder of JPEG/PNG/WebP images (searched recursively) or a zip such as img_align_celeba.zip (read in place)' })
+      .option('synthetic', {
+        type: 'number',
+        describe: `Make N procedural, face-like SYNTHETIC images instead (no download; a bare --synthetic makes ${DEFAULT_SYNTHETIC_COUNT})`,
+      })
+      .option('inspect', { type: 'string', describe: 'Print a data set file\'s header, verify its checksum and write a contact sheet of the first 64 images' })
+      .option('out', { type: 'string', describe: 'Data set file to write; default data/<input name>-<size>.cgds or data/synthetic-<size>.cgds' })
+      .option('size', { type: 'number', default: 28, describe: 'Output side in pixels (28 for seed28, 64 for dcgan64)' })
+      .option('crop', {
+        type: 'number',
+        default: 108,
+        describe:
+          'Centre-crop side before resizing, as the original (CelebA 178x218 -> 108x108). An image smaller than the crop gives its largest centred square instead; 0 always takes the largest centred square',
+      })
+      .option('limit', { type: 'number', describe: 'Stop after N prepared images (the first in sorted name order)' })
+      .option('workers', { type: 'number', default: availableParallelism(), describe: 'Images decoded at once (default: the number of cores)' })
+      .option('seed', { type: 'number', default: DEFAULT_SYNTHETIC_SEED, describe: 'Seed of the --synthetic data set (saved in its header)' })
+      .option('sheet', { type: 'string', describe: 'With --inspect: contact sheet path (default <data set>.sheet.png)' })
+      .option('force', { type: 'boolean', default: false, describe: 'Replace an existing --out' })
+      .example('$0 prepare --synthetic', `${DEFAULT_SYNTHETIC_COUNT} synthetic faces -> data/synthetic-28.cgds (no download)`)
+      .example('$0 prepare --input ~/celeba/img_align_celeba.zip', 'CelebA straight from its zip -> data/img_align_celeba-28.cgds')
+      .example('$0 prepare --input photos/ --size 64 --crop 0 --out data/photos-64.cgds', 'a folder at 64x64, largest centred square')
+      .example('$0 prepare --inspect data/synthetic-28.cgds', 'header, checksum check and data/synthetic-28.sheet.png')
+      .epilogue(
+        'Images become RGB always: EXIF orientation is applied, alpha is flattened onto white, and greyscale, CMYK and ' +
+          '16-bit inputs are converted to 8-bit sRGB. Resizing is bilinear. Files that cannot be read are skipped and ' +
+          'listed in <out>.skipped.txt; zip entries whose path would escape (../, absolute) are refused and listed there too.',
+      ) as unknown as Argv<PrepareArgs>,
+  handler: async (argv) => {
+    // `in`, not `!== undefined`: a bare `--synthetic` is present with the value undefined.
+    const modes = (['input', 'synthetic', 'inspect'] as const).filter((k) => k in argv);
+    if (modes.length !== 1) {
+      throw new UsageError(
+        'E_BAD_ARGUMENT',
+        modes.length === 0 ? 'prepare needs one of --input, --synthetic or --inspect' : `--${modes.join(' and --')} cannot be used together`,
+        { hint: 'Use `--input <folder|zip>` for images, `--synthetic [N]` for procedural faces, or `--inspect <file.cgds>`.' },
+      );
+    }
+    for (const k of ['input', 'inspect', 'out', 'sheet'] as const) {
+      if (argv[k] === '') throw new UsageError('E_BAD_ARGUMENT', `Expected a path for --${k} but received an empty value`, { hint: 'Put the path right after the flag.' });
+    }
+    if (argv.sheet !== undefined && !('inspect' in argv)) {
+      throw new UsageError('E_BAD_ARGUMENT', '--sheet only applies with --inspect', { hint: 'Run `celeba-gan prepare --inspect <file.cgds> --sheet <png>`.' });
+    }
+    if ('inspect' in argv) return inspect(argv.inspect ?? '', argv.sheet);
+    const size = assertInteger('--size', argv.size, 4, 1024);
+    const out = argv.out ?? defaultDatasetPath(argv.input, size);
+    if (argv.input !== undefined) return images(argv, argv.input, out, size);
+    return synthetic(argv, out, size);
+  },
+};
+
+async function inspect(path: string, sheet: string | undefined): Promise<void> {
+  const r = await inspectDataset(path, sheet === undefined ? {} : { sheet });
+  const lines = [`${path}${r.header.synthetic ? ' (SYNTHETIC data set)' : ''}`, ...describeHeader(r.header), `  verified:  ok (pixel checksum matches, ${mb(r.pixelBytes)})`];
+  if (r.sheet) lines.push(`  sheet:     ${r.sheet.path} (first ${r.sheet.images} images, ${r.sheet.upscale}x)`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+async function synthetic(argv: PrepareArgs, out: string, size: number): Promise<void> {
+  const count = argv.synthetic === undefined ? DEFAULT_SYNTHETIC_COUNT : assertInteger('--synthetic', argv.synthetic, 1, 10_000_000);
+  const seed = assertInteger('--seed', argv.seed, 0, 0xffffffff);
+  let progress: Progress | null = null;
+  const r = await prepareSynthetic({
+    count,
+    out,
+    size,
+    seed,
+    overwrite: argv.force,
+    onStart: () => process.stderr.write(`celeba-gan: drawing ${count} synthetic faces (procedural, not photographs) at ${size}x${size}, seed ${seed} -> ${out}\n`),
+    onProgress: (p) => {
+      progress ??= new Progress({ label: 'synthetic', total: p.total, unit: 'img' });
+      progress.update(p.prepared);
+    },
+  });
+  (progress as Progress | null)?.finish();
+  process.stdout.write(
+    `prepared ${r.header.count} synthetic images, skipped 0 -> ${out} (${(r.header.count / r.seconds).toFixed(0)} img/s, seed ${seed}, sha256 ${r.header.checksum.slice(0, 16)}…)\n`,
+  );
+}
+
+async function images(argv: PrepareArgs, input: string, out: string, size: number): Promise<void> {
+  const crop = assertInteger('--crop', argv.crop, 0, 65535);
+  const workers = assertInteger('--workers', argv.workers, 1, 256);
+  const limit = argv.limit === undefined ? undefined : assertInteger('--limit', argv.limit, 1);
+  let progress: Progress | null = null;
+  let shown = 0;
+  const r = await prepareFromImages({
+    input,
+    out,
+    size,
+    crop,
+    limit,
+    workers,
+    overwrite: argv.force,
+    onStart: (s) => {
+      process.stderr.write(
+        `celeba-gan: ${s.images} images in ${s.kind} ${input}${s.refused ? `, ${s.refused} other entries refused` : ''}; ` +
+          `crop ${crop === 0 ? 'largest centred square' : `${crop}x${crop}`} -> ${size}x${size}, ${s.workers} workers -> ${out}\n`,
+      );
+    },
+    onProgress: (p) => {
+      progress ??= new Progress({ label: 'prepare', total: p.total, unit: 'img' });
+      progress.update(p.processed, p.skipped ? `skipped ${p.skipped}` : '');
+    },
+    onSkip: (s) => {
+      if (shown++ < SHOW_SKIPPED) {
+        const line = `skipped ${s.name}: ${s.reason}`;
+        if (progress) progress.log(line);
+        else process.stderr.write(`${line}\n`);
+      }
+    },
+  });
+  (progress as Progress | null)?.finish();
+  const rate = r.prepared / r.seconds;
+  process.stdout.write(`prepared ${r.prepared}, skipped ${r.skipped.length} -> ${out} (${rate.toFixed(0)} img/s, sha256 ${r.header.checksum.slice(0, 16)}…)\n`);
+  if (r.reportPath) process.stdout.write(`  the skipped files and reasons are listed in ${r.reportPath}\n`);
+}

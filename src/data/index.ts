@@ -1,0 +1,8 @@
+/** The data layer: image folders/zips and synthetic faces -> `.cgds` data sets -> training batches. */
+export { DatasetReader, DatasetWriter, type DatasetHeader } from './dataset-file.js';
+export { BatchLoader, type Batch, type BatchLoaderOptions, type BatchPosition } from './batches.js';
+export { prepareFromImages, skippedReportPath, type PrepareOptions, type PrepareProgress, type PrepareResult } from './prepare.js';
+export { prepareSynthetic, renderSyntheticFace, type SyntheticOptions, type SyntheticResult } from './synthetic.js';
+export { inspectDataset, defaultSheetPath, type InspectOptions, type InspectResult } from './inspect.js';
+export { cropBox, cropResize, type CropResizeOptions } from './preprocess.js';
+export { openImageSource, IMAGE_EXTENSIONS, type ImageSource, type Skipped } from './sources.js';

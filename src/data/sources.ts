@@ -1,0 +1,187 @@
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { basename, extname, join, relative, sep } from 'node:path';
+import yauzl from 'yauzl';
+import { CelebaGanError, UsageError } from '../errors.js';
+
+/**
+ * Where `prepare` reads images from: a folder (searched recursively) or a zip read in place
+ * (CelebA ships as `img_align_celeba.zip`), never unpacked to disk. Entries are listed up front
+ * and sorted by name (plain code-unit order, locale-independent), so the data set's image order
+ * is the same on every machine and at every concurrency.
+ */
+
+export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp'] as const;
+
+/** An input that was not turned into a training image, and why. */
+export interface Skipped {
+  /** Path relative to the folder, or the entry name inside the zip. */
+  name: string;
+  reason: string;
+}
+
+export interface ImageSource {
+  readonly kind: 'folder' | 'zip';
+  /** The --input path as given. */
+  readonly path: string;
+  /** Image entries (by extension), sorted; `read(i)` returns the bytes of `names[i]`. */
+  readonly names: readonly string[];
+  /** Entries refused before reading (unsafe zip paths, other file types), sorted by name. */
+  readonly refused: readonly Skipped[];
+  read(index: number): Promise<Buffer>;
+  close(): Promise<void>;
+}
+
+function isImageName(name: string): boolean {
+  return (IMAGE_EXTENSIONS as readonly string[]).includes(extname(name).toLowerCase());
+}
+
+function byName(a: { name: string }, b: { name: string }): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+function notAnImage(name: string): Skipped {
+  const ext = extname(name) || '(no extension)';
+  return { name, reason: `not an image file: extension ${ext} is not one of ${IMAGE_EXTENSIONS.join(', ')}` };
+}
+
+/** Open `input` (a folder or a .zip) for reading. Usage errors name what was wrong with it. */
+export async function openImageSource(input: string): Promise<ImageSource> {
+  let st;
+  try {
+    st = await stat(input);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new UsageError('E_INPUT_MISSING', `--input ${input} does not exist`, {
+        hint: 'Pass a folder of JPEG/PNG/WebP images or a zip such as img_align_celeba.zip, or use `--synthetic 20000` for a procedural data set.',
+      });
+    }
+    throw err;
+  }
+  if (st.isDirectory()) return openFolder(input);
+  if (st.isFile() && extname(input).toLowerCase() === '.zip') return openZip(input);
+  throw new UsageError('E_BAD_INPUT', `Expected a folder or a .zip file for --input but received ${input} (${st.isFile() ? 'a file' : 'not a regular file'})`, {
+    hint: 'Point --input at the folder that holds the images, or at the .zip they came in.',
+  });
+}
+
+async function openFolder(root: string): Promise<ImageSource> {
+  const images: { name: string }[] = [];
+  const refused: Skipped[] = [];
+  // Iterative walk; hidden files and folders (.git, .DS_Store) are not inputs.
+  const dirs = [root];
+  while (dirs.length > 0) {
+    const dir = dirs.pop()!;
+    let items;
+    try {
+      items = await readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      refused.push({ name: relative(root, dir).split(sep).join('/') || '.', reason: `folder unreadable: ${(err as Error).message}` });
+      continue;
+    }
+    for (const item of items) {
+      if (item.name.startsWith('.')) continue;
+      const full = join(dir, item.name);
+      let isDir = item.isDirectory();
+      let isFile = item.isFile();
+      if (item.isSymbolicLink()) {
+        try {
+          const t = await stat(full);
+          isDir = false; // never follow folder links: they can loop
+          isFile = t.isFile();
+        } catch {
+          refused.push({ name: relative(root, full).split(sep).join('/'), reason: 'broken symbolic link' });
+          continue;
+        }
+      }
+      const name = relative(root, full).split(sep).join('/');
+      if (isDir) dirs.push(full);
+      else if (isFile && isImageName(name)) images.push({ name });
+      else if (isFile) refused.push(notAnImage(name));
+    }
+  }
+  images.sort(byName);
+  refused.sort(byName);
+  const names = images.map((e) => e.name);
+  return {
+    kind: 'folder',
+    path: root,
+    names,
+    refused,
+    read: (i) => readFile(join(root, ...names[i]!.split('/'))),
+    close: async () => undefined,
+  };
+}
+
+/**
+ * Entry names are decoded here rather than by yauzl: yauzl rejects the whole archive at the
+ * first unsafe name, while `prepare` refuses just that entry, reports it and goes on.
+ */
+async function openZip(path: string): Promise<ImageSource> {
+  let zip: yauzl.ZipFile;
+  try {
+    zip = await new Promise<yauzl.ZipFile>((resolve, reject) => {
+      yauzl.open(path, { lazyEntries: true, autoClose: false, decodeStrings: false, validateEntrySizes: true }, (err, z) => (err ? reject(err) : resolve(z)));
+    });
+  } catch (err) {
+    throw new CelebaGanError('E_ZIP_UNREADABLE', `--input ${path} could not be read as a zip: ${(err as Error).message}`, {
+      hint: 'Check the download is complete (compare its size or checksum), or unpack it and pass the folder instead.',
+      kind: 'usage',
+      cause: err,
+    });
+  }
+  const entries: { name: string; entry: yauzl.Entry }[] = [];
+  const refused: Skipped[] = [];
+  try {
+    await new Promise<void>((resolve, reject) => {
+      zip.on('entry', (entry: yauzl.Entry) => {
+        const raw = entry.fileName as unknown as Buffer;
+        const name = yauzl.getFileNameLowLevel(entry.generalPurposeBitFlag, raw, entry.extraFields, false);
+        const unsafe = yauzl.validateFileName(name);
+        const leaf = basename(name);
+        if (unsafe !== null) {
+          refused.push({ name, reason: `refused: unsafe path in zip (${unsafe}); it would escape the output folder` });
+        } else if (name.endsWith('/')) {
+          // a folder entry: nothing to read
+        } else if (leaf.startsWith('.') || name.startsWith('__MACOSX/')) {
+          // macOS resource forks and hidden files are not inputs
+        } else if (isImageName(name)) {
+          entries.push({ name, entry });
+        } else {
+          refused.push(notAnImage(name));
+        }
+        zip.readEntry();
+      });
+      zip.once('end', () => resolve());
+      zip.once('error', reject);
+      zip.readEntry();
+    });
+  } catch (err) {
+    zip.close();
+    throw new CelebaGanError('E_ZIP_UNREADABLE', `the zip directory of ${path} is damaged: ${(err as Error).message}`, {
+      hint: 'Download the zip again, or unpack what you can and pass the folder instead.',
+      cause: err,
+    });
+  }
+  entries.sort(byName);
+  refused.sort(byName);
+  return {
+    kind: 'zip',
+    path,
+    names: entries.map((e) => e.name),
+    refused,
+    read: (i) => readZipEntry(zip, entries[i]!.entry),
+    close: async () => zip.close(),
+  };
+}
+
+function readZipEntry(zip: yauzl.ZipFile, entry: yauzl.Entry): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    zip.openReadStream(entry, (err, stream) => {
+      if (err) return reject(err);
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.once('error', reject);
+      stream.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    });
+  });
+}
