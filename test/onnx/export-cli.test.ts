@@ -6,11 +6,13 @@ import { join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { main } from '../../src/cli/main.js';
 import { buildSpec } from '../../src/config/presets.js';
+import { openGenerator } from '../../src/inference/session.js';
 import { exportRun } from '../../src/onnx/export.js';
 import { META } from '../../src/onnx/metadata.js';
 import { decodeModel } from '../../src/onnx/onnx-proto.js';
 import { listCheckpoints, MANIFEST_FILE } from '../../src/train/checkpoint.js';
 import { makeRun } from './fixtures.js';
+import { randomZ, runOnnx } from './helpers.js';
 
 /** `celeba-gan export` through main(), in a scratch working directory. */
 
@@ -100,6 +102,29 @@ describe('celeba-gan export: defaults', () => {
     assert.equal(meta[META.batchNorm], 'folded');
     assert.equal(model.opset_import[0]!.version, 13);
     assert.equal(model.ir_version, 7);
+  });
+});
+
+describe('hand-off to generate', () => {
+  test('an exported file opens with openGenerator (src/inference/session.ts), which reads every fact from its metadata', async () => {
+    makeRun('runs/handoff', buildSpec('dcgan64', 0.0625), 12, [30]);
+    const r = await cli('export', '--onnx');
+    assert.equal(r.code, 0, r.stderr);
+    const session = await openGenerator('models/handoff.onnx', { provider: 'cpu' });
+    try {
+      const info = session.info;
+      assert.deepEqual(
+        [info.preset, info.width, info.zDim, info.latent, info.image, info.layout, info.outputRange, info.step],
+        ['dcgan64', 0.0625, 100, 'normal', { channels: 3, height: 64, width: 64 }, 'NCHW', [-1, 1], 30],
+      );
+      assert.match(info.checkpointSha256 ?? '', /^[0-9a-f]{64}$/);
+      const z = randomZ(1, 2, 100, 'normal');
+      const viaSession = await session.run(z, 2);
+      const direct = await runOnnx(readFileSync('models/handoff.onnx'), z, 2, 100);
+      assert.deepEqual(viaSession, direct.data);
+    } finally {
+      await session.close();
+    }
   });
 });
 
