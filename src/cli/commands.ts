@@ -2,7 +2,8 @@ import type { CommandModule } from 'yargs';
 import { prepareCommand } from './prepare.js';
 import { exportCommand } from './export.js';
 import { generateCommand } from './generate.js';
+import { evalCommand } from './eval.js';
 
 /** Every CLI command, in the order `--help` lists them. One module per command. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [prepareCommand, exportCommand, generateCommand];
+export const commands: CommandModule<any, any>[] = [prepareCommand, exportCommand, generateCommand, evalCommand];
