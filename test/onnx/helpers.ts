@@ -38,9 +38,11 @@ export function pythonMissing(modules: string[]): string | null {
   return null;
 }
 
-/** Run a python script with arguments; returns stdout, throws with stderr on failure. */
-export function python(script: string, args: string[] = []): string {
-  const r = spawnSync(PYTHON, ['-c', script, ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
-  if (r.status !== 0) throw new Error(`python failed (${r.status}): ${r.stderr}`);
-  return r.stdout;
+/** Run a python script with arguments; returns stdout (text, or bytes), throws with stderr on failure. */
+export function python(script: string, args?: string[]): string;
+export function python(script: string, args: string[], output: 'buffer'): Buffer;
+export function python(script: string, args: string[] = [], output: 'text' | 'buffer' = 'text'): string | Buffer {
+  const r = spawnSync(PYTHON, ['-c', script, ...args], { maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`python failed (${String(r.status)}): ${r.error?.message ?? r.stderr.toString()}`);
+  return output === 'buffer' ? r.stdout : r.stdout.toString('utf8');
 }
