@@ -1,0 +1,262 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import sharp from 'sharp';
+import yazl from 'yazl';
+import { DatasetReader } from '../../src/data/dataset-file.js';
+import { prepareFromImages, type PrepareProgress } from '../../src/data/prepare.js';
+
+/** Distinct solid colours so each prepared image names its source. */
+const COLOURS: [number, number, number][] = [
+  [250, 10, 10], [10, 250, 10], [10, 10, 250], [250, 250, 10], [10, 250, 250], [250, 10, 250], [128, 64, 32],
+];
+
+function solid(w: number, h: number, rgb: readonly number[]): sharp.Sharp {
+  const px = Buffer.alloc(w * h * 3);
+  for (let i = 0; i < w * h; i++) px.set(rgb, i * 3);
+  return sharp(px, { raw: { width: w, height: h, channels: 3 } });
+}
+
+/** Centre pixel of image i in a data set of 4x4 images. */
+function centre(r: DatasetReader, i: number): number[] {
+  const img = r.read([i]);
+  const o = (2 * 4 + 2) * 3;
+  return [img[o]!, img[o + 1]!, img[o + 2]!];
+}
+
+function near(a: number[], b: readonly number[], tol = 6): boolean {
+  return a.every((v, i) => Math.abs(v - b[i]!) <= tol);
+}
+
+function withDir(fn: (dir: string) => Promise<void>): () => Promise<void> {
+  return async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cg-prepare-'));
+    try {
+      await fn(dir);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+}
+
+/**
+ * A folder like a messy real one: images in nested folders and mixed formats, plus a truncated
+ * JPEG, a text file named .jpg, an empty .png, a README and a hidden file.
+ */
+async function makeFolder(root: string): Promise<{ good: string[] }> {
+  const files: [string, Buffer][] = [
+    ['b/03.jpg', await solid(40, 50, COLOURS[0]!).jpeg({ quality: 95 }).toBuffer()],
+    ['a/01.png', await solid(30, 30, COLOURS[1]!).png().toBuffer()],
+    ['a/02.webp', await solid(36, 20, COLOURS[2]!).webp({ lossless: true }).toBuffer()],
+    ['00.JPEG', await solid(64, 64, COLOURS[3]!).jpeg({ quality: 95 }).toBuffer()],
+    ['b/c/04.png', await solid(20, 20, COLOURS[4]!).png().toBuffer()],
+  ];
+  const big = await solid(80, 80, COLOURS[5]!).jpeg().toBuffer();
+  files.push(['b/truncated.jpg', big.subarray(0, big.length >> 1)]);
+  files.push(['b/notes-really.jpg', Buffer.from('this is text, not a JPEG\n')]);
+  files.push(['empty.png', Buffer.alloc(0)]);
+  files.push(['README.txt', Buffer.from('hello')]);
+  files.push(['.DS_Store', Buffer.from('junk')]);
+  for (const [name, data] of files) {
+    mkdirSync(dirname(join(root, name)), { recursive: true });
+    writeFileSync(join(root, name), data);
+  }
+  // sorted: 00.JPEG, a/01.png, a/02.webp, b/03.jpg, b/c/04.png
+  return { good: ['00.JPEG', 'a/01.png', 'a/02.webp', 'b/03.jpg', 'b/c/04.png'] };
+}
+
+const EXPECTED_ORDER = [COLOURS[3]!, COLOURS[1]!, COLOURS[2]!, COLOURS[0]!, COLOURS[4]!];
+
+test(
+  'folder: recursive, sorted, bad files skipped and listed, summary counts',
+  withDir(async (dir) => {
+    const input = join(dir, 'faces');
+    await makeFolder(input);
+    const out = join(dir, 'out', 'faces-4.cgds');
+    const progress: PrepareProgress[] = [];
+    const skippedSeen: string[] = [];
+    const r = await prepareFromImages({ input, out, size: 4, crop: 108, workers: 2, onProgress: (p) => progress.push(p), onSkip: (s) => skippedSeen.push(s.name) });
+    assert.equal(r.prepared, 5);
+    assert.equal(r.source, 'folder');
+    assert.deepEqual(
+      r.skipped.map((s) => s.name),
+      ['README.txt', 'b/notes-really.jpg', 'b/truncated.jpg', 'empty.png'],
+    );
+    assert.deepEqual([...skippedSeen].sort(), r.skipped.map((s) => s.name).sort());
+    assert.match(r.skipped.find((s) => s.name === 'README.txt')!.reason, /not an image file: extension \.txt/);
+    assert.match(r.skipped.find((s) => s.name === 'b/notes-really.jpg')!.reason, /not a readable image/);
+    const last = progress.at(-1)!;
+    assert.deepEqual(last, { prepared: 5, skipped: 4, processed: 9, total: 9 });
+
+    const reader = new DatasetReader(out);
+    reader.verify();
+    assert.equal(reader.header.count, 5);
+    assert.equal(reader.header.synthetic, false);
+    assert.deepEqual([reader.header.height, reader.header.width, reader.header.channels], [4, 4, 3]);
+    EXPECTED_ORDER.forEach((rgb, i) => assert.ok(near(centre(reader, i), rgb), `image ${i} should be [${rgb}], got [${centre(reader, i)}]`));
+    reader.close();
+
+    assert.equal(r.reportPath, `${out}.skipped.txt`);
+    const report = readFileSync(r.reportPath!, 'utf8').trim().split('\n');
+    assert.match(report[0]!, /^# celeba-gan prepare: 4 inputs from .* skipped/);
+    assert.deepEqual(report.slice(1).map((l) => l.split('\t')[0]), ['README.txt', 'b/notes-really.jpg', 'b/truncated.jpg', 'empty.png']);
+    assert.deepEqual(readdirSync(dirname(out)).sort(), ['faces-4.cgds', 'faces-4.cgds.skipped.txt'], 'no temp files left');
+  }),
+);
+
+test(
+  'the file does not depend on concurrency; --limit takes the first N in name order',
+  withDir(async (dir) => {
+    const input = join(dir, 'faces');
+    await makeFolder(input);
+    const one = await prepareFromImages({ input, out: join(dir, 'w1.cgds'), size: 4, crop: 108, workers: 1 });
+    const many = await prepareFromImages({ input, out: join(dir, 'w5.cgds'), size: 4, crop: 108, workers: 5 });
+    assert.equal(many.header.checksum, one.header.checksum);
+    const limited = await prepareFromImages({ input, out: join(dir, 'l3.cgds'), size: 4, crop: 108, workers: 3, limit: 3 });
+    assert.equal(limited.prepared, 3);
+    const r = new DatasetReader(join(dir, 'l3.cgds'));
+    EXPECTED_ORDER.slice(0, 3).forEach((rgb, i) => assert.ok(near(centre(r, i), rgb)));
+    r.close();
+  }),
+);
+
+test(
+  'EXPECTED FAILURE - existing output without overwrite, missing input, a plain file, an empty folder',
+  withDir(async (dir) => {
+    const input = join(dir, 'faces');
+    await makeFolder(input);
+    const out = join(dir, 'x.cgds');
+    writeFileSync(out, 'keep me');
+    await assert.rejects(prepareFromImages({ input, out, size: 4, crop: 108 }), (err: Error & { code?: string }) => {
+      assert.equal(err.name, 'UsageError');
+      assert.equal(err.code, 'E_OUTPUT_EXISTS');
+      assert.match(err.message, /x\.cgds already exists/);
+      return true;
+    });
+    assert.equal(readFileSync(out, 'utf8'), 'keep me');
+    const r = await prepareFromImages({ input, out, size: 4, crop: 108, overwrite: true });
+    assert.equal(r.prepared, 5);
+
+    const fresh = join(dir, 'y.cgds');
+    await assert.rejects(prepareFromImages({ input: join(dir, 'nope'), out: fresh, size: 4, crop: 108 }), { name: 'UsageError', code: 'E_INPUT_MISSING' });
+    await assert.rejects(prepareFromImages({ input: join(input, 'README.txt'), out: fresh, size: 4, crop: 108 }), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'E_BAD_INPUT');
+      assert.match(err.message, /Expected a folder or a \.zip file for --input but received .*README\.txt \(a file\)/);
+      return true;
+    });
+    mkdirSync(join(dir, 'empty'));
+    await assert.rejects(prepareFromImages({ input: join(dir, 'empty'), out: fresh, size: 4, crop: 108 }), { code: 'E_NO_IMAGES' });
+    await assert.rejects(prepareFromImages({ input, out: fresh, size: 3, crop: 108 }), /Expected integer between 4 and 1024 for --size but received 3/);
+    assert.equal(existsSync(fresh), false);
+  }),
+);
+
+test(
+  'EXPECTED FAILURE - a folder where nothing decodes writes no data set, only the report',
+  withDir(async (dir) => {
+    const input = join(dir, 'bad');
+    mkdirSync(input);
+    writeFileSync(join(input, 'a.jpg'), 'nope');
+    writeFileSync(join(input, 'b.png'), 'nope');
+    const out = join(dir, 'bad.cgds');
+    await assert.rejects(prepareFromImages({ input, out, size: 4, crop: 108 }), (err: Error & { code?: string; hint?: string }) => {
+      assert.equal(err.code, 'E_NO_IMAGES');
+      assert.match(err.message, /none of the 2 images .* could be prepared \(skipped 2\)/);
+      assert.match(err.hint!, /bad\.cgds\.skipped\.txt/);
+      return true;
+    });
+    assert.equal(existsSync(out), false);
+    assert.equal(readFileSync(`${out}.skipped.txt`, 'utf8').trim().split('\n').length, 3);
+  }),
+);
+
+/** Build a zip in memory with yazl; `rename` rewrites entry names byte-for-byte afterwards. */
+async function makeZip(entries: [string, Buffer][], rename: [string, string][] = []): Promise<Buffer> {
+  const zip = new yazl.ZipFile();
+  for (const [name, data] of entries) {
+    if (name.endsWith('/')) zip.addEmptyDirectory(name);
+    else zip.addBuffer(data, name, { compress: name.endsWith('.png') });
+  }
+  zip.end();
+  const chunks: Buffer[] = [];
+  for await (const c of zip.outputStream) chunks.push(c as Buffer);
+  let buf = Buffer.concat(chunks);
+  // yazl refuses unsafe names, so write same-length placeholders and patch both the local
+  // header and the central directory copies of each name (names carry no checksum).
+  for (const [from, to] of rename) {
+    assert.equal(from.length, to.length);
+    let at = buf.indexOf(from);
+    let hits = 0;
+    while (at >= 0) {
+      buf.write(to, at, 'latin1');
+      hits++;
+      at = buf.indexOf(from, at + 1);
+    }
+    assert.equal(hits, 2, `${from} should appear in the local header and the central directory`);
+  }
+  return buf;
+}
+
+test(
+  'zip: read in place like img_align_celeba.zip; escaping and absolute entries refused and reported; nothing written outside',
+  withDir(async (dir) => {
+    const work = join(dir, 'work');
+    mkdirSync(work);
+    const jpg = (i: number) => solid(178, 218, COLOURS[i]!).jpeg({ quality: 95 }).toBuffer();
+    const zipBytes = await makeZip(
+      [
+        ['img_align_celeba/', Buffer.alloc(0)],
+        ['img_align_celeba/000002.jpg', await jpg(1)],
+        ['img_align_celeba/000001.jpg', await jpg(0)],
+        ['img_align_celeba/000003.png', await solid(178, 218, COLOURS[2]!).png().toBuffer()],
+        ['img_align_celeba/000004.jpg', Buffer.from('garbage')],
+        ['xx/evil.jpg', await jpg(3)],
+        ['xabs/evil.jpg', await jpg(4)],
+        ['__MACOSX/img_align_celeba/._000001.jpg', Buffer.from('resource fork')],
+        ['list_attr_celeba.txt', Buffer.from('202599\n')],
+      ],
+      [
+        ['xx/evil.jpg', '../evil.jpg'],
+        ['xabs/evil.jpg', '/abs/evil.jpg'],
+      ],
+    );
+    const input = join(work, 'img_align_celeba.zip');
+    writeFileSync(input, zipBytes);
+    const out = join(work, 'data', 'celeba-4.cgds');
+    const r = await prepareFromImages({ input, out, size: 4, crop: 108, workers: 2 });
+    assert.equal(r.source, 'zip');
+    assert.equal(r.prepared, 3);
+    const byName = new Map(r.skipped.map((s) => [s.name, s.reason]));
+    assert.deepEqual([...byName.keys()].sort(), ['../evil.jpg', '/abs/evil.jpg', 'img_align_celeba/000004.jpg', 'list_attr_celeba.txt']);
+    assert.match(byName.get('../evil.jpg')!, /refused: unsafe path in zip \(invalid relative path: \.\.\/evil\.jpg\)/);
+    assert.match(byName.get('/abs/evil.jpg')!, /refused: unsafe path in zip \(absolute path: \/abs\/evil\.jpg\)/);
+    const report = readFileSync(`${out}.skipped.txt`, 'utf8');
+    assert.match(report, /^\.\.\/evil\.jpg\trefused/m);
+    assert.match(report, /^\/abs\/evil\.jpg\trefused/m);
+
+    const reader = new DatasetReader(out);
+    reader.verify();
+    [COLOURS[0]!, COLOURS[1]!, COLOURS[2]!].forEach((rgb, i) => assert.ok(near(centre(reader, i), rgb), `zip image ${i}`));
+    reader.close();
+    // Nothing beside the zip, above it, or at the absolute path.
+    assert.deepEqual(readdirSync(work).sort(), ['data', 'img_align_celeba.zip']);
+    assert.deepEqual(readdirSync(dir), ['work']);
+    assert.equal(existsSync('/abs/evil.jpg'), false);
+    assert.deepEqual(readdirSync(join(work, 'data')).sort(), ['celeba-4.cgds', 'celeba-4.cgds.skipped.txt']);
+  }),
+);
+
+test(
+  'EXPECTED FAILURE - a file named .zip that is not a zip',
+  withDir(async (dir) => {
+    const input = join(dir, 'broken.zip');
+    writeFileSync(input, 'PK but not really');
+    await assert.rejects(prepareFromImages({ input, out: join(dir, 'o.cgds'), size: 4, crop: 108 }), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'E_ZIP_UNREADABLE');
+      assert.match(err.message, /broken\.zip could not be read as a zip/);
+      return true;
+    });
+  }),
+);

@@ -1,0 +1,97 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import sharp from 'sharp';
+import { cropBox, cropResize } from '../../src/data/preprocess.js';
+
+/** A w x h RGB image whose every pixel is `rgb`. */
+function solid(w: number, h: number, rgb: [number, number, number]): sharp.Sharp {
+  const px = Buffer.alloc(w * h * 3);
+  for (let i = 0; i < w * h; i++) px.set(rgb, i * 3);
+  return sharp(px, { raw: { width: w, height: h, channels: 3 } });
+}
+
+function pixel(img: Buffer, size: number, x: number, y: number): number[] {
+  const o = (y * size + x) * 3;
+  return [img[o]!, img[o + 1]!, img[o + 2]!];
+}
+
+function near(actual: number[], expected: number[], tol: number, what: string): void {
+  assert.ok(actual.every((v, i) => Math.abs(v - expected[i]!) <= tol), `${what}: got [${actual}] expected [${expected}] ±${tol}`);
+}
+
+test('crop box: CelebA 178x218 takes the centred 108x108 at (35, 55), like the original', () => {
+  assert.deepEqual(cropBox(178, 218, 108), { left: 35, top: 55, side: 108 });
+  // smaller than the crop: the largest centred square that fits
+  assert.deepEqual(cropBox(100, 90, 108), { left: 5, top: 0, side: 90 });
+  assert.deepEqual(cropBox(60, 200, 108), { left: 0, top: 70, side: 60 });
+  // crop 0: always the largest centred square
+  assert.deepEqual(cropBox(1000, 600, 0), { left: 200, top: 0, side: 600 });
+});
+
+test('output is always size x size x 3 uint8, cropped from the centre', async () => {
+  // 30x30: a 10x10 green centre in red; crop 10 must see only green.
+  const px = Buffer.alloc(30 * 30 * 3);
+  for (let y = 0; y < 30; y++) for (let x = 0; x < 30; x++) px.set(x >= 10 && x < 20 && y >= 10 && y < 20 ? [0, 200, 0] : [200, 0, 0], (y * 30 + x) * 3);
+  const png = await sharp(px, { raw: { width: 30, height: 30, channels: 3 } }).png().toBuffer();
+  const out = await cropResize(png, { size: 5, crop: 10 });
+  assert.equal(out.length, 5 * 5 * 3);
+  for (let y = 0; y < 5; y++) for (let x = 0; x < 5; x++) assert.deepEqual(pixel(out, 5, x, y), [0, 200, 0]);
+  const whole = await cropResize(png, { size: 6, crop: 0 });
+  assert.deepEqual(pixel(whole, 6, 0, 0), [200, 0, 0], 'crop 0 keeps the border');
+});
+
+test('greyscale becomes equal R, G, B', async () => {
+  const grey = await sharp(Buffer.alloc(16 * 16, 100), { raw: { width: 16, height: 16, channels: 1 } }).toColourspace('b-w').png().toBuffer();
+  assert.equal((await sharp(grey).metadata()).channels, 1);
+  const out = await cropResize(grey, { size: 4, crop: 108 });
+  assert.equal(out.length, 48);
+  for (let i = 0; i < 16; i++) assert.deepEqual(pixel(out, 4, i % 4, Math.floor(i / 4)), [100, 100, 100]);
+});
+
+test('alpha is flattened onto white', async () => {
+  const rgba = Buffer.alloc(8 * 8 * 4);
+  for (let i = 0; i < 64; i++) rgba.set([255, 0, 0, 128], i * 4);
+  const png = await sharp(rgba, { raw: { width: 8, height: 8, channels: 4 } }).png().toBuffer();
+  assert.equal((await sharp(png).metadata()).hasAlpha, true);
+  const out = await cropResize(png, { size: 4, crop: 8 });
+  assert.equal(out.length, 48);
+  near(pixel(out, 4, 1, 1), [255, 127, 127], 1, 'half-transparent red over white');
+});
+
+test('16-bit PNG becomes 8-bit with the same colour', async () => {
+  const px = new Uint16Array(8 * 8 * 3);
+  for (let i = 0; i < 64; i++) px.set([200 * 257, 50 * 257, 30 * 257], i * 3);
+  const png = await sharp(px, { raw: { width: 8, height: 8, channels: 3 } }).toColourspace('rgb16').png().toBuffer();
+  assert.equal((await sharp(png).metadata()).depth, 'ushort');
+  const out = await cropResize(png, { size: 4, crop: 108 });
+  assert.equal(out.length, 48);
+  near(pixel(out, 4, 2, 2), [200, 50, 30], 1, '16-bit');
+});
+
+test('CMYK JPEG becomes the right RGB', async () => {
+  const jpeg = await solid(16, 16, [180, 120, 90]).toColourspace('cmyk').jpeg({ quality: 100 }).toBuffer();
+  assert.equal((await sharp(jpeg).metadata()).space, 'cmyk');
+  const out = await cropResize(jpeg, { size: 4, crop: 108 });
+  assert.equal(out.length, 48);
+  near(pixel(out, 4, 1, 2), [180, 120, 90], 24, 'CMYK skin tone');
+});
+
+test('EXIF orientation is applied before cropping: orientation 6 turns the left half to the top', async () => {
+  // Stored 16 wide x 8 tall: left half red, right half blue. Orientation 6 = rotate 90 degrees
+  // clockwise to display, so the upright image is 8 x 16 with red on top.
+  const px = Buffer.alloc(16 * 8 * 3);
+  for (let y = 0; y < 8; y++) for (let x = 0; x < 16; x++) px.set(x < 8 ? [220, 20, 20] : [20, 20, 220], (y * 16 + x) * 3);
+  const jpeg = await sharp(px, { raw: { width: 16, height: 8, channels: 3 } }).jpeg({ quality: 100 }).withMetadata({ orientation: 6 }).toBuffer();
+  assert.equal((await sharp(jpeg).metadata()).orientation, 6);
+  const out = await cropResize(jpeg, { size: 4, crop: 0 }); // centred 8x8 of the upright 8x16: rows 4..11
+  for (let x = 0; x < 4; x++) {
+    near(pixel(out, 4, x, 0), [220, 20, 20], 30, `top row x=${x} is red`);
+    near(pixel(out, 4, x, 3), [20, 20, 220], 30, `bottom row x=${x} is blue`);
+  }
+});
+
+test('EXPECTED FAILURE - bytes that are not an image throw', async () => {
+  await assert.rejects(cropResize(Buffer.from('hello, not a picture'), { size: 4, crop: 8 }), /unsupported image format/i);
+  const jpeg = await solid(64, 64, [1, 2, 3]).jpeg().toBuffer();
+  await assert.rejects(cropResize(jpeg.subarray(0, jpeg.length >> 1), { size: 4, crop: 8 }), Error);
+});
