@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import yazl from 'yazl';
 import { DatasetReader } from '../../src/data/dataset-file.js';
 import { prepareFromImages, type PrepareProgress } from '../../src/data/prepare.js';
@@ -13,7 +13,7 @@ const COLOURS: [number, number, number][] = [
   [250, 10, 10], [10, 250, 10], [10, 10, 250], [250, 250, 10], [10, 250, 250], [250, 10, 250], [128, 64, 32],
 ];
 
-function solid(w: number, h: number, rgb: readonly number[]): sharp.Sharp {
+function solid(w: number, h: number, rgb: readonly number[]): Sharp {
   const px = Buffer.alloc(w * h * 3);
   for (let i = 0; i < w * h; i++) px.set(rgb, i * 3);
   return sharp(px, { raw: { width: w, height: h, channels: 3 } });

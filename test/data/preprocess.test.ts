@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { cropBox, cropResize } from '../../src/data/preprocess.js';
 
 /** A w x h RGB image whose every pixel is `rgb`. */
-function solid(w: number, h: number, rgb: [number, number, number]): sharp.Sharp {
+function solid(w: number, h: number, rgb: [number, number, number]): Sharp {
   const px = Buffer.alloc(w * h * 3);
   for (let i = 0; i < w * h; i++) px.set(rgb, i * 3);
   return sharp(px, { raw: { width: w, height: h, channels: 3 } });
