@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs';
 import { appendFile, mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import sharp from 'sharp';
 import { CelebaGanError, UsageError, assertInteger, assertOneOf } from '../errors.js';
@@ -31,6 +30,12 @@ const SHARP_KERNELS: Readonly<Record<ResizeKernel, 'lanczos3' | 'nearest'>> = Ob
 export const MANIFEST_NAME = 'manifest.jsonl';
 export const DEFAULT_BATCH_SIZE = 256;
 export const DEFAULT_PIPELINE_DEPTH = 2;
+/**
+ * Encodes queued per batch. onnxruntime-node runs a batch synchronously on the JS thread, so
+ * encodes must already sit in libuv's pool (sharp) to progress while the model runs; a deep
+ * queue keeps them going, and it is bounded, as are the batches.
+ */
+export const DEFAULT_ENCODE_CONCURRENCY = 32;
 /** Faces in the contact sheet unless asked otherwise. */
 export const DEFAULT_GRID_COUNT = 64;
 
@@ -53,7 +58,7 @@ export interface GenerateOptions {
   grid?: { path: string; count?: number; cols?: number };
   /** Batches alive at once (running + being written); >= 1. Default 2. */
   pipelineDepth?: number;
-  /** Images encoded at once per batch. Default: 2 x the CPU count. */
+  /** Images being encoded at once per batch (DEFAULT_ENCODE_CONCURRENCY). */
   encodeConcurrency?: number;
   /** Extra fields written on every manifest line (e.g. the command that regenerates a face). */
   manifestExtra?: Record<string, unknown>;
@@ -131,7 +136,7 @@ export async function generateImages(session: GeneratorSession, opts: GenerateOp
   const upscale = assertInteger('upscale', opts.upscale ?? 1, 1, 16);
   const kernel = SHARP_KERNELS[assertOneOf('resize', opts.resize ?? 'lanczos', RESIZE_KERNELS)];
   const depth = assertInteger('pipelineDepth', opts.pipelineDepth ?? DEFAULT_PIPELINE_DEPTH, 1, 64);
-  const concurrency = assertInteger('encodeConcurrency', opts.encodeConcurrency ?? 2 * availableParallelism(), 1, 1024);
+  const concurrency = assertInteger('encodeConcurrency', opts.encodeConcurrency ?? DEFAULT_ENCODE_CONCURRENCY, 1, 1024);
   const { info } = session;
   const truncation = checkTruncation(info.latent, opts.truncation);
   const { channels: c, height: h, width: w } = info.image;

@@ -1,0 +1,27 @@
+/** Inference: onnxruntime sessions over exported generators, latents, batched generation to files. */
+export {
+  openGenerator,
+  parseGeneratorMetadata,
+  latentsFor,
+  checkTruncation,
+  METADATA_KEYS,
+  INPUT_NAME,
+  OUTPUT_NAME,
+  type GeneratorInfo,
+  type GeneratorSession,
+  type OpenGeneratorOptions,
+  type LatentKind,
+} from './session.js';
+export {
+  generateImages,
+  imageFileName,
+  IMAGE_FORMATS,
+  RESIZE_KERNELS,
+  MANIFEST_NAME,
+  DEFAULT_BATCH_SIZE,
+  type GenerateOptions,
+  type GenerateResult,
+  type ImageFormat,
+  type ResizeKernel,
+} from './generate.js';
+export { readModelSummary, type ModelFileSummary } from './model-file.js';
