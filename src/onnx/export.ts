@@ -10,7 +10,7 @@ import { packageVersion } from '../version.js';
 import { foldBatchNorm, type BatchNormStats } from './fold.js';
 import { GraphBuilder, attr, tensorValue } from './graph-builder.js';
 import { META, specMetadata } from './metadata.js';
-import { encodeModel, type Model } from './onnx-proto.js';
+import { encodeModel, type Model, type ValueInfo } from './onnx-proto.js';
 
 /**
  * spec + canonical weights -> the generator as an ONNX ModelProto, in inference mode: batch norm
@@ -70,8 +70,10 @@ export function buildGeneratorOnnx(spec: ArchitectureSpec, weights: TensorMap, o
   const foldedBn = new Set([...folds.values()].map((bn) => bn.index));
 
   const g = new GraphBuilder();
+  const shapes: ValueInfo[] = []; // every intermediate's shape, for viewers (Netron) and the checker
   let x = 'z';
   for (const info of infos) {
+    const before = x;
     const l = info.layer;
     const nodeName = 'name' in l ? l.name : `${l.kind}_${info.index}`;
     const out = `${nodeName}_out`;
@@ -148,10 +150,12 @@ export function buildGeneratorOnnx(spec: ArchitectureSpec, weights: TensorMap, o
         throw new CelebaGanError('E_SPEC', `generator layer ${info.index} has unknown kind ${(never as { kind: string }).kind}`);
       }
     }
+    if (x !== before) shapes.push(tensorValue(x, ['batch', ...info.output]));
   }
   const last = g.nodes[g.nodes.length - 1];
   if (!last) throw new CelebaGanError('E_SPEC', 'the generator has no layers to export');
   last.output = ['images'];
+  shapes.pop();
 
   const image = outputShape(spec, 'generator');
   const metadata = { ...specMetadata(spec, fold), ...opts.metadata };
@@ -173,6 +177,7 @@ export function buildGeneratorOnnx(spec: ArchitectureSpec, weights: TensorMap, o
       initializer: g.initializers,
       input: [tensorValue('z', ['batch', spec.zDim])],
       output: [tensorValue('images', ['batch', ...image])],
+      value_info: shapes,
       doc_string: doc,
     },
     metadata_props: Object.entries(metadata).map(([key, value]) => ({ key, value })),

@@ -187,6 +187,7 @@ export interface Graph {
   initializer: TensorInit[];
   input: ValueInfo[];
   output: ValueInfo[];
+  value_info?: ValueInfo[];
   doc_string?: string;
 }
 export interface Model {

@@ -60,7 +60,12 @@ describe('model structure', () => {
     });
 
     test(`${preset}: inference graph: no dropout; batch norm as nodes, or none when folded`, () => {
-      const ops = (fold: boolean): string[] => decodeModel(buildGeneratorOnnx(spec, weights, { foldBatchNorm: fold })).graph.node.map((n) => n.op_type);
+      const ops = (fold: boolean): string[] => {
+        const graph = decodeModel(buildGeneratorOnnx(spec, weights, { foldBatchNorm: fold })).graph;
+        // Every intermediate value has its shape declared (the checker verifies them below).
+        assert.deepEqual(graph.value_info?.map((v) => v.name), graph.node.slice(0, -1).map((n) => n.output[0]));
+        return graph.node.map((n) => n.op_type);
+      };
       const bnCount = spec.generator.filter((l) => l.kind === 'batchNorm').length;
       const plain = ops(false);
       const folded = ops(true);
@@ -135,7 +140,7 @@ print(json.dumps({
   for (const { preset, width } of PRESETS) {
     for (const fold of [false, true]) {
       for (const opset of [MIN_OPSET, DEFAULT_OPSET, MAX_OPSET]) {
-        const name = `${preset}, opset ${opset}${fold ? ', batch norm folded' : ''}: passes the checker`;
+        const name = `${preset}, opset ${opset}${fold ? ', batch norm folded' : ''}: passes the checker (declared shapes agree with ONNX shape inference)`;
         const skip = missing
           ? `SKIPPED: ${missing}; install python3-onnx (Debian) or \`pip install onnx\` to run the ONNX checker`
           : opset > maxKnown
