@@ -108,8 +108,6 @@ export function buildGeneratorOnnx(spec: ArchitectureSpec, weights: TensorMap, o
           x = g.node(l.kind === 'conv2d' ? 'Conv' : 'ConvTranspose', nodeName, inputs, out, [
             attr.ints('kernel_shape', [l.kernel, l.kernel]),
             attr.ints('strides', [l.stride, l.stride]),
-            attr.ints('dilations', [1, 1]),
-            attr.int('group', 1),
             // [h_begin, w_begin, h_end, w_end]; for ConvTranspose: rows/columns cropped from the full result
             attr.ints('pads', [pads.h.begin, pads.w.begin, pads.h.end, pads.w.end]),
           ]);
@@ -178,7 +176,6 @@ export function buildGeneratorOnnx(spec: ArchitectureSpec, weights: TensorMap, o
       input: [tensorValue('z', ['batch', spec.zDim])],
       output: [tensorValue('images', ['batch', ...image])],
       value_info: shapes,
-      doc_string: doc,
     },
     metadata_props: Object.entries(metadata).map(([key, value]) => ({ key, value })),
   };
