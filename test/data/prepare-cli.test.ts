@@ -1,0 +1,120 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { main } from '../../src/cli/main.js';
+import { defaultDatasetPath } from '../../src/cli/prepare.js';
+
+/**
+ * Run the CLI in-process, capturing what it prints. The CLI writes strings; node's test runner
+ * reports to its parent through the same stdout in binary frames, which pass straight through.
+ */
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const out = process.stdout.write;
+  const err = process.stderr.write;
+  const capture = (original: typeof process.stdout.write, stream: NodeJS.WriteStream, append: (s: string) => void) =>
+    ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      if (typeof chunk === 'string') {
+        append(chunk);
+        return true;
+      }
+      return (original as (...a: unknown[]) => boolean).call(stream, chunk, ...rest);
+    }) as typeof process.stdout.write;
+  process.stdout.write = capture(out, process.stdout, (s) => (stdout += s));
+  process.stderr.write = capture(err, process.stderr, (s) => (stderr += s));
+  try {
+    const code = await main(args);
+    return { code, stdout, stderr };
+  } finally {
+    process.stdout.write = out;
+    process.stderr.write = err;
+  }
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'cg-prepare-cli-'));
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+
+test('prepare --synthetic, then --inspect with a contact sheet', async () => {
+  const out = join(dir, 'synthetic-28.cgds');
+  const r = await cli('prepare', '--synthetic', '70', '--out', out, '--seed', '9');
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^prepared 70 synthetic images, skipped 0 -> .*synthetic-28\.cgds \(\d+ img\/s, seed 9, sha256 [0-9a-f]{16}…\)$/m);
+  assert.match(r.stderr, /drawing 70 synthetic faces \(procedural, not photographs\) at 28x28, seed 9/);
+
+  const sheet = join(dir, 'sheet.png');
+  const i = await cli('prepare', '--inspect', out, '--sheet', sheet);
+  assert.equal(i.code, 0, i.stderr);
+  assert.match(i.stdout, /\(SYNTHETIC data set\)/);
+  assert.match(i.stdout, /images: +70\n/);
+  assert.match(i.stdout, /size: +28x28, 3 channels/);
+  assert.match(i.stdout, /synthetic: yes \(procedural faces, not photographs; seed 9\)/);
+  assert.match(i.stdout, /verified: +ok/);
+  const meta = await sharp(sheet).metadata();
+  // 8 columns x 8 rows of 28 px faces upscaled 5x, 2 px gaps.
+  assert.deepEqual([meta.width, meta.height, meta.channels], [8 * 140 + 9 * 2, 8 * 140 + 9 * 2, 3]);
+
+  const again = await cli('prepare', '--synthetic', '70', '--out', out);
+  assert.equal(again.code, 2);
+  assert.match(again.stderr, /error \[E_OUTPUT_EXISTS\]: --out .* already exists\n  Pass --force/);
+  const forced = await cli('prepare', '--synthetic', '70', '--out', out, '--force', '--seed', '9');
+  assert.equal(forced.code, 0);
+});
+
+test('prepare --input <folder> reports prepared N, skipped M and the report file', async () => {
+  const input = join(dir, 'photos');
+  mkdirSync(input, { recursive: true });
+  for (let i = 0; i < 3; i++) {
+    await sharp({ create: { width: 178, height: 218, channels: 3, background: { r: 40 * i, g: 100, b: 200 } } })
+      .jpeg()
+      .toFile(join(input, `${i}.jpg`));
+  }
+  writeFileSync(join(input, 'broken.jpg'), 'not a jpeg');
+  const out = join(dir, 'photos-32.cgds');
+  const r = await cli('prepare', '--input', input, '--out', out, '--size', '32', '--workers', '2');
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^prepared 3, skipped 1 -> /m);
+  assert.match(r.stdout, /listed in .*photos-32\.cgds\.skipped\.txt/);
+  assert.match(r.stderr, /skipped broken\.jpg: not a readable image/);
+  assert.match(r.stderr, /4 images in folder .*photos; crop 108x108 -> 32x32, 2 workers -> /);
+  assert.match(readFileSync(`${out}.skipped.txt`, 'utf8'), /^broken\.jpg\t/m);
+  const i = await cli('prepare', '--inspect', out);
+  assert.equal(i.code, 0);
+  assert.match(i.stdout, /synthetic: no \(prepared from images\)/);
+  assert.ok(existsSync(join(dir, 'photos-32.sheet.png')), 'default sheet path beside the data set');
+});
+
+test('default output paths', () => {
+  assert.equal(defaultDatasetPath(undefined, 28), join('data', 'synthetic-28.cgds'));
+  assert.equal(defaultDatasetPath('/x/img_align_celeba.zip', 28), join('data', 'img_align_celeba-28.cgds'));
+  assert.equal(defaultDatasetPath('photos/', 64), join('data', 'photos-64.cgds'));
+});
+
+test('EXPECTED FAILURE - usage errors exit 2, runtime failures exit 1', async () => {
+  const cases: [string[], number, RegExp][] = [
+    [['prepare'], 2, /\[E_BAD_ARGUMENT\]: prepare needs one of --input, --synthetic or --inspect/],
+    [['prepare', '--input', join(dir, 'x'), '--synthetic', '5'], 2, /--input and --synthetic cannot be used together/],
+    [['prepare', '--synthetic', '5', '--sheet', 'a.png'], 2, /--sheet only applies with --inspect/],
+    [['prepare', '--input', join(dir, 'missing')], 2, /\[E_INPUT_MISSING\]: --input .*missing does not exist/],
+    [['prepare', '--synthetic', '5', '--size', '2', '--out', join(dir, 'tiny.cgds')], 2, /Expected integer between 4 and 1024 for --size but received 2 of type number/],
+    [['prepare', '--synthetic', '-3', '--out', join(dir, 'neg.cgds')], 2, /Expected integer between 1 and 10000000 for --synthetic/],
+    [['prepare', '--inspect', join(dir, 'none.cgds')], 2, /\[E_DATASET_MISSING\]/],
+    [['prepare', '--bogus'], 2, /Unknown argument: bogus/],
+  ];
+  for (const [args, code, pattern] of cases) {
+    const r = await cli(...args);
+    assert.equal(r.code, code, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, pattern, args.join(' '));
+  }
+  const bad = join(dir, 'corrupt.cgds');
+  const good = join(dir, 'synthetic-28.cgds');
+  const bytes = readFileSync(good);
+  bytes[bytes.length - 1]! ^= 0xff;
+  writeFileSync(bad, bytes);
+  const r = await cli('prepare', '--inspect', bad);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /\[E_DATASET_CORRUPT\]: .*corrupt\.cgds is not a valid celeba-gan dataset: pixel checksum/);
+});
