@@ -40,7 +40,8 @@ export async function main(argv: string[]): Promise<number> {
   const parser = buildParser(argv);
   try {
     await parser.parseAsync();
-    return 0;
+    // A handler may choose a non-error exit status (e.g. `train` stopped by a signal: 130/143).
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof YargsUsage) {
       process.stderr.write(`${await parser.getHelp()}\n\nceleba-gan: ${err.message}\n`);

@@ -1,0 +1,209 @@
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { basename, extname, join } from 'node:path';
+import type { Argv, CommandModule } from 'yargs';
+import { PRESET_NAMES, buildSpec } from '../config/presets.js';
+import { ENGINE_CHOICES, createEngine, type EngineChoice } from '../engines/index.js';
+import { UsageError, assertOneOf } from '../errors.js';
+import { Trainer, openRun, type LogEntry } from '../train/loop.js';
+import { readRunConfig } from '../train/checkpoint.js';
+import { randomSeed } from '../util/rng.js';
+import { pickDataset } from './defaults.js';
+import { Progress } from './progress.js';
+
+/** `celeba-gan train`: resolve defaults, open (check) the run, train with a progress bar, save on signals. */
+
+interface TrainArgs {
+  data?: string;
+  out?: string;
+  preset?: string;
+  width?: number;
+  epochs?: number;
+  steps?: number;
+  'batch-size'?: number;
+  engine: string;
+  backend?: string;
+  device?: string;
+  threads?: number;
+  seed?: number;
+  'sample-every': number;
+  'checkpoint-every': number;
+  keep: number;
+  'log-every': number;
+  resume: boolean;
+  'dry-run': boolean;
+  'verify-data': boolean;
+}
+
+const RUNS_DIR = 'runs';
+
+function say(line: string): void {
+  process.stderr.write(`celeba-gan: ${line}\n`);
+}
+
+/** runs/<data>-<preset>, then -2, -3, ... for a new run; for --resume the newest existing one. */
+export function defaultRunDir(dataPath: string, preset: string | undefined, resume: boolean, runsDir = RUNS_DIR): { path: string; why: string } {
+  const base = basename(dataPath, extname(dataPath));
+  if (resume) {
+    const presets = preset ? [preset] : [...PRESET_NAMES];
+    const pattern = new RegExp(`^${base.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-(${presets.join('|')})(-\\d+)?$`);
+    const found = existsSync(runsDir)
+      ? readdirSync(runsDir)
+          .filter((n) => pattern.test(n) && existsSync(join(runsDir, n, 'run.json')))
+          .map((n) => ({ path: join(runsDir, n), mtime: statSync(join(runsDir, n)).mtimeMs }))
+          .sort((a, b) => b.mtime - a.mtime)
+      : [];
+    if (found.length === 0) {
+      throw new UsageError('E_NO_RUN', `--resume without --out: no run for data set ${base} in ${runsDir}/`, {
+        hint: 'Pass the run folder with --out, or leave out --resume to start a new run.',
+      });
+    }
+    return { path: found[0]!.path, why: `newest run of ${base} in ${runsDir}/` };
+  }
+  const stem = join(runsDir, `${base}-${preset ?? 'seed28'}`);
+  let path = stem;
+  for (let i = 2; existsSync(path); i++) path = `${stem}-${i}`;
+  return { path, why: path === stem ? `default for ${basename(dataPath)}` : `default for ${basename(dataPath)}; ${stem} exists` };
+}
+
+function fmt(v: number, digits = 4): string {
+  return Number.isFinite(v) ? v.toFixed(digits) : String(v);
+}
+
+export function formatLogLine(e: LogEntry, totalSteps: number): string {
+  return `step ${e.step}/${totalSteps} epoch ${e.epoch} | loss_D ${fmt(e.lossD)} loss_G ${fmt(e.lossG)} | D(x) ${fmt(e.dReal, 3)} D(G(z)) ${fmt(e.dFake, 3)} | ${e.imagesPerSec.toFixed(1)} img/s`;
+}
+
+export const trainCommand: CommandModule<object, TrainArgs> = {
+  command: 'train',
+  describe: 'Train a GAN on a prepared data set (TensorFlow.js or the native libtorch engine)',
+  builder: (y: Argv) =>
+    y
+      .option('data', { type: 'string', describe: 'Data set (.cgds from `prepare`); default: the newest in data/' })
+      .option('out', { type: 'string', describe: 'Run folder; default: runs/<data set>-<preset> (-2, -3... if taken)' })
+      .option('preset', { type: 'string', choices: [...PRESET_NAMES], describe: 'Architecture preset (default seed28; on --resume the run\'s)' })
+      .option('width', { type: 'number', describe: 'Channel width multiplier, e.g. 0.0625 for a tiny model (default 1; on --resume the run\'s)' })
+      .option('epochs', { type: 'number', describe: 'Passes over the data set in all (default 20)' })
+      .option('steps', { type: 'number', describe: 'Training steps in all (instead of --epochs)' })
+      .option('batch-size', { type: 'number', describe: 'Images per step (default: the preset\'s, 64 for seed28)' })
+      .option('engine', { type: 'string', default: 'auto', choices: [...ENGINE_CHOICES], describe: 'auto = torch when its addon loads, else tfjs' })
+      .option('backend', { type: 'string', describe: 'tfjs: tfjs-node-gpu | tfjs-node | cpu (default: the best that loads)' })
+      .option('device', { type: 'string', describe: 'torch engine: cpu | cuda | cuda:N' })
+      .option('threads', { type: 'number', describe: 'CPU threads (torch engine)' })
+      .option('seed', { type: 'number', describe: 'Seed for weights, data order, noise, dropout (default: random, printed and saved)' })
+      .option('sample-every', { type: 'number', default: 100, describe: 'Save a 5x5 fixed-noise grid every N steps (0: never)' })
+      .option('checkpoint-every', { type: 'number', default: 1000, describe: 'Checkpoint every N steps (also at the end and on Ctrl-C)' })
+      .option('keep', { type: 'number', default: 3, describe: 'Keep the newest K checkpoints' })
+      .option('log-every', { type: 'number', default: 50, describe: 'Log a line (and a metrics.jsonl entry) every N steps' })
+      .option('resume', { type: 'boolean', default: false, describe: 'Continue the run in --out from its newest checkpoint, exactly' })
+      .option('dry-run', { type: 'boolean', default: false, describe: 'Train one step only (checks the whole setup quickly)' })
+      .option('verify-data', { type: 'boolean', default: true, describe: 'Check the data set\'s pixel checksum before training' })
+      .example('$0 train', 'train seed28 on the newest data set in data/')
+      .example('$0 train --data data/celeba-28.cgds --out runs/celeba28 --epochs 20', 'the original 28x28 setup')
+      .example('$0 train --preset dcgan64 --data data/celeba-64.cgds --engine tfjs', 'the 64x64 PyTorch DCGAN reference on TensorFlow.js')
+      .example('$0 train --width 0.0625 --steps 200 --sample-every 20', 'a tiny model, quickly')
+      .example('$0 train --out runs/celeba28 --resume --epochs 30', 'continue a run exactly where it stopped') as unknown as Argv<TrainArgs>,
+  handler: async (argv) => {
+    const engineChoice = assertOneOf('engine', argv.engine, ENGINE_CHOICES) as EngineChoice;
+    let dataPath = argv.data;
+    if (!dataPath) {
+      const pick = pickDataset();
+      dataPath = pick.path;
+      say(`data ${dataPath} (${pick.why})`);
+    }
+    let outDir = argv.out;
+    if (!outDir) {
+      const pick = defaultRunDir(dataPath, argv.preset, argv.resume);
+      outDir = pick.path;
+      say(`run folder ${outDir} (${pick.why})`);
+    }
+    const existing = argv.resume ? readRunConfig(outDir) : null;
+    const preset = argv.preset ?? existing?.preset ?? 'seed28';
+    const width = argv.width ?? existing?.width ?? 1;
+    const spec = buildSpec(preset, width);
+    const seed = argv.seed ?? (existing ? undefined : randomSeed());
+    const steps = argv['dry-run'] ? 1 : argv.steps;
+
+    const opened = await openRun({
+      spec,
+      dataPath,
+      outDir,
+      seed,
+      batchSize: argv['batch-size'],
+      steps,
+      epochs: steps === undefined ? argv.epochs : undefined,
+      resume: argv.resume,
+      verifyData: argv['verify-data'],
+      sampleEvery: argv['sample-every'],
+      checkpointEvery: argv['checkpoint-every'],
+      keep: argv.keep,
+      logEvery: argv['dry-run'] ? 1 : argv['log-every'],
+    });
+    if (argv['dry-run']) say('--dry-run: training one step only');
+
+    let engine;
+    try {
+      engine = await createEngine(spec, { engine: engineChoice, backend: argv.backend, device: argv.device, threads: argv.threads });
+    } catch (err) {
+      opened.reader.close();
+      throw err;
+    }
+    say(`engine ${engine.info.engine} on ${engine.info.backend} (${engine.info.device})`);
+    for (const note of engine.info.notes) say(`  ${note}`);
+
+    let progress: Progress | null = null;
+    let totalSteps = opened.totalSteps;
+    let startStep = 0;
+    const trainer = new Trainer(opened, engine, {
+      onStart: (s) => {
+        totalSteps = s.totalSteps;
+        say(
+          `${s.resumedFrom !== null ? `resuming ${s.runDir} at step ${s.resumedFrom}` : `new run ${s.runDir}`}: ${s.run.preset} width ${s.run.width}, seed ${s.run.seed}, ` +
+            `batch ${s.run.batchSize}, ${s.stepsPerEpoch} steps/epoch (${s.droppedPerEpoch} images dropped per epoch), target step ${s.totalSteps}`,
+        );
+        if (s.startStep >= s.totalSteps) say(`already at step ${s.startStep}; nothing to train (raise --steps or --epochs)`);
+        else progress = new Progress({ label: 'train', total: s.totalSteps - s.startStep, unit: 'steps' });
+        startStep = s.startStep;
+      },
+      onStep: (step, total, m) => progress?.update(step - startStep, `step ${step}/${total} D ${fmt(m.lossD, 3)} G ${fmt(m.lossG, 3)}`),
+      onLog: (e) => (progress ? progress.log(formatLogLine(e, totalSteps)) : say(formatLogLine(e, totalSteps))),
+      onSample: (path) => progress?.log(`  samples ${path}`),
+      onCheckpoint: (dir) => (progress ? progress.log(`  checkpoint ${dir}`) : say(`checkpoint ${dir}`)),
+      onEval: (name, step, values) =>
+        progress?.log(`  ${name} at step ${step}: ${Object.entries(values).map(([k, v]) => `${k} ${typeof v === 'number' ? fmt(v) : v}`).join(', ')}`),
+    });
+
+    const signals: Record<'SIGINT' | 'SIGTERM', number> = { SIGINT: 130, SIGTERM: 143 };
+    const onSignal = (signal: 'SIGINT' | 'SIGTERM'): void => {
+      if (trainer.stopping) {
+        process.stderr.write(`\nceleba-gan: ${signal} again: quitting without saving (the last checkpoint stays)\n`);
+        process.exit(signals[signal]);
+      }
+      process.stderr.write(`\nceleba-gan: ${signal}: finishing this step and saving a checkpoint (${signal} again to quit at once)\n`);
+      trainer.stop(signal);
+    };
+    const sigint = (): void => onSignal('SIGINT');
+    const sigterm = (): void => onSignal('SIGTERM');
+    process.on('SIGINT', sigint);
+    process.on('SIGTERM', sigterm);
+    try {
+      const result = await trainer.run();
+      (progress as Progress | null)?.finish();
+      const where = result.checkpoint ? `; checkpoint ${result.checkpoint}` : '';
+      if (result.status === 'stopped') {
+        say(`stopped by ${result.stopReason} at step ${result.step}${where}. Continue with: celeba-gan train --out ${outDir} --resume`);
+        process.exitCode = signals[result.stopReason as 'SIGINT' | 'SIGTERM'] ?? 130;
+      } else {
+        process.stdout.write(`trained ${outDir} to step ${result.step} in ${result.seconds.toFixed(1)} s${where}\n`);
+        process.stdout.write(`  samples ${join(outDir, 'samples')}/, curves ${join(outDir, 'loss.svg')}, metrics ${join(outDir, 'metrics.jsonl')}\n`);
+        process.stdout.write(`  next: celeba-gan export --onnx --run ${outDir}\n`);
+      }
+    } catch (err) {
+      (progress as Progress | null)?.finish();
+      throw err;
+    } finally {
+      process.off('SIGINT', sigint);
+      process.off('SIGTERM', sigterm);
+      engine.dispose();
+    }
+  },
+};
