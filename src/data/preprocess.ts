@@ -33,13 +33,93 @@ export function cropBox(width: number, height: number, crop: number): CropBox {
 
 export const FLATTEN_BACKGROUND = '#ffffff';
 
-/** Decode, orient, crop, resize. Throws (sharp's error) for anything that is not a readable image. */
-export async function cropResize(input: Buffer, opts: CropResizeOptions): Promise<Buffer> {
-  // Reading the header first is cheap (no pixel decode) and gives the upright size the crop needs.
+export interface JpegHeader {
+  width: number;
+  height: number;
+  /** EXIF orientation 1..8 (1 when there is none). */
+  orientation: number;
+}
+
+/**
+ * Size and EXIF orientation of a JPEG from its header bytes, or null when this is not a JPEG or
+ * anything about the header is unusual (the caller then asks libvips). Worth having because the
+ * crop needs the size before decoding, and a second libvips call per image costs about 5% of
+ * `prepare`'s throughput on CelebA-sized files.
+ */
+export function readJpegHeader(b: Uint8Array): JpegHeader | null {
+  if (b.length < 4 || b[0] !== 0xff || b[1] !== 0xd8) return null;
+  const u16 = (o: number) => (b[o]! << 8) | b[o + 1]!;
+  let orientation = 1;
+  let pos = 2;
+  while (pos + 4 <= b.length) {
+    if (b[pos] !== 0xff) return null;
+    const marker = b[pos + 1]!;
+    if (marker === 0xff) {
+      pos++; // fill byte
+      continue;
+    }
+    if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
+      pos += 2; // standalone markers carry no length
+      continue;
+    }
+    if (marker === 0xd9 || marker === 0xda) return null; // end or scan data before any frame header
+    const len = u16(pos + 2);
+    const seg = pos + 4;
+    if (len < 2 || pos + 2 + len > b.length) return null;
+    const isSof = marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
+    if (isSof) {
+      if (len < 7) return null;
+      const height = u16(seg + 1);
+      const width = u16(seg + 3);
+      if (width === 0 || height === 0) return null;
+      return { width, height, orientation };
+    }
+    if (marker === 0xe1 && len >= 8 && String.fromCharCode(...b.subarray(seg, seg + 6)) === 'Exif\0\0') {
+      const o = exifOrientation(b.subarray(seg + 6, pos + 2 + len));
+      if (o === null) return null;
+      orientation = o;
+    }
+    pos += 2 + len;
+  }
+  return null;
+}
+
+/** Orientation (tag 0x0112 of IFD0) from a TIFF-structured EXIF block; 1 if absent, null if malformed. */
+function exifOrientation(t: Uint8Array): number | null {
+  if (t.length < 8) return null;
+  const le = t[0] === 0x49 && t[1] === 0x49;
+  if (!le && !(t[0] === 0x4d && t[1] === 0x4d)) return null;
+  const u16 = (o: number) => (le ? t[o]! | (t[o + 1]! << 8) : (t[o]! << 8) | t[o + 1]!);
+  const u32 = (o: number) => (le ? (t[o]! | (t[o + 1]! << 8) | (t[o + 2]! << 16)) + t[o + 3]! * 2 ** 24 : t[o]! * 2 ** 24 + ((t[o + 1]! << 16) | (t[o + 2]! << 8) | t[o + 3]!));
+  if (u16(2) !== 42) return null;
+  const ifd = u32(4);
+  if (ifd + 2 > t.length) return null;
+  const n = u16(ifd);
+  for (let i = 0; i < n; i++) {
+    const e = ifd + 2 + i * 12;
+    if (e + 12 > t.length) return null;
+    if (u16(e) === 0x0112) {
+      const v = u16(e + 8);
+      return v >= 1 && v <= 8 ? v : 1; // libvips ignores out-of-range values too
+    }
+  }
+  return 1;
+}
+
+/** The upright (EXIF-rotated) size: from the JPEG header when possible, else from libvips. */
+async function uprightSize(input: Buffer): Promise<{ width: number; height: number }> {
+  const jpeg = readJpegHeader(input);
+  if (jpeg) return jpeg.orientation >= 5 ? { width: jpeg.height, height: jpeg.width } : { width: jpeg.width, height: jpeg.height };
   const meta = await sharp(input).metadata();
   const width = meta.autoOrient?.width ?? meta.width;
   const height = meta.autoOrient?.height ?? meta.height;
   if (!width || !height) throw new Error(`image has no dimensions (${meta.format ?? 'unknown format'})`);
+  return { width, height };
+}
+
+/** Decode, orient, crop, resize. Throws (sharp's error) for anything that is not a readable image. */
+export async function cropResize(input: Buffer, opts: CropResizeOptions): Promise<Buffer> {
+  const { width, height } = await uprightSize(input);
   const box = cropBox(width, height, opts.crop);
   const { data, info } = await sharp(input)
     .rotate()

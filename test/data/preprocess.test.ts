@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import sharp, { type Sharp } from 'sharp';
-import { cropBox, cropResize } from '../../src/data/preprocess.js';
+import { cropBox, cropResize, readJpegHeader } from '../../src/data/preprocess.js';
 
 /** A w x h RGB image whose every pixel is `rgb`. */
 function solid(w: number, h: number, rgb: [number, number, number]): Sharp {
@@ -94,4 +94,23 @@ test('EXPECTED FAILURE - bytes that are not an image throw', async () => {
   await assert.rejects(cropResize(Buffer.from('hello, not a picture'), { size: 4, crop: 8 }), /unsupported image format/i);
   const jpeg = await solid(64, 64, [1, 2, 3]).jpeg().toBuffer();
   await assert.rejects(cropResize(jpeg.subarray(0, jpeg.length >> 1), { size: 4, crop: 8 }), Error);
+});
+
+test('the JPEG header reader agrees with libvips on size and orientation', async () => {
+  const base = solid(37, 23, [90, 120, 150]);
+  const cases: [string, Buffer][] = [
+    ['baseline', await base.clone().jpeg().toBuffer()],
+    ['progressive', await base.clone().jpeg({ progressive: true }).toBuffer()],
+    ['orientation 6', await base.clone().jpeg().withMetadata({ orientation: 6 }).toBuffer()],
+    ['orientation 8', await base.clone().jpeg().withMetadata({ orientation: 8 }).toBuffer()],
+    ['orientation 3', await base.clone().jpeg().withMetadata({ orientation: 3 }).toBuffer()],
+    ['cmyk', await base.clone().toColourspace('cmyk').jpeg().toBuffer()],
+    ['greyscale', await base.clone().toColourspace('b-w').jpeg().toBuffer()],
+  ];
+  for (const [what, jpeg] of cases) {
+    const meta = await sharp(jpeg).metadata();
+    assert.deepEqual(readJpegHeader(jpeg), { width: meta.width, height: meta.height, orientation: meta.orientation ?? 1 }, what);
+  }
+  assert.equal(readJpegHeader(await base.clone().png().toBuffer()), null, 'not a JPEG');
+  assert.equal(readJpegHeader(cases[0]![1].subarray(0, 12)), null, 'header cut short');
 });

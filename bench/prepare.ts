@@ -1,0 +1,144 @@
+/**
+ * `npm run bench:prepare [-- --n 3000 --size 28 --rounds 2 --workers K]`
+ *
+ * How close does `prepare` come to the speed of sharp itself? Makes N CelebA-like 178x218 JPEGs
+ * once (cached in the temp folder), then in one run measures, alternately for --rounds rounds:
+ *   ceiling: a bare sharp loop (decode, centre-crop 108, resize, raw pixels), K images in flight,
+ *            the crop offsets hard-coded for 178x218 so it needs no metadata call, fed either
+ *            file names or file bytes (the faster counts);
+ *   prepare: the full pipeline (folder scan, file reading, metadata, decode, ordered writes,
+ *            SHA-256, progress bar, atomic rename).
+ * The best round of each is reported with the ratio (target: prepare >= 90% of the ceiling).
+ * Timings depend on everything else running on the machine: run it on a quiet one.
+ */
+import { availableParallelism, tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { prepareFromImages } from '../src/data/prepare.js';
+import { renderSyntheticFace } from '../src/data/synthetic.js';
+import { Progress } from '../src/cli/progress.js';
+import { Rng } from '../src/util/rng.js';
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i < 0) return fallback;
+  const v = Number(process.argv[i + 1]);
+  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} needs a positive integer, got ${process.argv[i + 1]}`);
+  return v;
+}
+
+const N = arg('n', 3000);
+const SIZE = arg('size', 28);
+const ROUNDS = arg('rounds', 2);
+const WORKERS = arg('workers', availableParallelism());
+const CROP = 108;
+
+/** CelebA-like inputs: a synthetic face at 178x218 with photo-like noise, JPEG quality 90 (CelebA's files average ~11 kB). */
+async function makeInputs(dir: string): Promise<void> {
+  const done = join(dir, '.complete');
+  if (existsSync(done)) return;
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const progress = new Progress({ label: 'making inputs', total: N, unit: 'img' });
+  const face = new Uint8Array(128 * 128 * 3);
+  for (let i = 0; i < N; i++) {
+    renderSyntheticFace(2018, i, 128, face);
+    const rng = new Rng(2018, 'bench-noise', i);
+    const noisy = Buffer.from(face);
+    for (let k = 0; k < noisy.length; k++) noisy[k] = Math.max(0, Math.min(255, noisy[k]! + Math.round((rng.uniform() - 0.5) * 24)));
+    await sharp(noisy, { raw: { width: 128, height: 128, channels: 3 } })
+      .resize(178, 218, { fit: 'fill' })
+      .jpeg({ quality: 90 })
+      .toFile(join(dir, `${String(i + 1).padStart(6, '0')}.jpg`));
+    progress.update(i + 1);
+  }
+  progress.finish();
+  writeFileSync(done, '');
+}
+
+/**
+ * The ceiling: sharp alone, `WORKERS` images in flight, nothing kept. Two ways to feed it (sharp
+ * opening the file, or the bytes read first as `prepare` does); the faster one counts.
+ */
+async function bareSharp(files: string[], from: 'file' | 'buffer'): Promise<number> {
+  const left = Math.floor((178 - CROP) / 2);
+  const top = Math.floor((218 - CROP) / 2);
+  let next = 0;
+  let sink = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: WORKERS }, async () => {
+      while (next < files.length) {
+        const file = files[next++]!;
+        const px = await sharp(from === 'file' ? file : await readFile(file)).rotate().extract({ left, top, width: CROP, height: CROP }).resize(SIZE, SIZE, { kernel: 'linear' }).raw().toBuffer();
+        sink += px[0]!;
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  if (sink < 0) throw new Error('unreachable');
+  return files.length / seconds;
+}
+
+async function fullPrepare(input: string, out: string): Promise<number> {
+  let progress: Progress | null = null;
+  const r = await prepareFromImages({
+    input,
+    out,
+    size: SIZE,
+    crop: CROP,
+    workers: WORKERS,
+    overwrite: true,
+    onProgress: (p) => {
+      progress ??= new Progress({ label: '  prepare', total: p.total, unit: 'img' });
+      progress.update(p.processed);
+    },
+  });
+  (progress as Progress | null)?.finish();
+  if (r.prepared !== N || r.skipped.length !== 0) throw new Error(`prepared ${r.prepared}, skipped ${r.skipped.length}; expected ${N}, 0`);
+  return r.prepared / r.seconds;
+}
+
+const inputDir = join(tmpdir(), `celeba-gan-bench-prepare-${N}`);
+await makeInputs(inputDir);
+const files = readdirSync(inputDir)
+  .filter((f) => f.endsWith('.jpg'))
+  .sort()
+  .map((f) => join(inputDir, f));
+const outDir = join(tmpdir(), `celeba-gan-bench-prepare-out-${process.pid}`);
+mkdirSync(outDir, { recursive: true });
+const out = join(outDir, `bench-${SIZE}.cgds`);
+
+process.stderr.write(`bench:prepare: ${N} JPEGs 178x218 -> crop ${CROP} -> ${SIZE}x${SIZE}, ${WORKERS} in flight, ${availableParallelism()} cores, sharp ${sharp.versions.sharp} / libvips ${sharp.versions.vips}, ${ROUNDS} rounds\n`);
+// Warm up the decoder, the thread pool and the page cache.
+await bareSharp(files.slice(0, Math.min(200, files.length)), 'file');
+
+let ceiling = 0;
+let full = 0;
+try {
+  for (let round = 1; round <= ROUNDS; round++) {
+    const cf = await bareSharp(files, 'file');
+    process.stderr.write(`round ${round}: bare sharp (file)   ${cf.toFixed(0)} img/s\n`);
+    const cb = await bareSharp(files, 'buffer');
+    process.stderr.write(`round ${round}: bare sharp (buffer) ${cb.toFixed(0)} img/s\n`);
+    const c = Math.max(cf, cb);
+    const p = await fullPrepare(inputDir, out);
+    process.stderr.write(`round ${round}: prepare             ${p.toFixed(0)} img/s\n`);
+    ceiling = Math.max(ceiling, c);
+    full = Math.max(full, p);
+  }
+} finally {
+  rmSync(outDir, { recursive: true, force: true });
+}
+
+const ratio = full / ceiling;
+process.stdout.write(
+  [
+    `bare sharp decode-crop-resize (ceiling): ${ceiling.toFixed(0)} images/s`,
+    `full prepare pipeline:                   ${full.toFixed(0)} images/s`,
+    `prepare / ceiling:                       ${(ratio * 100).toFixed(1)}% (target >= 90%)`,
+    `CelebA (202,599 images) at this rate:    ${(202599 / full / 60).toFixed(1)} minutes`,
+  ].join('\n') + '\n',
+);
