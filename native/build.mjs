@@ -132,7 +132,7 @@ const abi = cxx11Abi(found);
 if (abi !== undefined) defines.push(`_GLIBCXX_USE_CXX11_ABI=${abi}`);
 
 // Build against this Node's own headers when it ships them (no download: installs may be offline).
-const gypArgs = ['rebuild', '--release', `--jobs=${Math.max(1, Math.min(4, availableParallelism()))}`];
+const gypArgs = ['rebuild', '--release', '--loglevel=warn', `--jobs=${Math.max(1, Math.min(4, availableParallelism()))}`];
 const nodePrefix = dirname(dirname(process.execPath));
 if (!process.env.npm_config_nodedir && existsSync(join(nodePrefix, 'include', 'node', 'node_api.h'))) gypArgs.push(`--nodedir=${nodePrefix}`);
 

@@ -1,0 +1,138 @@
+/**
+ * Training-speed contenders for bench/train.ts: the native torch engine and PyTorch eager
+ * (bench/pytorch-eager.py, the same networks from the same spec data, same batch and threads),
+ * printed side by side with their ratio. The issue's target: torch engine >= 1.2x PyTorch eager
+ * on seed28, width 1, batch 64.
+ *
+ * Alone: npm run build && node dist/bench/train-native.js [--steps 10] [--warmup 3] [--threads 2]
+ *        [--preset seed28] [--width 1] [--batch 64] [--channels-last] [--device cpu]
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildSpec } from '../src/config/presets.js';
+import { createTorchEngine } from '../src/engines/torch/index.js';
+import { nativeLayers, nativeParams } from '../src/engines/torch/layers.js';
+import { Rng } from '../src/util/rng.js';
+
+export interface NativeBenchOptions {
+  preset: string;
+  width: number;
+  batch: number;
+  threads: number;
+  warmup: number;
+  steps: number;
+  device?: string;
+  channelsLast?: boolean;
+}
+
+export interface NativeBenchResult {
+  name: string;
+  /** null when the contender could not run (see note). */
+  imagesPerSecond: number | null;
+  note?: string;
+}
+
+export const DEFAULT_NATIVE_BENCH: NativeBenchOptions = Object.freeze({ preset: 'seed28', width: 1, batch: 64, threads: 2, warmup: 3, steps: 10 });
+
+export async function benchTorchEngine(o: NativeBenchOptions): Promise<NativeBenchResult> {
+  const spec = buildSpec(o.preset, o.width);
+  let engine;
+  try {
+    engine = await createTorchEngine(spec, { threads: o.threads, device: o.device ?? 'cpu', channelsLast: o.channelsLast });
+  } catch (err) {
+    return { name: 'torch engine', imagesPerSecond: null, note: `skipped: ${String((err as Error).message).split('\n')[0]}` };
+  }
+  try {
+    const { height, width, channels } = spec.image;
+    const batch = new Uint8Array(o.batch * height * width * channels);
+    const rng = new Rng(1, 'bench');
+    for (let i = 0; i < batch.length; i++) batch[i] = rng.int(256);
+    for (let s = 0; s < o.warmup; s++) await engine.trainStep(batch, o.batch, { seed: 1, step: s });
+    const t0 = performance.now();
+    for (let s = 0; s < o.steps; s++) await engine.trainStep(batch, o.batch, { seed: 1, step: o.warmup + s });
+    const seconds = (performance.now() - t0) / 1000;
+    return { name: 'torch engine', imagesPerSecond: (o.batch * o.steps) / seconds, note: engine.info.backend };
+  } finally {
+    engine.dispose();
+  }
+}
+
+function pythonScript(): string | null {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const p = join(dir, 'bench', 'pytorch-eager.py');
+    if (existsSync(p)) return p;
+    const up = dirname(dir);
+    if (up === dir) return null;
+    dir = up;
+  }
+}
+
+export function benchPytorchEager(o: NativeBenchOptions): NativeBenchResult {
+  const name = 'PyTorch eager';
+  const python = process.env.PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
+  const script = pythonScript();
+  if (!script) return { name, imagesPerSecond: null, note: 'skipped: bench/pytorch-eager.py not found' };
+  if (o.device && o.device !== 'cpu') return { name, imagesPerSecond: null, note: 'skipped: the reference runs on the CPU only' };
+  const probe = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' });
+  if (probe.status !== 0) {
+    return { name, imagesPerSecond: null, note: `skipped: ${python} cannot import torch (apt-get install python3-torch)` };
+  }
+  const spec = buildSpec(o.preset, o.width);
+  const input = JSON.stringify({
+    params: nativeParams(spec),
+    generator: nativeLayers(spec, 'generator'),
+    discriminator: nativeLayers(spec, 'discriminator'),
+    zDim: spec.zDim,
+    latent: spec.latent,
+    image: spec.image,
+    training: spec.training,
+    batch: o.batch,
+    threads: o.threads,
+    warmup: o.warmup,
+    steps: o.steps,
+  });
+  const run = spawnSync(python, [script], { input, encoding: 'utf8', maxBuffer: 1 << 20 });
+  if (run.status !== 0) return { name, imagesPerSecond: null, note: `failed: ${run.stderr.trim().split('\n').pop()}` };
+  const out = JSON.parse(run.stdout.trim().split('\n').pop()!) as { imagesPerSecond: number; torch: string; threads: number };
+  return { name, imagesPerSecond: out.imagesPerSecond, note: `python torch ${out.torch}, ${out.threads} threads` };
+}
+
+/** Runs both contenders and prints them with the ratio torch engine / PyTorch eager. */
+export async function runNativeBench(o: NativeBenchOptions = DEFAULT_NATIVE_BENCH, log: (line: string) => void = console.log): Promise<NativeBenchResult[]> {
+  log(`training speed: ${o.preset} width ${o.width}, batch ${o.batch}, ${o.threads} threads, ${o.warmup} warm-up + ${o.steps} timed steps`);
+  const torchEngine = await benchTorchEngine(o);
+  const eager = benchPytorchEager(o);
+  for (const r of [torchEngine, eager]) {
+    const speed = r.imagesPerSecond === null ? '      -' : `${r.imagesPerSecond.toFixed(1).padStart(7)} images/s`;
+    log(`  ${r.name.padEnd(14)} ${speed}  ${r.note ?? ''}`);
+  }
+  if (torchEngine.imagesPerSecond !== null && eager.imagesPerSecond !== null) {
+    log(`  ratio torch engine / PyTorch eager: ${(torchEngine.imagesPerSecond / eager.imagesPerSecond).toFixed(2)}x (target >= 1.2x)`);
+  }
+  return [torchEngine, eager];
+}
+
+function parseArgs(argv: string[]): NativeBenchOptions {
+  const o: NativeBenchOptions = { ...DEFAULT_NATIVE_BENCH, threads: Math.min(DEFAULT_NATIVE_BENCH.threads, availableParallelism()) };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const next = (): string => argv[++i] ?? '';
+    if (a === '--steps') o.steps = Number(next());
+    else if (a === '--warmup') o.warmup = Number(next());
+    else if (a === '--threads') o.threads = Number(next());
+    else if (a === '--batch') o.batch = Number(next());
+    else if (a === '--width') o.width = Number(next());
+    else if (a === '--preset') o.preset = next();
+    else if (a === '--device') o.device = next();
+    else if (a === '--channels-last') o.channelsLast = true;
+  }
+  return o;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  await runNativeBench(parseArgs(process.argv.slice(2)));
+}
