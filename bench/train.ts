@@ -1,0 +1,174 @@
+import { availableParallelism } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { buildSpec } from '../src/config/presets.js';
+import { createTfjsEngine } from '../src/engines/tfjs/index.js';
+import { initialWeights } from '../src/model/init.js';
+import { Rng } from '../src/util/rng.js';
+
+/**
+ * Training speed (images/s) per engine, side by side, for seed28 at width 1 and at a tiny width.
+ *
+ *   npm run bench:train [-- --engine tfjs|torch|all] [--steps 5] [--warmup 1] [--batch-size 64]
+ *                          [--preset seed28] [--widths 1,0.0625] [--backend auto|tfjs-node|cpu] [--threads 2]
+ *
+ * Contenders are a list: tfjs here; the native torch engine and a PyTorch-eager reference come
+ * from bench/train-native.ts when it loads. Steps use an in-memory random batch (the data layer
+ * is not what is measured). The pure-JS tfjs CPU backend needs minutes per step at width 1, so
+ * there it runs ONE untimed-warm-up-free step and says so.
+ */
+
+export interface BenchCase {
+  preset: string;
+  width: number;
+  batch: number;
+  steps: number;
+  warmup: number;
+  threads: number;
+  backend?: string;
+}
+
+export interface BenchResult {
+  name: string;
+  backend: string;
+  imagesPerSecond: number | null;
+  steps: number;
+  note?: string;
+}
+
+export interface Contender {
+  name: string;
+  engine: 'tfjs' | 'torch';
+  run(c: BenchCase): Promise<BenchResult>;
+}
+
+function randomBatch(n: number, bytesPerImage: number): Uint8Array {
+  const rng = new Rng(1, 'bench-train');
+  const out = new Uint8Array(n * bytesPerImage);
+  for (let i = 0; i < out.length; i++) out[i] = rng.int(256);
+  return out;
+}
+
+export const tfjsContender: Contender = {
+  name: 'tfjs engine',
+  engine: 'tfjs',
+  async run(c) {
+    const spec = buildSpec(c.preset, c.width);
+    let engine;
+    try {
+      engine = await createTfjsEngine(spec, { backend: c.backend ?? 'auto' });
+    } catch (err) {
+      return { name: this.name, backend: c.backend ?? 'auto', imagesPerSecond: null, steps: 0, note: `skipped: ${(err as Error).message.split('\n')[0]}` };
+    }
+    try {
+      await engine.setWeights(initialWeights(spec, 1));
+      const pureJs = engine.info.backend.startsWith('cpu');
+      const slow = pureJs && c.width >= 0.5;
+      const warmup = slow ? 0 : c.warmup;
+      const steps = slow ? 1 : c.steps;
+      const { height, width, channels } = spec.image;
+      const batch = randomBatch(c.batch, height * width * channels);
+      for (let s = 0; s < warmup; s++) await engine.trainStep(batch, c.batch, { seed: 1, step: s });
+      const t0 = performance.now();
+      for (let s = 0; s < steps; s++) await engine.trainStep(batch, c.batch, { seed: 1, step: warmup + s });
+      const seconds = (performance.now() - t0) / 1000;
+      return {
+        name: this.name,
+        backend: engine.info.backend,
+        imagesPerSecond: (c.batch * steps) / seconds,
+        steps,
+        note: slow ? `pure-JS backend: ONE step, no warm-up (${seconds.toFixed(1)} s/step)` : `${(seconds / steps).toFixed(3)} s/step`,
+      };
+    } finally {
+      engine.dispose();
+    }
+  },
+};
+
+/** The torch engine and PyTorch eager, from bench/train-native.ts (E's); absent = none. */
+async function nativeContenders(): Promise<{ contenders: Contender[]; why?: string }> {
+  type Native = typeof import('./train-native.js');
+  let mod: Native;
+  try {
+    const path = './train-native.js';
+    mod = (await import(path)) as Native;
+  } catch (err) {
+    return { contenders: [], why: (err as Error).message.split('\n')[0] };
+  }
+  const opts = (c: BenchCase) => ({ preset: c.preset, width: c.width, batch: c.batch, threads: c.threads, warmup: c.warmup, steps: c.steps });
+  return {
+    contenders: [
+      {
+        name: 'torch engine',
+        engine: 'torch',
+        async run(c) {
+          const r = await mod.benchTorchEngine(opts(c));
+          return { name: r.name, backend: r.note ?? '', imagesPerSecond: r.imagesPerSecond, steps: c.steps, note: r.imagesPerSecond === null ? r.note : undefined };
+        },
+      },
+      {
+        name: 'PyTorch eager',
+        engine: 'torch',
+        async run(c) {
+          const r = mod.benchPytorchEager(opts(c));
+          return { name: r.name, backend: r.note ?? '', imagesPerSecond: r.imagesPerSecond, steps: c.steps, note: r.imagesPerSecond === null ? r.note : 'reference' };
+        },
+      },
+    ],
+  };
+}
+
+export async function benchTrain(
+  engines: 'tfjs' | 'torch' | 'all',
+  base: Omit<BenchCase, 'width'>,
+  widths: number[],
+  log: (line: string) => void = console.log,
+): Promise<BenchResult[][]> {
+  const contenders: Contender[] = [];
+  if (engines !== 'torch') contenders.push(tfjsContender);
+  if (engines !== 'tfjs') {
+    const native = await nativeContenders();
+    if (native.contenders.length === 0) log(`torch contenders unavailable: ${native.why}`);
+    contenders.push(...native.contenders);
+  }
+  const all: BenchResult[][] = [];
+  for (const width of widths) {
+    const c: BenchCase = { ...base, width };
+    log(`\n${c.preset} width ${width}, batch ${c.batch}, ${c.warmup} warm-up + ${c.steps} timed steps (${c.threads} threads for torch)`);
+    const results: BenchResult[] = [];
+    for (const contender of contenders) {
+      const r = await contender.run(c);
+      results.push(r);
+      const first = results.find((x) => x.imagesPerSecond !== null);
+      const ratio = r.imagesPerSecond !== null && first && first !== r ? `${(r.imagesPerSecond / first.imagesPerSecond!).toFixed(2)}x ${first.name}` : '';
+      const speed = r.imagesPerSecond === null ? '-'.padStart(10) : r.imagesPerSecond.toFixed(2).padStart(10);
+      log(`  ${r.name.padEnd(14)} ${speed} images/s  ${ratio.padEnd(22)} ${r.backend}${r.note ? `; ${r.note}` : ''}`);
+    }
+    all.push(results);
+  }
+  return all;
+}
+
+function arg(argv: string[], name: string): string | undefined {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1] : undefined;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const argv = process.argv.slice(2);
+  const engine = (arg(argv, 'engine') ?? 'all') as 'tfjs' | 'torch' | 'all';
+  if (!['tfjs', 'torch', 'all'].includes(engine)) throw new Error(`--engine must be tfjs, torch or all (got ${engine})`);
+  const preset = arg(argv, 'preset') ?? 'seed28';
+  await benchTrain(
+    engine,
+    {
+      preset,
+      batch: Number(arg(argv, 'batch-size') ?? buildSpec(preset).training.batchSize),
+      steps: Number(arg(argv, 'steps') ?? 5),
+      warmup: Number(arg(argv, 'warmup') ?? 1),
+      threads: Number(arg(argv, 'threads') ?? Math.min(2, availableParallelism())),
+      backend: arg(argv, 'backend'),
+    },
+    (arg(argv, 'widths') ?? '1,0.0625').split(',').map(Number),
+  );
+}
