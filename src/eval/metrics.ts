@@ -140,9 +140,73 @@ export function frechetDistance(a: GaussianStats, b: GaussianStats): FidParts {
   return { fid, meanTerm, covTerm };
 }
 
-export function fid(a: FeatureSet, b: FeatureSet): FidParts {
+export interface FidOptions {
+  /**
+   * `covariance`: d x d covariances and their square roots (cost ~ d^3).
+   * `samples`: the same number through the n1 x n2 matrix of centred cross products (cost ~ n^3):
+   *   with S1 = A'A/(n1-1), S2 = B'B/(n2-1) (A, B centred rows), S1^1/2 S2 S1^1/2 has the
+   *   nonzero eigenvalues of (A B')(A B')' / ((n1-1)(n2-1)), so the trace of its square root is
+   *   the sum of the singular values of A B' over sqrt((n1-1)(n2-1)). Exact, and real again.
+   * `auto` (default) takes whichever matrix is smaller.
+   */
+  method?: 'auto' | 'covariance' | 'samples';
+}
+
+/** Centre the rows (float64), returning the centred matrix and the mean. */
+function centre(f: FeatureSet): { rows: Float64Array; mean: Float64Array } {
+  const { n, d, data } = f;
+  const mean = new Float64Array(d);
+  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) mean[j]! += data[i * d + j]!;
+  for (let j = 0; j < d; j++) mean[j]! /= n;
+  const rows = new Float64Array(n * d);
+  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) rows[i * d + j] = data[i * d + j]! - mean[j]!;
+  return { rows, mean };
+}
+
+function fidFromSamples(a: FeatureSet, b: FeatureSet): FidParts {
+  const d = a.d;
+  const ca = centre(a);
+  const cb = centre(b);
+  let meanTerm = 0;
+  for (let j = 0; j < d; j++) meanTerm += (ca.mean[j]! - cb.mean[j]!) ** 2;
+  let traces = 0;
+  for (const v of ca.rows) traces += (v * v) / (a.n - 1);
+  for (const v of cb.rows) traces += (v * v) / (b.n - 1);
+  // G = (A B')(A B')' or (A B')'(A B'), whichever is smaller; same nonzero eigenvalues.
+  const [p, q] = a.n <= b.n ? [ca.rows, cb.rows] : [cb.rows, ca.rows];
+  const np = Math.min(a.n, b.n);
+  const nq = Math.max(a.n, b.n);
+  const m = new Float64Array(np * nq);
+  for (let i = 0; i < np; i++) {
+    for (let j = 0; j < nq; j++) {
+      let dot = 0;
+      for (let k = 0; k < d; k++) dot += p[i * d + k]! * q[j * d + k]!;
+      m[i * nq + j] = dot;
+    }
+  }
+  const g = new Matrix(np, np);
+  for (let i = 0; i < np; i++) {
+    for (let j = i; j < np; j++) {
+      let dot = 0;
+      for (let k = 0; k < nq; k++) dot += m[i * nq + k]! * m[j * nq + k]!;
+      g.set(i, j, dot);
+      g.set(j, i, dot);
+    }
+  }
+  const e = new EigenvalueDecomposition(g, { assumeSymmetric: true });
+  let singular = 0;
+  for (const l of e.realEigenvalues) singular += Math.sqrt(Math.max(l, 0));
+  const cross = singular / Math.sqrt((a.n - 1) * (b.n - 1));
+  const covTerm = traces - 2 * cross;
+  return { fid: Math.max(0, meanTerm + covTerm), meanTerm, covTerm };
+}
+
+export function fid(a: FeatureSet, b: FeatureSet, opts: FidOptions = {}): FidParts {
   sameDim(a, b, 'FID');
-  return frechetDistance(gaussianStats(a), gaussianStats(b));
+  if (a.n < 2 || b.n < 2) throw new RangeError(`FID needs at least 2 feature vectors in each set, got ${a.n} and ${b.n}`);
+  const method = opts.method ?? 'auto';
+  const useSamples = method === 'samples' || (method === 'auto' && Math.min(a.n, b.n) < a.d);
+  return useSamples ? fidFromSamples(a, b) : frechetDistance(gaussianStats(a), gaussianStats(b));
 }
 
 export interface KidOptions {

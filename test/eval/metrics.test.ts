@@ -70,6 +70,17 @@ describe('FID', () => {
     assert.ok(Math.abs(r.fid - expectedFid) < 0.05, `got ${r.fid}, closed form ${expectedFid}`);
   });
 
+  it('gives the same number through the covariances (d x d) and through the samples (n x n)', () => {
+    for (const [na, nb, d] of [[30, 20, 8], [12, 15, 40]] as const) {
+      const a = featureSet(gaussianRows(30 + d, na, new Array(d).fill(0), new Array(d).fill(1)), na, d);
+      const b = featureSet(gaussianRows(31 + d, nb, Array.from({ length: d }, (_, j) => j / d), Array.from({ length: d }, (_, j) => 0.5 + j / d)), nb, d);
+      const viaCov = fid(a, b, { method: 'covariance' });
+      const viaSamples = fid(a, b, { method: 'samples' });
+      assert.ok(Math.abs(viaCov.fid - viaSamples.fid) < 1e-6 * (1 + viaCov.fid), `n ${na}/${nb}, d ${d}: ${viaCov.fid} vs ${viaSamples.fid}`);
+      assert.ok(Math.abs(viaCov.meanTerm - viaSamples.meanTerm) < 1e-9);
+    }
+  });
+
   it('gaussianStats gives the unbiased covariance (divides by n - 1)', () => {
     const s = gaussianStats(featureSet(Float32Array.from([1, 2, 3, 6]), 2, 2));
     assert.deepEqual([...s.mean], [2, 4]);
