@@ -4,7 +4,8 @@ import { trainCommand } from './train.js';
 import { exportCommand } from './export.js';
 import { generateCommand } from './generate.js';
 import { evalCommand } from './eval.js';
+import { demoCommand } from './demo.js';
 
 /** Every CLI command, in the order `--help` lists them. One module per command. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [prepareCommand, trainCommand, exportCommand, generateCommand, evalCommand];
+export const commands: CommandModule<any, any>[] = [prepareCommand, trainCommand, exportCommand, generateCommand, evalCommand, demoCommand];
