@@ -29,7 +29,17 @@ export function dropoutMasks(spec: ArchitectureSpec, seed: number, step: number,
     const rng = new Rng(seed, 'dropout', step, update, index);
     const keep = Math.fround(1 / (1 - rate));
     const mask = new Float32Array(n * size);
-    for (let i = 0; i < mask.length; i++) mask[i] = rng.uniform() >= rate ? keep : 0;
+    if (rate === 0.5) {
+      // One random bit per unit (32 per draw): the seed preset's masks cost ~20x less this way,
+      // which matters next to a GPU step.
+      for (let i = 0; i < mask.length; i += 32) {
+        let bits = rng.nextU32();
+        const end = Math.min(mask.length, i + 32);
+        for (let j = i; j < end; j++, bits >>>= 1) mask[j] = bits & 1 ? keep : 0;
+      }
+    } else {
+      for (let i = 0; i < mask.length; i++) mask[i] = rng.uniform() >= rate ? keep : 0;
+    }
     return mask;
   });
 }
