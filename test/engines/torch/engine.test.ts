@@ -1,0 +1,276 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadTorchAddon } from '../../../src/bindings/torch.js';
+import { buildSpec } from '../../../src/config/presets.js';
+import type { TrainingEngine } from '../../../src/engines/engine.js';
+import { createEngine } from '../../../src/engines/index.js';
+import { createTfjsEngine, type TfjsEngine } from '../../../src/engines/tfjs/index.js';
+import { createTorchEngine, type TorchEngine } from '../../../src/engines/torch/index.js';
+import { CelebaGanError } from '../../../src/errors.js';
+import { initialWeights } from '../../../src/model/init.js';
+import { allParameters } from '../../../src/model/shapes.js';
+import type { ArchitectureSpec } from '../../../src/model/spec.js';
+import type { TensorMap } from '../../../src/model/tensors.js';
+import { loadCheckpoint, saveCheckpoint } from '../../../src/train/checkpoint.js';
+import { stepLatents, stepRandomness } from '../../../src/train/randomness.js';
+import { Rng } from '../../../src/util/rng.js';
+import { torchSkip } from './available.js';
+
+// Tiny widths: the tfjs side runs on the pure-JS CPU backend in CI.
+const SPECS: ArchitectureSpec[] = [buildSpec('seed28', 0.0625), buildSpec('dcgan64', 0.03125)];
+const skip = torchSkip();
+
+function fakeBatch(spec: ArchitectureSpec, n: number, seed: number): Uint8Array {
+  const rng = new Rng(seed, 'torch-test-batch');
+  const out = new Uint8Array(n * spec.image.height * spec.image.width * spec.image.channels);
+  for (let i = 0; i < out.length; i++) out[i] = rng.int(256);
+  return out;
+}
+
+/** Initial weights with non-trivial batch-norm running statistics, so inference mode tests them. */
+function testWeights(spec: ArchitectureSpec, seed: number): TensorMap {
+  const w = initialWeights(spec, seed);
+  const rng = new Rng(seed, 'running-stats');
+  for (const p of allParameters(spec)) {
+    if (p.role === 'runningMean') rng.fillUniform(w.get(p.name)!.data, -0.5, 0.5);
+    if (p.role === 'runningVar') rng.fillUniform(w.get(p.name)!.data, 0.5, 2);
+    if (p.role === 'beta') rng.fillUniform(w.get(p.name)!.data, -0.1, 0.1);
+  }
+  return w;
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  assert.equal(a.length, b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+function maxAbs(a: Float32Array): number {
+  let m = 0;
+  for (const v of a) m = Math.max(m, Math.abs(v));
+  return m;
+}
+
+describe('torch engine', { skip }, () => {
+  const tfjs = new Map<string, TfjsEngine>();
+  const torch = new Map<string, TorchEngine>();
+  before(async () => {
+    for (const spec of SPECS) {
+      tfjs.set(spec.preset, await createTfjsEngine(spec, { backend: 'cpu' }));
+      torch.set(spec.preset, await createTorchEngine(spec, { device: 'cpu', threads: 1 }));
+    }
+  });
+  after(() => {
+    for (const e of [...tfjs.values(), ...torch.values()]) e.dispose();
+  });
+
+  for (const spec of SPECS) {
+    test(`${spec.preset}: generator and discriminator outputs equal the tfjs engine's in inference mode (max |diff| <= 1e-4)`, async () => {
+      const [t, j] = [torch.get(spec.preset)!, tfjs.get(spec.preset)!];
+      const w = testWeights(spec, 7);
+      await t.setWeights(w);
+      await j.setWeights(w);
+      const n = 3;
+      const z = stepLatents(spec, 3, 0, n);
+      const imgT = await t.generate(z, n);
+      const imgJ = await j.generate(z, n);
+      assert.equal(imgT.length, n * spec.image.channels * spec.image.height * spec.image.width);
+      assert.ok(maxAbs(imgT) > 0.01, 'the generator output is not trivially zero');
+      assert.ok(maxAbsDiff(imgT, imgJ) <= 1e-4, `generator max |diff| ${maxAbsDiff(imgT, imgJ)}`);
+      const logitsT = await t.discriminate(imgJ, n);
+      const logitsJ = await j.discriminate(imgJ, n);
+      assert.equal(logitsT.length, n);
+      assert.ok(maxAbsDiff(logitsT, logitsJ) <= 1e-4, `discriminator max |diff| ${maxAbsDiff(logitsT, logitsJ)}`);
+    });
+
+    /*
+     * Tolerance of one training step. Losses and D(x) are float32 reductions whose order differs
+     * between engines: |diff| <= 1e-4. Gradients are compared through Adam's first moment
+     * (m = (1 - beta1) * grad after one step): |diff| <= 1e-3 * max|m| + 1e-7 per tensor. The
+     * weight update itself is lr * m / (sqrt(v) + eps) ~ lr * sign(grad) on the first step, so an
+     * element whose gradient is ~0 (float noise in either engine) may move by +lr in one and -lr
+     * in the other: updates are compared to 1e-6 where |m| >= 1% of the tensor's largest and >= 1e-6,
+     * and only to 2 * lr elsewhere. (A bias followed by batch norm has an exactly zero gradient in
+     * exact arithmetic: both engines compute float noise there.) Batch-norm running statistics
+     * (no division) to 1e-4.
+     */
+    test(`${spec.preset}: one training step from the same weights, batch and randomness matches tfjs`, async () => {
+      const [t, j] = [torch.get(spec.preset)!, tfjs.get(spec.preset)!];
+      const w = testWeights(spec, 9);
+      await t.setWeights(w);
+      await j.setWeights(w);
+      const n = 4;
+      const batch = fakeBatch(spec, n, 1);
+      const randomness = stepRandomness(spec, 21, 0, n);
+      const mT = await t.trainStep(batch, n, { seed: 21, step: 0, randomness });
+      const mJ = await j.trainStep(batch, n, { seed: 21, step: 0, randomness });
+      for (const k of ['lossD', 'lossG', 'dReal', 'dFake'] as const) {
+        assert.ok(Number.isFinite(mT[k]), `${k} finite`);
+        assert.ok(Math.abs(mT[k] - mJ[k]) <= 1e-4, `${k}: torch ${mT[k]} tfjs ${mJ[k]}`);
+      }
+      const [wT, wJ] = [await t.getWeights(), await j.getWeights()];
+      const [oT, oJ] = [await t.getOptimizerState(), await j.getOptimizerState()];
+      assert.deepEqual(oT.steps, { generator: 1, discriminator: 1 });
+      assert.deepEqual(oJ.steps, oT.steps);
+      const lr = spec.training.learningRate;
+      let moved = 0;
+      let significantCount = 0;
+      let trainableCount = 0;
+      for (const p of allParameters(spec)) {
+        const before = w.get(p.name)!.data;
+        const a = wT.get(p.name)!.data;
+        const b = wJ.get(p.name)!.data;
+        if (!p.trainable) {
+          assert.ok(maxAbsDiff(a, b) <= 1e-4, `${p.name}: running statistic max |diff| ${maxAbsDiff(a, b)}`);
+          continue;
+        }
+        const mA = oT.tensors.get(`adam.m.${p.name}`)!.data;
+        const mB = oJ.tensors.get(`adam.m.${p.name}`)!.data;
+        const scale = maxAbs(mB);
+        assert.ok(maxAbsDiff(mA, mB) <= 1e-3 * scale + 1e-7, `${p.name}: gradient (Adam m) max |diff| ${maxAbsDiff(mA, mB)} of max ${scale}`);
+        for (let i = 0; i < a.length; i++) {
+          const significant = Math.abs(mB[i]!) >= Math.max(0.01 * scale, 1e-6);
+          const tol = significant ? 1e-6 : 2 * lr + 1e-7;
+          const diff = Math.abs(a[i]! - before[i]! - (b[i]! - before[i]!));
+          if (diff > tol) assert.fail(`${p.name}[${i}]: torch update ${a[i]! - before[i]!} vs tfjs ${b[i]! - before[i]!} (|grad| ${significant ? '>=' : '<'} 1% of max)`);
+          if (a[i] !== before[i]) moved++;
+          if (significant) significantCount++;
+          trainableCount++;
+        }
+      }
+      assert.ok(moved > 0, 'the step changed the weights');
+      // The tight comparison must cover most of the weights for the test to mean something.
+      assert.ok(significantCount >= 0.8 * trainableCount, `only ${significantCount} of ${trainableCount} updates compared tightly`);
+    });
+
+    test(`${spec.preset}: checkpoints cross engines (2 steps torch -> 1 step tfjs -> 1 step torch)`, async () => {
+      const run = mkdtempSync(join(tmpdir(), 'cgt-torch-run-'));
+      const n = 4;
+      const batch = fakeBatch(spec, n, 2);
+      const save = async (e: TrainingEngine, step: number): Promise<void> => {
+        saveCheckpoint(run, {
+          spec, step, stepsPerEpoch: 100, batchSize: n, seed: 5, dataChecksum: 'test', engine: e.info.engine, backend: e.info.backend,
+          weights: await e.getWeights(), optimizer: await e.getOptimizerState(),
+        });
+      };
+      const resume = async (e: TrainingEngine, step: number): Promise<void> => {
+        const ck = await loadCheckpoint(run, 'latest');
+        assert.equal(ck.manifest.step, step);
+        await e.setWeights(ck.weights, ck.optimizer);
+      };
+      try {
+        const t = torch.get(spec.preset)!;
+        const j = tfjs.get(spec.preset)!;
+        await t.setWeights(initialWeights(spec, 5), {
+          tensors: new Map([...(await t.getOptimizerState()).tensors].map(([k, v]) => [k, { shape: v.shape, data: new Float32Array(v.data.length) }])),
+          steps: { generator: 0, discriminator: 0 },
+        });
+        for (const step of [0, 1]) {
+          const m = await t.trainStep(batch, n, { seed: 5, step });
+          assert.ok(Number.isFinite(m.lossD) && Number.isFinite(m.lossG), `torch step ${step} losses finite`);
+        }
+        await save(t, 2);
+
+        await resume(j, 2);
+        const mJ = await j.trainStep(batch, n, { seed: 5, step: 2 });
+        assert.ok(Number.isFinite(mJ.lossD) && Number.isFinite(mJ.lossG), 'tfjs resumed step losses finite');
+        assert.deepEqual((await j.getOptimizerState()).steps, { generator: 3, discriminator: 3 });
+        await save(j, 3);
+
+        const t2 = await createTorchEngine(spec, { device: 'cpu', threads: 1 });
+        try {
+          await resume(t2, 3);
+          const mT = await t2.trainStep(batch, n, { seed: 5, step: 3 });
+          assert.ok(Number.isFinite(mT.lossD) && Number.isFinite(mT.lossG), 'torch resumed step losses finite');
+          assert.deepEqual((await t2.getOptimizerState()).steps, { generator: 4, discriminator: 4 });
+        } finally {
+          t2.dispose();
+        }
+      } finally {
+        rmSync(run, { recursive: true, force: true });
+      }
+    });
+  }
+
+  test('seed28: a resumed run repeats the uninterrupted one exactly (randomness from (seed, step))', async () => {
+    const spec = SPECS[0]!;
+    const n = 4;
+    const batch = fakeBatch(spec, n, 3);
+    const make = (): Promise<TorchEngine> => createTorchEngine(spec, { device: 'cpu', threads: 1 });
+    const [a, b, c] = [await make(), await make(), await make()];
+    try {
+      for (const e of [a, b]) await e.setWeights(initialWeights(spec, 13));
+      const metricsA = [];
+      for (const step of [0, 1, 2]) metricsA.push(await a.trainStep(batch, n, { seed: 13, step }));
+      for (const step of [0, 1]) await b.trainStep(batch, n, { seed: 13, step });
+      await c.setWeights(await b.getWeights(), await b.getOptimizerState());
+      const m2 = await c.trainStep(batch, n, { seed: 13, step: 2 });
+      assert.deepEqual(m2, metricsA[2]);
+      const [wa, wc] = [await a.getWeights(), await c.getWeights()];
+      for (const [name, t] of wa) assert.deepEqual(wc.get(name)!.data, t.data, name);
+      // A different step draws different randomness.
+      const other = await b.trainStep(batch, n, { seed: 13, step: 7 });
+      assert.notDeepEqual(other, metricsA[2]);
+    } finally {
+      for (const e of [a, b, c]) e.dispose();
+    }
+  });
+
+  test('createEngine: --engine torch and auto give the torch engine when the addon loads', async () => {
+    const spec = SPECS[0]!;
+    for (const engine of ['torch', 'auto'] as const) {
+      const e = await createEngine(spec, { engine, device: 'cpu', threads: 1 });
+      try {
+        assert.equal(e.info.engine, 'torch');
+        assert.equal(e.info.device, 'cpu');
+        assert.match(e.info.backend, /^libtorch \d+\.\d+\.\d+ cpu \(1 thread, BLAS \w+/);
+      } finally {
+        e.dispose();
+      }
+    }
+  });
+
+  describe('EXPECTED FAILURE', () => {
+    const spec = SPECS[0]!;
+    const rejectsWith = async (p: Promise<unknown>, code: string, message: RegExp): Promise<void> => {
+      await assert.rejects(p, (err: unknown) => {
+        assert.ok(err instanceof CelebaGanError, String(err));
+        assert.equal(err.code, code);
+        assert.match(err.message, message);
+        return true;
+      });
+    };
+
+    test('EXPECTED FAILURE - --device cuda on a libtorch without CUDA', async (t) => {
+      if (loadTorchAddon().systemInfo().cuda) return t.skip('this libtorch has CUDA');
+      await assert.rejects(createTorchEngine(spec, { device: 'cuda' }), (err: unknown) => {
+        assert.ok(err instanceof CelebaGanError);
+        assert.equal(err.code, 'E_TORCH_DEVICE');
+        assert.equal(err.kind, 'usage');
+        assert.match(err.message, /--device cuda needs a libtorch built with CUDA/);
+        assert.match(err.hint ?? '', /LIBTORCH=.* npm run build:native/);
+        return true;
+      });
+    });
+
+    test('EXPECTED FAILURE - unknown device, backend, --amp on the CPU, bad threads', async () => {
+      await rejectsWith(createTorchEngine(spec, { device: 'gpu' }), 'E_BAD_ARGUMENT', /^Unsupported device "gpu" for the torch engine\. Should be one of: auto, cpu, cuda, cuda:N$/);
+      await rejectsWith(createTorchEngine(spec, { backend: 'tfjs-node' }), 'E_BAD_ARGUMENT', /^Unsupported backend "tfjs-node" for the torch engine/);
+      await rejectsWith(createTorchEngine(spec, { device: 'cpu', amp: true }), 'E_BAD_ARGUMENT', /--amp\) needs --device cuda/);
+      await rejectsWith(createTorchEngine(spec, { device: 'cpu', threads: 0 }), 'E_BAD_ARGUMENT', /^Expected integer between 1 and 1024 for threads but received 0 of type number$/);
+    });
+
+    test('EXPECTED FAILURE - weights of another width, a batch of one image', async () => {
+      const e = torch.get('seed28')!;
+      await rejectsWith(e.setWeights(initialWeights(buildSpec('seed28', 0.125), 1)), 'E_WEIGHTS_MISMATCH', /generator\.fc\.weight has shape \[\d+, 100\], expected \[\d+, 100\]/);
+      const missing = initialWeights(spec, 1);
+      missing.delete('discriminator.fc.bias');
+      await rejectsWith(e.setWeights(missing), 'E_WEIGHTS_MISMATCH', /discriminator\.fc\.bias is missing/);
+      await rejectsWith(e.trainStep(fakeBatch(spec, 1, 1), 1, { seed: 1, step: 0 }), 'E_BAD_ARGUMENT', /at least 2 images/);
+    });
+  });
+});
