@@ -47,6 +47,8 @@ export class TfjsEngine implements TrainingEngine {
     private readonly tf: Tf,
     readonly spec: ArchitectureSpec,
     readonly info: EngineInfo,
+    /** tfjs's name for the backend this engine runs on: `tensorflow` or `cpu`. */
+    private readonly tfBackend: string = tf.getBackend(),
   ) {
     const init = initialWeights(spec, 0);
     for (const p of allParameters(spec)) {
@@ -67,6 +69,12 @@ export class TfjsEngine implements TrainingEngine {
 
   private check(): void {
     if (this.disposed) throw new Error('tfjs engine used after dispose()');
+  }
+
+  /** tfjs has one global backend; others in this process (evaluation's wasm) may switch it. */
+  private async ready(): Promise<void> {
+    this.check();
+    if (this.tf.getBackend() !== this.tfBackend) await this.tf.setBackend(this.tfBackend);
   }
 
   async setWeights(weights: TensorMap, optimizer?: OptimizerState): Promise<void> {
@@ -174,7 +182,7 @@ export class TfjsEngine implements TrainingEngine {
   }
 
   async trainStep(batch: Uint8Array, n: number, opts: { seed: number; step: number; randomness?: StepRandomness }): Promise<StepMetrics> {
-    this.check();
+    await this.ready();
     const { height: H, width: W, channels: C } = this.spec.image;
     if (!Number.isInteger(n) || n < 2) throw new UsageError('E_BAD_ARGUMENT', `Expected a batch of at least 2 images for trainStep but received ${n}`);
     if (batch.length !== n * H * W * C) throw new Error(`trainStep: batch has ${batch.length} bytes, ${n} images of ${H}x${W}x${C} need ${n * H * W * C}`);
@@ -230,7 +238,7 @@ export class TfjsEngine implements TrainingEngine {
   }
 
   async generate(z: Float32Array, n: number): Promise<Float32Array> {
-    this.check();
+    await this.ready();
     if (z.length !== n * this.spec.zDim) throw new Error(`generate: z has ${z.length} values, expected ${n}x${this.spec.zDim}`);
     const tf = this.tf;
     const out = tf.tidy(() => nhwcToNchw(tf, this.generator.forward(tf.tensor(z, [n, this.spec.zDim], 'float32'), { train: false })));
@@ -242,7 +250,7 @@ export class TfjsEngine implements TrainingEngine {
   }
 
   async discriminate(images: Float32Array, n: number): Promise<Float32Array> {
-    this.check();
+    await this.ready();
     const { channels: C, height: H, width: W } = this.spec.image;
     if (images.length !== n * C * H * W) throw new Error(`discriminate: images have ${images.length} values, expected ${n}x${C}x${H}x${W}`);
     const tf = this.tf;
@@ -259,7 +267,7 @@ export class TfjsEngine implements TrainingEngine {
    * Used to check each layer's shape against src/model/shapes.ts.
    */
   async traceLayers(network: NetworkName, input: Float32Array, n: number): Promise<{ info: LayerInfo; shape: number[] }[]> {
-    this.check();
+    await this.ready();
     const tf = this.tf;
     const out: { info: LayerInfo; shape: number[] }[] = [];
     tf.tidy(() => {
@@ -306,5 +314,5 @@ export async function createTfjsEngine(spec: ArchitectureSpec, opts: TfjsEngineO
     device: loaded.backend === 'tfjs-node-gpu' ? 'cuda' : 'cpu',
     notes,
   };
-  return new TfjsEngine(loaded.tf, spec, info);
+  return new TfjsEngine(loaded.tf, spec, info, loaded.backend === 'cpu' ? 'cpu' : 'tensorflow');
 }
