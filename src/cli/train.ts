@@ -7,7 +7,7 @@ import { UsageError, assertOneOf } from '../errors.js';
 import { Trainer, openRun, type LogEntry } from '../train/loop.js';
 import { readRunConfig } from '../train/checkpoint.js';
 import { randomSeed } from '../util/rng.js';
-import { pickDataset } from './defaults.js';
+import { pickDataset, pickRun } from './defaults.js';
 import { Progress } from './progress.js';
 
 /** `celeba-gan train`: resolve defaults, open (check) the run, train with a progress bar, save on signals. */
@@ -104,19 +104,29 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .example('$0 train --out runs/celeba28 --resume --epochs 30', 'continue a run exactly where it stopped') as unknown as Argv<TrainArgs>,
   handler: async (argv) => {
     const engineChoice = assertOneOf('engine', argv.engine, ENGINE_CHOICES) as EngineChoice;
+    // A resume reads its data set from run.json; a new run picks the newest data set.
     let dataPath = argv.data;
+    let outDir = argv.out;
+    if (argv.resume && !outDir) {
+      const pick = dataPath ? defaultRunDir(dataPath, argv.preset, true) : pickRun();
+      outDir = pick.path;
+      say(`resuming ${outDir} (${pick.why})`);
+    }
+    const existing = argv.resume && outDir ? readRunConfig(outDir) : null;
+    if (!dataPath && existing) {
+      dataPath = existing.data.path;
+      say(`data ${dataPath} (from ${outDir}/run.json)`);
+    }
     if (!dataPath) {
       const pick = pickDataset();
       dataPath = pick.path;
       say(`data ${dataPath} (${pick.why})`);
     }
-    let outDir = argv.out;
     if (!outDir) {
-      const pick = defaultRunDir(dataPath, argv.preset, argv.resume);
+      const pick = defaultRunDir(dataPath, argv.preset, false);
       outDir = pick.path;
       say(`run folder ${outDir} (${pick.why})`);
     }
-    const existing = argv.resume ? readRunConfig(outDir) : null;
     const preset = argv.preset ?? existing?.preset ?? 'seed28';
     const width = argv.width ?? existing?.width ?? 1;
     const spec = buildSpec(preset, width);

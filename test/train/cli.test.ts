@@ -28,8 +28,8 @@ test('celeba-gan train: new run, E_RUN_EXISTS without --resume (exit 2), then --
   assert.equal(readRunConfig(out)!.seed, 9);
   assert.deepEqual(listCheckpoints(out).map((c) => c.step), [2]);
   assert.equal(await main(['train', '--data', data, '--out', out, '--steps', '3', ...tiny]), 2);
-  // --resume takes preset, width, seed and batch size from run.json.
-  assert.equal(await main(['train', '--data', data, '--out', out, '--steps', '3', '--resume', '--engine', 'tfjs', '--backend', 'cpu', '--sample-every', '0']), 0);
+  // --resume takes the data set, preset, width, seed and batch size from run.json.
+  assert.equal(await main(['train', '--out', out, '--steps', '3', '--resume', '--engine', 'tfjs', '--backend', 'cpu', '--sample-every', '0']), 0);
   assert.deepEqual(listCheckpoints(out).map((c) => c.step), [2, 3]);
 });
 
