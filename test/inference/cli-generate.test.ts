@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -6,9 +5,10 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { checkProvider } from '../../src/bindings/onnxruntime.js';
 import { tempDir, writeTinyModel } from './fixtures.js';
+import { runCli, type CliResult } from './run-cli.js';
 
 /**
- * `celeba-gan generate` through the real CLI entry (in-process), in a scratch working folder
+ * `celeba-gan generate` through the real CLI entry (in a child process), in a scratch working folder
  * laid out like a project: models/tiny.onnx, defaults out/tiny/.
  */
 
@@ -16,27 +16,8 @@ const cwd = tempDir('cg-cli-generate-');
 writeTinyModel(join(cwd, 'models'), 'tiny.onnx');
 process.chdir(cwd);
 
-const MAIN = new URL('../../src/cli/main.js', import.meta.url).href;
-// Loader flags this test runs under (tsx during development; none from dist/), made absolute
-// because the child runs in a scratch folder with no node_modules.
-const loaderArgs = process.execArgv.flatMap((a, i, all) => {
-  if (a === '--import') return [];
-  if (all[i - 1] === '--import') return ['--import', import.meta.resolve(a)];
-  return a.startsWith('--import=') ? ['--import', import.meta.resolve(a.slice('--import='.length))] : [];
-});
-
-/** Run the CLI entry in a child process, as a user would: exit code, stdout, stderr. */
-function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const script = `const { main } = await import(${JSON.stringify(MAIN)}); process.exitCode = await main(process.argv.slice(1));`;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...loaderArgs, '--input-type=module', '-e', script, ...args], { cwd: process.cwd() });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += String(d)));
-    child.stderr.on('data', (d) => (stderr += String(d)));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+function cli(...args: string[]): Promise<CliResult> {
+  return runCli(args);
 }
 
 test('generate --n 1000 --provider cpu writes 1000 valid PNGs and a manifest into out/<model>/', async () => {
