@@ -1,0 +1,116 @@
+/**
+ * Evaluation speed: seconds per 1,000 images for each feature extractor and the face detector,
+ * on each tfjs backend available here, plus the cost of the metrics themselves.
+ *
+ *   (a) faceres (224x224, 1024-d) and the tiny face detector (128x128) on the fast backend
+ *       (`auto`: tensorflow when tfjs-node is loaded, else wasm) and on the pure-JS cpu backend
+ *   (b) Inception from a user-supplied ONNX file (--inception), on onnxruntime cpu
+ *   (c) KID (100 subsets of 1000) and FID on n x 1024 random features
+ *
+ * Each extractor is timed on a few images after one warm-up batch and the time is scaled to
+ * 1,000 images (printed as "extrapolated from N"): the per-image cost does not depend on n.
+ * Inputs are synthetic 28x28 faces (the extractors resize to their own input, so the input
+ * size barely matters).
+ *
+ *   npm run bench:eval [-- --images 64 --cpu-images 4 --inception pt_inception.onnx --metrics-n 2000 --quick]
+ */
+import { availableParallelism, cpus } from 'node:os';
+import { parseArgs } from 'node:util';
+import { renderSyntheticFace } from '../src/data/synthetic.js';
+import { loadTinyFaceDetector } from '../src/eval/face-detector.js';
+import { loadFaceres } from '../src/eval/faceres.js';
+import { loadInception } from '../src/eval/inception.js';
+import { featureSet, fid, kid } from '../src/eval/metrics.js';
+import { loadEvalRuntime, type EvalBackendName } from '../src/eval/tfjs-runtime.js';
+import { Rng } from '../src/util/rng.js';
+
+const { values: args } = parseArgs({
+  options: {
+    images: { type: 'string', default: '64' },
+    'cpu-images': { type: 'string', default: '4' },
+    inception: { type: 'string' },
+    'metrics-n': { type: 'string', default: '2000' },
+    quick: { type: 'boolean', default: false },
+  },
+});
+const quick = args.quick;
+const fastImages = quick ? 16 : Number(args.images);
+const cpuImages = quick ? 2 : Number(args['cpu-images']);
+const metricsN = quick ? 500 : Number(args['metrics-n']);
+const SIZE = 28;
+
+function log(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+function faces(n: number): Uint8Array {
+  const out = new Uint8Array(n * SIZE * SIZE * 3);
+  for (let i = 0; i < n; i++) renderSyntheticFace(2018, i, SIZE, out, i * SIZE * SIZE * 3);
+  return out;
+}
+
+/** Seconds per 1,000 images of `run` on n images, after one warm-up call on a small batch. */
+async function perThousand(n: number, warm: (imgs: Uint8Array, k: number) => Promise<unknown>, run: (imgs: Uint8Array, k: number) => Promise<unknown>): Promise<number> {
+  await warm(faces(Math.min(n, 2)), Math.min(n, 2));
+  const imgs = faces(n);
+  const t0 = performance.now();
+  await run(imgs, n);
+  return ((performance.now() - t0) / 1000 / n) * 1000;
+}
+
+function line(what: string, runtime: string, seconds: number, n: number): void {
+  log(`  ${what.padEnd(26)} ${runtime.padEnd(30)} ${seconds.toFixed(1).padStart(8)} s / 1,000 images   (extrapolated from ${n})`);
+}
+
+async function extractors(backend: EvalBackendName, n: number): Promise<void> {
+  const fr = await loadFaceres({ backend });
+  try {
+    const s = await perThousand(n, (i, k) => fr.extract(i, k, SIZE, SIZE), (i, k) => fr.extract(i, k, SIZE, SIZE));
+    line('faceres 1024-d @224', fr.info.runtime, s, n);
+  } finally {
+    fr.dispose();
+  }
+  const det = await loadTinyFaceDetector({ backend });
+  try {
+    const s = await perThousand(n, (i, k) => det.scores(i, k, SIZE, SIZE), (i, k) => det.scores(i, k, SIZE, SIZE));
+    line('tiny face detector @128', det.info.runtime, s, n);
+  } finally {
+    det.dispose();
+  }
+}
+
+async function main(): Promise<void> {
+  log(`celeba-gan bench:eval: ${cpus()[0]?.model ?? 'cpu'} x${availableParallelism()}, node ${process.version}`);
+  const fast = await loadEvalRuntime('auto');
+  if (fast.notes.length) log(`  fast backend ${fast.backend}; not used: ${fast.notes.join('; ')}`);
+  log('(a) tfjs extractors:');
+  await extractors(fast.backend, fastImages);
+  if (fast.backend !== 'cpu') await extractors('cpu', cpuImages);
+
+  log('(b) Inception (onnxruntime):');
+  if (args.inception) {
+    const inc = await loadInception(args.inception);
+    try {
+      const n = Math.max(2, Math.floor(fastImages / 2));
+      const s = await perThousand(n, (i, k) => inc.extract(i, k, SIZE, SIZE), (i, k) => inc.extract(i, k, SIZE, SIZE));
+      line(`inception ${inc.info.dim}-d @${inc.info.inputSize}`, inc.info.runtime, s, n);
+    } finally {
+      await inc.dispose();
+    }
+  } else {
+    log('  skipped: pass --inception <file.onnx> to time the standard FID features');
+  }
+
+  log(`(c) metrics on ${metricsN} x 1024 features per set:`);
+  const rng = new Rng(7, 'bench-features');
+  const a = featureSet(rng.fillNormal(new Float32Array(metricsN * 1024)), metricsN, 1024);
+  const b = featureSet(rng.fillNormal(new Float32Array(metricsN * 1024), 0.1), metricsN, 1024);
+  let t0 = performance.now();
+  kid(a, b);
+  log(`  KID (100 subsets of ${Math.min(1000, metricsN)})  ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  t0 = performance.now();
+  fid(a, b);
+  log(`  FID (${metricsN < 1024 ? 'sample space' : '1024 x 1024 covariances'})  ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+}
+
+await main();
