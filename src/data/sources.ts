@@ -1,4 +1,6 @@
+import { close, createReadStream, fstatSync, openSync, read, readSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import { basename, extname, join, relative, sep } from 'node:path';
 import yauzl from 'yauzl';
 import { CelebaGanError, UsageError } from '../errors.js';
@@ -113,22 +115,98 @@ async function openFolder(root: string): Promise<ImageSource> {
 }
 
 /**
+ * yauzl's file reader with one change: reads inside the central directory are served from a
+ * 1 MiB block read once, instead of two small reads per entry. CelebA's directory has 202,599
+ * entries; this makes listing it take about a second instead of tens of seconds.
+ * Local headers are still read positionally from the shared descriptor.
+ */
+class ZipFileReader extends yauzl.RandomAccessReader {
+  private static readonly BLOCK = 1 << 20;
+  /** Offset where caching starts: the central directory, once yauzl has found it. */
+  cacheFrom = Infinity;
+  private block: Buffer | null = null;
+  private blockStart = 0;
+
+  constructor(
+    private readonly path: string,
+    private readonly fd: number,
+    private readonly size: number,
+  ) {
+    super();
+  }
+
+  override read(buffer: Buffer, offset: number, length: number, position: number, callback: (err: Error | null, bytesRead?: number) => void): void {
+    if (position < this.cacheFrom || length > ZipFileReader.BLOCK) {
+      read(this.fd, buffer, offset, length, position, (err, n) => callback(err, n));
+      return;
+    }
+    try {
+      if (!this.block || position < this.blockStart || position + length > this.blockStart + this.block.length) {
+        const n = Math.min(ZipFileReader.BLOCK, this.size - position);
+        const block = Buffer.allocUnsafe(Math.max(0, n));
+        let got = 0;
+        while (got < block.length) {
+          const k = readSync(this.fd, block, got, block.length - got, position + got);
+          if (k === 0) break;
+          got += k;
+        }
+        this.block = block.subarray(0, got);
+        this.blockStart = position;
+      }
+      const from = position - this.blockStart;
+      const n = this.block.copy(buffer, offset, from, Math.min(from + length, this.block.length));
+      // Asynchronous like a real read: yauzl reads the next entry from inside the callback.
+      queueMicrotask(() => callback(null, n));
+    } catch (err) {
+      queueMicrotask(() => callback(err as Error));
+    }
+  }
+
+  /** Entry data: a stream with its own descriptor (a stream on the shared one closes it when destroyed). */
+  override _readStreamForRange(start: number, end: number): Readable {
+    return createReadStream(this.path, { start, end: end - 1 });
+  }
+
+  override close(callback: (err: Error | null) => void): void {
+    this.block = null;
+    close(this.fd, (err) => callback(err));
+  }
+}
+
+/** What `openReadStream` needs of an entry, kept instead of yauzl's full Entry (memory: ~200k of them). */
+function slimEntry(e: yauzl.Entry): yauzl.Entry {
+  return Object.assign(new yauzl.Entry(), {
+    compressedSize: e.compressedSize,
+    uncompressedSize: e.uncompressedSize,
+    compressionMethod: e.compressionMethod,
+    generalPurposeBitFlag: e.generalPurposeBitFlag,
+    relativeOffsetOfLocalHeader: e.relativeOffsetOfLocalHeader,
+  });
+}
+
+/**
  * Entry names are decoded here rather than by yauzl: yauzl rejects the whole archive at the
  * first unsafe name, while `prepare` refuses just that entry, reports it and goes on.
  */
 async function openZip(path: string): Promise<ImageSource> {
   let zip: yauzl.ZipFile;
+  const fd = openSync(path, 'r');
+  const reader = new ZipFileReader(path, fd, fstatSync(fd).size);
   try {
     zip = await new Promise<yauzl.ZipFile>((resolve, reject) => {
-      yauzl.open(path, { lazyEntries: true, autoClose: false, decodeStrings: false, validateEntrySizes: true }, (err, z) => (err ? reject(err) : resolve(z)));
+      yauzl.fromRandomAccessReader(reader, fstatSync(fd).size, { lazyEntries: true, autoClose: false, decodeStrings: false, validateEntrySizes: true }, (err, z) =>
+        err ? reject(err) : resolve(z),
+      );
     });
   } catch (err) {
+    reader.close(() => undefined);
     throw new CelebaGanError('E_ZIP_UNREADABLE', `--input ${path} could not be read as a zip: ${(err as Error).message}`, {
       hint: 'Check the download is complete (compare its size or checksum), or unpack it and pass the folder instead.',
       kind: 'usage',
       cause: err,
     });
   }
+  reader.cacheFrom = (zip as unknown as { readEntryCursor: number }).readEntryCursor;
   const entries: { name: string; entry: yauzl.Entry }[] = [];
   const refused: Skipped[] = [];
   try {
@@ -145,7 +223,7 @@ async function openZip(path: string): Promise<ImageSource> {
         } else if (leaf.startsWith('.') || name.startsWith('__MACOSX/')) {
           // macOS resource forks and hidden files are not inputs
         } else if (isImageName(name)) {
-          entries.push({ name, entry });
+          entries.push({ name, entry: slimEntry(entry) });
         } else {
           refused.push(notAnImage(name));
         }

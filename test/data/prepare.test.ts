@@ -7,6 +7,7 @@ import sharp, { type Sharp } from 'sharp';
 import yazl from 'yazl';
 import { DatasetReader } from '../../src/data/dataset-file.js';
 import { prepareFromImages, type PrepareProgress } from '../../src/data/prepare.js';
+import { openImageSource } from '../../src/data/sources.js';
 
 /** Distinct solid colours so each prepared image names its source. */
 const COLOURS: [number, number, number][] = [
@@ -258,5 +259,26 @@ test(
       assert.match(err.message, /broken\.zip could not be read as a zip/);
       return true;
     });
+  }),
+);
+
+test(
+  'zip listing: a central directory larger than the 1 MiB read block lists every entry, and each reads back its own bytes',
+  withDir(async (dir) => {
+    const n = 16000; // ~80 bytes of directory each: about 1.3 MB, so block boundaries are crossed
+    const names = Array.from({ length: n }, (_, i) => `img_align_celeba/${String(n - i).padStart(6, '0')}-with-a-longer-name.jpg`);
+    const input = join(dir, 'many.zip');
+    writeFileSync(input, await makeZip(names.map((name) => [name, Buffer.from(name)])));
+    const src = await openImageSource(input);
+    try {
+      assert.equal(src.kind, 'zip');
+      assert.equal(src.names.length, n);
+      assert.deepEqual(src.names, [...names].sort());
+      for (const i of [0, 1, 7777, n - 2, n - 1]) assert.equal((await src.read(i)).toString(), src.names[i]);
+      const together = await Promise.all([3, 9000, 15000, 12].map((i) => src.read(i)));
+      assert.deepEqual(together.map(String), [3, 9000, 15000, 12].map((i) => src.names[i]));
+    } finally {
+      await src.close();
+    }
   }),
 );
