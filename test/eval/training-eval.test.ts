@@ -1,0 +1,75 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildSpec } from '../../src/config/presets.js';
+import { prepareSynthetic } from '../../src/data/synthetic.js';
+import { createTfjsEngine, type TfjsEngine } from '../../src/engines/tfjs/index.js';
+import { createTrainingEvalHook } from '../../src/eval/training-eval.js';
+import { train, type TrainConfig } from '../../src/train/loop.js';
+
+/** `--eval-every` as a training step hook: a tiny tfjs run (width 1/32, batch 4) on synthetic faces. */
+
+const spec = buildSpec('seed28', 0.03125);
+let root: string;
+let data: string;
+let engine: TfjsEngine;
+
+before(async () => {
+  root = mkdtempSync(join(tmpdir(), 'cg-train-eval-'));
+  data = join(root, 'synthetic-28.cgds');
+  await prepareSynthetic({ count: 16, out: data, size: 28, seed: 4 });
+  engine = await createTfjsEngine(spec, { backend: 'cpu' });
+});
+after(() => {
+  engine.dispose();
+  rmSync(root, { recursive: true, force: true });
+});
+
+function cfg(out: string, extra: Partial<TrainConfig> = {}): TrainConfig {
+  return { spec, dataPath: data, outDir: join(root, out), seed: 9, batchSize: 4, sampleEvery: 0, checkpointEvery: 0, keep: 1, logEvery: 1, plotEvery: 0, ...extra };
+}
+
+function evalLines(dir: string): Record<string, number | string>[] {
+  return readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.kind === 'eval');
+}
+
+describe('train --eval-every (hook)', () => {
+  it('logs KID/FID in faceres space to metrics.jsonl every N steps, and reports them', async () => {
+    const hook = createTrainingEvalHook({ every: 2, n: 8, kidSubsets: 5 });
+    const seen: [string, number][] = [];
+    try {
+      await train(cfg('run-a', { steps: 4 }), engine, { onEval: (name, step) => seen.push([name, step]) }, [hook]);
+    } finally {
+      await hook.dispose();
+    }
+    const lines = evalLines(join(root, 'run-a'));
+    assert.deepEqual(lines.map((l) => l.step), [2, 4]);
+    assert.deepEqual(seen, [['eval', 2], ['eval', 4]]);
+    for (const l of lines) {
+      assert.equal(l.features, 'faceres');
+      assert.equal(l.n, 8);
+      assert.ok(Number.isFinite(l.kid) && Number.isFinite(l.kidStd) && Number.isFinite(l.fid) && (l.fid as number) > 0, JSON.stringify(l));
+    }
+  });
+
+  it('measures the same thing in every run with the same seed (fixed slice and latents)', async () => {
+    const once = async (out: string): Promise<Record<string, number | string>[]> => {
+      const hook = createTrainingEvalHook({ every: 2, n: 8, kidSubsets: 5 });
+      try {
+        await train(cfg(out, { steps: 2 }), engine, {}, [hook]);
+      } finally {
+        await hook.dispose();
+      }
+      return evalLines(join(root, out));
+    };
+    const [a, b] = [await once('run-b'), await once('run-c')];
+    assert.equal(a[0]!.kid, b[0]!.kid);
+    assert.equal(a[0]!.fid, b[0]!.fid);
+  });
+
+  it('EXPECTED FAILURE - eval-every below 1', () => {
+    assert.throws(() => createTrainingEvalHook({ every: 0 }), { name: 'RangeError', message: /eval-every must be an integer >= 1, got 0/ });
+  });
+});
