@@ -9,7 +9,7 @@
  * Ratios printed: end-to-end / model-only at the same batch size (target >= 0.8: the pipeline
  * hides encoding behind the model) and onnxruntime / tfjs (target >= 3x).
  *
- *   npm run bench:generate [-- --provider cpu --images 2000 --batch-size 64 --tfjs-images 4 --quick]
+ *   npm run bench:generate [-- --provider cpu --images 2000 --batch-size 64 --tfjs-images 4 --depth 2 --encode 32 --quick]
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
@@ -30,6 +30,9 @@ const { values: args } = parseArgs({
     'batch-size': { type: 'string', default: '64' },
     'tfjs-images': { type: 'string', default: '4' },
     seconds: { type: 'string', default: '3' },
+    /** Pipeline knobs, to try on a given machine (defaults: generate's). */
+    depth: { type: 'string' },
+    encode: { type: 'string' },
     quick: { type: 'boolean', default: false },
   },
 });
@@ -46,17 +49,27 @@ function log(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
-/** images/s of session.run at batch size b: one warm-up call, then calls for about `seconds`. */
-async function modelOnly(session: GeneratorSession, b: number, seconds: number): Promise<number> {
+/** CPU milliseconds (this process, all threads) since `start`. */
+function cpuMs(start: NodeJS.CpuUsage): number {
+  const u = process.cpuUsage(start);
+  return (u.user + u.system) / 1000;
+}
+
+/**
+ * images/s of session.run at batch size b (one warm-up call, then calls for about `seconds`),
+ * and the CPU time per image, which other processes on a shared machine disturb far less.
+ */
+async function modelOnly(session: GeneratorSession, b: number, seconds: number): Promise<{ rate: number; cpuPerImage: number }> {
   const z = latentsFor(SEED, 0, b, session.info.zDim, session.info.latent);
   await session.run(z, b);
   let images = 0;
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   do {
     await session.run(z, b);
     images += b;
   } while (performance.now() - t0 < seconds * 1000);
-  return images / ((performance.now() - t0) / 1000);
+  return { rate: images / ((performance.now() - t0) / 1000), cpuPerImage: cpuMs(cpu0) / images };
 }
 
 async function main(): Promise<void> {
@@ -74,18 +87,33 @@ async function main(): Promise<void> {
 
     log('(a) model only (session.run):');
     const rates = new Map<number, number>();
+    const cpuPerImage = new Map<number, number>();
     for (const b of BATCH_SIZES) {
-      const rate = await modelOnly(session, b, secondsPerPoint);
-      rates.set(b, rate);
-      log(`  batch ${String(b).padStart(3)}: ${rate.toFixed(1).padStart(8)} images/s`);
+      const m = await modelOnly(session, b, secondsPerPoint);
+      rates.set(b, m.rate);
+      cpuPerImage.set(b, m.cpuPerImage);
+      log(`  batch ${String(b).padStart(3)}: ${m.rate.toFixed(1).padStart(8)} images/s  (CPU ${m.cpuPerImage.toFixed(2)} ms/image)`);
     }
-    if (!rates.has(e2eBatch)) rates.set(e2eBatch, await modelOnly(session, e2eBatch, secondsPerPoint));
+    if (!rates.has(e2eBatch)) {
+      const m = await modelOnly(session, e2eBatch, secondsPerPoint);
+      rates.set(e2eBatch, m.rate);
+      cpuPerImage.set(e2eBatch, m.cpuPerImage);
+    }
 
     log(`(b) end to end: generate ${e2eImages} PNGs, batch ${e2eBatch}:`);
     const outDir = join(dir, 'faces');
     mkdirSync(outDir);
-    const e2e = await generateImages(session, { outDir, n: e2eImages, seed: SEED, batchSize: e2eBatch });
-    log(`  ${e2e.imagesPerSecond.toFixed(1)} images/s (${e2e.seconds.toFixed(2)} s; model ${((100 * e2e.modelSeconds) / e2e.seconds).toFixed(0)}% of it; at most ${e2e.maxInFlight} batches in flight)`);
+    const cpu0 = process.cpuUsage();
+    const e2e = await generateImages(session, {
+      outDir,
+      n: e2eImages,
+      seed: SEED,
+      batchSize: e2eBatch,
+      ...(args.depth === undefined ? {} : { pipelineDepth: Number(args.depth) }),
+      ...(args.encode === undefined ? {} : { encodeConcurrency: Number(args.encode) }),
+    });
+    const e2eCpu = cpuMs(cpu0) / e2eImages;
+    log(`  ${e2e.imagesPerSecond.toFixed(1)} images/s (${e2e.seconds.toFixed(2)} s; model ${((100 * e2e.modelSeconds) / e2e.seconds).toFixed(0)}% of it; at most ${e2e.maxInFlight} batches in flight)  (CPU ${e2eCpu.toFixed(2)} ms/image)`);
 
     log(`(c) tfjs engine generate() on the same latents (${tfjsImages} images):`);
     const engine = await createTfjsEngine(spec, {});
@@ -112,6 +140,9 @@ async function main(): Promise<void> {
     const ortBatch = rates.get(tfjsImages) ?? rates.get(16)!;
     log('ratios:');
     log(`  end-to-end / model-only (batch ${e2eBatch}): ${e2eRatio.toFixed(2)} (target >= 0.8) ${e2eRatio >= 0.8 ? 'ok' : 'BELOW TARGET'}`);
+    // When the CPU is the bottleneck (cpu provider, nothing else running), throughput follows
+    // CPU time per image; this ratio is what an otherwise idle machine would show.
+    log(`  CPU per image, model-only / end-to-end (batch ${e2eBatch}): ${(cpuPerImage.get(e2eBatch)! / e2eCpu).toFixed(2)}`);
     log(`  onnxruntime best / tfjs: ${(best / tfjsRate).toFixed(1)}x; at batch ${rates.has(tfjsImages) ? tfjsImages : 16}: ${(ortBatch / tfjsRate).toFixed(1)}x (target >= 3x) ${ortBatch / tfjsRate >= 3 ? 'ok' : 'BELOW TARGET'}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
