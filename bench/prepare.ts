@@ -8,14 +8,16 @@
  *            file names or file bytes (the faster counts);
  *   prepare: the full pipeline (folder scan, file reading, metadata, decode, ordered writes,
  *            SHA-256, progress bar, atomic rename).
+ *   prepare (zip): the same pipeline reading the same files from a deflated zip (reported only).
  * The best round of each is reported with the ratio (target: prepare >= 90% of the ceiling).
  * Timings depend on everything else running on the machine: run it on a quiet one.
  */
 import { availableParallelism, tmpdir } from 'node:os';
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import sharp from 'sharp';
+import yazl from 'yazl';
 import { prepareFromImages } from '../src/data/prepare.js';
 import { renderSyntheticFace } from '../src/data/synthetic.js';
 import { Progress } from '../src/cli/progress.js';
@@ -56,6 +58,18 @@ async function makeInputs(dir: string): Promise<void> {
   }
   progress.finish();
   writeFileSync(done, '');
+}
+
+/** The same files in a deflated zip, as CelebA ships (img_align_celeba/NNNNNN.jpg). */
+async function makeZip(files: string[], path: string): Promise<void> {
+  if (existsSync(path)) return;
+  const zip = new yazl.ZipFile();
+  for (const f of files) zip.addFile(f, `img_align_celeba/${basename(f)}`, { compress: true });
+  zip.end();
+  const chunks: Buffer[] = [];
+  for await (const c of zip.outputStream) chunks.push(c as Buffer);
+  writeFileSync(`${path}.tmp`, Buffer.concat(chunks));
+  renameSync(`${path}.tmp`, path);
 }
 
 /**
@@ -107,6 +121,8 @@ const files = readdirSync(inputDir)
   .filter((f) => f.endsWith('.jpg'))
   .sort()
   .map((f) => join(inputDir, f));
+const zipPath = join(tmpdir(), `celeba-gan-bench-prepare-${N}.zip`);
+await makeZip(files, zipPath);
 const outDir = join(tmpdir(), `celeba-gan-bench-prepare-out-${process.pid}`);
 mkdirSync(outDir, { recursive: true });
 const out = join(outDir, `bench-${SIZE}.cgds`);
@@ -117,6 +133,7 @@ await bareSharp(files.slice(0, Math.min(200, files.length)), 'file');
 
 let ceiling = 0;
 let full = 0;
+let fromZip = 0;
 try {
   for (let round = 1; round <= ROUNDS; round++) {
     const cf = await bareSharp(files, 'file');
@@ -126,8 +143,11 @@ try {
     const c = Math.max(cf, cb);
     const p = await fullPrepare(inputDir, out);
     process.stderr.write(`round ${round}: prepare             ${p.toFixed(0)} img/s\n`);
+    const z = await fullPrepare(zipPath, out);
+    process.stderr.write(`round ${round}: prepare (zip)       ${z.toFixed(0)} img/s\n`);
     ceiling = Math.max(ceiling, c);
     full = Math.max(full, p);
+    fromZip = Math.max(fromZip, z);
   }
 } finally {
   rmSync(outDir, { recursive: true, force: true });
@@ -139,6 +159,7 @@ process.stdout.write(
     `bare sharp decode-crop-resize (ceiling): ${ceiling.toFixed(0)} images/s`,
     `full prepare pipeline:                   ${full.toFixed(0)} images/s`,
     `prepare / ceiling:                       ${(ratio * 100).toFixed(1)}% (target >= 90%)`,
+    `full prepare from a zip of the same:     ${fromZip.toFixed(0)} images/s (${((fromZip / ceiling) * 100).toFixed(1)}% of the ceiling)`,
     `CelebA (202,599 images) at this rate:    ${(202599 / full / 60).toFixed(1)} minutes`,
   ].join('\n') + '\n',
 );
