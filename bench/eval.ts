@@ -12,16 +12,26 @@
  * Inputs are synthetic 28x28 faces (the extractors resize to their own input, so the input
  * size barely matters).
  *
+ *   (d) with --curve: a short training run on synthetic faces with the --eval-every hook; prints
+ *       the KID curve (it should fall as training goes)
+ *
  *   npm run bench:eval [-- --images 64 --cpu-images 4 --inception pt_inception.onnx --metrics-n 2000 --quick]
+ *   npm run bench:eval -- --curve [--engine auto --width 0.125 --steps 400 --eval-every 50 --eval-n 200]
  */
-import { availableParallelism, cpus } from 'node:os';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { renderSyntheticFace } from '../src/data/synthetic.js';
+import { buildSpec } from '../src/config/presets.js';
+import { prepareSynthetic, renderSyntheticFace } from '../src/data/synthetic.js';
+import { createEngine, type EngineChoice } from '../src/engines/index.js';
 import { loadTinyFaceDetector } from '../src/eval/face-detector.js';
 import { loadFaceres } from '../src/eval/faceres.js';
 import { loadInception } from '../src/eval/inception.js';
 import { featureSet, fid, kid } from '../src/eval/metrics.js';
 import { loadEvalRuntime, type EvalBackendName } from '../src/eval/tfjs-runtime.js';
+import { createTrainingEvalHook } from '../src/eval/training-eval.js';
+import { train } from '../src/train/loop.js';
 import { Rng } from '../src/util/rng.js';
 
 const { values: args } = parseArgs({
@@ -31,6 +41,13 @@ const { values: args } = parseArgs({
     inception: { type: 'string' },
     'metrics-n': { type: 'string', default: '2000' },
     quick: { type: 'boolean', default: false },
+    curve: { type: 'boolean', default: false },
+    engine: { type: 'string', default: 'auto' },
+    width: { type: 'string', default: '0.125' },
+    steps: { type: 'string', default: '400' },
+    'batch-size': { type: 'string', default: '32' },
+    'eval-every': { type: 'string', default: '50' },
+    'eval-n': { type: 'string', default: '200' },
   },
 });
 const quick = args.quick;
@@ -113,4 +130,37 @@ async function main(): Promise<void> {
   log(`  FID (${metricsN < 1024 ? 'sample space' : '1024 x 1024 covariances'})  ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }
 
-await main();
+/** (d) A short run with the eval hook: the KID curve of training. */
+async function curve(): Promise<void> {
+  const spec = buildSpec('seed28', Number(args.width));
+  const dir = mkdtempSync(join(tmpdir(), 'cg-bench-eval-curve-'));
+  try {
+    const data = join(dir, 'synthetic-28.cgds');
+    await prepareSynthetic({ count: 4000, out: data, size: 28, seed: 2018 });
+    const engine = await createEngine(spec, { engine: args.engine as EngineChoice });
+    const every = Number(args['eval-every']);
+    const n = Number(args['eval-n']);
+    log(`(d) KID curve: seed28 width ${spec.width}, ${engine.info.engine} on ${engine.info.backend}, batch ${args['batch-size']}, ${args.steps} steps, synthetic faces; KID/FID in faceres space, n ${n}, every ${every} steps`);
+    const hook = createTrainingEvalHook({ every, n, includeFirstStep: true });
+    const t0 = performance.now();
+    try {
+      log('  step      KID x1000      FID   eval s   elapsed s');
+      const row = (step: number, v: Record<string, number | string>): void =>
+        log(`  ${String(step).padStart(5)}  ${(1000 * (v.kid as number)).toFixed(2).padStart(9)} ± ${(1000 * (v.kidStd as number)).toFixed(2).padEnd(6)} ${(v.fid as number).toFixed(2).padStart(7)} ${(v.seconds as number).toFixed(1).padStart(8)} ${((performance.now() - t0) / 1000).toFixed(0).padStart(11)}`);
+      await train(
+        { spec, dataPath: data, outDir: join(dir, 'run'), seed: 2018, batchSize: Number(args['batch-size']), steps: Number(args.steps), sampleEvery: 0, checkpointEvery: 0, keep: 1, logEvery: 50, plotEvery: 60, verifyData: false },
+        engine,
+        { onEval: (_name, step, values) => row(step, values) },
+        [hook],
+      );
+    } finally {
+      await hook.dispose();
+      engine.dispose();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (args.curve) await curve();
+else await main();

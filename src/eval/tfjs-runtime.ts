@@ -38,13 +38,25 @@ async function registerWasm(tf: Tf): Promise<void> {
   if (!wasmReady) {
     wasmReady = (async () => {
       const main = require.resolve(WASM_PKG);
-      // main is <pkg>/dist/tf-backend-wasm.node.js; the .wasm files sit beside it.
-      const wasm = (await import(WASM_PKG)) as { setWasmPaths(prefix: string): void };
-      wasm.setWasmPaths(join(dirname(main), '/'));
-      const previous = tf.getBackend();
-      if (!(await tf.setBackend('wasm'))) throw new Error('tf.setBackend("wasm") returned false');
-      await tf.ready();
-      if (previous) await tf.setBackend(previous);
+      // The Emscripten module adds process handlers that rethrow every uncaught error from inside
+      // its minified source (so Node prints that whole line); remove the ones it adds.
+      const before = { uncaughtException: process.listeners('uncaughtException'), unhandledRejection: process.listeners('unhandledRejection') };
+      try {
+        // main is <pkg>/dist/tf-backend-wasm.node.js; the .wasm files sit beside it.
+        const wasm = (await import(WASM_PKG)) as { setWasmPaths(prefix: string): void };
+        wasm.setWasmPaths(join(dirname(main), '/'));
+        const previous = tf.getBackend();
+        if (!(await tf.setBackend('wasm'))) throw new Error('tf.setBackend("wasm") returned false');
+        await tf.ready();
+        if (previous) await tf.setBackend(previous);
+      } finally {
+        for (const listener of process.listeners('uncaughtException')) {
+          if (!before.uncaughtException.includes(listener)) process.off('uncaughtException', listener);
+        }
+        for (const listener of process.listeners('unhandledRejection')) {
+          if (!before.unhandledRejection.includes(listener)) process.off('unhandledRejection', listener);
+        }
+      }
     })();
     wasmReady.catch(() => {
       wasmReady = undefined;

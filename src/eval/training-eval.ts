@@ -31,6 +31,8 @@ export interface TrainingEvalOptions {
   /** KID subsets (default 50: n is small, the estimate settles quickly). */
   kidSubsets?: number;
   backend?: EvalBackendName;
+  /** Also evaluate after step 1: the near-untrained baseline the curve starts from. */
+  includeFirstStep?: boolean;
 }
 
 export interface TrainingEvalHook extends StepHook {
@@ -48,7 +50,7 @@ export function createTrainingEvalHook(opts: TrainingEvalOptions): TrainingEvalH
   return {
     name: TRAIN_EVAL_HOOK,
     async onStepEnd(ctx: StepEndContext) {
-      if (ctx.step % every !== 0) return;
+      if (ctx.step % every !== 0 && !(opts.includeFirstStep && ctx.step === 1)) return;
       extractor ??= await loadFaceres({ backend: opts.backend });
       const reader = new DatasetReader(ctx.run.data.path);
       try {
@@ -60,7 +62,8 @@ export function createTrainingEvalHook(opts: TrainingEvalOptions): TrainingEvalH
           real,
           n: count,
           extractor,
-          kid: { subsets: opts.kidSubsets ?? 50, seed: ctx.run.seed },
+          // Subsets of half the set, so the ± spread over subsets means something at small n.
+          kid: { subsets: opts.kidSubsets ?? 50, subsetSize: Math.max(2, Math.floor(count / 2)), seed: ctx.run.seed },
           ...(realFeatures ? { realFeatures } : {}),
           keepFeatures: realFeatures === null,
         });
