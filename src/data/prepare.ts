@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { UsageError, assertInteger } from '../errors.js';
+import { CelebaGanError, UsageError, assertInteger } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { DatasetWriter, type DatasetHeader } from './dataset-file.js';
 import { cropResize } from './preprocess.js';
@@ -181,7 +181,7 @@ export async function prepareFromImages(opts: PrepareOptions): Promise<PrepareRe
       const reportPath = skippedReportPath(opts.out);
       if (prepared === 0) {
         await writeSkippedReport(reportPath, opts.input, skipped);
-        throw new UsageError('E_NO_IMAGES', `none of the ${names.length} images in ${opts.input} could be prepared (skipped ${skipped.length})`, {
+        throw new CelebaGanError('E_NO_IMAGES', `none of the ${names.length} images in ${opts.input} could be prepared (skipped ${skipped.length})`, {
           hint: `See ${reportPath} for the reason for each file.`,
         });
       }

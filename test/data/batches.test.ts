@@ -114,3 +114,24 @@ test('BAD CALL - positions outside the epoch', () => {
     ds.cleanup();
   }
 });
+
+test('EXPECTED FAILURE - a data set of another image size than the model takes', () => {
+  const ds = tinyDataset(8);
+  try {
+    const reader = new DatasetReader(ds.path);
+    assert.doesNotThrow(() => new BatchLoader(reader, { batchSize: 4, seed: 0, expectImage: { height: 2, width: 2, channels: 3 } }));
+    assert.throws(
+      () => new BatchLoader(reader, { batchSize: 4, seed: 0, expectImage: { height: 28, width: 28, channels: 3, preset: 'seed28' } }),
+      (err: Error & { code?: string; hint?: string }) => {
+        assert.equal(err.name, 'UsageError');
+        assert.equal(err.code, 'E_DATASET_SHAPE');
+        assert.match(err.message, /holds 2x2x3 images but preset seed28 takes 28x28x3/);
+        assert.match(err.hint!, /celeba-gan prepare --synthetic --size 28/);
+        return true;
+      },
+    );
+    reader.close();
+  } finally {
+    ds.cleanup();
+  }
+});
