@@ -55,7 +55,7 @@ export function formatReport(r: EvalReport, seed: number): string {
     `  features   ${r.features.description}`,
     `             run on ${r.features.runtime}; numbers from other extractors or other n are not comparable`,
     '',
-    `  KID   ${r.kid.value.toExponential(3)} ± ${r.kid.std.toExponential(2)}   (x1000: ${(1000 * r.kid.value).toFixed(2)}; unbiased, ${r.kid.subsets} subsets of ${r.kid.subsetSize}; lower is better, 0 = same distribution)`,
+    `  KID   ${r.kid.value.toExponential(3)} ± ${r.kid.std.toExponential(2)}   (x1000: ${(1000 * r.kid.value).toFixed(2)}; unbiased, ${r.kid.subsets} subsets of ${r.kid.subsetSize}${r.kid.subsetSize >= r.n ? ', each the whole set: no spread' : ''}; lower is better, 0 = same distribution)`,
     `  FID   ${r.fid.value.toFixed(3)}   (means ${r.fid.meanTerm.toFixed(3)} + covariances ${r.fid.covTerm.toFixed(3)}; ${r.features.features}, not Inception-FID${r.features.features === 'inception' ? ' unless the file is the standard pool3 network' : ''})`,
   ];
   if (r.detector) {

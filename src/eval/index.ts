@@ -17,6 +17,7 @@ export type { FeatureExtractor, FeatureSpace, ExtractorInfo } from './extractor.
 export type { FaceDetector } from './face-detector.js';
 export { EVAL_BACKENDS, type EvalBackendName } from './tfjs-runtime.js';
 export { INCEPTION_RANGES, type InceptionRange } from './inception.js';
+export { createTrainingEvalHook, DEFAULT_TRAIN_EVAL_N, TRAIN_EVAL_HOOK, type TrainingEvalHook, type TrainingEvalOptions } from './training-eval.js';
 
 export const FEATURE_SPACES: readonly FeatureSpace[] = Object.freeze(['faceres', 'inception'] as const);
 export const DETECTORS = Object.freeze(['tiny', 'none'] as const);
