@@ -127,11 +127,11 @@ async function synthetic(argv: PrepareArgs, out: string, size: number): Promise<
     size,
     seed,
     overwrite: argv.force,
-    onStart: () => process.stderr.write(`celeba-gan: drawing ${count} synthetic faces (procedural, not photographs) at ${size}x${size}, seed ${seed} -> ${out}\n`),
-    onProgress: (p) => {
-      progress ??= new Progress({ label: 'synthetic', total: p.total, unit: 'img' });
-      progress.update(p.prepared);
+    onStart: () => {
+      process.stderr.write(`celeba-gan: drawing ${count} synthetic faces (procedural, not photographs) at ${size}x${size}, seed ${seed} -> ${out}\n`);
+      progress = new Progress({ label: 'synthetic', total: count, unit: 'img' });
     },
+    onProgress: (p) => progress?.update(p.prepared),
   });
   (progress as Progress | null)?.finish();
   process.stdout.write(
@@ -158,11 +158,9 @@ async function images(argv: PrepareArgs, input: string, out: string, size: numbe
         `celeba-gan: ${s.images} images in ${s.kind} ${input}${s.refused ? `, ${s.refused} other entries refused` : ''}; ` +
           `crop ${crop === 0 ? 'largest centred square' : `${crop}x${crop}`} -> ${size}x${size}, ${s.workers} workers -> ${out}\n`,
       );
+      progress = new Progress({ label: 'prepare', total: Math.min(limit ?? Infinity, s.images) + s.refused, unit: 'img' });
     },
-    onProgress: (p) => {
-      progress ??= new Progress({ label: 'prepare', total: p.total, unit: 'img' });
-      progress.update(p.processed, p.skipped ? `skipped ${p.skipped}` : '');
-    },
+    onProgress: (p) => progress?.update(p.processed, p.skipped ? `skipped ${p.skipped}` : ''),
     onSkip: (s) => {
       if (shown++ < SHOW_SKIPPED) {
         const line = `skipped ${s.name}: ${s.reason}`;
