@@ -55,7 +55,7 @@ test('generate --n 1000 --provider cpu writes 1000 valid PNGs and a manifest int
 });
 
 test('EXPECTED FAILURE - generate --n 1000 --provider cuda without the CUDA provider: exit 1, how to get it', async (t) => {
-  if (checkProvider('cuda').ok) t.skip('the CUDA provider is installed on this machine');
+  if (checkProvider('cuda').ok) return t.skip('the CUDA provider is installed on this machine');
   const r = await cli('generate', '--n', '1000', '--provider', 'cuda', '--out', 'cuda-out');
   assert.equal(r.code, 1);
   assert.match(r.stderr, /error \[E_PROVIDER_UNAVAILABLE\]: provider "cuda" cannot be used: the CUDA provider is not installed/);

@@ -43,7 +43,7 @@ test('openGenerator reads the exporter metadata and runs z -> images on cpu', as
 });
 
 test('auto picks cpu here and says why cuda and dml were not used', async (t) => {
-  if (checkProvider('cuda').ok) t.skip('the CUDA provider is installed on this machine');
+  if (checkProvider('cuda').ok) return t.skip('the CUDA provider is installed on this machine');
   const session = await openGenerator(modelPath, { provider: 'auto' });
   try {
     if (process.platform !== 'win32') assert.equal(session.providerUsed, 'cpu');
@@ -85,7 +85,7 @@ test('checkProvider knows each platform', () => {
 });
 
 test('EXPECTED FAILURE - cuda asked for by name without the CUDA provider installed', async (t) => {
-  if (checkProvider('cuda').ok) t.skip('the CUDA provider is installed on this machine');
+  if (checkProvider('cuda').ok) return t.skip('the CUDA provider is installed on this machine');
   await assert.rejects(openGenerator(modelPath, { provider: 'cuda' }), (err: CelebaGanError) => {
     assert.equal(err.name, 'CelebaGanError');
     assert.equal(err.code, 'E_PROVIDER_UNAVAILABLE');
@@ -96,7 +96,7 @@ test('EXPECTED FAILURE - cuda asked for by name without the CUDA provider instal
 });
 
 test('EXPECTED FAILURE - dml asked for by name off Windows', async (t) => {
-  if (process.platform === 'win32') t.skip('DirectML exists on Windows');
+  if (process.platform === 'win32') return t.skip('DirectML exists on Windows');
   await assert.rejects(openGenerator(modelPath, { provider: 'dml' }), (err: CelebaGanError) => {
     assert.equal(err.code, 'E_PROVIDER_UNAVAILABLE');
     assert.match(err.message, /provider "dml" cannot be used: DirectML needs Windows/);
@@ -163,4 +163,21 @@ test('BAD CALL - run with a z of the wrong size, or after close', async () => {
   await assert.rejects(session.run(new Float32Array(99), 1), /z has 99 values; \[1, 100\] needs 100/);
   await session.close();
   await assert.rejects(session.run(new Float32Array(100), 1), /after close/);
+});
+
+test('EXPECTED FAILURE - a graph onnxruntime rejects: cpu by name -> E_MODEL_INVALID; auto -> one error listing every provider', async (t) => {
+  // Input renamed but not its uses: the first node reads a value nothing produces.
+  const broken = writeModel('dangling.onnx', tinyModelBytes({ edit: (m) => void (m.graph.input[0]!.name = 'noise') }));
+  await assert.rejects(openGenerator(broken, { provider: 'cpu' }), (err: CelebaGanError) => {
+    assert.equal(err.code, 'E_MODEL_INVALID');
+    assert.match(err.message, /^onnxruntime cannot load .*dangling\.onnx: /);
+    return true;
+  });
+  if (checkProvider('cuda').ok || process.platform === 'win32') return t.skip('a GPU provider could be tried here');
+  await assert.rejects(openGenerator(broken, { provider: 'auto' }), (err: CelebaGanError) => {
+    assert.equal(err.code, 'E_NO_PROVIDER');
+    assert.match(err.message, /^no execution provider could run .*dangling\.onnx\. ERR: \[cuda\] .*not installed.*, \[dml\] DirectML needs Windows.*, \[cpu\] /);
+    assert.match(err.hint!, /re-export/);
+    return true;
+  });
 });
