@@ -213,6 +213,7 @@ test(
         ['img_align_celeba/000001.jpg', await jpg(0)],
         ['img_align_celeba/000003.png', await solid(178, 218, COLOURS[2]!).png().toBuffer()],
         ['img_align_celeba/000004.jpg', Buffer.from('garbage')],
+        ['img_align_celeba/000005.png', await solid(178, 218, COLOURS[5]!).png().toBuffer()],
         ['xx/evil.jpg', await jpg(3)],
         ['xabs/evil.jpg', await jpg(4)],
         ['__MACOSX/img_align_celeba/._000001.jpg', Buffer.from('resource fork')],
@@ -224,13 +225,19 @@ test(
       ],
     );
     const input = join(work, 'img_align_celeba.zip');
+    // Damage 000005.png's deflated data (found through its local header) so it no longer reads.
+    const local = zipBytes.indexOf('img_align_celeba/000005.png') - 30;
+    assert.equal(zipBytes.readUInt32LE(local), 0x04034b50);
+    const dataStart = local + 30 + zipBytes.readUInt16LE(local + 26) + zipBytes.readUInt16LE(local + 28);
+    zipBytes.fill(0xa5, dataStart + 2, dataStart + 40);
     writeFileSync(input, zipBytes);
     const out = join(work, 'data', 'celeba-4.cgds');
     const r = await prepareFromImages({ input, out, size: 4, crop: 108, workers: 2 });
     assert.equal(r.source, 'zip');
     assert.equal(r.prepared, 3);
     const byName = new Map(r.skipped.map((s) => [s.name, s.reason]));
-    assert.deepEqual([...byName.keys()].sort(), ['../evil.jpg', '/abs/evil.jpg', 'img_align_celeba/000004.jpg', 'list_attr_celeba.txt']);
+    assert.deepEqual([...byName.keys()].sort(), ['../evil.jpg', '/abs/evil.jpg', 'img_align_celeba/000004.jpg', 'img_align_celeba/000005.png', 'list_attr_celeba.txt']);
+    assert.match(byName.get('img_align_celeba/000005.png')!, /^(unreadable|not a readable image): /);
     assert.match(byName.get('../evil.jpg')!, /refused: unsafe path in zip \(invalid relative path: \.\.\/evil\.jpg\)/);
     assert.match(byName.get('/abs/evil.jpg')!, /refused: unsafe path in zip \(absolute path: \/abs\/evil\.jpg\)/);
     const report = readFileSync(`${out}.skipped.txt`, 'utf8');
