@@ -48,12 +48,12 @@ function providerLine(session: GeneratorSession, asked: string): string {
   return [`provider ${session.providerUsed} (auto)`, ...session.providerNotes.map((note) => `  not used: ${note}`)].join('\n');
 }
 
-function summary(r: GenerateResult, n: number, session: GeneratorSession, seed: number): string {
+function summary(r: GenerateResult, session: GeneratorSession, seed: number): string {
   const modelShare = r.seconds > 0 ? ` (model ${((100 * r.modelSeconds) / r.seconds).toFixed(0)}% of the time)` : '';
-  const first = r.files[0]!;
-  const last = r.files[r.files.length - 1]!;
+  const n = r.files.length;
+  const range = n === 0 ? 'none' : `${basename(r.files[0]!)}${n > 1 ? ` .. ${basename(r.files[n - 1]!)}` : ''}`;
   const lines = [
-    `wrote ${n} face${n === 1 ? '' : 's'} to ${r.outDir}/ (${basename(first)}${n > 1 ? ` .. ${basename(last)}` : ''})`,
+    `wrote ${n} face${n === 1 ? '' : 's'} to ${r.outDir}/ (${range})`,
     `  ${r.seconds.toFixed(2)} s, ${r.imagesPerSecond.toFixed(1)} images/s on ${session.providerUsed}${modelShare}`,
     `  manifest ${r.manifestPath}; seed ${seed}: face i again with --seed ${seed} --index i`,
   ];
@@ -122,6 +122,14 @@ export const generateCommand: CommandModule<object, GenerateArgs> = {
           `faces ${imageFileName(startIndex, format)}${n > 1 ? ` .. ${imageFileName(startIndex + n - 1, format)}` : ''}\n`,
       );
       const progress = new Progress({ label: 'generate', total: n, unit: 'images' });
+      // Ctrl-C: finish the batches already computed (whole files, manifest lines), then stop.
+      const abort = new AbortController();
+      const onSigint = (): void => {
+        if (abort.signal.aborted) process.exit(130);
+        progress.log('celeba-gan: SIGINT: writing the batches already made, then stopping (again to quit at once)');
+        abort.abort();
+      };
+      process.on('SIGINT', onSigint);
       const result = await generateImages(session, {
         outDir: out,
         n,
@@ -135,9 +143,22 @@ export const generateCommand: CommandModule<object, GenerateArgs> = {
         force: argv.force,
         grid: gridPath === undefined ? undefined : { path: gridPath },
         onProgress: (done) => progress.update(done),
-      });
+        signal: abort.signal,
+      }).finally(() => process.off('SIGINT', onSigint));
       progress.finish();
-      process.stdout.write(`${summary(result, n, session, seed)}\n`);
+      process.stdout.write(`${summary(result, session, seed)}\n`);
+      if (result.stopped) {
+        const nextIndex = startIndex + result.files.length;
+        const same = [
+          format === 'png' ? '' : ` --format ${format}`,
+          upscale === 1 ? '' : ` --upscale ${upscale} --resize ${resize}`,
+          argv.truncation === undefined ? '' : ` --truncation ${argv.truncation}`,
+        ].join('');
+        process.stderr.write(
+          `celeba-gan: stopped early; the rest: celeba-gan generate --model ${model} --out ${out} --seed ${seed} --index ${nextIndex} --n ${n - result.files.length}${same}\n`,
+        );
+        process.exitCode = 130;
+      }
     } finally {
       await session.close();
     }

@@ -63,6 +63,8 @@ export interface GenerateOptions {
   /** Extra fields written on every manifest line (e.g. the command that regenerates a face). */
   manifestExtra?: Record<string, unknown>;
   onProgress?: (done: number, total: number) => void;
+  /** Stop early: no new batch starts once aborted; batches already computed are still written. */
+  signal?: AbortSignal;
   /** Instrumentation: called with the number of batches alive each time it changes. */
   onInFlight?: (batches: number) => void;
 }
@@ -71,8 +73,10 @@ export interface GenerateResult {
   outDir: string;
   manifestPath: string;
   gridPath: string | null;
+  /** Paths written, in index order (fewer than n only when stopped through `signal`). */
   files: string[];
   firstIndex: number;
+  stopped: boolean;
   seconds: number;
   /** Seconds spent inside the model (session.run), for the pipeline's efficiency. */
   modelSeconds: number;
@@ -175,7 +179,8 @@ export async function generateImages(session: GeneratorSession, opts: GenerateOp
   let manifestTail: Promise<void> = Promise.resolve();
   let writeFailure: unknown;
 
-  const writeBatch = async (first: number, m: number, output: Float32Array): Promise<void> => {
+  /** `previous` settles once the batch before this one has appended its manifest lines. */
+  const writeBatch = async (first: number, m: number, output: Float32Array, previous: Promise<void>): Promise<void> => {
     const pixels = floatNchwToUint8Hwc(output, m, c, h, w);
     const size = h * w * c;
     // Keep the first faces for the contact sheet (a copy: `pixels` dies with the batch).
@@ -202,26 +207,30 @@ export async function generateImages(session: GeneratorSession, opts: GenerateOp
       opts.onProgress?.(done, n);
     });
     // Lines land in index order: each batch appends after the one before it.
-    const previous = manifestTail;
-    const append = previous.then(() => appendFile(manifestPath, `${lines.join('\n')}\n`));
-    manifestTail = append.catch(() => undefined);
-    await append;
+    await previous;
+    await appendFile(manifestPath, `${lines.join('\n')}\n`);
   };
 
+  let next = start;
   try {
-    for (let first = start; first < start + n; first += batchSize) {
+    for (let first = start; first < start + n && !opts.signal?.aborted; first += batchSize) {
       // Bounded memory: wait until a batch slot is free before computing another.
       while (inFlight >= depth) {
         await Promise.race(writing);
         if (writeFailure !== undefined) throw writeFailure;
       }
+      if (opts.signal?.aborted) break;
       const m = Math.min(batchSize, start + n - first);
+      next = first + m;
       setInFlight(inFlight + 1);
       const z = latentsFor(seed, first, m, info.zDim, info.latent, truncation);
       const tm = performance.now();
       const output = await session.run(z, m);
       modelSeconds += (performance.now() - tm) / 1000;
-      const p: Promise<void> = writeBatch(first, m, output)
+      // Batches take their manifest turn in the order they were computed.
+      const written = writeBatch(first, m, output, manifestTail);
+      manifestTail = written.catch(() => undefined);
+      const p: Promise<void> = written
         .catch((err: unknown) => {
           writeFailure ??= err;
         })
@@ -238,11 +247,24 @@ export async function generateImages(session: GeneratorSession, opts: GenerateOp
     await Promise.allSettled([...writing]);
   }
 
+  const written = next - start;
   let gridPath: string | null = null;
-  if (opts.grid) {
-    await writeGridPng(opts.grid.path, gridPixels, gridCount, h, w, c, { upscale, cols: opts.grid.cols });
+  const inGrid = Math.min(gridCount, written);
+  if (opts.grid && inGrid > 0) {
+    await writeGridPng(opts.grid.path, gridPixels.subarray(0, inGrid * h * w * c), inGrid, h, w, c, { upscale, cols: opts.grid.cols });
     gridPath = opts.grid.path;
   }
   const seconds = (performance.now() - t0) / 1000;
-  return { outDir: opts.outDir, manifestPath, gridPath, files, firstIndex: start, seconds, modelSeconds, imagesPerSecond: n / seconds, maxInFlight };
+  return {
+    outDir: opts.outDir,
+    manifestPath,
+    gridPath,
+    files: files.slice(0, written),
+    firstIndex: start,
+    stopped: written < n,
+    seconds,
+    modelSeconds,
+    imagesPerSecond: written / seconds,
+    maxInFlight,
+  };
 }

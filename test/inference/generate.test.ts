@@ -172,3 +172,25 @@ for (const bad of badCalls) {
     });
   });
 }
+
+test('an abort signal stops after the batches already computed: whole files, matching manifest, no temp files', async () => {
+  const out = freshOut();
+  const abort = new AbortController();
+  const r = await generateImages(session, {
+    outDir: out,
+    n: 200,
+    seed: 4,
+    batchSize: 10,
+    grid: { path: join(out, 'grid.png') },
+    onProgress: (done) => {
+      if (done === 5) abort.abort();
+    },
+    signal: abort.signal,
+  });
+  assert.equal(r.stopped, true);
+  assert.ok(r.files.length >= 10 && r.files.length <= 30 && r.files.length % 10 === 0, `${r.files.length} files: whole batches only`);
+  assert.deepEqual(faces(out), r.files.map((f) => f.slice(out.length + 1)));
+  assert.deepEqual(manifest(out).map((l) => l.index), Array.from({ length: r.files.length }, (_, i) => i));
+  assert.deepEqual(readdirSync(out).filter((f) => f.startsWith('.')), [], 'no temp files left');
+  assert.equal((await sharp(join(out, 'grid.png')).metadata()).format, 'png');
+});
