@@ -1,6 +1,7 @@
 /** Inference: onnxruntime sessions over exported generators, latents, batched generation to files. */
 export {
   openGenerator,
+  openOnnxSession,
   parseGeneratorMetadata,
   latentsFor,
   checkTruncation,
@@ -10,6 +11,7 @@ export {
   type GeneratorInfo,
   type GeneratorSession,
   type OpenGeneratorOptions,
+  type OnnxSession,
   type LatentKind,
 } from './session.js';
 export {

@@ -139,7 +139,7 @@ export function parseGeneratorMetadata(metadata: Map<string, string>, what: stri
   };
 }
 
-type OrtSession = Awaited<ReturnType<Ort['InferenceSession']['create']>>;
+export type OrtSession = Awaited<ReturnType<Ort['InferenceSession']['create']>>;
 
 /** `batch` dims may be symbolic (string) or any number; fixed dims must match. */
 function checkIo(session: OrtSession, info: Omit<GeneratorInfo, 'modelPath' | 'modelSha256'>, what: string): void {
@@ -162,6 +162,60 @@ function checkIo(session: OrtSession, info: Omit<GeneratorInfo, 'modelPath' | 'm
   if (!shapeOk(output, [0, channels, height, width])) fail(`output "${OUTPUT_NAME}" is ${describeMeta(output)}; expected float32 [batch, ${channels}, ${height}, ${width}]`);
 }
 
+export interface OnnxSession {
+  ort: Ort;
+  session: OrtSession;
+  providerUsed: ConcreteProvider;
+  /** One line per provider considered and not used (`auto`). */
+  providerNotes: string[];
+}
+
+/**
+ * The provider logic every session goes through: a named provider that cannot be used is an
+ * error saying why and how to get it; `auto` tries cuda, dml, cpu and notes why each skipped one
+ * was; when all fail, one error lists every failure. `what` names the model in messages.
+ * openGenerator uses it; other models (e.g. a feature extractor) should open theirs here too.
+ */
+export async function openOnnxSession(model: Uint8Array, what: string, opts: OpenGeneratorOptions = {}): Promise<OnnxSession> {
+  const provider = parseProvider(opts.provider ?? 'auto');
+  const device = assertInteger('device', opts.device ?? 0, 0, 255);
+  const threads = opts.threads === undefined ? undefined : assertInteger('threads', opts.threads, 1, 1024);
+  const ort = await loadOnnxruntime();
+  const candidates: readonly ConcreteProvider[] = provider === 'auto' ? AUTO_ORDER : [provider];
+  const notes: string[] = [];
+  const failures: string[] = [];
+  for (const candidate of candidates) {
+    const check = checkProvider(candidate);
+    if (!check.ok) {
+      if (provider !== 'auto') {
+        throw new CelebaGanError('E_PROVIDER_UNAVAILABLE', `provider "${candidate}" cannot be used: ${check.reason}`, { kind: 'runtime', hint: check.hint });
+      }
+      notes.push(`${candidate}: ${check.reason}`);
+      failures.push(`[${candidate}] ${check.reason}`);
+      continue;
+    }
+    try {
+      const session = await ort.InferenceSession.create(model, {
+        executionProviders: [executionProviderConfig(candidate, device)],
+        graphOptimizationLevel: 'all',
+        ...(threads === undefined ? {} : { intraOpNumThreads: threads }),
+      });
+      return { ort, session, providerUsed: candidate, providerNotes: notes };
+    } catch (err) {
+      const message = (err as Error).message.trim();
+      if (provider !== 'auto') {
+        if (candidate === 'cpu') {
+          throw new CelebaGanError('E_MODEL_INVALID', `onnxruntime cannot load ${what}: ${message}`, { kind: 'usage', hint: providerStartHint('cpu'), cause: err });
+        }
+        throw new CelebaGanError('E_PROVIDER_UNAVAILABLE', `provider "${candidate}" failed to start on device ${device}: ${message}`, { hint: providerStartHint(candidate), cause: err });
+      }
+      notes.push(`${candidate}: failed to start (${message})`);
+      failures.push(`[${candidate}] ${message}`);
+    }
+  }
+  throw new CelebaGanError('E_NO_PROVIDER', `no execution provider could run ${what}. ERR: ${failures.join(', ')}`, { hint: providerStartHint('cpu') });
+}
+
 /** Open a generator exported by `celeba-gan export --onnx` on the asked-for provider. */
 export async function openGenerator(modelPath: string, opts: OpenGeneratorOptions = {}): Promise<GeneratorSession> {
   const provider = parseProvider(opts.provider ?? 'auto');
@@ -177,45 +231,7 @@ export async function openGenerator(modelPath: string, opts: OpenGeneratorOption
   const partial = parseGeneratorMetadata(summary.metadata, modelPath);
   const info: GeneratorInfo = { ...partial, modelPath: resolve(modelPath), modelSha256: createHash('sha256').update(bytes).digest('hex') };
 
-  const ort = await loadOnnxruntime();
-  const candidates: readonly ConcreteProvider[] = provider === 'auto' ? AUTO_ORDER : [provider];
-  const notes: string[] = [];
-  const failures: string[] = [];
-  let session: OrtSession | undefined;
-  let used: ConcreteProvider | undefined;
-  for (const candidate of candidates) {
-    const check = checkProvider(candidate);
-    if (!check.ok) {
-      if (provider !== 'auto') {
-        throw new CelebaGanError('E_PROVIDER_UNAVAILABLE', `provider "${candidate}" cannot be used: ${check.reason}`, { kind: 'runtime', hint: check.hint });
-      }
-      notes.push(`${candidate}: ${check.reason}`);
-      failures.push(`[${candidate}] ${check.reason}`);
-      continue;
-    }
-    try {
-      session = await ort.InferenceSession.create(bytes, {
-        executionProviders: [executionProviderConfig(candidate, device)],
-        graphOptimizationLevel: 'all',
-        ...(threads === undefined ? {} : { intraOpNumThreads: threads }),
-      });
-      used = candidate;
-      break;
-    } catch (err) {
-      const message = (err as Error).message.trim();
-      if (provider !== 'auto') {
-        if (candidate === 'cpu') {
-          throw new CelebaGanError('E_MODEL_INVALID', `onnxruntime cannot load ${modelPath}: ${message}`, { kind: 'usage', hint: providerStartHint('cpu'), cause: err });
-        }
-        throw new CelebaGanError('E_PROVIDER_UNAVAILABLE', `provider "${candidate}" failed to start on device ${device}: ${message}`, { hint: providerStartHint(candidate), cause: err });
-      }
-      notes.push(`${candidate}: failed to start (${message})`);
-      failures.push(`[${candidate}] ${message}`);
-    }
-  }
-  if (!session || !used) {
-    throw new CelebaGanError('E_NO_PROVIDER', `no execution provider could run ${modelPath}. ERR: ${failures.join(', ')}`, { hint: providerStartHint('cpu') });
-  }
+  const { ort, session, providerUsed: used, providerNotes: notes } = await openOnnxSession(bytes, modelPath, { provider, device, threads });
   try {
     checkIo(session, partial, modelPath);
   } catch (err) {

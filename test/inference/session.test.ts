@@ -4,7 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkProvider, executionProviderConfig, parseProvider, PROVIDERS, AUTO_ORDER } from '../../src/bindings/onnxruntime.js';
 import { CelebaGanError, UsageError } from '../../src/errors.js';
-import { latentsFor, openGenerator } from '../../src/inference/session.js';
+import { latentsFor, openGenerator, openOnnxSession } from '../../src/inference/session.js';
 import { dropMetadata, renameInput, setMetadata, tempDir, tinyModelBytes, writeTinyModel } from './fixtures.js';
 
 const dir = tempDir('cg-session-');
@@ -180,4 +180,17 @@ test('EXPECTED FAILURE - a graph onnxruntime rejects: cpu by name -> E_MODEL_INV
     assert.match(err.hint!, /re-export/);
     return true;
   });
+});
+
+test('openOnnxSession: the same provider path for models that are not generators (no metadata needed)', async (t) => {
+  const bytes = tinyModelBytes({ edit: dropMetadata('celeba_gan.z_dim', 'celeba_gan.latent', 'celeba_gan.version') });
+  const opened = await openOnnxSession(bytes, 'plain.onnx', { provider: 'auto' });
+  try {
+    assert.deepEqual(opened.session.inputNames, ['z']);
+    assert.ok(['cuda', 'dml', 'cpu'].includes(opened.providerUsed));
+  } finally {
+    await opened.session.release();
+  }
+  if (checkProvider('cuda').ok) return t.skip('the CUDA provider is installed on this machine');
+  await assert.rejects(openOnnxSession(bytes, 'plain.onnx', { provider: 'cuda' }), { code: 'E_PROVIDER_UNAVAILABLE' });
 });
