@@ -12,7 +12,7 @@
  * build:native) always rebuilds and fails loudly when libtorch is missing.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -106,6 +106,26 @@ if (!found) {
     'To get it: apt-get install libtorch-dev libopenblas0-pthread, or LIBTORCH=/path/to/libtorch (or LIBTORCH_USE_PYTORCH=1), then npm run build:native');
   process.exit(force ? 1 : 0);
 }
+
+// One build at a time: `npm install` runs this script, and several may run in one checkout.
+const lockDir = join(nativeDir, '.build-lock');
+const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+for (let waited = false; ; ) {
+  try {
+    mkdirSync(lockDir);
+    break;
+  } catch (err) {
+    if (err.code !== 'EEXIST') throw err;
+    if (Date.now() - statSync(lockDir).mtimeMs > 15 * 60 * 1000) {
+      rmSync(lockDir, { recursive: true, force: true }); // left behind by a killed build
+      continue;
+    }
+    if (!waited) say('another build of the addon is running; waiting for it');
+    waited = true;
+    sleep(2000);
+  }
+}
+process.on('exit', () => rmSync(lockDir, { recursive: true, force: true }));
 
 const stamp = JSON.stringify({ how: found.how, includes: found.includes, libDir: found.libDir });
 if (!force && existsSync(addonPath) && existsSync(stampPath) && readFileSync(stampPath, 'utf8') === stamp &&

@@ -220,7 +220,7 @@ Napi::Function Engine::Define(Napi::Env env) {
 /**
  * new Engine({ params: [{ name, shape, trainable, network }], generator: Layer[], discriminator: Layer[],
  *              zDim, latent, image: { channels, height, width }, training: { learningRate, beta1, beta2,
- *              epsilon, realLabel }, device, channelsLast, amp })
+ *              epsilon, realLabel }, device, channelsLast, amp, convTranspose: 'gemm' | 'aten' })
  */
 Engine::Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info) {
   Napi::Env env = info.Env();
@@ -264,8 +264,9 @@ Engine::Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info) 
       }
       s->params.emplace(name, tensor);
     }
-    s->generator = parseNetwork(o.Get("generator").As<Napi::Array>(), s->params, s->channelsLast);
-    s->discriminator = parseNetwork(o.Get("discriminator").As<Napi::Array>(), s->params, s->channelsLast);
+    const bool gemm = !o.Has("convTranspose") || o.Get("convTranspose").ToString().Utf8Value() != "aten";
+    s->generator = parseNetwork(o.Get("generator").As<Napi::Array>(), s->params, s->channelsLast, gemm);
+    s->discriminator = parseNetwork(o.Get("discriminator").As<Napi::Array>(), s->params, s->channelsLast, gemm);
     state_ = s;
   });
 }

@@ -30,6 +30,24 @@ double number(const Napi::Object& o, const char* key, double fallback = 0) {
   return o.Has(key) && o.Get(key).IsNumber() ? o.Get(key).As<Napi::Number>().DoubleValue() : fallback;
 }
 
+/**
+ * Transposed convolution (weight [Cin, Cout, kh, kw]) cropping `padH`/`padW` at both ends:
+ * columns = W^T x for the whole batch in ONE matrix product ([Cout*kh*kw, Cin] x [Cin, N*H*W]),
+ * then col2im adds the overlapping kernel windows into the output. Autograd differentiates
+ * mm and col2im (its backward is im2col), so the backward pass is two large GEMMs as well.
+ */
+torch::Tensor convTransposeGemm(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, int64_t stride,
+                                int64_t padH, int64_t padW) {
+  const int64_t n = x.size(0), cin = x.size(1), h = x.size(2), wd = x.size(3);
+  const int64_t cout = w.size(1), kh = w.size(2), kw = w.size(3);
+  const int64_t outH = (h - 1) * stride + kh - 2 * padH, outW = (wd - 1) * stride + kw - 2 * padW;
+  torch::Tensor rows = x.transpose(0, 1).reshape({cin, n * h * wd});             // Cin x (N*H*W)
+  torch::Tensor cols = at::mm(w.reshape({cin, cout * kh * kw}).t(), rows);       // (Cout*kh*kw) x (N*H*W)
+  cols = cols.view({cout * kh * kw, n, h * wd}).transpose(0, 1);                 // N x (Cout*kh*kw) x (H*W)
+  torch::Tensor y = at::col2im(cols, {outH, outW}, {kh, kw}, {1, 1}, {padH, padW}, {stride, stride});
+  return b.defined() ? y + b.view({1, cout, 1, 1}) : y;
+}
+
 }  // namespace
 
 torch::Tensor DropoutSource::apply(const torch::Tensor& x, double rate) {
@@ -52,9 +70,11 @@ torch::Tensor DropoutSource::apply(const torch::Tensor& x, double rate) {
   return x;
 }
 
-Network parseNetwork(const Napi::Array& layers, const std::map<std::string, torch::Tensor>& params, bool channelsLast) {
+Network parseNetwork(const Napi::Array& layers, const std::map<std::string, torch::Tensor>& params, bool channelsLast,
+                     bool gemmConvTranspose) {
   Network net;
   net.channelsLast = channelsLast;
+  net.gemmConvTranspose = gemmConvTranspose;
   for (uint32_t i = 0; i < layers.Length(); i++) {
     Napi::Object o = layers.Get(i).As<Napi::Object>();
     Layer l;
@@ -114,7 +134,8 @@ torch::Tensor Network::forward(torch::Tensor x, bool train, DropoutSource& dropo
         // PyTorch's `padding` crops the same amount at both ends; crop the symmetric part there
         // and the rest (TensorFlow puts the odd extra at the end) with a narrow view.
         const int64_t ph = std::min(l.padTop, l.padBottom), pw = std::min(l.padLeft, l.padRight);
-        x = at::conv_transpose2d(x, l.weight, l.bias, {l.stride, l.stride}, {ph, pw});
+        x = gemmConvTranspose ? convTransposeGemm(x, l.weight, l.bias, l.stride, ph, pw)
+                              : at::conv_transpose2d(x, l.weight, l.bias, {l.stride, l.stride}, {ph, pw});
         const int64_t top = l.padTop - ph, bottom = l.padBottom - ph, left = l.padLeft - pw, right = l.padRight - pw;
         if (top || bottom) x = x.narrow(2, top, x.size(2) - top - bottom);
         if (left || right) x = x.narrow(3, left, x.size(3) - left - right);

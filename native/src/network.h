@@ -39,12 +39,17 @@ struct DropoutSource {
 struct Network {
   std::vector<Layer> layers;
   bool channelsLast = false;
+  // Transposed convolutions as one GEMM over the whole batch + col2im (true), or libtorch's
+  // conv_transpose2d, which on the CPU (1.13: no oneDNN deconvolution) runs one small GEMM per
+  // image and is several times slower, backward above all.
+  bool gemmConvTranspose = true;
 
   /** Runs every layer; `train` selects batch statistics (updating the running ones) and dropout. */
   torch::Tensor forward(torch::Tensor x, bool train, DropoutSource& dropout) const;
 };
 
 /** Parses `layers` (an array of layer objects) against the parameter table. */
-Network parseNetwork(const Napi::Array& layers, const std::map<std::string, torch::Tensor>& params, bool channelsLast);
+Network parseNetwork(const Napi::Array& layers, const std::map<std::string, torch::Tensor>& params, bool channelsLast,
+                     bool gemmConvTranspose);
 
 }  // namespace cgt

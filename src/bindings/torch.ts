@@ -48,6 +48,8 @@ export interface NativeEngineOptions {
   device: string;
   channelsLast: boolean;
   amp: boolean;
+  /** Transposed convolutions as one batched GEMM + col2im (default) or libtorch's conv_transpose2d. */
+  convTranspose?: 'gemm' | 'aten';
 }
 
 export interface NativeRandomness {

@@ -32,6 +32,12 @@ export interface TorchEngineOptions {
   channelsLast?: boolean;
   /** Mixed precision (bfloat16 autocast); CUDA only. */
   amp?: boolean;
+  /**
+   * Transposed convolutions: `gemm` (default: one matrix product for the whole batch + col2im) or
+   * `aten` (libtorch's conv_transpose2d: on the CPU one small GEMM per image, several times slower
+   * in libtorch 1.13; kept for comparison in bench/train-native.ts).
+   */
+  convTranspose?: 'gemm' | 'aten';
 }
 
 export const TORCH_DEVICE_PATTERN = /^(auto|cpu|cuda(:\d+)?)$/;
@@ -216,11 +222,13 @@ export async function createTorchEngine(spec: ArchitectureSpec, opts: TorchEngin
     device,
     channelsLast: opts.channelsLast ?? false,
     amp: opts.amp ?? false,
+    convTranspose: opts.convTranspose ?? 'gemm',
   });
   const details = cuda
     ? [opts.amp ? 'bfloat16 autocast' : 'float32']
     : [`${effectiveThreads} thread${effectiveThreads === 1 ? '' : 's'}`, `BLAS ${blas}`, ...(sys.mkldnn ? ['oneDNN'] : [])];
   if (opts.channelsLast) details.push('channels-last');
+  if (opts.convTranspose === 'aten') details.push('aten conv_transpose2d');
   const info: EngineInfo = { engine: 'torch', backend: `libtorch ${sys.torchVersion} ${cuda ? 'cuda' : 'cpu'} (${details.join(', ')})`, device, notes };
   const engine = new TorchEngine(spec, info, native);
   await engine.setWeights(initialWeights(spec, 0));
