@@ -105,8 +105,16 @@ export const prepareCommand: CommandModule<object, PrepareArgs> = {
     if ('inspect' in argv) return inspect(argv.inspect ?? '', argv.sheet);
     const size = assertInteger('--size', argv.size, 4, 1024);
     const out = argv.out ?? defaultDatasetPath(argv.input, size);
-    if (argv.input !== undefined) return images(argv, argv.input, out, size);
-    return synthetic(argv, out, size);
+    // The first Ctrl-C stops cleanly (no temporary file left behind); a second one kills.
+    const interrupt = new AbortController();
+    const onSigint = () => interrupt.abort();
+    process.once('SIGINT', onSigint);
+    try {
+      if (argv.input !== undefined) return await images(argv, argv.input, out, size, interrupt.signal);
+      return await synthetic(argv, out, size, interrupt.signal);
+    } finally {
+      process.off('SIGINT', onSigint);
+    }
   },
 };
 
@@ -117,7 +125,7 @@ async function inspect(path: string, sheet: string | undefined): Promise<void> {
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
-async function synthetic(argv: PrepareArgs, out: string, size: number): Promise<void> {
+async function synthetic(argv: PrepareArgs, out: string, size: number, signal: AbortSignal): Promise<void> {
   const count = argv.synthetic === undefined ? DEFAULT_SYNTHETIC_COUNT : assertInteger('--synthetic', argv.synthetic, 1, 10_000_000);
   const seed = assertInteger('--seed', argv.seed, 0, 0xffffffff);
   let progress: Progress | null = null;
@@ -127,6 +135,7 @@ async function synthetic(argv: PrepareArgs, out: string, size: number): Promise<
     size,
     seed,
     overwrite: argv.force,
+    signal,
     onStart: () => {
       process.stderr.write(`celeba-gan: drawing ${count} synthetic faces (procedural, not photographs) at ${size}x${size}, seed ${seed} -> ${out}\n`);
       progress = new Progress({ label: 'synthetic', total: count, unit: 'img' });
@@ -139,7 +148,7 @@ async function synthetic(argv: PrepareArgs, out: string, size: number): Promise<
   );
 }
 
-async function images(argv: PrepareArgs, input: string, out: string, size: number): Promise<void> {
+async function images(argv: PrepareArgs, input: string, out: string, size: number, signal: AbortSignal): Promise<void> {
   const crop = assertInteger('--crop', argv.crop, 0, 65535);
   const workers = assertInteger('--workers', argv.workers, 1, 256);
   const limit = argv.limit === undefined ? undefined : assertInteger('--limit', argv.limit, 1);
@@ -153,6 +162,7 @@ async function images(argv: PrepareArgs, input: string, out: string, size: numbe
     limit,
     workers,
     overwrite: argv.force,
+    signal,
     onStart: (s) => {
       process.stderr.write(
         `celeba-gan: ${s.images} images in ${s.kind} ${input}${s.refused ? `, ${s.refused} other entries refused` : ''}; ` +

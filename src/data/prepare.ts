@@ -43,6 +43,8 @@ export interface PrepareOptions {
   onProgress?: (p: PrepareProgress) => void;
   /** Each skipped input, as it is decided (refusals first, then in name order). */
   onSkip?: (s: Skipped) => void;
+  /** Abort (Ctrl-C): stops soon, removes the temporary file, throws E_ABORTED. */
+  signal?: AbortSignal;
 }
 
 export interface PrepareResult {
@@ -55,6 +57,13 @@ export interface PrepareResult {
   source: 'folder' | 'zip';
   workers: number;
   seconds: number;
+}
+
+/** What an aborted `prepare` throws; nothing is left at `out`. */
+export function abortedError(out: string): CelebaGanError {
+  return new CelebaGanError('E_ABORTED', `prepare was interrupted; nothing was written to ${out}`, {
+    hint: 'Run the same command again to start over.',
+  });
 }
 
 export function skippedReportPath(out: string): string {
@@ -116,6 +125,14 @@ export async function prepareFromImages(opts: PrepareOptions): Promise<PrepareRe
       let inflight = 0;
       await new Promise<void>((resolve, reject) => {
         let failed = false;
+        const onAbort = () => {
+          if (failed) return;
+          failed = true;
+          reject(abortedError(opts.out));
+        };
+        if (opts.signal?.aborted) return onAbort();
+        opts.signal?.addEventListener('abort', onAbort, { once: true });
+        const settle = () => opts.signal?.removeEventListener('abort', onAbort);
         const finished = () => prepared >= limit || commitAt >= names.length;
         const commit = () => {
           while (!finished() && done.has(commitAt)) {
@@ -147,6 +164,7 @@ export async function prepareFromImages(opts: PrepareOptions): Promise<PrepareRe
                   commit();
                 } catch (err) {
                   failed = true;
+                  settle();
                   reject(err);
                   return;
                 }
@@ -154,11 +172,15 @@ export async function prepareFromImages(opts: PrepareOptions): Promise<PrepareRe
               },
               (err) => {
                 failed = true;
+                settle();
                 reject(err);
               },
             );
           }
-          if (inflight === 0 && (finished() || next >= names.length)) resolve();
+          if (inflight === 0 && (finished() || next >= names.length)) {
+            settle();
+            resolve();
+          }
         };
         const processOne = async (i: number): Promise<Buffer | Skipped> => {
           let bytes: Buffer;
@@ -208,6 +230,8 @@ export async function prepareFromImages(opts: PrepareOptions): Promise<PrepareRe
 
 async function writeSkippedReport(path: string, input: string, skipped: readonly Skipped[]): Promise<void> {
   const lines = [`# celeba-gan prepare: ${skipped.length} input${skipped.length === 1 ? '' : 's'} from ${input} skipped (name<TAB>reason)`];
-  for (const s of skipped) lines.push(`${s.name}\t${s.reason.replace(/\s+/g, ' ')}`);
+  // One line per input: control characters in names (a tab or newline is legal in a file name) are escaped.
+  const escape = (text: string) => text.replace(/[\x00-\x1f\x7f]/g, (c) => JSON.stringify(c).slice(1, -1));
+  for (const s of skipped) lines.push(`${escape(s.name)}\t${s.reason.replace(/\s+/g, ' ')}`);
   await writeFileAtomic(path, `${lines.join('\n')}\n`);
 }

@@ -1,7 +1,7 @@
 import { assertInteger } from '../errors.js';
 import { Rng } from '../util/rng.js';
 import { DatasetWriter, type DatasetHeader } from './dataset-file.js';
-import { prepareOutput } from './prepare.js';
+import { abortedError, prepareOutput } from './prepare.js';
 
 /**
  * The built-in synthetic data set: procedural, face-like images (NOT photographs of anyone),
@@ -376,6 +376,8 @@ export interface SyntheticOptions {
   /** Called once the output is known to be writable, before drawing starts. */
   onStart?: () => void;
   onProgress?: (p: { prepared: number; total: number }) => void;
+  /** Abort (Ctrl-C): stops after the current chunk, removes the temporary file, throws E_ABORTED. */
+  signal?: AbortSignal;
 }
 
 export interface SyntheticResult {
@@ -404,6 +406,7 @@ export async function prepareSynthetic(opts: SyntheticOptions): Promise<Syntheti
   try {
     const chunk = new Uint8Array(SYNTH_CHUNK * imageBytes);
     for (let start = 0; start < count; start += SYNTH_CHUNK) {
+      if (opts.signal?.aborted) throw abortedError(opts.out);
       const n = Math.min(SYNTH_CHUNK, count - start);
       for (let k = 0; k < n; k++) renderSyntheticFace(seed, start + k, size, chunk, k * imageBytes);
       writer.append(chunk.subarray(0, n * imageBytes));

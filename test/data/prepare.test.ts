@@ -8,6 +8,7 @@ import yazl from 'yazl';
 import { DatasetReader } from '../../src/data/dataset-file.js';
 import { prepareFromImages, type PrepareProgress } from '../../src/data/prepare.js';
 import { openImageSource } from '../../src/data/sources.js';
+import { prepareSynthetic } from '../../src/data/synthetic.js';
 
 /** Distinct solid colours so each prepared image names its source. */
 const COLOURS: [number, number, number][] = [
@@ -287,5 +288,48 @@ test(
     } finally {
       await src.close();
     }
+  }),
+);
+
+test(
+  'EXPECTED FAILURE - an aborted prepare (Ctrl-C) throws E_ABORTED and leaves no file, temporary or final',
+  withDir(async (dir) => {
+    const input = join(dir, 'faces');
+    await makeFolder(input);
+    mkdirSync(join(dir, 'out'));
+    const out = join(dir, 'out', 'a.cgds');
+    const stop = new AbortController();
+    await assert.rejects(
+      prepareFromImages({ input, out, size: 4, crop: 108, workers: 1, signal: stop.signal, onProgress: (p) => p.prepared >= 1 && stop.abort() }),
+      (err: Error & { code?: string }) => {
+        assert.equal(err.name, 'CelebaGanError');
+        assert.equal(err.code, 'E_ABORTED');
+        assert.match(err.message, /prepare was interrupted; nothing was written to .*a\.cgds/);
+        return true;
+      },
+    );
+    const stopSynth = new AbortController();
+    await assert.rejects(
+      prepareSynthetic({ count: 2000, out: join(dir, 'out', 's.cgds'), size: 28, seed: 1, signal: stopSynth.signal, onProgress: () => stopSynth.abort() }),
+      { code: 'E_ABORTED' },
+    );
+    await new Promise((resolve) => setTimeout(resolve, 50)); // decodes still running finish into nothing
+    assert.deepEqual(readdirSync(join(dir, 'out')), []);
+  }),
+);
+
+test(
+  'a file name with a tab or newline stays on one line of the report',
+  withDir(async (dir) => {
+    const input = join(dir, 'odd');
+    mkdirSync(input);
+    await solid(8, 8, [1, 2, 3]).png().toFile(join(input, 'ok.png'));
+    writeFileSync(join(input, 'bad\tname\n.jpg'), 'nope');
+    const out = join(dir, 'odd.cgds');
+    const r = await prepareFromImages({ input, out, size: 4, crop: 108 });
+    assert.equal(r.prepared, 1);
+    const lines = readFileSync(`${out}.skipped.txt`, 'utf8').trim().split('\n');
+    assert.equal(lines.length, 2);
+    assert.match(lines[1]!, /^bad\\tname\\n\.jpg\tnot a readable image/);
   }),
 );
