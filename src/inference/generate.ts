@@ -228,9 +228,9 @@ export async function generateImages(session: GeneratorSession, opts: GenerateOp
       const output = await session.run(z, m);
       modelSeconds += (performance.now() - tm) / 1000;
       // Batches take their manifest turn in the order they were computed.
-      const written = writeBatch(first, m, output, manifestTail);
-      manifestTail = written.catch(() => undefined);
-      const p: Promise<void> = written
+      const landed = writeBatch(first, m, output, manifestTail);
+      manifestTail = landed.catch(() => undefined);
+      const p: Promise<void> = landed
         .catch((err: unknown) => {
           writeFailure ??= err;
         })
