@@ -5,7 +5,7 @@ import { CelebaGanError, UsageError, assertInteger } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { DatasetWriter, type DatasetHeader } from './dataset-file.js';
 import { cropResize } from './preprocess.js';
-import { openImageSource, type Skipped } from './sources.js';
+import { IMAGE_EXTENSIONS, openImageSource, type Skipped } from './sources.js';
 
 /**
  * `prepare --input`: images (folder or zip) -> one dataset file.
@@ -94,7 +94,7 @@ export async function prepareFromImages(opts: PrepareOptions): Promise<PrepareRe
   try {
     const names = source.names;
     if (names.length === 0) {
-      throw new UsageError('E_NO_IMAGES', `no images (${['.jpg', '.jpeg', '.png', '.webp'].join(', ')}) found in ${source.kind} ${opts.input}${source.refused.length ? ` (${source.refused.length} other entries refused)` : ''}`, {
+      throw new UsageError('E_NO_IMAGES', `no images (${IMAGE_EXTENSIONS.join(', ')}) found in ${source.kind} ${opts.input}${source.refused.length ? ` (${source.refused.length} other entries refused)` : ''}`, {
         hint: source.kind === 'zip' ? 'Check this is the image zip (img_align_celeba.zip), not an annotation archive.' : 'Point --input at the folder that holds the images (subfolders are searched).',
       });
     }
@@ -203,7 +203,7 @@ export async function prepareFromImages(opts: PrepareOptions): Promise<PrepareRe
       const reportPath = skippedReportPath(opts.out);
       if (prepared === 0) {
         await writeSkippedReport(reportPath, opts.input, skipped);
-        throw new CelebaGanError('E_NO_IMAGES', `none of the ${names.length} images in ${opts.input} could be prepared (skipped ${skipped.length})`, {
+        throw new CelebaGanError('E_NOTHING_PREPARED', `none of the ${names.length} images in ${opts.input} could be prepared (skipped ${skipped.length})`, {
           hint: `See ${reportPath} for the reason for each file.`,
         });
       }

@@ -163,8 +163,9 @@ test(
     writeFileSync(join(input, 'a.jpg'), 'nope');
     writeFileSync(join(input, 'b.png'), 'nope');
     const out = join(dir, 'bad.cgds');
-    await assert.rejects(prepareFromImages({ input, out, size: 4, crop: 108 }), (err: Error & { code?: string; hint?: string }) => {
-      assert.equal(err.code, 'E_NO_IMAGES');
+    await assert.rejects(prepareFromImages({ input, out, size: 4, crop: 108 }), (err: Error & { code?: string; hint?: string; kind?: string }) => {
+      assert.equal(err.code, 'E_NOTHING_PREPARED');
+      assert.equal(err.kind, 'runtime');
       assert.match(err.message, /none of the 2 images .* could be prepared \(skipped 2\)/);
       assert.match(err.hint!, /bad\.cgds\.skipped\.txt/);
       return true;
