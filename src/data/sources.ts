@@ -89,7 +89,7 @@ async function openFolder(root: string): Promise<ImageSource> {
       if (item.isSymbolicLink()) {
         try {
           const t = await stat(full);
-          isDir = false; // never follow folder links: they can loop
+          isDir = false; // never follow folder links: they can loop (reported below)
           isFile = t.isFile();
         } catch {
           refused.push({ name: relative(root, full).split(sep).join('/'), reason: 'broken symbolic link' });
@@ -100,6 +100,7 @@ async function openFolder(root: string): Promise<ImageSource> {
       if (isDir) dirs.push(full);
       else if (isFile && isImageName(name)) images.push({ name });
       else if (isFile) refused.push(notAnImage(name));
+      else if (item.isSymbolicLink()) refused.push({ name, reason: 'symbolic link to a folder: not followed (links can loop); pass that folder as --input instead' });
     }
   }
   images.sort(byName);
