@@ -39,9 +39,16 @@ export async function main(argv: string[]): Promise<number> {
   const verbose = argv.includes('--verbose');
   const parser = buildParser(argv);
   try {
-    await parser.parseAsync();
-    // A handler may choose a non-error exit status (e.g. `train` stopped by a signal: 130/143).
-    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+    // A handler may choose a non-error exit status through process.exitCode (e.g. `train`
+    // stopped by a signal: 130/143); only what it sets during this call counts.
+    const outer = process.exitCode;
+    process.exitCode = undefined;
+    try {
+      await parser.parseAsync();
+      return typeof process.exitCode === 'number' ? process.exitCode : 0;
+    } finally {
+      process.exitCode = outer;
+    }
   } catch (err) {
     if (err instanceof YargsUsage) {
       process.stderr.write(`${await parser.getHelp()}\n\nceleba-gan: ${err.message}\n`);

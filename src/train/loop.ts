@@ -368,6 +368,9 @@ export class Trainer {
       let windowStart = performance.now();
       let windowImages = 0;
       for (const batch of loader.batches(step, totalSteps)) {
+        // Let signals, timers and I/O run: a CPU-bound engine may resolve its promises without
+        // ever returning to the event loop, and Ctrl-C must be seen after every step.
+        await new Promise((resolve) => setImmediate(resolve));
         if (this.stopReason) break;
         const metrics = await engine.trainStep(batch.images, batch.n, { seed, step: batch.step });
         if (!isFiniteMetrics(metrics)) {

@@ -1,6 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,6 +31,19 @@ test('celeba-gan train: new run, E_RUN_EXISTS without --resume (exit 2), then --
   // --resume takes the data set, preset, width, seed and batch size from run.json.
   assert.equal(await main(['train', '--out', out, '--steps', '3', '--resume', '--engine', 'tfjs', '--backend', 'cpu', '--sample-every', '0']), 0);
   assert.deepEqual(listCheckpoints(out).map((c) => c.step), [2, 3]);
+});
+
+test('celeba-gan train on SIGINT: finishes the step, saves a checkpoint, exits 130', async () => {
+  const out = join(root, 'interrupted');
+  const running = main(['train', '--data', data, '--out', out, '--steps', '500', '--seed', '4', ...tiny]);
+  // Signal once the first step is logged (the handler is installed by then).
+  while (!existsSync(join(out, 'metrics.jsonl'))) await new Promise((r) => setTimeout(r, 20));
+  process.emit('SIGINT', 'SIGINT');
+  assert.equal(await running, 130);
+  const saved = listCheckpoints(out);
+  assert.equal(saved.length, 1);
+  assert.ok(saved[0]!.step >= 1 && saved[0]!.step < 500);
+  assert.equal(process.listenerCount('SIGINT'), 0, 'the handler is removed afterwards');
 });
 
 test('BAD CALL - celeba-gan train with a tfjs backend that is not installed: exit 1, nothing written', async (t) => {
