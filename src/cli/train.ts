@@ -170,6 +170,9 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
           `${s.resumedFrom !== null ? `resuming ${s.runDir} at step ${s.resumedFrom}` : `new run ${s.runDir}`}: ${s.run.preset} width ${s.run.width}, seed ${s.run.seed}, ` +
             `batch ${s.run.batchSize}, ${s.stepsPerEpoch} steps/epoch (${s.droppedPerEpoch} images dropped per epoch), target step ${s.totalSteps}`,
         );
+        if (s.checkpointEngine && s.checkpointEngine !== engine.info.engine) {
+          say(`note: the checkpoint was written by the ${s.checkpointEngine} engine; ${engine.info.engine} continues it, but not bit-identically (each engine draws its own noise)`);
+        }
         if (s.startStep >= s.totalSteps) say(`already at step ${s.startStep}; nothing to train (raise --steps or --epochs)`);
         else progress = new Progress({ label: 'train', total: s.totalSteps - s.startStep, unit: 'steps' });
         startStep = s.startStep;

@@ -114,6 +114,8 @@ export interface TrainStart {
   totalSteps: number;
   stepsPerEpoch: number;
   droppedPerEpoch: number;
+  /** Engine that wrote the checkpoint resumed from (a different engine continues the run, but its random draws differ). */
+  checkpointEngine: string | null;
 }
 
 export interface TrainResult {
@@ -334,6 +336,7 @@ export class Trainer {
       this.callbacks.onStart?.({
         run, runDir, resumedFrom: resumeFrom ? step : null, startStep: step, totalSteps,
         stepsPerEpoch: loader.stepsPerEpoch, droppedPerEpoch: loader.droppedPerEpoch,
+        checkpointEngine: resumeFrom?.manifest.engine ?? null,
       });
 
       const sampleZ = sampleLatents(spec, run.sampleSeed, run.sampleCount);
