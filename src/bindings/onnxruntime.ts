@@ -35,10 +35,11 @@ export const PROVIDERS: Readonly<Record<ConcreteProvider, ProviderEntry>> = Obje
 export const AUTO_ORDER: readonly ConcreteProvider[] = Object.freeze(['cuda', 'dml', 'cpu'] as const);
 
 export const CUDA_INSTALL_HINT =
-  'To use CUDA: reinstall onnxruntime-node with its CUDA 12 provider: `ONNXRUNTIME_NODE_INSTALL=cuda12 npm install onnxruntime-node` ' +
-  '(npm 11 blocks install scripts by default: run `npm install-scripts approve onnxruntime-node` first, or add ' +
-  '`--allow-scripts=onnxruntime-node`). It also needs an NVIDIA GPU with a CUDA 12 runtime and cuDNN 9 on the library path. ' +
-  'Or use --provider cpu.';
+  'To use CUDA: add the CUDA 12 provider to onnxruntime-node (its install script downloads it from NuGet): ' +
+  '`ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node` where it is installed, or `ONNXRUNTIME_NODE_INSTALL=cuda12 npm install onnxruntime-node`. ' +
+  "npm 11 runs that script only for packages allowed in package.json's allowScripts (celeba-gan allows onnxruntime-node; " +
+  'elsewhere run `npm install-scripts approve onnxruntime-node` first). It also needs an NVIDIA GPU with a CUDA 12 runtime and cuDNN 9 ' +
+  'on the library path. Or use --provider cpu.';
 export const DML_HINT = 'DirectML runs only on Windows (x64 or arm64). Use --provider cuda on an NVIDIA GPU or --provider cpu.';
 
 export function parseProvider(value: unknown): ProviderName {

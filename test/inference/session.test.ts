@@ -77,6 +77,7 @@ test('checkProvider knows each platform', () => {
   assert.equal(cudaMissing.ok, false);
   assert.match(cudaMissing.reason!, /libonnxruntime_providers_cuda\.so is missing/);
   assert.match(cudaMissing.hint!, /ONNXRUNTIME_NODE_INSTALL=cuda12 npm install onnxruntime-node/);
+  assert.match(cudaMissing.hint!, /ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node/);
   assert.match(cudaMissing.hint!, /npm install-scripts approve onnxruntime-node/);
   assert.match(cudaMissing.hint!, /CUDA 12/);
   writeFileSync(join(empty, 'libonnxruntime_providers_cuda.so'), '');
