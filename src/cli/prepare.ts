@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { basename, extname, join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { UsageError, assertInteger } from '../errors.js';
+import { CelebaGanError, UsageError, assertInteger } from '../errors.js';
 import { prepareFromImages } from '../data/prepare.js';
 import { prepareSynthetic } from '../data/synthetic.js';
 import { inspectDataset } from '../data/inspect.js';
@@ -28,6 +28,8 @@ interface PrepareArgs {
 export const DEFAULT_SYNTHETIC_COUNT = 20000;
 /** The synthetic data set's default seed: fixed, so everyone's synthetic-28.cgds is the same file. */
 export const DEFAULT_SYNTHETIC_SEED = 0;
+/** Exit statuses after a signal stopped the work (128 + signal number), as `train` uses. */
+const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
 /** Skipped files named on the terminal before the rest go only to the report. */
 const SHOW_SKIPPED = 10;
 
@@ -105,15 +107,27 @@ export const prepareCommand: CommandModule<object, PrepareArgs> = {
     if ('inspect' in argv) return inspect(argv.inspect ?? '', argv.sheet);
     const size = assertInteger('--size', argv.size, 4, 1024);
     const out = argv.out ?? defaultDatasetPath(argv.input, size);
-    // The first Ctrl-C stops cleanly (no temporary file left behind); a second one kills.
+    // The first Ctrl-C (or SIGTERM) stops cleanly, leaving no temporary file, and exits 130 (143)
+    // like `train`; a second Ctrl-C kills.
     const interrupt = new AbortController();
-    const onSigint = () => interrupt.abort();
-    process.once('SIGINT', onSigint);
+    let caught: keyof typeof SIGNAL_EXIT | null = null;
+    const handlers = (Object.keys(SIGNAL_EXIT) as (keyof typeof SIGNAL_EXIT)[]).map((sig) => {
+      const handler = () => {
+        caught ??= sig;
+        interrupt.abort();
+      };
+      process.once(sig, handler);
+      return [sig, handler] as const;
+    });
     try {
-      if (argv.input !== undefined) return await images(argv, argv.input, out, size, interrupt.signal);
-      return await synthetic(argv, out, size, interrupt.signal);
+      if (argv.input !== undefined) await images(argv, argv.input, out, size, interrupt.signal);
+      else await synthetic(argv, out, size, interrupt.signal);
+    } catch (err) {
+      if (caught === null || !(err instanceof CelebaGanError) || err.code !== 'E_ABORTED') throw err;
+      process.stderr.write(`\nceleba-gan: ${err.message} (${caught})\n  ${err.hint}\n`);
+      process.exitCode = SIGNAL_EXIT[caught];
     } finally {
-      process.off('SIGINT', onSigint);
+      for (const [sig, handler] of handlers) process.off(sig, handler);
     }
   },
 };

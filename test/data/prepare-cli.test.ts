@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -117,4 +117,21 @@ test('EXPECTED FAILURE - usage errors exit 2, runtime failures exit 1', async ()
   const r = await cli('prepare', '--inspect', bad);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /\[E_DATASET_CORRUPT\]: .*corrupt\.cgds is not a valid celeba-gan dataset: pixel checksum/);
+});
+
+test('Ctrl-C during prepare: exit 130, a clear message, no file left behind', async () => {
+  const folder = join(dir, 'interrupted');
+  mkdirSync(folder);
+  const out = join(folder, 'big.cgds');
+  let settled = false;
+  const running = cli('prepare', '--synthetic', '2000000', '--out', out).finally(() => (settled = true));
+  // The handler listens for SIGINT once it has started; deliver the event to it (no real signal).
+  while (!settled && process.listenerCount('SIGINT') === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+  assert.equal(settled, false, 'prepare ended before it could be interrupted');
+  process.emit('SIGINT', 'SIGINT');
+  const r = await running;
+  assert.equal(r.code, 130);
+  assert.match(r.stderr, /prepare was interrupted; nothing was written to .*big\.cgds \(SIGINT\)/);
+  assert.equal(process.listenerCount('SIGINT'), 0, 'the handler is removed afterwards');
+  assert.deepEqual(readdirSync(folder), []);
 });
