@@ -4,7 +4,7 @@ src/engines/engine.ts, written the way a PyTorch user would (nn.Modules, torch.o
 BCEWithLogitsLoss, loss.backward()).
 
 usage: python3 bench/pytorch-eager.py < spec.json   (spec.json: see train-native.ts)
-prints one JSON line: {"imagesPerSecond": ..., "stepSeconds": [...], "torch": "1.13.0", "threads": 2}
+prints one JSON line: {"imagesPerSecond": ..., "stepSeconds": [...], "cpuSecondsPerStep": ..., "torch": "1.13.0", "threads": 2}
 """
 import json
 import sys
@@ -126,12 +126,14 @@ def main():
     for _ in range(cfg["warmup"]):
         step()
     times = []
+    cpu0 = time.process_time()
     for _ in range(cfg["steps"]):
         t = time.perf_counter()
         step()
         times.append(time.perf_counter() - t)
+    cpu = (time.process_time() - cpu0) / len(times)
     total = sum(times)
-    print(json.dumps({"imagesPerSecond": n * len(times) / total, "stepSeconds": times, "torch": torch.__version__, "threads": torch.get_num_threads()}))
+    print(json.dumps({"imagesPerSecond": n * len(times) / total, "stepSeconds": times, "cpuSecondsPerStep": cpu, "torch": torch.__version__, "threads": torch.get_num_threads()}))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@
  * on seed28, width 1, batch 64.
  *
  * Alone: npm run build && node dist/bench/train-native.js [--steps 10] [--warmup 3] [--threads 2]
- *        [--preset seed28] [--width 1] [--batch 64] [--channels-last] [--device cpu]
+ *        [--preset seed28] [--width 1] [--batch 64] [--channels-last] [--conv-transpose aten] [--device cpu]
+ *        [--variants]   (what helped: the engine's variants interleaved step by step, min and median)
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -26,12 +27,15 @@ export interface NativeBenchOptions {
   steps: number;
   device?: string;
   channelsLast?: boolean;
+  convTranspose?: 'gemm' | 'aten';
 }
 
 export interface NativeBenchResult {
   name: string;
   /** null when the contender could not run (see note). */
   imagesPerSecond: number | null;
+  /** Process CPU seconds per step (all threads): steadier than wall time on a shared machine. */
+  cpuSecondsPerStep?: number;
   note?: string;
 }
 
@@ -41,7 +45,7 @@ export async function benchTorchEngine(o: NativeBenchOptions): Promise<NativeBen
   const spec = buildSpec(o.preset, o.width);
   let engine;
   try {
-    engine = await createTorchEngine(spec, { threads: o.threads, device: o.device ?? 'cpu', channelsLast: o.channelsLast });
+    engine = await createTorchEngine(spec, { threads: o.threads, device: o.device ?? 'cpu', channelsLast: o.channelsLast, convTranspose: o.convTranspose });
   } catch (err) {
     return { name: 'torch engine', imagesPerSecond: null, note: `skipped: ${String((err as Error).message).split('\n')[0]}` };
   }
@@ -52,9 +56,11 @@ export async function benchTorchEngine(o: NativeBenchOptions): Promise<NativeBen
     for (let i = 0; i < batch.length; i++) batch[i] = rng.int(256);
     for (let s = 0; s < o.warmup; s++) await engine.trainStep(batch, o.batch, { seed: 1, step: s });
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     for (let s = 0; s < o.steps; s++) await engine.trainStep(batch, o.batch, { seed: 1, step: o.warmup + s });
     const seconds = (performance.now() - t0) / 1000;
-    return { name: 'torch engine', imagesPerSecond: (o.batch * o.steps) / seconds, note: engine.info.backend };
+    const c = process.cpuUsage(c0);
+    return { name: 'torch engine', imagesPerSecond: (o.batch * o.steps) / seconds, cpuSecondsPerStep: (c.user + c.system) / 1e6 / o.steps, note: engine.info.backend };
   } finally {
     engine.dispose();
   }
@@ -97,8 +103,8 @@ export function benchPytorchEager(o: NativeBenchOptions): NativeBenchResult {
   });
   const run = spawnSync(python, [script], { input, encoding: 'utf8', maxBuffer: 1 << 20 });
   if (run.status !== 0) return { name, imagesPerSecond: null, note: `failed: ${run.stderr.trim().split('\n').pop()}` };
-  const out = JSON.parse(run.stdout.trim().split('\n').pop()!) as { imagesPerSecond: number; torch: string; threads: number };
-  return { name, imagesPerSecond: out.imagesPerSecond, note: `python torch ${out.torch}, ${out.threads} threads` };
+  const out = JSON.parse(run.stdout.trim().split('\n').pop()!) as { imagesPerSecond: number; cpuSecondsPerStep: number; torch: string; threads: number };
+  return { name, imagesPerSecond: out.imagesPerSecond, cpuSecondsPerStep: out.cpuSecondsPerStep, note: `python torch ${out.torch}, ${out.threads} threads` };
 }
 
 /** Runs both contenders and prints them with the ratio torch engine / PyTorch eager. */
@@ -108,12 +114,58 @@ export async function runNativeBench(o: NativeBenchOptions = DEFAULT_NATIVE_BENC
   const eager = benchPytorchEager(o);
   for (const r of [torchEngine, eager]) {
     const speed = r.imagesPerSecond === null ? '      -' : `${r.imagesPerSecond.toFixed(1).padStart(7)} images/s`;
-    log(`  ${r.name.padEnd(14)} ${speed}  ${r.note ?? ''}`);
+    const cpu = r.cpuSecondsPerStep === undefined ? '' : `  CPU ${r.cpuSecondsPerStep.toFixed(2)} s/step`;
+    log(`  ${r.name.padEnd(14)} ${speed}${cpu}  ${r.note ?? ''}`);
   }
   if (torchEngine.imagesPerSecond !== null && eager.imagesPerSecond !== null) {
-    log(`  ratio torch engine / PyTorch eager: ${(torchEngine.imagesPerSecond / eager.imagesPerSecond).toFixed(2)}x (target >= 1.2x)`);
+    log(`  ratio torch engine / PyTorch eager: ${(torchEngine.imagesPerSecond / eager.imagesPerSecond).toFixed(2)}x images/s (target >= 1.2x)`);
+    if (torchEngine.cpuSecondsPerStep && eager.cpuSecondsPerStep) {
+      log(`  CPU time per step, PyTorch eager / torch engine: ${(eager.cpuSecondsPerStep / torchEngine.cpuSecondsPerStep).toFixed(2)}x`);
+    }
   }
   return [torchEngine, eager];
+}
+
+/**
+ * The engine's variants (transposed-convolution path x memory format), one step of each in turn,
+ * so a machine shared with other work slows them alike; the minimum is the least disturbed step.
+ */
+export async function benchVariants(o: NativeBenchOptions, log: (line: string) => void = console.log): Promise<void> {
+  const spec = buildSpec(o.preset, o.width);
+  const variants = [
+    { name: 'gemm deconv, NCHW', convTranspose: 'gemm' as const, channelsLast: false },
+    { name: 'gemm deconv, channels-last', convTranspose: 'gemm' as const, channelsLast: true },
+    { name: 'aten deconv, NCHW', convTranspose: 'aten' as const, channelsLast: false },
+    { name: 'aten deconv, channels-last', convTranspose: 'aten' as const, channelsLast: true },
+  ];
+  const engines = await Promise.all(variants.map((v) => createTorchEngine(spec, { threads: o.threads, device: o.device ?? 'cpu', ...v })));
+  const { height, width, channels } = spec.image;
+  const batch = new Uint8Array(o.batch * height * width * channels);
+  const rng = new Rng(1, 'bench');
+  for (let i = 0; i < batch.length; i++) batch[i] = rng.int(256);
+  const times: number[][] = variants.map(() => []);
+  const cpu: number[][] = variants.map(() => []); // process CPU seconds: less disturbed by other load than wall time
+  try {
+    for (let s = 0; s < o.warmup + o.steps; s++) {
+      for (const [i, e] of engines.entries()) {
+        const t0 = performance.now();
+        const c0 = process.cpuUsage();
+        await e.trainStep(batch, o.batch, { seed: 1, step: s });
+        const c = process.cpuUsage(c0);
+        if (s >= o.warmup) times[i]!.push((performance.now() - t0) / 1000);
+        if (s >= o.warmup) cpu[i]!.push((c.user + c.system) / 1e6);
+      }
+    }
+  } finally {
+    for (const e of engines) e.dispose();
+  }
+  log(`torch engine variants: ${o.preset} width ${o.width}, batch ${o.batch}, ${o.threads} threads, ${o.steps} interleaved steps each`);
+  for (const [i, v] of variants.entries()) {
+    const t = [...times[i]!].sort((a, b) => a - b);
+    const min = t[0]!;
+    const c = [...cpu[i]!].sort((a, b) => a - b);
+    log(`  ${v.name.padEnd(28)} min ${min.toFixed(2)} s/step (${(o.batch / min).toFixed(1)} images/s), median ${t[t.length >> 1]!.toFixed(2)} s, CPU ${c[c.length >> 1]!.toFixed(2)} s/step`);
+  }
 }
 
 function parseArgs(argv: string[]): NativeBenchOptions {
@@ -129,10 +181,13 @@ function parseArgs(argv: string[]): NativeBenchOptions {
     else if (a === '--preset') o.preset = next();
     else if (a === '--device') o.device = next();
     else if (a === '--channels-last') o.channelsLast = true;
+    else if (a === '--conv-transpose') o.convTranspose = next() === 'aten' ? 'aten' : 'gemm';
   }
   return o;
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  await runNativeBench(parseArgs(process.argv.slice(2)));
+  const o = parseArgs(process.argv.slice(2));
+  if (process.argv.includes('--variants')) await benchVariants(o);
+  else await runNativeBench(o);
 }
