@@ -220,6 +220,29 @@ describe('torch engine', { skip }, () => {
     }
   });
 
+  test('a training step runs off the JavaScript thread: the event loop keeps turning while it runs', async () => {
+    const spec = buildSpec('seed28', 0.25);
+    const e = await createTorchEngine(spec, { device: 'cpu', threads: 1 });
+    try {
+      let done = false;
+      let turns = 0;
+      const spin = (): void => {
+        if (done) return;
+        turns++;
+        setImmediate(spin);
+      };
+      const step = e.trainStep(fakeBatch(spec, 16, 4), 16, { seed: 1, step: 0 }).finally(() => (done = true));
+      setImmediate(spin);
+      const m = await step;
+      assert.ok(Number.isFinite(m.lossD));
+      assert.ok(turns > 0, 'no event-loop turn happened during the step');
+      e.dispose();
+      await assert.rejects(e.generate(new Float32Array(spec.zDim), 1), /torch engine used after dispose\(\)/);
+    } finally {
+      e.dispose();
+    }
+  });
+
   test('createEngine: --engine torch and auto give the torch engine when the addon loads', async () => {
     const spec = SPECS[0]!;
     for (const engine of ['torch', 'auto'] as const) {
