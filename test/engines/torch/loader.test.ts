@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { ADDON_ENV, loadTorchAddon } from '../../../src/bindings/torch.js';
 import { classifyBlas, blasNotes } from '../../../src/engines/torch/index.js';
 import { CelebaGanError } from '../../../src/errors.js';
+import { torchSkip } from './available.js';
 
 // Each test file runs in its own process, so the loader's cache starts empty here.
 
@@ -57,6 +58,18 @@ test('EXPECTED FAILURE - addon file that is not a library: the dlopen message is
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+// Last: loading succeeds, and is then cached (the failures above used overridden paths).
+test('the addon loads and describes its libtorch (required where CELEBA_GAN_REQUIRE_TORCH is set)', (t) => {
+  const skip = torchSkip(); // evaluated here, not at registration: a successful load is cached
+  if (skip) return t.skip(skip);
+  const sys = loadTorchAddon().systemInfo();
+  assert.match(sys.torchVersion, /^\d+\.\d+\.\d+/);
+  assert.equal(typeof sys.cuda, 'boolean');
+  assert.ok(sys.cuda || sys.cudaDevices === 0);
+  assert.ok(Array.isArray(sys.blasLibraries));
+  assert.ok(sys.threads >= 1);
 });
 
 test('BLAS detection: reference BLAS warns, optimised ones do not', () => {
