@@ -14,6 +14,12 @@ import type { GeneratorSession } from './session.js';
  * is bounded: at most `pipelineDepth` batches (the one running plus those still being written)
  * are alive at once; the producer waits before starting another.
  *
+ * The overlap pays when the model runs on a GPU (cuda, dml): the CPU encodes while the GPU
+ * computes. With the cpu provider, onnxruntime already uses every core, so encoding beside it
+ * only adds contention (its threads wait for each other at every layer when sharp takes a
+ * core): on a 2-core machine, overlapping was ~10% slower end to end than encoding between
+ * batches (bench/generate.ts, --depth). So the cpu provider defaults to depth 1, GPUs to 2.
+ *
  * Files are `face-<index>.<ext>` (index zero-padded to 6 digits), so image i of seed S has one
  * name whatever the batch size; `manifest.jsonl` gets one line per file, appended as each batch
  * lands, saying how to regenerate it (seed + index + model).
@@ -29,7 +35,10 @@ const SHARP_KERNELS: Readonly<Record<ResizeKernel, 'lanczos3' | 'nearest'>> = Ob
 
 export const MANIFEST_NAME = 'manifest.jsonl';
 export const DEFAULT_BATCH_SIZE = 256;
-export const DEFAULT_PIPELINE_DEPTH = 2;
+/** Batches alive at once by default: overlap for GPU providers, none on the CPU (see above). */
+export function defaultPipelineDepth(provider: string): number {
+  return provider === 'cpu' ? 1 : 2;
+}
 /**
  * Encodes queued per batch. onnxruntime-node runs a batch synchronously on the JS thread, so
  * encodes must already sit in libuv's pool (sharp) to progress while the model runs; a deep
@@ -56,7 +65,7 @@ export interface GenerateOptions {
   force?: boolean;
   /** Also write a contact sheet (PNG) of the first `count` images. */
   grid?: { path: string; count?: number; cols?: number };
-  /** Batches alive at once (running + being written); >= 1. Default 2. */
+  /** Batches alive at once (running + being written); >= 1. Default defaultPipelineDepth(provider). */
   pipelineDepth?: number;
   /** Images being encoded at once per batch (DEFAULT_ENCODE_CONCURRENCY). */
   encodeConcurrency?: number;
@@ -139,7 +148,7 @@ export async function generateImages(session: GeneratorSession, opts: GenerateOp
   const format = assertOneOf('format', opts.format ?? 'png', IMAGE_FORMATS);
   const upscale = assertInteger('upscale', opts.upscale ?? 1, 1, 16);
   const kernel = SHARP_KERNELS[assertOneOf('resize', opts.resize ?? 'lanczos', RESIZE_KERNELS)];
-  const depth = assertInteger('pipelineDepth', opts.pipelineDepth ?? DEFAULT_PIPELINE_DEPTH, 1, 64);
+  const depth = assertInteger('pipelineDepth', opts.pipelineDepth ?? defaultPipelineDepth(session.providerUsed), 1, 64);
   const concurrency = assertInteger('encodeConcurrency', opts.encodeConcurrency ?? DEFAULT_ENCODE_CONCURRENCY, 1, 1024);
   const { info } = session;
   const truncation = checkTruncation(info.latent, opts.truncation);

@@ -4,7 +4,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { CelebaGanError } from '../../src/errors.js';
-import { generateImages, imageFileName, type GenerateOptions } from '../../src/inference/generate.js';
+import { defaultPipelineDepth, generateImages, imageFileName, type GenerateOptions } from '../../src/inference/generate.js';
 import { openGenerator, type GeneratorSession } from '../../src/inference/session.js';
 import { tempDir, writeTinyModel } from './fixtures.js';
 
@@ -69,7 +69,7 @@ test('--index regenerates one face exactly, as the manifest says', async () => {
 test('bounded memory: 300 images in batches of 16 never hold more than 2 batches at once', async () => {
   const out = freshOut();
   const seen: number[] = [];
-  const r = await generateImages(session, { outDir: out, n: 300, seed: 1, batchSize: 16, onInFlight: (k) => seen.push(k) });
+  const r = await generateImages(session, { outDir: out, n: 300, seed: 1, batchSize: 16, pipelineDepth: 2, onInFlight: (k) => seen.push(k) });
   assert.equal(Math.max(...seen), 2, 'the next batch ran while the previous one was written, and no further ahead');
   assert.equal(r.maxInFlight, 2);
   assert.equal(seen.at(-1), 0, 'everything written at the end');
@@ -80,8 +80,13 @@ test('bounded memory: 300 images in batches of 16 never hold more than 2 batches
   const deeper: number[] = [];
   await generateImages(session, { outDir: freshOut(), n: 100, seed: 1, batchSize: 8, pipelineDepth: 3, onInFlight: (k) => deeper.push(k) });
   assert.ok(Math.max(...deeper) <= 3);
+  assert.ok(deeper.includes(3), 'depth 3 lets two batches be written while a third runs');
+  // On the cpu provider the default is one batch at a time (encoding beside onnxruntime only contends for the cores).
+  assert.equal(session.providerUsed, 'cpu');
+  assert.equal(defaultPipelineDepth('cpu'), 1);
+  assert.equal(defaultPipelineDepth('cuda'), 2);
   const serial: number[] = [];
-  await generateImages(session, { outDir: freshOut(), n: 40, seed: 1, batchSize: 8, pipelineDepth: 1, onInFlight: (k) => serial.push(k) });
+  await generateImages(session, { outDir: freshOut(), n: 40, seed: 1, batchSize: 8, onInFlight: (k) => serial.push(k) });
   assert.equal(Math.max(...serial), 1);
 });
 
