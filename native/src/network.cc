@@ -56,8 +56,8 @@ torch::Tensor DropoutSource::apply(const torch::Tensor& x, double rate) {
       return x;
     case Mode::Given: {
       if (!masks || next >= masks->size()) throw std::invalid_argument("fewer dropout masks given than dropout layers");
-      const torch::Tensor& m = (*masks)[next++];
-      return x * m.view(x.sizes());
+      const torch::Tensor& m = (*masks)[next++];  // CPU tensors from JavaScript
+      return x * m.to(x.device()).view(x.sizes());
     }
     case Mode::Random: {
       // Inverted dropout: keep with probability 1 - rate, scale kept units by 1 / (1 - rate).
