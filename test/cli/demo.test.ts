@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { loadTfjs } from '../../src/bindings/tfjs.js';
@@ -14,6 +14,7 @@ import { runCli } from '../inference/run-cli.js';
  */
 
 const root = tempDir('cg-demo-');
+test.after(() => rmSync(root, { recursive: true, force: true }));
 const out = join(root, 'demo');
 const tiny = ['--synthetic', '64', '--width', '0.03125', '--batch-size', '8', '--faces', '16'];
 

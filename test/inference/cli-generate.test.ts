@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { checkProvider } from '../../src/bindings/onnxruntime.js';
@@ -15,6 +16,10 @@ import { runCli, type CliResult } from './run-cli.js';
 const cwd = tempDir('cg-cli-generate-');
 writeTinyModel(join(cwd, 'models'), 'tiny.onnx');
 process.chdir(cwd);
+test.after(() => {
+  process.chdir(tmpdir());
+  rmSync(cwd, { recursive: true, force: true });
+});
 
 function cli(...args: string[]): Promise<CliResult> {
   return runCli(args);
@@ -90,5 +95,6 @@ test('EXPECTED FAILURE - generate with no model anywhere names the command to ru
     assert.match(r.stderr, /celeba-gan export --onnx/);
   } finally {
     process.chdir(cwd);
+    rmSync(empty, { recursive: true, force: true });
   }
 });

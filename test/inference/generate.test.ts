@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { CelebaGanError } from '../../src/errors.js';
@@ -17,6 +17,7 @@ test.before(async () => {
 });
 test.after(async () => {
   await session.close();
+  rmSync(root, { recursive: true, force: true });
 });
 
 let counter = 0;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkProvider, executionProviderConfig, parseProvider, PROVIDERS, AUTO_ORDER } from '../../src/bindings/onnxruntime.js';
 import { CelebaGanError, UsageError } from '../../src/errors.js';
@@ -9,6 +9,7 @@ import { dropMetadata, renameInput, setMetadata, tempDir, tinyModelBytes, writeT
 
 const dir = tempDir('cg-session-');
 const modelPath = writeTinyModel(dir);
+test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 function writeModel(name: string, bytes: Uint8Array | string): string {
   const path = join(dir, name);
@@ -64,7 +65,8 @@ test('the provider table: auto tries cuda, dml, then cpu; GPUs take a device ind
 });
 
 test('checkProvider knows each platform', () => {
-  const empty = tempDir('cg-bin-');
+  const empty = join(dir, 'bin');
+  mkdirSync(empty);
   assert.equal(checkProvider('cpu', { platform: 'darwin', arch: 'arm64' }).ok, true);
   assert.equal(checkProvider('dml', { platform: 'win32', arch: 'x64' }).ok, true);
   const dmlLinux = checkProvider('dml', { platform: 'linux', arch: 'x64' });
