@@ -220,6 +220,36 @@ describe('torch engine', { skip }, () => {
     }
   });
 
+  test('channels-last and the aten transposed convolution give the same results; weights round-trip exactly', async () => {
+    const spec = SPECS[0]!;
+    const w = testWeights(spec, 17);
+    const n = 4;
+    const batch = fakeBatch(spec, n, 5);
+    const randomness = stepRandomness(spec, 3, 0, n);
+    // A fresh engine (the shared ones carry Adam state from earlier tests).
+    const base = await createTorchEngine(spec, { device: 'cpu', threads: 1 });
+    await base.setWeights(w);
+    const z = stepLatents(spec, 3, 1, n);
+    const ref = await base.generate(z, n);
+    const refStep = await base.trainStep(batch, n, { seed: 3, step: 0, randomness });
+    base.dispose();
+    for (const opts of [{ channelsLast: true }, { convTranspose: 'aten' as const }]) {
+      const e = await createTorchEngine(spec, { device: 'cpu', threads: 1, ...opts });
+      try {
+        await e.setWeights(w);
+        const back = await e.getWeights();
+        for (const [name, t] of w) assert.deepEqual(back.get(name)!.data, t.data, `${JSON.stringify(opts)} ${name}`);
+        assert.ok(maxAbsDiff(await e.generate(z, n), ref) <= 1e-4, JSON.stringify(opts));
+        const m = await e.trainStep(batch, n, { seed: 3, step: 0, randomness });
+        for (const k of ['lossD', 'lossG', 'dReal', 'dFake'] as const) {
+          assert.ok(Math.abs(m[k] - refStep[k]) <= 1e-4, `${JSON.stringify(opts)} ${k}: ${m[k]} vs ${refStep[k]}`);
+        }
+      } finally {
+        e.dispose();
+      }
+    }
+  });
+
   test('a training step runs off the JavaScript thread: the event loop keeps turning while it runs', async () => {
     const spec = buildSpec('seed28', 0.25);
     const e = await createTorchEngine(spec, { device: 'cpu', threads: 1 });
