@@ -24,6 +24,7 @@ interface TrainArgs {
   backend?: string;
   device?: string;
   threads?: number;
+  amp: boolean;
   seed?: number;
   'sample-every': number;
   'checkpoint-every': number;
@@ -89,6 +90,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('backend', { type: 'string', describe: 'tfjs: tfjs-node-gpu | tfjs-node | cpu (default: the best that loads)' })
       .option('device', { type: 'string', describe: 'torch engine: cpu | cuda | cuda:N' })
       .option('threads', { type: 'number', describe: 'CPU threads (torch engine)' })
+      .option('amp', { type: 'boolean', default: false, describe: 'torch engine on CUDA: mixed precision (bfloat16 autocast)' })
       .option('seed', { type: 'number', describe: 'Seed for weights, data order, noise, dropout (default: random, printed and saved)' })
       .option('sample-every', { type: 'number', default: 100, describe: 'Save a 5x5 fixed-noise grid every N steps (0: never)' })
       .option('checkpoint-every', { type: 'number', default: 1000, describe: 'Checkpoint every N steps (also at the end and on Ctrl-C)' })
@@ -152,7 +154,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
 
     let engine;
     try {
-      engine = await createEngine(spec, { engine: engineChoice, backend: argv.backend, device: argv.device, threads: argv.threads });
+      engine = await createEngine(spec, { engine: engineChoice, backend: argv.backend, device: argv.device, threads: argv.threads, amp: argv.amp || undefined });
     } catch (err) {
       opened.reader.close();
       throw err;

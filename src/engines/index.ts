@@ -19,6 +19,8 @@ export interface CreateEngineOptions {
   /** torch: `cpu`, `cuda`, `cuda:N`, ... */
   device?: string;
   threads?: number;
+  /** torch on CUDA: mixed precision (bfloat16 autocast). */
+  amp?: boolean;
 }
 
 interface TorchModule {
@@ -40,7 +42,10 @@ export async function createEngine(spec: ArchitectureSpec, opts: CreateEngineOpt
     throw new UsageError('E_BAD_ARGUMENT', `Unsupported engine "${String(choice)}". Should be one of: ${ENGINE_CHOICES.join(', ')}`);
   }
   const { engine: _ignored, ...rest } = opts;
-  if (choice === 'tfjs') return createTfjsEngine(spec, rest);
+  if (choice === 'tfjs') {
+    if (opts.amp) throw new UsageError('E_BAD_ARGUMENT', '--amp is for the torch engine on CUDA (--engine torch --device cuda); the tfjs engine has no mixed precision');
+    return createTfjsEngine(spec, rest);
+  }
   if (choice === 'torch') {
     try {
       return await createTorch(spec, rest);
@@ -63,6 +68,9 @@ export async function createEngine(spec: ArchitectureSpec, opts: CreateEngineOpt
       torchWhy = ((err as Error)?.message ?? String(err)).split('\n')[0]!;
       if (!tfjsBackend) throw err;
     }
+  }
+  if (opts.amp) {
+    throw new UsageError('E_BAD_ARGUMENT', `--amp needs the torch engine on CUDA, but the torch engine is not available (${torchWhy})`);
   }
   const engine = await createTfjsEngine(spec, rest);
   engine.info.notes.unshift(`engine auto: torch not used (${torchWhy}); using tfjs`);
