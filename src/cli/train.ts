@@ -3,7 +3,8 @@ import { basename, extname, join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { PRESET_NAMES, buildSpec } from '../config/presets.js';
 import { ENGINE_CHOICES, createEngine, type EngineChoice } from '../engines/index.js';
-import { UsageError, assertOneOf } from '../errors.js';
+import { UsageError, assertInteger, assertOneOf } from '../errors.js';
+import { DEFAULT_TRAIN_EVAL_N, createTrainingEvalHook } from '../eval/training-eval.js';
 import { Trainer, openRun, type LogEntry } from '../train/loop.js';
 import { readRunConfig } from '../train/checkpoint.js';
 import { randomSeed } from '../util/rng.js';
@@ -33,6 +34,8 @@ interface TrainArgs {
   resume: boolean;
   'dry-run': boolean;
   'verify-data': boolean;
+  'eval-every': number;
+  'eval-n': number;
 }
 
 const RUNS_DIR = 'runs';
@@ -99,13 +102,18 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('resume', { type: 'boolean', default: false, describe: 'Continue the run in --out from its newest checkpoint, exactly' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'Train one step only (checks the whole setup quickly)' })
       .option('verify-data', { type: 'boolean', default: true, describe: 'Check the data set\'s pixel checksum before training' })
+      .option('eval-every', { type: 'number', default: 0, describe: 'Every N steps: KID/FID on faceres face features vs a fixed slice of the data, to metrics.jsonl and loss.svg (0: off)' })
+      .option('eval-n', { type: 'number', default: DEFAULT_TRAIN_EVAL_N, describe: 'Images per set for --eval-every' })
       .example('$0 train', 'train seed28 on the newest data set in data/')
       .example('$0 train --data data/celeba-28.cgds --out runs/celeba28 --epochs 20', 'the original 28x28 setup')
       .example('$0 train --preset dcgan64 --data data/celeba-64.cgds --engine tfjs', 'the 64x64 PyTorch DCGAN reference on TensorFlow.js')
       .example('$0 train --width 0.0625 --steps 200 --sample-every 20', 'a tiny model, quickly')
-      .example('$0 train --out runs/celeba28 --resume --epochs 30', 'continue a run exactly where it stopped') as unknown as Argv<TrainArgs>,
+      .example('$0 train --out runs/celeba28 --resume --epochs 30', 'continue a run exactly where it stopped')
+      .example('$0 train --eval-every 2000 --eval-n 500', 'log KID every 2000 steps (a collapsing run shows in loss.svg)') as unknown as Argv<TrainArgs>,
   handler: async (argv) => {
     const engineChoice = assertOneOf('engine', argv.engine, ENGINE_CHOICES) as EngineChoice;
+    const evalEvery = assertInteger('eval-every', argv['eval-every'], 0);
+    const evalN = assertInteger('eval-n', argv['eval-n'], 2);
     // A resume reads its data set from run.json; a new run picks the newest data set.
     let dataPath = argv.data;
     let outDir = argv.out;
@@ -162,6 +170,9 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     say(`engine ${engine.info.engine} on ${engine.info.backend} (${engine.info.device})`);
     for (const note of engine.info.notes) say(`  ${note}`);
 
+    const evalHook = evalEvery > 0 ? createTrainingEvalHook({ every: evalEvery, n: evalN }) : null;
+    if (evalHook) say(`eval every ${evalEvery} steps: KID/FID on faceres features, ${evalN} generated vs ${evalN} fixed data images`);
+
     let progress: Progress | null = null;
     let totalSteps = opened.totalSteps;
     let startStep = 0;
@@ -185,7 +196,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       onCheckpoint: (dir) => (progress ? progress.log(`  checkpoint ${dir}`) : say(`checkpoint ${dir}`)),
       onEval: (name, step, values) =>
         progress?.log(`  ${name} at step ${step}: ${Object.entries(values).map(([k, v]) => `${k} ${typeof v === 'number' ? fmt(v) : v}`).join(', ')}`),
-    });
+    }, evalHook ? [evalHook] : []);
 
     const signals: Record<'SIGINT' | 'SIGTERM', number> = { SIGINT: 130, SIGTERM: 143 };
     const onSignal = (signal: 'SIGINT' | 'SIGTERM'): void => {
@@ -218,6 +229,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     } finally {
       process.off('SIGINT', sigint);
       process.off('SIGTERM', sigterm);
+      await evalHook?.dispose();
       engine.dispose();
     }
   },

@@ -4,6 +4,7 @@ import { deriveSeed } from '../util/rng.js';
 import { evaluate } from './evaluate.js';
 import type { FeatureExtractor } from './extractor.js';
 import { loadFaceres } from './faceres.js';
+import { HUMAN_PACKAGE, findPackage } from './model-files.js';
 import type { FeatureSet } from './metrics.js';
 import { datasetSource, engineSource, sampleIndices } from './sources.js';
 import type { EvalBackendName } from './tfjs-runtime.js';
@@ -44,6 +45,8 @@ export function createTrainingEvalHook(opts: TrainingEvalOptions): TrainingEvalH
   const n = opts.n ?? DEFAULT_TRAIN_EVAL_N;
   if (!Number.isInteger(every) || every < 1) throw new RangeError(`eval-every must be an integer >= 1, got ${every}`);
   if (!Number.isInteger(n) || n < 2) throw new RangeError(`eval-n must be an integer >= 2, got ${n}`);
+  // A missing model package should stop the run before it trains, not at the first evaluation.
+  findPackage(HUMAN_PACKAGE);
   let extractor: FeatureExtractor | null = null;
   let realFeatures: FeatureSet | null = null;
 

@@ -268,10 +268,12 @@ function appendLine(path: string, value: unknown): void {
 }
 
 /** Read metrics.jsonl, dropping lines past `step` (a resumed run rewrites those steps). */
-function readMetrics(path: string, upToStep: number): { lines: string[]; curve: CurvePoint[] } {
+function readMetrics(path: string, upToStep: number): { lines: string[]; curve: CurvePoint[]; kid: { step: number; value: number }[] } {
   const lines: string[] = [];
   const curve: CurvePoint[] = [];
-  if (!existsSync(path)) return { lines, curve };
+  // KID points from `--eval-every` (src/eval), drawn in loss.svg's third panel.
+  const kid: { step: number; value: number }[] = [];
+  if (!existsSync(path)) return { lines, curve, kid };
   for (const line of readFileSync(path, 'utf8').split('\n')) {
     if (!line.trim()) continue;
     let v: { step?: number; kind?: string } & Partial<CurvePoint>;
@@ -283,8 +285,9 @@ function readMetrics(path: string, upToStep: number): { lines: string[]; curve: 
     if (typeof v.step !== 'number' || v.step > upToStep) continue;
     lines.push(line);
     if (v.kind === undefined) curve.push({ step: v.step, lossD: v.lossD!, lossG: v.lossG!, dReal: v.dReal!, dFake: v.dFake! });
+    else if (typeof (v as { kid?: unknown }).kid === 'number') kid.push({ step: v.step, value: (v as { kid: number }).kid });
   }
-  return { lines, curve };
+  return { lines, curve, kid };
 }
 
 export class Trainer {
@@ -332,6 +335,7 @@ export class Trainer {
       const previous = readMetrics(metricsPath, step);
       if (existsSync(metricsPath)) writeFileAtomicSync(metricsPath, previous.lines.map((l) => `${l}\n`).join(''));
       const curve = previous.curve;
+      const kidCurve = previous.kid;
 
       this.callbacks.onStart?.({
         run, runDir, resumedFrom: resumeFrom ? step : null, startStep: step, totalSteps,
@@ -353,7 +357,7 @@ export class Trainer {
         const now = performance.now();
         if (!force && now - lastPlot < config.plotEvery * 1000) return;
         lastPlot = now;
-        writeFileAtomicSync(join(runDir, LOSS_PLOT_FILE), renderLossSvg(curve, `${spec.preset} x${spec.width} seed ${seed}`));
+        writeFileAtomicSync(join(runDir, LOSS_PLOT_FILE), renderLossSvg(curve, `${spec.preset} x${spec.width} seed ${seed}`, { label: 'KID (faceres)', points: kidCurve }));
       };
       let checkpointDir: string | null = resumeFrom?.dir ?? null;
       const checkpoint = async (): Promise<void> => {
@@ -413,6 +417,7 @@ export class Trainer {
           if (values && Object.keys(values).length > 0) {
             appendLine(metricsPath, { kind: hook.name, step, ...values });
             this.callbacks.onEval?.(hook.name, step, values);
+            if (typeof values.kid === 'number') kidCurve.push({ step, value: values.kid });
           }
         }
         if (config.sampleEvery > 0 && step % config.sampleEvery === 0) {

@@ -1,6 +1,7 @@
 /**
  * `loss.svg`: the training curves as a small self-contained SVG (no plotting dependency).
- * Top panel: loss_D and loss_G; bottom panel: D(x) and D(G(z)) on a fixed 0..1 axis.
+ * Top panel: loss_D and loss_G; bottom panel: D(x) and D(G(z)) on a fixed 0..1 axis; with
+ * `train --eval-every`, a third panel: KID from the evaluations (src/eval).
  */
 
 export interface CurvePoint {
@@ -9,6 +10,12 @@ export interface CurvePoint {
   lossG: number;
   dReal: number;
   dFake: number;
+}
+
+/** An extra curve measured now and then (KID from `--eval-every`), drawn in its own panel. */
+export interface EvalCurve {
+  label: string;
+  points: readonly { step: number; value: number }[];
 }
 
 const W = 720;
@@ -36,9 +43,9 @@ function thin(points: readonly CurvePoint[]): CurvePoint[] {
   return out;
 }
 
-function panel(
-  points: readonly CurvePoint[],
-  series: { key: keyof CurvePoint; label: string; color: string }[],
+function panel<T extends { step: number }>(
+  points: readonly T[],
+  series: { key: Exclude<keyof T, symbol>; label: string; color: string }[],
   top: number,
   title: string,
   fixed?: [number, number],
@@ -50,7 +57,7 @@ function panel(
   const steps = points.map((p) => p.step);
   const sMin = Math.min(...steps);
   const sMax = Math.max(...steps, sMin + 1);
-  const values = series.flatMap((s) => points.map((p) => p[s.key])).filter(Number.isFinite);
+  const values = series.flatMap((s) => points.map((p) => p[s.key] as number)).filter(Number.isFinite);
   let [vMin, vMax] = fixed ?? [Math.min(0, ...values), Math.max(...values, 1e-6)];
   if (vMax <= vMin) vMax = vMin + 1;
   const sx = (s: number): number => x0 + ((s - sMin) / (sMax - sMin)) * (x1 - x0);
@@ -69,26 +76,28 @@ function panel(
   series.forEach((s, i) => {
     const d = points
       .filter((p) => Number.isFinite(p[s.key]))
-      .map((p) => `${sx(p.step).toFixed(1)},${sy(p[s.key]).toFixed(1)}`)
+      .map((p) => `${sx(p.step).toFixed(1)},${sy(p[s.key] as number).toFixed(1)}`)
       .join(' ');
     parts.push(`<polyline fill="none" stroke="${s.color}" stroke-width="1.5" points="${d}"/>`);
     const ly = y0 + 16 + i * 18;
-    const last = points[points.length - 1]?.[s.key];
+    const last = points[points.length - 1]?.[s.key] as number | undefined;
     parts.push(`<line x1="${x1 + 12}" x2="${x1 + 32}" y1="${ly - 4}" y2="${ly - 4}" stroke="${s.color}" stroke-width="3"/>`);
     parts.push(`<text x="${x1 + 38}" y="${ly}">${esc(s.label)} ${last === undefined ? '' : fmt(last)}</text>`);
   });
   return parts.join('\n');
 }
 
-export function renderLossSvg(points: readonly CurvePoint[], title = 'celeba-gan training'): string {
+export function renderLossSvg(points: readonly CurvePoint[], title = 'celeba-gan training', evals?: EvalCurve): string {
   const pts = thin(points);
-  const H = PANEL_H * 2 + 10;
+  const withEvals = evals !== undefined && evals.points.length > 0 && pts.length > 0;
+  const H = PANEL_H * (withEvals ? 3 : 2) + (withEvals ? 20 : 10);
   const body =
     pts.length === 0
       ? `<text x="${W / 2}" y="${H / 2}" text-anchor="middle">no steps logged yet</text>`
       : [
           panel(pts, [{ key: 'lossD', label: 'loss_D', color: '#d62728' }, { key: 'lossG', label: 'loss_G', color: '#1f77b4' }], 0, `${title}: losses`),
           panel(pts, [{ key: 'dReal', label: 'D(x)', color: '#2ca02c' }, { key: 'dFake', label: 'D(G(z))', color: '#ff7f0e' }], PANEL_H + 10, 'discriminator outputs', [0, 1]),
+          ...(withEvals ? [panel(evals.points, [{ key: 'value', label: evals.label, color: '#9467bd' }], 2 * PANEL_H + 20, `${evals.label} (lower is better)`)] : []),
         ].join('\n');
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">`,

@@ -52,6 +52,9 @@ describe('train --eval-every (hook)', () => {
       assert.equal(l.n, 8);
       assert.ok(Number.isFinite(l.kid) && Number.isFinite(l.kidStd) && Number.isFinite(l.fid) && (l.fid as number) > 0, JSON.stringify(l));
     }
+    // loss.svg draws the KID curve in a third panel.
+    const svg = readFileSync(join(root, 'run-a', 'loss.svg'), 'utf8');
+    assert.match(svg, /KID \(faceres\) \(lower is better\)/);
   });
 
   it('measures the same thing in every run with the same seed (fixed slice and latents)', async () => {
