@@ -91,3 +91,17 @@ describe('celeba-gan eval', () => {
     }
   });
 });
+
+describe('celeba-gan train --eval-every', () => {
+  const table: [string, string[], RegExp][] = [
+    ['a negative --eval-every', ['--eval-every', '-1'], /Expected integer >= 0 for eval-every but received -1 of type number/],
+    ['--eval-n below 2', ['--eval-every', '10', '--eval-n', '1'], /Expected integer >= 2 for eval-n but received 1 of type number/],
+  ];
+  for (const [what, args, message] of table) {
+    it(`EXPECTED FAILURE - ${what}`, async () => {
+      const r = await cli('train', ...args);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, message);
+    });
+  }
+});
