@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { executionProviderConfig, loadOnnxruntime, type Ort } from '../bindings/onnxruntime.js';
 import { CelebaGanError, UsageError } from '../errors.js';
+import { openOnnxSession, type OnnxSession } from '../inference/session.js';
 import { checkImages, type FeatureExtractor } from './extractor.js';
 
 /**
@@ -13,8 +13,9 @@ import { checkImages, type FeatureExtractor } from './extractor.js';
  * give one feature vector per image (2048-d pool3 for the standard FID; [N, 2048, 1, 1] is
  * flattened). Images are resized bilinearly (half-pixel centres) to H x W and scaled to `range`.
  *
- * This is the second place besides src/inference/session.ts that creates an onnxruntime session:
- * the generator checks there (input `z`, celeba-gan metadata) do not apply to a feature model.
+ * The session comes from src/inference/session.ts (openOnnxSession, the one path to onnxruntime);
+ * the generator checks there (input `z`, celeba-gan metadata) do not apply to a feature model,
+ * so this file checks the image input and feature output itself.
  */
 
 export const INCEPTION_RANGES = ['0,1', '-1,1', '0,255'] as const;
@@ -28,7 +29,6 @@ export interface InceptionOptions {
   threads?: number;
 }
 
-type OrtSession = Awaited<ReturnType<Ort['InferenceSession']['create']>>;
 
 const hint = 'Pass an Inception-v3 ONNX file with one float32 image input [N, 3, H, W] or [N, H, W, 3] and a feature output (2048-d pool3 for standard FID).';
 
@@ -82,17 +82,16 @@ export async function loadInception(path: string, opts: InceptionOptions = {}): 
     });
   }
   const sha256 = createHash('sha256').update(bytes).digest('hex');
-  const ort = await loadOnnxruntime();
-  let session: OrtSession;
+  let opened: OnnxSession;
   try {
-    session = await ort.InferenceSession.create(bytes, {
-      executionProviders: [executionProviderConfig('cpu', 0)],
-      graphOptimizationLevel: 'all',
-      ...(opts.threads === undefined ? {} : { intraOpNumThreads: opts.threads }),
-    });
+    opened = await openOnnxSession(bytes, path, { provider: 'cpu', ...(opts.threads === undefined ? {} : { threads: opts.threads }) });
   } catch (err) {
-    throw new UsageError('E_INCEPTION_INVALID', `onnxruntime cannot load ${path}: ${(err as Error).message.split('\n')[0]}`, { hint, cause: err });
+    if (err instanceof CelebaGanError && err.code === 'E_MODEL_INVALID') {
+      throw new UsageError('E_INCEPTION_INVALID', `onnxruntime cannot load ${path}: ${(err.cause as Error)?.message?.split('\n')[0] ?? err.message}`, { hint, cause: err });
+    }
+    throw err;
   }
+  const { ort, session } = opened;
   const bad = async (why: string): Promise<never> => {
     await session.release();
     throw new CelebaGanError('E_INCEPTION_IO', `Inception model ${path} ${why}`, { kind: 'usage', hint });
