@@ -44,15 +44,28 @@ export function pickDataset(dir = 'data'): Pick {
   return { path: found.path, why: `newest of ${plural(found.count, 'data set')} in ${dir}/` };
 }
 
+/** A run that can be exported or resumed: `run.json` plus at least one `checkpoints/step-*` folder. */
+function hasCheckpoint(runDir: string): boolean {
+  const dir = join(runDir, 'checkpoints');
+  return existsSync(dir) && readdirSync(dir).some((name) => name.startsWith('step-'));
+}
+
 export function pickRun(dir = 'runs'): Pick {
-  const found = newest(dir, (p, isDir) => isDir && existsSync(join(p, 'run.json')));
+  const found = newest(dir, (p, isDir) => isDir && existsSync(join(p, 'run.json')) && hasCheckpoint(p));
   if (!found) {
-    throw new CelebaGanError('E_NO_RUN', `no training run found in ${dir}/`, {
-      kind: 'usage',
-      hint: 'Run `celeba-gan train` first, or pass --run <folder>.',
-    });
+    const unsaved = newest(dir, (p, isDir) => isDir && existsSync(join(p, 'run.json')));
+    throw new CelebaGanError(
+      'E_NO_RUN',
+      unsaved ? `no run in ${dir}/ has a checkpoint yet (the newest, ${unsaved.path}, stopped before its first one)` : `no training run found in ${dir}/`,
+      {
+        kind: 'usage',
+        hint: unsaved
+          ? 'Run `celeba-gan train` (a run saves a checkpoint every --checkpoint-every steps, at the end and on Ctrl-C), or pass --run <folder>.'
+          : 'Run `celeba-gan train` first, or pass --run <folder>.',
+      },
+    );
   }
-  return { path: found.path, why: `newest of ${plural(found.count, 'run')} in ${dir}/` };
+  return { path: found.path, why: `newest of ${plural(found.count, 'run')} with checkpoints in ${dir}/` };
 }
 
 export function pickModel(dir = 'models'): Pick {

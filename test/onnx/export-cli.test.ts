@@ -67,7 +67,7 @@ describe('celeba-gan export: defaults', () => {
     makeRun('runs/celeba28', spec, 2, [10, 20]);
     const r = await cli('export', '--onnx');
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stderr, /run runs\/celeba28 \(newest of 2 runs in runs\/\)/);
+    assert.match(r.stderr, /run runs\/celeba28 \(newest of 2 runs with checkpoints in runs\/\)/);
     assert.match(r.stderr, /models\/celeba28\.onnx/);
     assert.match(r.stdout, /^wrote models\/celeba28\.onnx\n/);
     assert.match(r.stdout, /step 20 of runs\/celeba28; opset 17/);
