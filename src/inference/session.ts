@@ -15,6 +15,7 @@ import {
 import { CelebaGanError, UsageError, assertInteger } from '../errors.js';
 import { readModelSummary } from './model-file.js';
 import type { LatentKind } from './latents.js';
+import { META } from '../onnx/metadata.js';
 
 export { latentsFor, checkTruncation, type LatentKind } from './latents.js';
 
@@ -24,21 +25,8 @@ export { latentsFor, checkTruncation, type LatentKind } from './latents.js';
  * output `images`. Nothing else in the project creates a session.
  */
 
-/** metadata_props keys written by the exporter. */
-export const METADATA_KEYS = Object.freeze({
-  version: 'celeba_gan.version',
-  preset: 'celeba_gan.preset',
-  width: 'celeba_gan.width',
-  zDim: 'celeba_gan.z_dim',
-  latent: 'celeba_gan.latent',
-  imageHeight: 'celeba_gan.image_height',
-  imageWidth: 'celeba_gan.image_width',
-  imageChannels: 'celeba_gan.image_channels',
-  layout: 'celeba_gan.layout',
-  outputRange: 'celeba_gan.output_range',
-  step: 'celeba_gan.step',
-  checkpointSha256: 'celeba_gan.checkpoint_sha256',
-});
+/** metadata_props keys written by the exporter (defined once, in src/onnx/metadata.ts). */
+export const METADATA_KEYS = META;
 const REQUIRED_KEYS = ['version', 'preset', 'width', 'zDim', 'latent', 'imageHeight', 'imageWidth', 'imageChannels', 'layout', 'outputRange'] as const;
 
 export const INPUT_NAME = 'z';

@@ -6,7 +6,7 @@ import { CelebaGanError } from '../errors.js';
 import { allParameters } from '../model/shapes.js';
 import type { ArchitectureSpec } from '../model/spec.js';
 import type { TensorMap } from '../model/tensors.js';
-import { writeFileAtomicSync } from '../util/atomic.js';
+import { fsyncDir, writeFileAtomicSync } from '../util/atomic.js';
 import { decodeSafetensors, encodeSafetensors } from '../util/safetensors.js';
 import { packageVersion } from '../version.js';
 
@@ -144,19 +144,6 @@ function writeFileSynced(path: string, parts: readonly Uint8Array[]): void {
     fsyncSync(fd);
   } finally {
     closeSync(fd);
-  }
-}
-
-function fsyncDir(dir: string): void {
-  try {
-    const fd = openSync(dir, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    // Not every platform can fsync a directory; the rename itself is still atomic.
   }
 }
 

@@ -7,7 +7,8 @@ export function tempPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now().toString(36)}.tmp`);
 }
 
-function fsyncDir(dir: string): void {
+/** fsync a directory so a rename in it is durable; a no-op where directories cannot be opened. */
+export function fsyncDir(dir: string): void {
   try {
     const fd = openSync(dir, 'r');
     try {

@@ -1,5 +1,5 @@
 import { loadTfjs, type TfjsBackendName, TFJS_BACKENDS } from '../../bindings/tfjs.js';
-import { CelebaGanError, UsageError } from '../../errors.js';
+import { UsageError } from '../../errors.js';
 import { initialWeights } from '../../model/init.js';
 import { allParameters, type LayerInfo, type ParamInfo } from '../../model/shapes.js';
 import type { ArchitectureSpec, NetworkName } from '../../model/spec.js';
@@ -9,6 +9,7 @@ import type { EngineInfo, OptimizerState, StepMetrics, StepRandomness, TrainingE
 import { nchwToNhwc, nhwcToNchw, toCanonicalLayout, toEngineLayout } from './layout.js';
 import { Network, type TrainMode } from './network.js';
 import type { Scalar, Tensor, Tf, Variable } from './types.js';
+import { checkedState } from '../state.js';
 
 /**
  * The TensorFlow.js engine: both networks as explicit tf.Variables built from the spec, Adam
@@ -79,26 +80,8 @@ export class TfjsEngine implements TrainingEngine {
 
   async setWeights(weights: TensorMap, optimizer?: OptimizerState): Promise<void> {
     this.check();
-    const mismatch = (what: string): CelebaGanError =>
-      new CelebaGanError('E_WEIGHTS_MISMATCH', `weights do not fit ${this.spec.preset} at width ${this.spec.width}: ${what}`, {
-        hint: 'Load weights saved for the same --preset and --width.',
-      });
-    const checked = (name: string, shape: number[], map: TensorMap): Float32Array => {
-      const t = map.get(name);
-      if (!t) throw mismatch(`${name} is missing`);
-      if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-        throw mismatch(`${name} has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
-      }
-      return t.data;
-    };
     // Check everything first, so a bad map changes nothing.
-    for (const { info } of this.slots.values()) {
-      checked(info.name, info.shape, weights);
-      if (optimizer && info.trainable) {
-        checked(`adam.m.${info.name}`, info.shape, optimizer.tensors);
-        checked(`adam.v.${info.name}`, info.shape, optimizer.tensors);
-      }
-    }
+    const state = checkedState(this.spec, weights, optimizer);
     const tf = this.tf;
     const assign = (variable: Variable, p: ParamInfo, data: Float32Array): void => {
       const t = toEngineLayout(tf, p, data);
@@ -107,10 +90,10 @@ export class TfjsEngine implements TrainingEngine {
     };
     for (const slot of this.slots.values()) {
       const p = slot.info;
-      assign(slot.variable, p, weights.get(p.name)!.data);
-      if (optimizer && slot.m && slot.v) {
-        assign(slot.m, p, optimizer.tensors.get(`adam.m.${p.name}`)!.data);
-        assign(slot.v, p, optimizer.tensors.get(`adam.v.${p.name}`)!.data);
+      assign(slot.variable, p, state.weights[p.name]!);
+      if (state.optimizer && slot.m && slot.v) {
+        assign(slot.m, p, state.optimizer[`adam.m.${p.name}`]!);
+        assign(slot.v, p, state.optimizer[`adam.v.${p.name}`]!);
       }
     }
     if (optimizer) this.adamSteps = { ...optimizer.steps };

@@ -9,6 +9,7 @@ import { dropoutLayers } from '../../train/randomness.js';
 import { deriveSeed } from '../../util/rng.js';
 import type { EngineInfo, OptimizerState, StepMetrics, StepRandomness, TrainingEngine } from '../engine.js';
 import { nativeLayers, nativeParams } from './layers.js';
+import { checkedState } from '../state.js';
 
 /**
  * The native libtorch engine: both networks built in C++ from the spec (./layers.ts passes it as
@@ -108,30 +109,10 @@ export class TorchEngine implements TrainingEngine {
   }
 
   async setWeights(weights: TensorMap, optimizer?: OptimizerState): Promise<void> {
-    const mismatch = (what: string): CelebaGanError =>
-      new CelebaGanError('E_WEIGHTS_MISMATCH', `weights do not fit ${this.spec.preset} at width ${this.spec.width}: ${what}`, {
-        hint: 'Load weights saved for the same --preset and --width.',
-      });
-    const checked = (name: string, shape: number[], map: TensorMap): Float32Array => {
-      const t = map.get(name);
-      if (!t) throw mismatch(`${name} is missing`);
-      if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-        throw mismatch(`${name} has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
-      }
-      return t.data;
-    };
-    // Check everything first, so a bad map changes nothing.
-    const w: Record<string, Float32Array> = {};
-    const o: Record<string, Float32Array> = {};
-    for (const p of allParameters(this.spec)) {
-      w[p.name] = checked(p.name, p.shape, weights);
-      if (optimizer && p.trainable) {
-        for (const k of [`adam.m.${p.name}`, `adam.v.${p.name}`]) o[k] = checked(k, p.shape, optimizer.tensors);
-      }
-    }
+    const { weights: w, optimizer: o } = checkedState(this.spec, weights, optimizer);
     await this.serial((native) => {
       native.setWeights(w);
-      if (optimizer) native.setOptimizer(o, optimizer.steps.generator, optimizer.steps.discriminator);
+      if (optimizer && o) native.setOptimizer(o, optimizer.steps.generator, optimizer.steps.discriminator);
     });
   }
 
