@@ -4,36 +4,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { main } from '../../src/cli/main.js';
+import { cli } from '../cli/in-process.js';
 import { defaultDatasetPath } from '../../src/cli/prepare.js';
-
-/**
- * Run the CLI in-process, capturing what it prints. The CLI writes strings; node's test runner
- * reports to its parent through the same stdout in binary frames, which pass straight through.
- */
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = process.stdout.write;
-  const err = process.stderr.write;
-  const capture = (original: typeof process.stdout.write, stream: NodeJS.WriteStream, append: (s: string) => void) =>
-    ((chunk: string | Uint8Array, ...rest: unknown[]) => {
-      if (typeof chunk === 'string') {
-        append(chunk);
-        return true;
-      }
-      return (original as (...a: unknown[]) => boolean).call(stream, chunk, ...rest);
-    }) as typeof process.stdout.write;
-  process.stdout.write = capture(out, process.stdout, (s) => (stdout += s));
-  process.stderr.write = capture(err, process.stderr, (s) => (stderr += s));
-  try {
-    const code = await main(args);
-    return { code, stdout, stderr };
-  } finally {
-    process.stdout.write = out;
-    process.stderr.write = err;
-  }
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'cg-prepare-cli-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));

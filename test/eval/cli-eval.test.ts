@@ -1,31 +1,12 @@
 import assert from 'node:assert/strict';
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { main } from '../../src/cli/main.js';
+import { cli } from '../cli/in-process.js';
 import { prepareSynthetic } from '../../src/data/synthetic.js';
 import { renameInput, tempDir, writeTinyModel } from '../inference/fixtures.js';
 
 /** `celeba-gan eval` through main(), in a scratch working directory. */
-
-/** Capture only what main() prints (writes made inside its async context). */
-const capture = new AsyncLocalStorage<{ stdout: string; stderr: string }>();
-for (const [stream, key] of [[process.stdout, 'stdout'], [process.stderr, 'stderr']] as const) {
-  const original = stream.write.bind(stream);
-  stream.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
-    const sink = capture.getStore();
-    if (!sink) return original(chunk, ...rest);
-    sink[key] += String(chunk);
-    return true;
-  }) as typeof stream.write;
-}
-
-async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const sink = { stdout: '', stderr: '' };
-  const code = await capture.run(sink, () => main(argv));
-  return { code, ...sink };
-}
 
 const home = process.cwd();
 let dir: string;

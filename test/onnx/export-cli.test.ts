@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import { main } from '../../src/cli/main.js';
+import { cli } from '../cli/in-process.js';
 import { buildSpec } from '../../src/config/presets.js';
 import { openGenerator } from '../../src/inference/session.js';
 import { exportRun } from '../../src/onnx/export.js';
@@ -15,27 +14,6 @@ import { makeRun } from './fixtures.js';
 import { randomZ, runOnnx } from './helpers.js';
 
 /** `celeba-gan export` through main(), in a scratch working directory. */
-
-/**
- * Run main() capturing what IT prints: only writes made inside its async context are captured, so
- * the test runner's own reporting (also on stdout) passes through untouched.
- */
-const capture = new AsyncLocalStorage<{ stdout: string; stderr: string }>();
-for (const [stream, key] of [[process.stdout, 'stdout'], [process.stderr, 'stderr']] as const) {
-  const original = stream.write.bind(stream);
-  stream.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
-    const sink = capture.getStore();
-    if (!sink) return original(chunk, ...rest);
-    sink[key] += String(chunk);
-    return true;
-  }) as typeof stream.write;
-}
-
-async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const sink = { stdout: '', stderr: '' };
-  const code = await capture.run(sink, () => main(argv));
-  return { code, ...sink };
-}
 
 function metadataOf(path: string): Record<string, string> {
   return Object.fromEntries(decodeModel(readFileSync(path)).metadata_props.map((p) => [p.key, p.value]));
