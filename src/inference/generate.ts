@@ -12,9 +12,10 @@ import type { GeneratorSession } from './session.js';
 
 /**
  * Batched generation to image files. The provider is kept busy: while batch k+1 runs in
- * onnxruntime, batch k is converted, encoded by sharp (in libuv's threads) and written. Memory
- * is bounded: at most `pipelineDepth` batches (the one running plus those still being written)
- * are alive at once; the producer waits before starting another.
+ * onnxruntime, batch k is converted, encoded (sharp in libuv's threads; plain small PNGs with
+ * pngjs, see writeBatch) and written. Memory is bounded: at most `pipelineDepth` batches (the
+ * one running plus those still being written) are alive at once; the producer waits before
+ * starting another.
  *
  * The overlap pays when the model runs on a GPU (cuda, dml): the CPU encodes while the GPU
  * computes. With the cpu provider, onnxruntime already uses every core, so encoding beside it
@@ -208,7 +209,7 @@ export async function generateImages(session: GeneratorSession, opts: GenerateOp
         if (format === 'png' && upscale === 1 && c === 3) {
           // Plain PNG of a small face: pngjs (zlib) costs ~0.07 ms; a sharp pipeline costs ~1 ms
           // of CPU per call whatever the size, which on the cpu provider is taken from
-          // onnxruntime (bench/generate.ts: end-to-end 0.79 -> see README's figures).
+          // onnxruntime (measured with bench/generate.ts; figures in README).
           // Written synchronously: onnxruntime-node runs a batch on the JS thread, so every
           // async file step would wait for the next batch to finish before it could move on.
           const png = PNG.sync.write(Object.assign(new PNG({ width: w, height: h }), { data: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength) }), {
