@@ -1,12 +1,11 @@
 import { existsSync } from 'node:fs';
 import { renameSync, writeFileSync } from 'node:fs';
-import { PNG } from 'pngjs';
-import { appendFile, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import sharp from 'sharp';
 import { CelebaGanError, UsageError, assertInteger, assertOneOf } from '../errors.js';
 import { tempPathFor } from '../util/atomic.js';
 import { floatNchwToUint8Hwc, writeGridPng } from '../util/image.js';
+import { EXTENSIONS, IMAGE_FORMATS, RESIZE_KERNELS, encodeImage, type ImageFormat, type ResizeKernel } from './encode.js';
 import { checkTruncation, latentsFor } from './latents.js';
 import type { GeneratorSession } from './session.js';
 
@@ -28,13 +27,7 @@ import type { GeneratorSession } from './session.js';
  * lands, saying how to regenerate it (seed + index + model).
  */
 
-export const IMAGE_FORMATS = ['png', 'jpeg', 'webp'] as const;
-export type ImageFormat = (typeof IMAGE_FORMATS)[number];
-export const RESIZE_KERNELS = ['lanczos', 'nearest'] as const;
-export type ResizeKernel = (typeof RESIZE_KERNELS)[number];
-
-const EXTENSIONS: Readonly<Record<ImageFormat, string>> = Object.freeze({ png: 'png', jpeg: 'jpg', webp: 'webp' });
-const SHARP_KERNELS: Readonly<Record<ResizeKernel, 'lanczos3' | 'nearest'>> = Object.freeze({ lanczos: 'lanczos3', nearest: 'nearest' });
+export { IMAGE_FORMATS, RESIZE_KERNELS, type ImageFormat, type ResizeKernel } from './encode.js';
 
 export const MANIFEST_NAME = 'manifest.jsonl';
 export const DEFAULT_BATCH_SIZE = 256;
@@ -150,7 +143,7 @@ export async function generateImages(session: GeneratorSession, opts: GenerateOp
   const batchSize = assertInteger('batch-size', opts.batchSize ?? DEFAULT_BATCH_SIZE, 1, 65536);
   const format = assertOneOf('format', opts.format ?? 'png', IMAGE_FORMATS);
   const upscale = assertInteger('upscale', opts.upscale ?? 1, 1, 16);
-  const kernel = SHARP_KERNELS[assertOneOf('resize', opts.resize ?? 'lanczos', RESIZE_KERNELS)];
+  const resize = assertOneOf('resize', opts.resize ?? 'lanczos', RESIZE_KERNELS);
   const depth = assertInteger('pipelineDepth', opts.pipelineDepth ?? defaultPipelineDepth(session.providerUsed), 1, 64);
   const concurrency = assertInteger('encodeConcurrency', opts.encodeConcurrency ?? DEFAULT_ENCODE_CONCURRENCY, 1, 1024);
   const { info } = session;
@@ -206,26 +199,10 @@ export async function generateImages(session: GeneratorSession, opts: GenerateOp
       // Temp name + rename: a crash never leaves a truncated face under its final name.
       const tmp = tempPathFor(path);
       try {
-        if (format === 'png' && upscale === 1 && c === 3) {
-          // Plain PNG of a small face: pngjs (zlib) costs ~0.07 ms; a sharp pipeline costs ~1 ms
-          // of CPU per call whatever the size, which on the cpu provider is taken from
-          // onnxruntime (measured with bench/generate.ts; figures in README).
-          // Written synchronously: onnxruntime-node runs a batch on the JS thread, so every
-          // async file step would wait for the next batch to finish before it could move on.
-          const png = PNG.sync.write(Object.assign(new PNG({ width: w, height: h }), { data: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength) }), {
-            colorType: 2,
-            inputColorType: 2,
-            inputHasAlpha: false,
-          });
-          writeFileSync(tmp, png);
-          renameSync(tmp, path);
-        } else {
-          let img = sharp(raw, { raw: { width: w, height: h, channels: c as 1 | 3 | 4 } });
-          if (upscale > 1) img = img.resize(w * upscale, h * upscale, { kernel });
-          img = format === 'png' ? img.png() : format === 'jpeg' ? img.jpeg({ quality: 92 }) : img.webp({ quality: 92 });
-          await img.toFile(tmp);
-          await rename(tmp, path);
-        }
+        // Written synchronously: onnxruntime-node runs a batch on the JS thread, so every async
+        // file step would wait for the next batch to finish before it could move on.
+        writeFileSync(tmp, await encodeImage(raw, h, w, c, { format, upscale, resize }));
+        renameSync(tmp, path);
       } catch (err) {
         await rm(tmp, { force: true });
         throw new CelebaGanError('E_OUTPUT_WRITE', `could not write ${path}: ${(err as Error).message}`, { cause: err });
