@@ -5,12 +5,13 @@ import { buildSpec } from '../config/presets.js';
 import { prepareSynthetic } from '../data/synthetic.js';
 import type { TrainingEngine } from '../engines/engine.js';
 import { ENGINE_CHOICES, createEngine, type EngineChoice } from '../engines/index.js';
-import { UsageError, assertInteger, assertNumber, assertOneOf } from '../errors.js';
+import { CelebaGanError, UsageError, assertInteger, assertNumber, assertOneOf } from '../errors.js';
 import { generateImages } from '../inference/generate.js';
 import { openGenerator } from '../inference/session.js';
 import { exportRun } from '../onnx/export.js';
 import { Trainer, openRun } from '../train/loop.js';
-import { formatDuration } from './progress.js';
+import { Progress, formatDuration } from './progress.js';
+import { StepTimer, catchStopSignals, type StopSignal, type StopSignals } from './signals.js';
 
 /**
  * `celeba-gan demo`: the whole pipeline on a fresh clone, no GPU and no download:
@@ -78,25 +79,6 @@ function say(line: string): void {
   process.stderr.write(`celeba-gan demo: ${line}\n`);
 }
 
-/** A redrawn (TTY) or periodic (logs) status line for time-bounded training. */
-function trainStatus(limitSeconds: number): { update(step: number, elapsed: number, extra: string): void; finish(): void } {
-  const tty = Boolean(process.stderr.isTTY);
-  let last = -Infinity;
-  let line = '';
-  return {
-    update(step, elapsed, extra) {
-      line = `train: step ${step}, ${formatDuration(elapsed)} of ${formatDuration(limitSeconds)}  ${extra}`;
-      const now = performance.now();
-      if (now - last < (tty ? 200 : 15000)) return;
-      last = now;
-      process.stderr.write(tty ? `\r\x1b[2K${line}` : `${line}\n`);
-    },
-    finish() {
-      if (line) process.stderr.write(tty ? `\r\x1b[2K${line}\n` : `${line}\n`);
-    },
-  };
-}
-
 export const demoCommand: CommandModule<object, DemoArgs> = {
   command: 'demo',
   describe: 'The whole pipeline in a few minutes, no GPU or download: synthetic data, train, export ONNX, generate faces',
@@ -153,10 +135,25 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
     for (const note of notes) say(`  ${note}`);
     say(`${DEMO_PRESET} at width ${width}, batch ${batchSize}${argv.width === undefined ? `: ${picked.why}` : ' (--width)'}; seed ${seed}`);
 
+    // One stop token for every step: the first Ctrl-C / SIGTERM ends the step running now
+    // cleanly (the data set is not written; training saves a checkpoint; faces stop after the
+    // batches computed), the demo skips the steps after it and exits 130 / 143.
+    let step: DemoStep = { finishing: () => 'stopping' };
+    let progress: Progress | null = null;
+    const stop = catchStopSignals({
+      finishing: () => `${step.finishing()}; the demo stops there`,
+      onStop: (signal) => step.onStop?.(signal),
+      print: (line) => (progress ? progress.log(line) : process.stderr.write(`${line}\n`)),
+    });
     try {
       // 2. Data: procedural faces, no download.
+      step = { finishing: () => `stopping the synthetic data set; ${paths.data} will not be written` };
       say(`making ${count} synthetic 28x28 faces -> ${paths.data}`);
-      const data = await prepareSynthetic({ count, out: paths.data, size: spec.image.height, seed });
+      const data = await prepareSynthetic({ count, out: paths.data, size: spec.image.height, seed, signal: stop.signal }).catch((err: unknown) => {
+        if (stop.received && err instanceof CelebaGanError && err.code === 'E_ABORTED') return null;
+        throw err;
+      });
+      if (!data) return stopped(stop, [`celeba-gan demo --out ${argv.out} --force   (start again)`]);
       say(`  done in ${data.seconds.toFixed(1)} s`);
 
       // 3. Train for --minutes (or --steps), then save a checkpoint.
@@ -172,45 +169,55 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
         verifyData: false,
       });
       const limit = minutes * 60;
-      const status = trainStatus(limit);
-      let trainStart = 0;
+      const clock = new StepTimer();
       const trainer: Trainer = new Trainer(opened, engine, {
         onStart: () => {
-          trainStart = performance.now();
+          clock.start();
+          progress = new Progress({ label: 'train', total: maxSteps ?? Infinity, unit: 'steps', timeLimit: limit });
         },
-        onStep: (step, _total, m) => {
-          const elapsed = (performance.now() - trainStart) / 1000;
-          status.update(step, elapsed, `D ${m.lossD.toFixed(3)} G ${m.lossG.toFixed(3)} D(x) ${m.dReal.toFixed(2)} D(G(z)) ${m.dFake.toFixed(2)}`);
-          if (elapsed >= limit) trainer.stop(`the ${minutes}-minute limit`);
+        onStep: (s, _total, m) => {
+          clock.step();
+          progress?.update(s, `D ${m.lossD.toFixed(3)} G ${m.lossG.toFixed(3)} D(x) ${m.dReal.toFixed(2)} D(G(z)) ${m.dFake.toFixed(2)}`);
+          if (clock.elapsed() >= limit) trainer.stop(`the ${minutes}-minute limit`);
         },
       });
-      const onSigint = (): void => {
-        process.stderr.write('\nceleba-gan demo: SIGINT: stopping training; export and faces follow\n');
-        trainer.stop('SIGINT');
+      step = {
+        finishing: () => `finishing the current training step (${clock.lastStepText()}) and saving a checkpoint`,
+        onStop: (signal) => trainer.stop(signal),
       };
-      process.once('SIGINT', onSigint);
-      say(`training for ${formatDuration(limit)}${maxSteps === undefined ? '' : ` or ${maxSteps} steps`} -> ${paths.run}/ (Ctrl-C stops early and continues)`);
+      say(`training for ${formatDuration(limit)}${maxSteps === undefined ? '' : ` or ${maxSteps} steps`} -> ${paths.run}/`);
       let trained;
       try {
         trained = await trainer.run();
       } finally {
-        process.off('SIGINT', onSigint);
-        status.finish();
+        (progress as Progress | null)?.finish();
+        progress = null;
       }
-      const trainSeconds = trained.seconds;
-      say(`  ${trained.step} steps in ${trainSeconds.toFixed(0)} s${trained.stopReason ? ` (stopped by ${trained.stopReason})` : ''}`);
+      say(`  ${trained.step} steps in ${trained.seconds.toFixed(0)} s${trained.stopReason ? ` (stopped by ${trained.stopReason})` : ''}`);
+      if (stop.received) {
+        return stopped(stop, [
+          `celeba-gan train --out ${paths.run} --resume   (train on)`,
+          `celeba-gan export --onnx --run ${paths.run} --out ${paths.model}   (then faces: celeba-gan generate --model ${paths.model})`,
+        ]);
+      }
 
-      // 4. Export the generator to ONNX.
+      // 4. Export the generator to ONNX (seconds).
+      step = { finishing: () => 'finishing the ONNX export (seconds)' };
       const exported = await exportRun({ runDir: paths.run, out: paths.model });
       say(`exported step ${exported.step} -> ${paths.model}`);
+      if (stop.received) return stopped(stop, [`celeba-gan generate --model ${paths.model} --out ${paths.faces} --n ${faces} --seed ${seed} --upscale 4`]);
 
       // 5. Faces with onnxruntime, and a contact sheet.
+      step = { finishing: () => 'writing the faces already computed' };
       const session = await openGenerator(paths.model, { provider: 'auto' });
       let generated;
       try {
-        generated = await generateImages(session, { outDir: paths.faces, n: faces, seed, upscale: 4, grid: { path: paths.grid } });
+        generated = await generateImages(session, { outDir: paths.faces, n: faces, seed, upscale: 4, grid: { path: paths.grid }, signal: stop.signal });
       } finally {
         await session.close();
+      }
+      if (generated.stopped) {
+        return stopped(stop, [`celeba-gan generate --model ${paths.model} --out ${paths.faces} --seed ${seed} --upscale 4 --index ${generated.firstIndex + generated.files.length} --n ${faces - generated.files.length}`]);
       }
       const total = (performance.now() - started) / 1000;
       process.stdout.write(
@@ -226,7 +233,22 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
         ].join('\n'),
       );
     } finally {
+      stop.dispose();
       engine.dispose();
     }
   },
 };
+
+/** The demo step running now, as the stop token's handler sees it. */
+interface DemoStep {
+  /** What the first signal makes this step do. */
+  finishing: () => string;
+  onStop?: (signal: StopSignal) => void;
+}
+
+/** Stopped by a signal: say what to run for the rest, exit 130 / 143. */
+function stopped(stop: StopSignals, rest: string[]): void {
+  say(`stopped by ${stop.received}; to go on:`);
+  for (const line of rest) say(`  ${line}`);
+  process.exitCode = stop.exitCode ?? 130;
+}

@@ -14,6 +14,7 @@ import { openGenerator, type GeneratorSession } from '../inference/session.js';
 import { randomSeed } from '../util/rng.js';
 import { pickModel } from './defaults.js';
 import { Progress } from './progress.js';
+import { catchStopSignals } from './signals.js';
 
 /** `celeba-gan generate`: an ONNX generator -> N face images, a manifest and a contact sheet. */
 
@@ -122,14 +123,8 @@ export const generateCommand: CommandModule<object, GenerateArgs> = {
           `faces ${imageFileName(startIndex, format)}${n > 1 ? ` .. ${imageFileName(startIndex + n - 1, format)}` : ''}\n`,
       );
       const progress = new Progress({ label: 'generate', total: n, unit: 'images' });
-      // Ctrl-C: finish the batches already computed (whole files, manifest lines), then stop.
-      const abort = new AbortController();
-      const onSigint = (): void => {
-        if (abort.signal.aborted) process.exit(130);
-        progress.log('celeba-gan: SIGINT: writing the batches already made, then stopping (again to quit at once)');
-        abort.abort();
-      };
-      process.on('SIGINT', onSigint);
+      // The first signal: finish the batches already computed (whole files, manifest lines), then stop.
+      const stop = catchStopSignals({ finishing: () => 'writing the batches already computed, then stopping', print: (line) => progress.log(line) });
       const result = await generateImages(session, {
         outDir: out,
         n,
@@ -143,8 +138,8 @@ export const generateCommand: CommandModule<object, GenerateArgs> = {
         force: argv.force,
         grid: gridPath === undefined ? undefined : { path: gridPath },
         onProgress: (done) => progress.update(done),
-        signal: abort.signal,
-      }).finally(() => process.off('SIGINT', onSigint));
+        signal: stop.signal,
+      }).finally(() => stop.dispose());
       progress.finish();
       process.stdout.write(`${summary(result, session, seed)}\n`);
       if (result.stopped) {
@@ -157,7 +152,7 @@ export const generateCommand: CommandModule<object, GenerateArgs> = {
         process.stderr.write(
           `celeba-gan: stopped early; the rest: celeba-gan generate --model ${model} --out ${out} --seed ${seed} --index ${nextIndex} --n ${n - result.files.length}${same}\n`,
         );
-        process.exitCode = 130;
+        process.exitCode = stop.exitCode ?? 130;
       }
     } finally {
       await session.close();

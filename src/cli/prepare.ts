@@ -7,6 +7,7 @@ import { prepareSynthetic } from '../data/synthetic.js';
 import { inspectDataset } from '../data/inspect.js';
 import type { DatasetHeader } from '../data/dataset-file.js';
 import { Progress } from './progress.js';
+import { catchStopSignals } from './signals.js';
 
 /** `celeba-gan prepare`: images (folder or zip) or synthetic faces -> a .cgds data set; or inspect one. */
 
@@ -28,8 +29,6 @@ interface PrepareArgs {
 export const DEFAULT_SYNTHETIC_COUNT = 20000;
 /** The synthetic data set's default seed: fixed, so everyone's synthetic-28.cgds is the same file. */
 export const DEFAULT_SYNTHETIC_SEED = 0;
-/** Exit statuses after a signal stopped the work (128 + signal number), as `train` uses. */
-const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
 /** Skipped files named on the terminal before the rest go only to the report. */
 const SHOW_SKIPPED = 10;
 
@@ -107,27 +106,17 @@ export const prepareCommand: CommandModule<object, PrepareArgs> = {
     if ('inspect' in argv) return inspect(argv.inspect ?? '', argv.sheet);
     const size = assertInteger('--size', argv.size, 4, 1024);
     const out = argv.out ?? defaultDatasetPath(argv.input, size);
-    // The first Ctrl-C (or SIGTERM) stops cleanly, leaving no temporary file, and exits 130 (143)
-    // like `train`; a second Ctrl-C kills.
-    const interrupt = new AbortController();
-    let caught: keyof typeof SIGNAL_EXIT | null = null;
-    const handlers = (Object.keys(SIGNAL_EXIT) as (keyof typeof SIGNAL_EXIT)[]).map((sig) => {
-      const handler = () => {
-        caught ??= sig;
-        interrupt.abort();
-      };
-      process.once(sig, handler);
-      return [sig, handler] as const;
-    });
+    // The first signal stops cleanly, leaving no temporary file (exit 130 / 143); a second quits.
+    const stop = catchStopSignals({ finishing: () => `stopping after the images being decoded now; ${out} will not be written` });
     try {
-      if (argv.input !== undefined) await images(argv, argv.input, out, size, interrupt.signal);
-      else await synthetic(argv, out, size, interrupt.signal);
+      if (argv.input !== undefined) await images(argv, argv.input, out, size, stop.signal);
+      else await synthetic(argv, out, size, stop.signal);
     } catch (err) {
-      if (caught === null || !(err instanceof CelebaGanError) || err.code !== 'E_ABORTED') throw err;
-      process.stderr.write(`\nceleba-gan: ${err.message} (${caught})\n  ${err.hint}\n`);
-      process.exitCode = SIGNAL_EXIT[caught];
+      if (stop.exitCode === null || !(err instanceof CelebaGanError) || err.code !== 'E_ABORTED') throw err;
+      process.stderr.write(`\nceleba-gan: ${err.message} (${stop.received})\n  ${err.hint}\n`);
+      process.exitCode = stop.exitCode;
     } finally {
-      for (const [sig, handler] of handlers) process.off(sig, handler);
+      stop.dispose();
     }
   },
 };

@@ -5,7 +5,10 @@
 
 export interface ProgressOptions {
   label: string;
+  /** Units of work in all; Infinity when only `timeLimit` bounds the work. */
   total: number;
+  /** Seconds after which the work stops whatever the count (e.g. `demo --minutes`): the bar and ETA follow whichever ends first. */
+  timeLimit?: number;
   unit: string;
   stream?: NodeJS.WriteStream;
   /** Seconds between plain lines when not a TTY. */
@@ -65,15 +68,21 @@ export class Progress {
   }
 
   private line(): string {
-    const { total, label, unit } = this.opts;
+    const { total, label, unit, timeLimit } = this.opts;
     const elapsed = (performance.now() - this.start) / 1000;
     const rate = elapsed > 0 ? this.done / elapsed : 0;
-    const eta = rate > 0 ? (total - this.done) / rate : NaN;
-    const frac = total > 0 ? Math.min(1, this.done / total) : 1;
+    const countLeft = rate > 0 && Number.isFinite(total) ? (total - this.done) / rate : Infinity;
+    const timeLeft = timeLimit === undefined ? Infinity : Math.max(0, timeLimit - elapsed);
+    const left = Math.min(countLeft, timeLeft);
+    const eta = Number.isFinite(left) ? left : NaN;
+    const byCount = Number.isFinite(total) ? (total > 0 ? this.done / total : 1) : 0;
+    const byTime = timeLimit === undefined ? 0 : elapsed / timeLimit;
+    const frac = Math.min(1, Math.max(byCount, byTime));
     const width = 24;
     const filled = Math.round(frac * width);
     const bar = this.tty ? `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ` : '';
     const pct = (frac * 100).toFixed(1).padStart(5);
-    return `${label} ${bar}${this.done}/${total} ${pct}% ${rate.toFixed(1)} ${unit}/s elapsed ${formatDuration(elapsed)} ETA ${formatDuration(eta)}${this.extra ? `  ${this.extra}` : ''}`;
+    const count = Number.isFinite(total) ? `${this.done}/${total}` : `${this.done} ${unit}`;
+    return `${label} ${bar}${count} ${pct}% ${rate.toFixed(1)} ${unit}/s elapsed ${formatDuration(elapsed)} ETA ${formatDuration(eta)}${this.extra ? `  ${this.extra}` : ''}`;
   }
 }

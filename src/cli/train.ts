@@ -10,6 +10,7 @@ import { readRunConfig } from '../train/checkpoint.js';
 import { randomSeed } from '../util/rng.js';
 import { pickDataset, pickRun } from './defaults.js';
 import { Progress } from './progress.js';
+import { StepTimer, catchStopSignals } from './signals.js';
 
 /** `celeba-gan train`: resolve defaults, open (check) the run, train with a progress bar, save on signals. */
 
@@ -176,6 +177,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     let progress: Progress | null = null;
     let totalSteps = opened.totalSteps;
     let startStep = 0;
+    const clock = new StepTimer();
     const trainer = new Trainer(opened, engine, {
       onStart: (s) => {
         totalSteps = s.totalSteps;
@@ -189,8 +191,12 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
         if (s.startStep >= s.totalSteps) say(`already at step ${s.startStep}; nothing to train (raise --steps or --epochs)`);
         else progress = new Progress({ label: 'train', total: s.totalSteps - s.startStep, unit: 'steps' });
         startStep = s.startStep;
+        clock.start();
       },
-      onStep: (step, total, m) => progress?.update(step - startStep, `step ${step}/${total} D ${fmt(m.lossD, 3)} G ${fmt(m.lossG, 3)}`),
+      onStep: (step, total, m) => {
+        clock.step();
+        progress?.update(step - startStep, `step ${step}/${total} D ${fmt(m.lossD, 3)} G ${fmt(m.lossG, 3)}`);
+      },
       onLog: (e) => (progress ? progress.log(formatLogLine(e, totalSteps)) : say(formatLogLine(e, totalSteps))),
       onSample: (path) => progress?.log(`  samples ${path}`),
       onCheckpoint: (dir) => (progress ? progress.log(`  checkpoint ${dir}`) : say(`checkpoint ${dir}`)),
@@ -198,26 +204,26 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
         progress?.log(`  ${name} at step ${step}: ${Object.entries(values).map(([k, v]) => `${k} ${typeof v === 'number' ? fmt(v) : v}`).join(', ')}`),
     }, evalHook ? [evalHook] : []);
 
-    const signals: Record<'SIGINT' | 'SIGTERM', number> = { SIGINT: 130, SIGTERM: 143 };
-    const onSignal = (signal: 'SIGINT' | 'SIGTERM'): void => {
-      if (trainer.stopping) {
-        process.stderr.write(`\nceleba-gan: ${signal} again: quitting without saving (the last checkpoint stays)\n`);
-        process.exit(signals[signal]);
-      }
-      process.stderr.write(`\nceleba-gan: ${signal}: finishing this step and saving a checkpoint (${signal} again to quit at once)\n`);
-      trainer.stop(signal);
-    };
-    const sigint = (): void => onSignal('SIGINT');
-    const sigterm = (): void => onSignal('SIGTERM');
-    process.on('SIGINT', sigint);
-    process.on('SIGTERM', sigterm);
+    // The first signal finishes the current step and saves a checkpoint; its message says how
+    // long that step took last time, since a step can take minutes on a slow engine.
+    const stop = catchStopSignals({
+      finishing: () =>
+        `finishing the current step (${clock.lastStepText()}) and saving a checkpoint`,
+      quitting: () => 'the last checkpoint stays; the current step is lost',
+      print: (line) => {
+        const bar = progress as Progress | null;
+        if (bar) bar.log(line);
+        else process.stderr.write(`${line}\n`);
+      },
+      onStop: (signal) => trainer.stop(signal),
+    });
     try {
       const result = await trainer.run();
       (progress as Progress | null)?.finish();
       const where = result.checkpoint ? `; checkpoint ${result.checkpoint}` : '';
       if (result.status === 'stopped') {
         say(`stopped by ${result.stopReason} at step ${result.step}${where}. Continue with: celeba-gan train --out ${outDir} --resume`);
-        process.exitCode = signals[result.stopReason as 'SIGINT' | 'SIGTERM'] ?? 130;
+        if (stop.exitCode !== null) process.exitCode = stop.exitCode;
       } else {
         process.stdout.write(`trained ${outDir} to step ${result.step} in ${result.seconds.toFixed(1)} s${where}\n`);
         process.stdout.write(`  samples ${join(outDir, 'samples')}/, curves ${join(outDir, 'loss.svg')}, metrics ${join(outDir, 'metrics.jsonl')}\n`);
@@ -227,8 +233,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       (progress as Progress | null)?.finish();
       throw err;
     } finally {
-      process.off('SIGINT', sigint);
-      process.off('SIGTERM', sigterm);
+      stop.dispose();
       await evalHook?.dispose();
       engine.dispose();
     }
