@@ -217,7 +217,7 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
         await session.close();
       }
       if (generated.stopped) {
-        return stopped(stop, [`celeba-gan generate --model ${paths.model} --out ${paths.faces} --seed ${seed} --upscale 4 --index ${generated.firstIndex + generated.files.length} --n ${faces - generated.files.length}`]);
+        return stopped(stop, [`celeba-gan generate --model ${paths.model} --out ${paths.faces} --seed ${seed} --upscale 4 --index ${generated.firstIndex + generated.written} --n ${faces - generated.written}`]);
       }
       const total = (performance.now() - started) / 1000;
       process.stdout.write(
@@ -226,7 +226,7 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
           `  data   ${paths.data}  (${count} synthetic faces, seed ${seed})`,
           `  run    ${paths.run}/  (${engine.info.engine}, ${DEMO_PRESET} width ${width}, ${trained.step} steps; samples/, loss.svg, metrics.jsonl, checkpoints/)`,
           `  model  ${paths.model}`,
-          `  faces  ${paths.faces}/  (${generated.files.length} PNGs at 112x112 via onnxruntime ${session.providerUsed}, manifest.jsonl)`,
+          `  faces  ${paths.faces}/  (${generated.written} PNGs at 112x112 via onnxruntime ${session.providerUsed}, manifest.jsonl)`,
           `  grid   ${paths.grid}`,
           `next: celeba-gan generate --model ${paths.model} --n 1000 --upscale 4   (or train longer: celeba-gan train --data ${paths.data})`,
           '',

@@ -1,44 +1,50 @@
-import { existsSync } from 'node:fs';
-import { renameSync, writeFileSync } from 'node:fs';
-import { appendFile, mkdir, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { linkSync, mkdirSync, renameSync, rmSync, rmdirSync, writeFileSync, existsSync } from 'node:fs';
+import { basename, dirname, join, relative, resolve } from 'node:path';
+import pLimit, { type LimitFunction } from 'p-limit';
 import { CelebaGanError, UsageError, assertInteger, assertOneOf } from '../errors.js';
 import { tempPathFor } from '../util/atomic.js';
 import { floatNchwToUint8Hwc, writeGridPng } from '../util/image.js';
 import { EXTENSIONS, IMAGE_FORMATS, RESIZE_KERNELS, encodeImage, type ImageFormat, type ResizeKernel } from './encode.js';
 import { checkTruncation, latentsFor } from './latents.js';
+import { ManifestAppender, dropSupersededLines, manifestFileName, manifestPartTag, manifestParts } from './manifest.js';
+import { acquireOutputLock, lockFileName, type OutputLock } from './output-lock.js';
 import type { GeneratorSession } from './session.js';
+import { shardSlice, shardTag, type Shard } from './shards.js';
 
 /**
- * Batched generation to image files. The provider is kept busy: while batch k+1 runs in
- * onnxruntime, batch k is converted, encoded (sharp in libuv's threads; plain small PNGs with
- * pngjs, see writeBatch) and written. Memory is bounded: at most `pipelineDepth` batches (the
- * one running plus those still being written) are alive at once; the producer waits before
- * starting another.
+ * Batched generation to image files, streamed: batches are made one after another as the loop
+ * goes, so nothing proportional to --n is built up front and memory stays bounded whatever n is.
  *
- * The overlap pays when the model runs on a GPU (cuda, dml): the CPU encodes while the GPU
- * computes. With the cpu provider, onnxruntime already uses every core, so encoding beside it
- * only adds contention (its threads wait for each other at every layer when sharp takes a
- * core): on a 2-core machine, overlapping was ~10% slower end to end than encoding between
- * batches (bench/generate.ts, --depth). So the cpu provider defaults to depth 1, GPUs to 2.
+ *   for each batch of the run (or of this shard's slice):
+ *     wait for a free slot         at most `depth` batches alive (running + being written)
+ *     z = latents(seed, index)     image i of seed S always gets the same z
+ *     images = model(z)            onnxruntime
+ *     write the batch              encoded in libuv's pool (p-limit), written in index order
  *
  * Files are `face-<index>.<ext>` (index zero-padded to 6 digits), so image i of seed S has one
- * name whatever the batch size; `manifest.jsonl` gets one line per file, appended as each batch
- * lands, saying how to regenerate it (seed + index + model).
+ * name whatever the batch size or sharding. Each file is written to a temporary name and then
+ * linked to its final name, which fails if the name exists (no overwrite without `force`, and no
+ * race with another writer); with `force` it is renamed over it. Files land strictly in index
+ * order and each gets its manifest line right after it lands (manifest.ts), so whatever stops a
+ * run (a signal, a full disk, a conflict) leaves a complete prefix of its range, all listed.
+ *
+ * The overlap of model and encoding pays when the model runs on a GPU (cuda, dml): the CPU
+ * encodes while the GPU computes. With the cpu provider, onnxruntime already uses every core and
+ * encoding beside it only adds contention (README: bench:generate), so the cpu provider defaults
+ * to depth 1, GPUs to 2.
  */
 
 export { IMAGE_FORMATS, RESIZE_KERNELS, type ImageFormat, type ResizeKernel } from './encode.js';
+export { MANIFEST_NAME } from './manifest.js';
 
-export const MANIFEST_NAME = 'manifest.jsonl';
 export const DEFAULT_BATCH_SIZE = 256;
 /** Batches alive at once by default: overlap for GPU providers, none on the CPU (see above). */
 export function defaultPipelineDepth(provider: string): number {
   return provider === 'cpu' ? 1 : 2;
 }
 /**
- * Encodes queued per batch. onnxruntime-node runs a batch synchronously on the JS thread, so
- * encodes must already sit in libuv's pool (sharp) to progress while the model runs; a deep
- * queue keeps them going, and it is bounded, as are the batches.
+ * Encodes queued at once. onnxruntime-node runs a batch synchronously on the JS thread, so
+ * encodes must already sit in libuv's pool (sharp) to progress while the model runs.
  */
 export const DEFAULT_ENCODE_CONCURRENCY = 32;
 /** Faces in the contact sheet unless asked otherwise. */
@@ -46,7 +52,7 @@ export const DEFAULT_GRID_COUNT = 64;
 
 export interface GenerateOptions {
   outDir: string;
-  /** Number of images. */
+  /** Number of images (of the whole run, when sharded). */
   n: number;
   /** Index of the first image (images startIndex .. startIndex+n-1). Default 0. */
   startIndex?: number;
@@ -59,84 +65,122 @@ export interface GenerateOptions {
   truncation?: number;
   /** Overwrite existing files. */
   force?: boolean;
-  /** Also write a contact sheet (PNG) of the first `count` images. */
+  /** Make only this shard's contiguous slice of the n images (its own manifest part and lock). */
+  shard?: Shard;
+  /** Also write a contact sheet (PNG) of the first `count` images. Not with `shard`. */
   grid?: { path: string; count?: number; cols?: number };
   /** Batches alive at once (running + being written); >= 1. Default defaultPipelineDepth(provider). */
   pipelineDepth?: number;
-  /** Images being encoded at once per batch (DEFAULT_ENCODE_CONCURRENCY). */
+  /** Images being encoded at once (DEFAULT_ENCODE_CONCURRENCY). */
   encodeConcurrency?: number;
-  /** Extra fields written on every manifest line (e.g. the command that regenerates a face). */
+  /** Extra fields written on every manifest line. */
   manifestExtra?: Record<string, unknown>;
+  /** `done` files of `total` are written: always the first `done` of the range, in index order. */
   onProgress?: (done: number, total: number) => void;
   /** Stop early: no new batch starts once aborted; batches already computed are still written. */
   signal?: AbortSignal;
-  /** Instrumentation: called with the number of batches alive each time it changes. */
-  onInFlight?: (batches: number) => void;
+  /** Writes a file's bytes (default fs.writeFileSync); tests inject failures such as ENOSPC here. */
+  writeFile?: (path: string, data: Uint8Array) => void;
 }
 
 export interface GenerateResult {
   outDir: string;
   manifestPath: string;
   gridPath: string | null;
-  /** Paths written, in index order (fewer than n only when stopped through `signal`). */
-  files: string[];
+  /** Index of this run's (or shard's) first image. */
   firstIndex: number;
+  /** Images this run (or shard) was to make. */
+  total: number;
+  /** Files written: indices firstIndex .. firstIndex + written - 1 (fewer than total only when stopped). */
+  written: number;
   stopped: boolean;
   seconds: number;
   /** Seconds spent inside the model (session.run), for the pipeline's efficiency. */
   modelSeconds: number;
   imagesPerSecond: number;
   maxInFlight: number;
+  /** Things to tell the user (a stale lock taken over, manifest lines replaced). */
+  notes: string[];
 }
 
 export function imageFileName(index: number, format: ImageFormat): string {
   return `face-${String(index).padStart(6, '0')}.${EXTENSIONS[format]}`;
 }
 
-async function prepareOutDir(outDir: string): Promise<void> {
-  try {
-    await mkdir(outDir, { recursive: true });
-    // A probe write catches read-only mounts and permissions that mkdir alone does not.
-    const probe = tempPathFor(join(outDir, 'write-probe'));
-    await writeFile(probe, '');
-    await rm(probe, { force: true });
-  } catch (err) {
-    throw new UsageError('E_OUTPUT_UNWRITABLE', `cannot write to output folder ${outDir}: ${(err as Error).message}`, {
-      hint: 'Pass --out <folder> somewhere you can write (it is created if missing).',
-      cause: err,
-    });
-  }
-}
-
-function checkNoConflicts(paths: string[]): void {
-  const existing = paths.filter((p) => existsSync(p));
-  if (existing.length > 0) {
-    const more = existing.length > 1 ? ` (and ${existing.length - 1} more)` : '';
-    throw new UsageError('E_OUTPUT_EXISTS', `${existing[0]} already exists${more}; not overwriting it`, {
-      hint: 'Pass --force to overwrite, choose another --out, or start after the existing faces with --index.',
-    });
-  }
-}
-
-/** Run `tasks` with at most `limit` at once; rejects with the first failure after all settle. */
-async function pool(count: number, limit: number, task: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failure: unknown;
-  const worker = async (): Promise<void> => {
-    while (next < count && failure === undefined) {
-      const i = next++;
-      try {
-        await task(i);
-      } catch (err) {
-        failure ??= err;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, count) }, worker));
-  if (failure !== undefined) throw failure;
+/** The index of `face-<index>.<ext>` when `ext` matches, else null. */
+function imageIndexOf(file: string, ext: string): number | null {
+  const m = /^face-(\d+)\.([a-z]+)$/.exec(file);
+  return m && m[2] === ext ? Number(m[1]) : null;
 }
 
 export async function generateImages(session: GeneratorSession, opts: GenerateOptions): Promise<GenerateResult> {
+  const plan = planRun(session, opts);
+  const stats = { started: performance.now(), modelSeconds: 0, maxInFlight: 0 };
+  const out = plan.first < plan.end ? await openOutput(opts.outDir, plan) : null;
+  const writer = new BatchWriter(plan, out, opts);
+  const inFlight = new BatchesInFlight(plan.depth);
+  let failure: unknown;
+  let gridPath: string | null = null;
+  try {
+    for (let first = plan.first; first < plan.end; first += plan.batchSize) {
+      await inFlight.waitForSlot();
+      if (inFlight.failed || opts.signal?.aborted) break;
+      const count = Math.min(plan.batchSize, plan.end - first);
+      const z = latentsFor(plan.seed, first, count, plan.zDim, plan.latent, plan.truncation);
+      const images = await runModel(session, z, count, stats);
+      inFlight.add(writer.writeBatch(first, count, images));
+      stats.maxInFlight = Math.max(stats.maxInFlight, inFlight.size);
+    }
+    await inFlight.drain();
+    inFlight.throwIfFailed();
+    gridPath = await writeGrid(plan, writer);
+  } catch (err) {
+    failure = err;
+  }
+  const notes = out ? await closeOutput(out, plan, writer.written, failure) : [];
+  if (failure !== undefined) throw failure;
+  const seconds = (performance.now() - stats.started) / 1000;
+  return {
+    outDir: opts.outDir,
+    manifestPath: join(opts.outDir, plan.manifestName),
+    gridPath,
+    firstIndex: plan.first,
+    total: plan.end - plan.first,
+    written: writer.written,
+    stopped: writer.written < plan.end - plan.first,
+    seconds,
+    modelSeconds: stats.modelSeconds,
+    imagesPerSecond: writer.written / seconds,
+    maxInFlight: stats.maxInFlight,
+    notes,
+  };
+}
+
+/** Everything a run needs, validated before anything is touched. */
+interface Plan {
+  first: number;
+  end: number;
+  seed: number;
+  batchSize: number;
+  format: ImageFormat;
+  ext: string;
+  upscale: number;
+  resize: ResizeKernel;
+  depth: number;
+  concurrency: number;
+  force: boolean;
+  zDim: number;
+  latent: GeneratorSession['info']['latent'];
+  truncation: number | undefined;
+  image: { channels: number; height: number; width: number };
+  grid: { path: string; count: number; cols?: number } | null;
+  /** null, or `shard-K-of-N`: names the lock and the manifest part. */
+  tag: string | null;
+  manifestName: string;
+  manifestBase: Record<string, unknown>;
+}
+
+function planRun(session: GeneratorSession, opts: GenerateOptions): Plan {
   const n = assertInteger('n', opts.n, 1);
   const start = assertInteger('index', opts.startIndex ?? 0, 0);
   const seed = assertInteger('seed', opts.seed, 0, 2 ** 32 - 1);
@@ -148,128 +192,329 @@ export async function generateImages(session: GeneratorSession, opts: GenerateOp
   const concurrency = assertInteger('encodeConcurrency', opts.encodeConcurrency ?? DEFAULT_ENCODE_CONCURRENCY, 1, 1024);
   const { info } = session;
   const truncation = checkTruncation(info.latent, opts.truncation);
-  const { channels: c, height: h, width: w } = info.image;
+  const { channels: c } = info.image;
   if (c !== 1 && c !== 3 && c !== 4) throw new CelebaGanError('E_MODEL_METADATA', `model makes ${c}-channel images; only 1, 3 or 4 channels can be saved as images`);
-  const gridCount = opts.grid ? Math.min(n, assertInteger('grid count', opts.grid.count ?? DEFAULT_GRID_COUNT, 1, 4096)) : 0;
-
-  await prepareOutDir(opts.outDir);
-  if (opts.grid) await prepareOutDir(dirname(opts.grid.path));
-  const names = Array.from({ length: n }, (_, k) => imageFileName(start + k, format));
-  const files = names.map((name) => join(opts.outDir, name));
-  if (!opts.force) checkNoConflicts(opts.grid ? [...files, opts.grid.path] : files);
-  const manifestPath = join(opts.outDir, MANIFEST_NAME);
-  const gridPixels = new Uint8Array(gridCount * h * w * c);
-
-  const manifestBase = {
-    seed,
-    latent: info.latent,
-    truncation: truncation ?? null,
-    model: basename(info.modelPath),
-    modelSha256: info.modelSha256,
-    step: info.step,
-    ...opts.manifestExtra,
-  };
-
-  const t0 = performance.now();
-  let modelSeconds = 0;
-  let done = 0;
-  let inFlight = 0;
-  let maxInFlight = 0;
-  const setInFlight = (v: number): void => {
-    inFlight = v;
-    maxInFlight = Math.max(maxInFlight, v);
-    opts.onInFlight?.(v);
-  };
-  const writing = new Set<Promise<void>>();
-  let manifestTail: Promise<void> = Promise.resolve();
-  let writeFailure: unknown;
-
-  /** `previous` settles once the batch before this one has appended its manifest lines. */
-  const writeBatch = async (first: number, m: number, output: Float32Array, previous: Promise<void>): Promise<void> => {
-    const pixels = floatNchwToUint8Hwc(output, m, c, h, w);
-    const size = h * w * c;
-    // Keep the first faces for the contact sheet (a copy: `pixels` dies with the batch).
-    const inGrid = Math.max(0, Math.min(m, gridCount - (first - start)));
-    if (inGrid > 0) gridPixels.set(pixels.subarray(0, inGrid * size), (first - start) * size);
-    const lines: string[] = new Array<string>(m);
-    await pool(m, concurrency, async (k) => {
-      const index = first + k;
-      const path = files[index - start]!;
-      const raw = pixels.subarray(k * size, (k + 1) * size);
-      // Temp name + rename: a crash never leaves a truncated face under its final name.
-      const tmp = tempPathFor(path);
-      try {
-        // Written synchronously: onnxruntime-node runs a batch on the JS thread, so every async
-        // file step would wait for the next batch to finish before it could move on.
-        writeFileSync(tmp, await encodeImage(raw, h, w, c, { format, upscale, resize }));
-        renameSync(tmp, path);
-      } catch (err) {
-        await rm(tmp, { force: true });
-        throw new CelebaGanError('E_OUTPUT_WRITE', `could not write ${path}: ${(err as Error).message}`, { cause: err });
-      }
-      lines[k] = JSON.stringify({ file: names[index - start], index, ...manifestBase });
-      done++;
-      opts.onProgress?.(done, n);
+  if (opts.shard && opts.grid) {
+    throw new UsageError('E_BAD_ARGUMENT', '--grid cannot be combined with --shard/--shards (every shard would write the same contact sheet)', {
+      hint: 'Make the grid with an unsharded run: celeba-gan generate --n 64 --grid ... with the same --seed.',
     });
-    // Lines land in index order: each batch appends after the one before it.
-    await previous;
-    await appendFile(manifestPath, `${lines.join('\n')}\n`);
-  };
-
-  let next = start;
-  try {
-    for (let first = start; first < start + n && !opts.signal?.aborted; first += batchSize) {
-      // Bounded memory: wait until a batch slot is free before computing another.
-      while (inFlight >= depth) {
-        await Promise.race(writing);
-        if (writeFailure !== undefined) throw writeFailure;
-      }
-      if (opts.signal?.aborted) break;
-      const m = Math.min(batchSize, start + n - first);
-      next = first + m;
-      setInFlight(inFlight + 1);
-      const z = latentsFor(seed, first, m, info.zDim, info.latent, truncation);
-      const tm = performance.now();
-      const output = await session.run(z, m);
-      modelSeconds += (performance.now() - tm) / 1000;
-      // Batches take their manifest turn in the order they were computed.
-      const landed = writeBatch(first, m, output, manifestTail);
-      manifestTail = landed.catch(() => undefined);
-      const p: Promise<void> = landed
-        .catch((err: unknown) => {
-          writeFailure ??= err;
-        })
-        .finally(() => {
-          writing.delete(p);
-          setInFlight(inFlight - 1);
-        });
-      writing.add(p);
-      if (writeFailure !== undefined) throw writeFailure;
-    }
-    while (writing.size > 0) await Promise.race(writing);
-    if (writeFailure !== undefined) throw writeFailure;
-  } finally {
-    await Promise.allSettled([...writing]);
   }
-
-  const written = next - start;
-  let gridPath: string | null = null;
-  const inGrid = Math.min(gridCount, written);
-  if (opts.grid && inGrid > 0) {
-    await writeGridPng(opts.grid.path, gridPixels.subarray(0, inGrid * h * w * c), inGrid, h, w, c, { upscale, cols: opts.grid.cols });
-    gridPath = opts.grid.path;
-  }
-  const seconds = (performance.now() - t0) / 1000;
+  const { first, end } = opts.shard ? shardSlice(start, n, opts.shard) : { first: start, end: start + n };
+  const tag = opts.shard ? shardTag(opts.shard) : null;
+  const grid = opts.grid
+    ? { path: opts.grid.path, count: Math.min(n, assertInteger('grid count', opts.grid.count ?? DEFAULT_GRID_COUNT, 1, 4096)), cols: opts.grid.cols }
+    : null;
   return {
-    outDir: opts.outDir,
-    manifestPath,
-    gridPath,
-    files: files.slice(0, written),
-    firstIndex: start,
-    stopped: written < n,
-    seconds,
-    modelSeconds,
-    imagesPerSecond: written / seconds,
-    maxInFlight,
+    first,
+    end,
+    seed,
+    batchSize,
+    format,
+    ext: EXTENSIONS[format],
+    upscale,
+    resize,
+    depth,
+    concurrency,
+    force: opts.force ?? false,
+    zDim: info.zDim,
+    latent: info.latent,
+    truncation,
+    image: info.image,
+    grid,
+    tag,
+    manifestName: manifestFileName(tag),
+    manifestBase: {
+      seed,
+      latent: info.latent,
+      truncation: truncation ?? null,
+      model: basename(info.modelPath),
+      modelSha256: info.modelSha256,
+      step: info.step,
+      ...(opts.shard ? { shard: `${opts.shard.index}/${opts.shard.count}` } : {}),
+      ...opts.manifestExtra,
+    },
   };
+}
+
+/** The output folder while a run holds it. */
+interface Output {
+  dir: string;
+  /** The outermost folder this run created (removed again if the run writes nothing). */
+  created: string | null;
+  lock: OutputLock;
+  manifest: ManifestAppender;
+  /** The manifest part existed before this run. */
+  manifestExisted: boolean;
+}
+
+function unwritable(dir: string, err: unknown): UsageError {
+  return new UsageError('E_OUTPUT_UNWRITABLE', `cannot write to output folder ${dir}: ${(err as Error).message}`, {
+    hint: 'Pass --out <folder> somewhere you can write (it is created if missing).',
+    cause: err,
+  });
+}
+
+/** Create the folder, take the lock, check the grid, open the manifest part. */
+async function openOutput(dir: string, plan: Plan): Promise<Output> {
+  let created: string | null;
+  let lock: OutputLock;
+  try {
+    created = mkdirSync(dir, { recursive: true }) ?? null;
+  } catch (err) {
+    throw unwritable(dir, err);
+  }
+  try {
+    lock = acquireOutputLock(dir, lockFileName(plan.tag), [plan.first, plan.end], plan.ext);
+  } catch (err) {
+    removeCreated(dir, created);
+    throw err instanceof CelebaGanError ? err : unwritable(dir, err);
+  }
+  try {
+    if (plan.grid && !plan.force && existsSync(plan.grid.path)) {
+      throw new UsageError('E_OUTPUT_EXISTS', `${plan.grid.path} already exists; not overwriting it`, { hint: 'Pass --force to overwrite it, or another --grid path.' });
+    }
+    const manifestPath = join(dir, plan.manifestName);
+    const manifestExisted = existsSync(manifestPath);
+    return { dir, created, lock, manifest: new ManifestAppender(manifestPath), manifestExisted };
+  } catch (err) {
+    lock.release();
+    removeCreated(dir, created);
+    throw err instanceof CelebaGanError ? err : unwritable(dir, err);
+  }
+}
+
+/**
+ * Release the folder: close the manifest, drop lines that now describe replaced files, release
+ * the lock, and remove what this run created if it wrote nothing. Returns notes for the user.
+ */
+async function closeOutput(out: Output, plan: Plan, written: number, failure: unknown): Promise<string[]> {
+  const notes = [...out.lock.notes];
+  try {
+    out.manifest.close();
+    if (written > 0) notes.push(...(await dropSupersededEverywhere(out, plan, written)));
+  } catch (err) {
+    if (failure === undefined) throw outputError(join(out.dir, plan.manifestName), err);
+    notes.push(`could not update the manifest: ${(err as Error).message}`);
+  } finally {
+    out.lock.release();
+    if (written === 0) {
+      if (!out.manifestExisted) rmSync(join(out.dir, plan.manifestName), { force: true });
+      removeCreated(out.dir, out.created);
+    }
+  }
+  return notes;
+}
+
+/** Lines of earlier runs for the files this run wrote, in any manifest part of the folder. */
+async function dropSupersededEverywhere(out: Output, plan: Plan, written: number): Promise<string[]> {
+  const end = plan.first + written;
+  const superseded = (file: string): boolean => {
+    const i = imageIndexOf(file, plan.ext);
+    return i !== null && i >= plan.first && i < end;
+  };
+  const notes: string[] = [];
+  for (const name of manifestParts(out.dir)) {
+    const path = join(out.dir, name);
+    if (name === plan.manifestName) {
+      // Ours: only lines from before this run can be stale.
+      const dropped = await dropSupersededLines(path, superseded, out.manifest.startOffset);
+      if (dropped > 0) notes.push(`${path}: replaced ${dropped} line${dropped === 1 ? '' : 's'} of earlier runs for files this run rewrote`);
+      continue;
+    }
+    // Another part: rewrite it only while holding its writer's lock.
+    let lock: OutputLock;
+    try {
+      lock = acquireOutputLock(out.dir, lockFileName(manifestPartTag(name) ?? null), [0, 0], plan.ext);
+    } catch (err) {
+      if (err instanceof CelebaGanError && err.code === 'E_OUTPUT_LOCKED') {
+        notes.push(`${path} may still list files this run rewrote: another run holds it (${err.message})`);
+        continue;
+      }
+      throw err;
+    }
+    try {
+      const dropped = await dropSupersededLines(path, superseded);
+      if (dropped > 0) notes.push(`${path}: removed ${dropped} line${dropped === 1 ? '' : 's'} for files this run rewrote (now listed in ${plan.manifestName})`);
+    } finally {
+      lock.release();
+    }
+  }
+  return notes;
+}
+
+/** Remove `dir` and its parents up to `created` (the outermost folder mkdir made), if empty. */
+function removeCreated(dir: string, created: string | null): void {
+  if (created === null) return;
+  const top = resolve(created);
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    try {
+      rmdirSync(d);
+    } catch {
+      return; // not empty (someone else's files): leave it
+    }
+    if (d === top || relative(top, d).startsWith('..')) return;
+  }
+}
+
+/** An OS error writing `path`, in the error contract: what happened to which file, and what to do. */
+function outputError(path: string, err: unknown): CelebaGanError {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new CelebaGanError('E_DISK_FULL', `no space left on the device writing ${path}`, { hint: 'Free some space or pass --out on another disk, then run the command printed for the rest.', cause: err });
+  }
+  if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM') {
+    return new UsageError('E_OUTPUT_UNWRITABLE', `cannot write ${path}: ${(err as Error).message}`, { hint: 'Pass --out <folder> somewhere you can write.', cause: err });
+  }
+  return new CelebaGanError('E_OUTPUT_WRITE', `could not write ${path}: ${(err as Error).message}`, { cause: err });
+}
+
+async function runModel(session: GeneratorSession, z: Float32Array, count: number, stats: { modelSeconds: number }): Promise<Float32Array> {
+  const t = performance.now();
+  const images = await session.run(z, count);
+  stats.modelSeconds += (performance.now() - t) / 1000;
+  return images;
+}
+
+/**
+ * The batches alive at once (computed and not yet written): at most `depth`. A failed batch is
+ * remembered and stops the run; the ones after it do not write.
+ */
+class BatchesInFlight {
+  private readonly live = new Set<Promise<void>>();
+  private failure: { error: unknown } | null = null;
+
+  constructor(private readonly depth: number) {}
+
+  get size(): number {
+    return this.live.size;
+  }
+
+  get failed(): boolean {
+    return this.failure !== null;
+  }
+
+  add(batch: Promise<void>): void {
+    const tracked: Promise<void> = batch
+      .catch((error: unknown) => {
+        this.failure ??= { error };
+      })
+      .finally(() => this.live.delete(tracked));
+    this.live.add(tracked);
+  }
+
+  async waitForSlot(): Promise<void> {
+    while (this.live.size >= this.depth) await Promise.race(this.live);
+  }
+
+  async drain(): Promise<void> {
+    while (this.live.size > 0) await Promise.race(this.live);
+  }
+
+  throwIfFailed(): void {
+    if (this.failure) throw this.failure.error;
+  }
+}
+
+/**
+ * Encodes batches (at most `concurrency` images at once, across batches) and writes their files
+ * strictly in index order: a batch writes once the one before it has written all of its files.
+ * Holds the first faces for the contact sheet.
+ */
+class BatchWriter {
+  /** Files written so far: always the first `written` of the range. */
+  written = 0;
+  readonly gridPixels: Uint8Array;
+  private readonly encodes: LimitFunction;
+  private previous: Promise<void> = Promise.resolve();
+  private readonly imageBytes: number;
+
+  constructor(
+    private readonly plan: Plan,
+    private readonly out: Output | null,
+    private readonly opts: Pick<GenerateOptions, 'onProgress' | 'writeFile'>,
+  ) {
+    const { channels, height, width } = plan.image;
+    this.imageBytes = channels * height * width;
+    this.encodes = pLimit(plan.concurrency);
+    this.gridPixels = new Uint8Array((plan.grid?.count ?? 0) * this.imageBytes);
+  }
+
+  writeBatch(first: number, count: number, images: Float32Array): Promise<void> {
+    const { channels: c, height: h, width: w } = this.plan.image;
+    const pixels = floatNchwToUint8Hwc(images, count, c, h, w);
+    this.keepForGrid(first, count, pixels);
+    const encodeOptions = { format: this.plan.format, upscale: this.plan.upscale, resize: this.plan.resize };
+    const encoded = Array.from({ length: count }, (_, k) =>
+      this.encodes(() => encodeImage(pixels.subarray(k * this.imageBytes, (k + 1) * this.imageBytes), h, w, c, encodeOptions)),
+    );
+    // Awaited in order below; a failure there leaves later ones unawaited.
+    for (const p of encoded) p.catch(() => undefined);
+    const landed = this.previous.then(() => this.writeInOrder(first, encoded));
+    this.previous = landed;
+    return landed;
+  }
+
+  private async writeInOrder(first: number, encoded: Promise<Uint8Array>[]): Promise<void> {
+    for (const [k, bytes] of encoded.entries()) {
+      this.writeFace(first + k, await bytes);
+    }
+  }
+
+  /** Temp file, then link (no overwrite) or rename (force); then its manifest line. */
+  private writeFace(index: number, bytes: Uint8Array): void {
+    const out = this.out!;
+    const name = imageFileName(index, this.plan.format);
+    const path = join(out.dir, name);
+    const tmp = tempPathFor(path);
+    try {
+      // Synchronous: onnxruntime-node runs a batch on the JS thread, so every async file step
+      // would wait for the next batch to finish before it could move on.
+      (this.opts.writeFile ?? writeFileSync)(tmp, bytes);
+      if (this.plan.force) renameSync(tmp, path);
+      else {
+        linkSync(tmp, path);
+        rmSync(tmp);
+      }
+    } catch (err) {
+      rmSync(tmp, { force: true });
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+        throw new UsageError('E_OUTPUT_EXISTS', `${path} already exists; not overwriting it`, {
+          hint: 'Pass --force to overwrite, choose another --out, or start after the existing faces with --index.',
+        });
+      }
+      throw outputError(path, err);
+    }
+    try {
+      out.manifest.append(JSON.stringify({ file: name, index, ...this.plan.manifestBase }));
+    } catch (err) {
+      // A file without its line would be unexplained: take it back.
+      rmSync(path, { force: true });
+      throw outputError(out.manifest.path, err);
+    }
+    this.written++;
+    this.opts.onProgress?.(this.written, this.plan.end - this.plan.first);
+  }
+
+  private keepForGrid(first: number, count: number, pixels: Uint8Array): void {
+    const grid = this.plan.grid;
+    if (!grid) return;
+    const offset = first - this.plan.first;
+    const inGrid = Math.max(0, Math.min(count, grid.count - offset));
+    if (inGrid > 0) this.gridPixels.set(pixels.subarray(0, inGrid * this.imageBytes), offset * this.imageBytes);
+  }
+}
+
+/** The contact sheet of the first faces written, or null when none were asked for or written. */
+async function writeGrid(plan: Plan, writer: BatchWriter): Promise<string | null> {
+  const grid = plan.grid;
+  const count = Math.min(grid?.count ?? 0, writer.written);
+  if (!grid || count === 0) return null;
+  const { channels: c, height: h, width: w } = plan.image;
+  try {
+    mkdirSync(dirname(grid.path), { recursive: true });
+    await writeGridPng(grid.path, writer.gridPixels.subarray(0, count * h * w * c), count, h, w, c, { upscale: plan.upscale, cols: grid.cols });
+  } catch (err) {
+    throw outputError(grid.path, err);
+  }
+  return grid.path;
 }

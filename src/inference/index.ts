@@ -8,6 +8,7 @@ export {
   METADATA_KEYS,
   INPUT_NAME,
   OUTPUT_NAME,
+  SUPPORTED_OUTPUT_RANGE,
   type GeneratorInfo,
   type GeneratorSession,
   type OpenGeneratorOptions,
@@ -26,4 +27,7 @@ export {
   type ImageFormat,
   type ResizeKernel,
 } from './generate.js';
+export { encodeImage, EXTENSIONS, type EncodeOptions } from './encode.js';
+export { manifestFileName } from './manifest.js';
+export { parseShard, shardFromEnv, shardSlice, SHARD_INDEX_ENV, type Shard } from './shards.js';
 export { readModelSummary, type ModelFileSummary } from './model-file.js';

@@ -1,16 +1,12 @@
-import protobuf from 'protobufjs';
+import { modelProtoType } from '../onnx/onnx-proto.js';
 
 /**
- * Just enough of an ONNX ModelProto reader to validate a file before onnxruntime sees it and to
- * read `metadata_props` (onnxruntime-node does not expose custom metadata). It walks the
- * top-level protobuf fields and skips the graph without decoding it, so it costs microseconds
- * even for large models. Field numbers are ONNX's (onnx/onnx.proto3), frozen by its rules.
+ * A model file's top-level fields, read before onnxruntime sees it: to say "not an ONNX model"
+ * clearly and to read `metadata_props` (onnxruntime-node does not expose custom metadata). It
+ * decodes with the project's one ONNX schema (src/onnx/onnx-proto.ts, the one the exporter
+ * writes with), so there is a single ONNX reader; byte fields (the weights) stay views of the
+ * file's buffer, so decoding costs no copy of the weights.
  */
-
-const IR_VERSION = 1; // int64
-const GRAPH = 7; // GraphProto
-const OPSET_IMPORT = 8; // repeated OperatorSetIdProto
-const METADATA_PROPS = 14; // repeated StringStringEntryProto {key = 1; value = 2}
 
 export interface ModelFileSummary {
   irVersion: number;
@@ -20,42 +16,24 @@ export interface ModelFileSummary {
   metadata: Map<string, string>;
 }
 
+interface DecodedModel {
+  ir_version?: number | { toNumber(): number };
+  graph?: unknown;
+  opset_import?: unknown[];
+  metadata_props?: { key?: string; value?: string }[];
+}
+
 /**
  * Summarise a serialized ModelProto. Throws a plain Error (the caller words the user-facing
  * one) when the bytes are not a protobuf message shaped like an ONNX model.
  */
 export function readModelSummary(bytes: Uint8Array): ModelFileSummary {
-  const reader = protobuf.Reader.create(bytes);
-  let irVersion = 0;
-  let hasGraph = false;
-  let opsetCount = 0;
-  const metadata = new Map<string, string>();
-  while (reader.pos < reader.len) {
-    const tag = reader.uint32();
-    const field = tag >>> 3;
-    const wire = tag & 7;
-    if (field === 0) throw new Error(`invalid protobuf field number 0 at byte ${reader.pos}`);
-    if (field === IR_VERSION && wire === 0) irVersion = Number(reader.int64());
-    else if (field === GRAPH && wire === 2) {
-      reader.skipType(2);
-      hasGraph = true;
-    } else if (field === OPSET_IMPORT && wire === 2) {
-      reader.skipType(2);
-      opsetCount++;
-    } else if (field === METADATA_PROPS && wire === 2) {
-      const entry = protobuf.Reader.create(reader.bytes());
-      let key = '';
-      let value = '';
-      while (entry.pos < entry.len) {
-        const t = entry.uint32();
-        if (t >>> 3 === 1 && (t & 7) === 2) key = entry.string();
-        else if (t >>> 3 === 2 && (t & 7) === 2) value = entry.string();
-        else entry.skipType(t & 7);
-      }
-      metadata.set(key, value);
-    } else reader.skipType(wire);
-  }
+  const model = modelProtoType().decode(bytes) as unknown as DecodedModel;
+  const ir = model.ir_version;
+  const irVersion = typeof ir === 'number' ? ir : ir ? ir.toNumber() : 0;
   if (irVersion <= 0) throw new Error('no ir_version field');
-  if (!hasGraph) throw new Error('no graph field');
-  return { irVersion, hasGraph, opsetCount, metadata };
+  if (!model.graph) throw new Error('no graph field');
+  const metadata = new Map<string, string>();
+  for (const entry of model.metadata_props ?? []) metadata.set(entry.key ?? '', entry.value ?? '');
+  return { irVersion, hasGraph: true, opsetCount: model.opset_import?.length ?? 0, metadata };
 }

@@ -29,6 +29,9 @@ export { latentsFor, checkTruncation, type LatentKind } from './latents.js';
 export const METADATA_KEYS = META;
 const REQUIRED_KEYS = ['version', 'preset', 'width', 'zDim', 'latent', 'imageHeight', 'imageWidth', 'imageChannels', 'layout', 'outputRange'] as const;
 
+/** The only output range generate converts to pixels ([-1, 1] -> 0..255). */
+export const SUPPORTED_OUTPUT_RANGE = '-1,1';
+
 export const INPUT_NAME = 'z';
 export const OUTPUT_NAME = 'images';
 
@@ -105,8 +108,8 @@ export function parseGeneratorMetadata(metadata: Map<string, string>, what: stri
   const latent = get('latent');
   if (latent !== 'uniform' && latent !== 'normal') bad('latent', '"uniform" or "normal"');
   if (get('layout') !== 'NCHW') bad('layout', '"NCHW"');
-  const range = get('outputRange').split(',').map(Number);
-  if (range.length !== 2 || !range.every(Number.isFinite) || range[0]! >= range[1]!) bad('outputRange', '"lo,hi" such as "-1,1"');
+  // The exporter always writes -1,1 (tanh); anything else would be scaled wrongly to pixels.
+  if (get('outputRange').replace(/\s+/g, '') !== SUPPORTED_OUTPUT_RANGE) bad('outputRange', `"${SUPPORTED_OUTPUT_RANGE}" (the generator's tanh range, the only one celeba-gan converts to pixels)`);
   const width = Number(get('width'));
   if (!(width > 0)) bad('width', 'a positive number');
   const stepText = metadata.get(METADATA_KEYS.step);
@@ -120,7 +123,7 @@ export function parseGeneratorMetadata(metadata: Map<string, string>, what: stri
     latent: latent as LatentKind,
     image: { channels: positiveInt('imageChannels'), height: positiveInt('imageHeight'), width: positiveInt('imageWidth') },
     layout: 'NCHW',
-    outputRange: [range[0]!, range[1]!],
+    outputRange: [-1, 1],
     step,
     checkpointSha256: metadata.get(METADATA_KEYS.checkpointSha256) || null,
     metadata: Object.fromEntries(metadata),
@@ -129,8 +132,12 @@ export function parseGeneratorMetadata(metadata: Map<string, string>, what: stri
 
 export type OrtSession = Awaited<ReturnType<Ort['InferenceSession']['create']>>;
 
-/** `batch` dims may be symbolic (string) or any number; fixed dims must match. */
-function checkIo(session: OrtSession, info: Omit<GeneratorInfo, 'modelPath' | 'modelSha256'>, what: string): void {
+/**
+ * Checks the graph's input and output against the metadata. The batch dim may be symbolic (any
+ * batch) or a fixed number (a model exported or edited for one batch size): returns that number,
+ * or null when any batch runs.
+ */
+function checkIo(session: OrtSession, info: Omit<GeneratorInfo, 'modelPath' | 'modelSha256'>, what: string): number | null {
   const fail = (message: string): never => {
     throw new CelebaGanError('E_MODEL_IO', `model ${what} ${message}`, {
       kind: 'usage',
@@ -148,6 +155,9 @@ function checkIo(session: OrtSession, info: Omit<GeneratorInfo, 'modelPath' | 'm
   if (!shapeOk(input, [0, info.zDim])) fail(`input "${INPUT_NAME}" is ${describeMeta(input)}; expected float32 [batch, ${info.zDim}] (z_dim from its metadata)`);
   const { channels, height, width } = info.image;
   if (!shapeOk(output, [0, channels, height, width])) fail(`output "${OUTPUT_NAME}" is ${describeMeta(output)}; expected float32 [batch, ${channels}, ${height}, ${width}]`);
+  // onnxruntime merges a disagreeing output batch leniently; each run's output shape is checked.
+  const batch = input!.isTensor ? input!.shape[0] : undefined;
+  return typeof batch === 'number' && batch > 0 ? batch : null;
 }
 
 export interface OnnxSession {
@@ -220,8 +230,9 @@ export async function openGenerator(modelPath: string, opts: OpenGeneratorOption
   const info: GeneratorInfo = { ...partial, modelPath: resolve(modelPath), modelSha256: createHash('sha256').update(bytes).digest('hex') };
 
   const { ort, session, providerUsed: used, providerNotes: notes } = await openOnnxSession(bytes, modelPath, { provider, device, threads });
+  let fixedBatch: number | null;
   try {
-    checkIo(session, partial, modelPath);
+    fixedBatch = checkIo(session, partial, modelPath);
   } catch (err) {
     await session.release();
     throw err;
@@ -230,6 +241,49 @@ export async function openGenerator(modelPath: string, opts: OpenGeneratorOption
   const live = session;
   const { zDim } = info;
   const { channels, height, width } = info.image;
+  const imageSize = channels * height * width;
+
+  /** One call of the graph on exactly `n` latents. */
+  const runOnce = async (z: Float32Array, n: number): Promise<Float32Array> => {
+    const feeds = { [INPUT_NAME]: new ort.Tensor('float32', z, [n, zDim]) };
+    let result;
+    try {
+      result = await live.run(feeds);
+    } catch (err) {
+      throw new CelebaGanError('E_MODEL_RUN', `onnxruntime failed to run ${modelPath} on a batch of ${n}: ${(err as Error).message.trim()}`, {
+        hint: 'A smaller --batch-size needs less memory; if the model was edited or made by another tool, re-export it with `celeba-gan export --onnx`.',
+        cause: err,
+      });
+    }
+    const images = result[OUTPUT_NAME] as InstanceType<Ort['Tensor']> | undefined;
+    const want = [n, channels, height, width];
+    if (!images || images.type !== 'float32' || images.dims.length !== 4 || images.dims.some((d, i) => d !== want[i])) {
+      throw new CelebaGanError('E_MODEL_IO', `model ${modelPath} returned images [${images?.dims.join(', ') ?? 'none'}] for a batch of ${n}; expected [${want.join(', ')}]`, {
+        hint: 'Re-export the run with `celeba-gan export --onnx`.',
+      });
+    }
+    return images.data as Float32Array;
+  };
+
+  /**
+   * A model with a fixed batch B runs in chunks of B; the last chunk is padded with zeros and
+   * the padding's images dropped. Each image depends on its own z only (batch norm in eval
+   * mode), so the faces are the same as from a model with a free batch.
+   */
+  const runFixed = async (z: Float32Array, n: number, b: number): Promise<Float32Array> => {
+    if (n === b) return runOnce(z, n);
+    const out = new Float32Array(n * imageSize);
+    const chunk = new Float32Array(b * zDim);
+    for (let i = 0; i < n; i += b) {
+      const m = Math.min(b, n - i);
+      chunk.fill(0);
+      chunk.set(z.subarray(i * zDim, (i + m) * zDim));
+      const images = await runOnce(chunk, b);
+      out.set(images.subarray(0, m * imageSize), i * imageSize);
+    }
+    return out;
+  };
+
   let closed = false;
   return {
     info,
@@ -239,16 +293,7 @@ export async function openGenerator(modelPath: string, opts: OpenGeneratorOption
       if (closed) throw new Error('GeneratorSession.run called after close()');
       assertInteger('n', n, 1);
       if (z.length !== n * zDim) throw new Error(`z has ${z.length} values; [${n}, ${zDim}] needs ${n * zDim}`);
-      const feeds = { [INPUT_NAME]: new ort.Tensor('float32', z, [n, zDim]) };
-      const result = await live.run(feeds);
-      const images = result[OUTPUT_NAME] as InstanceType<Ort['Tensor']> | undefined;
-      const want = [n, channels, height, width];
-      if (!images || images.type !== 'float32' || images.dims.length !== 4 || images.dims.some((d, i) => d !== want[i])) {
-        throw new CelebaGanError('E_MODEL_IO', `model ${modelPath} returned images [${images?.dims.join(', ') ?? 'none'}] for a batch of ${n}; expected [${want.join(', ')}]`, {
-          hint: 'Re-export the run with `celeba-gan export --onnx`.',
-        });
-      }
-      return images.data as Float32Array;
+      return fixedBatch === null ? runOnce(z, n) : runFixed(z, n, fixedBatch);
     },
     async close(): Promise<void> {
       if (closed) return;

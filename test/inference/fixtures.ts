@@ -69,3 +69,12 @@ export function setMetadata(key: string, value: string): (m: Model) => void {
     else m.metadata_props.push({ key, value });
   };
 }
+
+/** Give input `z` and output `images` a fixed batch dimension (a model exported for one batch size). */
+export function fixBatch(batch: number): (m: Model) => void {
+  return (m) => {
+    for (const v of [...m.graph.input, ...m.graph.output]) {
+      if (v.name === 'z' || v.name === 'images') v.type.tensor_type.shape.dim[0] = { dim_value: batch };
+    }
+  };
+}

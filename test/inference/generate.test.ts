@@ -1,12 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { CelebaGanError } from '../../src/errors.js';
 import { defaultPipelineDepth, generateImages, imageFileName, type GenerateOptions } from '../../src/inference/generate.js';
 import { openGenerator, type GeneratorSession } from '../../src/inference/session.js';
-import { tempDir, writeTinyModel } from './fixtures.js';
+import { fixBatch, tempDir, tinyModelBytes, writeTinyModel } from './fixtures.js';
 
 const root = tempDir('cg-generate-');
 const modelPath = writeTinyModel(root);
@@ -67,28 +69,43 @@ test('--index regenerates one face exactly, as the manifest says', async () => {
   assert.deepEqual(readFileSync(join(one, line.file)), readFileSync(join(all, line.file)));
 });
 
-test('bounded memory: 300 images in batches of 16 never hold more than 2 batches at once', async () => {
-  const out = freshOut();
-  const seen: number[] = [];
-  const r = await generateImages(session, { outDir: out, n: 300, seed: 1, batchSize: 16, pipelineDepth: 2, onInFlight: (k) => seen.push(k) });
-  assert.equal(Math.max(...seen), 2, 'the next batch ran while the previous one was written, and no further ahead');
-  assert.equal(r.maxInFlight, 2);
-  assert.equal(seen.at(-1), 0, 'everything written at the end');
-  assert.equal(faces(out).length, 300);
-  const lines = manifest(out);
-  assert.deepEqual(lines.map((l) => l.index), Array.from({ length: 300 }, (_, i) => i), 'manifest in index order, one line per file');
+/**
+ * A session that looks at the output folder (from outside the pipeline) each time the pipeline
+ * starts a batch: how many files have landed by then says how many batches are still alive.
+ */
+function watching(inner: GeneratorSession, dir: string, seen: { batch: number; filesOnDisk: number }[]): GeneratorSession {
+  let batch = 0;
+  return {
+    info: inner.info,
+    providerUsed: inner.providerUsed,
+    providerNotes: inner.providerNotes,
+    run: (z, n) => {
+      seen.push({ batch: batch++, filesOnDisk: existsSync(dir) ? faces(dir).length : 0 });
+      return inner.run(z, n);
+    },
+    close: () => inner.close(),
+  };
+}
 
-  const deeper: number[] = [];
-  await generateImages(session, { outDir: freshOut(), n: 100, seed: 1, batchSize: 8, pipelineDepth: 3, onInFlight: (k) => deeper.push(k) });
-  assert.ok(Math.max(...deeper) <= 3);
-  assert.ok(deeper.includes(3), 'depth 3 lets two batches be written while a third runs');
+test('bounded memory: when batch j starts, all but the last depth-1 batches are on disk (observed from the folder)', async () => {
+  const B = 16;
+  for (const depth of [1, 2, 3]) {
+    const out = freshOut();
+    const seen: { batch: number; filesOnDisk: number }[] = [];
+    await generateImages(watching(session, out, seen), { outDir: out, n: 300, seed: 1, batchSize: B, pipelineDepth: depth });
+    assert.equal(seen.length, Math.ceil(300 / B));
+    for (const { batch, filesOnDisk } of seen) {
+      assert.ok(filesOnDisk >= (batch - depth + 1) * B, `depth ${depth}: batch ${batch} started with only ${filesOnDisk} files on disk`);
+    }
+    if (depth === 1) assert.ok(seen.every(({ batch, filesOnDisk }) => filesOnDisk === batch * B), 'depth 1: one batch at a time');
+    else assert.ok(seen.some(({ batch, filesOnDisk }) => filesOnDisk < batch * B), `depth ${depth}: a batch ran while the one before it was being written`);
+    assert.equal(faces(out).length, 300);
+    assert.deepEqual(manifest(out).map((l) => l.index), Array.from({ length: 300 }, (_, i) => i), 'manifest in index order, one line per file');
+  }
   // On the cpu provider the default is one batch at a time (encoding beside onnxruntime only contends for the cores).
   assert.equal(session.providerUsed, 'cpu');
   assert.equal(defaultPipelineDepth('cpu'), 1);
   assert.equal(defaultPipelineDepth('cuda'), 2);
-  const serial: number[] = [];
-  await generateImages(session, { outDir: freshOut(), n: 40, seed: 1, batchSize: 8, onInFlight: (k) => serial.push(k) });
-  assert.equal(Math.max(...serial), 1);
 });
 
 test('formats, upscaling and the contact sheet', async () => {
@@ -125,23 +142,141 @@ test('formats, upscaling and the contact sheet', async () => {
   }
 });
 
-test('EXPECTED FAILURE - existing files are not overwritten without --force', async () => {
+test('EXPECTED FAILURE - existing files are never overwritten without --force: the conflict is found at write time', async () => {
   const out = freshOut();
   await generateImages(session, { outDir: out, n: 5, seed: 1 });
+  const seed1Face4 = readFileSync(join(out, 'face-000004.png'));
   writeFileSync(join(out, 'face-000003.png'), 'keep me');
   await assert.rejects(generateImages(session, { outDir: out, n: 5, startIndex: 3, seed: 2 }), (err: CelebaGanError) => {
     assert.equal(err.name, 'UsageError');
     assert.equal(err.code, 'E_OUTPUT_EXISTS');
-    assert.match(err.message, /face-000003\.png already exists \(and 1 more\); not overwriting it/);
+    assert.match(err.message, /face-000003\.png already exists; not overwriting it$/);
     assert.match(err.hint!, /--force/);
     return true;
   });
   assert.equal(readFileSync(join(out, 'face-000003.png'), 'utf8'), 'keep me', 'nothing touched');
-  // Starting after the existing faces is fine, and --force overwrites.
-  await generateImages(session, { outDir: out, n: 2, startIndex: 5, seed: 1 });
-  await generateImages(session, { outDir: out, n: 5, seed: 1, force: true });
-  assert.equal((await sharp(join(out, 'face-000003.png')).metadata()).format, 'png');
-  assert.equal(faces(out).length, 7);
+  assert.deepEqual(readFileSync(join(out, 'face-000004.png')), seed1Face4);
+  assert.deepEqual(readdirSync(out).filter((f) => f.startsWith('.') || f.endsWith('.lock')), [], 'no temp file, lock released');
+
+  // A conflict in the middle of a run: the files before it are complete and listed, none after.
+  const mid = freshOut();
+  mkdirSync(mid);
+  writeFileSync(join(mid, 'face-000007.png'), 'keep me');
+  await assert.rejects(generateImages(session, { outDir: mid, n: 20, seed: 2, batchSize: 4 }), { code: 'E_OUTPUT_EXISTS', message: /face-000007\.png already exists/ });
+  assert.deepEqual(faces(mid), Array.from({ length: 8 }, (_, i) => imageFileName(i, 'png')));
+  assert.deepEqual(manifest(mid).map((l) => l.index), [0, 1, 2, 3, 4, 5, 6], 'each complete file has its line; the conflicting one has none');
+  assert.equal(readFileSync(join(mid, 'face-000007.png'), 'utf8'), 'keep me');
+});
+
+test('--force three times: the manifest lists each file once, with the seed that made it', async () => {
+  const out = freshOut();
+  await generateImages(session, { outDir: out, n: 10, seed: 1, batchSize: 4 });
+  const r2 = await generateImages(session, { outDir: out, n: 10, seed: 2, batchSize: 4, force: true });
+  assert.match(r2.notes.join('\n'), /replaced 10 lines of earlier runs/);
+  await generateImages(session, { outDir: out, n: 10, startIndex: 5, seed: 3, batchSize: 4, force: true });
+  const lines = manifest(out);
+  assert.deepEqual(lines.map((l) => l.file).sort(), faces(out), 'one line per file on disk');
+  assert.deepEqual(lines.map((l) => [l.index, l.seed]).sort((a, b) => a[0]! - b[0]!), Array.from({ length: 15 }, (_, i) => [i, i < 5 ? 2 : 3]));
+  // And each file is what its line says.
+  const check = freshOut();
+  await generateImages(session, { outDir: check, n: 10, startIndex: 5, seed: 3 });
+  for (let i = 5; i < 15; i++) assert.deepEqual(readFileSync(join(out, imageFileName(i, 'png'))), readFileSync(join(check, imageFileName(i, 'png'))));
+});
+
+test('EXPECTED FAILURE - a full disk in the middle of a batch: complete files keep their lines, no temp files, E_DISK_FULL names the file', async () => {
+  const out = freshOut();
+  let writes = 0;
+  const fullAfter6 = (path: string, data: Uint8Array): void => {
+    if (++writes > 6) throw Object.assign(new Error(`ENOSPC: no space left on device, write`), { code: 'ENOSPC' });
+    writeFileSync(path, data);
+  };
+  const progress: number[] = [];
+  await assert.rejects(generateImages(session, { outDir: out, n: 20, seed: 7, batchSize: 4, writeFile: fullAfter6, onProgress: (d) => progress.push(d) }), (err: CelebaGanError) => {
+    assert.equal(err.code, 'E_DISK_FULL');
+    assert.match(err.message, /no space left on the device writing .*face-000006\.png$/);
+    assert.match(err.hint!, /Free some space/);
+    return true;
+  });
+  assert.deepEqual(faces(out), Array.from({ length: 6 }, (_, i) => imageFileName(i, 'png')), 'the first batch and half of the second');
+  assert.deepEqual(manifest(out).map((l) => l.index), [0, 1, 2, 3, 4, 5]);
+  assert.equal(progress.at(-1), 6, 'the CLI learns how many landed (for the rest command)');
+  assert.deepEqual(readdirSync(out).filter((f) => !f.startsWith('face-') && f !== 'manifest.jsonl'), [], 'no temp file, no lock left');
+
+  // Nothing written at all: the folder the run created is removed again.
+  const never = join(freshOut(), 'deeper');
+  const failAll = (): void => {
+    throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+  };
+  await assert.rejects(generateImages(session, { outDir: never, n: 3, seed: 7, writeFile: failAll }), { code: 'E_DISK_FULL' });
+  assert.equal(existsSync(never), false);
+  assert.equal(existsSync(join(never, '..')), false, 'and its parent, which it created too');
+});
+
+test('EXPECTED FAILURE - two runs into one folder: the second fails with E_OUTPUT_LOCKED naming the holder and the lock', async () => {
+  const out = freshOut();
+  const first = generateImages(session, { outDir: out, n: 40, seed: 1, batchSize: 8 });
+  await assert.rejects(generateImages(session, { outDir: out, n: 40, seed: 2, batchSize: 8 }), (err: CelebaGanError) => {
+    assert.equal(err.code, 'E_OUTPUT_LOCKED');
+    assert.equal(err.kind, 'usage');
+    assert.ok(err.message.includes(`pid ${process.pid} on `), err.message);
+    assert.ok(err.message.includes(join(out, 'generate.lock')), err.message);
+    return true;
+  });
+  await first;
+  assert.deepEqual([...new Set(manifest(out).map((l) => l.seed))], [1], 'only the first run wrote');
+  assert.equal(existsSync(join(out, 'generate.lock')), false, 'released at the end');
+  // An overlapping shard of another sharding is refused too; a disjoint --index range is not.
+  const held = generateImages(session, { outDir: out, n: 40, startIndex: 100, seed: 1, shard: { index: 0, count: 2 } });
+  await assert.rejects(generateImages(session, { outDir: out, n: 10, startIndex: 110, seed: 1, force: true }), { code: 'E_OUTPUT_LOCKED', message: /overlap this run's 110\.\.119/ });
+  await held;
+});
+
+test('a stale lock (its pid is gone) is taken over, and the run says so', async () => {
+  const out = freshOut();
+  mkdirSync(out);
+  const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+  const pid = Number(dead.stdout);
+  writeFileSync(join(out, 'generate.lock'), JSON.stringify({ pid, host: hostname(), started: '2026-01-01T00:00:00.000Z', range: [0, 10], extension: 'png' }));
+  const r = await generateImages(session, { outDir: out, n: 3, seed: 1 });
+  assert.equal(r.written, 3);
+  assert.match(r.notes.join('\n'), new RegExp(`took over the stale lock .*generate\\.lock of pid ${pid}`));
+  assert.equal(existsSync(join(out, 'generate.lock')), false);
+});
+
+test('shards: the union of K/N slices is byte-identical to the unsharded run; each manifest part covers its slice once', async () => {
+  const whole = freshOut();
+  await generateImages(session, { outDir: whole, n: 23, startIndex: 4, seed: 9, batchSize: 5 });
+  const sharded = freshOut();
+  const N = 3;
+  // All shards at once into one folder: each holds its own lock and writes its own manifest part.
+  const results = await Promise.all(Array.from({ length: N }, (_, k) => generateImages(session, { outDir: sharded, n: 23, startIndex: 4, seed: 9, batchSize: 4, shard: { index: k, count: N } })));
+  assert.deepEqual(results.map((r) => [r.firstIndex, r.total]), [[4, 7], [11, 8], [19, 8]]);
+  assert.deepEqual(faces(sharded), faces(whole));
+  for (const f of faces(whole)) assert.deepEqual(readFileSync(join(sharded, f)), readFileSync(join(whole, f)), f);
+  const parts = readdirSync(sharded).filter((f) => f.endsWith('.jsonl')).sort();
+  assert.deepEqual(parts, ['manifest-shard-0-of-3.jsonl', 'manifest-shard-1-of-3.jsonl', 'manifest-shard-2-of-3.jsonl']);
+  const indices = parts.flatMap((p) => readFileSync(join(sharded, p), 'utf8').trim().split('\n').map((l) => JSON.parse(l).index as number));
+  assert.deepEqual(indices.sort((a, b) => a - b), Array.from({ length: 23 }, (_, i) => 4 + i), 'every index exactly once');
+  assert.equal(JSON.parse(readFileSync(join(sharded, parts[1]!), 'utf8').split('\n')[0]!).shard, '1/3');
+  // More shards than images: the empty ones make nothing, not even a folder.
+  const tiny = join(freshOut(), 'few');
+  const empty = await generateImages(session, { outDir: tiny, n: 2, seed: 9, shard: { index: 0, count: 4 } });
+  assert.deepEqual([empty.total, empty.written, existsSync(tiny)], [0, 0, false]);
+});
+
+test('a model with a fixed batch runs in chunks of it and gives the same faces', async () => {
+  const fixedPath = join(root, 'fixed4.onnx');
+  writeFileSync(fixedPath, tinyModelBytes({ edit: fixBatch(4) }));
+  const fixed = await openGenerator(fixedPath, { provider: 'cpu' });
+  try {
+    const a = freshOut();
+    const b = freshOut();
+    await generateImages(fixed, { outDir: a, n: 10, seed: 6, batchSize: 7 });
+    await generateImages(session, { outDir: b, n: 10, seed: 6, batchSize: 7 });
+    for (const f of faces(b)) assert.deepEqual(readFileSync(join(a, f)), readFileSync(join(b, f)), f);
+  } finally {
+    await fixed.close();
+  }
 });
 
 test('EXPECTED FAILURE - an output folder that cannot be created', async () => {
@@ -194,9 +329,9 @@ test('an abort signal stops after the batches already computed: whole files, mat
     signal: abort.signal,
   });
   assert.equal(r.stopped, true);
-  assert.ok(r.files.length >= 10 && r.files.length <= 30 && r.files.length % 10 === 0, `${r.files.length} files: whole batches only`);
-  assert.deepEqual(faces(out), r.files.map((f) => f.slice(out.length + 1)));
-  assert.deepEqual(manifest(out).map((l) => l.index), Array.from({ length: r.files.length }, (_, i) => i));
+  assert.ok(r.written >= 10 && r.written <= 30 && r.written % 10 === 0, `${r.written} files: whole batches only`);
+  assert.deepEqual(faces(out), Array.from({ length: r.written }, (_, i) => imageFileName(i, 'png')));
+  assert.deepEqual(manifest(out).map((l) => l.index), Array.from({ length: r.written }, (_, i) => i));
   assert.deepEqual(readdirSync(out).filter((f) => f.startsWith('.')), [], 'no temp files left');
   assert.equal((await sharp(join(out, 'grid.png')).metadata()).format, 'png');
 });

@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { checkProvider, executionProviderConfig, parseProvider, PROVIDERS, AUTO_ORDER } from '../../src/bindings/onnxruntime.js';
 import { CelebaGanError, UsageError } from '../../src/errors.js';
 import { latentsFor, openGenerator, openOnnxSession } from '../../src/inference/session.js';
-import { dropMetadata, renameInput, setMetadata, tempDir, tinyModelBytes, writeTinyModel } from './fixtures.js';
+import { dropMetadata, fixBatch, renameInput, setMetadata, tempDir, tinyModelBytes, writeTinyModel } from './fixtures.js';
+import { readModelSummary } from '../../src/inference/model-file.js';
+import { decodeModel } from '../../src/onnx/onnx-proto.js';
 
 const dir = tempDir('cg-session-');
 const modelPath = writeTinyModel(dir);
@@ -141,6 +143,12 @@ const badModels: { name: string; make: () => string; code: string; message: RegE
     message: /bad celeba_gan\.latent: expected "uniform" or "normal" but found "cauchy"/,
   },
   {
+    name: 'output_range edited to 0,255',
+    make: () => writeModel('range.onnx', tinyModelBytes({ edit: setMetadata('celeba_gan.output_range', '0,255') })),
+    code: 'E_MODEL_METADATA',
+    message: /bad celeba_gan\.output_range: expected "-1,1" .* but found "0,255"/,
+  },
+  {
     name: 'metadata disagreeing with the graph',
     make: () => writeModel('zdim.onnx', tinyModelBytes({ edit: setMetadata('celeba_gan.z_dim', '64') })),
     code: 'E_MODEL_IO',
@@ -196,4 +204,32 @@ test('openOnnxSession: the same provider path for models that are not generators
   }
   if (checkProvider('cuda').ok) return t.skip('the CUDA provider is installed on this machine');
   await assert.rejects(openOnnxSession(bytes, 'plain.onnx', { provider: 'cuda' }), { code: 'E_PROVIDER_UNAVAILABLE' });
+});
+
+test('a fixed-batch model: any n runs (chunks of its batch, zero padding dropped) and equals the free-batch model', async () => {
+  const fixed = await openGenerator(writeModel('fixed3.onnx', tinyModelBytes({ edit: fixBatch(3) })), { provider: 'cpu' });
+  const free = await openGenerator(modelPath, { provider: 'cpu' });
+  try {
+    for (const n of [1, 3, 7]) {
+      const z = latentsFor(11, 0, n, 100, 'uniform');
+      const a = await fixed.run(z, n);
+      const b = await free.run(z, n);
+      assert.equal(a.length, n * 3 * 28 * 28);
+      const worst = a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+      assert.ok(worst < 1e-5, `n=${n}: max difference ${worst}`);
+    }
+  } finally {
+    await fixed.close();
+    await free.close();
+  }
+});
+
+test('one ONNX reader: the summary agrees with the exporter\'s schema decode', () => {
+  const bytes = tinyModelBytes();
+  const summary = readModelSummary(bytes);
+  const model = decodeModel(bytes);
+  assert.equal(summary.irVersion, model.ir_version);
+  assert.equal(summary.opsetCount, model.opset_import.length);
+  assert.deepEqual(Object.fromEntries(summary.metadata), Object.fromEntries(model.metadata_props.map((p) => [p.key, p.value])));
+  assert.throws(() => readModelSummary(new Uint8Array(0)), /no ir_version/);
 });
