@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import pLimit from 'p-limit';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { CelebaGanError, UsageError, assertInteger } from '../errors.js';
@@ -116,87 +117,47 @@ export async function prepareFromImages(opts: PrepareOptions): Promise<PrepareRe
       const report = () => opts.onProgress?.({ prepared, skipped: skipped.length, processed: prepared + skipped.length, total });
       report();
 
-      // Ordered, bounded pipeline: at most `workers` decodes running, at most `window` results
-      // waiting for an earlier one to finish.
+      // Ordered, bounded pipeline: at most `workers` decodes running (p-limit), at most `window`
+      // results alive, committed strictly in name order.
+      const processOne = async (i: number): Promise<Buffer | Skipped> => {
+        let bytes: Buffer;
+        try {
+          bytes = await source.read(i);
+        } catch (err) {
+          return { name: names[i]!, reason: `unreadable: ${(err as Error).message}` };
+        }
+        try {
+          return await cropResize(bytes, { size, crop });
+        } catch (err) {
+          return { name: names[i]!, reason: `not a readable image: ${(err as Error).message}` };
+        }
+      };
+      const decode = pLimit(workers);
       const window = workers * 4;
-      const done = new Map<number, Buffer | Skipped>();
+      const pending: Promise<Buffer | Skipped>[] = [];
       let next = 0;
-      let commitAt = 0;
-      let inflight = 0;
-      await new Promise<void>((resolve, reject) => {
-        let failed = false;
-        const onAbort = () => {
-          if (failed) return;
-          failed = true;
-          reject(abortedError(opts.out));
-        };
-        if (opts.signal?.aborted) return onAbort();
-        opts.signal?.addEventListener('abort', onAbort, { once: true });
-        const settle = () => opts.signal?.removeEventListener('abort', onAbort);
-        const finished = () => prepared >= limit || commitAt >= names.length;
-        const commit = () => {
-          while (!finished() && done.has(commitAt)) {
-            const r = done.get(commitAt)!;
-            done.delete(commitAt);
-            commitAt++;
-            if (Buffer.isBuffer(r)) {
-              r.copy(chunk, inChunk * imageBytes);
-              prepared++;
-              if (++inChunk === CHUNK_IMAGES) flush();
-            } else {
-              skipped.push(r);
-              opts.onSkip?.(r);
-            }
+      try {
+        while (prepared < limit) {
+          if (opts.signal?.aborted) throw abortedError(opts.out);
+          while (pending.length < window && next < names.length) pending.push(decode(processOne, next++));
+          const head = pending.shift();
+          if (head === undefined) break;
+          const r = await head;
+          if (Buffer.isBuffer(r)) {
+            r.copy(chunk, inChunk * imageBytes);
+            prepared++;
+            if (++inChunk === CHUNK_IMAGES) flush();
+          } else {
+            skipped.push(r);
+            opts.onSkip?.(r);
           }
           report();
-        };
-        const pump = () => {
-          if (failed) return;
-          while (!finished() && inflight < workers && next < names.length && next - commitAt < window) {
-            const i = next++;
-            inflight++;
-            processOne(i).then(
-              (r) => {
-                inflight--;
-                if (failed) return;
-                done.set(i, r);
-                try {
-                  commit();
-                } catch (err) {
-                  failed = true;
-                  settle();
-                  reject(err);
-                  return;
-                }
-                pump();
-              },
-              (err) => {
-                failed = true;
-                settle();
-                reject(err);
-              },
-            );
-          }
-          if (inflight === 0 && (finished() || next >= names.length)) {
-            settle();
-            resolve();
-          }
-        };
-        const processOne = async (i: number): Promise<Buffer | Skipped> => {
-          let bytes: Buffer;
-          try {
-            bytes = await source.read(i);
-          } catch (err) {
-            return { name: names[i]!, reason: `unreadable: ${(err as Error).message}` };
-          }
-          try {
-            return await cropResize(bytes, { size, crop });
-          } catch (err) {
-            return { name: names[i]!, reason: `not a readable image: ${(err as Error).message}` };
-          }
-        };
-        pump();
-      });
+        }
+      } finally {
+        // Stopped early (limit, abort, error): let the decodes already started settle before the source closes.
+        decode.clearQueue();
+        await Promise.allSettled(pending.filter((_, k) => k < workers));
+      }
       flush();
 
       skipped.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
