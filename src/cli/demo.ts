@@ -37,15 +37,14 @@ interface DemoArgs {
 export const DEMO_PRESET = 'seed28';
 
 /**
- * Width and batch per engine, so a few minutes on 2 CPU cores show learning. Measured on a
- * shared 2-core machine (seed28, one training step): libtorch width 0.25 batch 64 ~0.5 s;
- * pure-JS tfjs width 0.0625 batch 64 ~38 s and width 0.03125 batch 16 ~2.4 s, hence the much
- * smaller network there (still only ~100 steps in 3 minutes: it shows the pipeline, not faces).
+ * Width and batch per engine, so that a few minutes on a 2-core CPU show learning. The step times
+ * they were picked from are in README (`demo`); pure-JS tfjs gets a much smaller network, which
+ * shows the pipeline rather than faces.
  */
 export function demoSettings(engine: TrainingEngine['info']): { width: number; batchSize: number; why: string } {
-  if (engine.engine === 'torch') return { width: 0.25, batchSize: 64, why: 'libtorch: width 0.25 runs a step in about half a second on 2 CPU cores' };
+  if (engine.engine === 'torch') return { width: 0.25, batchSize: 64, why: 'libtorch: width 0.25, batch 64 (fast enough on a CPU; README: demo)' };
   if (/pure JS/i.test(engine.backend)) {
-    return { width: 0.03125, batchSize: 16, why: 'pure-JS tfjs is slow (seconds per step): width 0.03125, batch 16 (build the torch addon or install tfjs-node for more)' };
+    return { width: 0.03125, batchSize: 16, why: 'pure-JS tfjs is slow (seconds per step at width 0.25): width 0.03125, batch 16 (build the torch addon or install tfjs-node for more)' };
   }
   return { width: 0.25, batchSize: 64, why: `${engine.backend}: width 0.25, batch 64` };
 }
@@ -196,8 +195,8 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
       say(`  ${trained.step} steps in ${trained.seconds.toFixed(0)} s${trained.stopReason ? ` (stopped by ${trained.stopReason})` : ''}`);
       if (stop.received) {
         return stopped(stop, [
-          `celeba-gan train --out ${paths.run} --resume   (train on)`,
-          `celeba-gan export --onnx --run ${paths.run} --out ${paths.model}   (then faces: celeba-gan generate --model ${paths.model})`,
+          `celeba-gan train --out ${paths.run} --resume --steps ${trained.step + 1000}   (train on)`,
+          `celeba-gan export --run ${paths.run} --onnx ${paths.model}   (then faces: celeba-gan generate --model ${paths.model} --upscale 4)`,
         ]);
       }
 

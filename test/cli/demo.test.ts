@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import { loadTfjs } from '../../src/bindings/tfjs.js';
 import { openGenerator } from '../../src/inference/session.js';
 import { tempDir } from '../inference/fixtures.js';
-import { runCli } from '../inference/run-cli.js';
+import { runCli, startCli, until } from '../inference/run-cli.js';
 
 /**
  * `celeba-gan demo`, tiny: 64 synthetic faces, a 2-step run of the narrowest seed28, export,
@@ -54,21 +54,49 @@ test('demo runs the whole pipeline and says where everything is', async () => {
 });
 
 test('EXPECTED FAILURE - a second demo into the same folder without --force; --force replaces only the demo', async () => {
-  assert.ok(existsSync(join(out, 'grid.png')), 'runs after the first test');
-  const again = await runCli(['demo', '--out', out, '--minutes', '5', '--steps', '1', ...tiny], { cwd: root });
+  // Its own demo folder: this test does not depend on any other test having run.
+  const own = join(root, 'again');
+  const first = await runCli(['demo', '--out', own, '--minutes', '5', '--steps', '1', ...tiny], { cwd: root });
+  assert.equal(first.code, 0, first.stderr);
+  const again = await runCli(['demo', '--out', own, '--minutes', '5', '--steps', '1', ...tiny], { cwd: root });
   assert.equal(again.code, 2);
-  assert.match(again.stderr, /error \[E_OUTPUT_EXISTS\]: .*demo\/ already holds a demo/);
+  assert.match(again.stderr, /error \[E_OUTPUT_EXISTS\]: .*again\/ already holds a demo/);
   assert.match(again.stderr, /--force/);
 
-  writeFileSync(join(out, 'my-notes.txt'), 'keep');
+  writeFileSync(join(own, 'my-notes.txt'), 'keep');
   // Time-bounded this time: 0.6 s of training, however many steps that is.
-  const forced = await runCli(['demo', '--out', out, '--minutes', '0.01', '--force', ...tiny], { cwd: root });
+  const forced = await runCli(['demo', '--out', own, '--minutes', '0.01', '--force', ...tiny], { cwd: root });
   assert.equal(forced.code, 0, forced.stderr);
   assert.match(forced.stderr, /removed the previous demo/);
   assert.match(forced.stderr, /stopped by the 0\.01-minute limit/);
-  assert.equal(readFileSync(join(out, 'my-notes.txt'), 'utf8'), 'keep', 'files the demo did not make are left alone');
-  assert.equal(readdirSync(join(out, 'faces')).filter((f) => f.endsWith('.png')).length, 16);
+  assert.equal(readFileSync(join(own, 'my-notes.txt'), 'utf8'), 'keep', 'files the demo did not make are left alone');
+  assert.equal(readdirSync(join(own, 'faces')).filter((f) => f.endsWith('.png')).length, 16);
 });
+
+for (const [signal, code, again] of [
+  ['SIGINT', 130, 'press Ctrl-C again'],
+  ['SIGTERM', 143, 'send SIGTERM again'],
+] as const) {
+  test(`demo: ${signal} during training saves a checkpoint, skips export and faces, says how to go on, exits ${code}`, { timeout: 180_000 }, async () => {
+    const dir = join(root, `signal-${signal}`);
+    const running = startCli(['demo', '--out', dir, '--minutes', '10', ...tiny], { cwd: root });
+    try {
+      await until(() => running.stderr().includes('training for'), running.child);
+      running.child.kill(signal);
+      const r = await running.result;
+      assert.equal(r.code, code, r.stderr);
+      assert.match(r.stderr, new RegExp(`${signal}: finishing the current training step \\(.*\\) and saving a checkpoint; the demo stops there; ${again} to quit at once`));
+      assert.match(r.stderr, new RegExp(`stopped by ${signal}; to go on:`));
+      assert.match(r.stderr, /celeba-gan train --out .*signal-\w+\/runs\/demo-seed28 --resume/);
+      const run = join(dir, 'runs', 'demo-seed28');
+      assert.ok(readdirSync(join(run, 'checkpoints')).some((d) => d.startsWith('step-')), 'a checkpoint was saved');
+      assert.equal(existsSync(join(dir, 'models', 'demo-seed28.onnx')), false, 'no export after the signal');
+      assert.equal(existsSync(join(dir, 'faces')), false);
+    } finally {
+      running.child.kill('SIGKILL');
+    }
+  });
+}
 
 test('demo --engine tfjs picks its width from the tfjs backend (pure JS: 0.03125, batch 16)', async () => {
   const dir = join(root, 'tfjs');
