@@ -1,4 +1,4 @@
-import { linkSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { linkSync, readFileSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { CelebaGanError } from '../errors.js';
@@ -14,9 +14,16 @@ import { tempPathFor } from '../util/atomic.js';
  * - Then the run looks at the other locks in the folder: a live run writing an overlapping range
  *   of the same file type (another sharding, another --index) makes it give up. Each run creates
  *   its lock before it looks, so of two such runs at least one sees the other.
- * - A lock whose pid no longer runs on this host is stale (a run killed with -9): it is taken over
- *   and the run says so. A lock from another host cannot be checked and is respected.
+ * - A lock is stale when its pid no longer runs on this host (a run killed with -9), or when its
+ *   holder has not refreshed it for STALE_AFTER_MS: the holder touches it every HEARTBEAT_MS, so a
+ *   lock left by a vanished host or container (a Kubernetes pod that was killed and retried
+ *   elsewhere) expires too. A stale lock is taken over and the run says so.
  */
+
+/** How often a holder refreshes its lock's mtime. */
+export const HEARTBEAT_MS = 15_000;
+/** A lock not refreshed for this long is stale, from any host (a model call blocks the heartbeat, so this is generous). */
+export const STALE_AFTER_MS = 120_000;
 
 export interface LockHolder {
   pid: number;
@@ -62,8 +69,16 @@ function readHolder(path: string): LockHolder | null {
   }
 }
 
-function isStale(h: LockHolder): boolean {
-  return h.host === hostname() && !processRuns(h.pid);
+/** Why the lock at `path` held by `h` is stale, or null when it is live. */
+function staleness(path: string, h: LockHolder): string | null {
+  if (h.host === hostname() && !processRuns(h.pid)) return 'it no longer runs';
+  try {
+    const idle = Date.now() - statSync(path).mtimeMs;
+    if (idle > STALE_AFTER_MS) return `its lock was not refreshed for ${Math.round(idle / 1000)} s`;
+  } catch {
+    return 'its lock is gone';
+  }
+  return null;
 }
 
 function describeHolder(h: LockHolder | null): string {
@@ -93,17 +108,28 @@ export function acquireOutputLock(dir: string, name: string, range: [number, num
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw err;
       }
       const holder = readHolder(path);
-      if (holder === null || !isStale(holder)) throw lockedError(dir, path, holder, '');
+      const stale = holder === null ? null : staleness(path, holder);
+      if (holder === null || stale === null) throw lockedError(dir, path, holder, '');
       takeOver(path, holder);
-      notes.push(`took over the stale lock ${path} of pid ${holder.pid} (started ${holder.started}; it no longer runs)`);
+      notes.push(`took over the stale lock ${path} of pid ${holder.pid} on ${holder.host} (started ${holder.started}; ${stale})`);
     }
   } finally {
     rmSync(tmp, { force: true });
   }
+  const heartbeat = setInterval(() => {
+    const now = new Date();
+    try {
+      utimesSync(path, now, now);
+    } catch {
+      // Gone or unwritable: the next writes fail with their own, clearer error.
+    }
+  }, HEARTBEAT_MS);
+  heartbeat.unref();
   const lock: OutputLock = {
     path,
     notes,
     release() {
+      clearInterval(heartbeat);
       const h = readHolder(path);
       if (h && h.pid === me.pid && h.started === me.started) rmSync(path, { force: true });
     },
@@ -138,7 +164,7 @@ function checkOverlaps(dir: string, ownName: string, me: LockHolder): void {
   for (const name of readdirSync(dir)) {
     if (name === ownName || !LOCK_NAME.test(name)) continue;
     const other = readHolder(join(dir, name));
-    if (other === null || isStale(other) || other.extension !== me.extension) continue;
+    if (other === null || staleness(join(dir, name), other) !== null || other.extension !== me.extension) continue;
     if (other.range[0] < me.range[1] && me.range[0] < other.range[1]) {
       throw lockedError(dir, join(dir, name), other, `, writing faces ${other.range[0]}..${other.range[1] - 1}, which overlap this run's ${me.range[0]}..${me.range[1] - 1}`);
     }

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { STALE_AFTER_MS } from '../../src/inference/output-lock.js';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -241,6 +242,15 @@ test('a stale lock (its pid is gone) is taken over, and the run says so', async 
   assert.equal(r.written, 3);
   assert.match(r.notes.join('\n'), new RegExp(`took over the stale lock .*generate\\.lock of pid ${pid}`));
   assert.equal(existsSync(join(out, 'generate.lock')), false);
+
+  // From another host (a killed pod): respected while it is fresh, taken over once not refreshed for STALE_AFTER_MS.
+  const lock = join(out, 'generate.lock');
+  writeFileSync(lock, JSON.stringify({ pid: 1, host: 'pod-that-was-killed', started: '2026-01-01T00:00:00.000Z', range: [0, 10], extension: 'png' }));
+  await assert.rejects(generateImages(session, { outDir: out, n: 3, seed: 1, force: true }), { code: 'E_OUTPUT_LOCKED', message: /pid 1 on pod-that-was-killed/ });
+  const old = new Date(Date.now() - STALE_AFTER_MS - 5000);
+  utimesSync(lock, old, old);
+  const taken = await generateImages(session, { outDir: out, n: 3, seed: 1, force: true });
+  assert.match(taken.notes.join('\n'), /took over the stale lock .* of pid 1 on pod-that-was-killed .*its lock was not refreshed for \d+ s/);
 });
 
 test('shards: the union of K/N slices is byte-identical to the unsharded run; each manifest part covers its slice once', async () => {
