@@ -1,6 +1,6 @@
 import { basename, extname, join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { PROVIDER_NAMES, parseProvider } from '../bindings/onnxruntime.js';
+import { PROVIDER_NAMES, parseProvider, type ProviderName } from '../bindings/onnxruntime.js';
 import { UsageError, assertInteger, assertNumber, assertOneOf } from '../errors.js';
 import {
   DEFAULT_BATCH_SIZE,
@@ -10,13 +10,14 @@ import {
   imageFileName,
   type GenerateResult,
   type ImageFormat,
+  type ResizeKernel,
 } from '../inference/generate.js';
 import { SHARD_INDEX_ENV, parseShard, shardFromEnv, shardSlice, type Shard } from '../inference/shards.js';
 import { openGenerator, type GeneratorSession } from '../inference/session.js';
 import { randomSeed } from '../util/rng.js';
 import { pickModel } from './defaults.js';
 import { Progress } from './progress.js';
-import { catchStopSignals } from './signals.js';
+import { catchStopSignals, type StopSignals } from './signals.js';
 
 /** `celeba-gan generate`: an ONNX generator -> N face images, a manifest and a contact sheet. */
 
@@ -67,14 +68,14 @@ function summary(r: GenerateResult, session: GeneratorSession, seed: number, for
 }
 
 /** The command that makes the faces this run did not: indices next .. end-1, the same options. */
-function restCommand(run: { model: string; out: string; seed: number; format: string; upscale: number; resize: string; truncation?: number; batchSize: number }, next: number, end: number): string {
+function restCommand(f: Flags, paths: Paths, next: number): string {
   const same = [
-    run.format === 'png' ? '' : ` --format ${run.format}`,
-    run.upscale === 1 ? '' : ` --upscale ${run.upscale} --resize ${run.resize}`,
-    run.truncation === undefined ? '' : ` --truncation ${run.truncation}`,
-    run.batchSize === DEFAULT_BATCH_SIZE ? '' : ` --batch-size ${run.batchSize}`,
+    f.format === 'png' ? '' : ` --format ${f.format}`,
+    f.upscale === 1 ? '' : ` --upscale ${f.upscale} --resize ${f.resize}`,
+    f.truncation === undefined ? '' : ` --truncation ${f.truncation}`,
+    f.batchSize === DEFAULT_BATCH_SIZE ? '' : ` --batch-size ${f.batchSize}`,
   ].join('');
-  return `celeba-gan generate --model ${run.model} --out ${run.out} --seed ${run.seed} --index ${next} --n ${end - next}${same}`;
+  return `celeba-gan generate --model ${paths.model} --out ${paths.out} --seed ${f.seed} --index ${next} --n ${f.end - next}${same}`;
 }
 
 export const generateCommand: CommandModule<object, GenerateArgs> = {
@@ -106,100 +107,163 @@ export const generateCommand: CommandModule<object, GenerateArgs> = {
       .example('$0 generate --n 1000000 --seed 7 --out faces --shard 2/8', 'the third of 8 slices of a million faces (faces 250000..374999)')
       .example(`${SHARD_INDEX_ENV}=2 $0 generate --n 1000000 --seed 7 --out faces --shards 8`, 'the same in a Kubernetes Indexed Job (deploy/generate-indexed-job.yaml)') as unknown as Argv<GenerateArgs>,
   handler: async (argv) => {
-    // 1. Flags first, before loading anything, so a typo fails fast.
-    const n = assertInteger('n', argv.n ?? (argv.index === undefined ? DEFAULT_COUNT : 1), 1);
-    const startIndex = assertInteger('index', argv.index ?? 0, 0);
-    const provider = parseProvider(argv.provider);
-    const format = assertOneOf('format', argv.format, IMAGE_FORMATS);
-    const resize = assertOneOf('resize', argv.resize, RESIZE_KERNELS);
-    const batchSize = assertInteger('batch-size', argv['batch-size'], 1, 65536);
-    const upscale = assertInteger('upscale', argv.upscale, 1, 16);
-    const device = assertInteger('device', argv.device, 0, 255);
-    const seed = argv.seed === undefined ? randomSeed() : assertInteger('seed', argv.seed, 0, 2 ** 32 - 1);
-    if (argv.truncation !== undefined) assertNumber('truncation', argv.truncation, 0, 10, { exclusiveMin: true });
-    const shard = pickShard(argv);
-    const { first, end } = shard ? shardSlice(startIndex, n, shard) : { first: startIndex, end: startIndex + n };
-
-    // 2. Model and output folder (defaults said out loud).
-    let model = argv.model;
-    if (!model) {
-      const pick = pickModel();
-      model = pick.path;
-      process.stderr.write(`celeba-gan: model ${model} (${pick.why})\n`);
-    }
-    let out = argv.out;
-    if (!out) {
-      out = defaultOutDir(model);
-      process.stderr.write(`celeba-gan: writing to ${out}/ (default for model ${basename(model)})\n`);
-    }
-    const gridPath = argv.grid === undefined ? undefined : argv.grid === '' ? join(out, 'grid.png') : argv.grid;
-    const run = { model, out, seed, format, upscale, resize, truncation: argv.truncation, batchSize };
-
-    // 3. The session, and what will be made.
-    const session = await openGenerator(model, { provider, device, threads: argv.threads });
+    const flags = checkFlags(argv); // typos fail before anything loads
+    const screen = new Screen();
+    // From here on the first Ctrl-C / SIGTERM stops cleanly, whatever phase we are in.
+    const stop = catchStopSignals({ finishing: () => 'writing the batches already computed, then stopping', print: (line) => screen.log(line) });
     try {
-      const { info } = session;
-      process.stderr.write(`celeba-gan: ${providerLine(session, provider)}\n`);
-      process.stderr.write(
-        `celeba-gan: ${info.preset} width ${info.width}${info.step === null ? '' : ` step ${info.step}`}, ` +
-          `z ${info.zDim} ~ ${info.latent}${argv.truncation === undefined ? '' : ` truncated at ${argv.truncation}`}, ` +
-          `${info.image.channels}x${info.image.height}x${info.image.width}; seed ${seed}; ` +
-          (first === end
-            ? `shard ${shard!.index}/${shard!.count} of ${n} faces is empty`
-            : `${shard ? `shard ${shard.index}/${shard.count}: ` : ''}faces ${imageFileName(first, format)}${end - first > 1 ? ` .. ${imageFileName(end - 1, format)}` : ''}`) +
-          '\n',
-      );
-
-      // 4. Generate, with a progress bar; the first signal finishes the batches already computed.
-      const progress = new Progress({ label: 'generate', total: end - first, unit: 'images' });
-      const stop = catchStopSignals({ finishing: () => 'writing the batches already computed, then stopping', print: (line) => progress.log(line) });
-      let written = 0;
-      let result: GenerateResult;
+      const paths = resolvePaths(argv);
+      const session = await openGenerator(paths.model, { provider: flags.provider, device: flags.device, threads: argv.threads });
       try {
-        result = await generateImages(session, {
-          outDir: out,
-          n,
-          startIndex,
-          seed,
-          batchSize,
-          format,
-          upscale,
-          resize,
-          truncation: argv.truncation,
-          force: argv.force,
-          shard,
-          grid: gridPath === undefined ? undefined : { path: gridPath },
-          onProgress: (done) => {
-            written = done;
-            progress.update(done);
-          },
-          signal: stop.signal,
-        });
-      } catch (err) {
-        progress.finish();
-        // Files land in index order, so the first `written` are complete and listed.
-        if (written > 0) {
-          process.stderr.write(`celeba-gan: wrote ${written} face${written === 1 ? '' : 's'} (each listed in the manifest) before this error; the rest, once it is fixed:\n`);
-          process.stderr.write(`  ${restCommand(run, first + written, end)}\n`);
+        screen.log(`celeba-gan: ${providerLine(session, flags.provider)}`);
+        screen.log(`celeba-gan: ${describeRun(session, flags)}`);
+        const result = await generateWithProgress(session, flags, paths, stop, screen);
+        for (const note of result.notes) screen.log(`celeba-gan: ${note}`);
+        process.stdout.write(`${summary(result, session, flags.seed, flags.format)}\n`);
+        if (result.stopped) {
+          screen.log(`celeba-gan: stopped early; the rest: ${restCommand(flags, paths, flags.first + result.written)}`);
+          process.exitCode = stop.exitCode ?? 130;
         }
-        throw err;
       } finally {
-        stop.dispose();
-      }
-      progress.finish();
-
-      // 5. Report.
-      for (const note of result.notes) process.stderr.write(`celeba-gan: ${note}\n`);
-      process.stdout.write(`${summary(result, session, seed, format)}\n`);
-      if (result.stopped) {
-        process.stderr.write(`celeba-gan: stopped early; the rest: ${restCommand(run, first + result.written, end)}\n`);
-        process.exitCode = stop.exitCode ?? 130;
+        await session.close();
       }
     } finally {
-      await session.close();
+      stop.dispose();
     }
   },
 };
+
+/** Validated flags, and the slice of indices [first, end) this run makes. */
+interface Flags {
+  n: number;
+  startIndex: number;
+  first: number;
+  end: number;
+  shard: Shard | undefined;
+  provider: ProviderName;
+  format: ImageFormat;
+  resize: ResizeKernel;
+  batchSize: number;
+  upscale: number;
+  device: number;
+  seed: number;
+  truncation: number | undefined;
+  force: boolean;
+}
+
+function checkFlags(argv: GenerateArgs): Flags {
+  const n = assertInteger('n', argv.n ?? (argv.index === undefined ? DEFAULT_COUNT : 1), 1);
+  const startIndex = assertInteger('index', argv.index ?? 0, 0);
+  const shard = pickShard(argv);
+  const { first, end } = shard ? shardSlice(startIndex, n, shard) : { first: startIndex, end: startIndex + n };
+  return {
+    n,
+    startIndex,
+    first,
+    end,
+    shard,
+    provider: parseProvider(argv.provider),
+    format: assertOneOf('format', argv.format, IMAGE_FORMATS),
+    resize: assertOneOf('resize', argv.resize, RESIZE_KERNELS),
+    batchSize: assertInteger('batch-size', argv['batch-size'], 1, 65536),
+    upscale: assertInteger('upscale', argv.upscale, 1, 16),
+    device: assertInteger('device', argv.device, 0, 255),
+    seed: argv.seed === undefined ? randomSeed() : assertInteger('seed', argv.seed, 0, 2 ** 32 - 1),
+    truncation: argv.truncation === undefined ? undefined : assertNumber('truncation', argv.truncation, 0, 10, { exclusiveMin: true }),
+    force: argv.force,
+  };
+}
+
+interface Paths {
+  model: string;
+  out: string;
+  grid: string | undefined;
+}
+
+/** The model and the output folder, with their defaults said out loud. */
+function resolvePaths(argv: GenerateArgs): Paths {
+  let model = argv.model;
+  if (!model) {
+    const pick = pickModel();
+    model = pick.path;
+    process.stderr.write(`celeba-gan: model ${model} (${pick.why})\n`);
+  }
+  let out = argv.out;
+  if (!out) {
+    out = defaultOutDir(model);
+    process.stderr.write(`celeba-gan: writing to ${out}/ (default for model ${basename(model)})\n`);
+  }
+  const grid = argv.grid === undefined ? undefined : argv.grid === '' ? join(out, 'grid.png') : argv.grid;
+  return { model, out, grid };
+}
+
+/** `seed28 width 1 step 5000, z 100 ~ uniform, 3x28x28; seed 7; faces face-000000.png .. face-000999.png` */
+function describeRun(session: GeneratorSession, f: Flags): string {
+  const { info } = session;
+  const faces =
+    f.first === f.end
+      ? `shard ${f.shard!.index}/${f.shard!.count} of ${f.n} faces is empty`
+      : `${f.shard ? `shard ${f.shard.index}/${f.shard.count}: ` : ''}faces ${imageFileName(f.first, f.format)}${f.end - f.first > 1 ? ` .. ${imageFileName(f.end - 1, f.format)}` : ''}`;
+  return (
+    `${info.preset} width ${info.width}${info.step === null ? '' : ` step ${info.step}`}, ` +
+    `z ${info.zDim} ~ ${info.latent}${f.truncation === undefined ? '' : ` truncated at ${f.truncation}`}, ` +
+    `${info.image.channels}x${info.image.height}x${info.image.width}; seed ${f.seed}; ${faces}`
+  );
+}
+
+/** generateImages with a progress bar; on an error after some files landed, prints the command for the rest. */
+async function generateWithProgress(session: GeneratorSession, f: Flags, paths: Paths, stop: StopSignals, screen: Screen): Promise<GenerateResult> {
+  const progress = screen.startBar(new Progress({ label: 'generate', total: f.end - f.first, unit: 'images' }));
+  try {
+    return await generateImages(session, {
+      outDir: paths.out,
+      n: f.n,
+      startIndex: f.startIndex,
+      seed: f.seed,
+      batchSize: f.batchSize,
+      format: f.format,
+      upscale: f.upscale,
+      resize: f.resize,
+      truncation: f.truncation,
+      force: f.force,
+      shard: f.shard,
+      grid: paths.grid === undefined ? undefined : { path: paths.grid },
+      onProgress: (done) => progress.update(done),
+      signal: stop.signal,
+    });
+  } catch (err) {
+    // Files land in index order, so the first `done` are complete and listed in the manifest.
+    const done = progress.done;
+    screen.endBar();
+    if (done > 0) {
+      screen.log(`celeba-gan: wrote ${done} face${done === 1 ? '' : 's'} (each listed in the manifest) before this error; the rest, once it is fixed:`);
+      screen.log(`  ${restCommand(f, paths, f.first + done)}`);
+    }
+    throw err;
+  } finally {
+    screen.endBar();
+  }
+}
+
+/** Lines to stderr, above the progress bar while one is shown. */
+class Screen {
+  private bar: Progress | null = null;
+
+  startBar(bar: Progress): Progress {
+    this.bar = bar;
+    return bar;
+  }
+
+  endBar(): void {
+    this.bar?.finish();
+    this.bar = null;
+  }
+
+  log(line: string): void {
+    if (this.bar) this.bar.log(line);
+    else process.stderr.write(`${line}\n`);
+  }
+}
 
 /** --shard K/N, or --shards N with K from JOB_COMPLETION_INDEX; neither: unsharded. */
 function pickShard(argv: GenerateArgs): Shard | undefined {

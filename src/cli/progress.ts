@@ -30,7 +30,7 @@ export class Progress {
   private readonly start = performance.now();
   private lastDraw = 0;
   private lastPlain = 0;
-  private done = 0;
+  private count = 0;
   private extra = '';
   private readonly stream: NodeJS.WriteStream;
   private readonly tty: boolean;
@@ -40,9 +40,14 @@ export class Progress {
     this.tty = Boolean(this.stream.isTTY);
   }
 
+  /** The last count given to update(). */
+  get done(): number {
+    return this.count;
+  }
+
   /** Set the absolute count; `extra` is appended to the line (e.g. losses). */
   update(done: number, extra = ''): void {
-    this.done = done;
+    this.count = done;
     this.extra = extra;
     const now = performance.now();
     if (this.tty) {
@@ -70,19 +75,19 @@ export class Progress {
   private line(): string {
     const { total, label, unit, timeLimit } = this.opts;
     const elapsed = (performance.now() - this.start) / 1000;
-    const rate = elapsed > 0 ? this.done / elapsed : 0;
-    const countLeft = rate > 0 && Number.isFinite(total) ? (total - this.done) / rate : Infinity;
+    const rate = elapsed > 0 ? this.count / elapsed : 0;
+    const countLeft = rate > 0 && Number.isFinite(total) ? (total - this.count) / rate : Infinity;
     const timeLeft = timeLimit === undefined ? Infinity : Math.max(0, timeLimit - elapsed);
     const left = Math.min(countLeft, timeLeft);
     const eta = Number.isFinite(left) ? left : NaN;
-    const byCount = Number.isFinite(total) ? (total > 0 ? this.done / total : 1) : 0;
+    const byCount = Number.isFinite(total) ? (total > 0 ? this.count / total : 1) : 0;
     const byTime = timeLimit === undefined ? 0 : elapsed / timeLimit;
     const frac = Math.min(1, Math.max(byCount, byTime));
     const width = 24;
     const filled = Math.round(frac * width);
     const bar = this.tty ? `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ` : '';
     const pct = (frac * 100).toFixed(1).padStart(5);
-    const count = Number.isFinite(total) ? `${this.done}/${total}` : `${this.done} ${unit}`;
+    const count = Number.isFinite(total) ? `${this.count}/${total}` : `${this.count} ${unit}`;
     return `${label} ${bar}${count} ${pct}% ${rate.toFixed(1)} ${unit}/s elapsed ${formatDuration(elapsed)} ETA ${formatDuration(eta)}${this.extra ? `  ${this.extra}` : ''}`;
   }
 }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -182,4 +182,16 @@ test('generate --shards N with JOB_COMPLETION_INDEX: the shards together are the
   const bad = await runCli(['generate', '--model', 'models/tiny.onnx', '--n', '11', '--out', 'sharded', '--seed', '5', '--shards', '3'], { env: withoutShardIndex({ JOB_COMPLETION_INDEX: '3' }) });
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /\[E_BAD_SHARD\]: Expected a shard index K between 0 and 2 .* but received JOB_COMPLETION_INDEX=3 with --shards 3/);
+});
+
+test('EXPECTED FAILURE - a conflict in the middle of a run: exit 2, the files before it listed, and the command for the rest', async () => {
+  const dir = join(cwd, 'conflict');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'face-000010.png'), 'mine');
+  const r = await cli('generate', '--model', 'models/tiny.onnx', '--n', '30', '--out', 'conflict', '--seed', '8', '--batch-size', '4');
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /\[E_OUTPUT_EXISTS\]: conflict\/face-000010\.png already exists; not overwriting it/);
+  assert.match(r.stderr, /wrote 10 faces \(each listed in the manifest\) before this error; the rest, once it is fixed:\n  celeba-gan generate --model models\/tiny\.onnx --out conflict --seed 8 --index 10 --n 20 --batch-size 4\n/);
+  assert.equal(readFileSync(join(dir, 'manifest.jsonl'), 'utf8').trim().split('\n').length, 10);
+  assert.equal(readFileSync(join(dir, 'face-000010.png'), 'utf8'), 'mine');
 });
