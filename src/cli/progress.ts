@@ -29,7 +29,7 @@ export function formatDuration(seconds: number): string {
 export class Progress {
   private readonly start = performance.now();
   private lastDraw = 0;
-  private lastPlain = 0;
+  private lastPlain = -Infinity; // the first update prints at once
   private count = 0;
   private extra = '';
   private readonly stream: NodeJS.WriteStream;
