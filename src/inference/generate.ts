@@ -79,8 +79,8 @@ export interface GenerateOptions {
   onProgress?: (done: number, total: number) => void;
   /** Stop early: no new batch starts once aborted; batches already computed are still written. */
   signal?: AbortSignal;
-  /** Writes a file's bytes (default fs.writeFileSync); tests inject failures such as ENOSPC here. */
-  writeFile?: (path: string, data: Uint8Array) => void;
+  /** The two file steps (default: fs.writeFileSync, fs.linkSync); tests inject failures such as ENOSPC here. */
+  io?: Partial<OutputIo>;
 }
 
 export interface GenerateResult {
@@ -101,6 +101,12 @@ export interface GenerateResult {
   maxInFlight: number;
   /** Things to tell the user (a stale lock taken over, manifest lines replaced). */
   notes: string[];
+}
+
+/** How a face reaches its name: bytes to a temporary file, then a link that never replaces a file. */
+export interface OutputIo {
+  writeFile(path: string, data: Uint8Array): void;
+  link(existing: string, name: string): void;
 }
 
 export function imageFileName(index: number, format: ImageFormat): string {
@@ -431,7 +437,7 @@ class BatchWriter {
   constructor(
     private readonly plan: Plan,
     private readonly out: Output | null,
-    private readonly opts: Pick<GenerateOptions, 'onProgress' | 'writeFile'>,
+    private readonly opts: Pick<GenerateOptions, 'onProgress' | 'io'>,
   ) {
     const { channels, height, width } = plan.image;
     this.imageBytes = channels * height * width;
@@ -466,20 +472,30 @@ class BatchWriter {
     const name = imageFileName(index, this.plan.format);
     const path = join(out.dir, name);
     const tmp = tempPathFor(path);
+    let written = false;
     try {
       // Synchronous: onnxruntime-node runs a batch on the JS thread, so every async file step
       // would wait for the next batch to finish before it could move on.
-      (this.opts.writeFile ?? writeFileSync)(tmp, bytes);
+      (this.opts.io?.writeFile ?? writeFileSync)(tmp, bytes);
+      written = true;
       if (this.plan.force) renameSync(tmp, path);
       else {
-        linkSync(tmp, path);
+        (this.opts.io?.link ?? linkSync)(tmp, path);
         rmSync(tmp);
       }
     } catch (err) {
       rmSync(tmp, { force: true });
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') {
         throw new UsageError('E_OUTPUT_EXISTS', `${path} already exists; not overwriting it`, {
           hint: 'Pass --force to overwrite, choose another --out, or start after the existing faces with --index.',
+        });
+      }
+      if (written && !this.plan.force && (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP')) {
+        // The temporary file was written, so it is the link that the file system refused.
+        throw new UsageError('E_OUTPUT_NO_LINKS', `the file system of ${out.dir} does not support hard links, which generate uses so that it never overwrites a file (${code})`, {
+          hint: 'Pass --out on another file system, or --force (files are then renamed into place, replacing any with the same name).',
+          cause: err,
         });
       }
       throw outputError(path, err);

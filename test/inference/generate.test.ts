@@ -192,7 +192,7 @@ test('EXPECTED FAILURE - a full disk in the middle of a batch: complete files ke
     writeFileSync(path, data);
   };
   const progress: number[] = [];
-  await assert.rejects(generateImages(session, { outDir: out, n: 20, seed: 7, batchSize: 4, writeFile: fullAfter6, onProgress: (d) => progress.push(d) }), (err: CelebaGanError) => {
+  await assert.rejects(generateImages(session, { outDir: out, n: 20, seed: 7, batchSize: 4, io: { writeFile: fullAfter6 }, onProgress: (d) => progress.push(d) }), (err: CelebaGanError) => {
     assert.equal(err.code, 'E_DISK_FULL');
     assert.match(err.message, /no space left on the device writing .*face-000006\.png$/);
     assert.match(err.hint!, /Free some space/);
@@ -208,9 +208,25 @@ test('EXPECTED FAILURE - a full disk in the middle of a batch: complete files ke
   const failAll = (): void => {
     throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
   };
-  await assert.rejects(generateImages(session, { outDir: never, n: 3, seed: 7, writeFile: failAll }), { code: 'E_DISK_FULL' });
+  await assert.rejects(generateImages(session, { outDir: never, n: 3, seed: 7, io: { writeFile: failAll } }), { code: 'E_DISK_FULL' });
   assert.equal(existsSync(never), false);
   assert.equal(existsSync(join(never, '..')), false, 'and its parent, which it created too');
+});
+
+test('EXPECTED FAILURE - a file system without hard links: E_OUTPUT_NO_LINKS says to use another --out or --force', async () => {
+  const out = freshOut();
+  const noLinks = (): void => {
+    throw Object.assign(new Error('EPERM: operation not permitted, link'), { code: 'EPERM' });
+  };
+  await assert.rejects(generateImages(session, { outDir: out, n: 3, seed: 1, io: { link: noLinks } }), (err: CelebaGanError) => {
+    assert.equal(err.code, 'E_OUTPUT_NO_LINKS');
+    assert.match(err.message, /does not support hard links/);
+    assert.match(err.hint!, /--force/);
+    return true;
+  });
+  assert.equal(existsSync(out), false, 'no temp file and no folder left');
+  const forced = await generateImages(session, { outDir: out, n: 3, seed: 1, force: true, io: { link: noLinks } });
+  assert.equal(forced.written, 3, '--force renames instead of linking');
 });
 
 test('EXPECTED FAILURE - two runs into one folder: the second fails with E_OUTPUT_LOCKED naming the holder and the lock', async () => {
