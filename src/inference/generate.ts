@@ -98,6 +98,7 @@ export interface GenerateResult {
   /** Seconds spent inside the model (session.run), for the pipeline's efficiency. */
   modelSeconds: number;
   imagesPerSecond: number;
+  /** Most batches alive at once: the one running plus those still being written. */
   maxInFlight: number;
   /** Things to tell the user (a stale lock taken over, manifest lines replaced). */
   notes: string[];
@@ -133,9 +134,9 @@ export async function generateImages(session: GeneratorSession, opts: GenerateOp
       if (inFlight.failed || opts.signal?.aborted) break;
       const count = Math.min(plan.batchSize, plan.end - first);
       const z = latentsFor(plan.seed, first, count, plan.zDim, plan.latent, plan.truncation);
+      stats.maxInFlight = Math.max(stats.maxInFlight, inFlight.size + 1); // this one and those being written
       const images = await runModel(session, z, count, stats);
       inFlight.add(writer.writeBatch(first, count, images));
-      stats.maxInFlight = Math.max(stats.maxInFlight, inFlight.size);
     }
     await inFlight.drain();
     inFlight.throwIfFailed();
