@@ -143,6 +143,7 @@ export async function generateImages(session: GeneratorSession, opts: GenerateOp
     gridPath = await writeGrid(plan, writer);
   } catch (err) {
     failure = err;
+    await inFlight.drain(); // batches already computed still land (in order) before the folder is released
   }
   const notes = out ? await closeOutput(out, plan, writer.written, failure) : [];
   if (failure !== undefined) throw failure;

@@ -213,6 +213,22 @@ test('EXPECTED FAILURE - a full disk in the middle of a batch: complete files ke
   assert.equal(existsSync(join(never, '..')), false, 'and its parent, which it created too');
 });
 
+test('EXPECTED FAILURE - the model fails mid-run: the batches already computed still land, listed, before the lock is released', async () => {
+  const out = freshOut();
+  let calls = 0;
+  const failing: GeneratorSession = {
+    info: session.info,
+    providerUsed: session.providerUsed,
+    providerNotes: session.providerNotes,
+    run: (z, n) => (++calls === 3 ? Promise.reject(new CelebaGanError('E_MODEL_RUN', 'out of memory')) : session.run(z, n)),
+    close: async () => undefined,
+  };
+  await assert.rejects(generateImages(failing, { outDir: out, n: 40, seed: 2, batchSize: 8, pipelineDepth: 2 }), { code: 'E_MODEL_RUN' });
+  assert.deepEqual(faces(out), Array.from({ length: 16 }, (_, i) => imageFileName(i, 'png')));
+  assert.deepEqual(manifest(out).map((l) => l.index), Array.from({ length: 16 }, (_, i) => i));
+  assert.equal(existsSync(join(out, 'generate.lock')), false);
+});
+
 test('EXPECTED FAILURE - a file system without hard links: E_OUTPUT_NO_LINKS says to use another --out or --force', async () => {
   const out = freshOut();
   const noLinks = (): void => {
