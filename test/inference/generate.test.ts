@@ -184,6 +184,17 @@ test('--force three times: the manifest lists each file once, with the seed that
   for (let i = 5; i < 15; i++) assert.deepEqual(readFileSync(join(out, imageFileName(i, 'png'))), readFileSync(join(check, imageFileName(i, 'png'))));
 });
 
+test('--force by a shard: the older lines for its files leave the other manifest parts too', async () => {
+  const out = freshOut();
+  await generateImages(session, { outDir: out, n: 10, seed: 1, batchSize: 4 });
+  const r = await generateImages(session, { outDir: out, n: 10, seed: 5, batchSize: 4, force: true, shard: { index: 1, count: 2 } });
+  assert.match(r.notes.join('\n'), /manifest\.jsonl: removed 5 lines for files this run rewrote \(now listed in manifest-shard-1-of-2\.jsonl\)/);
+  assert.deepEqual(manifest(out).map((l) => [l.index, l.seed]), [[0, 1], [1, 1], [2, 1], [3, 1], [4, 1]]);
+  const part = readFileSync(join(out, 'manifest-shard-1-of-2.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(part.map((l) => [l.index, l.seed]), [[5, 5], [6, 5], [7, 5], [8, 5], [9, 5]]);
+  assert.deepEqual(readdirSync(out).filter((f) => f.endsWith('.lock') || f.startsWith('.')), []);
+});
+
 test('EXPECTED FAILURE - a full disk in the middle of a batch: complete files keep their lines, no temp files, E_DISK_FULL names the file', async () => {
   const out = freshOut();
   let writes = 0;
