@@ -123,7 +123,7 @@ function imageIndexOf(file: string, ext: string): number | null {
 export async function generateImages(session: GeneratorSession, opts: GenerateOptions): Promise<GenerateResult> {
   const plan = planRun(session, opts);
   const stats = { started: performance.now(), modelSeconds: 0, maxInFlight: 0 };
-  const out = plan.first < plan.end ? await openOutput(opts.outDir, plan) : null;
+  const out = plan.first < plan.end ? openOutput(opts.outDir, plan) : null;
   const writer = new BatchWriter(plan, out, opts);
   const inFlight = new BatchesInFlight(plan.depth);
   let failure: unknown;
@@ -263,7 +263,7 @@ function unwritable(dir: string, err: unknown): UsageError {
 }
 
 /** Create the folder, take the lock, check the grid, open the manifest part. */
-async function openOutput(dir: string, plan: Plan): Promise<Output> {
+function openOutput(dir: string, plan: Plan): Output {
   let created: string | null;
   let lock: OutputLock;
   try {
