@@ -12,7 +12,8 @@ import type { ArchitectureSpec } from '../../../src/model/spec.js';
 import type { TensorMap } from '../../../src/model/tensors.js';
 import { dropoutMasks, stepLatents, stepRandomness } from '../../../src/train/randomness.js';
 import { Rng } from '../../../src/util/rng.js';
-import { runTorchReference, torchUnavailable } from './torch-reference.js';
+import { runTorchReference } from './torch-reference.js';
+import { TORCH, referenceSkip } from '../../support/references.js';
 
 // Tiny widths: the pure-JS CPU backend is what CI has.
 const seed28 = buildSpec('seed28', 0.03125);
@@ -161,10 +162,10 @@ test('EXPECTED FAILURE - a tfjs backend asked for by name that cannot load is an
   assert.ok(auto.notes.some((n) => /tfjs-node-gpu: .*CUDA 11\.2/.test(n)), 'auto says why tfjs-node-gpu was not used');
 });
 
-const noTorch = torchUnavailable();
+const noTorch = referenceSkip(TORCH);
 
 for (const spec of [seed28, dcgan64]) {
-  test(`${spec.preset}: inference matches PyTorch eager with explicit TF-style padding`, { skip: noTorch ?? false }, async () => {
+  test(`${spec.preset}: inference matches PyTorch eager with explicit TF-style padding`, { skip: noTorch }, async () => {
     const e = engines.get(spec.preset)!;
     const n = 3;
     const weights = await e.getWeights();
@@ -185,7 +186,7 @@ for (const spec of [seed28, dcgan64]) {
 }
 
 for (const spec of [seed28, dcgan64]) {
-  test(`${spec.preset}: two training steps match PyTorch (BN train mode, dropout masks, BCE, Adam)`, { skip: noTorch ?? false }, async () => {
+  test(`${spec.preset}: two training steps match PyTorch (BN train mode, dropout masks, BCE, Adam)`, { skip: noTorch }, async () => {
     const { height: H, width: W } = spec.image;
     const n = 4;
     const steps = 2;
