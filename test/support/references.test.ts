@@ -45,7 +45,7 @@ test('referencesRequired: CI=true or CELEBA_GAN_REQUIRE_REFERENCES=1, nothing el
   assert.equal(referencesRequired({ CI: 'false', CELEBA_GAN_REQUIRE_REFERENCES: '0' }), null);
 });
 
-for (const env of [{ CI: 'true' }, { CELEBA_GAN_REQUIRE_REFERENCES: '1' }]) {
+for (const env of [{ CI: 'true' }, { CELEBA_GAN_REQUIRE_REFERENCES: '1' }] as Record<string, string>[]) {
   test(`EXPECTED FAILURE - a missing reference fails the run under ${Object.entries(env)[0]!.join('=')}`, () => {
     const r = childRun(env);
     assert.equal(r.status, 1, r.out);
