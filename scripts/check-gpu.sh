@@ -92,6 +92,26 @@ find_node() {
 # (step runs the function in this shell, so the PATH it exports stays.)
 if step node node.log find_node; then node_ok=1; else node_ok=0; fi
 
+# A node found on PATH may lack npm's node-gyp or Node's headers (the build downloads neither):
+# take them from .gpu/node.tar.xz when it is there.
+build_tools() {
+  local prefix dir
+  prefix=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")
+  dir=${CELEBA_GAN_GPU_NODE_DIR:-${TMPDIR:-/tmp}/celeba-gan-node}
+  if [ -f "$prefix/include/node/node_api.h" ] && [ -f "$prefix/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js" ]; then
+    echo "node-gyp and headers beside $prefix/bin/node"
+    return 0
+  fi
+  [ -f "$GPU_DIR/node.tar.xz" ] || { echo "no node-gyp or headers beside $prefix/bin/node and no $GPU_DIR/node.tar.xz; the build may fail"; return 0; }
+  if [ ! -f "$dir/include/node/node_api.h" ]; then rm -rf "$dir" && mkdir -p "$dir" && tar -C "$dir" -xJf "$GPU_DIR/node.tar.xz" || return 1; fi
+  if [ ! -f "$prefix/include/node/node_api.h" ]; then export npm_config_nodedir=$dir; echo "Node headers from $dir/include/node"; fi
+  if [ ! -f "$prefix/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js" ]; then
+    export npm_config_node_gyp=$dir/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js
+    echo "node-gyp from $npm_config_node_gyp"
+  fi
+}
+if [ $node_ok = 1 ] && [ $skip_build = 0 ]; then step build-tools build-tools.log build_tools; fi
+
 # The compiled JavaScript: .gpu/dist (made by prepare, for these sources) or dist/ (npm run build).
 js=""
 find_js() {
