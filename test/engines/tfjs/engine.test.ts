@@ -90,7 +90,8 @@ test('training steps: losses finite and moving, tensor count constant, randomnes
   for (let step = 0; step < 3; step++) {
     const m = await e.trainStep(batch, n, { seed: 5, step });
     for (const v of Object.values(m)) assert.ok(Number.isFinite(v), `finite metric at step ${step}`);
-    assert.ok(m.dReal > 0 && m.dReal < 1 && m.dFake > 0 && m.dFake < 1);
+    // (D(x) and D(G(z)) are means of sigmoids: their values are checked against PyTorch in
+    // "two training steps match PyTorch", not by a range every sigmoid satisfies.)
     losses.push(m.lossD, m.lossG);
     assert.equal(e.numTensors(), before, `tensor count after step ${step}`);
   }
