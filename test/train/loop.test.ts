@@ -177,7 +177,7 @@ test('EXPECTED FAILURE - bad inputs: clear errors, nothing written or overwritte
 test('EXPECTED FAILURE - a corrupt data set or a non-run --out folder', async () => {
   const corrupt = join(root, 'corrupt.cgds');
   const buf = readFileSync(data);
-  buf[buf.length - 10] ^= 0xff;
+  buf[buf.length - 10]! ^= 0xff;
   writeFileSync(corrupt, buf);
   await assert.rejects(train(cfg('bad5', { dataPath: corrupt }), engine), (err: CelebaGanError) => err.code === 'E_DATASET_CORRUPT' && /checksum/.test(err.message));
   assert.equal(existsSync(join(root, 'bad5')), false, 'bad5 not created');
