@@ -72,6 +72,20 @@ test('celeba-gan train --resume from another working directory (run.json written
   }
 });
 
+test('BAD CALL - celeba-gan train with the default engine: --threads 0 and --device gpu are usage errors (exit 2), not a fallback to tfjs; nothing written', async () => {
+  for (const [flag, value, message] of [
+    ['--threads', '0', /^celeba-gan: error \[E_BAD_ARGUMENT\]: Expected integer between 1 and 1024 for threads but received 0 of type number$/m],
+    ['--device', 'gpu', /^celeba-gan: error \[E_BAD_ARGUMENT\]: .*"?gpu"?/m],
+  ] as const) {
+    const out = join(root, `bad-${flag.slice(2)}`);
+    const r = await cli('train', '--data', data, '--out', out, flag, value, '--steps', '1', '--width', '0.03125', '--batch-size', '4', '--seed', '1');
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, message);
+    assert.doesNotMatch(r.stdout + r.stderr, /using tfjs/);
+    assert.equal(existsSync(out), false, `${flag}: no run folder`);
+  }
+});
+
 test('celeba-gan train on SIGINT: finishes the step, saves a checkpoint, exits 130', async () => {
   const out = join(root, 'interrupted');
   const running = main(['train', '--data', data, '--out', out, '--steps', '500', '--seed', '4', ...tiny]);
