@@ -4,7 +4,11 @@ src/engines/engine.ts, written the way a PyTorch user would (nn.Modules, torch.o
 BCEWithLogitsLoss, loss.backward()).
 
 usage: python3 bench/pytorch-eager.py < spec.json   (spec.json: see train-native.ts)
-prints one JSON line: {"imagesPerSecond": ..., "stepSeconds": [...], "cpuSecondsPerStep": ..., "torch": "1.13.0", "threads": 2}
+prints one JSON line: {"imagesPerSecond": ..., "stepSeconds": [...], "cpuSecondsPerStep": ..., "torch": "1.13.0", "threads": 2, "device": "cpu", "amp": false}
+
+spec.json may name a "device" (cpu, cuda, cuda:N) and "amp" (bfloat16 autocast on CUDA, as the
+torch engine's --amp). Each step ends with loss.item(), which waits for the GPU, so the times are
+of finished steps.
 """
 import json
 import sys
@@ -92,33 +96,42 @@ def main():
     cfg = json.load(sys.stdin)
     torch.manual_seed(cfg.get("seed", 1))
     torch.set_num_threads(cfg["threads"])
+    device = torch.device(cfg.get("device", "cpu"))
+    amp = bool(cfg.get("amp", False))
+    if amp and device.type != "cuda":
+        raise SystemExit("--amp needs a CUDA device")
     params = {p["name"]: p["shape"] for p in cfg["params"]}
     G = build(cfg["generator"], params)
     D = build(cfg["discriminator"], params)
+    G.to(device)
+    D.to(device)
     tr = cfg["training"]
     optD = torch.optim.Adam(D.parameters(), lr=tr["learningRate"], betas=(tr["beta1"], tr["beta2"]), eps=tr["epsilon"])
     optG = torch.optim.Adam(G.parameters(), lr=tr["learningRate"], betas=(tr["beta1"], tr["beta2"]), eps=tr["epsilon"])
     bce = nn.BCEWithLogitsLoss()
     n, z_dim = cfg["batch"], cfg["zDim"]
     img = cfg["image"]
-    real_u8 = torch.randint(0, 256, (n, img["height"], img["width"], img["channels"]), dtype=torch.uint8)
+    real_u8 = torch.randint(0, 256, (n, img["height"], img["width"], img["channels"]), dtype=torch.uint8).to(device)
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if amp else (lambda: torch.autocast(device.type, enabled=False))
     G.train()
     D.train()
 
     def step():
         real = real_u8.float().div(127.5).sub(1).permute(0, 3, 1, 2)
-        z = torch.rand(n, z_dim) * 2 - 1 if cfg["latent"] == "uniform" else torch.randn(n, z_dim)
+        z = torch.rand(n, z_dim, device=device) * 2 - 1 if cfg["latent"] == "uniform" else torch.randn(n, z_dim, device=device)
         # D update
         optD.zero_grad(set_to_none=True)
-        fake = G(z)
-        out_real, out_fake = D(real), D(fake.detach())
-        loss_d = bce(out_real, torch.full_like(out_real, tr["realLabel"])) + bce(out_fake, torch.zeros_like(out_fake))
+        with autocast():
+            fake = G(z)
+            out_real, out_fake = D(real), D(fake.detach())
+            loss_d = bce(out_real.float(), torch.full_like(out_real.float(), tr["realLabel"])) + bce(out_fake.float(), torch.zeros_like(out_fake.float()))
         loss_d.backward()
         optD.step()
         # G update: same z, fresh dropout, updated D
         optG.zero_grad(set_to_none=True)
-        out = D(G(z))
-        loss_g = bce(out, torch.ones_like(out))
+        with autocast():
+            out = D(G(z)).float()
+            loss_g = bce(out, torch.ones_like(out))
         loss_g.backward()
         optG.step()
         return loss_d.item(), loss_g.item()
@@ -133,7 +146,8 @@ def main():
         times.append(time.perf_counter() - t)
     cpu = (time.process_time() - cpu0) / len(times)
     total = sum(times)
-    print(json.dumps({"imagesPerSecond": n * len(times) / total, "stepSeconds": times, "cpuSecondsPerStep": cpu, "torch": torch.__version__, "threads": torch.get_num_threads()}))
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    print(json.dumps({"imagesPerSecond": n * len(times) / total, "stepSeconds": times, "cpuSecondsPerStep": cpu, "torch": torch.__version__, "threads": torch.get_num_threads(), "device": f"{device} ({where})" if device.type == "cuda" else "cpu", "amp": amp}))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@
  * on seed28, width 1, batch 64.
  *
  * Alone: npm run build && node dist/bench/train-native.js [--steps 10] [--warmup 3] [--threads 2]
- *        [--preset seed28] [--width 1] [--batch 64] [--channels-last] [--conv-transpose aten] [--device cpu]
+ *        [--preset seed28] [--width 1] [--batch 64] [--channels-last] [--conv-transpose aten] [--device cpu|cuda] [--amp]
  *        [--variants]   (what helped: the engine's variants interleaved step by step, min and median)
  */
 import { spawnSync } from 'node:child_process';
@@ -25,7 +25,10 @@ export interface NativeBenchOptions {
   threads: number;
   warmup: number;
   steps: number;
+  /** `cpu` (default), `cuda`, `cuda:N`: both contenders run there. */
   device?: string;
+  /** CUDA only: bfloat16 autocast in both contenders (--amp). */
+  amp?: boolean;
   channelsLast?: boolean;
   convTranspose?: 'gemm' | 'aten';
 }
@@ -45,7 +48,7 @@ export async function benchTorchEngine(o: NativeBenchOptions): Promise<NativeBen
   const spec = buildSpec(o.preset, o.width);
   let engine;
   try {
-    engine = await createTorchEngine(spec, { threads: o.threads, device: o.device ?? 'cpu', channelsLast: o.channelsLast, convTranspose: o.convTranspose });
+    engine = await createTorchEngine(spec, { threads: o.threads, device: o.device ?? 'cpu', amp: o.amp, channelsLast: o.channelsLast, convTranspose: o.convTranspose });
   } catch (err) {
     return { name: 'torch engine', imagesPerSecond: null, note: `skipped: ${String((err as Error).message).split('\n')[0]}` };
   }
@@ -82,7 +85,6 @@ export function benchPytorchEager(o: NativeBenchOptions): NativeBenchResult {
   const python = process.env.PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
   const script = pythonScript();
   if (!script) return { name, imagesPerSecond: null, note: 'skipped: bench/pytorch-eager.py not found' };
-  if (o.device && o.device !== 'cpu') return { name, imagesPerSecond: null, note: 'skipped: the reference runs on the CPU only' };
   const probe = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' });
   if (probe.status !== 0) {
     return { name, imagesPerSecond: null, note: `skipped: ${python} cannot import torch (apt-get install python3-torch)` };
@@ -100,16 +102,20 @@ export function benchPytorchEager(o: NativeBenchOptions): NativeBenchResult {
     threads: o.threads,
     warmup: o.warmup,
     steps: o.steps,
+    device: o.device ?? 'cpu',
+    amp: o.amp ?? false,
   });
   const run = spawnSync(python, [script], { input, encoding: 'utf8', maxBuffer: 1 << 20 });
   if (run.status !== 0) return { name, imagesPerSecond: null, note: `failed: ${run.stderr.trim().split('\n').pop()}` };
-  const out = JSON.parse(run.stdout.trim().split('\n').pop()!) as { imagesPerSecond: number; cpuSecondsPerStep: number; torch: string; threads: number };
-  return { name, imagesPerSecond: out.imagesPerSecond, cpuSecondsPerStep: out.cpuSecondsPerStep, note: `python torch ${out.torch}, ${out.threads} threads` };
+  const out = JSON.parse(run.stdout.trim().split('\n').pop()!) as { imagesPerSecond: number; cpuSecondsPerStep: number; torch: string; threads: number; device: string; amp: boolean };
+  const where = out.device === 'cpu' ? `${out.threads} threads` : `${out.device}${out.amp ? ', bfloat16 autocast' : ', float32'}`;
+  return { name, imagesPerSecond: out.imagesPerSecond, cpuSecondsPerStep: out.cpuSecondsPerStep, note: `python torch ${out.torch}, ${where}` };
 }
 
 /** Runs both contenders and prints them with the ratio torch engine / PyTorch eager. */
 export async function runNativeBench(o: NativeBenchOptions = DEFAULT_NATIVE_BENCH, log: (line: string) => void = console.log): Promise<NativeBenchResult[]> {
-  log(`training speed: ${o.preset} width ${o.width}, batch ${o.batch}, ${o.threads} threads, ${o.warmup} warm-up + ${o.steps} timed steps`);
+  const where = (o.device ?? 'cpu') === 'cpu' ? `${o.threads} threads` : `${o.device}${o.amp ? ' --amp' : ''}`;
+  log(`training speed: ${o.preset} width ${o.width}, batch ${o.batch}, ${where}, ${o.warmup} warm-up + ${o.steps} timed steps`);
   const torchEngine = await benchTorchEngine(o);
   const eager = benchPytorchEager(o);
   const results = [torchEngine, eager];
@@ -117,7 +123,7 @@ export async function runNativeBench(o: NativeBenchOptions = DEFAULT_NATIVE_BENC
   // here: slower with 2 threads than with 1), so the reference also runs on one thread and the
   // ratio uses whichever eager run was faster.
   let reference = eager;
-  if (o.threads > 1) {
+  if (o.threads > 1 && (o.device ?? 'cpu') === 'cpu') {
     const eager1 = { ...benchPytorchEager({ ...o, threads: 1 }), name: 'PyTorch eager' };
     results.push(eager1);
     if (eager1.imagesPerSecond !== null && (eager.imagesPerSecond === null || eager1.imagesPerSecond > eager.imagesPerSecond)) reference = eager1;
@@ -191,6 +197,7 @@ function parseArgs(argv: string[]): NativeBenchOptions {
     else if (a === '--width') o.width = Number(next());
     else if (a === '--preset') o.preset = next();
     else if (a === '--device') o.device = next();
+    else if (a === '--amp') o.amp = true;
     else if (a === '--channels-last') o.channelsLast = true;
     else if (a === '--conv-transpose') o.convTranspose = next() === 'aten' ? 'aten' : 'gemm';
   }

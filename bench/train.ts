@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +12,10 @@ import { Rng } from '../src/util/rng.js';
  *
  *   npm run bench:train [-- --engine tfjs|torch|all] [--steps 5] [--warmup 1] [--batch-size 64]
  *                          [--preset seed28] [--widths 1,0.0625] [--backend auto|tfjs-node|cpu] [--threads 2]
+ *                          [--device cpu|cuda|cuda:N] [--amp] [--json results.json]
+ *
+ * `--device cuda` runs the torch engine and PyTorch eager on the same GPU (`--amp`: both with
+ * bfloat16 autocast); tfjs is left out there, since GPU and CPU figures are not compared.
  *
  * Contenders are a list: tfjs here; the native torch engine and a PyTorch-eager reference come
  * from bench/train-native.ts when it loads. Steps use an in-memory random batch (the data layer
@@ -26,6 +31,10 @@ export interface BenchCase {
   warmup: number;
   threads: number;
   backend?: string;
+  /** torch contenders: `cpu` (default), `cuda`, `cuda:N`. */
+  device?: string;
+  /** torch contenders on CUDA: bfloat16 autocast. */
+  amp?: boolean;
 }
 
 export interface BenchResult {
@@ -95,7 +104,7 @@ async function nativeContenders(): Promise<{ contenders: Contender[]; why?: stri
   } catch (err) {
     return { contenders: [], why: (err as Error).message.split('\n')[0] };
   }
-  const opts = (c: BenchCase) => ({ preset: c.preset, width: c.width, batch: c.batch, threads: c.threads, warmup: c.warmup, steps: c.steps });
+  const opts = (c: BenchCase) => ({ preset: c.preset, width: c.width, batch: c.batch, threads: c.threads, warmup: c.warmup, steps: c.steps, device: c.device, amp: c.amp });
   return {
     contenders: [
       {
@@ -103,7 +112,7 @@ async function nativeContenders(): Promise<{ contenders: Contender[]; why?: stri
         engine: 'torch',
         async run(c) {
           const r = await mod.benchTorchEngine(opts(c));
-          return { name: r.name, backend: r.note ?? '', imagesPerSecond: r.imagesPerSecond, steps: c.steps, note: r.imagesPerSecond === null ? r.note : undefined };
+          return { name: r.name, backend: r.imagesPerSecond === null ? '' : (r.note ?? ''), imagesPerSecond: r.imagesPerSecond, steps: c.steps, note: r.imagesPerSecond === null ? r.note : undefined };
         },
       },
       {
@@ -111,7 +120,7 @@ async function nativeContenders(): Promise<{ contenders: Contender[]; why?: stri
         engine: 'torch',
         async run(c) {
           const r = mod.benchPytorchEager(opts(c));
-          return { name: r.name, backend: r.note ?? '', imagesPerSecond: r.imagesPerSecond, steps: c.steps, note: r.imagesPerSecond === null ? r.note : 'reference' };
+          return { name: r.name, backend: r.imagesPerSecond === null ? '' : (r.note ?? ''), imagesPerSecond: r.imagesPerSecond, steps: c.steps, note: r.imagesPerSecond === null ? r.note : 'reference' };
         },
       },
     ],
@@ -125,7 +134,9 @@ export async function benchTrain(
   log: (line: string) => void = console.log,
 ): Promise<BenchResult[][]> {
   const contenders: Contender[] = [];
-  if (engines !== 'torch') contenders.push(tfjsContender);
+  const gpu = (base.device ?? 'cpu') !== 'cpu';
+  if (gpu && engines !== 'torch') log(`--device ${base.device}: the tfjs engine is left out (GPU and CPU figures are not compared)`);
+  if (engines !== 'torch' && !gpu) contenders.push(tfjsContender);
   if (engines !== 'tfjs') {
     const native = await nativeContenders();
     if (native.contenders.length === 0) log(`torch contenders unavailable: ${native.why}`);
@@ -134,7 +145,8 @@ export async function benchTrain(
   const all: BenchResult[][] = [];
   for (const width of widths) {
     const c: BenchCase = { ...base, width };
-    log(`\n${c.preset} width ${width}, batch ${c.batch}, ${c.warmup} warm-up + ${c.steps} timed steps (${c.threads} threads for torch)`);
+    const where = gpu ? `torch on ${c.device}${c.amp ? ' with bfloat16 autocast' : ', float32'}` : `${c.threads} threads for torch`;
+    log(`\n${c.preset} width ${width}, batch ${c.batch}, ${c.warmup} warm-up + ${c.steps} timed steps (${where})`);
     const results: BenchResult[] = [];
     for (const contender of contenders) {
       // The pure-JS backend needs minutes per step at full width: in a comparison of all engines
@@ -171,21 +183,66 @@ function arg(argv: string[], name: string): string | undefined {
   return i >= 0 ? argv[i + 1] : undefined;
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const argv = process.argv.slice(2);
-  const engine = (arg(argv, 'engine') ?? 'all') as 'tfjs' | 'torch' | 'all';
+export interface BenchTrainArgs {
+  engine: 'tfjs' | 'torch' | 'all';
+  base: Omit<BenchCase, 'width'>;
+  widths: number[];
+  json?: string;
+}
+
+const FLAGS = ['engine', 'preset', 'batch-size', 'steps', 'warmup', 'threads', 'backend', 'device', 'widths', 'json'];
+
+/** The command line of bench:train; throws naming the bad flag (the script prints it and exits 2). */
+export function parseBenchTrainArgs(argv: string[]): BenchTrainArgs {
+  for (const [i, a] of argv.entries()) {
+    if (!a.startsWith('--')) continue;
+    const name = a.slice(2);
+    if (name === 'amp') continue;
+    if (!FLAGS.includes(name)) throw new Error(`unknown flag ${a}; flags: ${[...FLAGS, 'amp'].map((f) => `--${f}`).join(' ')}`);
+    if (argv[i + 1] === undefined || argv[i + 1]!.startsWith('--')) throw new Error(`${a} needs a value`);
+  }
+  const engine = (arg(argv, 'engine') ?? 'all') as BenchTrainArgs['engine'];
   if (!['tfjs', 'torch', 'all'].includes(engine)) throw new Error(`--engine must be tfjs, torch or all (got ${engine})`);
   const preset = arg(argv, 'preset') ?? 'seed28';
-  await benchTrain(
-    engine,
-    {
+  const device = arg(argv, 'device') ?? 'cpu';
+  if (!/^(cpu|cuda(:\d+)?)$/.test(device)) throw new Error(`--device must be cpu, cuda or cuda:N (got ${device})`);
+  const amp = argv.includes('--amp');
+  if (amp && device === 'cpu') throw new Error('--amp needs --device cuda');
+  const num = (name: string, fallback: number, min: number): number => {
+    const v = Number(arg(argv, name) ?? fallback);
+    if (!Number.isInteger(v) || v < min) throw new Error(`--${name} must be an integer >= ${min} (got ${arg(argv, name)})`);
+    return v;
+  };
+  const widths = (arg(argv, 'widths') ?? '1,0.0625').split(',').map(Number);
+  if (widths.some((w) => !(w > 0 && w <= 1))) throw new Error(`--widths must be numbers in (0, 1] (got ${arg(argv, 'widths')})`);
+  return {
+    engine: device === 'cpu' ? engine : 'torch',
+    base: {
       preset,
-      batch: Number(arg(argv, 'batch-size') ?? buildSpec(preset).training.batchSize),
-      steps: Number(arg(argv, 'steps') ?? 5),
-      warmup: Number(arg(argv, 'warmup') ?? 1),
-      threads: Number(arg(argv, 'threads') ?? Math.min(2, availableParallelism())),
+      batch: num('batch-size', buildSpec(preset).training.batchSize, 2),
+      steps: num('steps', 5, 1),
+      warmup: num('warmup', 1, 0),
+      threads: num('threads', Math.min(2, availableParallelism()), 1),
       backend: arg(argv, 'backend'),
+      device,
+      amp,
     },
-    (arg(argv, 'widths') ?? '1,0.0625').split(',').map(Number),
-  );
+    widths,
+    json: arg(argv, 'json'),
+  };
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  let args: BenchTrainArgs;
+  try {
+    args = parseBenchTrainArgs(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`bench:train: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  const results = await benchTrain(args.engine, args.base, args.widths);
+  if (args.json) {
+    const rows = results.flatMap((perWidth, i) => perWidth.map((r) => ({ width: args.widths[i], ...r })));
+    writeFileSync(args.json, `${JSON.stringify({ date: new Date().toISOString(), case: args.base, results: rows }, null, 2)}\n`);
+  }
 }

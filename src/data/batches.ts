@@ -38,13 +38,12 @@ export interface BatchLoaderOptions {
   seed: number;
   /** false keeps file order in every epoch (evaluation, tests). Default true. */
   shuffle?: boolean;
-  /**
-   * The image shape the model takes (spec.image); a data set of another shape is a usage error
-   * naming both and the `prepare` command that makes the right one. `preset` only labels the message.
-   */
-  expectImage?: { height: number; width: number; channels: number; preset?: string };
 }
 
+/**
+ * Whether the images fit the model is checked once, where training opens its data set
+ * (src/train/loop.ts, E_DATASET_SIZE), before any batch is read.
+ */
 export class BatchLoader {
   readonly batchSize: number;
   readonly seed: number;
@@ -60,15 +59,6 @@ export class BatchLoader {
     this.batchSize = assertInteger('batchSize', opts.batchSize, 1);
     this.seed = assertInteger('seed', opts.seed, 0, 0xffffffff);
     this.shuffle = opts.shuffle ?? true;
-    const want = opts.expectImage;
-    const h = reader.header;
-    if (want && (h.height !== want.height || h.width !== want.width || h.channels !== want.channels)) {
-      throw new UsageError(
-        'E_DATASET_SHAPE',
-        `data set ${reader.path} holds ${h.height}x${h.width}x${h.channels} images but ${want.preset ? `preset ${want.preset}` : 'the model'} takes ${want.height}x${want.width}x${want.channels}`,
-        { hint: `Prepare one at that size, e.g. \`celeba-gan prepare --synthetic --size ${want.height}\` or \`celeba-gan prepare --input <images> --size ${want.height}\`, or pick the matching --preset.` },
-      );
-    }
     const count = reader.count;
     if (count < this.batchSize) {
       throw new UsageError(

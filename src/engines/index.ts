@@ -1,4 +1,4 @@
-import { CelebaGanError, UsageError } from '../errors.js';
+import { CelebaGanError, UsageError, assertInteger } from '../errors.js';
 import type { ArchitectureSpec } from '../model/spec.js';
 import type { TrainingEngine } from './engine.js';
 import { createTfjsEngine } from './tfjs/index.js';
@@ -41,6 +41,8 @@ export async function createEngine(spec: ArchitectureSpec, opts: CreateEngineOpt
   if (!(ENGINE_CHOICES as readonly string[]).includes(choice)) {
     throw new UsageError('E_BAD_ARGUMENT', `Unsupported engine "${String(choice)}". Should be one of: ${ENGINE_CHOICES.join(', ')}`);
   }
+  // Validated here for every engine: tfjs has no thread setting and would only note a bad one.
+  if (opts.threads !== undefined) assertInteger('threads', opts.threads, 1, 1024);
   const { engine: _ignored, ...rest } = opts;
   if (choice === 'tfjs') {
     if (opts.amp) throw new UsageError('E_BAD_ARGUMENT', '--amp is for the torch engine on CUDA (--engine torch --device cuda); the tfjs engine has no mixed precision');
@@ -51,28 +53,50 @@ export async function createEngine(spec: ArchitectureSpec, opts: CreateEngineOpt
       return await createTorch(spec, rest);
     } catch (err) {
       if (err instanceof CelebaGanError) throw err;
-      throw new CelebaGanError('E_ENGINE_UNAVAILABLE', `the torch engine cannot load: ${(err as Error)?.message ?? String(err)}`.split('\n')[0]!, {
+      throw new CelebaGanError('E_ENGINE_UNAVAILABLE', `the torch engine cannot load: ${firstLine(err)}`, {
         hint: 'Build the native addon with `npm run build:native` (needs libtorch), or use --engine tfjs.',
         cause: err,
         kind: 'usage',
       });
     }
   }
-  // auto: torch if it loads; a tfjs backend name implies tfjs.
-  const tfjsBackend = opts.backend === undefined || ['auto', 'tfjs-node-gpu', 'tfjs-node', 'cpu'].includes(opts.backend);
+  // auto: torch if its addon loads; a tfjs backend name implies tfjs. Only "the addon (or the
+  // engine's module) cannot load" falls back: anything else the torch engine throws (a bad
+  // --device, --threads, --amp on the CPU, ...) is the user's error and reaches them.
+  const tfjsBackend = opts.backend === undefined || TFJS_BACKENDS.includes(opts.backend);
   let torchWhy = `--backend ${String(opts.backend)} is a tfjs backend`;
   if (opts.backend === undefined || !tfjsBackend) {
     try {
       return await createTorch(spec, rest);
     } catch (err) {
-      torchWhy = ((err as Error)?.message ?? String(err)).split('\n')[0]!;
-      if (!tfjsBackend) throw err;
+      if (!tfjsBackend || !torchUnavailable(err)) throw err;
+      torchWhy = firstLine(err);
     }
   }
   if (opts.amp) {
-    throw new UsageError('E_BAD_ARGUMENT', `--amp needs the torch engine on CUDA, but the torch engine is not available (${torchWhy})`);
+    throw new UsageError('E_BAD_ARGUMENT', `--amp needs the torch engine on CUDA, but the torch engine cannot load here (${torchWhy})`, {
+      hint: 'Build the addon against a CUDA libtorch (LIBTORCH_USE_PYTORCH=1 npm run build:native), or leave --amp out.',
+    });
   }
   const engine = await createTfjsEngine(spec, rest);
   engine.info.notes.unshift(`engine auto: torch not used (${torchWhy}); using tfjs`);
   return engine;
+}
+
+const TFJS_BACKENDS: readonly string[] = ['auto', 'tfjs-node-gpu', 'tfjs-node', 'cpu'];
+
+function firstLine(err: unknown): string {
+  return String((err as Error)?.message ?? err).split('\n')[0] ?? '';
+}
+
+/**
+ * Whether a torch-engine failure means "the engine is not installed here", the one case `auto`
+ * may fall back from: the addon cannot load (E_TORCH_UNAVAILABLE from src/bindings/torch.ts) or
+ * the engine's own module is missing from the build. CelebaGanErrors with other codes are the
+ * user's (bad device, threads, ...), and any other Error is a bug: neither is hidden.
+ */
+export function torchUnavailable(err: unknown): boolean {
+  if (err instanceof CelebaGanError) return err.code === 'E_TORCH_UNAVAILABLE';
+  const code = (err as { code?: unknown })?.code;
+  return (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && String((err as Error).message).includes('torch');
 }

@@ -1,5 +1,5 @@
 import { appendFileSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { BatchLoader } from '../data/batches.js';
 import { DatasetReader } from '../data/dataset-file.js';
 import type { StepMetrics, TrainingEngine } from '../engines/engine.js';
@@ -231,7 +231,8 @@ export async function openRun(config: TrainConfig): Promise<OpenedRun> {
       spec,
       seed,
       batchSize,
-      data: { path: config.dataPath, checksum: h.checksum, count: h.count, height: h.height, width: h.width },
+      // Absolute: a --resume from another working directory must find the same file.
+      data: { path: resolve(config.dataPath), checksum: h.checksum, count: h.count, height: h.height, width: h.width },
       engine: '',
       created: new Date().toISOString(),
       sampleSeed: deriveSeed(seed, 'samples'),

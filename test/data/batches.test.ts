@@ -1,10 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatasetReader, DatasetWriter } from '../../src/data/dataset-file.js';
 import { BatchLoader } from '../../src/data/batches.js';
+import { buildSpec } from '../../src/config/presets.js';
+import { openRun } from '../../src/train/loop.js';
 
 /** A 2x2x3 data set whose image i has every byte equal to i, so a batch names its own indices. */
 function tinyDataset(count: number): { path: string; cleanup: () => void } {
@@ -115,22 +117,21 @@ test('BAD CALL - positions outside the epoch', () => {
   }
 });
 
-test('EXPECTED FAILURE - a data set of another image size than the model takes', () => {
+test('EXPECTED FAILURE - a data set of another image size than the model: training refuses it before any batch (E_DATASET_SIZE)', async () => {
   const ds = tinyDataset(8);
+  const out = join(ds.path, '..', 'run');
   try {
-    const reader = new DatasetReader(ds.path);
-    assert.doesNotThrow(() => new BatchLoader(reader, { batchSize: 4, seed: 0, expectImage: { height: 2, width: 2, channels: 3 } }));
-    assert.throws(
-      () => new BatchLoader(reader, { batchSize: 4, seed: 0, expectImage: { height: 28, width: 28, channels: 3, preset: 'seed28' } }),
+    await assert.rejects(
+      openRun({ spec: buildSpec('seed28', 0.03125), dataPath: ds.path, outDir: out, seed: 1, batchSize: 4, steps: 1 }),
       (err: Error & { code?: string; hint?: string }) => {
         assert.equal(err.name, 'UsageError');
-        assert.equal(err.code, 'E_DATASET_SHAPE');
-        assert.match(err.message, /holds 2x2x3 images but preset seed28 takes 28x28x3/);
-        assert.match(err.hint!, /celeba-gan prepare --synthetic --size 28/);
+        assert.equal(err.code, 'E_DATASET_SIZE');
+        assert.equal(err.message, `data set ${ds.path} holds 2x2x3 images but seed28 needs 28x28x3`);
+        assert.match(err.hint!, /celeba-gan prepare --size 28/);
         return true;
       },
     );
-    reader.close();
+    assert.equal(existsSync(out), false, 'no run folder created');
   } finally {
     ds.cleanup();
   }

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadInception, resizeToFloat } from '../../src/eval/inception.js';
-import { python, pythonMissing } from '../onnx/helpers.js';
+import { python } from '../onnx/helpers.js';
+import { ONNX, referenceSkip } from '../support/references.js';
 import { tempDir } from '../inference/fixtures.js';
 
 /**
@@ -35,7 +36,6 @@ onnx.checker.check_model(model)
 onnx.save(model, path)
 `;
 
-const missing = pythonMissing(['onnx']);
 let dir: string;
 
 function solid(n: number, size: number, colours: [number, number, number][]): Uint8Array {
@@ -49,7 +49,7 @@ before(() => {
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-describe('inception (user-supplied ONNX)', { skip: missing ?? false }, () => {
+describe('inception (user-supplied ONNX)', { skip: referenceSkip(ONNX) }, () => {
   it('reads layout and size from an NCHW graph, resizes, scales to 0..1 and flattens [N, 3, 1, 1]', async () => {
     const path = join(dir, 'nchw64.onnx');
     python(MAKE_MODEL, ['nchw64', path]);

@@ -14,7 +14,8 @@ import { decodeModel } from '../../src/onnx/onnx-proto.js';
 import { Rng } from '../../src/util/rng.js';
 import { packageVersion } from '../../src/version.js';
 import { weightsWithBatchNorm } from './fixtures.js';
-import { python, pythonMissing, randomZ, runOnnx } from './helpers.js';
+import { python, randomZ, runOnnx } from './helpers.js';
+import { ONNX, referenceSkip } from '../support/references.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'celeba-gan-onnx-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -124,7 +125,7 @@ describe('model structure', () => {
 });
 
 describe('ONNX checker (python3 onnx, full_check=True)', () => {
-  const missing = pythonMissing(['onnx']);
+  const missing = referenceSkip(ONNX);
   const maxKnown = missing ? 0 : Number(python('import onnx.defs; print(onnx.defs.onnx_opset_version())').trim());
   const CHECK = `
 import json, sys, onnx
@@ -142,7 +143,7 @@ print(json.dumps({
       for (const opset of [MIN_OPSET, DEFAULT_OPSET, MAX_OPSET]) {
         const name = `${preset}, opset ${opset}${fold ? ', batch norm folded' : ''}: passes the checker (declared shapes agree with ONNX shape inference)`;
         const skip = missing
-          ? `SKIPPED: ${missing}; install python3-onnx (Debian) or \`pip install onnx\` to run the ONNX checker`
+          ? missing
           : opset > maxKnown
             ? `SKIPPED: the installed onnx knows opsets up to ${maxKnown}, not ${opset}`
             : false;

@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { loadOnnxruntime } from '../../src/bindings/onnxruntime.js';
 import { Rng } from '../../src/util/rng.js';
+import { PYTHON } from '../support/references.js';
 
 /** Run a serialized model in onnxruntime-node (CPU, all graph optimisations on). */
 export async function runOnnx(model: Uint8Array, z: Float32Array, n: number, zDim: number): Promise<{ data: Float32Array; dims: readonly number[] }> {
@@ -28,15 +29,8 @@ export function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   return m;
 }
 
-export const PYTHON = process.env.CELEBA_GAN_PYTHON ?? '/usr/bin/python3';
-
-/** Why python3 with the given modules cannot be used here, or null when it can. */
-export function pythonMissing(modules: string[]): string | null {
-  const r = spawnSync(PYTHON, ['-c', `import ${modules.join(', ')}`], { encoding: 'utf8' });
-  if (r.error) return `${PYTHON} cannot run (${r.error.message})`;
-  if (r.status !== 0) return `${PYTHON} lacks ${modules.join('/')} (${r.stderr.trim().split('\n').pop()})`;
-  return null;
-}
+// Which python3, and whether a reference may be missing: test/support/references.ts decides.
+export { PYTHON, pythonMissing } from '../support/references.js';
 
 /** Run a python script with arguments; returns stdout (text, or bytes), throws with stderr on failure. */
 export function python(script: string, args?: string[]): string;

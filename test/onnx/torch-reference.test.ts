@@ -7,7 +7,8 @@ import { buildSpec } from '../../src/config/presets.js';
 import type { TensorMap } from '../../src/model/tensors.js';
 import { buildGeneratorOnnx } from '../../src/onnx/export.js';
 import { weightsWithBatchNorm } from './fixtures.js';
-import { maxAbsDiff, python, pythonMissing, randomZ, runOnnx } from './helpers.js';
+import { maxAbsDiff, python, randomZ, runOnnx } from './helpers.js';
+import { TORCH, referenceSkip } from '../support/references.js';
 
 /**
  * An independent reference: the 2018 seed28 generator written out by hand in PyTorch (not read
@@ -44,10 +45,9 @@ sys.stdout.buffer.write(x.contiguous().numpy().astype('<f4').tobytes())
 const tmp = mkdtempSync(join(tmpdir(), 'celeba-gan-onnx-torch-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
-const missing = pythonMissing(['torch', 'numpy']);
 test(
   'seed28 ONNX model matches a hand-written PyTorch generator with explicit asymmetric crops (batch 7)',
-  { skip: missing ? `SKIPPED: ${missing}; install python3-torch (Debian) to run this reference check` : false },
+  { skip: referenceSkip(TORCH) },
   async () => {
     const spec = buildSpec('seed28', 0.0625);
     const weights = weightsWithBatchNorm(spec, 21);

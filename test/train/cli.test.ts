@@ -1,6 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +9,9 @@ import { defaultRunDir, formatLogLine } from '../../src/cli/train.js';
 import { prepareSynthetic } from '../../src/data/synthetic.js';
 import { listCheckpoints, readRunConfig, writeRunConfig } from '../../src/train/checkpoint.js';
 import { buildSpec } from '../../src/config/presets.js';
+import { cli } from '../cli/in-process.js';
+
+const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 let root: string;
 let data: string;
@@ -27,10 +30,60 @@ test('celeba-gan train: new run, E_RUN_EXISTS without --resume (exit 2), then --
   assert.equal(await main(['train', '--data', data, '--out', out, '--steps', '2', '--seed', '9', ...tiny]), 0);
   assert.equal(readRunConfig(out)!.seed, 9);
   assert.deepEqual(listCheckpoints(out).map((c) => c.step), [2]);
-  assert.equal(await main(['train', '--data', data, '--out', out, '--steps', '3', ...tiny]), 2);
+  const runJson = readFileSync(join(out, 'run.json'));
+  const again = await cli('train', '--data', data, '--out', out, '--steps', '3', ...tiny);
+  assert.equal(again.code, 2);
+  assert.match(again.stderr, new RegExp(`^celeba-gan: error \\[E_RUN_EXISTS\\]: ${escape(out)} already holds a run \\(seed28, width 0\\.03125, seed 9, `, 'm'));
+  assert.match(again.stderr, /--resume/);
+  assert.deepEqual(readFileSync(join(out, 'run.json')), runJson, 'run.json untouched');
+  assert.deepEqual(listCheckpoints(out).map((c) => c.step), [2], 'no checkpoint written');
   // --resume takes the data set, preset, width, seed and batch size from run.json.
   assert.equal(await main(['train', '--out', out, '--steps', '3', '--resume', '--engine', 'tfjs', '--backend', 'cpu', '--sample-every', '0']), 0);
   assert.deepEqual(listCheckpoints(out).map((c) => c.step), [2, 3]);
+});
+
+test('celeba-gan train --dry-run: one step, one checkpoint, says so, exit 0', async () => {
+  const out = join(root, 'dry');
+  const r = await cli('train', '--data', data, '--out', out, '--dry-run', '--seed', '5', ...tiny);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout + r.stderr, /--dry-run: training one step only/);
+  assert.match(r.stdout, new RegExp(`^trained ${escape(out)} to step 1 in `, 'm'));
+  assert.deepEqual(listCheckpoints(out).map((c) => c.step), [1]);
+  const metrics = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number });
+  assert.deepEqual(metrics.map((m) => m.step), [1]);
+});
+
+test('celeba-gan train --resume from another working directory (run.json written with a relative --data)', async () => {
+  const project = join(root, 'project');
+  const elsewhere = join(root, 'elsewhere');
+  mkdirSync(join(project, 'data'), { recursive: true });
+  mkdirSync(elsewhere);
+  copyFileSync(data, join(project, 'data', 'faces-28.cgds'));
+  const cwd = process.cwd();
+  try {
+    process.chdir(project);
+    assert.equal(await main(['train', '--data', 'data/faces-28.cgds', '--out', 'runs/r', '--steps', '1', '--seed', '3', ...tiny]), 0);
+    process.chdir(elsewhere);
+    const r = await cli('train', '--out', join(project, 'runs', 'r'), '--resume', '--steps', '2', '--engine', 'tfjs', '--backend', 'cpu', '--sample-every', '0');
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(listCheckpoints(join(project, 'runs', 'r')).map((c) => c.step), [1, 2]);
+  } finally {
+    process.chdir(cwd);
+  }
+});
+
+test('BAD CALL - celeba-gan train with the default engine: --threads 0 and --device gpu are usage errors (exit 2), not a fallback to tfjs; nothing written', async () => {
+  for (const [flag, value, message] of [
+    ['--threads', '0', /^celeba-gan: error \[E_BAD_ARGUMENT\]: Expected integer between 1 and 1024 for threads but received 0 of type number$/m],
+    ['--device', 'gpu', /^celeba-gan: error \[E_BAD_ARGUMENT\]: .*"?gpu"?/m],
+  ] as const) {
+    const out = join(root, `bad-${flag.slice(2)}`);
+    const r = await cli('train', '--data', data, '--out', out, flag, value, '--steps', '1', '--width', '0.03125', '--batch-size', '4', '--seed', '1');
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, message);
+    assert.doesNotMatch(r.stdout + r.stderr, /using tfjs/);
+    assert.equal(existsSync(out), false, `${flag}: no run folder`);
+  }
 });
 
 test('celeba-gan train on SIGINT: finishes the step, saves a checkpoint, exits 130', async () => {

@@ -1,6 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -146,15 +146,18 @@ test('EXPECTED FAILURE - a NaN loss stops the run with E_NAN_LOSS and keeps the 
 });
 
 test('EXPECTED FAILURE - bad inputs: clear errors, nothing written or overwritten', async (t) => {
+  // Its own existing run (not another test's), so this test runs alone or in any order.
+  await train(cfg('existing', { steps: 1, checkpointEvery: 0, sampleEvery: 0 }), engine);
   const cases: { name: string; config: TrainConfig; code: string; message: RegExp; hint?: RegExp }[] = [
     { name: 'missing data set', config: cfg('bad1', { dataPath: join(root, 'nope.cgds') }), code: 'E_DATASET_MISSING', message: /does not exist/ },
     { name: 'image size mismatch', config: cfg('bad2', { dataPath: data64 }), code: 'E_DATASET_SIZE', message: /holds 64x64x3 images but seed28 needs 28x28x3/, hint: /prepare --size 28/ },
-    { name: 'existing run without --resume', config: cfg('run-a', { steps: 3 }), code: 'E_RUN_EXISTS', message: /already holds a run/, hint: /--resume/ },
-    { name: 'resume with another width', config: cfg('run-a', { spec: buildSpec('seed28', 0.0625), resume: true, seed: undefined }), code: 'E_CHECKPOINT_MISMATCH', message: /holds a seed28 run at width 0\.03125/, hint: /--width 0\.03125/ },
+    { name: 'existing run without --resume', config: cfg('existing', { steps: 3 }), code: 'E_RUN_EXISTS', message: /already holds a run \(seed28, width 0\.03125, seed 3, /, hint: /--resume/ },
+    { name: 'resume with another width', config: cfg('existing', { spec: buildSpec('seed28', 0.0625), resume: true, seed: undefined }), code: 'E_CHECKPOINT_MISMATCH', message: /holds a seed28 run at width 0\.03125/, hint: /--width 0\.03125/ },
     { name: 'resume where there is no run', config: cfg('bad3', { resume: true }), code: 'E_NO_RUN', message: /holds no run/ },
     { name: 'both --steps and --epochs', config: cfg('bad4', { steps: 2, epochs: 1 }), code: 'E_BAD_ARGUMENT', message: /either --steps or --epochs/ },
   ];
-  const before = statSync(join(root, 'run-a', 'run.json')).mtimeMs;
+  const before = readFileSync(join(root, 'existing', 'run.json'));
+  const checkpoints = listCheckpoints(join(root, 'existing')).map((c) => c.step);
   for (const c of cases) {
     await t.test(c.name, async () => {
       await assert.rejects(train(c.config, engine), (err: CelebaGanError) => {
@@ -166,16 +169,18 @@ test('EXPECTED FAILURE - bad inputs: clear errors, nothing written or overwritte
       });
     });
   }
-  assert.equal(statSync(join(root, 'run-a', 'run.json')).mtimeMs, before);
+  assert.deepEqual(readFileSync(join(root, 'existing', 'run.json')), before, 'run.json untouched');
+  assert.deepEqual(listCheckpoints(join(root, 'existing')).map((c) => c.step), checkpoints, 'checkpoints untouched');
   for (const d of ['bad1', 'bad2', 'bad3', 'bad4']) assert.equal(existsSync(join(root, d)), false, `${d} not created`);
 });
 
 test('EXPECTED FAILURE - a corrupt data set or a non-run --out folder', async () => {
   const corrupt = join(root, 'corrupt.cgds');
   const buf = readFileSync(data);
-  buf[buf.length - 10] ^= 0xff;
+  buf[buf.length - 10]! ^= 0xff;
   writeFileSync(corrupt, buf);
   await assert.rejects(train(cfg('bad5', { dataPath: corrupt }), engine), (err: CelebaGanError) => err.code === 'E_DATASET_CORRUPT' && /checksum/.test(err.message));
+  assert.equal(existsSync(join(root, 'bad5')), false, 'bad5 not created');
   const other = join(root, 'not-a-run');
   mkdirSync(other);
   writeFileSync(join(other, 'notes.txt'), 'mine');

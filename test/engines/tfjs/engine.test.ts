@@ -12,7 +12,8 @@ import type { ArchitectureSpec } from '../../../src/model/spec.js';
 import type { TensorMap } from '../../../src/model/tensors.js';
 import { dropoutMasks, stepLatents, stepRandomness } from '../../../src/train/randomness.js';
 import { Rng } from '../../../src/util/rng.js';
-import { runTorchReference, torchUnavailable } from './torch-reference.js';
+import { runTorchReference } from './torch-reference.js';
+import { TORCH, referenceSkip } from '../../support/references.js';
 
 // Tiny widths: the pure-JS CPU backend is what CI has.
 const seed28 = buildSpec('seed28', 0.03125);
@@ -45,7 +46,7 @@ after(() => {
 });
 
 for (const spec of [seed28, dcgan64]) {
-  test(`${spec.preset}: every layer's output shape matches src/model/shapes.ts`, async () => {
+  test(`${spec.preset}: every layer's output shape matches src/model/shapes.ts; the images are a function of z`, async () => {
     const e = engines.get(spec.preset)!;
     const n = 2;
     for (const network of ['generator', 'discriminator'] as const) {
@@ -59,7 +60,13 @@ for (const spec of [seed28, dcgan64]) {
     }
     const images = await e.generate(stepLatents(spec, 1, 0, 3), 3);
     assert.equal(images.length, 3 * 3 * spec.image.height * spec.image.width);
-    assert.ok(images.every((v) => v >= -1 && v <= 1), 'tanh output in [-1, 1]');
+    // Deterministic, and a function of z: the same z gives the same images, another z others.
+    assert.deepEqual(await e.generate(stepLatents(spec, 1, 0, 3), 3), images);
+    const scale = Math.max(...images.map(Math.abs));
+    assert.ok(scale > 0, 'not all zero');
+    assert.ok(maxAbsDiff(await e.generate(stepLatents(spec, 2, 0, 3), 3), images) > 0.05 * scale, 'another z, other images');
+    const perImage = images.length / 3;
+    assert.ok(maxAbsDiff(images.subarray(0, perImage), images.subarray(perImage, 2 * perImage)) > 0.05 * scale, 'samples of one batch differ');
     assert.equal((await e.discriminate(images, 3)).length, 3);
   });
 }
@@ -83,7 +90,8 @@ test('training steps: losses finite and moving, tensor count constant, randomnes
   for (let step = 0; step < 3; step++) {
     const m = await e.trainStep(batch, n, { seed: 5, step });
     for (const v of Object.values(m)) assert.ok(Number.isFinite(v), `finite metric at step ${step}`);
-    assert.ok(m.dReal > 0 && m.dReal < 1 && m.dFake > 0 && m.dFake < 1);
+    // (D(x) and D(G(z)) are means of sigmoids: their values are checked against PyTorch in
+    // "two training steps match PyTorch", not by a range every sigmoid satisfies.)
     losses.push(m.lossD, m.lossG);
     assert.equal(e.numTensors(), before, `tensor count after step ${step}`);
   }
@@ -161,10 +169,10 @@ test('EXPECTED FAILURE - a tfjs backend asked for by name that cannot load is an
   assert.ok(auto.notes.some((n) => /tfjs-node-gpu: .*CUDA 11\.2/.test(n)), 'auto says why tfjs-node-gpu was not used');
 });
 
-const noTorch = torchUnavailable();
+const noTorch = referenceSkip(TORCH);
 
 for (const spec of [seed28, dcgan64]) {
-  test(`${spec.preset}: inference matches PyTorch eager with explicit TF-style padding`, { skip: noTorch ?? false }, async () => {
+  test(`${spec.preset}: inference matches PyTorch eager with explicit TF-style padding`, { skip: noTorch }, async () => {
     const e = engines.get(spec.preset)!;
     const n = 3;
     const weights = await e.getWeights();
@@ -185,7 +193,7 @@ for (const spec of [seed28, dcgan64]) {
 }
 
 for (const spec of [seed28, dcgan64]) {
-  test(`${spec.preset}: two training steps match PyTorch (BN train mode, dropout masks, BCE, Adam)`, { skip: noTorch ?? false }, async () => {
+  test(`${spec.preset}: two training steps match PyTorch (BN train mode, dropout masks, BCE, Adam)`, { skip: noTorch }, async () => {
     const { height: H, width: W } = spec.image;
     const n = 4;
     const steps = 2;
@@ -224,9 +232,19 @@ for (const spec of [seed28, dcgan64]) {
         });
       }
       assert.equal(cancelled.size, spec.preset === 'seed28' ? 8 : 0); // dcgan64 has no biases
+      // The premise, checked: in both frameworks the gradient reaching those biases (Adam's m) is
+      // rounding noise, far below the gradients of the layer's weights.
+      for (const name of [...cancelled].filter((n) => n.endsWith('.bias'))) {
+        const weightM = Math.max(...ref.get(`adam.m.${name.replace(/\.bias$/, '.weight')}`)!.data.map(Math.abs));
+        for (const [who, m] of [['tfjs', opt.tensors.get(`adam.m.${name}`)!.data], ['torch', ref.get(`adam.m.${name}`)!.data]] as const) {
+          const biasM = Math.max(...m.map(Math.abs));
+          assert.ok(biasM <= 1e-5 * weightM, `${name} (${who}): |m| ${biasM} is not noise next to the weight's ${weightM}`);
+        }
+      }
       for (const [name, t] of weights) {
+        if (cancelled.has(name) && name.endsWith('.bias')) continue; // noise-driven: checked above
         const d = maxAbsDiff(t.data, ref.get(name)!.data);
-        const bound = cancelled.has(name) ? (name.endsWith('.bias') ? 2.02 * spec.training.learningRate * steps : 1e-4) : 2e-6;
+        const bound = cancelled.has(name) ? 1e-4 : 2e-6;
         // Adam's first steps move each weight by about lr (2.5e-4): 2e-6 means equal updates.
         assert.ok(d < bound, `${name}: max |tfjs - torch| = ${d} (bound ${bound})`);
       }

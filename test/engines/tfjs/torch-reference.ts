@@ -1,10 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ArchitectureSpec } from '../../../src/model/spec.js';
 import type { TensorMap } from '../../../src/model/tensors.js';
 import { readSafetensors, writeSafetensors } from '../../../src/util/safetensors.js';
+import { PYTHON } from '../../support/references.js';
 
 /**
  * An independent reference: the same spec run by PyTorch eager (Debian's python3-torch), written
@@ -13,14 +14,6 @@ import { readSafetensors, writeSafetensors } from '../../../src/util/safetensors
  * convolution, cropping after the transposed convolution), so it checks tfjs's padding too.
  */
 
-export const PYTHON = '/usr/bin/python3';
-
-/** null when usable, else why not (tests skip with this message). */
-export function torchUnavailable(): string | null {
-  if (!existsSync(PYTHON)) return `${PYTHON} not found`;
-  const r = spawnSync(PYTHON, ['-c', 'import torch, numpy'], { encoding: 'utf8' });
-  return r.status === 0 ? null : `${PYTHON} lacks torch/numpy (apt-get install python3-torch python3-numpy): ${r.stderr.trim().split('\n').pop()}`;
-}
 
 const SCRIPT = String.raw`
 import json, struct, sys

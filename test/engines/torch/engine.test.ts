@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadTorchAddon } from '../../../src/bindings/torch.js';
 import { buildSpec } from '../../../src/config/presets.js';
-import type { TrainingEngine } from '../../../src/engines/engine.js';
+import type { OptimizerState, TrainingEngine } from '../../../src/engines/engine.js';
 import { createEngine } from '../../../src/engines/index.js';
 import { createTfjsEngine, type TfjsEngine } from '../../../src/engines/tfjs/index.js';
 import { createTorchEngine, type TorchEngine } from '../../../src/engines/torch/index.js';
@@ -147,15 +147,23 @@ describe('torch engine', { skip }, () => {
       assert.ok(significantCount >= 0.8 * trainableCount, `only ${significantCount} of ${trainableCount} updates compared tightly`);
     });
 
-    test(`${spec.preset}: checkpoints cross engines (2 steps torch -> 1 step tfjs -> 1 step torch)`, async () => {
+    test(`${spec.preset}: checkpoints cross engines exactly (2 steps torch -> 1 step tfjs -> 1 step torch): weights and Adam moments bit for bit`, async () => {
       const run = mkdtempSync(join(tmpdir(), 'cgt-torch-run-'));
       const n = 4;
       const batch = fakeBatch(spec, n, 2);
-      const save = async (e: TrainingEngine, step: number): Promise<void> => {
-        saveCheckpoint(run, {
-          spec, step, stepsPerEpoch: 100, batchSize: n, seed: 5, dataChecksum: 'test', engine: e.info.engine, backend: e.info.backend,
-          weights: await e.getWeights(), optimizer: await e.getOptimizerState(),
-        });
+      type State = { weights: TensorMap; optimizer: OptimizerState };
+      const state = async (e: TrainingEngine): Promise<State> => ({ weights: await e.getWeights(), optimizer: await e.getOptimizerState() });
+      const save = (e: TrainingEngine, step: number, s: State): void => {
+        saveCheckpoint(run, { spec, step, stepsPerEpoch: 100, batchSize: n, seed: 5, dataChecksum: 'test', engine: e.info.engine, backend: e.info.backend, ...s });
+      };
+      // The checkpoint format is float32 safetensors: what one engine saved, the other holds
+      // after loading, bit for bit (weights, running statistics, both Adam moments, step counts).
+      const assertSameState = (got: State, want: State, what: string): void => {
+        assert.deepEqual([...got.weights.keys()].sort(), [...want.weights.keys()].sort(), `${what}: weight names`);
+        for (const [name, t] of want.weights) assert.deepEqual(got.weights.get(name)!.data, t.data, `${what}: ${name}`);
+        assert.deepEqual([...got.optimizer.tensors.keys()].sort(), [...want.optimizer.tensors.keys()].sort(), `${what}: Adam tensor names`);
+        for (const [name, t] of want.optimizer.tensors) assert.deepEqual(got.optimizer.tensors.get(name)!.data, t.data, `${what}: ${name}`);
+        assert.deepEqual(got.optimizer.steps, want.optimizer.steps, `${what}: Adam steps`);
       };
       const resume = async (e: TrainingEngine, step: number): Promise<void> => {
         const ck = await loadCheckpoint(run, 'latest');
@@ -169,23 +177,34 @@ describe('torch engine', { skip }, () => {
           tensors: new Map([...(await t.getOptimizerState()).tensors].map(([k, v]) => [k, { shape: v.shape, data: new Float32Array(v.data.length) }])),
           steps: { generator: 0, discriminator: 0 },
         });
-        for (const step of [0, 1]) {
-          const m = await t.trainStep(batch, n, { seed: 5, step });
-          assert.ok(Number.isFinite(m.lossD) && Number.isFinite(m.lossG), `torch step ${step} losses finite`);
-        }
-        await save(t, 2);
+        for (const step of [0, 1]) await t.trainStep(batch, n, { seed: 5, step });
+        const afterTorch = await state(t);
+        for (const [name, t] of afterTorch.optimizer.tensors) if (name.endsWith('.weight')) assert.ok(maxAbs(t.data) > 0, `${name} is non-trivial`);
+        save(t, 2, afterTorch);
 
         await resume(j, 2);
-        const mJ = await j.trainStep(batch, n, { seed: 5, step: 2 });
-        assert.ok(Number.isFinite(mJ.lossD) && Number.isFinite(mJ.lossG), 'tfjs resumed step losses finite');
-        assert.deepEqual((await j.getOptimizerState()).steps, { generator: 3, discriminator: 3 });
-        await save(j, 3);
+        assertSameState(await state(j), afterTorch, 'torch -> tfjs');
+        // The next step from that state, with the same randomness, agrees with torch's own.
+        const randomness = stepRandomness(spec, 5, 2, n);
+        const mJ = await j.trainStep(batch, n, { seed: 5, step: 2, randomness });
+        const afterTfjs = await state(j);
+        assert.deepEqual(afterTfjs.optimizer.steps, { generator: 3, discriminator: 3 });
+        save(j, 3, afterTfjs);
 
         const t2 = await createTorchEngine(spec, { device: 'cpu', threads: 1 });
         try {
           await resume(t2, 3);
-          const mT = await t2.trainStep(batch, n, { seed: 5, step: 3 });
-          assert.ok(Number.isFinite(mT.lossD) && Number.isFinite(mT.lossG), 'torch resumed step losses finite');
+          assertSameState(await state(t2), afterTfjs, 'tfjs -> torch');
+          // torch from the torch checkpoint at step 2 takes the same step as tfjs did: same losses.
+          const t3 = await createTorchEngine(spec, { device: 'cpu', threads: 1 });
+          try {
+            await t3.setWeights(afterTorch.weights, afterTorch.optimizer);
+            const mT = await t3.trainStep(batch, n, { seed: 5, step: 2, randomness });
+            for (const k of ['lossD', 'lossG', 'dReal', 'dFake'] as const) assert.ok(Math.abs(mT[k] - mJ[k]) <= 1e-4, `${k}: torch ${mT[k]} tfjs ${mJ[k]}`);
+          } finally {
+            t3.dispose();
+          }
+          await t2.trainStep(batch, n, { seed: 5, step: 3 });
           assert.deepEqual((await t2.getOptimizerState()).steps, { generator: 4, discriminator: 4 });
         } finally {
           t2.dispose();
