@@ -2,7 +2,8 @@ import { basename, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Argv, CommandModule } from 'yargs';
 import { UsageError, describe } from '../errors.js';
-import { DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, assertOpset, exportRun, type ExportRunResult } from '../onnx/export.js';
+import { DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, assertOpset } from '../onnx/export.js';
+import { exportRun, type ExportRunResult } from '../train/index.js';
 import { pickRun } from './defaults.js';
 
 /** `celeba-gan export --onnx`: a run's checkpoint -> models/<run>.onnx. */

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
-import { CelebaGanError } from '../errors.js';
-import { openAtomicSync, type AtomicFile } from '../util/atomic.js';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { CelebaGanError, fileError } from '../errors.js';
+import { openAtomicSync, writeAllSync, type AtomicFile } from '../util/atomic.js';
 
 /**
  * The celeba-gan dataset file (`.cgds`): a 64-byte header, then `count` images as uint8 HWC
@@ -108,7 +108,15 @@ export class DatasetWriter {
   ) {
     this.imageBytes = height * width * channels;
     this.file = openAtomicSync(path);
-    writeSync(this.file.fd, Buffer.alloc(DATASET_HEADER_SIZE), 0, DATASET_HEADER_SIZE, 0);
+    this.write(Buffer.alloc(DATASET_HEADER_SIZE), 0);
+  }
+
+  private write(bytes: Uint8Array, position: number): void {
+    try {
+      writeAllSync(this.file.fd, bytes, position);
+    } catch (err) {
+      throw fileError(err, this.path, 'write');
+    }
   }
 
   get written(): number {
@@ -120,9 +128,7 @@ export class DatasetWriter {
     if (pixels.length % this.imageBytes !== 0) {
       throw new Error(`append() got ${pixels.length} bytes, not a multiple of one ${this.height}x${this.width}x${this.channels} image`);
     }
-    let off = 0;
-    const pos = DATASET_HEADER_SIZE + this.count * this.imageBytes;
-    while (off < pixels.length) off += writeSync(this.file.fd, pixels, off, pixels.length - off, pos + off);
+    this.write(pixels, DATASET_HEADER_SIZE + this.count * this.imageBytes);
     this.hash.update(pixels);
     this.count += pixels.length / this.imageBytes;
   }
@@ -138,7 +144,7 @@ export class DatasetWriter {
       checksum: this.hash.digest('hex'),
       ...(this.seed !== undefined ? { seed: this.seed } : {}),
     };
-    writeSync(this.file.fd, encodeHeader(header), 0, DATASET_HEADER_SIZE, 0);
+    this.write(encodeHeader(header), 0);
     this.file.commit();
     return header;
   }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { CelebaGanError } from '../errors.js';
-import { numel, type Tensor32, type TensorMap } from '../model/tensors.js';
-import { writeFileAtomicSync } from './atomic.js';
+import { numel, type Tensor32, type TensorMap } from './tensors.js';
+import { writeFileAtomicSync } from '../util/atomic.js';
 
 /**
  * safetensors (https://huggingface.co/docs/safetensors): 8-byte little-endian header length, a
