@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmdirSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileError } from '../errors.js';
 
@@ -208,9 +208,10 @@ export function findLeftovers(dir: string): Leftover[] {
  * left of a folder being replaced, so it is renamed back; every other leftover is deleted.
  * Returns what was done, one line per leftover, for the caller to report.
  */
-export function recoverLeftovers(dir: string): { path: string; action: 'restored' | 'removed'; target: string }[] {
+export function recoverLeftovers(dir: string, owns: (target: string) => boolean = () => true): { path: string; action: 'restored' | 'removed'; target: string }[] {
   const done: { path: string; action: 'restored' | 'removed'; target: string }[] = [];
   for (const l of findLeftovers(dir)) {
+    if (!owns(l.target)) continue;
     if (l.replaced && !existsSync(l.target)) {
       renameSync(l.path, l.target);
       done.push({ path: l.path, action: 'restored', target: l.target });
@@ -221,4 +222,34 @@ export function recoverLeftovers(dir: string): { path: string; action: 'restored
   }
   if (done.length > 0) fsyncDir(dir);
   return done;
+}
+
+/** A path with a temporary last part (`.x.cgds.123.abc.tmp`) shown as the target it stands for (`x.cgds`). */
+export function tempTargetPath(path: string): string {
+  const target = targetOfTemp(basename(path));
+  return target === null ? path : join(dirname(path), target);
+}
+
+/** The folders `mkdirSync(dir, { recursive: true })` would create: `dir` and its missing parents, deepest first. */
+export function missingFolders(dir: string): string[] {
+  const out: string[] = [];
+  for (let d = dir; !existsSync(d); ) {
+    out.push(d);
+    const up = dirname(d);
+    if (up === d) break;
+    d = up;
+  }
+  return out;
+}
+
+/** Remove those of `folders` (deepest first) that are empty; a folder something was written to stays. */
+export function removeEmptyFolders(folders: readonly string[]): void {
+  for (const d of folders) {
+    try {
+      if (existsSync(d) && readdirSync(d).length === 0) rmdirSync(d);
+      else break;
+    } catch {
+      break; // not ours to insist on
+    }
+  }
 }
