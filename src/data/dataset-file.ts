@@ -129,7 +129,12 @@ export class DatasetWriter {
   ) {
     this.imageBytes = height * width * channels;
     this.file = openAtomicSync(path);
-    this.write(Buffer.alloc(DATASET_HEADER_SIZE), 0);
+    try {
+      this.write(Buffer.alloc(DATASET_HEADER_SIZE), 0);
+    } catch (err) {
+      this.file.abort(); // the caller never gets a writer to abort
+      throw err;
+    }
   }
 
   private write(bytes: Uint8Array, position: number): void {

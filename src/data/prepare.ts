@@ -1,8 +1,8 @@
 import { availableParallelism } from 'node:os';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { CelebaGanError, UsageError, assertInteger, fileError } from '../errors.js';
-import { writeFileAtomic } from '../util/atomic.js';
+import { CelebaGanError, UsageError, assertInteger } from '../errors.js';
+import { ensureFolder, writeFileAtomic } from '../util/atomic.js';
 import { DatasetWriter, type DatasetHeader } from './dataset-file.js';
 import { cropResize } from './preprocess.js';
 import { IMAGE_EXTENSIONS, openImageSource, type Skipped } from './sources.js';
@@ -77,11 +77,7 @@ export function prepareOutput(out: string, overwrite: boolean): void {
       hint: 'Pass --force to replace it, or choose another --out.',
     });
   }
-  try {
-    mkdirSync(dirname(out), { recursive: true });
-  } catch (err) {
-    throw fileError(err, dirname(out), 'create the output folder');
-  }
+  ensureFolder(dirname(out), 'create the output folder');
 }
 
 const CHUNK_IMAGES = 256;

@@ -123,7 +123,7 @@ async function uprightSize(input: Buffer): Promise<{ width: number; height: numb
  * throws for anything else, and sharp's error for an unreadable image.
  */
 export async function cropResize(input: Buffer, opts: CropResizeOptions): Promise<Buffer> {
-  if (sniffImageType(input) === null) throw new Error(`${describeContent(input)}, not JPEG, PNG or WebP (decided by content, not by the name)`);
+  if (sniffImageType(input) === null) throw new Error(`unsupported image format: ${describeContent(input)}; only JPEG, PNG and WebP are accepted (decided by content, not by the name)`);
   const { width, height } = await uprightSize(input);
   const box = cropBox(width, height, opts.crop);
   const { data, info } = await sharp(input)

@@ -1,10 +1,10 @@
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { CelebaGanError, fileError } from '../errors.js';
+import { CelebaGanError } from '../errors.js';
 import type { ArchitectureSpec } from '../model/spec.js';
 import { DEFAULT_OPSET, assertOpset, buildGeneratorOnnx, generatorWeightBytes } from '../onnx/export.js';
 import { META } from '../onnx/metadata.js';
-import { writeFileAtomicSync } from '../util/atomic.js';
+import { ensureFolder, writeFileAtomicSync } from '../util/atomic.js';
 import { WEIGHTS_FILE, loadCheckpoint } from './checkpoint.js';
 import { readRunConfig } from './run-config.js';
 
@@ -104,11 +104,7 @@ export async function exportRun(o: ExportRunOptions): Promise<ExportRunResult> {
       });
     }
   }
-  try {
-    mkdirSync(dirname(o.out), { recursive: true });
-  } catch (err) {
-    throw fileError(err, dirname(o.out), 'create the folder');
-  }
+  ensureFolder(dirname(o.out));
   writeFileAtomicSync(o.out, bytes);
   return result;
 }

@@ -1,9 +1,9 @@
-import { mkdirSync } from 'node:fs';
+import { ensureFolder } from '../util/atomic.js';
 import type { StepMetrics, TrainingEngine } from '../engines/engine.js';
-import { CelebaGanError, fileError } from '../errors.js';
+import { CelebaGanError } from '../errors.js';
 import { initialWeights } from '../model/init.js';
 import type { ArchitectureSpec } from '../model/spec.js';
-import { lastGoodCheckpoint, listCheckpoints, recoverCheckpoints, saveCheckpoint } from './checkpoint.js';
+import { lastGoodCheckpoint, listCheckpoints, saveCheckpoint } from './checkpoint.js';
 import { LossPlot } from './loss-plot.js';
 import { MetricsLog, type LogEntry } from './metrics-log.js';
 import { openRun, type OpenedRun, type TrainConfig } from './open-run.js';
@@ -132,14 +132,14 @@ export class Trainer {
       else await engine.setWeights(initialWeights(spec, run.seed), emptyOptimizer(await engine.getOptimizerState()));
       let step = resumeFrom?.manifest.step ?? 0;
 
-      const recovered = this.prepareRunFolder();
+      this.prepareRunFolder();
       const metrics = new MetricsLog(runDir, step);
       const plot = new LossPlot(runDir, `${spec.preset} x${spec.width} seed ${run.seed}`, config.plotEvery);
       const samples = new SampleGrid(runDir, spec, run);
       this.callbacks.onStart?.({
         run, runDir, resumedFrom: resumeFrom ? step : null, startStep: step, totalSteps,
         stepsPerEpoch: loader.stepsPerEpoch, droppedPerEpoch: loader.droppedPerEpoch,
-        checkpointEngine: resumeFrom?.manifest.engine ?? null, recovered,
+        checkpointEngine: resumeFrom?.manifest.engine ?? null, recovered: this.opened.recovered,
       });
       if (step === 0 && !resumeFrom) await this.writeSamples(samples, step);
 
@@ -184,15 +184,11 @@ export class Trainer {
     }
   }
 
-  /** Create the run folder's parts (run.json for a new run) and clean up after a killed process. */
-  private prepareRunFolder(): string[] {
-    try {
-      mkdirSync(SampleGrid.dir(this.runDir), { recursive: true });
-    } catch (err) {
-      throw fileError(err, this.runDir, 'create the run folder');
-    }
+  /** Create the run folder's parts (run.json for a new run). */
+  private prepareRunFolder(): void {
+    ensureFolder(this.runDir, 'create the run folder');
+    ensureFolder(SampleGrid.dir(this.runDir), 'create the samples folder');
     if (this.opened.isNew) writeRunConfig(this.runDir, this.run_);
-    return recoverCheckpoints(this.runDir);
   }
 
   private log(metrics: MetricsLog, o: { step: number; epoch: number; metrics: StepMetrics; window: { start: number; images: number }; started: number }): void {

@@ -5,7 +5,7 @@ import { CelebaGanError, UsageError, assertInteger } from '../errors.js';
 import type { ArchitectureSpec } from '../model/spec.js';
 import { deriveSeed } from '../util/rng.js';
 import { packageVersion } from '../version.js';
-import { assertSameArchitecture, listCheckpoints, loadCheckpoint, type LoadedCheckpoint } from './checkpoint.js';
+import { assertSameArchitecture, listCheckpoints, loadCheckpoint, recoverCheckpoints, type LoadedCheckpoint } from './checkpoint.js';
 import { RUN_FORMAT_VERSION, readRunConfig, type RunConfig } from './run-config.js';
 import { SAMPLE_COUNT } from './samples.js';
 
@@ -48,6 +48,8 @@ export interface OpenedRun {
   loader: BatchLoader;
   totalSteps: number;
   resumeFrom: LoadedCheckpoint | null;
+  /** What a killed earlier process left in the run folder and what was done about it (recoverCheckpoints). */
+  recovered: string[];
 }
 
 function sameJson(a: unknown, b: unknown): boolean {
@@ -99,6 +101,10 @@ export async function openRun(config: TrainConfig): Promise<OpenedRun> {
       throw new UsageError('E_BAD_ARGUMENT', `--batch-size ${config.batchSize} differs from the run's ${existing.batchSize}; an exact resume needs the same batches`, { hint: 'Leave --batch-size out when resuming.' });
     }
   }
+
+  // Leftovers of a killed process go before a checkpoint is chosen: an interrupted replacement
+  // may have renamed the newest checkpoint aside.
+  const recovered = existing ? recoverCheckpoints(config.outDir) : [];
 
   // The data set: readable, intact, the right image size.
   const reader = new DatasetReader(config.dataPath);
@@ -156,6 +162,7 @@ export async function openRun(config: TrainConfig): Promise<OpenedRun> {
       loader,
       totalSteps,
       resumeFrom,
+      recovered,
     };
   } catch (err) {
     reader.close();

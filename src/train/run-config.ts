@@ -1,8 +1,8 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CelebaGanError, fileError } from '../errors.js';
 import type { ArchitectureSpec } from '../model/spec.js';
-import { writeFileAtomicSync } from '../util/atomic.js';
+import { ensureFolder, writeFileAtomicSync } from '../util/atomic.js';
 
 /**
  * `run.json`: what a run is (preset, width, full spec, seed, data set). Written once when the run
@@ -52,11 +52,7 @@ export function runConfigPath(runDir: string): string {
 }
 
 export function writeRunConfig(runDir: string, config: RunConfig): void {
-  try {
-    mkdirSync(runDir, { recursive: true });
-  } catch (err) {
-    throw fileError(err, runDir, 'create the run folder');
-  }
+  ensureFolder(runDir, 'create the run folder');
   writeFileAtomicSync(runConfigPath(runDir), `${JSON.stringify(config, null, 2)}\n`);
 }
 

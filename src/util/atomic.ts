@@ -140,8 +140,8 @@ export function openAtomicSync(path: string): AtomicFile {
 export function writeDirAtomicSync(dir: string, files: ReadonlyArray<readonly [name: string, data: FileData]>): void {
   const parent = dirname(dir);
   const tmp = tempPathFor(dir);
+  ensureFolder(parent);
   try {
-    mkdirSync(parent, { recursive: true });
     mkdirSync(tmp);
     for (const [name, data] of files) {
       const fd = openSync(join(tmp, name), 'w');
@@ -251,5 +251,18 @@ export function removeEmptyFolders(folders: readonly string[]): void {
     } catch {
       break; // not ours to insist on
     }
+  }
+}
+
+/**
+ * `mkdir -p dir`, with failures as CelebaGanErrors naming `dir`: a file standing where a folder
+ * is needed (EEXIST from a recursive mkdir, or ENOTDIR) is E_NOT_FOLDER.
+ */
+export function ensureFolder(dir: string, doing = 'create the folder'): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw fileError(code === 'EEXIST' ? Object.assign(err as Error, { code: 'ENOTDIR' }) : err, dir, doing);
   }
 }
