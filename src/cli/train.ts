@@ -3,6 +3,7 @@ import { basename, extname, join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { PRESET_NAMES, buildSpec } from '../config/presets.js';
 import { ENGINE_CHOICES, createEngine, type EngineChoice } from '../engines/create-engine.js';
+import { parseTrainDevice } from '../engines/device.js';
 import { UsageError, assertInteger, assertOneOf, escapeControl } from '../errors.js';
 import { legacyNote } from '../data/dataset-file.js';
 import { DEFAULT_TRAIN_EVAL_N, createTrainingEvalHook } from '../eval/training-eval.js';
@@ -112,6 +113,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .example('$0 train --eval-every 2000 --eval-n 500', 'log KID every 2000 steps (a collapsing run shows in loss.svg)') as unknown as Argv<TrainArgs>,
   handler: async (argv) => {
     const engineChoice = assertOneOf('engine', argv.engine, ENGINE_CHOICES) as EngineChoice;
+    if (argv.device !== undefined) parseTrainDevice(argv.device);
     const evalEvery = assertInteger('eval-every', argv['eval-every'], 0);
     const evalN = assertInteger('eval-n', argv['eval-n'], 2);
     // A resume reads its data set from run.json; a new run picks the newest data set.

@@ -242,3 +242,12 @@ test('EXPECTED FAILURE - an unknown flag prints the error and a pointer to --hel
   assert.equal(r.stderr, 'celeba-gan: Unknown argument: stpes\n  See `celeba-gan train --help` for the options and examples.\n');
   assert.equal(r.stdout, '');
 });
+
+test('EXPECTED FAILURE - train --device gpu is one usage error, whatever engine auto would pick', async () => {
+  for (const engineFlag of [[], ['--engine', 'tfjs'], ['--engine', 'auto']]) {
+    const r = await cli('train', '--data', data, '--out', join(root, 'run-device'), '--steps', '1', '--device', 'gpu', ...engineFlag);
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stderr.split('\n')[0], 'celeba-gan: error [E_BAD_ARGUMENT]: Unsupported device "gpu" for the torch engine. Should be one of: auto, cpu, cuda, cuda:N');
+    assert.equal(existsSync(join(root, 'run-device')), false);
+  }
+});
