@@ -251,3 +251,21 @@ test('EXPECTED FAILURE - train --device gpu is one usage error, whatever engine 
     assert.equal(existsSync(join(root, 'run-device')), false);
   }
 });
+
+test('EXPECTED FAILURE - an OS error no command wrapped still reaches the user as an E_* code naming the path (main.ts)', async () => {
+  const home = process.cwd();
+  const ws = join(root, 'ws-eacces');
+  mkdirSync(join(ws, 'data'), { recursive: true });
+  process.chdir(ws);
+  const restore = injectFsError('readdirSync', 'EACCES', (args) => args[0] === 'data');
+  let r;
+  try {
+    r = await cli('train', '--steps', '1');
+  } finally {
+    restore();
+    process.chdir(home);
+  }
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /^celeba-gan: error \[E_PERMISSION\]: cannot access data: permission denied for data \(EACCES\)\n  Pass a path you may read and write/);
+  assert.doesNotMatch(r.stderr, /unexpected error/);
+});

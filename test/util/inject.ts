@@ -7,7 +7,7 @@ import { syncBuiltinESMExports } from 'node:module';
  * (tests run as root, so chmod does not deny; no tiny tmpfs). Named ESM imports of node:fs see
  * the change through syncBuiltinESMExports. Returns the function that restores the original.
  */
-type FsName = 'openSync' | 'writeSync' | 'mkdirSync' | 'renameSync' | 'appendFileSync' | 'fsyncSync';
+type FsName = 'openSync' | 'writeSync' | 'mkdirSync' | 'renameSync' | 'appendFileSync' | 'fsyncSync' | 'readdirSync' | 'rmSync';
 
 export function injectFsError(name: FsName, code: string, when: (args: unknown[]) => boolean = () => true): () => void {
   const table = fs as unknown as Record<FsName, (...args: unknown[]) => unknown>;
