@@ -124,7 +124,7 @@ const OS_ERRORS: Readonly<Record<string, { code: string; what: (path: string) =>
   EMFILE: {
     code: 'E_TOO_MANY_FILES',
     what: (p) => `too many open files while opening ${p}`,
-    hint: () => 'Raise the limit (`ulimit -n 4096`) or lower the concurrency (--concurrency), then run again.',
+    hint: () => 'Raise the limit (`ulimit -n 4096`) or open fewer files at once (fewer `prepare --workers`), then run again.',
     kind: 'runtime',
   },
   ENFILE: {

@@ -234,8 +234,9 @@ export class Trainer {
       this.saved = { dir: saved.dir, step };
       this.callbacks.onCheckpoint?.(saved.dir, step);
     } catch (err) {
-      if (o.periodic && err instanceof CelebaGanError && PASSING_CHECKPOINT_FAILURES.has(err.code)) {
-        this.callbacks.onCheckpointFailed?.(err, step);
+      // Going on is only right when someone is told: without onCheckpointFailed the error ends the run.
+      if (o.periodic && err instanceof CelebaGanError && PASSING_CHECKPOINT_FAILURES.has(err.code) && this.callbacks.onCheckpointFailed) {
+        this.callbacks.onCheckpointFailed(err, step);
         return;
       }
       throw err;

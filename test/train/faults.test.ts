@@ -269,3 +269,12 @@ test('EXPECTED FAILURE - an OS error no command wrapped still reaches the user a
   assert.match(r.stderr, /^celeba-gan: error \[E_PERMISSION\]: cannot access data: permission denied for data \(EACCES\)\n  Pass a path you may read and write/);
   assert.doesNotMatch(r.stderr, /unexpected error/);
 });
+
+test('EXPECTED FAILURE - without an onCheckpointFailed listener, a periodic checkpoint out of space ends the run (nobody would be told)', async () => {
+  const restore = injectFsError('openSync', 'ENOSPC', (args) => String(args[0]).includes(join('checkpoints', '.step-000000002')));
+  try {
+    await assert.rejects(train(cfg('run-untold', { steps: 4 }), engine), (err: CelebaGanError) => err.code === 'E_NO_SPACE' && err.message.includes('step-000000002'));
+  } finally {
+    restore();
+  }
+});
