@@ -89,7 +89,7 @@ function isFiniteMetrics(m: StepMetrics): boolean {
 export class Trainer {
   private stopReason: string | null = null;
   private readonly hooks: StepHook[];
-  private readonly run_: RunConfig;
+  private readonly runConfig: RunConfig;
   private readonly runDir: string;
   private readonly spec: ArchitectureSpec;
   /** The newest checkpoint written (or resumed from) and its step. */
@@ -102,7 +102,7 @@ export class Trainer {
     hooks: StepHook[] = [],
   ) {
     this.hooks = [...hooks];
-    this.run_ = opened.isNew ? { ...opened.run, engine: engine.info.engine } : opened.run;
+    this.runConfig = opened.isNew ? { ...opened.run, engine: engine.info.engine } : opened.run;
     this.runDir = opened.config.outDir;
     this.spec = opened.config.spec;
     this.saved = opened.resumeFrom ? { dir: opened.resumeFrom.dir, step: opened.resumeFrom.manifest.step } : null;
@@ -125,7 +125,7 @@ export class Trainer {
     const started = performance.now();
     const { config, loader, totalSteps, resumeFrom } = this.opened;
     const { engine, spec, runDir } = this;
-    const run = this.run_;
+    const run = this.runConfig;
     try {
       // Weights: the checkpoint resumed from, or the spec's seeded initialisation.
       if (resumeFrom) await engine.setWeights(resumeFrom.weights, resumeFrom.optimizer);
@@ -188,7 +188,7 @@ export class Trainer {
   private prepareRunFolder(): void {
     ensureFolder(this.runDir, 'create the run folder');
     ensureFolder(SampleGrid.dir(this.runDir), 'create the samples folder');
-    if (this.opened.isNew) writeRunConfig(this.runDir, this.run_);
+    if (this.opened.isNew) writeRunConfig(this.runDir, this.runConfig);
   }
 
   private log(metrics: MetricsLog, o: { step: number; epoch: number; metrics: StepMetrics; window: { start: number; images: number }; started: number }): void {
@@ -227,8 +227,8 @@ export class Trainer {
     const { loader, config } = this.opened;
     try {
       const saved = saveCheckpoint(this.runDir, {
-        spec: this.spec, step, stepsPerEpoch: loader.stepsPerEpoch, batchSize: loader.batchSize, seed: this.run_.seed,
-        dataChecksum: this.run_.data.checksum, engine: this.engine.info.engine, backend: this.engine.info.backend,
+        spec: this.spec, step, stepsPerEpoch: loader.stepsPerEpoch, batchSize: loader.batchSize, seed: this.runConfig.seed,
+        dataChecksum: this.runConfig.data.checksum, engine: this.engine.info.engine, backend: this.engine.info.backend,
         weights: await this.engine.getWeights(), optimizer: await this.engine.getOptimizerState(), keep: config.keep,
       });
       this.saved = { dir: saved.dir, step };
