@@ -122,6 +122,11 @@ export function listCheckpoints(runDir: string): CheckpointRef[] {
     .map(({ step, dir }) => ({ step, dir }));
 }
 
+/** Whether the run has any `step-*` folder, complete or not (a resume must then load one or say why not). */
+export function hasCheckpointFolders(runDir: string): boolean {
+  return scanCheckpoints(runDir).length > 0;
+}
+
 /** Folders named like checkpoints but without a manifest, newer than the newest complete one. */
 function incompleteAfterLatest(runDir: string): CheckpointRef[] {
   const all = scanCheckpoints(runDir);

@@ -5,7 +5,7 @@ import { CelebaGanError, UsageError, assertInteger } from '../errors.js';
 import type { ArchitectureSpec } from '../model/spec.js';
 import { deriveSeed } from '../util/rng.js';
 import { packageVersion } from '../version.js';
-import { assertSameArchitecture, listCheckpoints, loadCheckpoint, recoverCheckpoints, type LoadedCheckpoint } from './checkpoint.js';
+import { assertSameArchitecture, hasCheckpointFolders, loadCheckpoint, recoverCheckpoints, type LoadedCheckpoint } from './checkpoint.js';
 import { RUN_FORMAT_VERSION, readRunConfig, type RunConfig } from './run-config.js';
 import { SAMPLE_COUNT } from './samples.js';
 
@@ -130,7 +130,7 @@ export async function openRun(config: TrainConfig): Promise<OpenedRun> {
     const totalSteps = config.steps ?? (config.epochs ?? 20) * loader.stepsPerEpoch;
 
     let resumeFrom: OpenedRun['resumeFrom'] = null;
-    if (existing && listCheckpoints(config.outDir).length > 0) {
+    if (existing && hasCheckpointFolders(config.outDir)) {
       resumeFrom = await loadCheckpoint(config.outDir, 'latest');
       assertSameArchitecture(resumeFrom.manifest, spec, resumeFrom.dir);
       if (resumeFrom.manifest.seed !== seed || resumeFrom.manifest.dataChecksum !== h.checksum || resumeFrom.manifest.batchSize !== batchSize) {

@@ -278,3 +278,13 @@ test('EXPECTED FAILURE - without an onCheckpointFailed listener, a periodic chec
     restore();
   }
 });
+
+test('EXPECTED FAILURE - resume when the only checkpoint lost its manifest: E_CHECKPOINT_INCOMPLETE, not a silent restart from step 0', async () => {
+  const out = join(root, 'run-only-manifest');
+  assert.equal((await cli('train', '--data', data, '--out', out, '--steps', '2', ...tiny)).code, 0);
+  rmSync(join(out, 'checkpoints', 'step-000000002', MANIFEST_FILE));
+  const r = await cli('train', '--out', out, '--resume', '--steps', '3', '--engine', 'tfjs', '--backend', 'cpu', '--sample-every', '0');
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /error \[E_CHECKPOINT_INCOMPLETE\]: checkpoint .*step-000000002 has no manifest\.json, and no older checkpoint is usable/);
+  assert.ok(existsSync(join(out, 'checkpoints', 'step-000000002', WEIGHTS_FILE)), 'nothing deleted');
+});
