@@ -1,9 +1,9 @@
 import { availableParallelism } from 'node:os';
 import pLimit from 'p-limit';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { CelebaGanError, UsageError, assertInteger } from '../errors.js';
-import { writeFileAtomic } from '../util/atomic.js';
+import { ensureFolder, writeFileAtomic } from '../util/atomic.js';
 import { DatasetWriter, type DatasetHeader } from './dataset-file.js';
 import { cropResize } from './preprocess.js';
 import { IMAGE_EXTENSIONS, openImageSource, type Skipped } from './sources.js';
@@ -78,7 +78,7 @@ export function prepareOutput(out: string, overwrite: boolean): void {
       hint: 'Pass --force to replace it, or choose another --out.',
     });
   }
-  mkdirSync(dirname(out), { recursive: true });
+  ensureFolder(dirname(out), 'create the output folder');
 }
 
 const CHUNK_IMAGES = 256;

@@ -4,7 +4,7 @@ import { readdir, stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { basename, extname, join, relative, sep } from 'node:path';
 import yauzl from 'yauzl';
-import { CelebaGanError, UsageError } from '../errors.js';
+import { CelebaGanError, UsageError, fileError } from '../errors.js';
 
 /**
  * Where `prepare` reads images from: a folder (searched recursively) or a zip read in place
@@ -58,7 +58,7 @@ export async function openImageSource(input: string): Promise<ImageSource> {
         hint: 'Pass a folder of JPEG/PNG/WebP images or a zip such as img_align_celeba.zip, or use `--synthetic 20000` for a procedural data set.',
       });
     }
-    throw err;
+    throw fileError(err, input, 'read --input');
   }
   if (st.isDirectory()) return openFolder(input);
   if (st.isFile() && extname(input).toLowerCase() === '.zip') return openZip(input);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { DatasetReader, DatasetWriter } from '../../src/data/dataset-file.js';
 import { BatchLoader } from '../../src/data/batches.js';
 import { buildSpec } from '../../src/config/presets.js';
-import { openRun } from '../../src/train/loop.js';
+import { openRun } from '../../src/train/open-run.js';
 
 /** A 2x2x3 data set whose image i has every byte equal to i, so a batch names its own indices. */
 function tinyDataset(count: number): { path: string; cleanup: () => void } {

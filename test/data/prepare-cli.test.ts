@@ -4,7 +4,9 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import { spawnSync } from 'node:child_process';
 import { cli } from '../cli/in-process.js';
+import { injectFsError } from '../util/inject.js';
 import { defaultDatasetPath } from '../../src/cli/prepare.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cg-prepare-cli-'));
@@ -74,7 +76,7 @@ test('EXPECTED FAILURE - usage errors exit 2, runtime failures exit 1', async ()
     [['prepare', '--synthetic', '5', '--size', '2', '--out', join(dir, 'tiny.cgds')], 2, /Expected integer between 4 and 1024 for --size but received 2 of type number/],
     [['prepare', '--synthetic', '-3', '--out', join(dir, 'neg.cgds')], 2, /Expected integer between 1 and 10000000 for --synthetic/],
     [['prepare', '--inspect', join(dir, 'none.cgds')], 2, /\[E_DATASET_MISSING\]/],
-    [['prepare', '--bogus'], 2, /Unknown argument: bogus/],
+    [['prepare', '--bogus'], 2, /^celeba-gan: Unknown argument: bogus\n  See `celeba-gan prepare --help` for the options and examples\.\n$/],
   ];
   for (const [args, code, pattern] of cases) {
     const r = await cli(...args);
@@ -82,13 +84,14 @@ test('EXPECTED FAILURE - usage errors exit 2, runtime failures exit 1', async ()
     assert.match(r.stderr, pattern, args.join(' '));
   }
   const bad = join(dir, 'corrupt.cgds');
-  const good = join(dir, 'synthetic-28.cgds');
+  const good = join(dir, 'for-corrupt-28.cgds'); // its own, so this test runs alone too
+  assert.equal((await cli('prepare', '--synthetic', '5', '--out', good)).code, 0);
   const bytes = readFileSync(good);
   bytes[bytes.length - 1]! ^= 0xff;
   writeFileSync(bad, bytes);
   const r = await cli('prepare', '--inspect', bad);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /\[E_DATASET_CORRUPT\]: .*corrupt\.cgds is not a valid celeba-gan dataset: pixel checksum/);
+  assert.match(r.stderr, /\[E_DATASET_CORRUPT\]: .*corrupt\.cgds is not a valid celeba-gan dataset: checksum of the pixels and header fields/);
 });
 
 test('Ctrl-C during prepare: exit 130, a clear message, no file left behind', async () => {
@@ -106,4 +109,77 @@ test('Ctrl-C during prepare: exit 130, a clear message, no file left behind', as
   assert.match(r.stderr, /prepare was interrupted; nothing was written to .*big\.cgds \(SIGINT\)/);
   assert.equal(process.listenerCount('SIGINT'), 0, 'the handler is removed afterwards');
   assert.deepEqual(readdirSync(folder), []);
+});
+
+test('EXPECTED FAILURE - prepare: SVG named .jpg is skipped by content before sharp sees it; only JPEG, PNG, WebP are accepted', async () => {
+  const input = join(dir, 'mixed');
+  mkdirSync(input, { recursive: true });
+  const face = sharp({ create: { width: 40, height: 40, channels: 3, background: { r: 200, g: 150, b: 120 } } });
+  await face.clone().jpeg().toFile(join(input, 'a.jpg'));
+  await face.clone().png().toFile(join(input, 'b.png'));
+  await face.clone().webp().toFile(join(input, 'c.webp'));
+  // Real SVG content that sharp would rasterise (fonts and all) if it got the bytes.
+  writeFileSync(join(input, 'd.jpg'), '<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="40" height="40"><text x="0" y="20" font-family="Sans">hi</text></svg>');
+  // A GIF named .png.
+  writeFileSync(join(input, 'e.png'), Buffer.from('474946383961010001000000002c00000000010001000002', 'hex'));
+  const out = join(dir, 'mixed-28.cgds');
+  const r = await cli('prepare', '--input', input, '--out', out, '--crop', '0', '--workers', '1');
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^prepared 3, skipped 2 -> /m);
+  const report = readFileSync(`${out}.skipped.txt`, 'utf8');
+  assert.match(report, /^d\.jpg\tnot a readable image: unsupported image format: SVG\/XML text; only JPEG, PNG and WebP are accepted \(decided by content, not by the name\)$/m);
+  assert.match(report, /^e\.png\tnot a readable image: unsupported image format: a GIF; only JPEG, PNG and WebP/m);
+});
+
+test('EXPECTED FAILURE - escape sequences in file names never reach the terminal raw', async () => {
+  const input = join(dir, 'ansi');
+  mkdirSync(input, { recursive: true });
+  await sharp({ create: { width: 30, height: 30, channels: 3, background: { r: 1, g: 2, b: 3 } } }).jpeg().toFile(join(input, 'ok.jpg'));
+  const evil = '\x1b[2J\x1b[31mred\x07.jpg';
+  writeFileSync(join(input, evil), 'not an image');
+  const r = await cli('prepare', '--input', input, '--out', join(dir, 'ansi-28.cgds'), '--crop', '0');
+  assert.equal(r.code, 0, r.stderr);
+  assert.doesNotMatch(r.stderr + r.stdout, /[\x00-\x08\x0b-\x1f\x7f]/, 'no control characters printed');
+  assert.ok(r.stderr.includes('skipped \\x1b[2J\\x1b[31mred\\x07.jpg: not a readable image'), r.stderr);
+  // An error naming such a path is escaped by main.ts too.
+  const missing = await cli('prepare', '--input', join(dir, 'no\x1b[31mpe'), '--out', join(dir, 'x.cgds'));
+  assert.equal(missing.code, 2);
+  assert.ok(missing.stderr.includes('no\\x1b[31mpe does not exist'), missing.stderr);
+  assert.doesNotMatch(missing.stderr, /\x1b/);
+});
+
+test('EXPECTED FAILURE - a failed prepare removes the folders it created; existing ones stay', async () => {
+  const empty = join(dir, 'no-images');
+  mkdirSync(empty, { recursive: true });
+  const out = join(dir, 'fresh', 'deeper', 'x.cgds');
+  const r = await cli('prepare', '--input', empty, '--out', out);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /\[E_NO_IMAGES\]/);
+  assert.equal(existsSync(join(dir, 'fresh')), false, 'fresh/deeper/ removed');
+  assert.ok(existsSync(empty));
+  // Out of space while writing: the same, and the error names the data set, not a temp file.
+  const restore = injectFsError('writeSync', 'ENOSPC');
+  let full;
+  try {
+    full = await cli('prepare', '--synthetic', '10', '--out', join(dir, 'fresh2', 'y.cgds'));
+  } finally {
+    restore();
+  }
+  assert.equal(full.code, 1);
+  assert.match(full.stderr, /error \[E_NO_SPACE\]: cannot write .*fresh2\/y\.cgds: no space left/);
+  assert.doesNotMatch(full.stderr, /unexpected error|\.tmp/);
+  assert.equal(existsSync(join(dir, 'fresh2')), false);
+});
+
+test('crash leftovers: prepare reports and removes a killed prepare\'s .x.cgds.*.tmp (and leaves other files alone)', async () => {
+  const data = join(dir, 'leftovers');
+  mkdirSync(data, { recursive: true });
+  const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+  const stale = join(data, `.faces-28.cgds.${dead}.lz0.tmp`);
+  writeFileSync(stale, Buffer.alloc(1000));
+  writeFileSync(join(data, `.notes.txt.${dead}.lz0.tmp`), 'not prepare\'s');
+  const r = await cli('prepare', '--synthetic', '5', '--out', join(data, 'other-28.cgds'));
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(r.stderr.includes(`removed ${stale} (left by an interrupted prepare of faces-28.cgds)`), r.stderr);
+  assert.deepEqual(readdirSync(data).sort(), [`.notes.txt.${dead}.lz0.tmp`, 'other-28.cgds']);
 });

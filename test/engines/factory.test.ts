@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildSpec } from '../../src/config/presets.js';
-import { createEngine, torchUnavailable } from '../../src/engines/index.js';
+import { createEngine, torchUnavailable } from '../../src/engines/create-engine.js';
 import { CelebaGanError, UsageError } from '../../src/errors.js';
 import { torchSkip } from './torch/available.js';
 
@@ -27,7 +27,7 @@ test('EXPECTED FAILURE - --engine auto --threads 0 is a usage error whichever en
 });
 
 test('torchUnavailable: only "the addon or the engine module cannot load" may fall back', () => {
-  const moduleMissing = Object.assign(new Error("Cannot find module '/x/dist/src/engines/torch/index.js'"), { code: 'ERR_MODULE_NOT_FOUND' });
+  const moduleMissing = Object.assign(new Error("Cannot find module '/x/dist/src/engines/torch/torch-engine.js'"), { code: 'ERR_MODULE_NOT_FOUND' });
   const otherModule = Object.assign(new Error("Cannot find package 'protobufjs'"), { code: 'ERR_MODULE_NOT_FOUND' });
   const table: [unknown, boolean][] = [
     [new CelebaGanError('E_TORCH_UNAVAILABLE', 'Could not load the libtorch addon'), true],
@@ -84,7 +84,7 @@ describe('--engine auto with the torch addon loaded', { skip: torchSkip() }, () 
  * says the engine cannot load.
  */
 function withoutAddon(opts: Record<string, unknown>): { engine?: string; notes?: string[]; code?: string; message?: string } {
-  const url = new URL('../../src/engines/index.js', import.meta.url).href;
+  const url = new URL('../../src/engines/create-engine.js', import.meta.url).href;
   const presets = new URL('../../src/config/presets.js', import.meta.url).href;
   const script = `
     const { createEngine } = await import(${JSON.stringify(url)});

@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { cli } from '../cli/in-process.js';
+import { injectFsError } from '../util/inject.js';
 import { buildSpec } from '../../src/config/presets.js';
 import { openGenerator } from '../../src/inference/session.js';
-import { exportRun } from '../../src/onnx/export.js';
 import { META } from '../../src/onnx/metadata.js';
 import { decodeModel } from '../../src/onnx/onnx-proto.js';
+import { exportRun } from '../../src/train/export-run.js';
 import { listCheckpoints, MANIFEST_FILE } from '../../src/train/checkpoint.js';
 import { makeRun } from './fixtures.js';
 import { randomZ, runOnnx } from './helpers.js';
@@ -119,6 +120,41 @@ describe('celeba-gan export: errors', () => {
     assert.equal(r.code, 2);
     assert.match(r.stderr, /\[E_NO_RUN\]: run folder runs\/nope does not exist/);
     assert.match(r.stderr, /celeba-gan train/);
+  });
+
+  test('EXPECTED FAILURE - --run naming a file says it is a file, not a run folder', async () => {
+    makeRun('runs/a', spec, 3, [10]);
+    const r = await cli('export', '--run', 'runs/a/run.json', '--onnx', 'x.onnx');
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /\[E_NO_RUN\]: runs\/a\/run\.json is a file, not a run folder\n/);
+    assert.match(r.stderr, /not a file inside it/);
+    assert.doesNotMatch(r.stderr, /does not exist/);
+  });
+
+  test('EXPECTED FAILURE - export on a full disk: E_NO_SPACE naming the .onnx path, the old model kept, no temp file', async () => {
+    makeRun('runs/a', spec, 4, [10, 20]);
+    assert.equal((await cli('export', '--onnx', '--checkpoint', '10')).code, 0);
+    const before = readFileSync('models/a.onnx');
+    const restore = injectFsError('writeSync', 'ENOSPC');
+    let r;
+    try {
+      r = await cli('export', '--onnx', '--force');
+    } finally {
+      restore();
+    }
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /error \[E_NO_SPACE\]: cannot write models\/a\.onnx: no space left on the device holding models\/a\.onnx \(ENOSPC\)\n  Free some space/);
+    assert.doesNotMatch(r.stderr, /unexpected error|\.tmp/);
+    assert.deepEqual(readFileSync('models/a.onnx'), before);
+    assert.deepEqual(readdirSync('models'), ['a.onnx']);
+  });
+
+  test('EXPECTED FAILURE - --onnx under a file: E_NOT_FOLDER naming the path (a real ENOTDIR)', async () => {
+    makeRun('runs/a', spec, 4, [10]);
+    writeFileSync('plain', 'x');
+    const r = await cli('export', '--run', 'runs/a', '--onnx', 'plain/m.onnx');
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /error \[E_NOT_FOLDER\]: cannot create the folder plain: /);
   });
 
   test('EXPECTED FAILURE - a folder without run.json is not a run', async () => {

@@ -9,8 +9,10 @@ import { allParameters } from '../../src/model/shapes.js';
 import type { TensorMap } from '../../src/model/tensors.js';
 import type { OptimizerState } from '../../src/engines/engine.js';
 import { CelebaGanError } from '../../src/errors.js';
-import { assertSameArchitecture, listCheckpoints, loadCheckpoint, readRunConfig, saveCheckpoint, writeRunConfig } from '../../src/train/checkpoint.js';
-import { readSafetensors } from '../../src/util/safetensors.js';
+import { assertSameArchitecture, listCheckpoints, loadCheckpoint, saveCheckpoint } from '../../src/train/checkpoint.js';
+import { readRunConfig, writeRunConfig } from '../../src/train/run-config.js';
+import { readSafetensors } from '../../src/model/safetensors.js';
+import { injectFsError } from '../util/inject.js';
 
 const spec = buildSpec('seed28', 0.03125);
 
@@ -158,6 +160,50 @@ test('EXPECTED FAILURE - a checkpoint of another preset/width: E_CHECKPOINT_MISM
       return true;
     });
     assert.ok(existsSync(join(run, 'checkpoints')));
+  } finally {
+    rmSync(run, { recursive: true, force: true });
+  }
+});
+
+test('pruning renames a checkpoint away before deleting it: a kill mid-delete never leaves a step-* folder missing files', async () => {
+  const run = tempRun();
+  try {
+    save(run, 1);
+    save(run, 2);
+    // Stop the prune right after its rename (as a kill would): the doomed folder has its temporary name.
+    const restore = injectFsError('rmSync', 'EINTR');
+    try {
+      assert.throws(() => save(run, 3, 2), /EINTR: injected failure/);
+    } finally {
+      restore();
+    }
+    const names = readdirSync(join(run, 'checkpoints')).sort();
+    assert.deepEqual(names.filter((n) => n.startsWith('step-')), ['step-000000002', 'step-000000003']);
+    assert.equal(names.filter((n) => /^\.step-000000001\.\d+\.[0-9a-z]+\.tmp$/.test(n)).length, 1, names.join());
+    assert.deepEqual(listCheckpoints(run).map((c) => c.step), [2, 3]);
+  } finally {
+    rmSync(run, { recursive: true, force: true });
+  }
+});
+
+test('EXPECTED FAILURE - weights that do not fit the spec: one validator, E_WEIGHTS_MISMATCH naming the checkpoint', async () => {
+  const run = tempRun();
+  try {
+    const { result } = save(run, 5);
+    const other = initialWeights(buildSpec('seed28', 0.0625), 1);
+    assert.throws(
+      () => saveCheckpoint(run, { spec, step: 6, stepsPerEpoch: 10, batchSize: 8, seed: 42, dataChecksum: 'x', engine: 'tfjs', weights: other, optimizer: optimizerFor(initialWeights(spec, 1), 1) }),
+      (err: CelebaGanError) => err.code === 'E_WEIGHTS_MISMATCH' && /^tensors of the checkpoint to save do not fit seed28 at width 0\.03125: generator\.fc\.weight has shape/.test(err.message),
+    );
+    // A checkpoint whose manifest claims another width than its tensors (hash kept consistent).
+    const manifestPath = join(result.dir, 'manifest.json');
+    const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as { spec: unknown; width: number };
+    writeFileSync(manifestPath, JSON.stringify({ ...manifest, spec: buildSpec('seed28', 0.0625), width: 0.0625 }));
+    await assert.rejects(loadCheckpoint(run), (err: CelebaGanError) => {
+      assert.equal(err.code, 'E_WEIGHTS_MISMATCH');
+      assert.ok(err.message.startsWith(`tensors of checkpoint ${result.dir} do not fit seed28 at width 0.0625`), err.message);
+      return true;
+    });
   } finally {
     rmSync(run, { recursive: true, force: true });
   }

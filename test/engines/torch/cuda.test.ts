@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { buildSpec } from '../../../src/config/presets.js';
-import { createTorchEngine, type TorchEngine } from '../../../src/engines/torch/index.js';
+import { createTorchEngine, type TorchEngine } from '../../../src/engines/torch/torch-engine.js';
 import { CelebaGanError } from '../../../src/errors.js';
 import { initialWeights } from '../../../src/model/init.js';
 import type { ArchitectureSpec } from '../../../src/model/spec.js';
-import { stepLatents, stepRandomness } from '../../../src/train/randomness.js';
+import { stepLatents, stepRandomness } from '../../../src/engines/randomness.js';
 import { Rng } from '../../../src/util/rng.js';
 import { cudaSkip } from './available.js';
 

@@ -5,7 +5,8 @@ import { initialWeights } from '../../model/init.js';
 import { allParameters } from '../../model/shapes.js';
 import type { ArchitectureSpec } from '../../model/spec.js';
 import type { TensorMap } from '../../model/tensors.js';
-import { dropoutLayers } from '../../train/randomness.js';
+import { parseTrainDevice } from '../device.js';
+import { dropoutLayers } from '../randomness.js';
 import { deriveSeed } from '../../util/rng.js';
 import type { EngineInfo, OptimizerState, StepMetrics, StepRandomness, TrainingEngine } from '../engine.js';
 import { nativeLayers, nativeParams } from './layers.js';
@@ -41,8 +42,6 @@ export interface TorchEngineOptions {
   convTranspose?: 'gemm' | 'aten';
 }
 
-export const TORCH_DEVICE_PATTERN = /^(auto|cpu|cuda(:\d+)?)$/;
-
 export type BlasKind = 'openblas' | 'mkl' | 'blis' | 'reference' | 'unknown';
 
 /** Which BLAS the process loaded, from the resolved library paths the addon reports. */
@@ -64,12 +63,10 @@ export function blasNotes(kind: BlasKind): string[] {
 
 function resolveDevice(requested: string | undefined, sys: TorchSystemInfo): string {
   const device = requested ?? 'auto';
-  if (!TORCH_DEVICE_PATTERN.test(device)) {
-    throw new UsageError('E_BAD_ARGUMENT', `Unsupported device "${device}" for the torch engine. Should be one of: auto, cpu, cuda, cuda:N`);
-  }
-  if (device === 'auto') return sys.cuda ? 'cuda:0' : 'cpu';
-  if (device === 'cpu') return device;
-  const index = device === 'cuda' ? 0 : Number(device.slice(5));
+  const parsed = parseTrainDevice(device);
+  if (parsed.kind === 'auto') return sys.cuda ? 'cuda:0' : 'cpu';
+  if (parsed.kind === 'cpu') return 'cpu';
+  const index = parsed.index;
   if (!sys.cuda) {
     throw new CelebaGanError('E_TORCH_DEVICE', `--device ${device} needs a libtorch built with CUDA and a visible NVIDIA GPU; this libtorch ${sys.torchVersion} has no CUDA (or sees no GPU)`, {
       kind: 'usage',
