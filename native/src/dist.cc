@@ -94,7 +94,8 @@ class GroupImpl {
     if (broken && pg) pg.release();
   }
 
-  std::string key(const std::string& k) const { return "cgt/" + k; }
+  std::string key(const std::string& k) const { return opts.storePrefix + "cgt/" + k; }
+  std::string host() const { return opts.agentStore ? "the launcher's agent" : "rank 0"; }
   std::string beatKey(int r) const { return key("beat/" + std::to_string(r)); }
 
   void rendezvous();
@@ -132,19 +133,19 @@ void GroupImpl::rendezvous() {
 
   c10d::TCPStoreOptions so;
   so.port = static_cast<uint16_t>(opts.masterPort);
-  so.isServer = opts.rank == 0;
+  so.isServer = opts.rank == 0 && !opts.agentStore;
   so.waitWorkers = false;  // joining is checked below, rank by rank, to name who is missing
   so.timeout = opts.timeout;
   try {
     store = c10::make_intrusive<c10d::TCPStore>(opts.masterAddr, so);
   } catch (const std::exception& e) {
-    if (opts.rank == 0) {
+    if (so.isServer) {
       throw DistError("E_DIST_RENDEZVOUS", "rank 0 could not host the rendezvous store on " + where + ": " + messageOf(e) +
                                                ". Is the port taken by another process? Choose another MASTER_PORT (or let --nproc pick a free one).");
     }
     throw DistError("E_DIST_RENDEZVOUS", "rank " + std::to_string(opts.rank) + " could not reach the rendezvous store at " + where +
-                                             " within " + seconds(opts.timeout) + " (rank 0 hosts it): " + messageOf(e) +
-                                             ". Check MASTER_ADDR/MASTER_PORT and that rank 0 is running.", 0);
+                                              " within " + seconds(opts.timeout) + " (" + host() + " hosts it): " + messageOf(e) +
+                                             ". Check MASTER_ADDR/MASTER_PORT and that " + host() + " is running.", opts.agentStore ? -1 : 0);
   }
 
   const std::string n = std::to_string(opts.worldSize);
@@ -201,7 +202,7 @@ void GroupImpl::rendezvous() {
     if (ready != "ok") throw DistError("E_DIST_RENDEZVOUS", "rank 0 gave up the rendezvous at " + where + ": " + ready);
   }
 
-  auto pgStore = c10::make_intrusive<c10d::PrefixStore>("cgt/pg", store);
+  auto pgStore = c10::make_intrusive<c10d::PrefixStore>(key("pg"), store);
   try {
     if (opts.backend == "gloo") {
       auto o = c10d::ProcessGroupGloo::Options::create(opts.timeout);
@@ -295,13 +296,16 @@ DistError GroupImpl::diagnose(const std::string& what, uint64_t n, const std::st
   const std::string op = what + " #" + std::to_string(n);
   const std::string tail = " (" + opts.backend + ": " + cause + ")";
   auto first = readBeats();
+  if (!first && opts.agentStore) {
+    return DistError("E_DIST_TIMEOUT", me + " cannot reach the launcher's rendezvous store (did the launcher stop?); " + op + " failed" + tail);
+  }
   if (!first && opts.rank != 0) {
     return DistError("E_DIST_TIMEOUT", "lost rank 0: " + me + " cannot reach the rendezvous store rank 0 hosts, so rank 0 died or was killed; " + op + " failed" + tail, 0);
   }
   if (first) {
     std::this_thread::sleep_for(beatInterval * 2 + std::chrono::milliseconds(200));
     auto second = readBeats();
-    if (!second && opts.rank != 0) {
+    if (!second && opts.rank != 0 && !opts.agentStore) {
       return DistError("E_DIST_TIMEOUT", "lost rank 0: it stopped serving the rendezvous store during " + op + tail, 0);
     }
     if (second) {
@@ -680,7 +684,7 @@ Napi::Value ProcessGroup::Close(const Napi::CallbackInfo& info) {
 
 namespace {
 
-/** createGroup({rank, worldSize, masterAddr, masterPort, timeoutMs, backend, deviceIndex}): Promise<ProcessGroup>. */
+/** createGroup({rank, worldSize, masterAddr, masterPort, timeoutMs, backend, deviceIndex, agentStore, storePrefix}): Promise<ProcessGroup>. */
 Napi::Value CreateGroup(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsObject()) throw badCall(env, "createGroup(options) needs an options object");
@@ -700,6 +704,8 @@ Napi::Value CreateGroup(const Napi::CallbackInfo& info) {
   if (!o.Get("backend").IsString()) throw badCall(env, "options.backend must be a string");
   opts.backend = o.Get("backend").As<Napi::String>().Utf8Value();
   if (o.Has("deviceIndex") && o.Get("deviceIndex").IsNumber()) opts.deviceIndex = static_cast<int>(integer("deviceIndex"));
+  opts.agentStore = o.Get("agentStore").ToBoolean();
+  if (o.Get("storePrefix").IsString()) opts.storePrefix = o.Get("storePrefix").As<Napi::String>().Utf8Value();
   return queue<std::shared_ptr<Group>>(
       env, [opts]() { return Group::create(opts); },
       [](Napi::Env e, std::shared_ptr<Group>& g) -> Napi::Value { return ProcessGroup::Wrap(e, g); });

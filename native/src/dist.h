@@ -48,6 +48,11 @@ struct GroupOptions {
   std::string backend = "gloo";
   /** nccl: the CUDA device index of this rank (LOCAL_RANK). */
   int deviceIndex = 0;
+  /** Rank 0 hosts the TCPStore, unless a launcher's agent already does (torchrun's static
+   *  rendezvous: TORCHELASTIC_USE_AGENT_STORE=True), in which case every rank is a client. */
+  bool agentStore = false;
+  /** Prefix of every key (torchrun: `/worker/attempt_<restart count>/`). */
+  std::string storePrefix;
 };
 
 /** Gradients are all-reduced in buckets of about this many bytes, as PyTorch's DDP does. */
