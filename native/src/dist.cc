@@ -125,7 +125,8 @@ class GroupImpl {
 
 void GroupImpl::rendezvous() {
   const std::string where = opts.masterAddr + ":" + std::to_string(opts.masterPort);
-  const auto deadline = std::chrono::steady_clock::now() + opts.timeout;
+  const std::chrono::milliseconds limit = opts.rendezvousTimeout.count() > 0 ? opts.rendezvousTimeout : opts.timeout;
+  const auto deadline = std::chrono::steady_clock::now() + limit;
   auto remaining = [&]() {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     return std::max(left, std::chrono::milliseconds(1));
@@ -135,7 +136,7 @@ void GroupImpl::rendezvous() {
   so.port = static_cast<uint16_t>(opts.masterPort);
   so.isServer = opts.rank == 0 && !opts.agentStore;
   so.waitWorkers = false;  // joining is checked below, rank by rank, to name who is missing
-  so.timeout = opts.timeout;
+  so.timeout = limit;
   try {
     store = c10::make_intrusive<c10d::TCPStore>(opts.masterAddr, so);
   } catch (const std::exception& e) {
@@ -144,7 +145,7 @@ void GroupImpl::rendezvous() {
                                                ". Is the port taken by another process? Choose another MASTER_PORT (or let --nproc pick a free one).");
     }
     throw DistError("E_DIST_RENDEZVOUS", "rank " + std::to_string(opts.rank) + " could not reach the rendezvous store at " + where +
-                                              " within " + seconds(opts.timeout) + " (" + host() + " hosts it): " + messageOf(e) +
+                                              " within " + seconds(limit) + " (" + host() + " hosts it): " + messageOf(e) +
                                              ". Check MASTER_ADDR/MASTER_PORT and that " + host() + " is running.", opts.agentStore ? -1 : 0);
   }
 
@@ -162,7 +163,7 @@ void GroupImpl::rendezvous() {
         store->wait({key("join/" + std::to_string(r))}, remaining());
         answer = stringOf(store->get(key("join/" + std::to_string(r))));
       } catch (const std::exception&) {
-        failure = "rank " + std::to_string(r) + " did not join at " + where + " within " + seconds(opts.timeout) +
+        failure = "rank " + std::to_string(r) + " did not join at " + where + " within " + seconds(limit) +
                   " (WORLD_SIZE=" + n + "). Was it started, with the same MASTER_ADDR and MASTER_PORT?";
         lost = r;
         break;
@@ -178,7 +179,7 @@ void GroupImpl::rendezvous() {
       theirs = stringOf(store->get(key("world_size")));
     } catch (const std::exception& e) {
       throw DistError("E_DIST_RENDEZVOUS", "rank " + std::to_string(opts.rank) + " reached " + where +
-                                               " but rank 0 did not publish the world size within " + seconds(opts.timeout) + ": " + messageOf(e), 0);
+                                               " but rank 0 did not publish the world size within " + seconds(limit) + ": " + messageOf(e), 0);
     }
     const std::string me = "rank " + std::to_string(opts.rank);
     if (theirs != n) {
@@ -197,7 +198,7 @@ void GroupImpl::rendezvous() {
       store->wait({key("ready")}, remaining());
       ready = stringOf(store->get(key("ready")));
     } catch (const std::exception& e) {
-      throw DistError("E_DIST_RENDEZVOUS", me + " joined at " + where + " but the group was not complete within " + seconds(opts.timeout) + ": " + messageOf(e));
+      throw DistError("E_DIST_RENDEZVOUS", me + " joined at " + where + " but the group was not complete within " + seconds(limit) + ": " + messageOf(e));
     }
     if (ready != "ok") throw DistError("E_DIST_RENDEZVOUS", "rank 0 gave up the rendezvous at " + where + ": " + ready);
   }
@@ -205,7 +206,8 @@ void GroupImpl::rendezvous() {
   auto pgStore = c10::make_intrusive<c10d::PrefixStore>(key("pg"), store);
   try {
     if (opts.backend == "gloo") {
-      auto o = c10d::ProcessGroupGloo::Options::create(opts.timeout);
+      // Connecting the mesh is part of the rendezvous; each collective passes its own timeout.
+      auto o = c10d::ProcessGroupGloo::Options::create(limit);
       if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME")) {
         o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
       } else if (isLoopback(opts.masterAddr)) {
@@ -341,9 +343,17 @@ std::shared_ptr<Group> Group::create(const GroupOptions& opts) {
   impl->opts = opts;
   impl->rendezvous();
   impl->startHeartbeat();
-  std::shared_ptr<Group> group(new Group(std::move(impl)));
-  group->barrier();  // every heartbeat key exists from here on
-  return group;
+  // Every heartbeat key exists once all ranks pass this barrier (still the rendezvous: its limit).
+  const std::chrono::milliseconds limit = opts.rendezvousTimeout.count() > 0 ? opts.rendezvousTimeout : opts.timeout;
+  try {
+    c10d::BarrierOptions bo;
+    bo.timeout = limit;
+    impl->pg->barrier(bo)->wait(limit);
+  } catch (const std::exception& e) {
+    throw DistError("E_DIST_RENDEZVOUS", "rank " + std::to_string(opts.rank) + " connected the " + opts.backend + " process group but the first barrier failed within " +
+                                             seconds(limit) + ": " + messageOf(e));
+  }
+  return std::shared_ptr<Group>(new Group(std::move(impl)));
 }
 
 Group::Group(std::unique_ptr<GroupImpl> impl) : impl_(std::move(impl)) {}
@@ -684,7 +694,7 @@ Napi::Value ProcessGroup::Close(const Napi::CallbackInfo& info) {
 
 namespace {
 
-/** createGroup({rank, worldSize, masterAddr, masterPort, timeoutMs, backend, deviceIndex, agentStore, storePrefix}): Promise<ProcessGroup>. */
+/** createGroup({rank, worldSize, masterAddr, masterPort, timeoutMs, rendezvousTimeoutMs, backend, deviceIndex, agentStore, storePrefix}): Promise<ProcessGroup>. */
 Napi::Value CreateGroup(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsObject()) throw badCall(env, "createGroup(options) needs an options object");
@@ -701,6 +711,7 @@ Napi::Value CreateGroup(const Napi::CallbackInfo& info) {
   opts.masterAddr = o.Get("masterAddr").As<Napi::String>().Utf8Value();
   opts.masterPort = static_cast<int>(integer("masterPort"));
   opts.timeout = std::chrono::milliseconds(integer("timeoutMs"));
+  if (o.Get("rendezvousTimeoutMs").IsNumber()) opts.rendezvousTimeout = std::chrono::milliseconds(integer("rendezvousTimeoutMs"));
   if (!o.Get("backend").IsString()) throw badCall(env, "options.backend must be a string");
   opts.backend = o.Get("backend").As<Napi::String>().Utf8Value();
   if (o.Has("deviceIndex") && o.Get("deviceIndex").IsNumber()) opts.deviceIndex = static_cast<int>(integer("deviceIndex"));

@@ -42,8 +42,10 @@ struct GroupOptions {
   int worldSize = 1;
   std::string masterAddr = "127.0.0.1";
   int masterPort = 29500;
-  /** Rendezvous, and each collective, fail after this long. */
+  /** Each collective fails after this long. */
   std::chrono::milliseconds timeout{60000};
+  /** The rendezvous gives up after this long; 0: `timeout`. */
+  std::chrono::milliseconds rendezvousTimeout{0};
   /** `gloo` or `nccl` (the latter only in a CUDA build with USE_C10D_NCCL). */
   std::string backend = "gloo";
   /** nccl: the CUDA device index of this rank (LOCAL_RANK). */

@@ -152,7 +152,10 @@ export interface NativeGroupOptions {
   worldSize: number;
   masterAddr: string;
   masterPort: number;
+  /** Each collective's limit. */
   timeoutMs: number;
+  /** The rendezvous's limit (default: timeoutMs). */
+  rendezvousTimeoutMs?: number;
   backend: 'gloo' | 'nccl';
   /** nccl: this rank's CUDA device (LOCAL_RANK). */
   deviceIndex?: number;

@@ -50,8 +50,10 @@ export interface ProcessGroupOptions {
   worldSize: number;
   masterAddr: string;
   masterPort: number;
-  /** Rendezvous and every collective fail after this many seconds. */
+  /** Every collective fails after this many seconds (--dist-timeout). */
   timeoutS: number;
+  /** The rendezvous gives up after this many seconds (default: timeoutS). */
+  rendezvousTimeoutS?: number;
   backend: DistBackend;
   /** nccl: this rank's CUDA device index (LOCAL_RANK). */
   deviceIndex?: number;
@@ -60,8 +62,9 @@ export interface ProcessGroupOptions {
 }
 
 /** The group options for a rank started by a launcher (env.ts). */
-export function groupOptionsFromEnv(launch: LaunchEnv, opts: { timeoutS: number; backend: DistBackend }): ProcessGroupOptions {
+export function groupOptionsFromEnv(launch: LaunchEnv, opts: { timeoutS: number; rendezvousTimeoutS?: number; backend: DistBackend }): ProcessGroupOptions {
   return {
+    rendezvousTimeoutS: opts.rendezvousTimeoutS,
     rank: launch.rank,
     worldSize: launch.worldSize,
     masterAddr: launch.masterAddr,
@@ -120,6 +123,7 @@ export async function createProcessGroup(opts: ProcessGroupOptions): Promise<Pro
     masterAddr: opts.masterAddr,
     masterPort: opts.masterPort,
     timeoutMs: Math.max(1, Math.round(opts.timeoutS * 1000)),
+    rendezvousTimeoutMs: Math.max(1, Math.round((opts.rendezvousTimeoutS ?? opts.timeoutS) * 1000)),
     backend: opts.backend,
     deviceIndex: opts.deviceIndex ?? 0,
     agentStore: opts.agentStore ?? false,

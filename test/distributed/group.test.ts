@@ -93,7 +93,7 @@ describe('two ranks over Gloo on 127.0.0.1', { skip }, () => {
 
   test('EXPECTED FAILURE - a rank that is alive but never reaches the collective: E_DIST_TIMEOUT after --dist-timeout, naming it', async () => {
     const port = await freePort();
-    const ranks = [0, 1].map((r) => startRank(launchEnv(r, 2, port, 3), ['stall', '1'], 60_000));
+    const ranks = [0, 1].map((r) => startRank(launchEnv(r, 2, port, 3, 30), ['stall', '1'], 60_000));
     await Promise.all(ranks.map((r) => r.nextLine()));
     const out = await ranks[0]!.done;
     ranks[1]!.child.kill('SIGKILL');

@@ -104,6 +104,14 @@ export function startRank(env: Record<string, string>, scenario: string[], deadl
   return { child, done, nextLine };
 }
 
-export function launchEnv(rank: number, worldSize: number, port: number, timeoutS: number): Record<string, string> {
-  return { RANK: String(rank), WORLD_SIZE: String(worldSize), LOCAL_RANK: String(rank), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), CGT_TEST_DIST_TIMEOUT_S: String(timeoutS) };
+export function launchEnv(rank: number, worldSize: number, port: number, timeoutS: number, rendezvousS = timeoutS): Record<string, string> {
+  return {
+    RANK: String(rank),
+    WORLD_SIZE: String(worldSize),
+    LOCAL_RANK: String(rank),
+    MASTER_ADDR: '127.0.0.1',
+    MASTER_PORT: String(port),
+    CGT_TEST_DIST_TIMEOUT_S: String(timeoutS),
+    CGT_TEST_DIST_RENDEZVOUS_S: String(rendezvousS),
+  };
 }

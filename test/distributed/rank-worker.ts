@@ -66,7 +66,9 @@ export async function main(argv: string[]): Promise<number> {
     rank = launch.rank;
     const timeoutS = Number(process.env.CGT_TEST_DIST_TIMEOUT_S ?? 20);
     const { backend } = chooseBackend('auto', 'cpu', loadDistAddon().backends);
-    const group = await createProcessGroup(groupOptionsFromEnv(launch, { timeoutS, backend }));
+    // The ranks may start seconds apart on a busy machine: only the collectives get the short limit.
+    const rendezvousTimeoutS = Number(process.env.CGT_TEST_DIST_RENDEZVOUS_S ?? timeoutS);
+    const group = await createProcessGroup(groupOptionsFromEnv(launch, { timeoutS, rendezvousTimeoutS, backend }));
     const out = await scenario(name!, arg, group);
     await group.barrier();
     group.close();
