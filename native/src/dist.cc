@@ -305,7 +305,8 @@ DistError GroupImpl::diagnose(const std::string& what, uint64_t n, const std::st
     return DistError("E_DIST_TIMEOUT", "lost rank 0: " + me + " cannot reach the rendezvous store rank 0 hosts, so rank 0 died or was killed; " + op + " failed" + tail, 0);
   }
   if (first) {
-    std::this_thread::sleep_for(beatInterval * 2 + std::chrono::milliseconds(200));
+    // Long enough for a live rank to publish at least twice even on a busy machine.
+    std::this_thread::sleep_for(beatInterval * 3 + std::chrono::milliseconds(500));
     auto second = readBeats();
     if (!second && opts.rank != 0 && !opts.agentStore) {
       return DistError("E_DIST_TIMEOUT", "lost rank 0: it stopped serving the rendezvous store during " + op + tail, 0);
