@@ -4,7 +4,7 @@
   "targets": [
     {
       "target_name": "celeba_gan_torch",
-      "sources": ["src/addon.cc", "src/network.cc", "src/engine.cc", "src/system.cc"],
+      "sources": ["src/addon.cc", "src/network.cc", "src/engine.cc", "src/system.cc", "src/dist.cc"],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "<!@(node -p \"process.env.CELEBA_GAN_TORCH_INCLUDES || ''\")"

@@ -127,7 +127,39 @@ for (let waited = false; ; ) {
 }
 process.on('exit', () => rmSync(lockDir, { recursive: true, force: true }));
 
-const stamp = JSON.stringify({ how: found.how, includes: found.includes, libDir: found.libDir });
+/**
+ * Data-parallel training (native/src/dist.cc) needs c10d's Gloo headers: torch's
+ * ProcessGroupGloo.hpp and Gloo's own (Debian: libgloo-dev). Without them the addon is built
+ * without it and says so when asked (`dist.available` false). CELEBA_GAN_DIST=0 leaves it out.
+ */
+function findDistributed(found, hasCuda) {
+  const includeDirs = [...found.includes, '/usr/include', '/usr/local/include'];
+  const has = (rel) => includeDirs.find((d) => existsSync(join(d, rel)));
+  if (process.env.CELEBA_GAN_DIST === '0') return { on: false, why: 'CELEBA_GAN_DIST=0' };
+  if (!has('torch/csrc/distributed/c10d/ProcessGroupGloo.hpp')) return { on: false, why: 'this libtorch has no c10d headers' };
+  const glooDir = has('gloo/config.h');
+  if (!glooDir) return { on: false, why: 'Gloo headers not found (Debian: apt-get install libgloo-dev)' };
+  const defines = ['CELEBA_GAN_DIST', 'USE_C10D_GLOO'];
+  const includes = found.includes.includes(glooDir) ? [] : [glooDir];
+  // Debian splits Gloo into libgloo.so; pytorch.org and pip builds link it into libtorch_cpu.
+  const libs = existsSync(join(found.libDir, 'libgloo.so')) ? ['-lgloo'] : [];
+  let nccl = 'no NCCL (CPU libtorch)';
+  if (hasCuda) {
+    const ncclDir = [...includeDirs, '/usr/local/cuda/include'].find((d) => existsSync(join(d, 'nccl.h')));
+    if (has('torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp') && ncclDir) {
+      defines.push('USE_C10D_NCCL');
+      // ProcessGroupNCCL.hpp includes nccl.h and the CUDA runtime's headers.
+      for (const d of [ncclDir, '/usr/local/cuda/include']) if (!found.includes.includes(d) && existsSync(d)) includes.push(d);
+      nccl = 'NCCL';
+    } else {
+      nccl = 'no NCCL (nccl.h or ProcessGroupNCCL.hpp not found)';
+    }
+  }
+  return { on: true, why: `Gloo${defines.includes('USE_C10D_NCCL') ? ' + NCCL' : ''}, ${nccl}`, defines, includes, libs };
+}
+
+const distributed = findDistributed(found, existsSync(join(found.libDir, 'libtorch_cuda.so')));
+const stamp = JSON.stringify({ how: found.how, includes: found.includes, libDir: found.libDir, distributed });
 if (!force && existsSync(addonPath) && existsSync(stampPath) && readFileSync(stampPath, 'utf8') === stamp &&
     statSync(addonPath).mtimeMs >= newestSource()) {
   say(`addon up to date (${found.how}); npm run build:native rebuilds it`);
@@ -150,20 +182,27 @@ if (!found.system) ldflags.push(`-Wl,-rpath,${found.libDir}`);
 const defines = [];
 const abi = cxx11Abi(found);
 if (abi !== undefined) defines.push(`_GLIBCXX_USE_CXX11_ABI=${abi}`);
+const includes = [...found.includes];
+if (distributed.on) {
+  defines.push(...distributed.defines);
+  includes.push(...distributed.includes);
+  libs.push(...distributed.libs);
+}
 
 // Build against this Node's own headers when it ships them (no download: installs may be offline).
 const gypArgs = ['rebuild', '--release', '--loglevel=warn', `--jobs=${Math.max(1, Math.min(4, availableParallelism()))}`];
 const nodePrefix = dirname(dirname(process.execPath));
 if (!process.env.npm_config_nodedir && existsSync(join(nodePrefix, 'include', 'node', 'node_api.h'))) gypArgs.push(`--nodedir=${nodePrefix}`);
 
-say(`building the libtorch addon against ${found.how}${hasCuda ? ' (CUDA)' : ''} (about a minute)`);
+say(`building the libtorch addon against ${found.how}${hasCuda ? ' (CUDA)' : ''} (about a minute); ` +
+  `distributed training: ${distributed.on ? distributed.why : `not built (${distributed.why})`}`);
 const started = Date.now();
 const result = spawnSync(process.execPath, [nodeGyp, ...gypArgs], {
   cwd: nativeDir,
   stdio: ['ignore', 'inherit', 'inherit'],
   env: {
     ...process.env,
-    CELEBA_GAN_TORCH_INCLUDES: found.includes.join(' '),
+    CELEBA_GAN_TORCH_INCLUDES: includes.join(' '),
     CELEBA_GAN_TORCH_LIBS: libs.join(' '),
     CELEBA_GAN_TORCH_LDFLAGS: ldflags.join(' '),
     CELEBA_GAN_TORCH_DEFINES: defines.join(' '),

@@ -1,6 +1,7 @@
 // celeba_gan_torch: the native libtorch training engine. Loaded only by src/bindings/torch.ts.
 #include <napi.h>
 
+#include "dist.h"
 #include "engine.h"
 
 namespace cgt {
@@ -12,6 +13,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Engine", cgt::Engine::Define(env));
   exports.Set("systemInfo", Napi::Function::New(env, cgt::SystemInfo, "systemInfo"));
   exports.Set("setThreads", Napi::Function::New(env, cgt::SetThreads, "setThreads"));
+  exports.Set("dist", cgt::dist::Define(env));  // data-parallel training (dist.h)
   return exports;
 }
 

@@ -136,3 +136,61 @@ export function loadTorchAddon(): TorchAddon {
     { hint: 'Run `npm run build:native` after installing libtorch (see above), or use --engine tfjs.' },
   );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Data-parallel training: the addon's `dist` export (native/src/dist.cc). src/distributed/ wraps
+// it; nothing else uses these types.
+
+/** What `dist.createGroup` reads (src/distributed/group.ts fills it from the launcher's env). */
+export interface NativeGroupOptions {
+  rank: number;
+  worldSize: number;
+  masterAddr: string;
+  masterPort: number;
+  /** Each collective's limit. */
+  timeoutMs: number;
+  /** The rendezvous's limit (default: timeoutMs). */
+  rendezvousTimeoutMs?: number;
+  backend: 'gloo' | 'nccl';
+  /** nccl: this rank's CUDA device (LOCAL_RANK). */
+  deviceIndex?: number;
+  /** A launcher's agent hosts the TCPStore (torchrun's static rendezvous); rank 0 does otherwise. */
+  agentStore?: boolean;
+  /** Prefix of every store key (torchrun: `/worker/attempt_<restarts>/`). */
+  storePrefix?: string;
+}
+
+/** A c10d process group. Failures reject with an Error carrying `code` (E_DIST_*) and `lostRank`. */
+export interface NativeProcessGroup {
+  readonly rank: number;
+  readonly worldSize: number;
+  readonly backend: string;
+  /** The mean over ranks of each array, all-reduced in buckets of `bucketBytes` (default 25 MB). */
+  allReduce(tensors: Float32Array[], bucketBytes?: number): Promise<Float32Array[]>;
+  broadcast(tensors: Float32Array[], root: number): Promise<Float32Array[]>;
+  barrier(): Promise<void>;
+  /** Every rank's bytes (same length on every rank), in rank order. */
+  allGather(bytes: Uint8Array): Promise<Uint8Array[]>;
+  close(): void;
+}
+
+export interface TorchDistAddon {
+  /** False when the addon was built without c10d's Gloo headers; `reason` says how to get them. */
+  available: boolean;
+  reason: string;
+  backends: string[];
+  createGroup(opts: NativeGroupOptions): Promise<NativeProcessGroup>;
+}
+
+/** The addon's distributed part; E_TORCH_UNAVAILABLE without the addon, E_DIST_UNAVAILABLE without Gloo. */
+export function loadDistAddon(): TorchDistAddon {
+  const addon = loadTorchAddon() as TorchAddon & { dist?: TorchDistAddon };
+  const dist = addon.dist;
+  if (!dist || !dist.available) {
+    const why = dist ? dist.reason : 'this build of the addon predates distributed training';
+    throw new CelebaGanError('E_DIST_UNAVAILABLE', `Distributed training is not available in the libtorch addon: ${why}.`, {
+      hint: 'Install Gloo\'s headers (Debian/Ubuntu: sudo apt-get install libgloo-dev), then rebuild the addon: npm run build:native',
+    });
+  }
+  return dist;
+}

@@ -1,0 +1,84 @@
+import { chooseBackend, checkIdenticalWeights, createProcessGroup, groupOptionsFromEnv, readLaunchEnv, type ProcessGroup } from '../../src/distributed/index.js';
+import { loadDistAddon } from '../../src/bindings/torch.js';
+import { digest, rankTensors } from './helpers.js';
+
+/**
+ * One rank of the 2-rank tests, started by spawnLocalRanks, torchrun or the tests themselves:
+ * it reads the launcher's environment, joins the group and runs a scenario, then prints one JSON
+ * line `{"rank":…,"ok":…}` (errors: their code, lost rank and message) and exits 0 or 1.
+ * Run as: node [--import tsx] -e "await import(<this file>)" <scenario> [arg]
+ */
+
+const say = (o: Record<string, unknown>): void => {
+  process.stdout.write(`${JSON.stringify(o)}\n`);
+};
+
+async function scenario(name: string, arg: string | undefined, group: ProcessGroup): Promise<Record<string, unknown>> {
+  const rank = group.rank;
+  switch (name) {
+    case 'allreduce': {
+      const mean = await group.allReduceMean(rankTensors(rank), 64 * 1024);
+      const fromRoot = await group.broadcast(rankTensors(rank), 1);
+      const gathered = await group.allGather(Uint8Array.from([rank, 42, 255 - rank]));
+      return { mean: digest(mean), meanHead: Array.from(mean[0]!), broadcast: digest(fromRoot), gathered: gathered.map((g) => Array.from(g)) };
+    }
+    case 'replicas': {
+      // Different starting buffers per rank; after each all-reduce an identical local update.
+      let buffers: Float32Array[] = [Float32Array.from({ length: 5000 }, (_, i) => Math.sin(i * (rank + 1))), Float32Array.from({ length: 300_000 }, (_, i) => Math.cos(i + rank))];
+      const before = digest(buffers);
+      let differ: unknown = null;
+      try {
+        await checkIdenticalWeights(group, { 'g.w': buffers[0]!, 'g.v': buffers[1]! });
+      } catch (err) {
+        const e = err as { code?: string; lostRank?: number };
+        differ = { code: e.code, lostRank: e.lostRank };
+      }
+      for (let k = 0; k < 6; k++) {
+        buffers = await group.allReduceMean(buffers, 256 * 1024);
+        for (const b of buffers) for (let i = 0; i < b.length; i++) b[i] = b[i]! * 0.9 + Math.fround(Math.sin(i + k)) * 0.1;
+      }
+      const same = await checkIdenticalWeights(group, { 'g.w': buffers[0]!, 'g.v': buffers[1]! });
+      return { before, after: digest(buffers), differ, same };
+    }
+    case 'stall': {
+      // Rank `arg` never enters the collective (the test kills it, or lets it time out).
+      const stallRank = Number(arg);
+      say({ rank, ready: true });
+      if (rank === stallRank) await new Promise((resolve) => setTimeout(resolve, 600_000));
+      await group.allReduceMean([new Float32Array(16).fill(rank)]);
+      return { reached: true };
+    }
+    case 'join':
+      await group.barrier();
+      return {};
+    default:
+      throw new Error(`unknown scenario ${name}`);
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, arg] = argv;
+  let rank = -1;
+  const started = Date.now();
+  try {
+    const launch = readLaunchEnv();
+    if (!launch) throw new Error('no launch environment');
+    rank = launch.rank;
+    const timeoutS = Number(process.env.CGT_TEST_DIST_TIMEOUT_S ?? 20);
+    const { backend } = chooseBackend('auto', 'cpu', loadDistAddon().backends);
+    // The ranks may start seconds apart on a busy machine: only the collectives get the short limit.
+    const rendezvousTimeoutS = Number(process.env.CGT_TEST_DIST_RENDEZVOUS_S ?? timeoutS);
+    const group = await createProcessGroup(groupOptionsFromEnv(launch, { timeoutS, rendezvousTimeoutS, backend }));
+    const out = await scenario(name!, arg, group);
+    await group.barrier();
+    group.close();
+    say({ rank, ok: true, worldSize: launch.worldSize, localRank: launch.localRank, agentStore: launch.agentStore, ...out });
+    return 0;
+  } catch (err) {
+    const e = err as { code?: string; lostRank?: number; message?: string };
+    say({ rank, ok: false, code: e.code, lostRank: e.lostRank, message: e.message, elapsedMs: Date.now() - started });
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(1));
