@@ -153,6 +153,10 @@ export async function buildApp(opts: AppOptions): Promise<ServeApp> {
     requests.inc({ route, method: request.method, status: String(reply.statusCode) });
     latency.observe({ route }, reply.elapsedTime / 1000);
   });
+  // A client that went away gets no response (no onResponse): count it as nginx's 499.
+  app.addHook('onRequestAbort', async (request) => {
+    requests.inc({ route: request.routeOptions.url ?? 'unmatched', method: request.method, status: '499' });
+  });
 
   if (opts.authToken) {
     const token = opts.authToken;
@@ -409,7 +413,9 @@ export async function buildApp(opts: AppOptions): Promise<ServeApp> {
 
   const close = async (): Promise<void> => {
     draining = true;
-    await Promise.all([app.close(), batcher.drain()]);
+    // Requests already in flight still need the batcher; it stops taking work after them.
+    await app.close();
+    await batcher.drain();
   };
   return { app, batcher, registry, close };
 }
