@@ -93,11 +93,6 @@ const STATUS_BY_CODE: Readonly<Record<string, number>> = Object.freeze({
   E_CLIENT_GONE: 499,
 });
 
-const errorSchema = {
-  type: 'object',
-  properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' }, hint: { type: 'string' } }, required: ['code', 'message'] } },
-} as const;
-
 const FORMAT_OF_EXT: Readonly<Record<string, ImageFormat>> = Object.freeze({ png: 'png', jpg: 'jpeg', webp: 'webp' });
 const MIME: Readonly<Record<string, string>> = Object.freeze({ png: 'image/png', jpeg: 'image/jpeg', webp: 'image/webp', gif: 'image/gif' });
 const IMMUTABLE = 'public, max-age=31536000, immutable';
