@@ -123,6 +123,10 @@ export const interpolateCommand: CommandModule<object, InterpolateArgs> = {
     if (existsSync(out) && !argv.force) {
       throw new UsageError('E_OUTPUT_EXISTS', `${out} already exists; not overwriting it`, { hint: 'Pass --force to overwrite, or choose another --out.' });
     }
+    const frameName = (i: number): string => imageFileName(i, frameFormat).replace(/^face-/, 'frame-');
+    if (argv.frames !== undefined && existsSync(join(argv.frames, frameName(0))) && !argv.force) {
+      throw new UsageError('E_OUTPUT_EXISTS', `${join(argv.frames, frameName(0))} already exists; not overwriting it`, { hint: 'Pass --force to overwrite, or choose another --frames folder.' });
+    }
 
     const session = await openGenerator(model, { provider, device, threads: argv.threads });
     try {
@@ -159,8 +163,7 @@ export const interpolateCommand: CommandModule<object, InterpolateArgs> = {
         if (argv.frames !== undefined) {
           await mkdir(argv.frames, { recursive: true });
           for (let i = 0; i < total; i++) {
-            const name = imageFileName(i, frameFormat).replace(/^face-/, 'frame-');
-            await writeFileAtomic(join(argv.frames, name), await encodeFrame(frames, i, info.image, { format: frameFormat, upscale, resize }));
+            await writeFileAtomic(join(argv.frames, frameName(i)), await encodeFrame(frames, i, info.image, { format: frameFormat, upscale, resize }));
           }
         }
       } catch (err) {

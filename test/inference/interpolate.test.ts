@@ -134,5 +134,10 @@ describe('celeba-gan interpolate', () => {
     assert.equal(again.code, 2);
     assert.match(again.stderr, /E_OUTPUT_EXISTS/);
     assert.ok(existsSync(existing));
+    const frames = join(dir, 'frames-again');
+    assert.equal((await cli('interpolate', '7:0', '7:1', '--model', model, '--out', join(dir, 'fa1.webp'), '--steps', '2', '--frames', frames)).code, 0);
+    const framesAgain = await cli('interpolate', '7:0', '7:1', '--model', model, '--out', join(dir, 'fa2.webp'), '--steps', '2', '--frames', frames);
+    assert.equal(framesAgain.code, 2);
+    assert.match(framesAgain.stderr, /E_OUTPUT_EXISTS.*frame-000000\.png/);
   });
 });
