@@ -317,3 +317,28 @@ describe('auth token', () => {
     assert.equal((await t.app.inject({ url: '/v1/model', headers: { cookie: 'celeba_gan_token=nope' } })).statusCode, 401);
   });
 });
+
+describe('a full queue', () => {
+  test('EXPECTED FAILURE - a full queue answers 503 E_QUEUE_FULL with Retry-After, /readyz says not ready; queued work still completes', async () => {
+    const q = await serveTiny({ batcher: { maxBatch: 64, maxDelayMs: 60_000, maxQueue: 2 } });
+    try {
+      const waiting = q.app.inject('/v1/grid?seed=1&n=2');
+      for (let i = 0; i < 200 && q.batcher.queued < 2; i++) await new Promise((r) => setTimeout(r, 5));
+      assert.equal(q.batcher.queued, 2);
+      const full = await q.app.inject('/v1/faces/7/0.png');
+      assert.equal(full.statusCode, 503);
+      assert.equal(errorCode(full.body), 'E_QUEUE_FULL');
+      assert.match(String(full.headers['retry-after']), /^[1-9]\d*$/);
+      const ready = await q.app.inject('/readyz');
+      assert.equal(ready.statusCode, 503);
+      assert.equal(errorCode(ready.body), 'E_QUEUE_FULL');
+      assert.equal((await q.app.inject('/healthz')).statusCode, 200);
+      // Shutting down flushes the queue at once instead of waiting for the 60 s delay.
+      const closing = q.close();
+      assert.equal((await waiting).statusCode, 200);
+      await closing;
+    } finally {
+      await q.stop();
+    }
+  });
+});
