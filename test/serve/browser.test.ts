@@ -49,6 +49,15 @@ test('the page loads and shows a grid of faces from the server', { skip }, async
   assert.match(first ?? '', /\/v1\/faces\/7\/0\.png\?upscale=4$/);
   assert.match(await page.textContent('#model-line') ?? '', /seed28 width/);
   await shot('grid.png');
+  // The truncation switch and slider reach the face URLs; "new seed" changes the seed.
+  await page.check('#truncation-on');
+  await page.waitForFunction(`document.querySelector('#grid img').getAttribute('src').endsWith('&truncation=0.7')`);
+  await page.uncheck('#truncation-on');
+  await page.click('#new-seed');
+  await page.waitForFunction(`!document.querySelector('#grid img').getAttribute('src').startsWith('/v1/faces/7/')`);
+  await page.fill('#seed', '7');
+  await page.press('#seed', 'Enter');
+  await page.waitForFunction(`document.querySelector('#grid img').getAttribute('src') === '/v1/faces/7/0.png?upscale=4'`);
 });
 
 test('a click opens the detail view with seed, index, download link and the generate command', { skip }, async () => {
@@ -107,5 +116,5 @@ test('faces made in the browser (onnxruntime-web, wasm) equal the server faces w
   assert.notDeepEqual(a.rawPayload, b.rawPayload);
   await shot('in-browser.png');
   // README's screenshot is refreshed only when asked: tests do not write into the sources.
-  if (process.env.CELEBA_GAN_UPDATE_DOCS === '1') copyFileSync(join(SCREENSHOTS, 'grid.png'), join(process.cwd(), 'docs', 'serve-page.png'));
+  if (process.env.CELEBA_GAN_UPDATE_DOCS === '1') copyFileSync(join(SCREENSHOTS, 'interpolate.png'), join(process.cwd(), 'docs', 'serve-page.png'));
 });
