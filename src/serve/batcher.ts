@@ -88,6 +88,15 @@ export class Batcher<I, O> {
   submit(items: I[], opts: { signal?: AbortSignal; deadlineMs?: number } = {}): Promise<O[]> {
     if (this.closed) return Promise.reject(new CelebaGanError('E_SHUTTING_DOWN', 'the server is shutting down', { hint: 'Retry against another instance or after the restart.' }));
     if (items.length === 0) return Promise.resolve([]);
+    if (items.length > this.opts.maxQueue) {
+      // Never fits, however idle the server: not a "busy, retry" answer.
+      return Promise.reject(
+        new CelebaGanError('E_BAD_ARGUMENT', `the request needs ${items.length} images at once but the queue holds at most ${this.opts.maxQueue}`, {
+          kind: 'usage',
+          hint: `Ask for at most ${this.opts.maxQueue} images, or start \`celeba-gan serve\` with --max-queue ${items.length} or more.`,
+        }),
+      );
+    }
     if (this.queuedItems + items.length > this.opts.maxQueue) {
       const wait = Math.max(1, Math.ceil((this.queuedItems + items.length) * this.secondsPerItem));
       return Promise.reject(new QueueFullError(wait, this.queuedItems, this.opts.maxQueue));

@@ -70,6 +70,12 @@ test('EXPECTED FAILURE - a full queue refuses at once with E_QUEUE_FULL and a Re
   assert.deepEqual(await queued, [30, 40, 50, 60]);
 });
 
+test('EXPECTED FAILURE - a request larger than the whole queue is a usage error, not "busy"', async () => {
+  const f = fake({ maxBatch: 2, maxDelayMs: 0, maxQueue: 3 });
+  await assert.rejects(f.batcher.submit([1, 2, 3, 4]), (err: { code?: string; kind?: string; message?: string }) => err.code === 'E_BAD_ARGUMENT' && err.kind === 'usage' && /needs 4 images at once but the queue holds at most 3/.test(err.message ?? ''));
+  assert.deepEqual(await f.batcher.submit([1, 2, 3]), [10, 20, 30]);
+});
+
 test('EXPECTED FAILURE - a request not started by its deadline fails with E_DEADLINE and leaves the queue', async () => {
   const f = fake({ maxBatch: 1, maxDelayMs: 0, maxQueue: 10 }, -1);
   const running = f.batcher.submit([1]);
