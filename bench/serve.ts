@@ -17,7 +17,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -62,16 +62,25 @@ function log(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
-async function modelOnly(session: GeneratorSession, b: number): Promise<number> {
+/** images/s of session.run at batch b, and CPU ms per image (all threads: less disturbed by other load). */
+async function modelOnly(session: GeneratorSession, b: number): Promise<{ rate: number; cpu: number }> {
   const z = latentsFor(SEED, 0, b, session.info.zDim, session.info.latent);
   await session.run(z, b);
   let images = 0;
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   do {
     await session.run(z, b);
     images += b;
   } while (performance.now() - t0 < seconds * 1000);
-  return images / ((performance.now() - t0) / 1000);
+  const u = process.cpuUsage(cpu0);
+  return { rate: images / ((performance.now() - t0) / 1000), cpu: (u.user + u.system) / 1000 / images };
+}
+
+/** CPU ms (user + system, all threads) a process has used, from /proc. */
+function cpuMsOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (100/s)
 }
 
 interface Server {
@@ -135,24 +144,31 @@ async function main(): Promise<void> {
     writeFileSync(model, buildGeneratorOnnx(spec, initialWeights(spec, SEED), {}));
     log(`celeba-gan bench:serve: seed28 width ${width}, ${cpus()[0]?.model ?? 'cpu'} x${availableParallelism()}, node ${process.version}, ${seconds} s per point`);
 
+    log(`  load average at start: ${loadavg().map((l) => l.toFixed(1)).join(' ')} (other processes share the cores)`);
     const session = await openGenerator(model, { provider });
-    const model64 = await modelOnly(session, 64);
-    const model1 = await modelOnly(session, 1);
+    const m64 = await modelOnly(session, 64);
+    const m1 = await modelOnly(session, 1);
+    const model64 = m64.rate;
     await session.close();
-    log(`(a) model only (${provider}): batch 64 ${model64.toFixed(1)} images/s, batch 1 ${model1.toFixed(1)} images/s`);
+    log(`(a) model only (${provider}): batch 64 ${model64.toFixed(1)} images/s (CPU ${m64.cpu.toFixed(2)} ms/image), batch 1 ${m1.rate.toFixed(1)} images/s (CPU ${m1.cpu.toFixed(2)} ms/image)`);
 
     log('(b) served: GET /v1/faces/S/I.png, one face per request');
-    log('  | --max-batch | concurrency | images/s | p50 ms | p99 ms | / model-only b64 | non-2xx |');
+    log('  | --max-batch | concurrency | images/s | p50 ms | p99 ms | / model-only b64 | server CPU ms/image | non-2xx |');
     const rate = new Map<string, number>();
+    const cpuPer = new Map<string, number>();
     for (const maxBatch of [64, 1]) {
       const server = await startServer(model, ['--max-batch', String(maxBatch), '--max-queue', '4096']);
       servers.add(server);
       await load(server.url, 4, 1); // warm-up
       for (const c of CONCURRENCY) {
+        const cpu0 = cpuMsOf(server.child.pid!);
         const r = await load(server.url, c, seconds);
-        const ips = (r.requests.total - r.non2xx) / r.duration;
+        const served = r.requests.total - r.non2xx;
+        const ips = served / r.duration;
+        const cpu = (cpuMsOf(server.child.pid!) - cpu0) / served;
         rate.set(`${maxBatch}/${c}`, ips);
-        log(`  | ${maxBatch} | ${c} | ${ips.toFixed(1)} | ${r.latency.p50} | ${r.latency.p99} | ${(ips / model64).toFixed(2)} | ${r.non2xx + r.errors} |`);
+        cpuPer.set(`${maxBatch}/${c}`, cpu);
+        log(`  | ${maxBatch} | ${c} | ${ips.toFixed(1)} | ${r.latency.p50} | ${r.latency.p99} | ${(ips / model64).toFixed(2)} | ${cpu.toFixed(2)} | ${r.non2xx + r.errors} |`);
       }
       await stopServer(server);
       servers.delete(server);
@@ -186,6 +202,8 @@ async function main(): Promise<void> {
     log('targets:');
     log(`  concurrency 64, --max-batch 64 / model-only batch 64: ${ratio.toFixed(2)} (target >= 0.7) ${ratio >= 0.7 ? 'ok' : 'BELOW TARGET'}`);
     log(`  --max-batch 64 / --max-batch 1 at concurrency 64: ${gain.toFixed(2)}x (target >= 3x) ${gain >= 3 ? 'ok' : 'BELOW TARGET'}`);
+    log(`  CPU per image, model-only batch 64 / served at concurrency 64: ${(m64.cpu / cpuPer.get('64/64')!).toFixed(2)} (--max-batch 64), ${(m64.cpu / cpuPer.get('1/64')!).toFixed(2)} (--max-batch 1)`);
+    log(`  load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
     log(`  overload: peak RSS ${peak.toFixed(0)} MB ${peak < RSS_BOUND_MB ? '<' : '>='} ${RSS_BOUND_MB} MB; 503s ${r.statusCodeStats['503']?.count ?? 0}; after - before ${(after - before).toFixed(0)} MB`);
   } finally {
     for (const s of servers) s.child.kill('SIGKILL');
