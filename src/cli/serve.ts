@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import type { Argv, CommandModule } from 'yargs';
 import { PROVIDER_NAMES, parseProvider } from '../bindings/onnxruntime.js';
 import { CelebaGanError, assertInteger } from '../errors.js';
@@ -8,6 +9,16 @@ import { pickModel } from './defaults.js';
 import { catchStopSignals } from './signals.js';
 
 /** `celeba-gan serve`: faces over HTTP, dynamically batched, with a page at `/`. */
+
+/**
+ * onnxruntime intra-op threads unless --threads says otherwise: one core fewer than the machine
+ * has, because between model calls the JS thread parses requests and encodes and sends faces,
+ * and onnxruntime's pool threads (which spin waiting for work) fight it for the cores. On the
+ * 2-core machine of README's benchmarks, 1 thread served about twice the faces/s of 2.
+ */
+export function defaultServeThreads(cores = availableParallelism()): number {
+  return Math.max(1, cores - 1);
+}
 
 interface ServeArgs {
   model?: string;
@@ -36,7 +47,7 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
       .option('port', { type: 'number', default: 8080, describe: 'Port (0: any free port, printed)' })
       .option('provider', { type: 'string', default: 'auto', describe: `Execution provider: ${PROVIDER_NAMES.join(', ')}` })
       .option('device', { type: 'number', default: 0, describe: 'GPU index for cuda / dml' })
-      .option('threads', { type: 'number', describe: 'onnxruntime intra-op threads (default: the physical cores)' })
+      .option('threads', { type: 'number', describe: `onnxruntime intra-op threads (default: the CPUs less one, here ${defaultServeThreads()}: the HTTP work needs a core)` })
       .option('max-batch', { type: 'number', default: 64, describe: 'Most faces in one model call' })
       .option('max-delay-ms', { type: 'number', default: 5, describe: 'Longest wait for a batch to fill' })
       .option('max-queue', { type: 'number', default: 1024, describe: 'Most faces waiting; beyond it requests get 503 + Retry-After' })
@@ -68,7 +79,8 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
       model = pick.path;
       process.stderr.write(`celeba-gan: model ${model} (${pick.why})\n`);
     }
-    const session = await openGenerator(model, { provider, device, threads: argv.threads });
+    const threads = argv.threads ?? defaultServeThreads();
+    const session = await openGenerator(model, { provider, device, threads });
     const stop = catchStopSignals({ finishing: () => `no longer accepting; finishing in-flight requests (at most ${drainMs / 1000} s)` });
     try {
       const { info } = session;
@@ -85,7 +97,7 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
           cause: err,
         });
       }
-      process.stderr.write(`celeba-gan: provider ${session.providerUsed}${notes}\n`);
+      process.stderr.write(`celeba-gan: provider ${session.providerUsed}${notes}${session.providerUsed === 'cpu' ? `, ${threads} onnxruntime thread${threads === 1 ? '' : 's'}` : ''}\n`);
       process.stderr.write(
         `celeba-gan: ${info.preset} width ${info.width}${info.step === null ? '' : ` step ${info.step}`}, z ${info.zDim} ~ ${info.latent}, ` +
           `${info.image.channels}x${info.image.height}x${info.image.width}; batches of up to ${batcher.maxBatch} within ${batcher.maxDelayMs} ms, queue ${batcher.maxQueue}${token ? '; auth token required' : ''}\n`,

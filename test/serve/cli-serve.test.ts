@@ -5,6 +5,7 @@ import { connect } from 'node:net';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { defaultServeThreads } from '../../src/cli/serve.js';
 import { checkBindSafety, isLoopback } from '../../src/serve/auth.js';
 import { cli } from '../cli/in-process.js';
 import { tempDir, writeTinyModel } from '../inference/fixtures.js';
@@ -146,6 +147,10 @@ test('bind safety: loopback always; other addresses need a token or --insecure',
   assert.throws(() => checkBindSafety('0.0.0.0', undefined, false), { code: 'E_INSECURE_BIND' });
   assert.doesNotThrow(() => checkBindSafety('0.0.0.0', 'T', false));
   assert.doesNotThrow(() => checkBindSafety('0.0.0.0', undefined, true));
+});
+
+test('serve leaves a core to the HTTP work: onnxruntime threads = CPUs - 1, at least 1', () => {
+  assert.deepEqual([1, 2, 4, 16].map((n) => defaultServeThreads(n)), [1, 1, 3, 15]);
 });
 
 test('BAD CALL - serve flags are checked before the model loads', async () => {
