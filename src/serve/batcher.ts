@@ -213,8 +213,13 @@ export class Batcher<I, O> {
       for (const { p } of parts) this.drop(p, err);
     } finally {
       this.running = false;
-      this.schedule();
-      this.notifyIdle();
+      // Next batch after a turn of the event loop: the answers just settled are sent first, and
+      // requests that arrived while the model ran (onnxruntime-node runs a batch on the JS
+      // thread) are read and can join it.
+      setImmediate(() => {
+        this.schedule();
+        this.notifyIdle();
+      });
     }
   }
 
