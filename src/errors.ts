@@ -137,7 +137,7 @@ const OS_ERRORS: Readonly<Record<string, { code: string; what: (path: string) =>
 
 /** The errno code of a Node file-system error (`ENOSPC`, ...), or undefined. */
 export function errnoCode(err: unknown): string | undefined {
-  const code = (err as NodeJS.ErrnoException | null)?.code;
+  const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' && /^E[A-Z]+$/.test(code) ? code : undefined;
 }
 

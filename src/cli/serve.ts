@@ -1,0 +1,128 @@
+import { availableParallelism } from 'node:os';
+import type { Argv, CommandModule } from 'yargs';
+import { PROVIDER_NAMES, parseProvider } from '../bindings/onnxruntime.js';
+import { CelebaGanError, assertInteger } from '../errors.js';
+import { openGenerator } from '../inference/session.js';
+import { buildApp, DEFAULT_DEADLINE_MS } from '../serve/app.js';
+import { checkBindSafety } from '../serve/auth.js';
+import { pickModel } from './defaults.js';
+import { catchStopSignals } from './signals.js';
+
+/** `celeba-gan serve`: faces over HTTP, dynamically batched, with a page at `/`. */
+
+/**
+ * onnxruntime intra-op threads unless --threads says otherwise: one core fewer than the machine
+ * has, because between model calls the JS thread parses requests and encodes and sends faces,
+ * and onnxruntime's pool threads (which spin waiting for work) fight it for the cores. On the
+ * 2-core machine of README's benchmarks, 1 thread served about twice the faces/s of 2.
+ */
+export function defaultServeThreads(cores = availableParallelism()): number {
+  return Math.max(1, cores - 1);
+}
+
+interface ServeArgs {
+  model?: string;
+  host: string;
+  port: number;
+  provider: string;
+  device: number;
+  threads?: number;
+  'max-batch': number;
+  'max-delay-ms': number;
+  'max-queue': number;
+  'deadline-ms': number;
+  'drain-ms': number;
+  'auth-token'?: string;
+  insecure: boolean;
+  verbose: boolean;
+}
+
+export const serveCommand: CommandModule<object, ServeArgs> = {
+  command: 'serve',
+  describe: 'Serve faces over HTTP (dynamic batching, Prometheus metrics) with a web page at /',
+  builder: (y: Argv) =>
+    y
+      .option('model', { type: 'string', describe: 'ONNX generator; default: the newest .onnx in models/' })
+      .option('host', { type: 'string', default: '127.0.0.1', describe: 'Address to bind (not loopback: needs --auth-token or --insecure)' })
+      .option('port', { type: 'number', default: 8080, describe: 'Port (0: any free port, printed)' })
+      .option('provider', { type: 'string', default: 'auto', describe: `Execution provider: ${PROVIDER_NAMES.join(', ')}` })
+      .option('device', { type: 'number', default: 0, describe: 'GPU index for cuda / dml' })
+      .option('threads', { type: 'number', describe: `onnxruntime intra-op threads (default: the CPUs less one, here ${defaultServeThreads()}: the HTTP work needs a core)` })
+      .option('max-batch', { type: 'number', default: 64, describe: 'Most faces in one model call' })
+      .option('max-delay-ms', { type: 'number', default: 5, describe: 'Longest wait for a batch to fill' })
+      .option('max-queue', { type: 'number', default: 1024, describe: 'Most faces waiting; beyond it requests get 503 + Retry-After' })
+      .option('deadline-ms', { type: 'number', default: DEFAULT_DEADLINE_MS, describe: 'A request not in a model call by then gets 503' })
+      .option('drain-ms', { type: 'number', default: 10_000, describe: 'On SIGTERM/Ctrl-C: longest wait for in-flight requests' })
+      .option('auth-token', { type: 'string', describe: 'Require `Authorization: Bearer T` on every route but /healthz (default: env CELEBA_GAN_TOKEN)' })
+      .option('insecure', { type: 'boolean', default: false, describe: 'Allow a non-loopback --host without a token' })
+      .example('$0 serve', 'the newest model in models/ at http://127.0.0.1:8080/')
+      .example('$0 serve --model models/celeba28.onnx --port 9000 --max-batch 128', 'another model, port and batch size')
+      .example('CELEBA_GAN_TOKEN=s3cret $0 serve --host 0.0.0.0', 'reachable from the network, with a token')
+      .example('curl -o face.png http://127.0.0.1:8080/v1/faces/7/417.png', 'the face `generate --seed 7 --index 417` writes') as unknown as Argv<ServeArgs>,
+  handler: async (argv) => {
+    const provider = parseProvider(argv.provider);
+    const port = assertInteger('port', argv.port, 0, 65535);
+    const device = assertInteger('device', argv.device, 0, 255);
+    const batcher = {
+      maxBatch: assertInteger('max-batch', argv['max-batch'], 1, 4096),
+      maxDelayMs: assertInteger('max-delay-ms', argv['max-delay-ms'], 0, 10_000),
+      maxQueue: assertInteger('max-queue', argv['max-queue'], 1, 1_000_000),
+    };
+    const deadlineMs = assertInteger('deadline-ms', argv['deadline-ms'], 1, 3_600_000);
+    const drainMs = assertInteger('drain-ms', argv['drain-ms'], 0, 3_600_000);
+    const token = argv['auth-token'] ?? (process.env.CELEBA_GAN_TOKEN || undefined);
+    checkBindSafety(argv.host, token, argv.insecure);
+
+    let model = argv.model;
+    if (!model) {
+      const pick = pickModel();
+      model = pick.path;
+      process.stderr.write(`celeba-gan: model ${model} (${pick.why})\n`);
+    }
+    const threads = argv.threads ?? defaultServeThreads();
+    const session = await openGenerator(model, { provider, device, threads });
+    const stop = catchStopSignals({ finishing: () => `no longer accepting; finishing in-flight requests (at most ${drainMs / 1000} s)` });
+    try {
+      const { info } = session;
+      const served = await buildApp({ session, batcher, authToken: token, deadlineMs, logger: argv.verbose });
+      const notes = provider === 'auto' ? ` (auto${session.providerNotes.length ? `; not used: ${session.providerNotes.join('; ')}` : ''})` : '';
+      let address: string;
+      try {
+        address = await served.app.listen({ host: argv.host, port });
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        throw new CelebaGanError('E_LISTEN', `cannot listen on ${argv.host}:${port}: ${(err as Error).message}`, {
+          kind: 'usage',
+          hint: code === 'EADDRINUSE' ? 'Another program uses that port: pass --port <other> (or 0 for any free one).' : 'Check --host (an address of this machine) and --port.',
+          cause: err,
+        });
+      }
+      process.stderr.write(`celeba-gan: provider ${session.providerUsed}${notes}${session.providerUsed === 'cpu' ? `, ${threads} onnxruntime thread${threads === 1 ? '' : 's'}` : ''}\n`);
+      process.stderr.write(
+        `celeba-gan: ${info.preset} width ${info.width}${info.step === null ? '' : ` step ${info.step}`}, z ${info.zDim} ~ ${info.latent}, ` +
+          `${info.image.channels}x${info.image.height}x${info.image.width}; batches of up to ${batcher.maxBatch} within ${batcher.maxDelayMs} ms, queue ${batcher.maxQueue}${token ? '; auth token required' : ''}\n`,
+      );
+      process.stdout.write(`serving ${model} at ${address}/\n`);
+
+      await new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => resolve(), { once: true }));
+      let timer: NodeJS.Timeout | undefined;
+      const inTime = await Promise.race([
+        served.close().then(() => true),
+        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), drainMs))),
+      ]).finally(() => clearTimeout(timer));
+      if (!inTime) {
+        served.app.server.closeAllConnections();
+        process.stderr.write(`celeba-gan: in-flight requests did not finish within ${drainMs / 1000} s; closed their connections\n`);
+        process.exitCode = 1;
+      } else {
+        process.stderr.write('celeba-gan: stopped cleanly\n');
+        // A requested shutdown that drained cleanly is a success for a service (SIGTERM: 0);
+        // Ctrl-C keeps the interactive convention, 130.
+        process.exitCode = stop.received === 'SIGINT' ? 130 : 0;
+      }
+    } finally {
+      stop.dispose();
+      await session.close();
+    }
+  },
+};

@@ -1,0 +1,52 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { isIP } from 'node:net';
+import { UsageError } from '../errors.js';
+
+/**
+ * The bearer token: one optional secret; every route but /healthz needs it. Browsers cannot put
+ * a header on <img> or module loads, so the page is opened once as `/?access_token=T`; the
+ * server then sets an HttpOnly, SameSite=Strict cookie carrying the same token.
+ */
+
+export const TOKEN_COOKIE = 'celeba_gan_token';
+
+/** Constant time whatever the lengths: both sides are hashed to 32 bytes first. */
+export function tokenMatches(given: string, token: string): boolean {
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(token).digest();
+  return timingSafeEqual(a, b);
+}
+
+/** The token a request carries: `Authorization: Bearer T`, the page's cookie, or `?access_token=T`. */
+export function presentedToken(headers: Record<string, string | string[] | undefined>, query: unknown): string | undefined {
+  const auth = headers.authorization;
+  if (typeof auth === 'string') {
+    const m = /^Bearer[ ]+(\S+)\s*$/i.exec(auth);
+    if (m) return m[1];
+  }
+  const cookie = headers.cookie;
+  if (typeof cookie === 'string') {
+    for (const part of cookie.split(';')) {
+      const [k, ...v] = part.trim().split('=');
+      if (k === TOKEN_COOKIE) return decodeURIComponent(v.join('='));
+    }
+  }
+  const q = query as { access_token?: unknown } | undefined;
+  return typeof q?.access_token === 'string' ? q.access_token : undefined;
+}
+
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  const bare = host.replace(/^\[|\]$/g, '');
+  if (isIP(bare) === 4) return bare.startsWith('127.');
+  if (isIP(bare) === 6) return bare === '::1' || /^::ffff:127\./i.test(bare);
+  return false;
+}
+
+/** A server reachable from other machines must have a token, unless the user says --insecure. */
+export function checkBindSafety(host: string, token: string | undefined, insecure: boolean): void {
+  if (isLoopback(host) || token || insecure) return;
+  throw new UsageError('E_INSECURE_BIND', `refusing to serve on ${host} without an auth token: anyone who can reach this machine could use it`, {
+    hint: 'Set --auth-token T (or env CELEBA_GAN_TOKEN), bind --host 127.0.0.1, or pass --insecure if the network is yours.',
+  });
+}

@@ -1,0 +1,181 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { request } from 'node:http';
+import { connect } from 'node:net';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { defaultServeThreads } from '../../src/cli/serve.js';
+import { checkBindSafety, isLoopback } from '../../src/serve/auth.js';
+import { cli } from '../cli/in-process.js';
+import { tempDir, writeTinyModel } from '../inference/fixtures.js';
+import { serveTiny } from './helpers.js';
+
+/**
+ * `celeba-gan serve` as a user runs it: a child process on 127.0.0.1 (real sockets), its
+ * shutdown on SIGTERM (drain, exit 0; a second signal quits at once; a bound on the drain), the
+ * refusal to bind a public address without a token, and a disconnecting client's queued work.
+ */
+
+const dir = tempDir('cg-serve-cli-');
+const model = writeTinyModel(join(dir, 'models'));
+const children = new Set<ChildProcessWithoutNullStreams>();
+after(() => {
+  for (const child of children) child.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+// The child runs the CLI entry under the same loader flags as this process (tsx from src/, or plain from dist/).
+const MAIN = new URL('../../src/cli/main.js', import.meta.url).href;
+const loaderArgs = process.execArgv.flatMap((a, i, all) => {
+  if (a === '--import') return [];
+  if (all[i - 1] === '--import') return ['--import', import.meta.resolve(a)];
+  return a.startsWith('--import=') ? ['--import', import.meta.resolve(a.slice('--import='.length))] : [];
+});
+
+interface Server {
+  child: ChildProcessWithoutNullStreams;
+  base: URL;
+  port: number;
+  stderr: () => string;
+  exited: Promise<number | null>;
+}
+
+async function startServe(...args: string[]): Promise<Server> {
+  const script = `const { main } = await import(${JSON.stringify(MAIN)}); process.exitCode = await main(process.argv.slice(1));`;
+  const child = spawn(process.execPath, [...loaderArgs, '--input-type=module', '-e', script, 'serve', '--model', model, '--port', '0', '--provider', 'cpu', ...args]);
+  children.add(child);
+  let stdout = '';
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += String(d)));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => (children.delete(child), resolve(code))));
+  const base = await new Promise<URL>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`serve did not start in 60 s: ${stderr}`)), 60_000);
+    child.stdout.on('data', (d) => {
+      stdout += String(d);
+      const m = / at (http:\/\/\S+?)\/?\n/.exec(stdout);
+      if (m) {
+        clearTimeout(timer);
+        resolve(new URL(m[1]!));
+      }
+    });
+    child.on('exit', () => reject(new Error(`serve exited before listening: ${stderr}`)));
+  });
+  return { child, base, port: Number(base.port), stderr: () => stderr, exited };
+}
+
+function get(base: URL, path: string): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    request(new URL(path, base), (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+/** A POST /v1/generate whose body arrives in two parts: an in-flight request we control. */
+function slowPost(port: number): { finish: () => void; response: Promise<string> } {
+  const body = JSON.stringify({ z: [Array.from({ length: 100 }, () => 0.25)] });
+  const socket = connect(port, '127.0.0.1');
+  socket.write(`POST /v1/generate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.slice(0, 10)}`);
+  let text = '';
+  socket.on('data', (d) => (text += String(d)));
+  const response = new Promise<string>((resolve) => {
+    socket.on('close', () => resolve(text));
+    socket.on('error', () => resolve(text));
+  });
+  return { finish: () => socket.write(body.slice(10)), response };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test('serve: answers on 127.0.0.1; SIGTERM stops accepting, finishes the in-flight request, exits 0', async () => {
+  const s = await startServe('--max-delay-ms', '1');
+  const face = await get(s.base, '/v1/faces/7/3.png');
+  assert.equal(face.status, 200);
+  assert.deepEqual(face.body.subarray(1, 4), Buffer.from('PNG'));
+  const inFlight = slowPost(s.port);
+  await sleep(300);
+  s.child.kill('SIGTERM');
+  await sleep(500);
+  // No longer accepting new connections.
+  await assert.rejects(get(s.base, '/healthz'), /ECONNREFUSED|ECONNRESET|socket hang up/);
+  inFlight.finish();
+  const answer = await inFlight.response;
+  assert.match(answer, /^HTTP\/1\.1 200 /);
+  assert.match(answer, /"images":\["iVBOR/);
+  assert.equal(await s.exited, 0, s.stderr());
+  assert.match(s.stderr(), /SIGTERM: no longer accepting; finishing in-flight requests/);
+  assert.match(s.stderr(), /stopped cleanly/);
+});
+
+test('serve: a second SIGTERM quits at once with 143', async () => {
+  const s = await startServe();
+  const inFlight = slowPost(s.port);
+  await sleep(300);
+  s.child.kill('SIGTERM');
+  await sleep(300);
+  s.child.kill('SIGTERM');
+  assert.equal(await s.exited, 143, s.stderr());
+  assert.match(s.stderr(), /SIGTERM again: quitting now/);
+  await inFlight.response;
+});
+
+test('serve: an in-flight request that outlasts --drain-ms is cut off, exit 1', async () => {
+  const s = await startServe('--drain-ms', '400');
+  const inFlight = slowPost(s.port);
+  await sleep(300);
+  s.child.kill('SIGTERM');
+  assert.equal(await s.exited, 1, s.stderr());
+  assert.match(s.stderr(), /did not finish within 0.4 s/);
+  await inFlight.response;
+});
+
+test('EXPECTED FAILURE - serve refuses a non-loopback address without a token (E_INSECURE_BIND, exit 2)', async () => {
+  const r = await cli('serve', '--model', model, '--host', '0.0.0.0', '--port', '0');
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /error \[E_INSECURE_BIND\]: refusing to serve on 0\.0\.0\.0 without an auth token/);
+  assert.match(r.stderr, /--auth-token/);
+});
+
+test('bind safety: loopback always; other addresses need a token or --insecure', () => {
+  for (const host of ['127.0.0.1', '127.1.2.3', 'localhost', '::1', '[::1]', '::ffff:127.0.0.1']) assert.equal(isLoopback(host), true, host);
+  for (const host of ['0.0.0.0', '::', '192.168.1.5', 'example.com', '10.0.0.1']) assert.equal(isLoopback(host), false, host);
+  assert.throws(() => checkBindSafety('0.0.0.0', undefined, false), { code: 'E_INSECURE_BIND' });
+  assert.doesNotThrow(() => checkBindSafety('0.0.0.0', 'T', false));
+  assert.doesNotThrow(() => checkBindSafety('0.0.0.0', undefined, true));
+});
+
+test('serve leaves a core to the HTTP work: onnxruntime threads = CPUs - 1, at least 1', () => {
+  assert.deepEqual([1, 2, 4, 16].map((n) => defaultServeThreads(n)), [1, 1, 3, 15]);
+});
+
+test('BAD CALL - serve flags are checked before the model loads', async () => {
+  for (const [flag, value] of [['--max-batch', '0'], ['--max-queue', '0'], ['--port', '70000'], ['--max-delay-ms', '-1']] as const) {
+    const r = await cli('serve', '--model', join(dir, 'missing.onnx'), flag, value);
+    assert.equal(r.code, 2, `${flag} ${value}`);
+    assert.match(r.stderr, new RegExp(`E_BAD_ARGUMENT.*for ${flag.slice(2)}`));
+  }
+});
+
+test('a client that disconnects has its queued work dropped (real socket)', async () => {
+  const s = await serveTiny({ batcher: { maxBatch: 64, maxDelayMs: 60_000, maxQueue: 64 } });
+  try {
+    const base = new URL(await s.app.listen({ host: '127.0.0.1', port: 0 }));
+    const socket = connect(Number(base.port), '127.0.0.1');
+    socket.write('GET /v1/faces/7/3.png HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    for (let i = 0; i < 100 && s.batcher.queued === 0; i++) await sleep(20);
+    assert.equal(s.batcher.queued, 1);
+    socket.destroy();
+    for (let i = 0; i < 100 && s.batcher.queued > 0; i++) await sleep(20);
+    assert.equal(s.batcher.queued, 0);
+    const metrics = (await s.app.inject('/metrics')).body;
+    assert.match(metrics, /celeba_gan_images_generated_total 0/);
+    assert.match(metrics, /celeba_gan_http_requests_total\{route="\/v1\/faces\/:seed\/:index\.:ext",method="GET",status="499"\} 1/);
+  } finally {
+    await s.stop();
+  }
+});

@@ -1,0 +1,318 @@
+/**
+ * The page of `celeba-gan serve`: a lazy grid of faces for a seed, a detail view with the
+ * command that makes the same face, interpolation between two picked faces, and a switch that
+ * makes the same faces in this browser with onnxruntime-web (wasm) from /v1/model.onnx.
+ *
+ * The latents come from the very module the server uses (src/inference/latents.ts, compiled
+ * with the page), so a face here is the same z, and through the same model the same pixels.
+ */
+import type * as OrtWeb from 'onnxruntime-web';
+import { latentsFor, type LatentKind } from '../../src/inference/latents.js';
+
+interface ModelInfo {
+  preset: string;
+  width: number;
+  zDim: number;
+  latent: LatentKind;
+  image: { channels: number; height: number; width: number };
+  step: number | null;
+  model: string;
+  modelSha256: string;
+  provider: string;
+  limits: { maxSeed: number; maxSteps: number };
+}
+
+interface FaceRef {
+  seed: number;
+  index: number;
+}
+
+/** Faces added to the grid per page (and per "More faces"). */
+const PAGE = 48;
+/** Scale of the grid's and the download's images; the command shown says the same. */
+const GRID_UPSCALE = 4;
+const DETAIL_UPSCALE = 8;
+
+const $ = <T extends HTMLElement>(id: string): T => {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`page element #${id} is missing`);
+  return el as T;
+};
+
+const state = {
+  info: null as ModelInfo | null,
+  seed: 7,
+  truncation: undefined as string | undefined,
+  inBrowser: false,
+  shown: 0,
+  a: null as FaceRef | null,
+  b: null as FaceRef | null,
+  detail: null as FaceRef | null,
+};
+
+function setStatus(text: string): void {
+  $('status').textContent = text;
+}
+
+async function fetchJson<T>(url: string): Promise<T> {
+  const res = await fetch(url);
+  const body = (await res.json()) as T & { error?: { code: string; message: string } };
+  if (!res.ok) throw new Error(body.error ? `${body.error.code}: ${body.error.message}` : `HTTP ${res.status}`);
+  return body;
+}
+
+function truncationQuery(): string {
+  return state.truncation === undefined ? '' : `&truncation=${state.truncation}`;
+}
+
+function faceUrl(f: FaceRef, upscale: number): string {
+  return `/v1/faces/${f.seed}/${f.index}.png?upscale=${upscale}${truncationQuery()}`;
+}
+
+function generateCommand(f: FaceRef): string {
+  const t = state.truncation === undefined ? '' : ` --truncation ${state.truncation}`;
+  return `celeba-gan generate --model models/${state.info!.model} --seed ${f.seed} --index ${f.index} --upscale ${GRID_UPSCALE}${t}`;
+}
+
+// ---- in-browser generation (onnxruntime-web, wasm) ----
+
+type Ort = typeof OrtWeb;
+let browserModel: Promise<{ ort: Ort; session: OrtWeb.InferenceSession }> | null = null;
+
+function openBrowserModel(): Promise<{ ort: Ort; session: OrtWeb.InferenceSession }> {
+  browserModel ??= (async () => {
+    // Served by celeba-gan serve from node_modules/onnxruntime-web/dist: no CDN, works offline.
+    const url = '/ort/ort.wasm.min.mjs';
+    const ort = (await import(url)) as Ort;
+    ort.env.wasm.wasmPaths = '/ort/';
+    // Threads need cross-origin isolation; one thread runs anywhere.
+    ort.env.wasm.numThreads = 1;
+    const session = await ort.InferenceSession.create('/v1/model.onnx', { executionProviders: ['wasm'] });
+    return { ort, session };
+  })();
+  browserModel.catch(() => (browserModel = null));
+  return browserModel;
+}
+
+/** Faces made here: uint8 RGBA per face (for a canvas), converted as the server converts. */
+async function browserFaces(faces: FaceRef[]): Promise<ImageData[]> {
+  const info = state.info!;
+  const { ort, session } = await openBrowserModel();
+  const { channels: c, height: h, width: w } = info.image;
+  const z = new Float32Array(faces.length * info.zDim);
+  const t = state.truncation === undefined ? undefined : Number(state.truncation);
+  faces.forEach((f, i) => z.set(latentsFor(f.seed, f.index, 1, info.zDim, info.latent, t), i * info.zDim));
+  const result = await session.run({ z: new ort.Tensor('float32', z, [faces.length, info.zDim]) });
+  const images = result.images!.data as Float32Array;
+  const plane = h * w;
+  return faces.map((_, i) => {
+    const rgba = new Uint8ClampedArray(plane * 4);
+    const level = (ch: number, p: number): number => Math.round((images[(i * c + ch) * plane + p]! + 1) * 127.5);
+    for (let p = 0; p < plane; p++) {
+      // As floatNchwToUint8Hwc (src/util/image.ts): round((v + 1) * 127.5), clamped by the array.
+      for (let ch = 0; ch < 3; ch++) rgba[p * 4 + ch] = level(c === 1 ? 0 : ch, p);
+      rgba[p * 4 + 3] = c === 4 ? level(3, p) : 255;
+    }
+    return new ImageData(rgba, w, h);
+  });
+}
+
+/** Canvases waiting to be drawn, drawn in batches as they scroll into view. */
+const pending = new Map<HTMLCanvasElement, FaceRef>();
+let drawing: Promise<void> | null = null;
+const observer = new IntersectionObserver((entries) => {
+  for (const e of entries) {
+    if (!e.isIntersecting) continue;
+    observer.unobserve(e.target);
+    pending.set(e.target as HTMLCanvasElement, JSON.parse((e.target as HTMLElement).dataset.face!) as FaceRef);
+  }
+  void drawPending();
+});
+
+async function drawPending(): Promise<void> {
+  if (drawing) return;
+  drawing = (async () => {
+    while (pending.size > 0) {
+      const batch = [...pending].slice(0, 64);
+      for (const [canvas] of batch) pending.delete(canvas);
+      try {
+        const images = await browserFaces(batch.map(([, f]) => f));
+        batch.forEach(([canvas], i) => {
+          canvas.getContext('2d')!.putImageData(images[i]!, 0, 0);
+          canvas.dataset.ready = 'true';
+        });
+        setStatus(`made ${document.querySelectorAll('canvas[data-ready]').length} faces in this browser (onnxruntime-web, wasm)`);
+      } catch (err) {
+        setStatus(`in-browser generation failed: ${(err as Error).message}`);
+        break;
+      }
+    }
+  })();
+  await drawing;
+  drawing = null;
+}
+
+// ---- grid and detail ----
+
+function faceElement(f: FaceRef, upscale: number): HTMLElement {
+  const info = state.info!;
+  if (state.inBrowser) {
+    const canvas = document.createElement('canvas');
+    canvas.width = info.image.width;
+    canvas.height = info.image.height;
+    canvas.dataset.face = JSON.stringify(f);
+    observer.observe(canvas);
+    return canvas;
+  }
+  const img = document.createElement('img');
+  img.loading = 'lazy';
+  img.alt = `face ${f.seed}:${f.index}`;
+  img.src = faceUrl(f, upscale);
+  return img;
+}
+
+function addFaces(count: number): void {
+  const grid = $('grid');
+  for (let k = 0; k < count; k++) {
+    const f = { seed: state.seed, index: state.shown + k };
+    const button = document.createElement('button');
+    button.className = 'face';
+    button.type = 'button';
+    button.dataset.index = String(f.index);
+    button.title = `seed ${f.seed}, index ${f.index}`;
+    button.append(faceElement(f, GRID_UPSCALE));
+    button.addEventListener('click', () => openDetail(f, button));
+    grid.append(button);
+  }
+  state.shown += count;
+}
+
+function resetGrid(): void {
+  $('grid').replaceChildren();
+  pending.clear();
+  state.shown = 0;
+  addFaces(PAGE);
+  if (!state.inBrowser) setStatus(`seed ${state.seed}: faces from the server`);
+}
+
+function openDetail(f: FaceRef, from: HTMLElement): void {
+  state.detail = f;
+  const holder = $('detail-image');
+  const source = from.querySelector('canvas');
+  if (source) {
+    const copy = document.createElement('canvas');
+    copy.width = source.width;
+    copy.height = source.height;
+    copy.getContext('2d')!.drawImage(source, 0, 0);
+    holder.replaceChildren(copy);
+  } else {
+    holder.replaceChildren(faceElement(f, DETAIL_UPSCALE));
+  }
+  $('detail-seed').textContent = String(f.seed);
+  $('detail-index').textContent = String(f.index);
+  const link = $<HTMLAnchorElement>('detail-download');
+  link.href = faceUrl(f, GRID_UPSCALE);
+  link.download = `face-${f.seed}-${f.index}.png`;
+  $('detail-command').textContent = generateCommand(f);
+  $<HTMLDialogElement>('detail').showModal();
+}
+
+// ---- interpolation ----
+
+function showPick(slot: 'a' | 'b'): void {
+  const f = state[slot];
+  const el = $(`pick-${slot}`);
+  if (!f) return;
+  const img = document.createElement('img');
+  img.src = faceUrl(f, 2);
+  img.alt = `${f.seed}:${f.index}`;
+  el.replaceChildren(img);
+  el.title = `${f.seed}:${f.index}`;
+  $<HTMLButtonElement>('walk-go').disabled = !(state.a && state.b);
+}
+
+function walk(): void {
+  const { a, b } = state;
+  if (!a || !b) return;
+  const steps = Math.min(state.info!.limits.maxSteps, Math.max(2, Number($<HTMLInputElement>('steps').value) || 16));
+  const q = `from=${a.seed}:${a.index}&to=${b.seed}:${b.index}&steps=${steps}${truncationQuery()}`;
+  const anim = $<HTMLImageElement>('walk-anim');
+  anim.src = `/v1/interpolate?${q}&format=webp&upscale=4`;
+  anim.alt = `walk ${a.seed}:${a.index} to ${b.seed}:${b.index}`;
+  anim.hidden = false;
+  // The scrubber shows one frame of the PNG strip at a time.
+  const frame = $('walk-frame');
+  const strip = new Image();
+  strip.onload = () => {
+    frame.style.backgroundImage = `url("${strip.src}")`;
+    frame.style.backgroundSize = `${steps * 128}px 128px`;
+    frame.dataset.ready = 'true';
+    $('walk-scrub').hidden = false;
+    scrub();
+  };
+  strip.src = `/v1/interpolate?${q}&format=png&upscale=2`;
+  const slider = $<HTMLInputElement>('walk-slider');
+  slider.max = String(steps - 1);
+  slider.value = '0';
+}
+
+function scrub(): void {
+  const k = Number($<HTMLInputElement>('walk-slider').value);
+  $('walk-frame').style.backgroundPosition = `${-k * 128}px 0`;
+}
+
+// ---- controls ----
+
+async function init(): Promise<void> {
+  const info = await fetchJson<ModelInfo>('/v1/model');
+  state.info = info;
+  $('model-line').textContent = `${info.model}: ${info.preset} width ${info.width}${info.step === null ? '' : `, step ${info.step}`}, ${info.image.width}x${info.image.height}, on ${info.provider}`;
+  const slider = $<HTMLInputElement>('truncation');
+  slider.max = info.latent === 'uniform' ? '1' : '3';
+  const seedInput = $<HTMLInputElement>('seed');
+  const fromHash = /seed=(\d+)/.exec(location.hash);
+  if (fromHash) seedInput.value = fromHash[1]!;
+  state.seed = Number(seedInput.value);
+
+  seedInput.addEventListener('change', () => {
+    const v = Number(seedInput.value);
+    if (!Number.isInteger(v) || v < 0 || v > info.limits.maxSeed) return setStatus(`seed must be an integer from 0 to ${info.limits.maxSeed}`);
+    state.seed = v;
+    resetGrid();
+  });
+  $('new-seed').addEventListener('click', () => {
+    seedInput.value = String(Math.floor(Math.random() * 2 ** 31));
+    seedInput.dispatchEvent(new Event('change'));
+  });
+  const on = $<HTMLInputElement>('truncation-on');
+  const updateTruncation = (): void => {
+    slider.disabled = !on.checked;
+    state.truncation = on.checked ? slider.value : undefined;
+    $('truncation-value').textContent = state.truncation ?? 'off';
+    resetGrid();
+  };
+  on.addEventListener('change', updateTruncation);
+  slider.addEventListener('change', updateTruncation);
+  slider.addEventListener('input', () => ($('truncation-value').textContent = slider.value));
+  $<HTMLInputElement>('in-browser').addEventListener('change', (e) => {
+    state.inBrowser = (e.target as HTMLInputElement).checked;
+    if (state.inBrowser) setStatus('loading the model into this browser…');
+    resetGrid();
+  });
+  $('more').addEventListener('click', () => addFaces(PAGE));
+  $('use-a').addEventListener('click', () => {
+    state.a = state.detail;
+    showPick('a');
+    $<HTMLDialogElement>('detail').close();
+  });
+  $('use-b').addEventListener('click', () => {
+    state.b = state.detail;
+    showPick('b');
+    $<HTMLDialogElement>('detail').close();
+  });
+  $('walk-go').addEventListener('click', walk);
+  $('walk-slider').addEventListener('input', scrub);
+  resetGrid();
+}
+
+init().catch((err: Error) => setStatus(`cannot load the model: ${err.message}`));
