@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkProvider, executionProviderConfig, parseProvider, PROVIDERS, AUTO_ORDER } from '../../src/bindings/onnxruntime.js';
+import { checkProvider, executionProviderConfig, parseProvider, parseProviderDevice, PROVIDERS, AUTO_ORDER } from '../../src/bindings/onnxruntime.js';
 import { CelebaGanError, UsageError } from '../../src/errors.js';
 import { latentsFor, openGenerator, openOnnxSession } from '../../src/inference/session.js';
 import { dropMetadata, fixBatch, renameInput, setMetadata, tempDir, tinyModelBytes, writeTinyModel } from './fixtures.js';
@@ -120,6 +120,19 @@ test('BAD CALL - unknown provider names', async () => {
   }
   await assert.rejects(openGenerator(modelPath, { provider: 'x' as never }), { name: 'UsageError', code: 'E_BAD_PROVIDER' });
   await assert.rejects(openGenerator(modelPath, { provider: 'cpu', device: -1 }), { name: 'UsageError', code: 'E_BAD_ARGUMENT', message: /for device but received -1/ });
+});
+
+test('BAD CALL - parseProviderDevice, the one --device validator of inference: an integer 0..255', () => {
+  assert.equal(parseProviderDevice(0), 0);
+  assert.equal(parseProviderDevice(255), 255);
+  for (const bad of [-1, 256, 1.5, Number.NaN, '1', undefined]) {
+    assert.throws(() => parseProviderDevice(bad), (err: UsageError) => {
+      assert.equal(err.name, 'UsageError');
+      assert.equal(err.code, 'E_BAD_ARGUMENT');
+      assert.match(err.message, /^Expected integer between 0 and 255 for device but received /);
+      return true;
+    });
+  }
 });
 
 const full = tinyModelBytes();
