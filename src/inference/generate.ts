@@ -266,9 +266,8 @@ const OUTPUT_HINTS: Partial<Record<string, string>> = {
 
 /** Create the folder, take the lock, check the grid, open the manifest part. */
 function openOutput(dir: string, plan: Plan): Output {
-  let created: string | null;
+  const created = ensureFolder(dir, 'create the output folder', OUTPUT_HINTS) ?? null;
   let lock: OutputLock;
-  created = ensureFolder(dir, 'create the output folder', OUTPUT_HINTS) ?? null;
   try {
     lock = acquireOutputLock(dir, lockFileName(plan.tag), [plan.first, plan.end], plan.ext);
   } catch (err) {

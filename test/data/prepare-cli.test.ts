@@ -34,7 +34,7 @@ test('prepare --synthetic, then --inspect with a contact sheet', async () => {
 
   const again = await cli('prepare', '--synthetic', '70', '--out', out);
   assert.equal(again.code, 2);
-  assert.match(again.stderr, /error \[E_OUTPUT_EXISTS\]: --out .* already exists\n  Pass --force/);
+  assert.match(again.stderr, /error \[E_OUTPUT_EXISTS\]: --out .* already exists\n {2}Pass --force/);
   const forced = await cli('prepare', '--synthetic', '70', '--out', out, '--force', '--seed', '9');
   assert.equal(forced.code, 0);
 });
@@ -77,7 +77,7 @@ test('EXPECTED FAILURE - usage errors exit 2, runtime failures exit 1', async ()
     [['prepare', '--synthetic', '5', '--size', '2', '--out', join(dir, 'tiny.cgds')], 2, /Expected integer between 4 and 1024 for --size but received 2 of type number/],
     [['prepare', '--synthetic', '-3', '--out', join(dir, 'neg.cgds')], 2, /Expected integer between 1 and 10000000 for --synthetic/],
     [['prepare', '--inspect', join(dir, 'none.cgds')], 2, /\[E_DATASET_MISSING\]/],
-    [['prepare', '--bogus'], 2, /^celeba-gan: Unknown argument: bogus\n  See `celeba-gan prepare --help` for the options and examples\.\n$/],
+    [['prepare', '--bogus'], 2, /^celeba-gan: Unknown argument: bogus\n {2}See `celeba-gan prepare --help` for the options and examples\.\n$/],
   ];
   for (const [args, code, pattern] of cases) {
     const r = await cli(...args);

@@ -186,7 +186,7 @@ async function makeZip(entries: [string, Buffer][], rename: [string, string][] =
   zip.end();
   const chunks: Buffer[] = [];
   for await (const c of zip.outputStream) chunks.push(c as Buffer);
-  let buf = Buffer.concat(chunks);
+  const buf = Buffer.concat(chunks);
   // yazl refuses unsafe names, so write same-length placeholders and patch both the local
   // header and the central directory copies of each name (names carry no checksum).
   for (const [from, to] of rename) {

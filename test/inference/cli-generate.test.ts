@@ -192,7 +192,7 @@ test('EXPECTED FAILURE - a conflict in the middle of a run: exit 2, the files be
   const r = await cli('generate', '--model', 'models/tiny.onnx', '--n', '30', '--out', 'conflict', '--seed', '8', '--batch-size', '4');
   assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, /\[E_OUTPUT_EXISTS\]: conflict\/face-000010\.png already exists; not overwriting it/);
-  assert.match(r.stderr, /wrote 10 faces \(each listed in the manifest\) before this error; the rest, once it is fixed:\n  celeba-gan generate --model models\/tiny\.onnx --out conflict --seed 8 --index 10 --n 20 --batch-size 4\n/);
+  assert.match(r.stderr, /wrote 10 faces \(each listed in the manifest\) before this error; the rest, once it is fixed:\n {2}celeba-gan generate --model models\/tiny\.onnx --out conflict --seed 8 --index 10 --n 20 --batch-size 4\n/);
   assert.equal(readFileSync(join(dir, 'manifest.jsonl'), 'utf8').trim().split('\n').length, 10);
   assert.equal(readFileSync(join(dir, 'face-000010.png'), 'utf8'), 'mine');
 });
