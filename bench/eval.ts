@@ -85,7 +85,7 @@ async function extractors(backend: EvalBackendName, n: number): Promise<void> {
     const s = await perThousand(n, (i, k) => fr.extract(i, k, SIZE, SIZE), (i, k) => fr.extract(i, k, SIZE, SIZE));
     line('faceres 1024-d @224', fr.info.runtime, s, n);
   } finally {
-    fr.dispose();
+    await fr.dispose();
   }
   const det = await loadTinyFaceDetector({ backend });
   try {

@@ -172,12 +172,10 @@ export function fileError(err: unknown, path: string, doing = 'access', hints: P
  * our own messages are kept.
  */
 export function escapeControl(text: string): string {
-  // eslint-disable-next-line no-control-regex
   return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
 /** escapeControl for one path or name: newlines and tabs escaped too. */
 export function escapeName(name: string): string {
-  // eslint-disable-next-line no-control-regex
   return escapeControl(name).replace(/[\n\t]/g, (c) => (c === '\n' ? '\\n' : '\\t'));
 }

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { CelebaGanError, UsageError } from '../errors.js';
+import { CelebaGanError, UsageError, assertInteger } from '../errors.js';
 
 /**
  * The only importer of onnxruntime-node. It loads the package lazily (so `celeba-gan --help`
@@ -49,6 +49,17 @@ export function parseProvider(value: unknown): ProviderName {
     });
   }
   return value as ProviderName;
+}
+
+/** Highest GPU index --device accepts for cuda / dml. */
+export const MAX_PROVIDER_DEVICE = 255;
+
+/**
+ * The one validator of an inference `--device` (the GPU index given to cuda / dml; the cpu
+ * provider ignores it). Training devices are parsed in src/engines/device.ts.
+ */
+export function parseProviderDevice(value: unknown): number {
+  return assertInteger('device', value, 0, MAX_PROVIDER_DEVICE);
 }
 
 let loaded: Ort | undefined;

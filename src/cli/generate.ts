@@ -1,6 +1,6 @@
 import { basename, extname, join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { PROVIDER_NAMES, parseProvider, type ProviderName } from '../bindings/onnxruntime.js';
+import { PROVIDER_NAMES, parseProvider, parseProviderDevice, type ProviderName } from '../bindings/onnxruntime.js';
 import { UsageError, assertInteger, assertNumber, assertOneOf } from '../errors.js';
 import {
   DEFAULT_BATCH_SIZE,
@@ -167,7 +167,7 @@ function checkFlags(argv: GenerateArgs): Flags {
     resize: assertOneOf('resize', argv.resize, RESIZE_KERNELS),
     batchSize: assertInteger('batch-size', argv['batch-size'], 1, 65536),
     upscale: assertInteger('upscale', argv.upscale, 1, 16),
-    device: assertInteger('device', argv.device, 0, 255),
+    device: parseProviderDevice(argv.device),
     seed: argv.seed === undefined ? randomSeed() : assertInteger('seed', argv.seed, 0, 2 ** 32 - 1),
     truncation: argv.truncation === undefined ? undefined : assertNumber('truncation', argv.truncation, 0, 10, { exclusiveMin: true }),
     force: argv.force,

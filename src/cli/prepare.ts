@@ -108,13 +108,13 @@ export const prepareCommand: CommandModule<object, PrepareArgs> = {
     const size = assertInteger('--size', argv.size, 4, 1024);
     const out = argv.out ?? defaultDatasetPath(argv.input, size);
     // The first signal stops cleanly, leaving no temporary file (exit 130 / 143); a second quits.
-    const stop = catchStopSignals({ finishing: () => `stopping after the images being decoded now; ${out} will not be written` });
+    const stop = catchStopSignals({ finishing: () => `stopping after the images being decoded now; ${escapeName(out)} will not be written` });
     try {
       if (argv.input !== undefined) await withOutputFolder(out, () => images(argv, argv.input!, out, size, stop.signal));
       else await withOutputFolder(out, () => synthetic(argv, out, size, stop.signal));
     } catch (err) {
       if (stop.exitCode === null || !(err instanceof CelebaGanError) || err.code !== 'E_ABORTED') throw err;
-      process.stderr.write(`\nceleba-gan: ${err.message} (${stop.received})\n  ${err.hint}\n`);
+      process.stderr.write(escapeControl(`\nceleba-gan: ${err.message} (${stop.received})\n  ${err.hint}\n`));
       process.exitCode = stop.exitCode;
     } finally {
       stop.dispose();

@@ -1,8 +1,8 @@
 import { availableParallelism } from 'node:os';
 import pLimit from 'p-limit';
 import { existsSync, rmSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { CelebaGanError, UsageError, assertInteger } from '../errors.js';
+import { dirname, join } from 'node:path';
+import { CelebaGanError, UsageError, assertInteger, errnoCode, fileError } from '../errors.js';
 import { ensureFolder, writeFileAtomic } from '../util/atomic.js';
 import { DatasetWriter, type DatasetHeader } from './dataset-file.js';
 import { cropResize } from './preprocess.js';
@@ -15,6 +15,8 @@ import { IMAGE_EXTENSIONS, openImageSource, type Skipped } from './sources.js';
  * keeping `workers` images in flight. Results are committed strictly in sorted-name order
  * through a small reorder window, so the file (and its checksum) does not depend on timing.
  * A bad image never stops the run: it is skipped, counted and listed in `<out>.skipped.txt`.
+ * Running out of file handles (EMFILE, ENFILE) does stop it, with E_TOO_MANY_FILES: that is not
+ * the image's fault, and every image after it would be skipped too.
  */
 
 export interface PrepareProgress {
@@ -82,6 +84,8 @@ export function prepareOutput(out: string, overwrite: boolean): void {
 }
 
 const CHUNK_IMAGES = 256;
+/** Read errors that stop `prepare` (E_TOO_MANY_FILES) instead of skipping one image. */
+const STOPS_THE_RUN: ReadonlySet<string> = new Set(['EMFILE', 'ENFILE']);
 
 export async function prepareFromImages(opts: PrepareOptions): Promise<PrepareResult> {
   const started = performance.now();
@@ -124,6 +128,9 @@ export async function prepareFromImages(opts: PrepareOptions): Promise<PrepareRe
         try {
           bytes = await source.read(i);
         } catch (err) {
+          // Out of file handles is the process's problem, not this image's: every later read
+          // would fail too, so the run stops with the fix instead of skipping the rest.
+          if (STOPS_THE_RUN.has(errnoCode(err) ?? '')) throw fileError(err, join(opts.input, names[i]!), 'read');
           return { name: names[i]!, reason: `unreadable: ${(err as Error).message}` };
         }
         try {
@@ -139,7 +146,11 @@ export async function prepareFromImages(opts: PrepareOptions): Promise<PrepareRe
       try {
         while (prepared < limit) {
           if (opts.signal?.aborted) throw abortedError(opts.out);
-          while (pending.length < window && next < names.length) pending.push(decode(processOne, next++));
+          while (pending.length < window && next < names.length) {
+            const one = decode(processOne, next++);
+            one.catch(() => undefined); // a failure is thrown where it is awaited, in name order
+            pending.push(one);
+          }
           const head = pending.shift();
           if (head === undefined) break;
           const r = await head;

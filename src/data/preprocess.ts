@@ -44,8 +44,8 @@ export interface JpegHeader {
 /**
  * Size and EXIF orientation of a JPEG from its header bytes, or null when this is not a JPEG or
  * anything about the header is unusual (the caller then asks libvips). Worth having because the
- * crop needs the size before decoding, and a second libvips call per image costs about 5% of
- * `prepare`'s throughput on CelebA-sized files.
+ * crop needs the size before decoding, and a second libvips call per image would cost a
+ * measurable share of `prepare`'s throughput on CelebA-sized files.
  */
 export function readJpegHeader(b: Uint8Array): JpegHeader | null {
   if (b.length < 4 || b[0] !== 0xff || b[1] !== 0xd8) return null;

@@ -112,7 +112,7 @@ async function openFolder(root: string): Promise<ImageSource> {
     names,
     refused,
     // Synchronous on purpose: one small file costs a few syscalls, while fs.promises.readFile
-    // makes four thread-pool round trips, about 10% of prepare's CPU time per CelebA image.
+    // makes four thread-pool round trips, a visible share of prepare's CPU time per CelebA image.
     read: async (i) => readFileSync(join(root, ...names[i]!.split('/'))),
     close: async () => undefined,
   };

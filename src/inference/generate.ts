@@ -1,8 +1,8 @@
-import { linkSync, mkdirSync, renameSync, rmSync, rmdirSync, writeFileSync, existsSync } from 'node:fs';
+import { rmSync, rmdirSync, existsSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import pLimit, { type LimitFunction } from 'p-limit';
-import { CelebaGanError, UsageError, assertInteger, assertOneOf } from '../errors.js';
-import { tempPathFor } from '../util/atomic.js';
+import { CelebaGanError, UsageError, assertInteger, assertOneOf, fileError } from '../errors.js';
+import { ensureFolder, writeFileAtomicSync, type AtomicIo } from '../util/atomic.js';
 import { floatNchwToUint8Hwc, writeGridPng } from '../util/image.js';
 import { EXTENSIONS, IMAGE_FORMATS, RESIZE_KERNELS, encodeImage, type ImageFormat, type ResizeKernel } from './encode.js';
 import { checkTruncation, latentsFor } from './latents.js';
@@ -22,16 +22,19 @@ import { shardSlice, shardTag, type Shard } from './shards.js';
  *     write the batch              encoded in libuv's pool (p-limit), written in index order
  *
  * Files are `face-<index>.<ext>` (index zero-padded to 6 digits), so image i of seed S has one
- * name whatever the batch size or sharding. Each file is written to a temporary name and then
- * linked to its final name, which fails if the name exists (no overwrite without `force`, and no
- * race with another writer); with `force` it is renamed over it. Files land strictly in index
+ * name whatever the batch size or sharding. Each file is written by src/util/atomic.ts: to a
+ * temporary name, then linked to its final name, which fails if the name exists (no overwrite
+ * without `force`, and no race with another writer); with `force` it is renamed over it. Files
+ * are not fsynced one by one (`sync: false`): an fsync costs more than making a face (README:
+ * bench:generate), and each face can be made again from its manifest line, which is fsynced
+ * when the run ends; a killed process still never leaves a half-written face. Files land strictly in index
  * order and each gets its manifest line right after it lands (manifest.ts), so whatever stops a
  * run (a signal, a full disk, a conflict) leaves a complete prefix of its range, all listed.
  *
- * The overlap of model and encoding pays when the model runs on a GPU (cuda, dml): the CPU
- * encodes while the GPU computes. With the cpu provider, onnxruntime already uses every core and
- * encoding beside it only adds contention (README: bench:generate), so the cpu provider defaults
- * to depth 1, GPUs to 2.
+ * The overlap of model and encoding is for a model on a GPU (cuda, dml): the CPU encodes while
+ * the GPU computes. With the cpu provider, onnxruntime already uses every core and encoding beside
+ * it competes with it (measured in README: bench:generate), so the cpu provider defaults to
+ * depth 1, GPUs to 2.
  */
 
 export { IMAGE_FORMATS, RESIZE_KERNELS, type ImageFormat, type ResizeKernel } from './encode.js';
@@ -79,8 +82,8 @@ export interface GenerateOptions {
   onProgress?: (done: number, total: number) => void;
   /** Stop early: no new batch starts once aborted; batches already computed are still written. */
   signal?: AbortSignal;
-  /** The two file steps (default: fs.writeFileSync, fs.linkSync); tests inject failures such as ENOSPC here. */
-  io?: Partial<OutputIo>;
+  /** The two file steps of each face (src/util/atomic.ts); tests inject failures such as ENOSPC here. */
+  io?: Partial<AtomicIo>;
 }
 
 export interface GenerateResult {
@@ -102,12 +105,6 @@ export interface GenerateResult {
   maxInFlight: number;
   /** Things to tell the user (a stale lock taken over, manifest lines replaced). */
   notes: string[];
-}
-
-/** How a face reaches its name: bytes to a temporary file, then a link that never replaces a file. */
-export interface OutputIo {
-  writeFile(path: string, data: Uint8Array): void;
-  link(existing: string, name: string): void;
 }
 
 export function imageFileName(index: number, format: ImageFormat): string {
@@ -255,27 +252,27 @@ interface Output {
   manifestExisted: boolean;
 }
 
-function unwritable(dir: string, err: unknown): UsageError {
-  return new UsageError('E_OUTPUT_UNWRITABLE', `cannot write to output folder ${dir}: ${(err as Error).message}`, {
-    hint: 'Pass --out <folder> somewhere you can write (it is created if missing).',
-    cause: err,
-  });
-}
+/** Hints that fit generate better than fileError's generic ones. */
+const OUT_HINT = 'Pass --out <folder> somewhere you can write (it is created if missing).';
+const OUTPUT_HINTS: Partial<Record<string, string>> = {
+  ENOSPC: 'Free some space or pass --out on another disk, then run the command printed for the rest.',
+  EDQUOT: 'Free some space within your quota or pass --out on another disk, then run the command printed for the rest.',
+  EROFS: OUT_HINT,
+  EACCES: OUT_HINT,
+  EPERM: OUT_HINT,
+  E_OUTPUT_EXISTS: 'Pass --force to overwrite, choose another --out, or start after the existing faces with --index.',
+  E_OUTPUT_NO_LINKS: 'Pass --out on another file system, or --force (files are then renamed into place, replacing any with the same name).',
+};
 
 /** Create the folder, take the lock, check the grid, open the manifest part. */
 function openOutput(dir: string, plan: Plan): Output {
-  let created: string | null;
+  const created = ensureFolder(dir, 'create the output folder', OUTPUT_HINTS) ?? null;
   let lock: OutputLock;
-  try {
-    created = mkdirSync(dir, { recursive: true }) ?? null;
-  } catch (err) {
-    throw unwritable(dir, err);
-  }
   try {
     lock = acquireOutputLock(dir, lockFileName(plan.tag), [plan.first, plan.end], plan.ext);
   } catch (err) {
     removeCreated(dir, created);
-    throw err instanceof CelebaGanError ? err : unwritable(dir, err);
+    throw outputError(dir, err);
   }
   try {
     if (plan.grid && !plan.force && existsSync(plan.grid.path)) {
@@ -287,7 +284,7 @@ function openOutput(dir: string, plan: Plan): Output {
   } catch (err) {
     lock.release();
     removeCreated(dir, created);
-    throw err instanceof CelebaGanError ? err : unwritable(dir, err);
+    throw outputError(dir, err);
   }
 }
 
@@ -364,15 +361,13 @@ function removeCreated(dir: string, created: string | null): void {
   }
 }
 
-/** An OS error writing `path`, in the error contract: what happened to which file, and what to do. */
+/**
+ * An error writing `path` in the error contract: fileError's codes (E_NO_SPACE, E_READ_ONLY,
+ * E_PERMISSION, ...) with generate's hints; an OS error it has no mapping for is E_OUTPUT_WRITE.
+ */
 function outputError(path: string, err: unknown): CelebaGanError {
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOSPC' || code === 'EDQUOT') {
-    return new CelebaGanError('E_DISK_FULL', `no space left on the device writing ${path}`, { hint: 'Free some space or pass --out on another disk, then run the command printed for the rest.', cause: err });
-  }
-  if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM') {
-    return new UsageError('E_OUTPUT_UNWRITABLE', `cannot write ${path}: ${(err as Error).message}`, { hint: 'Pass --out <folder> somewhere you can write.', cause: err });
-  }
+  const mapped = fileError(err, path, 'write', OUTPUT_HINTS);
+  if (mapped instanceof CelebaGanError) return mapped;
   return new CelebaGanError('E_OUTPUT_WRITE', `could not write ${path}: ${(err as Error).message}`, { cause: err });
 }
 
@@ -468,38 +463,16 @@ class BatchWriter {
     }
   }
 
-  /** Temp file, then link (no overwrite) or rename (force); then its manifest line. */
+  /** Atomically to its name (no overwrite unless `force`); then its manifest line. */
   private writeFace(index: number, bytes: Uint8Array): void {
     const out = this.out!;
     const name = imageFileName(index, this.plan.format);
     const path = join(out.dir, name);
-    const tmp = tempPathFor(path);
-    let written = false;
     try {
       // Synchronous: onnxruntime-node runs a batch on the JS thread, so every async file step
       // would wait for the next batch to finish before it could move on.
-      (this.opts.io?.writeFile ?? writeFileSync)(tmp, bytes);
-      written = true;
-      if (this.plan.force) renameSync(tmp, path);
-      else {
-        (this.opts.io?.link ?? linkSync)(tmp, path);
-        rmSync(tmp);
-      }
+      writeFileAtomicSync(path, bytes, { replace: this.plan.force, sync: false, hints: OUTPUT_HINTS, io: this.opts.io });
     } catch (err) {
-      rmSync(tmp, { force: true });
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST') {
-        throw new UsageError('E_OUTPUT_EXISTS', `${path} already exists; not overwriting it`, {
-          hint: 'Pass --force to overwrite, choose another --out, or start after the existing faces with --index.',
-        });
-      }
-      if (written && !this.plan.force && (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP')) {
-        // The temporary file was written, so it is the link that the file system refused.
-        throw new UsageError('E_OUTPUT_NO_LINKS', `the file system of ${out.dir} does not support hard links, which generate uses so that it never overwrites a file (${code})`, {
-          hint: 'Pass --out on another file system, or --force (files are then renamed into place, replacing any with the same name).',
-          cause: err,
-        });
-      }
       throw outputError(path, err);
     }
     try {
@@ -528,8 +501,8 @@ async function writeGrid(plan: Plan, writer: BatchWriter): Promise<string | null
   const count = Math.min(grid?.count ?? 0, writer.written);
   if (!grid || count === 0) return null;
   const { channels: c, height: h, width: w } = plan.image;
+  ensureFolder(dirname(grid.path), 'create the folder', OUTPUT_HINTS);
   try {
-    mkdirSync(dirname(grid.path), { recursive: true });
     await writeGridPng(grid.path, writer.gridPixels.subarray(0, count * h * w * c), count, h, w, c, { upscale: plan.upscale, cols: grid.cols });
   } catch (err) {
     throw outputError(grid.path, err);

@@ -7,6 +7,7 @@ import {
   executionProviderConfig,
   loadOnnxruntime,
   parseProvider,
+  parseProviderDevice,
   providerStartHint,
   type ConcreteProvider,
   type Ort,
@@ -176,7 +177,7 @@ export interface OnnxSession {
  */
 export async function openOnnxSession(model: Uint8Array, what: string, opts: OpenGeneratorOptions = {}): Promise<OnnxSession> {
   const provider = parseProvider(opts.provider ?? 'auto');
-  const device = assertInteger('device', opts.device ?? 0, 0, 255);
+  const device = parseProviderDevice(opts.device ?? 0);
   const threads = opts.threads === undefined ? undefined : assertInteger('threads', opts.threads, 1, 1024);
   const ort = await loadOnnxruntime();
   const candidates: readonly ConcreteProvider[] = provider === 'auto' ? AUTO_ORDER : [provider];
@@ -217,7 +218,6 @@ export async function openOnnxSession(model: Uint8Array, what: string, opts: Ope
 /** Open a generator exported by `celeba-gan export --onnx` on the asked-for provider. */
 export async function openGenerator(modelPath: string, opts: OpenGeneratorOptions = {}): Promise<GeneratorSession> {
   const provider = parseProvider(opts.provider ?? 'auto');
-  const device = assertInteger('device', opts.device ?? 0, 0, 255);
   const threads = opts.threads === undefined ? undefined : assertInteger('threads', opts.threads, 1, 1024);
   const bytes = await readModelBytes(modelPath);
   let summary;
@@ -229,7 +229,7 @@ export async function openGenerator(modelPath: string, opts: OpenGeneratorOption
   const partial = parseGeneratorMetadata(summary.metadata, modelPath);
   const info: GeneratorInfo = { ...partial, modelPath: resolve(modelPath), modelSha256: createHash('sha256').update(bytes).digest('hex') };
 
-  const { ort, session, providerUsed: used, providerNotes: notes } = await openOnnxSession(bytes, modelPath, { provider, device, threads });
+  const { ort, session, providerUsed: used, providerNotes: notes } = await openOnnxSession(bytes, modelPath, { provider, device: opts.device, threads });
   let fixedBatch: number | null;
   try {
     fixedBatch = checkIo(session, partial, modelPath);

@@ -61,8 +61,8 @@ function panel<T extends { step: number }>(
   const sMin = Math.min(...steps);
   const sMax = Math.max(...steps, sMin + 1);
   const values = series.flatMap((s) => points.map((p) => p[s.key] as number)).filter(Number.isFinite);
-  let [vMin, vMax] = fixed ?? [Math.min(0, ...values), Math.max(...values, 1e-6)];
-  if (vMax <= vMin) vMax = vMin + 1;
+  const [vMin, vMaxSeen] = fixed ?? [Math.min(0, ...values), Math.max(...values, 1e-6)];
+  const vMax = vMaxSeen <= vMin ? vMin + 1 : vMaxSeen;
   const sx = (s: number): number => x0 + ((s - sMin) / (sMax - sMin)) * (x1 - x0);
   const sy = (v: number): number => y1 - ((Math.min(Math.max(v, vMin), vMax) - vMin) / (vMax - vMin)) * (y1 - y0);
   const parts: string[] = [];

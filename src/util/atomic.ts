@@ -1,6 +1,6 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmdirSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, renameSync, rmdirSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { fileError } from '../errors.js';
+import { UsageError, errnoCode, fileError } from '../errors.js';
 
 /**
  * The one atomic-write mechanism: write to a temporary name beside the target, fsync the data,
@@ -63,16 +63,93 @@ export function writeAllSync(fd: number, data: FileData, position?: number): num
   return total;
 }
 
-/** Write `data` to `path` atomically: temp file, fsync, rename, fsync the folder. */
-export function writeFileAtomicSync(path: string, data: FileData): void {
-  const file = openAtomicSync(path);
+/** The two file steps of writeFileAtomicSync; tests inject OS failures (ENOSPC, no hard links) here. */
+export interface AtomicIo {
+  /** Write `data` to the new file `path`, fsynced when `sync`. */
+  writeFile(path: string, data: FileData, sync: boolean): void;
+  link(existing: string, name: string): void;
+}
+
+export interface WriteFileOptions {
+  /**
+   * true (default): rename over any file at `path`. false: never replace one: the temporary file
+   * is hard-linked to `path`, which fails if the name exists (E_OUTPUT_EXISTS), also when another
+   * writer took the name a moment before; a file system without hard links is E_OUTPUT_NO_LINKS.
+   */
+  replace?: boolean;
+  /**
+   * true (default): fsync the file before it takes its name and the folder after, so the write
+   * survives a power loss. false: still atomic (no reader, and no killed process, ever leaves a
+   * half-written file under `path`), but a power loss or kernel crash may lose recent files. Only
+   * for many small files that can be made again from a durable record (generate's faces): an
+   * fsync costs milliseconds per file, more than making the file (README: bench:generate).
+   */
+  sync?: boolean;
+  /** Hints replacing the generic ones, keyed by errno (`ENOSPC`, as for fileError) or by `E_OUTPUT_EXISTS` / `E_OUTPUT_NO_LINKS`. */
+  hints?: Partial<Record<string, string>>;
+  io?: Partial<AtomicIo>;
+}
+
+function writeNewFileSync(path: string, data: FileData, sync: boolean): void {
+  const fd = openSync(path, 'wx');
   try {
-    writeAllSync(file.fd, data);
-  } catch (err) {
-    file.abort();
-    throw fileError(err, path, 'write');
+    writeAllSync(fd, data);
+    if (sync) fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
-  file.commit();
+}
+
+/** Remove a temporary file that may not exist (or whose folder may not: ENOTDIR). */
+function removeQuietly(path: string): void {
+  try {
+    rmSync(path, { force: true });
+  } catch {
+    /* nothing was created there */
+  }
+}
+
+const NO_LINK_CODES = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP']);
+
+/**
+ * Write `data` to `path` atomically: a temporary file beside it (fsynced), renamed (or linked,
+ * with `replace: false`) into place, then the folder fsynced. Failures are CelebaGanErrors naming
+ * `path` (through fileError); an OS error fileError has no mapping for passes unchanged.
+ */
+export function writeFileAtomicSync(path: string, data: FileData, opts: WriteFileOptions = {}): void {
+  const sync = opts.sync ?? true;
+  const replace = opts.replace ?? true;
+  const hints = opts.hints ?? {};
+  const io: AtomicIo = { writeFile: writeNewFileSync, link: linkSync, ...opts.io };
+  const tmp = tempPathFor(path);
+  let written = false;
+  try {
+    io.writeFile(tmp, data, sync);
+    written = true;
+    if (replace) renameSync(tmp, path);
+    else {
+      io.link(tmp, path);
+      rmSync(tmp);
+    }
+  } catch (err) {
+    removeQuietly(tmp);
+    const code = errnoCode(err);
+    if (!replace && code === 'EEXIST' && written) {
+      throw new UsageError('E_OUTPUT_EXISTS', `${path} already exists; not overwriting it`, {
+        hint: hints.E_OUTPUT_EXISTS ?? 'Remove it or pass another path.',
+        cause: err,
+      });
+    }
+    if (!replace && written && code !== undefined && NO_LINK_CODES.has(code)) {
+      // The temporary file was written, so it is the link that the file system refused.
+      throw new UsageError('E_OUTPUT_NO_LINKS', `the file system of ${dirname(path)} does not support hard links, which are used so that no file is ever overwritten (${code})`, {
+        hint: hints.E_OUTPUT_NO_LINKS ?? 'Pass a path on another file system.',
+        cause: err,
+      });
+    }
+    throw fileError(err, path, 'write', hints);
+  }
+  if (sync) fsyncDir(dirname(path));
 }
 
 /** The same as writeFileAtomicSync, for async callers. */
@@ -256,13 +333,14 @@ export function removeEmptyFolders(folders: readonly string[]): void {
 
 /**
  * `mkdir -p dir`, with failures as CelebaGanErrors naming `dir`: a file standing where a folder
- * is needed (EEXIST from a recursive mkdir, or ENOTDIR) is E_NOT_FOLDER.
+ * is needed (EEXIST from a recursive mkdir, or ENOTDIR) is E_NOT_FOLDER. Returns the outermost
+ * folder it created (as mkdirSync does), or undefined when `dir` existed.
  */
-export function ensureFolder(dir: string, doing = 'create the folder'): void {
+export function ensureFolder(dir: string, doing = 'create the folder', hints: Partial<Record<string, string>> = {}): string | undefined {
   try {
-    mkdirSync(dir, { recursive: true });
+    return mkdirSync(dir, { recursive: true });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw fileError(code === 'EEXIST' ? Object.assign(err as Error, { code: 'ENOTDIR' }) : err, dir, doing);
+    throw fileError(code === 'EEXIST' ? Object.assign(err as Error, { code: 'ENOTDIR' }) : err, dir, doing, hints);
   }
 }

@@ -7,6 +7,7 @@ import sharp from 'sharp';
 import { spawnSync } from 'node:child_process';
 import { cli } from '../cli/in-process.js';
 import { injectFsError } from '../util/inject.js';
+import { startCli, until } from '../inference/run-cli.js';
 import { defaultDatasetPath } from '../../src/cli/prepare.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cg-prepare-cli-'));
@@ -33,7 +34,7 @@ test('prepare --synthetic, then --inspect with a contact sheet', async () => {
 
   const again = await cli('prepare', '--synthetic', '70', '--out', out);
   assert.equal(again.code, 2);
-  assert.match(again.stderr, /error \[E_OUTPUT_EXISTS\]: --out .* already exists\n  Pass --force/);
+  assert.match(again.stderr, /error \[E_OUTPUT_EXISTS\]: --out .* already exists\n {2}Pass --force/);
   const forced = await cli('prepare', '--synthetic', '70', '--out', out, '--force', '--seed', '9');
   assert.equal(forced.code, 0);
 });
@@ -76,7 +77,7 @@ test('EXPECTED FAILURE - usage errors exit 2, runtime failures exit 1', async ()
     [['prepare', '--synthetic', '5', '--size', '2', '--out', join(dir, 'tiny.cgds')], 2, /Expected integer between 4 and 1024 for --size but received 2 of type number/],
     [['prepare', '--synthetic', '-3', '--out', join(dir, 'neg.cgds')], 2, /Expected integer between 1 and 10000000 for --synthetic/],
     [['prepare', '--inspect', join(dir, 'none.cgds')], 2, /\[E_DATASET_MISSING\]/],
-    [['prepare', '--bogus'], 2, /^celeba-gan: Unknown argument: bogus\n  See `celeba-gan prepare --help` for the options and examples\.\n$/],
+    [['prepare', '--bogus'], 2, /^celeba-gan: Unknown argument: bogus\n {2}See `celeba-gan prepare --help` for the options and examples\.\n$/],
   ];
   for (const [args, code, pattern] of cases) {
     const r = await cli(...args);
@@ -109,6 +110,25 @@ test('Ctrl-C during prepare: exit 130, a clear message, no file left behind', as
   assert.match(r.stderr, /prepare was interrupted; nothing was written to .*big\.cgds \(SIGINT\)/);
   assert.equal(process.listenerCount('SIGINT'), 0, 'the handler is removed afterwards');
   assert.deepEqual(readdirSync(folder), []);
+});
+
+test('SIGINT during prepare with control characters in --out: every line names the path escaped', { timeout: 120_000 }, async () => {
+  const folder = join(dir, 'interrupted-escaped');
+  mkdirSync(folder);
+  const out = join(folder, 'big\x1b[2J\r.cgds');
+  const running = startCli(['prepare', '--synthetic', '2000000', '--out', out]);
+  try {
+    await until(() => running.stderr().includes('drawing 2000000'), running.child);
+    running.child.kill('SIGINT');
+    const r = await running.result;
+    assert.equal(r.code, 130, r.stderr);
+    assert.match(r.stderr, /SIGINT: stopping after the images being decoded now; .*big\\x1b\[2J\\x0d\.cgds will not be written/);
+    assert.match(r.stderr, /nothing was written to .*big\\x1b\[2J\\x0d\.cgds \(SIGINT\)/);
+    assert.doesNotMatch(r.stderr, /[\x1b\r]/, 'no raw escape or carriage return reaches the terminal');
+    assert.deepEqual(readdirSync(folder), []);
+  } finally {
+    running.child.kill('SIGKILL');
+  }
 });
 
 test('EXPECTED FAILURE - prepare: SVG named .jpg is skipped by content before sharp sees it; only JPEG, PNG, WebP are accepted', async () => {

@@ -9,6 +9,7 @@ import { DatasetReader } from '../../src/data/dataset-file.js';
 import { prepareFromImages, type PrepareProgress } from '../../src/data/prepare.js';
 import { openImageSource } from '../../src/data/sources.js';
 import { prepareSynthetic } from '../../src/data/synthetic.js';
+import { injectFsError } from '../util/inject.js';
 
 /** Distinct solid colours so each prepared image names its source. */
 const COLOURS: [number, number, number][] = [
@@ -185,7 +186,7 @@ async function makeZip(entries: [string, Buffer][], rename: [string, string][] =
   zip.end();
   const chunks: Buffer[] = [];
   for await (const c of zip.outputStream) chunks.push(c as Buffer);
-  let buf = Buffer.concat(chunks);
+  const buf = Buffer.concat(chunks);
   // yazl refuses unsafe names, so write same-length placeholders and patch both the local
   // header and the central directory copies of each name (names carry no checksum).
   for (const [from, to] of rename) {
@@ -334,3 +335,28 @@ test(
     assert.match(lines[1]!, /^bad\\tname\\n\.jpg\tnot a readable image/);
   }),
 );
+
+for (const errno of ['EMFILE', 'ENFILE'] as const) {
+  test(
+    `EXPECTED FAILURE - ${errno} while reading an image stops the run with E_TOO_MANY_FILES (not a skipped image); nothing is written`,
+    withDir(async (dir) => {
+      const input = join(dir, 'in');
+      await makeFolder(input);
+      const out = join(dir, 'o.cgds');
+      const skipped: string[] = [];
+      const restore = injectFsError('openSync', errno, (args) => String(args[0]).endsWith('03.jpg'));
+      try {
+        await assert.rejects(prepareFromImages({ input, out, size: 4, crop: 0, workers: 2, onSkip: (s) => skipped.push(s.name) }), (err: Error & { code?: string; hint?: string }) => {
+          assert.equal(err.code, 'E_TOO_MANY_FILES');
+          assert.match(err.message, new RegExp(`^cannot read .*b/03\\.jpg: .*\\(${errno}\\)$`));
+          assert.match(err.hint!, errno === 'EMFILE' ? /ulimit -n/ : /fs\.file-max/);
+          return true;
+        });
+      } finally {
+        restore();
+      }
+      assert.deepEqual(skipped.filter((n) => n.endsWith('03.jpg')), [], 'the image was not skipped');
+      assert.deepEqual(readdirSync(dir), ['in'], 'no data set, no report, no temporary file');
+    }),
+  );
+}

@@ -73,10 +73,11 @@ const usage: { args: string[]; message: RegExp }[] = [
   { args: ['--n', '0'], message: /\[E_BAD_ARGUMENT\]: Expected integer >= 1 for n but received 0 of type number/ },
   { args: ['--n', '-5'], message: /Expected integer >= 1 for n but received -5/ },
   { args: ['--n', 'many'], message: /Expected integer >= 1 for n but received NaN/ },
+  { args: ['--device', '-1'], message: /\[E_BAD_ARGUMENT\]: Expected integer between 0 and 255 for device but received -1 of type number/ },
   { args: ['--provider', 'gpu'], message: /\[E_BAD_PROVIDER\]: Unsupported provider "gpu". Should be one of: auto, cuda, dml, cpu/ },
   { args: ['--format', 'bmp'], message: /Unsupported format "bmp" of type string. Should be one of: png, jpeg, webp/ },
   { args: ['--model', 'models/missing.onnx'], message: /\[E_MODEL_NOT_FOUND\]: cannot read model models\/missing\.onnx: no such file/ },
-  { args: ['--model', 'models/tiny.onnx', '--out', 'models/tiny.onnx/sub'], message: /\[E_OUTPUT_UNWRITABLE\]: cannot write to output folder models\/tiny\.onnx\/sub/ },
+  { args: ['--model', 'models/tiny.onnx', '--out', 'models/tiny.onnx/sub'], message: /\[E_NOT_FOLDER\]: cannot create the output folder models\/tiny\.onnx\/sub/ },
   { args: ['--shard', '3/2'], message: /\[E_BAD_SHARD\]: Expected a shard index K between 0 and 1 \(shards are numbered from 0\) but received --shard 3\/2/ },
   { args: ['--shard', '0/0'], message: /\[E_BAD_SHARD\]: Expected a shard count N >= 1 but received --shard 0\/0/ },
   { args: ['--shard', 'half'], message: /\[E_BAD_SHARD\]: Expected --shard K\/N \(e\.g\. 0\/4\) but received "half"/ },
@@ -191,7 +192,7 @@ test('EXPECTED FAILURE - a conflict in the middle of a run: exit 2, the files be
   const r = await cli('generate', '--model', 'models/tiny.onnx', '--n', '30', '--out', 'conflict', '--seed', '8', '--batch-size', '4');
   assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, /\[E_OUTPUT_EXISTS\]: conflict\/face-000010\.png already exists; not overwriting it/);
-  assert.match(r.stderr, /wrote 10 faces \(each listed in the manifest\) before this error; the rest, once it is fixed:\n  celeba-gan generate --model models\/tiny\.onnx --out conflict --seed 8 --index 10 --n 20 --batch-size 4\n/);
+  assert.match(r.stderr, /wrote 10 faces \(each listed in the manifest\) before this error; the rest, once it is fixed:\n {2}celeba-gan generate --model models\/tiny\.onnx --out conflict --seed 8 --index 10 --n 20 --batch-size 4\n/);
   assert.equal(readFileSync(join(dir, 'manifest.jsonl'), 'utf8').trim().split('\n').length, 10);
   assert.equal(readFileSync(join(dir, 'face-000010.png'), 'utf8'), 'mine');
 });

@@ -20,7 +20,8 @@ export function tempDir(prefix = 'cg-gen-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-export function tinyModelBytes(opts: { preset?: string; width?: number; seed?: number; edit?: (m: Model) => void } = {}): Uint8Array {
+/** The spec and weights tinyModelBytes exports (for comparing its model with the training engine). */
+export function tinyWeights(opts: { preset?: string; width?: number; seed?: number } = {}): { spec: ReturnType<typeof buildSpec>; weights: ReturnType<typeof initialWeights> } {
   const spec = buildSpec(opts.preset ?? 'seed28', opts.width ?? TEST_WIDTH);
   const seed = opts.seed ?? 1;
   const weights = initialWeights(spec, seed);
@@ -31,6 +32,11 @@ export function tinyModelBytes(opts: { preset?: string; width?: number; seed?: n
     else if (p.role === 'runningVar') rng.fillUniform(t.data, 0.05, 0.5);
     else if (p.role === 'gamma') rng.fillUniform(t.data, 0.5, 1.5);
   }
+  return { spec, weights };
+}
+
+export function tinyModelBytes(opts: { preset?: string; width?: number; seed?: number; edit?: (m: Model) => void } = {}): Uint8Array {
+  const { spec, weights } = tinyWeights(opts);
   const bytes = buildGeneratorOnnx(spec, weights, { metadata: { 'celeba_gan.step': '1234', 'celeba_gan.checkpoint_sha256': 'cd'.repeat(32) } });
   if (!opts.edit) return bytes;
   // Decoded without protobuf defaults: filled-in defaults would give every attribute every field.

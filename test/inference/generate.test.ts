@@ -195,7 +195,7 @@ test('--force by a shard: the older lines for its files leave the other manifest
   assert.deepEqual(readdirSync(out).filter((f) => f.endsWith('.lock') || f.startsWith('.')), []);
 });
 
-test('EXPECTED FAILURE - a full disk in the middle of a batch: complete files keep their lines, no temp files, E_DISK_FULL names the file', async () => {
+test('EXPECTED FAILURE - a full disk in the middle of a batch: complete files keep their lines, no temp files, E_NO_SPACE names the file and the rest command', async () => {
   const out = freshOut();
   let writes = 0;
   const fullAfter6 = (path: string, data: Uint8Array): void => {
@@ -204,9 +204,11 @@ test('EXPECTED FAILURE - a full disk in the middle of a batch: complete files ke
   };
   const progress: number[] = [];
   await assert.rejects(generateImages(session, { outDir: out, n: 20, seed: 7, batchSize: 4, io: { writeFile: fullAfter6 }, onProgress: (d) => progress.push(d) }), (err: CelebaGanError) => {
-    assert.equal(err.code, 'E_DISK_FULL');
-    assert.match(err.message, /no space left on the device writing .*face-000006\.png$/);
-    assert.match(err.hint!, /Free some space/);
+    assert.equal(err.code, 'E_NO_SPACE');
+    assert.equal(err.kind, 'runtime');
+    assert.match(err.message, /^cannot write .*face-000006\.png: no space left on the device holding .*face-000006\.png \(ENOSPC\)$/);
+    assert.doesNotMatch(err.message, /\.tmp/, 'names the face, not its temporary file');
+    assert.match(err.hint!, /^Free some space or pass --out on another disk, then run the command printed for the rest\.$/);
     return true;
   });
   assert.deepEqual(faces(out), Array.from({ length: 6 }, (_, i) => imageFileName(i, 'png')), 'the first batch and half of the second');
@@ -219,7 +221,7 @@ test('EXPECTED FAILURE - a full disk in the middle of a batch: complete files ke
   const failAll = (): void => {
     throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
   };
-  await assert.rejects(generateImages(session, { outDir: never, n: 3, seed: 7, io: { writeFile: failAll } }), { code: 'E_DISK_FULL' });
+  await assert.rejects(generateImages(session, { outDir: never, n: 3, seed: 7, io: { writeFile: failAll } }), { code: 'E_NO_SPACE' });
   assert.equal(existsSync(never), false);
   assert.equal(existsSync(join(never, '..')), false, 'and its parent, which it created too');
 });
@@ -332,16 +334,31 @@ test('a model with a fixed batch runs in chunks of it and gives the same faces',
   }
 });
 
-test('EXPECTED FAILURE - an output folder that cannot be created', async () => {
+test('EXPECTED FAILURE - an output folder that cannot be created: a file in the way is E_NOT_FOLDER', async () => {
   const file = join(root, 'a-file');
   writeFileSync(file, 'x');
   await assert.rejects(generateImages(session, { outDir: join(file, 'faces'), n: 1, seed: 1 }), (err: CelebaGanError) => {
-    assert.equal(err.code, 'E_OUTPUT_UNWRITABLE');
+    assert.equal(err.code, 'E_NOT_FOLDER');
     assert.equal(err.kind, 'usage');
-    assert.match(err.message, /^cannot write to output folder .*a-file\/faces: /);
-    assert.match(err.hint!, /--out/);
+    assert.match(err.message, /^cannot create the output folder .*a-file\/faces: a part of .*a-file\/faces is a file, but a folder is needed there/);
     return true;
   });
+});
+
+test('EXPECTED FAILURE - a read-only or forbidden output folder: E_READ_ONLY / E_PERMISSION with the --out hint', async () => {
+  for (const [errno, code] of [['EROFS', 'E_READ_ONLY'], ['EACCES', 'E_PERMISSION']] as const) {
+    const out = freshOut();
+    const refuse = (): void => {
+      throw Object.assign(new Error(`${errno}: injected`), { code: errno });
+    };
+    await assert.rejects(generateImages(session, { outDir: out, n: 2, seed: 1, io: { writeFile: refuse } }), (err: CelebaGanError) => {
+      assert.equal(err.code, code);
+      assert.equal(err.kind, 'usage');
+      assert.match(err.message, new RegExp(`^cannot write .*face-000000\\.png: .*\\(${errno}\\)$`));
+      assert.match(err.hint!, /^Pass --out <folder> somewhere you can write/);
+      return true;
+    });
+  }
 });
 
 const badCalls: { name: string; opts: Partial<GenerateOptions>; message: RegExp }[] = [

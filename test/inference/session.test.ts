@@ -2,10 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkProvider, executionProviderConfig, parseProvider, PROVIDERS, AUTO_ORDER } from '../../src/bindings/onnxruntime.js';
+import { checkProvider, executionProviderConfig, parseProvider, parseProviderDevice, PROVIDERS, AUTO_ORDER } from '../../src/bindings/onnxruntime.js';
 import { CelebaGanError, UsageError } from '../../src/errors.js';
 import { latentsFor, openGenerator, openOnnxSession } from '../../src/inference/session.js';
-import { dropMetadata, fixBatch, renameInput, setMetadata, tempDir, tinyModelBytes, writeTinyModel } from './fixtures.js';
+import { dropMetadata, fixBatch, renameInput, setMetadata, tempDir, tinyModelBytes, tinyWeights, writeTinyModel } from './fixtures.js';
+import { createTfjsEngine } from '../../src/engines/tfjs/tfjs-engine.js';
 import { readModelSummary } from '../../src/inference/model-file.js';
 import { decodeModel } from '../../src/onnx/onnx-proto.js';
 
@@ -36,7 +37,20 @@ test('openGenerator reads the exporter metadata and runs z -> images on cpu', as
     const n = 5;
     const images = await session.run(latentsFor(3, 0, n, info.zDim, info.latent), n);
     assert.equal(images.length, n * 3 * 28 * 28);
-    assert.ok(images.every((v) => v >= -1 && v <= 1), 'tanh output stays in [-1, 1]');
+    // The faces are the training engine's: TensorFlow.js (pure-JS CPU) on the same weights and z.
+    const { spec, weights } = tinyWeights();
+    const engine = await createTfjsEngine(spec, { backend: 'cpu' });
+    let expected: Float32Array;
+    try {
+      await engine.setWeights(weights);
+      expected = await engine.generate(latentsFor(3, 0, n, info.zDim, info.latent), n);
+    } finally {
+      engine.dispose();
+    }
+    assert.equal(expected.length, images.length);
+    let diff = 0;
+    for (let i = 0; i < images.length; i++) diff = Math.max(diff, Math.abs(images[i]! - expected[i]!));
+    assert.ok(diff <= 1e-4, `max |onnxruntime - tfjs| = ${diff}`);
     // Different latents give different faces.
     const plane = 3 * 28 * 28;
     assert.notDeepEqual(images.subarray(0, plane), images.subarray(plane, 2 * plane));
@@ -120,6 +134,19 @@ test('BAD CALL - unknown provider names', async () => {
   }
   await assert.rejects(openGenerator(modelPath, { provider: 'x' as never }), { name: 'UsageError', code: 'E_BAD_PROVIDER' });
   await assert.rejects(openGenerator(modelPath, { provider: 'cpu', device: -1 }), { name: 'UsageError', code: 'E_BAD_ARGUMENT', message: /for device but received -1/ });
+});
+
+test('BAD CALL - parseProviderDevice, the one --device validator of inference: an integer 0..255', () => {
+  assert.equal(parseProviderDevice(0), 0);
+  assert.equal(parseProviderDevice(255), 255);
+  for (const bad of [-1, 256, 1.5, Number.NaN, '1', undefined]) {
+    assert.throws(() => parseProviderDevice(bad), (err: UsageError) => {
+      assert.equal(err.name, 'UsageError');
+      assert.equal(err.code, 'E_BAD_ARGUMENT');
+      assert.match(err.message, /^Expected integer between 0 and 255 for device but received /);
+      return true;
+    });
+  }
 });
 
 const full = tinyModelBytes();

@@ -11,7 +11,7 @@ import { createTfjsEngine, type TfjsEngine } from '../../src/engines/tfjs/tfjs-e
 import { CelebaGanError } from '../../src/errors.js';
 import { encodeSafetensors } from '../../src/model/safetensors.js';
 import {
-  MANIFEST_FILE, WEIGHTS_FILE, lastGoodCheckpoint, listCheckpoints, loadCheckpoint, readManifest, saveCheckpoint,
+  MANIFEST_FILE, WEIGHTS_FILE, lastGoodCheckpoint, listCheckpoints, loadCheckpoint, saveCheckpoint,
 } from '../../src/train/checkpoint.js';
 import { exportRun } from '../../src/train/export-run.js';
 import { train, type TrainConfig } from '../../src/train/index.js';
@@ -266,7 +266,7 @@ test('EXPECTED FAILURE - an OS error no command wrapped still reaches the user a
     process.chdir(home);
   }
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /^celeba-gan: error \[E_PERMISSION\]: cannot access data: permission denied for data \(EACCES\)\n  Pass a path you may read and write/);
+  assert.match(r.stderr, /^celeba-gan: error \[E_PERMISSION\]: cannot access data: permission denied for data \(EACCES\)\n {2}Pass a path you may read and write/);
   assert.doesNotMatch(r.stderr, /unexpected error/);
 });
 

@@ -88,6 +88,42 @@ test('EXPECTED FAILURE - real ENOTDIR and EISDIR: E_NOT_FOLDER / E_IS_FOLDER nam
   });
 });
 
+test('writeFileAtomicSync replace: false never replaces a file: E_OUTPUT_EXISTS, the old file and no temp left', () => {
+  withDir((dir) => {
+    const path = join(dir, 'face-000001.png');
+    writeFileAtomicSync(path, 'first', { replace: false });
+    assert.equal(readFileSync(path, 'utf8'), 'first');
+    assert.throws(() => writeFileAtomicSync(path, 'second', { replace: false, hints: { E_OUTPUT_EXISTS: 'Pass --force.' } }), (err: CelebaGanError) => {
+      assert.equal(err.name, 'UsageError');
+      assert.equal(err.code, 'E_OUTPUT_EXISTS');
+      assert.equal(err.message, `${path} already exists; not overwriting it`);
+      assert.equal(err.hint, 'Pass --force.');
+      return true;
+    });
+    assert.equal(readFileSync(path, 'utf8'), 'first');
+    const noLinks = (): void => {
+      throw Object.assign(new Error('EPERM: operation not permitted, link'), { code: 'EPERM' });
+    };
+    assert.throws(() => writeFileAtomicSync(join(dir, 'b'), 'x', { replace: false, io: { link: noLinks } }), { code: 'E_OUTPUT_NO_LINKS' });
+    assert.deepEqual(readdirSync(dir), ['face-000001.png']);
+  });
+});
+
+test('writeFileAtomicSync sync: false skips every fsync (an fsync failing with ENOSPC is not reached); sync by default', () => {
+  withDir((dir) => {
+    const path = join(dir, 'a.png');
+    const restore = injectFsError('fsyncSync', 'ENOSPC');
+    try {
+      assert.throws(() => writeFileAtomicSync(path, 'x'), expectCode('E_NO_SPACE', path, 'runtime'));
+      assert.deepEqual(readdirSync(dir), [], 'no temp left');
+      writeFileAtomicSync(path, 'x', { sync: false }); // the same failing fsync, not called
+    } finally {
+      restore();
+    }
+    assert.equal(readFileSync(path, 'utf8'), 'x');
+  });
+});
+
 test('fileError maps each OS code once and passes other errors through', () => {
   const cases = { ENOSPC: 'E_NO_SPACE', EDQUOT: 'E_NO_SPACE', EROFS: 'E_READ_ONLY', EACCES: 'E_PERMISSION', EPERM: 'E_PERMISSION', EISDIR: 'E_IS_FOLDER', ENOTDIR: 'E_NOT_FOLDER', EMFILE: 'E_TOO_MANY_FILES', ENFILE: 'E_TOO_MANY_FILES' };
   for (const [errno, code] of Object.entries(cases)) {
