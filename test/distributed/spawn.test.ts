@@ -106,6 +106,8 @@ describe('spawnLocalRanks', () => {
     );
     assert.equal(result.exitCode, 143);
     assert.deepEqual(result.ranks.map((r) => r.signal), ['SIGKILL', 'SIGKILL']);
+    // The first stop reached each rank once; the second was a kill, not another SIGTERM.
+    for (const o of out) assert.equal(o.match(/finishing/g)?.length, 1);
   });
 
   test('EXPECTED FAILURE - a command that does not exist: E_DIST_SPAWN naming it', async () => {
