@@ -271,7 +271,7 @@ function appendLine(path: string, value: unknown): void {
 function readMetrics(path: string, upToStep: number): { lines: string[]; curve: CurvePoint[]; kid: { step: number; value: number }[] } {
   const lines: string[] = [];
   const curve: CurvePoint[] = [];
-  // KID points from `--eval-every` (src/eval), drawn in loss.svg's third panel.
+  // SWD points from `--eval-every` (src/eval), drawn in loss.svg's third panel.
   const kid: { step: number; value: number }[] = [];
   if (!existsSync(path)) return { lines, curve, kid };
   for (const line of readFileSync(path, 'utf8').split('\n')) {
@@ -285,7 +285,7 @@ function readMetrics(path: string, upToStep: number): { lines: string[]; curve: 
     if (typeof v.step !== 'number' || v.step > upToStep) continue;
     lines.push(line);
     if (v.kind === undefined) curve.push({ step: v.step, lossD: v.lossD!, lossG: v.lossG!, dReal: v.dReal!, dFake: v.dFake! });
-    else if (typeof (v as { kid?: unknown }).kid === 'number') kid.push({ step: v.step, value: (v as { kid: number }).kid });
+    else if (typeof (v as { swd?: unknown }).swd === 'number') kid.push({ step: v.step, value: (v as { swd: number }).swd });
   }
   return { lines, curve, kid };
 }
@@ -357,7 +357,7 @@ export class Trainer {
         const now = performance.now();
         if (!force && now - lastPlot < config.plotEvery * 1000) return;
         lastPlot = now;
-        writeFileAtomicSync(join(runDir, LOSS_PLOT_FILE), renderLossSvg(curve, `${spec.preset} x${spec.width} seed ${seed}`, { label: 'KID (faceres)', points: kidCurve }));
+        writeFileAtomicSync(join(runDir, LOSS_PLOT_FILE), renderLossSvg(curve, `${spec.preset} x${spec.width} seed ${seed}`, { label: 'SWD x1e3', points: kidCurve }));
       };
       let checkpointDir: string | null = resumeFrom?.dir ?? null;
       const checkpoint = async (): Promise<void> => {
@@ -417,7 +417,7 @@ export class Trainer {
           if (values && Object.keys(values).length > 0) {
             appendLine(metricsPath, { kind: hook.name, step, ...values });
             this.callbacks.onEval?.(hook.name, step, values);
-            if (typeof values.kid === 'number') kidCurve.push({ step, value: values.kid });
+            if (typeof values.swd === 'number') kidCurve.push({ step, value: values.swd });
           }
         }
         if (config.sampleEvery > 0 && step % config.sampleEvery === 0) {

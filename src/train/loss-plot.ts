@@ -1,7 +1,7 @@
 /**
  * `loss.svg`: the training curves as a small self-contained SVG (no plotting dependency).
  * Top panel: loss_D and loss_G; bottom panel: D(x) and D(G(z)) on a fixed 0..1 axis; with
- * `train --eval-every`, a third panel: KID from the evaluations (src/eval).
+ * `train --eval-every`, a third panel: SWD from the evaluations (src/eval).
  */
 
 export interface CurvePoint {
@@ -12,7 +12,7 @@ export interface CurvePoint {
   dFake: number;
 }
 
-/** An extra curve measured now and then (KID from `--eval-every`), drawn in its own panel. */
+/** An extra curve measured now and then (SWD from `--eval-every`), drawn in its own panel. */
 export interface EvalCurve {
   label: string;
   points: readonly { step: number; value: number }[];
