@@ -15,6 +15,7 @@ import {
   type EvalReport,
   type OpenedEvalSource,
 } from '../eval/index.js';
+import { FACE_API_PACKAGE, HUMAN_PACKAGE } from '../eval/model-files.js';
 import { pickDataset, pickModel } from './defaults.js';
 import { Progress } from './progress.js';
 
@@ -73,7 +74,7 @@ export function formatReport(r: EvalReport, seed: number): string {
 
   const f = r.features;
   if (f && 'skipped' in f) {
-    lines.push('', row('faceres KID x1000', f.skipped, f.skipped.length > 14 ? '' : f.skipped), `  faceres FID: ${f.skipped} (${f.description})`);
+    lines.push('', `  faceres KID and FID: ${f.skipped} (${f.description}; --face-metrics-below-64 prints them anyway)`);
   } else if (f) {
     const name = f.info.features;
     const k = (v: { value: number; std: number }) => `${(1000 * v.value).toFixed(2)} ± ${(1000 * v.std).toFixed(2)}`;
@@ -168,8 +169,13 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       opened.push(generated);
       // Fail on sizes and counts before loading the extractors.
       checkSources({ ...generated.source, count: generated.available }, { ...real.source, count: real.available, label: realPath }, n);
-      const extractor = features === 'none' ? null : await loadExtractor({ features, inception: argv.inception, inceptionRange, backend });
-      const detector = await loadDetector(detectorName, backend);
+      // Below 64 px faceres and the detector are not computed (so not loaded) unless asked for.
+      const { height, width } = real.source;
+      const faceOk = Math.min(height, width) >= FACE_METRICS_MIN_SIZE || argv['face-metrics-below-64'];
+      const skipFaceres = features === 'faceres' && !faceOk;
+      const skipDetector = detectorName !== 'none' && !faceOk;
+      const extractor = features === 'none' || skipFaceres ? null : await loadExtractor({ features, inception: argv.inception, inceptionRange, backend });
+      const detector = skipDetector ? null : await loadDetector(detectorName, backend);
       try {
         if (!argv.json && extractor) process.stderr.write(`celeba-gan: ${extractor.info.description} on ${extractor.info.runtime}${generated.note ? `; generator on ${generated.note}` : ''}\n`);
         let progress: Progress | null = null;
@@ -181,6 +187,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
           extractor,
           detector,
           faceMetricsBelow64: argv['face-metrics-below-64'],
+          notLoaded: { features: skipFaceres ? `faceres (${HUMAN_PACKAGE.name} ${HUMAN_PACKAGE.version})` : undefined, detector: skipDetector ? `tiny face detector (${FACE_API_PACKAGE.name} ${FACE_API_PACKAGE.version})` : undefined },
           swd: { seed },
           kid: { subsets, subsetSize, seed },
           onProgress: (p) => {

@@ -43,6 +43,11 @@ export interface EvaluateOptions {
   detector?: FaceDetector | null;
   /** Compute faceres KID/FID and the detection rate below 64 px anyway (they do not rank images there). */
   faceMetricsBelow64?: boolean;
+  /**
+   * Descriptions of face metrics that were asked for but not loaded because the images are below
+   * 64 px (loading faceres costs seconds): reported as "not meaningful below 64 px".
+   */
+  notLoaded?: { features?: string; detector?: string };
   kid?: KidOptions;
   /** Images read or processed at a time (default 64). */
   chunk?: number;
@@ -200,7 +205,9 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalReport> {
   t = performance.now();
   let features: FeatureReport | null = null;
   const extractor = opts.extractor ?? null;
-  if (extractor && extractor.info.features === 'faceres' && !faceOk) {
+  if (opts.notLoaded?.features && !faceOk) {
+    features = { skipped: NOT_MEANINGFUL, description: opts.notLoaded.features };
+  } else if (extractor && extractor.info.features === 'faceres' && !faceOk) {
     features = { skipped: NOT_MEANINGFUL, description: extractor.info.description };
   } else if (extractor) {
     const total = 3 * n + (extractor.info.features === 'faceres' ? 1 : 0);
@@ -233,7 +240,9 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalReport> {
   t = performance.now();
   let detector: DetectorReport | null = null;
   const d = opts.detector ?? null;
-  if (d && !faceOk) {
+  if (opts.notLoaded?.detector && !faceOk) {
+    detector = { skipped: NOT_MEANINGFUL, description: opts.notLoaded.detector };
+  } else if (d && !faceOk) {
     detector = { skipped: NOT_MEANINGFUL, description: d.info.description };
   } else if (d) {
     let done = 0;
