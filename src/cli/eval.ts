@@ -4,7 +4,6 @@ import { UsageError, assertInteger, assertOneOf } from '../errors.js';
 import {
   DETECTORS,
   EVAL_BACKENDS,
-  FACE_METRICS_MIN_SIZE,
   INCEPTION_RANGES,
   checkSources,
   evaluate,
@@ -22,7 +21,8 @@ import { Progress } from './progress.js';
 /**
  * `celeba-gan eval`: any two image sets (folders, .cgds data sets, .onnx generators), measured
  * offline with SWD and a colour distance at every size, each beside its real-halves baseline;
- * faceres KID/FID and a face-detection rate from 64 px; standard FID with a user's Inception.
+ * standard FID with a user's Inception; faceres KID/FID and a face-detection rate on request
+ * (--face-metrics), since they fail the validation ladder.
  */
 
 interface EvalArgs {
@@ -35,7 +35,7 @@ interface EvalArgs {
   inception?: string;
   'inception-range': string;
   detector: string;
-  'face-metrics-below-64': boolean;
+  'face-metrics': boolean;
   seed: number;
   json: boolean;
   provider: string;
@@ -74,7 +74,7 @@ export function formatReport(r: EvalReport, seed: number): string {
 
   const f = r.features;
   if (f && 'skipped' in f) {
-    lines.push('', `  faceres KID and FID: ${f.skipped} (${f.description}; --face-metrics-below-64 prints them anyway)`);
+    lines.push('', `  faceres KID and FID: ${f.skipped} (${f.description}; --face-metrics prints them anyway)`);
   } else if (f) {
     const name = f.info.features;
     const k = (v: { value: number; std: number }) => `${(1000 * v.value).toFixed(2)} ± ${(1000 * v.std).toFixed(2)}`;
@@ -109,7 +109,7 @@ const PHASE_LABEL: Record<EvalProgress['phase'], [string, string]> = {
 
 export const evalCommand: CommandModule<object, EvalArgs> = {
   command: 'eval',
-  describe: 'Compare two image sets offline: SWD and a colour distance beside their real-halves baseline; faceres KID/FID and face detection from 64 px; Inception FID',
+  describe: 'Compare two image sets offline: SWD and a colour distance beside their real-halves baseline; Inception FID; faceres KID/FID and face detection on request',
   builder: (y: Argv) =>
     y
       .option('generated', { type: 'string', describe: 'Images to judge: a folder (or .zip) of JPEG/PNG/WebP images, a .cgds data set, or an .onnx generator' })
@@ -117,11 +117,11 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       .option('real', { type: 'string', describe: 'Real images, as --generated (2n are read: n to compare with, n for the baseline); default: the newest data set in data/' })
       .option('n', { type: 'number', default: DEFAULT_EVAL_N, describe: 'Generated images compared (the real set needs 2n)' })
       .option('resize', { type: 'number', describe: 'Resize folder images to this square size (centre crop), e.g. to the model\'s size' })
-      .option('features', { type: 'string', default: 'faceres', describe: `KID/FID feature space: ${EVAL_FEATURES.join(', ')} (faceres only from ${FACE_METRICS_MIN_SIZE} px; inception needs --inception)` })
+      .option('features', { type: 'string', default: 'faceres', describe: `KID/FID feature space: ${EVAL_FEATURES.join(', ')} (faceres only with --face-metrics; inception needs --inception)` })
       .option('inception', { type: 'string', describe: 'Inception-v3 ONNX file for the standard FID (never downloaded)' })
       .option('inception-range', { type: 'string', default: '0,1', describe: `Pixel range the Inception file expects: ${INCEPTION_RANGES.join(' | ')}` })
-      .option('detector', { type: 'string', default: 'tiny', describe: `Face detector for the detection rate (from ${FACE_METRICS_MIN_SIZE} px): ${DETECTORS.join(', ')}` })
-      .option('face-metrics-below-64', { type: 'boolean', default: false, describe: 'Also print faceres KID/FID and the detection rate below 64 px, where they do not rank images (see README)' })
+      .option('detector', { type: 'string', default: 'tiny', describe: `Face detector for the detection rate (only with --face-metrics): ${DETECTORS.join(', ')}` })
+      .option('face-metrics', { type: 'boolean', default: false, describe: 'Also print faceres KID/FID and the detection rate, which do not rank images in order (meaningless below 64 px; README)' })
       .option('seed', { type: 'number', default: DEFAULT_EVAL_SEED, describe: 'Seed of the latents, the image samples, SWD\'s patches and directions, and the KID subsets' })
       .option('json', { type: 'boolean', default: false, describe: 'Print the report as JSON (for scripts)' })
       .option('provider', { type: 'string', default: 'auto', describe: `onnxruntime provider for a generator: ${PROVIDER_NAMES.join(', ')}` })
@@ -131,7 +131,8 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       .example('$0 eval', 'the newest model in models/ against the newest data set in data/')
       .example('$0 eval --generated out/faces/ --real photos/ --resize 64', 'two folders of images, as pytorch-fid and torch-fidelity compare them')
       .example('$0 eval --model models/celeba28.onnx --real data/celeba-28.cgds --n 500 --json', 'JSON for scripts')
-      .example('$0 eval --features inception --inception pt_inception.onnx', 'standard FID with your own Inception-v3 ONNX file') as unknown as Argv<EvalArgs>,
+      .example('$0 eval --features inception --inception pt_inception.onnx', 'standard FID with your own Inception-v3 ONNX file')
+      .example('$0 eval --model models/celeba64.onnx --face-metrics', 'also faceres KID/FID (with its blank-image ceiling) and the detection rate, labelled as unvalidated') as unknown as Argv<EvalArgs>,
   handler: async (argv) => {
     const n = assertInteger('n', argv.n, 2);
     const features = assertOneOf('features', argv.features, EVAL_FEATURES);
@@ -169,9 +170,8 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       opened.push(generated);
       // Fail on sizes and counts before loading the extractors.
       checkSources({ ...generated.source, count: generated.available }, { ...real.source, count: real.available, label: realPath }, n);
-      // Below 64 px faceres and the detector are not computed (so not loaded) unless asked for.
-      const { height, width } = real.source;
-      const faceOk = Math.min(height, width) >= FACE_METRICS_MIN_SIZE || argv['face-metrics-below-64'];
+      // faceres and the detector fail the validation ladder: not computed (so not loaded) unless asked for.
+      const faceOk = argv['face-metrics'];
       const skipFaceres = features === 'faceres' && !faceOk;
       const skipDetector = detectorName !== 'none' && !faceOk;
       const extractor = features === 'none' || skipFaceres ? null : await loadExtractor({ features, inception: argv.inception, inceptionRange, backend });
@@ -186,7 +186,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
           n,
           extractor,
           detector,
-          faceMetricsBelow64: argv['face-metrics-below-64'],
+          faceMetrics: faceOk,
           notLoaded: { features: skipFaceres ? `faceres (${HUMAN_PACKAGE.name} ${HUMAN_PACKAGE.version})` : undefined, detector: skipDetector ? `tiny face detector (${FACE_API_PACKAGE.name} ${FACE_API_PACKAGE.version})` : undefined },
           swd: { seed },
           kid: { subsets, subsetSize, seed },

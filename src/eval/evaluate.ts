@@ -16,14 +16,17 @@ import { imageSubset, pyramidSizes, swd, SWD_DEFAULTS, type ImageSet, type SwdOp
  * - KID/FID in a feature space (faceres, or a user-supplied Inception) and faceres' blank-image
  *   ceiling (KID of flat grey images: what a generator that learned nothing scores).
  * - The face-detection rate of the tiny face detector.
- * faceres and the detector are not meaningful below 64 px (README: "Valid range of each
- * metric"): there the report says so instead of giving a number, unless `faceMetricsBelow64`.
+ * faceres and the detector are not meaningful below 64 px, and from 64 px they fail the
+ * validation ladder (README: "Valid range of each metric"): the report says so instead of giving
+ * a number, unless `faceMetrics` asks for them anyway.
  *
  * The real source holds at least 2n images: R1 = its first n, R2 = the next n.
  */
 
 export const FACE_METRICS_MIN_SIZE = 64;
 export const NOT_MEANINGFUL = `not meaningful below ${FACE_METRICS_MIN_SIZE} px`;
+/** From 64 px up they are not meaningless, but they do not hold the validation ladder either (README). */
+export const NOT_VALIDATED = 'not validated: does not rank blur, checkerboard, noise and flat grey in order at 64 px (README)';
 
 export interface EvalProgress {
   phase: 'real' | 'generated' | 'swd' | 'features' | 'detector';
@@ -41,11 +44,11 @@ export interface EvaluateOptions {
   /** faceres or Inception; null/undefined: no KID/FID. */
   extractor?: FeatureExtractor | null;
   detector?: FaceDetector | null;
-  /** Compute faceres KID/FID and the detection rate below 64 px anyway (they do not rank images there). */
-  faceMetricsBelow64?: boolean;
+  /** Compute faceres KID/FID and the detection rate anyway (they do not rank images in order; README). */
+  faceMetrics?: boolean;
   /**
-   * Descriptions of face metrics that were asked for but not loaded because the images are below
-   * 64 px (loading faceres costs seconds): reported as "not meaningful below 64 px".
+   * Descriptions of face metrics the caller did not load because `faceMetrics` is off (loading
+   * faceres costs seconds): reported with the reason instead of a number.
    */
   notLoaded?: { features?: string; detector?: string };
   kid?: KidOptions;
@@ -183,7 +186,8 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalReport> {
   const chunk = opts.chunk ?? 64;
   checkSources(generated, real, n);
   const { height, width } = real;
-  const faceOk = Math.min(height, width) >= FACE_METRICS_MIN_SIZE || opts.faceMetricsBelow64 === true;
+  const faceOk = opts.faceMetrics === true;
+  const why = Math.min(height, width) < FACE_METRICS_MIN_SIZE ? NOT_MEANINGFUL : NOT_VALIDATED;
 
   let t = performance.now();
   const realAll = await readImages(real, 0, 2 * n, chunk, 'real', 0, 2 * n, onProgress);
@@ -206,9 +210,9 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalReport> {
   let features: FeatureReport | null = null;
   const extractor = opts.extractor ?? null;
   if (opts.notLoaded?.features && !faceOk) {
-    features = { skipped: NOT_MEANINGFUL, description: opts.notLoaded.features };
+    features = { skipped: why, description: opts.notLoaded.features };
   } else if (extractor && extractor.info.features === 'faceres' && !faceOk) {
-    features = { skipped: NOT_MEANINGFUL, description: extractor.info.description };
+    features = { skipped: why, description: extractor.info.description };
   } else if (extractor) {
     const total = 3 * n + (extractor.info.features === 'faceres' ? 1 : 0);
     let done = 0;
@@ -241,9 +245,9 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalReport> {
   let detector: DetectorReport | null = null;
   const d = opts.detector ?? null;
   if (opts.notLoaded?.detector && !faceOk) {
-    detector = { skipped: NOT_MEANINGFUL, description: opts.notLoaded.detector };
+    detector = { skipped: why, description: opts.notLoaded.detector };
   } else if (d && !faceOk) {
-    detector = { skipped: NOT_MEANINGFUL, description: d.info.description };
+    detector = { skipped: why, description: d.info.description };
   } else if (d) {
     let done = 0;
     const tick = (k: number) => onProgress?.({ phase: 'detector', done: (done += k), total: 3 * n });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { DATASET_HEADER_SIZE, DatasetReader } from '../../src/data/dataset-file.js';
 import { prepareSynthetic } from '../../src/data/synthetic.js';
-import { checkSources, datasetSource, evaluate, loadDetector, loadExtractor, NOT_MEANINGFUL, onnxSource, openEvalSource, type FaceDetector, type FeatureExtractor } from '../../src/eval/index.js';
+import { checkSources, datasetSource, evaluate, imageSubset, loadDetector, loadExtractor, NOT_MEANINGFUL, NOT_VALIDATED, onnxSource, openEvalSource, type FaceDetector, type FeatureExtractor, type ImageSet, type ImageSource } from '../../src/eval/index.js';
 import { findPackage } from '../../src/eval/model-files.js';
 import { openGenerator, type GeneratorSession } from '../../src/inference/session.js';
 import { tempDir, writeTinyModel } from '../inference/fixtures.js';
@@ -43,7 +43,7 @@ after(async () => {
 const slice = (from: number, count: number, label: string) => datasetSource(reader, Uint32Array.from({ length: count }, (_, i) => from + i), label);
 
 describe('evaluate', () => {
-  it('scores an untrained generator far above the real-halves baseline; faceres and the detector say "not meaningful below 64 px" at 28 px', async () => {
+  it('scores an untrained generator far above the real-halves baseline; without faceMetrics, faceres and the detector say "not meaningful below 64 px" at 28 px', async () => {
     const progress: string[] = [];
     const r = await evaluate({ generated: onnxSource(session, N, 0), real: slice(0, 2 * N, 'real 0..47'), n: N, extractor, detector, chunk: 16, onProgress: (p) => progress.push(`${p.phase}:${p.done}`) });
     assert.deepEqual(progress, ['real:16', 'real:32', 'real:48', 'generated:16', 'generated:24', 'swd:0', 'swd:1', 'swd:2']);
@@ -55,8 +55,8 @@ describe('evaluate', () => {
     assert.ok(r.detector && 'skipped' in r.detector && r.detector.skipped === NOT_MEANINGFUL);
   });
 
-  it('with faceMetricsBelow64, gives faceres KID/FID beside the baseline and the blank-image ceiling, and the detection rates', async () => {
-    const r = await evaluate({ generated: onnxSource(session, N, 0), real: slice(0, 2 * N, 'real'), n: N, extractor, detector, faceMetricsBelow64: true, kid: { subsets: 10, subsetSize: N }, chunk: 16 });
+  it('with faceMetrics, gives faceres KID/FID beside the baseline and the blank-image ceiling, and the detection rates', async () => {
+    const r = await evaluate({ generated: onnxSource(session, N, 0), real: slice(0, 2 * N, 'real'), n: N, extractor, detector, faceMetrics: true, kid: { subsets: 10, subsetSize: N }, chunk: 16 });
     assert.ok(r.features && !('skipped' in r.features));
     assert.equal(r.features.info.features, 'faceres');
     assert.match(r.features.info.description, /@vladmandic\/human 3\.3\.6/);
@@ -64,6 +64,20 @@ describe('evaluate', () => {
     assert.ok(r.features.fid.value > r.features.fid.baseline, `FID ${r.features.fid.value} vs baseline ${r.features.fid.baseline}`);
     assert.ok(r.detector && !('skipped' in r.detector));
     assert.ok(r.detector.generated.meanScore < r.detector.real.meanScore, 'untrained images look less like faces to the detector');
+  });
+
+  it('from 64 px, faceres and the detector are still not given without faceMetrics: they fail the validation ladder there', async () => {
+    const memory = (set: ImageSet, label: string): ImageSource => ({ label, count: set.n, height: set.height, width: set.width, read: async (start, k) => imageSubset(set, start, k).data });
+    const r = await evaluate({
+      generated: memory(syntheticFaces(8, 0, 4, 64), 'generated'),
+      real: memory(syntheticFaces(9, 0, 8, 64), 'real'),
+      n: 4,
+      notLoaded: { features: 'faceres', detector: 'tiny' },
+    });
+    assert.equal(r.swd.value.levels.length, 3);
+    assert.deepEqual(r.features, { skipped: NOT_VALIDATED, description: 'faceres' });
+    assert.deepEqual(r.detector, { skipped: NOT_VALIDATED, description: 'tiny' });
+    assert.match(NOT_VALIDATED, /^not validated: /);
   });
 
   describe('BAD CALL', () => {
