@@ -102,7 +102,7 @@ export function formatReport(r: EvalReport, seed: number): string {
 const PHASE_LABEL: Record<EvalProgress['phase'], [string, string]> = {
   real: ['reading real images', 'images'],
   generated: ['reading generated images', 'images'],
-  swd: ['SWD (generated, baseline)', 'pairs'],
+  swd: ['SWD (generated, then real halves)', 'levels'],
   features: ['features', 'images'],
   detector: ['face detector', 'images'],
 };

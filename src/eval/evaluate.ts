@@ -197,12 +197,12 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalReport> {
   const readSeconds = (performance.now() - t) / 1000;
 
   t = performance.now();
-  onProgress?.({ phase: 'swd', done: 0, total: 2 });
   const swdOptions: Required<SwdOptions> = { ...SWD_DEFAULTS, ...opts.swd };
-  const swdValue = swd(gen, r1, swdOptions);
-  onProgress?.({ phase: 'swd', done: 1, total: 2 });
-  const swdBaseline = swd(r2, r1, swdOptions);
-  onProgress?.({ phase: 'swd', done: 2, total: 2 });
+  // Progress in pyramid levels: the generated pair's levels, then the baseline's.
+  const levels = pyramidSizes(height, width, swdOptions.minResolution).length;
+  onProgress?.({ phase: 'swd', done: 0, total: 2 * levels });
+  const swdValue = swd(gen, r1, swdOptions, (done) => onProgress?.({ phase: 'swd', done, total: 2 * levels }));
+  const swdBaseline = swd(r2, r1, swdOptions, (done) => onProgress?.({ phase: 'swd', done: levels + done, total: 2 * levels }));
   const colour = { value: colourDistance(gen, r1), baseline: colourDistance(r2, r1) };
   const swdSeconds = (performance.now() - t) / 1000;
 

@@ -386,8 +386,11 @@ export function slicedWasserstein(a: Float32Array, b: Float32Array, count: numbe
   return total / (m * count);
 }
 
-/** SWD x1e3 between two sets of n images of the same size, per pyramid level and averaged. */
-export function swd(a: ImageSet, b: ImageSet, opts: SwdOptions = {}): SwdResult {
+/**
+ * SWD x1e3 between two sets of n images of the same size, per pyramid level and averaged.
+ * `onLevel` is called after each level (levels take seconds each at n in the thousands).
+ */
+export function swd(a: ImageSet, b: ImageSet, opts: SwdOptions = {}, onLevel?: (done: number, levels: number) => void): SwdResult {
   const o: Required<SwdOptions> = { ...SWD_DEFAULTS, ...opts };
   checkImageSet(a, 'swd: first set');
   checkImageSet(b, 'swd: second set');
@@ -410,6 +413,7 @@ export function swd(a: ImageSet, b: ImageSet, opts: SwdOptions = {}): SwdResult 
       sum += slicedWasserstein(da, db, count, dim, swdDirections(o.seed, l, r, dim, o.directionsPerRepeat), o.directionsPerRepeat, sorter);
     }
     levels.push({ height: h, width: w, value: (sum / o.repeats) * 1e3 });
+    onLevel?.(l + 1, sizes.length);
   }
   const mean = levels.reduce((s, l) => s + l.value, 0) / levels.length;
   return { levels, mean, n: a.n, seed: o.seed };
