@@ -127,6 +127,7 @@ describe('evaluate', () => {
     it('EXPECTED FAILURE - inception features without an Inception file', async () => {
       await assert.rejects(loadExtractor({ features: 'inception' }), { name: 'UsageError', code: 'E_INCEPTION_MISSING', message: /needs --inception/ });
       await assert.rejects(loadExtractor({ features: 'inception', inception: join(dir, 'nope.onnx') }), { name: 'UsageError', code: 'E_INCEPTION_MISSING', message: /no such file/ });
+      await assert.rejects(loadExtractor({ features: 'inception', inception: dir }), { name: 'UsageError', code: 'E_INCEPTION_MISSING', message: /cannot read the Inception model .*: it is a folder; expected an \.onnx file/ });
     });
   });
 });
