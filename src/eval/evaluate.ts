@@ -5,7 +5,7 @@ import type { FeatureExtractor, ExtractorInfo } from './extractor.js';
 import type { FaceDetector } from './face-detector.js';
 import { featureSet, fid, kid, type FeatureSet, type KidOptions, type KidResult } from './metrics.js';
 import type { ImageSource } from './sources.js';
-import { imageSubset, pyramidSizes, swd, SWD_DEFAULTS, type ImageSet, type SwdOptions, type SwdResult } from './swd.js';
+import { imageSubset, pyramidSizes, swdAgainst, SWD_DEFAULTS, type ImageSet, type SwdOptions, type SwdResult } from './swd.js';
 
 /**
  * One evaluation of n generated images against the real set, every number beside its
@@ -198,11 +198,10 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalReport> {
 
   t = performance.now();
   const swdOptions: Required<SwdOptions> = { ...SWD_DEFAULTS, ...opts.swd };
-  // Progress in pyramid levels: the generated pair's levels, then the baseline's.
+  // Progress in pyramid levels of the two pairs (computed together against R1).
   const levels = pyramidSizes(height, width, swdOptions.minResolution).length;
   onProgress?.({ phase: 'swd', done: 0, total: 2 * levels });
-  const swdValue = swd(gen, r1, swdOptions, (done) => onProgress?.({ phase: 'swd', done, total: 2 * levels }));
-  const swdBaseline = swd(r2, r1, swdOptions, (done) => onProgress?.({ phase: 'swd', done: levels + done, total: 2 * levels }));
+  const [swdValue, swdBaseline] = swdAgainst(r1, [gen, r2], swdOptions, (done) => onProgress?.({ phase: 'swd', done: 2 * done, total: 2 * levels })) as [SwdResult, SwdResult];
   const colour = { value: colourDistance(gen, r1), baseline: colourDistance(r2, r1) };
   const swdSeconds = (performance.now() - t) / 1000;
 

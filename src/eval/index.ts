@@ -13,7 +13,7 @@ import type { EvalBackendName } from './tfjs-runtime.js';
  */
 
 export { evaluate, checkSources, FACE_METRICS_MIN_SIZE, NOT_MEANINGFUL, NOT_VALIDATED, type EvalReport, type EvalProgress, type EvaluateOptions, type DetectionSummary, type FeatureReport, type DetectorReport, type KidSummary } from './evaluate.js';
-export { swd, pyramidSizes, imageSubset, SWD_DEFAULTS, type ImageSet, type SwdOptions, type SwdResult, type SwdLevel } from './swd.js';
+export { swd, swdAgainst, pyramidSizes, imageSubset, SWD_DEFAULTS, type ImageSet, type SwdOptions, type SwdResult, type SwdLevel } from './swd.js';
 export { colourDistance, colourStatistics, type ColourDistance } from './colour.js';
 export { yardstick, realHalves, realHalvesBaseline, type YardstickResult, type YardstickOptions, type MetricPair } from './yardstick.js';
 export { gaussianBlur, checkerboard, uniformNoise, flatGrey, colourShift } from './degrade.js';

@@ -373,48 +373,59 @@ export class Float32Sorter {
   }
 }
 
-/** Sliced Wasserstein-1 distance between two descriptor sets of the same size, over the given directions. */
-export function slicedWasserstein(a: Float32Array, b: Float32Array, count: number, dim: number, dirs: Float32Array, m: number, sorter = new Float32Sorter()): number {
-  const pa = project(a, count, dim, dirs, m);
-  const pb = project(b, count, dim, dirs, m);
-  let total = 0;
-  for (let j = 0; j < m; j++) {
-    const sa = sorter.sort(pa.subarray(j * count, (j + 1) * count));
-    const sb = sorter.sort(pb.subarray(j * count, (j + 1) * count));
-    for (let q = 0; q < count; q++) total += Math.abs(sa[q]! - sb[q]!);
-  }
-  return total / (m * count);
-}
-
 /**
  * SWD x1e3 between two sets of n images of the same size, per pyramid level and averaged.
  * `onLevel` is called after each level (levels take seconds each at n in the thousands).
  */
 export function swd(a: ImageSet, b: ImageSet, opts: SwdOptions = {}, onLevel?: (done: number, levels: number) => void): SwdResult {
-  const o: Required<SwdOptions> = { ...SWD_DEFAULTS, ...opts };
   checkImageSet(a, 'swd: first set');
-  checkImageSet(b, 'swd: second set');
-  if (a.n !== b.n) throw new RangeError(`swd: the sets must have the same number of images (received ${a.n} and ${b.n}); SWD depends on n`);
-  if (a.height !== b.height || a.width !== b.width) throw new RangeError(`swd: images are ${a.height}x${a.width} and ${b.height}x${b.width}; resize them to one size first`);
+  return swdAgainst(b, [a], opts, onLevel, 'second set')[0]!;
+}
+
+/**
+ * SWD x1e3 of each of `sets` against one `reference`, sharing the reference's descriptors and
+ * sorted projections (a generated set and the real-halves baseline are both read against R1:
+ * a quarter less work than two `swd` calls, with the same numbers).
+ */
+export function swdAgainst(reference: ImageSet, sets: readonly ImageSet[], opts: SwdOptions = {}, onLevel?: (done: number, levels: number) => void, referenceName = 'reference set'): SwdResult[] {
+  const o: Required<SwdOptions> = { ...SWD_DEFAULTS, ...opts };
+  checkImageSet(reference, `swd: ${referenceName}`);
+  for (const [k, set] of sets.entries()) {
+    checkImageSet(set, `swd: set ${k}`);
+    if (set.n !== reference.n) throw new RangeError(`swd: the sets must have the same number of images (received ${set.n} and ${reference.n}); SWD depends on n`);
+    if (set.height !== reference.height || set.width !== reference.width) throw new RangeError(`swd: images are ${set.height}x${set.width} and ${reference.height}x${reference.width}; resize them to one size first`);
+  }
   if (!Number.isInteger(o.patchSize) || o.patchSize < 1 || o.patchSize % 2 !== 1) throw new RangeError(`swd: expected an odd patch size but received ${o.patchSize}`);
-  const sizes = pyramidSizes(a.height, a.width, o.minResolution);
-  if (sizes.length === 0) throw new RangeError(`swd: images of ${a.height}x${a.width} are smaller than the smallest pyramid level (${o.minResolution} px)`);
+  const sizes = pyramidSizes(reference.height, reference.width, o.minResolution);
+  if (sizes.length === 0) throw new RangeError(`swd: images of ${reference.height}x${reference.width} are smaller than the smallest pyramid level (${o.minResolution} px)`);
   const dim = CHANNELS * o.patchSize * o.patchSize;
-  const count = a.n * o.patchesPerImage;
-  const levels: SwdLevel[] = [];
+  const count = reference.n * o.patchesPerImage;
+  const m = o.directionsPerRepeat;
+  const levels: SwdLevel[][] = sets.map(() => []);
+  const sorter = new Float32Sorter();
+  const sortColumns = (p: Float32Array): Float32Array => {
+    for (let j = 0; j < m; j++) sorter.sort(p.subarray(j * count, (j + 1) * count));
+    return p;
+  };
   for (let l = 0; l < sizes.length; l++) {
     const [h, w] = sizes[l]!;
-    const positions = patchPositions(o.seed, l, a.n, o.patchesPerImage, h, w, o.patchSize);
-    const da = levelDescriptors(a, sizes.length, l, positions, o.patchesPerImage, o.patchSize);
-    const db = levelDescriptors(b, sizes.length, l, positions, o.patchesPerImage, o.patchSize);
-    const sorter = new Float32Sorter();
-    let sum = 0;
+    // The same positions for every set: a set against itself is exactly 0.
+    const positions = patchPositions(o.seed, l, reference.n, o.patchesPerImage, h, w, o.patchSize);
+    const dRef = levelDescriptors(reference, sizes.length, l, positions, o.patchesPerImage, o.patchSize);
+    const dSets = sets.map((set) => levelDescriptors(set, sizes.length, l, positions, o.patchesPerImage, o.patchSize));
+    const sums = sets.map(() => 0);
     for (let r = 0; r < o.repeats; r++) {
-      sum += slicedWasserstein(da, db, count, dim, swdDirections(o.seed, l, r, dim, o.directionsPerRepeat), o.directionsPerRepeat, sorter);
+      const dirs = swdDirections(o.seed, l, r, dim, m);
+      const pRef = sortColumns(project(dRef, count, dim, dirs, m));
+      dSets.forEach((d, k) => {
+        const p = sortColumns(project(d, count, dim, dirs, m));
+        let total = 0;
+        for (let i = 0; i < m * count; i++) total += Math.abs(p[i]! - pRef[i]!);
+        sums[k]! += total / (m * count);
+      });
     }
-    levels.push({ height: h, width: w, value: (sum / o.repeats) * 1e3 });
+    sums.forEach((sum, k) => levels[k]!.push({ height: h, width: w, value: (sum / o.repeats) * 1e3 }));
     onLevel?.(l + 1, sizes.length);
   }
-  const mean = levels.reduce((s, l) => s + l.value, 0) / levels.length;
-  return { levels, mean, n: a.n, seed: o.seed };
+  return levels.map((ls) => ({ levels: ls, mean: ls.reduce((s, l) => s + l.value, 0) / ls.length, n: reference.n, seed: o.seed }));
 }

@@ -1,5 +1,5 @@
 import { colourDistance, type ColourDistance } from './colour.js';
-import { imageSubset, swd, checkImageSet, type ImageSet, type SwdOptions, type SwdResult } from './swd.js';
+import { imageSubset, swd, swdAgainst, checkImageSet, type ImageSet, type SwdOptions, type SwdResult } from './swd.js';
 
 /**
  * SWD and the colour distance read against what they must be read against: the same metric
@@ -51,9 +51,10 @@ export function yardstick(generated: ImageSet, real: ImageSet, opts: YardstickOp
   if (generated.n < n) throw new RangeError(`yardstick: n = ${n} but the generated set has ${generated.n} images`);
   const [r1, r2] = realHalves(real, n);
   const g = imageSubset(generated, 0, n);
+  const [value, baseline] = swdAgainst(r1, [g, r2], opts.swd) as [SwdResult, SwdResult];
   return {
     n,
-    swd: { value: swd(g, r1, opts.swd), baseline: swd(r2, r1, opts.swd) },
+    swd: { value, baseline },
     colour: { value: colourDistance(g, r1), baseline: colourDistance(r2, r1) },
   };
 }

@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { renderSyntheticFace } from '../../src/data/synthetic.js';
 import { Rng } from '../../src/util/rng.js';
-import { Float32Sorter, laplacianPyramid, patchPositions, pyramidSizes, swd, swdDirections, SWD_DEFAULTS, type ImageSet } from '../../src/eval/swd.js';
+import { Float32Sorter, laplacianPyramid, patchPositions, pyramidSizes, swd, swdAgainst, swdDirections, SWD_DEFAULTS, type ImageSet } from '../../src/eval/swd.js';
 
 const PYTHON = process.env.CELEBA_GAN_PYTHON ?? '/usr/bin/python3';
 // Under CI a missing reference fails the test instead of skipping it.
@@ -112,6 +112,15 @@ describe('SWD (ProGAN, Karras et al. 2018)', () => {
     const ab = swd(a, b).mean;
     const ba = swd(b, a).mean;
     assert.ok(Math.abs(ab - ba) < 1e-9 * ab, `${ab} vs ${ba}`);
+  });
+
+  it('swdAgainst reads several sets against one reference with exactly the numbers of separate swd calls', () => {
+    const r = faces(10, 6, 32);
+    const a = faces(11, 6, 32);
+    const b = boxBlur(faces(12, 6, 32));
+    const [ra, rb] = swdAgainst(r, [a, b], { seed: 2 });
+    assert.deepEqual(ra, swd(a, r, { seed: 2 }));
+    assert.deepEqual(rb, swd(b, r, { seed: 2 }));
   });
 
   it('is reproducible: the same seed gives the same number, another seed a different one', () => {
