@@ -13,7 +13,8 @@
  * size barely matters).
  *
  *   (d) with --curve: a short training run on synthetic faces with the --eval-every hook; prints
- *       the KID curve (it should fall as training goes)
+ *       the SWD and colour-distance curve beside the real-halves baseline (it should fall as
+ *       training goes)
  *
  *   npm run bench:eval [-- --images 64 --cpu-images 4 --inception pt_inception.onnx --metrics-n 2000 --quick]
  *   npm run bench:eval -- --curve [--engine auto --width 0.125 --steps 400 --eval-every 50 --eval-n 200]
@@ -130,7 +131,7 @@ async function main(): Promise<void> {
   log(`  FID (${metricsN < 1024 ? 'sample space' : '1024 x 1024 covariances'})  ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }
 
-/** (d) A short run with the eval hook: the KID curve of training. */
+/** (d) A short run with the eval hook: the SWD curve of training. */
 async function curve(): Promise<void> {
   const spec = buildSpec('seed28', Number(args.width));
   const dir = mkdtempSync(join(tmpdir(), 'cg-bench-eval-curve-'));
@@ -140,13 +141,13 @@ async function curve(): Promise<void> {
     const engine = await createEngine(spec, { engine: args.engine as EngineChoice });
     const every = Number(args['eval-every']);
     const n = Number(args['eval-n']);
-    log(`(d) KID curve: seed28 width ${spec.width}, ${engine.info.engine} on ${engine.info.backend}, batch ${args['batch-size']}, ${args.steps} steps, synthetic faces; KID/FID in faceres space, n ${n}, every ${every} steps`);
+    log(`(d) SWD curve: seed28 width ${spec.width}, ${engine.info.engine} on ${engine.info.backend}, batch ${args['batch-size']}, ${args.steps} steps, synthetic faces; n ${n}, every ${every} steps`);
     const hook = createTrainingEvalHook({ every, n, includeFirstStep: true });
     const t0 = performance.now();
     try {
-      log('  step      KID x1000      FID   eval s   elapsed s');
+      log('  step   SWD x1e3 (real halves)   colour x1e3 (real halves)   eval s   elapsed s');
       const row = (step: number, v: Record<string, number | string>): void =>
-        log(`  ${String(step).padStart(5)}  ${(1000 * (v.kid as number)).toFixed(2).padStart(9)} ± ${(1000 * (v.kidStd as number)).toFixed(2).padEnd(6)} ${(v.fid as number).toFixed(2).padStart(7)} ${(v.seconds as number).toFixed(1).padStart(8)} ${((performance.now() - t0) / 1000).toFixed(0).padStart(11)}`);
+        log(`  ${String(step).padStart(5)}  ${(v.swd as number).toFixed(1).padStart(8)} (${(v.swdBaseline as number).toFixed(1)})  ${(v.colour as number).toFixed(2).padStart(12)} (${(v.colourBaseline as number).toFixed(2)})  ${(v.seconds as number).toFixed(1).padStart(12)} ${((performance.now() - t0) / 1000).toFixed(0).padStart(11)}`);
       await train(
         { spec, dataPath: data, outDir: join(dir, 'run'), seed: 2018, batchSize: Number(args['batch-size']), steps: Number(args.steps), sampleEvery: 0, checkpointEvery: 0, keep: 1, logEvery: 50, plotEvery: 60, verifyData: false },
         engine,

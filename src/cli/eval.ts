@@ -1,35 +1,41 @@
 import type { Argv, CommandModule } from 'yargs';
 import { PROVIDER_NAMES, parseProvider } from '../bindings/onnxruntime.js';
-import { DatasetReader } from '../data/dataset-file.js';
-import { assertInteger, assertOneOf } from '../errors.js';
+import { UsageError, assertInteger, assertOneOf } from '../errors.js';
 import {
   DETECTORS,
   EVAL_BACKENDS,
-  FEATURE_SPACES,
   INCEPTION_RANGES,
   checkSources,
-  datasetSource,
   evaluate,
   loadDetector,
   loadExtractor,
-  onnxSource,
-  sampleIndices,
+  openEvalSource,
+  type EvalProgress,
   type EvalReport,
+  type OpenedEvalSource,
 } from '../eval/index.js';
-import { openGenerator } from '../inference/session.js';
+import { FACE_API_PACKAGE, HUMAN_PACKAGE } from '../eval/model-files.js';
 import { pickDataset, pickModel } from './defaults.js';
 import { Progress } from './progress.js';
 
-/** `celeba-gan eval`: KID / FID on face features and a face-detection rate, offline. */
+/**
+ * `celeba-gan eval`: any two image sets (folders, .cgds data sets, .onnx generators), measured
+ * offline with SWD and a colour distance at every size, each beside its real-halves baseline;
+ * standard FID with a user's Inception; faceres KID/FID and a face-detection rate on request
+ * (--face-metrics), since they fail the validation ladder.
+ */
 
 interface EvalArgs {
+  generated?: string;
   model?: string;
   real?: string;
   n: number;
+  resize?: number;
   features: string;
   inception?: string;
   'inception-range': string;
   detector: string;
+  'face-metrics': boolean;
   seed: number;
   json: boolean;
   provider: string;
@@ -38,74 +44,116 @@ interface EvalArgs {
   'kid-subset-size': number;
 }
 
-export const DEFAULT_EVAL_N = 2000;
+export const DEFAULT_EVAL_N = 1000;
 /** Fixed by default so two evaluations of the same model give the same numbers. */
 export const DEFAULT_EVAL_SEED = 0;
+export const EVAL_FEATURES = Object.freeze(['faceres', 'inception', 'none'] as const);
 
 function pct(x: number): string {
   return `${(100 * x).toFixed(1)}%`;
 }
 
-/** A readable report; every number sits next to the feature space it was measured in. */
+function row(name: string, value: string, baseline: string, note = ''): string {
+  return `  ${name.padEnd(30)} ${value.padStart(14)}   ${baseline.padStart(14)}${note ? `   ${note}` : ''}`;
+}
+
+/** A readable report: every number beside its real-halves baseline and the model it came from. */
 export function formatReport(r: EvalReport, seed: number): string {
   const lines = [
-    `celeba-gan eval (celeba-gan ${r.celebaGanVersion}): n = ${r.n} per set, seed ${seed}`,
-    `  generated  ${r.generated.label}  [${r.generated.height}x${r.generated.width}]`,
-    `  real       ${r.real.label}  [${r.real.height}x${r.real.width}]`,
-    `  features   ${r.features.description}`,
-    `             run on ${r.features.runtime}; numbers from other extractors or other n are not comparable`,
+    `celeba-gan eval (celeba-gan ${r.celebaGanVersion}): n = ${r.n} per set, ${r.height}x${r.width}, seed ${seed}`,
+    `  generated  ${r.generated.label}`,
+    `  real       ${r.real.label}`,
+    `             R1 = the first ${r.n} (compared with the generated set), R2 = the next ${r.n} (baseline: R2 vs R1)`,
     '',
-    `  KID   ${r.kid.value.toExponential(3)} ± ${r.kid.std.toExponential(2)}   (x1000: ${(1000 * r.kid.value).toFixed(2)}; unbiased, ${r.kid.subsets} subsets of ${r.kid.subsetSize}${r.kid.subsetSize >= r.n ? ', each the whole set: no spread' : ''}; lower is better, 0 = same distribution)`,
-    `  FID   ${r.fid.value.toFixed(3)}   (means ${r.fid.meanTerm.toFixed(3)} + covariances ${r.fid.covTerm.toFixed(3)}; ${r.features.features}, not Inception-FID${r.features.features === 'inception' ? ' unless the file is the standard pool3 network' : ''})`,
+    row('', 'generated', 'real halves', 'lower is better; read each number against its baseline'),
+    row('SWD x1e3 (ProGAN), mean', r.swd.value.mean.toFixed(1), r.swd.baseline.mean.toFixed(1), `${(r.swd.value.mean / r.swd.baseline.mean).toFixed(2)}x the baseline`),
   ];
-  if (r.detector) {
-    const real = r.detector.real ? `, real ${pct(r.detector.real.rate)}` : '';
+  r.swd.value.levels.forEach((l, i) => lines.push(row(`  level ${l.height}x${l.width}`, l.value.toFixed(1), r.swd.baseline.levels[i]!.value.toFixed(1))));
+  lines.push(row('colour distance x1e3', r.colour.value.value.toFixed(2), r.colour.baseline.value.toFixed(2), `means ${r.colour.value.meanTerm.toFixed(2)} + spread ${r.colour.value.covTerm.toFixed(2)}`));
+  lines.push(`  SWD: ${r.swd.options.patchesPerImage} patches of ${r.swd.options.patchSize}x${r.swd.options.patchSize} per image and level, ${r.swd.options.repeats * r.swd.options.directionsPerRepeat} directions, seed ${r.swd.options.seed}`);
+
+  const f = r.features;
+  if (f && 'skipped' in f) {
+    lines.push('', `  faceres KID and FID: ${f.skipped} (${f.description}; --face-metrics prints them anyway)`);
+  } else if (f) {
+    const name = f.info.features;
+    const k = (v: { value: number; std: number }) => `${(1000 * v.value).toFixed(2)} ± ${(1000 * v.std).toFixed(2)}`;
     lines.push(
-      `  faces detected   generated ${pct(r.detector.generated.rate)}${real}   (score > ${r.detector.threshold}; mean best score ${r.detector.generated.meanScore.toFixed(3)})`,
-      `                   ${r.detector.description}, on ${r.detector.runtime}`,
+      '',
+      `  ${name} features: ${f.info.description}, on ${f.info.runtime}; numbers from other extractors or other n are not comparable`,
+      row(`${name} KID x1000`, k(f.kid), k(f.kid.baseline), f.blankKid ? `blank-image ceiling ${k(f.blankKid)} (flat grey images score this)` : ''),
+      row(`${name} FID`, f.fid.value.toFixed(2), f.fid.baseline.toFixed(2), `means ${f.fid.meanTerm.toFixed(2)} + covariances ${f.fid.covTerm.toFixed(2)}${name === 'faceres' ? '; not Inception-FID' : ''}`),
+      `  KID: unbiased, ${f.kid.subsets} subsets of ${f.kid.subsetSize}${f.kid.subsetSize >= r.n ? ', each the whole set: no spread' : ''}`,
     );
   }
-  lines.push('', `  time: real ${r.seconds.real.toFixed(1)} s, generated ${r.seconds.generated.toFixed(1)} s, metrics ${r.seconds.metrics.toFixed(1)} s`);
+  const d = r.detector;
+  if (d && 'skipped' in d) {
+    lines.push(`  faces detected: ${d.skipped} (${d.description})`);
+  } else if (d) {
+    lines.push(
+      row('faces detected (higher: better)', pct(d.generated.rate), pct(d.baseline.rate), `R1 ${pct(d.real.rate)}; score > ${d.threshold}`),
+      `  detector: ${d.description}, on ${d.runtime}`,
+    );
+  }
+  lines.push('', `  time: reading ${r.seconds.read.toFixed(1)} s, SWD + colour ${r.seconds.swd.toFixed(1)} s, features ${r.seconds.features.toFixed(1)} s, detector ${r.seconds.detector.toFixed(1)} s`);
   return lines.join('\n');
 }
 
+const PHASE_LABEL: Record<EvalProgress['phase'], [string, string]> = {
+  real: ['reading real images', 'images'],
+  generated: ['reading generated images', 'images'],
+  swd: ['SWD (generated, then real halves)', 'levels'],
+  features: ['features', 'images'],
+  detector: ['face detector', 'images'],
+};
+
 export const evalCommand: CommandModule<object, EvalArgs> = {
   command: 'eval',
-  describe: 'Measure a generator offline: KID / FID on face features (faceres) or Inception, and a face-detection rate',
+  describe: 'Compare two image sets offline: SWD and a colour distance beside their real-halves baseline; Inception FID; faceres KID/FID and face detection on request',
   builder: (y: Argv) =>
     y
-      .option('model', { type: 'string', describe: 'ONNX generator; default: the newest .onnx in models/' })
-      .option('real', { type: 'string', describe: 'Real images (.cgds) to compare with; default: the newest data set in data/' })
-      .option('n', { type: 'number', default: DEFAULT_EVAL_N, describe: 'Images per set (generated and real)' })
-      .option('features', { type: 'string', default: 'faceres', describe: `Feature space: ${FEATURE_SPACES.join(', ')} (inception needs --inception)` })
+      .option('generated', { type: 'string', describe: 'Images to judge: a folder (or .zip) of JPEG/PNG/WebP images, a .cgds data set, or an .onnx generator' })
+      .option('model', { type: 'string', describe: 'Short form of an ONNX --generated; default: the newest .onnx in models/' })
+      .option('real', { type: 'string', describe: 'Real images, as --generated (2n are read: n to compare with, n for the baseline); default: the newest data set in data/' })
+      .option('n', { type: 'number', default: DEFAULT_EVAL_N, describe: 'Generated images compared (the real set needs 2n)' })
+      .option('resize', { type: 'number', describe: 'Resize folder images to this square size (centre crop), e.g. to the model\'s size' })
+      .option('features', { type: 'string', default: 'faceres', describe: `KID/FID feature space: ${EVAL_FEATURES.join(', ')} (faceres only with --face-metrics; inception needs --inception)` })
       .option('inception', { type: 'string', describe: 'Inception-v3 ONNX file for the standard FID (never downloaded)' })
       .option('inception-range', { type: 'string', default: '0,1', describe: `Pixel range the Inception file expects: ${INCEPTION_RANGES.join(' | ')}` })
-      .option('detector', { type: 'string', default: 'tiny', describe: `Face detector for the detection rate: ${DETECTORS.join(', ')}` })
-      .option('seed', { type: 'number', default: DEFAULT_EVAL_SEED, describe: 'Seed of the latents, the real-image sample and the KID subsets' })
+      .option('detector', { type: 'string', default: 'tiny', describe: `Face detector for the detection rate (only with --face-metrics): ${DETECTORS.join(', ')}` })
+      .option('face-metrics', { type: 'boolean', default: false, describe: 'Also print faceres KID/FID and the detection rate, which do not rank images in order (meaningless below 64 px; README)' })
+      .option('seed', { type: 'number', default: DEFAULT_EVAL_SEED, describe: 'Seed of the latents, the image samples, SWD\'s patches and directions, and the KID subsets' })
       .option('json', { type: 'boolean', default: false, describe: 'Print the report as JSON (for scripts)' })
-      .option('provider', { type: 'string', default: 'auto', describe: `onnxruntime provider for the generator: ${PROVIDER_NAMES.join(', ')}` })
+      .option('provider', { type: 'string', default: 'auto', describe: `onnxruntime provider for a generator: ${PROVIDER_NAMES.join(', ')}` })
       .option('eval-backend', { type: 'string', default: 'auto', describe: `tfjs backend for faceres and the detector: ${EVAL_BACKENDS.join(', ')} (auto: tensorflow if loaded, else wasm)` })
       .option('kid-subsets', { type: 'number', default: 100, describe: 'KID: number of random subsets averaged' })
       .option('kid-subset-size', { type: 'number', default: 1000, describe: 'KID: images per subset (capped at --n)' })
-      .example('$0 eval', 'the newest model in models/ against the newest data set in data/ (2000 images each)')
-      .example('$0 eval --model models/celeba28.onnx --real data/celeba-28.cgds --n 5000 --json', 'JSON for scripts')
-      .example('$0 eval --features inception --inception pt_inception.onnx', 'standard FID with your own Inception-v3 ONNX file') as unknown as Argv<EvalArgs>,
+      .example('$0 eval', 'the newest model in models/ against the newest data set in data/')
+      .example('$0 eval --generated out/faces/ --real photos/ --resize 64', 'two folders of images, as pytorch-fid and torch-fidelity compare them')
+      .example('$0 eval --model models/celeba28.onnx --real data/celeba-28.cgds --n 500 --json', 'JSON for scripts')
+      .example('$0 eval --features inception --inception pt_inception.onnx', 'standard FID with your own Inception-v3 ONNX file')
+      .example('$0 eval --model models/celeba64.onnx --face-metrics', 'also faceres KID/FID (with its blank-image ceiling) and the detection rate, labelled as unvalidated') as unknown as Argv<EvalArgs>,
   handler: async (argv) => {
     const n = assertInteger('n', argv.n, 2);
-    const features = assertOneOf('features', argv.features, FEATURE_SPACES);
+    const features = assertOneOf('features', argv.features, EVAL_FEATURES);
     const detectorName = assertOneOf('detector', argv.detector, DETECTORS);
     const inceptionRange = assertOneOf('inception-range', argv['inception-range'], INCEPTION_RANGES);
     const backend = assertOneOf('eval-backend', argv['eval-backend'], EVAL_BACKENDS);
     const seed = assertInteger('seed', argv.seed, 0, 2 ** 32 - 1);
     const subsets = assertInteger('kid-subsets', argv['kid-subsets'], 1, 100000);
     const subsetSize = assertInteger('kid-subset-size', argv['kid-subset-size'], 2);
+    const resize = argv.resize === undefined ? undefined : assertInteger('resize', argv.resize, 16, 4096);
     const provider = parseProvider(argv.provider);
+    if (argv.generated !== undefined && argv.model !== undefined) {
+      throw new UsageError('E_BAD_ARGUMENT', 'Pass either --generated or --model, not both', { hint: '--model <file.onnx> is the short form of --generated <file.onnx>.' });
+    }
 
-    let model = argv.model;
-    if (!model) {
+    let generatedPath = argv.generated ?? argv.model;
+    const flag = argv.generated !== undefined ? '--generated' : '--model';
+    if (!generatedPath) {
       const pick = pickModel();
-      model = pick.path;
-      process.stderr.write(`celeba-gan: model ${model} (${pick.why})\n`);
+      generatedPath = pick.path;
+      process.stderr.write(`celeba-gan: model ${generatedPath} (${pick.why})\n`);
     }
     let realPath = argv.real;
     if (!realPath) {
@@ -114,47 +162,53 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       process.stderr.write(`celeba-gan: real images ${realPath} (${pick.why})\n`);
     }
 
-    const reader = new DatasetReader(realPath);
-    const session = await openGenerator(model, { provider });
+    const opened: OpenedEvalSource[] = [];
     try {
-      const real = datasetSource(reader, sampleIndices(reader.count, Math.min(n, reader.count), seed), `${realPath}: ${Math.min(n, reader.count)} of ${reader.count} images (seed ${seed})`);
-      const generated = onnxSource(session, n, seed);
+      const real = await openEvalSource(realPath, { flag: '--real', count: 2 * n, seed, resize, provider });
+      opened.push(real);
+      const generated = await openEvalSource(generatedPath, { flag, count: n, seed, resize, provider, onnxOnly: flag === '--model' });
+      opened.push(generated);
       // Fail on sizes and counts before loading the extractors.
-      checkSources(generated, { ...real, count: reader.count, label: realPath }, n);
-      const extractor = await loadExtractor({ features, inception: argv.inception, inceptionRange, backend });
-      const detector = await loadDetector(detectorName, backend);
+      checkSources({ ...generated.source, count: generated.available }, { ...real.source, count: real.available, label: realPath }, n);
+      // faceres and the detector fail the validation ladder: not computed (so not loaded) unless asked for.
+      const faceOk = argv['face-metrics'];
+      const skipFaceres = features === 'faceres' && !faceOk;
+      const skipDetector = detectorName !== 'none' && !faceOk;
+      const extractor = features === 'none' || skipFaceres ? null : await loadExtractor({ features, inception: argv.inception, inceptionRange, backend });
+      const detector = skipDetector ? null : await loadDetector(detectorName, backend);
       try {
-        if (!argv.json) process.stderr.write(`celeba-gan: ${extractor.info.description} on ${extractor.info.runtime}; generator on ${session.providerUsed}\n`);
+        if (!argv.json && extractor) process.stderr.write(`celeba-gan: ${extractor.info.description} on ${extractor.info.runtime}${generated.note ? `; generator on ${generated.note}` : ''}\n`);
         let progress: Progress | null = null;
+        let phase = '';
         const report = await evaluate({
-          generated,
-          real,
+          generated: generated.source,
+          real: real.source,
           n,
           extractor,
           detector,
+          faceMetrics: faceOk,
+          notLoaded: { features: skipFaceres ? `faceres (${HUMAN_PACKAGE.name} ${HUMAN_PACKAGE.version})` : undefined, detector: skipDetector ? `tiny face detector (${FACE_API_PACKAGE.name} ${FACE_API_PACKAGE.version})` : undefined },
+          swd: { seed },
           kid: { subsets, subsetSize, seed },
           onProgress: (p) => {
-            if (p.phase === 'metrics') {
+            if (p.phase !== phase) {
               progress?.finish();
-              progress = null;
-              return;
-            }
-            if (p.done === 0) {
-              progress?.finish();
-              progress = new Progress({ label: `${p.phase} images`, total: p.total, unit: 'images' });
+              phase = p.phase;
+              const [label, unit] = PHASE_LABEL[p.phase];
+              progress = new Progress({ label, total: p.total, unit });
             }
             progress?.update(p.done);
           },
         });
-        if (argv.json) process.stdout.write(`${JSON.stringify({ ...report, seed, model, realPath }, null, 2)}\n`);
+        (progress as Progress | null)?.finish();
+        if (argv.json) process.stdout.write(`${JSON.stringify({ ...report, seed, generatedPath, realPath }, null, 2)}\n`);
         else process.stdout.write(`${formatReport(report, seed)}\n`);
       } finally {
-        await extractor.dispose();
+        await extractor?.dispose();
         detector?.dispose();
       }
     } finally {
-      await session.close();
-      reader.close();
+      for (const o of opened.reverse()) await o.close();
     }
   },
 };

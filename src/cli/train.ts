@@ -104,14 +104,14 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('resume', { type: 'boolean', default: false, describe: 'Continue the run in --out from its newest checkpoint, exactly' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'Train one step only (checks the whole setup quickly)' })
       .option('verify-data', { type: 'boolean', default: true, describe: 'Check the data set\'s pixel checksum before training' })
-      .option('eval-every', { type: 'number', default: 0, describe: 'Every N steps: KID/FID on faceres face features vs a fixed slice of the data, to metrics.jsonl and loss.svg (0: off)' })
-      .option('eval-n', { type: 'number', default: DEFAULT_TRAIN_EVAL_N, describe: 'Images per set for --eval-every' })
+      .option('eval-every', { type: 'number', default: 0, describe: 'Every N steps: SWD and colour distance vs a fixed slice of the data, beside the real-halves baseline, to metrics.jsonl and loss.svg (0: off)' })
+      .option('eval-n', { type: 'number', default: DEFAULT_TRAIN_EVAL_N, describe: 'Images per set for --eval-every (the data set needs 2n)' })
       .example('$0 train', 'train seed28 on the newest data set in data/')
       .example('$0 train --data data/celeba-28.cgds --out runs/celeba28 --epochs 20', 'the original 28x28 setup')
       .example('$0 train --preset dcgan64 --data data/celeba-64.cgds --engine tfjs', 'the 64x64 PyTorch DCGAN reference on TensorFlow.js')
       .example('$0 train --width 0.0625 --steps 200 --sample-every 20', 'a tiny model, quickly')
       .example('$0 train --out runs/celeba28 --resume --epochs 30', 'continue a run exactly where it stopped')
-      .example('$0 train --eval-every 2000 --eval-n 500', 'log KID every 2000 steps (a collapsing run shows in loss.svg)') as unknown as Argv<TrainArgs>,
+      .example('$0 train --eval-every 2000 --eval-n 300', 'log SWD every 2000 steps (a collapsing run shows in loss.svg)') as unknown as Argv<TrainArgs>,
   handler: async (argv) => {
     const engineChoice = assertOneOf('engine', argv.engine, ENGINE_CHOICES) as EngineChoice;
     if (argv.device !== undefined) parseTrainDevice(argv.device);
@@ -179,7 +179,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     for (const note of engine.info.notes) say(`  ${note}`);
 
     const evalHook = evalEvery > 0 ? createTrainingEvalHook({ every: evalEvery, n: evalN }) : null;
-    if (evalHook) say(`eval every ${evalEvery} steps: KID/FID on faceres features, ${evalN} generated vs ${evalN} fixed data images`);
+    if (evalHook) say(`eval every ${evalEvery} steps: SWD and colour distance, ${evalN} generated vs ${evalN} fixed data images, beside 2 x ${evalN} real halves`);
 
     let progress: Progress | null = null;
     let totalSteps = opened.totalSteps;

@@ -1,39 +1,76 @@
 import { CelebaGanError } from '../errors.js';
 import { packageVersion } from '../version.js';
+import { colourDistance, type ColourDistance } from './colour.js';
 import type { FeatureExtractor, ExtractorInfo } from './extractor.js';
 import type { FaceDetector } from './face-detector.js';
-import { featureSet, fid, kid, type FeatureSet, type KidOptions } from './metrics.js';
+import { featureSet, fid, kid, type FeatureSet, type KidOptions, type KidResult } from './metrics.js';
 import type { ImageSource } from './sources.js';
+import { imageSubset, pyramidSizes, swdAgainst, SWD_DEFAULTS, type ImageSet, type SwdOptions, type SwdResult } from './swd.js';
 
 /**
- * One evaluation: features of `n` generated and `n` real images -> KID and FID in that feature
- * space, plus (optionally) the face-detection rate of both sets. The report names the extractor
- * and its version next to every number: numbers from different extractors (faceres vs.
- * Inception) or different n are not comparable.
+ * One evaluation of n generated images against the real set, every number beside its
+ * real-halves baseline (the same metric between two disjoint halves of the real set, R2 vs R1,
+ * at the same n: what "as good as real data" reads as at this n).
+ *
+ * - SWD (ProGAN) and the colour-statistics distance: always, at every size (no weights).
+ * - KID/FID in a feature space (faceres, or a user-supplied Inception) and faceres' blank-image
+ *   ceiling (KID of flat grey images: what a generator that learned nothing scores).
+ * - The face-detection rate of the tiny face detector.
+ * faceres and the detector are not meaningful below 64 px, and from 64 px they fail the
+ * validation ladder (README: "Valid range of each metric"): the report says so instead of giving
+ * a number, unless `faceMetrics` asks for them anyway.
+ *
+ * The real source holds at least 2n images: R1 = its first n, R2 = the next n.
  */
 
+export const FACE_METRICS_MIN_SIZE = 64;
+export const NOT_MEANINGFUL = `not meaningful below ${FACE_METRICS_MIN_SIZE} px`;
+/** From 64 px up they are not meaningless, but they do not hold the validation ladder either (README). */
+export const NOT_VALIDATED = 'not validated: does not rank blur, checkerboard, noise and flat grey in order at 64 px (README)';
+
 export interface EvalProgress {
-  phase: 'real' | 'generated' | 'metrics';
+  phase: 'real' | 'generated' | 'swd' | 'features' | 'detector';
   done: number;
   total: number;
 }
 
 export interface EvaluateOptions {
   generated: ImageSource;
+  /** At least 2n images: the first n are compared with the generated ones, the next n give the baseline. */
   real: ImageSource;
-  /** Images taken from each source. */
+  /** Images per set. */
   n: number;
-  extractor: FeatureExtractor;
+  swd?: SwdOptions;
+  /** faceres or Inception; null/undefined: no KID/FID. */
+  extractor?: FeatureExtractor | null;
   detector?: FaceDetector | null;
+  /** Compute faceres KID/FID and the detection rate anyway (they do not rank images in order; README). */
+  faceMetrics?: boolean;
+  /**
+   * Descriptions of face metrics the caller did not load because `faceMetrics` is off (loading
+   * faceres costs seconds): reported with the reason instead of a number.
+   */
+  notLoaded?: { features?: string; detector?: string };
   kid?: KidOptions;
-  /** Images read and processed at a time (default 64). */
+  /** Images read or processed at a time (default 64). */
   chunk?: number;
-  /** Features of the real set computed earlier (training evaluates against the same slice again and again). */
-  realFeatures?: FeatureSet;
-  /** Also give back the features (for caching). */
-  keepFeatures?: boolean;
   onProgress?: (p: EvalProgress) => void;
 }
+
+export interface KidSummary {
+  value: number;
+  std: number;
+}
+
+export type FeatureReport =
+  | { skipped: string; description: string }
+  | {
+      info: ExtractorInfo;
+      kid: KidSummary & { baseline: KidSummary; subsets: number; subsetSize: number; seed: number };
+      /** faceres only: KID of n flat grey images against R1, the score of a generator that learned nothing. */
+      blankKid: KidSummary | null;
+      fid: { value: number; meanTerm: number; covTerm: number; baseline: number };
+    };
 
 export interface DetectionSummary {
   /** Share of images with a face score above the threshold. */
@@ -41,129 +78,197 @@ export interface DetectionSummary {
   meanScore: number;
 }
 
+export type DetectorReport =
+  | { skipped: string; description: string }
+  | { description: string; source: string; runtime: string; threshold: number; generated: DetectionSummary; real: DetectionSummary; baseline: DetectionSummary };
+
 export interface EvalReport {
   celebaGanVersion: string;
   n: number;
-  features: ExtractorInfo;
-  kid: { value: number; std: number; subsets: number; subsetSize: number; seed: number };
-  fid: { value: number; meanTerm: number; covTerm: number };
-  detector: null | { description: string; source: string; runtime: string; threshold: number; generated: DetectionSummary; real: DetectionSummary | null };
-  generated: { label: string; height: number; width: number };
-  real: { label: string; height: number; width: number };
-  seconds: { real: number; generated: number; metrics: number };
-  /** Present with `keepFeatures`. */
-  featureSets?: { real: FeatureSet; generated: FeatureSet };
+  height: number;
+  width: number;
+  generated: { label: string };
+  real: { label: string };
+  swd: { value: SwdResult; baseline: SwdResult; options: Required<SwdOptions> };
+  colour: { value: ColourDistance; baseline: ColourDistance };
+  features: FeatureReport | null;
+  detector: DetectorReport | null;
+  seconds: { read: number; swd: number; features: number; detector: number };
 }
 
 /** Check that the two sources can be compared at this n (errors say what to change). */
 export function checkSources(generated: ImageSource, real: ImageSource, n: number): void {
   if (!Number.isInteger(n) || n < 2) {
-    throw new CelebaGanError('E_BAD_ARGUMENT', `Expected integer >= 2 for n but received ${String(n)}`, { kind: 'usage', hint: 'KID and FID need at least 2 images per set; 2000 or more gives stable numbers.' });
+    throw new CelebaGanError('E_BAD_ARGUMENT', `Expected integer >= 2 for n but received ${String(n)}`, { kind: 'usage', hint: 'The metrics need at least 2 images per set; 1000 or more gives stable numbers.' });
   }
-  if (real.count < n) {
-    throw new CelebaGanError('E_EVAL_NOT_ENOUGH_REAL', `the real set ${real.label} has ${real.count} images; --n ${n} needs at least ${n}`, {
+  if (real.count < 2 * n) {
+    const most = Math.floor(real.count / 2);
+    throw new CelebaGanError('E_EVAL_NOT_ENOUGH_REAL', `the real set ${real.label} has ${real.count} images; --n ${n} needs at least ${2 * n} (n to compare with, n more for the real-halves baseline)`, {
       kind: 'usage',
-      hint: `Pass --n ${real.count} or less, or a larger data set (\`celeba-gan prepare\`).`,
+      hint: most >= 2 ? `Pass --n ${most} or less, or a larger real set.` : 'The real set needs at least 4 images; pass a larger one (a folder of images, or `celeba-gan prepare`).',
     });
   }
-  if (generated.count < n) throw new RangeError(`generated source has ${generated.count} images, fewer than n = ${n}`);
+  if (generated.count < n) {
+    throw new CelebaGanError('E_EVAL_NOT_ENOUGH_GENERATED', `the generated set ${generated.label} has ${generated.count} images; --n ${n} needs at least ${n}`, {
+      kind: 'usage',
+      hint: generated.count >= 2 ? `Pass --n ${Math.min(generated.count, Math.floor(real.count / 2))} or less, or generate more images.` : 'Pass a folder with at least 2 images.',
+    });
+  }
   if (generated.height !== real.height || generated.width !== real.width) {
     throw new CelebaGanError(
       'E_EVAL_SIZE_MISMATCH',
-      `generated images are ${generated.height}x${generated.width} but the real images (${real.label}) are ${real.height}x${real.width}`,
+      `generated images (${generated.label}) are ${generated.height}x${generated.width} but the real images (${real.label}) are ${real.height}x${real.width}`,
       {
         kind: 'usage',
-        hint: 'Compare against a data set prepared at the model\'s size (`celeba-gan prepare --size ...`): both would be resized to the extractor\'s input, but the difference in sharpness alone would dominate the numbers.',
+        hint: 'Compare images of one size: pass --resize <px> to resize image folders, or a data set prepared at the model\'s size (`celeba-gan prepare --size ...`).',
       },
     );
   }
-}
-
-async function measure(
-  source: ImageSource,
-  n: number,
-  chunk: number,
-  phase: 'real' | 'generated',
-  extractor: FeatureExtractor | null,
-  detector: FaceDetector | null | undefined,
-  onProgress?: (p: EvalProgress) => void,
-): Promise<{ features: FeatureSet | null; scores: Float32Array | null }> {
-  const dim = extractor?.info.dim ?? 0;
-  const features = extractor ? new Float32Array(n * dim) : null;
-  const scores = detector ? new Float32Array(n) : null;
-  onProgress?.({ phase, done: 0, total: n });
-  for (let start = 0; start < n; start += chunk) {
-    const count = Math.min(chunk, n - start);
-    const images = await source.read(start, count);
-    if (extractor) features!.set(await extractor.extract(images, count, source.height, source.width), start * dim);
-    if (detector) scores!.set(await detector.scores(images, count, source.height, source.width), start);
-    onProgress?.({ phase, done: start + count, total: n });
+  if (pyramidSizes(real.height, real.width).length === 0) {
+    throw new CelebaGanError('E_EVAL_TOO_SMALL', `images of ${real.height}x${real.width} are smaller than SWD's smallest pyramid level (${SWD_DEFAULTS.minResolution} px)`, {
+      kind: 'usage',
+      hint: `Pass --resize ${SWD_DEFAULTS.minResolution} or more for image folders, or compare larger images.`,
+    });
   }
-  return { features: features ? featureSet(features, n, dim) : null, scores };
 }
 
-function summarise(scores: Float32Array, threshold: number): DetectionSummary {
+/** Images start..start+count-1 of a source, in memory. */
+async function readImages(source: ImageSource, start: number, count: number, chunk: number, phase: 'real' | 'generated', offset: number, total: number, onProgress?: (p: EvalProgress) => void): Promise<ImageSet> {
+  const bytes = source.height * source.width * 3;
+  const data = new Uint8Array(count * bytes);
+  for (let done = 0; done < count; ) {
+    const k = Math.min(chunk, count - done);
+    data.set(await source.read(start + done, k), done * bytes);
+    done += k;
+    onProgress?.({ phase, done: offset + done, total });
+  }
+  return { data, n: count, height: source.height, width: source.width };
+}
+
+async function extractAll(extractor: FeatureExtractor, set: ImageSet, chunk: number, tick: (k: number) => void): Promise<FeatureSet> {
+  const dim = extractor.info.dim;
+  const out = new Float32Array(set.n * dim);
+  for (let start = 0; start < set.n; start += chunk) {
+    const part = imageSubset(set, start, Math.min(chunk, set.n - start));
+    out.set(await extractor.extract(part.data, part.n, set.height, set.width), start * dim);
+    tick(part.n);
+  }
+  return featureSet(out, set.n, dim);
+}
+
+async function detectAll(detector: FaceDetector, set: ImageSet, chunk: number, tick: (k: number) => void): Promise<DetectionSummary> {
   let hits = 0;
   let sum = 0;
-  for (const s of scores) {
-    if (s > threshold) hits++;
-    sum += s;
+  for (let start = 0; start < set.n; start += chunk) {
+    const part = imageSubset(set, start, Math.min(chunk, set.n - start));
+    for (const s of await detector.scores(part.data, part.n, set.height, set.width)) {
+      if (s > detector.info.threshold) hits++;
+      sum += s;
+    }
+    tick(part.n);
   }
-  return { rate: hits / scores.length, meanScore: sum / scores.length };
+  return { rate: hits / set.n, meanScore: sum / set.n };
+}
+
+function kidSummary(r: KidResult): KidSummary {
+  return { value: r.kid, std: r.std };
+}
+
+/** n rows, each a copy of `row` (the features of one flat image, extracted once). */
+function repeatRow(row: Float32Array, n: number): FeatureSet {
+  const out = new Float32Array(n * row.length);
+  for (let i = 0; i < n; i++) out.set(row, i * row.length);
+  return featureSet(out, n, row.length);
 }
 
 export async function evaluate(opts: EvaluateOptions): Promise<EvalReport> {
-  const { generated, real, n, extractor, detector, onProgress } = opts;
+  const { generated, real, n, onProgress } = opts;
   const chunk = opts.chunk ?? 64;
   checkSources(generated, real, n);
-  if (opts.realFeatures && (opts.realFeatures.n !== n || opts.realFeatures.d !== extractor.info.dim)) {
-    throw new RangeError(`cached real features are [${opts.realFeatures.n}, ${opts.realFeatures.d}]; expected [${n}, ${extractor.info.dim}]`);
-  }
+  const { height, width } = real;
+  const faceOk = opts.faceMetrics === true;
+  const why = Math.min(height, width) < FACE_METRICS_MIN_SIZE ? NOT_MEANINGFUL : NOT_VALIDATED;
 
   let t = performance.now();
-  // With cached real features only the detector (if any) still needs the real images; skip it then.
-  const realPart = opts.realFeatures
-    ? { features: opts.realFeatures, scores: null }
-    : await measure(real, n, chunk, 'real', extractor, detector, onProgress);
-  const realSeconds = (performance.now() - t) / 1000;
+  const realAll = await readImages(real, 0, 2 * n, chunk, 'real', 0, 2 * n, onProgress);
+  const r1 = imageSubset(realAll, 0, n);
+  const r2 = imageSubset(realAll, n, n);
+  const gen = await readImages(generated, 0, n, chunk, 'generated', 0, n, onProgress);
+  const readSeconds = (performance.now() - t) / 1000;
 
   t = performance.now();
-  const genPart = await measure(generated, n, chunk, 'generated', extractor, detector, onProgress);
-  const generatedSeconds = (performance.now() - t) / 1000;
+  const swdOptions: Required<SwdOptions> = { ...SWD_DEFAULTS, ...opts.swd };
+  // Progress in pyramid levels of the two pairs (computed together against R1).
+  const levels = pyramidSizes(height, width, swdOptions.minResolution).length;
+  onProgress?.({ phase: 'swd', done: 0, total: 2 * levels });
+  const [swdValue, swdBaseline] = swdAgainst(r1, [gen, r2], swdOptions, (done) => onProgress?.({ phase: 'swd', done: 2 * done, total: 2 * levels })) as [SwdResult, SwdResult];
+  const colour = { value: colourDistance(gen, r1), baseline: colourDistance(r2, r1) };
+  const swdSeconds = (performance.now() - t) / 1000;
 
   t = performance.now();
-  onProgress?.({ phase: 'metrics', done: 0, total: 1 });
-  const kidSeed = opts.kid?.seed ?? 0;
-  const k = kid(genPart.features!, realPart.features!, { ...opts.kid, seed: kidSeed });
-  const f = fid(genPart.features!, realPart.features!);
-  onProgress?.({ phase: 'metrics', done: 1, total: 1 });
-  const metricsSeconds = (performance.now() - t) / 1000;
+  let features: FeatureReport | null = null;
+  const extractor = opts.extractor ?? null;
+  if (opts.notLoaded?.features && !faceOk) {
+    features = { skipped: why, description: opts.notLoaded.features };
+  } else if (extractor && extractor.info.features === 'faceres' && !faceOk) {
+    features = { skipped: why, description: extractor.info.description };
+  } else if (extractor) {
+    const total = 3 * n + (extractor.info.features === 'faceres' ? 1 : 0);
+    let done = 0;
+    const tick = (k: number) => onProgress?.({ phase: 'features', done: (done += k), total });
+    onProgress?.({ phase: 'features', done: 0, total });
+    const f1 = await extractAll(extractor, r1, chunk, tick);
+    const f2 = await extractAll(extractor, r2, chunk, tick);
+    const fg = await extractAll(extractor, gen, chunk, tick);
+    const kidOpts: KidOptions = { ...opts.kid, seed: opts.kid?.seed ?? 0 };
+    const k = kid(fg, f1, kidOpts);
+    const kb = kid(f2, f1, kidOpts);
+    const f = fid(fg, f1);
+    let blankKid: KidSummary | null = null;
+    if (extractor.info.features === 'faceres') {
+      // Every flat grey image has the same features: extract one, repeat it n times.
+      const grey = new Uint8Array(height * width * 3).fill(128);
+      blankKid = kidSummary(kid(repeatRow(await extractor.extract(grey, 1, height, width), n), f1, kidOpts));
+      tick(1);
+    }
+    features = {
+      info: extractor.info,
+      kid: { ...kidSummary(k), baseline: kidSummary(kb), subsets: k.subsets, subsetSize: k.subsetSize, seed: kidOpts.seed! },
+      blankKid,
+      fid: { value: f.fid, meanTerm: f.meanTerm, covTerm: f.covTerm, baseline: fid(f2, f1).fid },
+    };
+  }
+  const featuresSeconds = (performance.now() - t) / 1000;
+
+  t = performance.now();
+  let detector: DetectorReport | null = null;
+  const d = opts.detector ?? null;
+  if (opts.notLoaded?.detector && !faceOk) {
+    detector = { skipped: why, description: opts.notLoaded.detector };
+  } else if (d && !faceOk) {
+    detector = { skipped: why, description: d.info.description };
+  } else if (d) {
+    let done = 0;
+    const tick = (k: number) => onProgress?.({ phase: 'detector', done: (done += k), total: 3 * n });
+    onProgress?.({ phase: 'detector', done: 0, total: 3 * n });
+    const realRate = await detectAll(d, r1, chunk, tick);
+    const baseline = await detectAll(d, r2, chunk, tick);
+    const generatedRate = await detectAll(d, gen, chunk, tick);
+    detector = { description: d.info.description, source: d.info.source, runtime: d.info.runtime, threshold: d.info.threshold, generated: generatedRate, real: realRate, baseline };
+  }
+  const detectorSeconds = (performance.now() - t) / 1000;
 
   return {
     celebaGanVersion: packageVersion(),
     n,
-    features: extractor.info,
-    kid: { value: k.kid, std: k.std, subsets: k.subsets, subsetSize: k.subsetSize, seed: kidSeed },
-    fid: { value: f.fid, meanTerm: f.meanTerm, covTerm: f.covTerm },
-    detector: detector
-      ? {
-          description: detector.info.description,
-          source: detector.info.source,
-          runtime: detector.info.runtime,
-          threshold: detector.info.threshold,
-          generated: summarise(genPart.scores!, detector.info.threshold),
-          real: realPart.scores ? summarise(realPart.scores, detector.info.threshold) : null,
-        }
-      : null,
-    generated: { label: generated.label, height: generated.height, width: generated.width },
-    real: { label: real.label, height: real.height, width: real.width },
-    seconds: { real: realSeconds, generated: generatedSeconds, metrics: metricsSeconds },
-    ...(opts.keepFeatures ? { featureSets: { real: realPart.features!, generated: genPart.features! } } : {}),
+    height,
+    width,
+    generated: { label: generated.label },
+    real: { label: real.label },
+    swd: { value: swdValue, baseline: swdBaseline, options: swdOptions },
+    colour,
+    features,
+    detector,
+    seconds: { read: readSeconds, swd: swdSeconds, features: featuresSeconds, detector: detectorSeconds },
   };
-}
-
-/** The same images' face-detection rate alone (no features), e.g. `--features none`. */
-export async function detectionRate(source: ImageSource, n: number, detector: FaceDetector, chunk = 64): Promise<DetectionSummary> {
-  const { scores } = await measure(source, n, chunk, 'generated', null, detector);
-  return summarise(scores!, detector.info.threshold);
 }

@@ -10,8 +10,9 @@ import { loadEvalRuntime, withBackend, type EvalBackendName, type EvalRuntime } 
  * measure how face-like and how varied generated faces are, with no download.
  *
  * Input: 224x224 RGB with values 0-255. (Fed 0-1, as the same package feeds some other models,
- * it gives near-zero distances for everything.) Images of any size are resized bilinearly
- * (half-pixel centres) to 224; real and generated images go through the same resize.
+ * it gives near-zero distances for everything.) Images of any size are resized bilinearly to
+ * 224 exactly as human's `faceres.enhance` does: `resizeBilinear(x, size, false)`, i.e. without
+ * half-pixel centres; real and generated images go through the same resize.
  */
 
 export const FACERES_SIZE = 224;
@@ -30,6 +31,15 @@ export interface FaceresOptions {
   backend?: EvalBackendName;
   /** Images per forward pass (memory vs. overhead; default 16). */
   batchSize?: number;
+}
+
+/**
+ * uint8 pixels [n, h, w, 3] -> faceres' input: 0-255 float resized to 224x224 with
+ * halfPixelCenters false (human 3.3.6 src/face/faceres.ts `enhance`; it resizes 0-1 values and
+ * multiplies by 255 afterwards, which bilinear interpolation makes the same thing).
+ */
+export function faceresInput(tf: Tf, pixels: Tensor): Tensor {
+  return tf.image.resizeBilinear(tf.cast(pixels, 'float32') as Parameters<Tf['image']['resizeBilinear']>[0], [FACERES_SIZE, FACERES_SIZE], false, false);
 }
 
 export async function loadFaceres(opts: FaceresOptions = {}): Promise<FeatureExtractor> {
@@ -69,9 +79,7 @@ export async function loadFaceres(opts: FaceresOptions = {}): Promise<FeatureExt
           const count = Math.min(batchSize, n - start);
           const features = tf.tidy(() => {
             const pixels = tf.tensor4d(images.subarray(start * imageBytes, (start + count) * imageBytes), [count, height, width, 3], 'int32');
-            // 0-255 float, resized to 224x224: the range faceres was trained on.
-            const resized = tf.image.resizeBilinear(tf.cast(pixels, 'float32'), [FACERES_SIZE, FACERES_SIZE], false, true);
-            return model.execute(resized, FACERES_OUTPUT) as Tensor;
+            return model.execute(faceresInput(tf, pixels), FACERES_OUTPUT) as Tensor;
           });
           try {
             out.set(await features.data<'float32'>(), start * FACERES_DIM);

@@ -76,7 +76,9 @@ export async function loadInception(path: string, opts: InceptionOptions = {}): 
   try {
     bytes = await readFile(path);
   } catch (err) {
-    throw new UsageError('E_INCEPTION_MISSING', `cannot read the Inception model ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`, {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder; expected an .onnx file' : (err as Error).message;
+    throw new UsageError('E_INCEPTION_MISSING', `cannot read the Inception model ${path}: ${why}`, {
       hint: 'celeba-gan does not download Inception: export pytorch-fid\'s InceptionV3 to ONNX yourself and pass its path, or use --features faceres (no file needed).',
       cause: err,
     });

@@ -1,12 +1,17 @@
 /**
- * celeba-gan's own measurement of generated faces, offline: KID/FID on faceres face features
- * (or on a user-supplied Inception for the standard FID) and a face-detection rate.
- * The folder's public entry (re-exports only).
+ * celeba-gan's own measurement of generated faces, offline: ProGAN's sliced Wasserstein distance
+ * and a colour-statistics distance at every size, each beside its real-halves baseline; KID/FID
+ * on faceres face features and a face-detection rate from 64 px; standard FID on a
+ * user-supplied Inception.
  */
 
-export { evaluate, checkSources, detectionRate, type EvalReport, type EvalProgress, type EvaluateOptions, type DetectionSummary } from './evaluate.js';
+export { evaluate, checkSources, FACE_METRICS_MIN_SIZE, NOT_MEANINGFUL, NOT_VALIDATED, type EvalReport, type EvalProgress, type EvaluateOptions, type DetectionSummary, type FeatureReport, type DetectorReport, type KidSummary } from './evaluate.js';
+export { swd, swdAgainst, pyramidSizes, imageSubset, SWD_DEFAULTS, type ImageSet, type SwdOptions, type SwdResult, type SwdLevel } from './swd.js';
+export { colourDistance, colourStatistics, type ColourDistance } from './colour.js';
+export { yardstick, realHalves, realHalvesBaseline, type YardstickResult, type YardstickOptions, type MetricPair } from './yardstick.js';
+export { gaussianBlur, checkerboard, uniformNoise, flatGrey, colourShift } from './degrade.js';
 export { kid, fid, featureSet, gaussianStats, frechetDistance, type FeatureSet, type KidOptions, type KidResult } from './metrics.js';
-export { datasetSource, onnxSource, engineSource, sampleIndices, type ImageSource } from './sources.js';
+export { datasetSource, onnxSource, engineSource, sampleIndices, openEvalSource, type ImageSource, type OpenedEvalSource, type OpenEvalSourceOptions, type EvalSourceKind } from './sources.js';
 export type { FeatureExtractor, FeatureSpace, ExtractorInfo } from './extractor.js';
 export type { FaceDetector } from './face-detector.js';
 export { EVAL_BACKENDS, type EvalBackendName } from './tfjs-runtime.js';

@@ -1,6 +1,12 @@
-import type { DatasetReader } from '../data/dataset-file.js';
+import { stat } from 'node:fs/promises';
+import { dirname, extname, join } from 'node:path';
+import sharp from 'sharp';
+import type { ProviderName } from '../bindings/onnxruntime.js';
+import { DatasetReader } from '../data/dataset-file.js';
+import { IMAGE_EXTENSIONS, openImageSource } from '../data/sources.js';
+import { UsageError } from '../errors.js';
 import type { TrainingEngine } from '../engines/engine.js';
-import type { GeneratorSession } from '../inference/session.js';
+import { openGenerator, type GeneratorSession } from '../inference/session.js';
 import { latentsFor, type LatentKind } from '../inference/latents.js';
 import { floatNchwToUint8Hwc } from '../util/image.js';
 import { Rng } from '../util/rng.js';
@@ -64,4 +70,131 @@ export function onnxSource(session: GeneratorSession, count: number, seed: numbe
 export function engineSource(engine: TrainingEngine, count: number, seed: number, label = 'training generator'): ImageSource {
   const { zDim, latent, image } = engine.spec;
   return generated(`${label}: ${count} images (seed ${seed})`, count, zDim, latent, seed, image.channels, image.height, image.width, (z, n) => engine.generate(z, n));
+}
+
+/** How `eval` reads a path given for --generated / --real / --model. */
+export type EvalSourceKind = 'folder' | 'zip' | 'dataset' | 'onnx';
+
+export interface OpenedEvalSource {
+  kind: EvalSourceKind;
+  source: ImageSource;
+  /** Images the path holds (ONNX: as many as asked). */
+  available: number;
+  /** e.g. `onnxruntime cpu` for a generator. */
+  note?: string;
+  close(): Promise<void>;
+}
+
+export interface OpenEvalSourceOptions {
+  /** The flag the path came from, for messages: `--real`. */
+  flag: string;
+  /** Images wanted (n for generated, 2n for real); a sample of this many is taken, fixed by `seed`. */
+  count: number;
+  seed: number;
+  /** Resize folder images to size x size (centre-cropped to a square first, as `prepare` does). */
+  resize?: number;
+  /** Only an .onnx file is accepted (`--model`). */
+  onnxOnly?: boolean;
+  provider?: ProviderName;
+}
+
+const ACCEPTED = 'a folder of JPEG/PNG/WebP images, a .zip of them, a .cgds data set or an .onnx generator';
+
+/**
+ * Open what a path names, by what it is on disk: a folder (or .zip) of images, a .cgds data set
+ * (its pixel checksum is verified, as `train` does) or an exported .onnx generator. Usage errors
+ * name the flag and the path.
+ */
+export async function openEvalSource(path: string, opts: OpenEvalSourceOptions): Promise<OpenedEvalSource> {
+  const { flag } = opts;
+  let st;
+  try {
+    st = await stat(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      throw new UsageError('E_EVAL_INPUT_MISSING', `${flag} ${path} does not exist`, { hint: `Pass ${opts.onnxOnly ? 'an exported .onnx generator (`celeba-gan export --onnx`)' : ACCEPTED}.` });
+    }
+    if (code === 'EACCES' || code === 'EPERM') throw new UsageError('E_EVAL_INPUT_UNREADABLE', `${flag} ${path} cannot be read (${code})`, { hint: 'Check its permissions.' });
+    throw err;
+  }
+  const ext = extname(path).toLowerCase();
+  if (st.isDirectory()) {
+    if (opts.onnxOnly) throw new UsageError('E_EVAL_EXPECTED_FILE', `${flag} ${path} is a folder; expected an .onnx file`, { hint: `Pass the exported generator file, or use --generated ${path} to evaluate a folder of images.` });
+    if (ext === '.onnx' || ext === '.cgds') throw new UsageError('E_EVAL_EXPECTED_FILE', `${flag} ${path} is a folder, but its name says it should be a ${ext} file`, { hint: `Pass the ${ext} file itself, or rename the folder if it holds images.` });
+    return openFolderSource(path, opts);
+  }
+  if (!st.isFile()) throw new UsageError('E_EVAL_EXPECTED_FILE', `${flag} ${path} is neither a file nor a folder`, { hint: `Pass ${ACCEPTED}.` });
+  if (opts.onnxOnly && ext !== '.onnx') throw new UsageError('E_EVAL_EXPECTED_ONNX', `${flag} ${path} is not an .onnx file`, { hint: 'Pass an exported generator (`celeba-gan export --onnx`), or use --generated for folders and data sets.' });
+  if (ext === '.onnx') {
+    const session = await openGenerator(path, { provider: opts.provider ?? 'auto' });
+    return { kind: 'onnx', source: onnxSource(session, opts.count, opts.seed), available: opts.count, note: session.providerUsed, close: () => session.close() };
+  }
+  if (ext === '.cgds') {
+    const reader = new DatasetReader(path);
+    try {
+      reader.verify();
+    } catch (err) {
+      reader.close();
+      throw err;
+    }
+    const take = Math.min(opts.count, reader.count);
+    const source = datasetSource(reader, sampleIndices(reader.count, take, opts.seed), `${path}: ${take} of ${reader.count} images (seed ${opts.seed})`);
+    return { kind: 'dataset', source, available: reader.count, close: async () => reader.close() };
+  }
+  if (ext === '.zip') return openFolderSource(path, opts);
+  throw new UsageError('E_EVAL_EXPECTED_FOLDER', `${flag} ${path} is a file (${ext || 'no extension'}); expected ${ACCEPTED}`, {
+    hint: `To compare single images, put them in a folder and pass the folder: ${flag} ${dirname(path)}/`,
+  });
+}
+
+async function openFolderSource(path: string, opts: OpenEvalSourceOptions): Promise<OpenedEvalSource> {
+  const images = await openImageSource(path);
+  try {
+    if (images.names.length === 0) {
+      throw new UsageError('E_EVAL_NO_IMAGES', `${opts.flag} ${path} holds no images`, { hint: `Put JPEG/PNG/WebP files in it (${IMAGE_EXTENSIONS.join(', ')}).` });
+    }
+    const take = Math.min(opts.count, images.names.length);
+    const order = sampleIndices(images.names.length, take, opts.seed, 'eval-folder');
+    const decode = async (index: number): Promise<{ data: Buffer; width: number; height: number }> => {
+      const name = images.names[index]!;
+      let img;
+      try {
+        let pipeline = sharp(await images.read(index), { failOn: 'error' }).rotate();
+        if (opts.resize) pipeline = pipeline.resize(opts.resize, opts.resize, { fit: 'cover', position: 'centre' });
+        img = await pipeline.removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+      } catch (err) {
+        throw new UsageError('E_EVAL_BAD_IMAGE', `${opts.flag}: ${join(path, name)} could not be decoded (${(err as Error).message})`, { hint: 'Remove or replace the file.', cause: err });
+      }
+      if (img.info.channels !== 3) throw new UsageError('E_EVAL_BAD_IMAGE', `${opts.flag}: ${join(path, name)} decodes to ${img.info.channels} channels, not RGB`, { hint: 'Convert it to RGB.' });
+      return { data: img.data, width: img.info.width, height: img.info.height };
+    };
+    const first = await decode(order[0]!);
+    const firstName = images.names[order[0]!]!;
+    const { width, height } = first;
+    const source: ImageSource = {
+      label: `${path}: ${take} of ${images.names.length} images${take < images.names.length ? ` (seed ${opts.seed})` : ''}${opts.resize ? `, resized to ${opts.resize}x${opts.resize}` : ''}`,
+      count: take,
+      height,
+      width,
+      async read(start, n) {
+        const out = new Uint8Array(n * height * width * 3);
+        for (let i = 0; i < n; i++) {
+          const index = order[start + i]!;
+          const img = await decode(index);
+          if (img.width !== width || img.height !== height) {
+            throw new UsageError('E_EVAL_SIZE_MISMATCH', `${opts.flag}: ${join(path, images.names[index]!)} is ${img.height}x${img.width} but ${join(path, firstName)} is ${height}x${width}`, {
+              hint: 'Pass --resize <px> to bring every image to one size.',
+            });
+          }
+          out.set(img.data, i * height * width * 3);
+        }
+        return out;
+      },
+    };
+    return { kind: images.kind === 'zip' ? 'zip' : 'folder', source, available: images.names.length, close: () => images.close() };
+  } catch (err) {
+    await images.close();
+    throw err;
+  }
 }

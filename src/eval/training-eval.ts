@@ -1,38 +1,31 @@
 import { DatasetReader } from '../data/dataset-file.js';
 import type { StepEndContext, StepHook } from '../train/loop.js';
 import { deriveSeed } from '../util/rng.js';
-import { evaluate } from './evaluate.js';
-import type { FeatureExtractor } from './extractor.js';
-import { loadFaceres } from './faceres.js';
-import { HUMAN_PACKAGE, findPackage } from './model-files.js';
-import type { FeatureSet } from './metrics.js';
+import { colourDistance, type ColourDistance } from './colour.js';
 import { datasetSource, engineSource, sampleIndices } from './sources.js';
-import type { EvalBackendName } from './tfjs-runtime.js';
+import { imageSubset, pyramidSizes, swd, type ImageSet, type SwdResult } from './swd.js';
 
 /**
- * `train --eval-every N [--eval-n 500]`: every N steps, KID (and FID) in faceres space between
- * the training engine's generator (inference mode, fixed latents: no ONNX needed) and a fixed
- * slice of the training data. Both the slice (indices) and the latents derive from the run's
+ * `train --eval-every N [--eval-n 200]`: every N steps, SWD (ProGAN) and the colour distance
+ * between n images of the training engine's generator (inference mode, fixed latents: no ONNX
+ * needed) and a fixed slice R1 of the training data, beside the real-halves baseline (a second
+ * fixed slice R2 against R1, computed once). The slices and the latents derive from the run's
  * seed, so every point of the curve measures the same thing and a resumed run continues it.
- * The slice's features are computed once, at the first evaluation.
  *
- * The slice is not withheld from training (the loop trains on every image): the point is a
+ * The slices are not withheld from training (the loop trains on every image): the point is a
  * stable yardstick that shows a run improving or collapsing, not a test of memorisation.
- * Values go to metrics.jsonl as {"kind": "eval", "step": N, "kid": ..., ...}.
+ * Values go to metrics.jsonl as {"kind": "eval", "step": N, "swd": ..., "swdBaseline": ...}.
  */
 
-export const DEFAULT_TRAIN_EVAL_N = 500;
+export const DEFAULT_TRAIN_EVAL_N = 200;
 export const TRAIN_EVAL_HOOK = 'eval';
 
 export interface TrainingEvalOptions {
   /** Evaluate after every `every` steps. */
   every: number;
-  /** Images per set (default 500). */
+  /** Images per set (default 200; the data set needs 2n). */
   n?: number;
-  /** KID subsets (default 50: n is small, the estimate settles quickly). */
-  kidSubsets?: number;
-  backend?: EvalBackendName;
-  /** Also evaluate after step 1: the near-untrained baseline the curve starts from. */
+  /** Also evaluate after step 1: the near-untrained point the curve starts from. */
   includeFirstStep?: boolean;
 }
 
@@ -45,48 +38,47 @@ export function createTrainingEvalHook(opts: TrainingEvalOptions): TrainingEvalH
   const n = opts.n ?? DEFAULT_TRAIN_EVAL_N;
   if (!Number.isInteger(every) || every < 1) throw new RangeError(`eval-every must be an integer >= 1, got ${every}`);
   if (!Number.isInteger(n) || n < 2) throw new RangeError(`eval-n must be an integer >= 2, got ${n}`);
-  // A missing model package should stop the run before it trains, not at the first evaluation.
-  findPackage(HUMAN_PACKAGE);
-  let extractor: FeatureExtractor | null = null;
-  let realFeatures: FeatureSet | null = null;
+  let real: { dataPath: string; r1: ImageSet; swd: SwdResult; colour: ColourDistance } | null = null;
 
   return {
     name: TRAIN_EVAL_HOOK,
     async onStepEnd(ctx: StepEndContext) {
       if (ctx.step % every !== 0 && !(opts.includeFirstStep && ctx.step === 1)) return;
-      extractor ??= await loadFaceres({ backend: opts.backend });
-      const reader = new DatasetReader(ctx.run.data.path);
-      try {
-        const count = Math.min(n, reader.count);
-        const real = datasetSource(reader, sampleIndices(reader.count, count, ctx.run.seed, 'train-eval-real'), `${ctx.run.data.path}: fixed slice of ${count}`);
-        const generated = engineSource(ctx.engine, count, deriveSeed(ctx.run.seed, 'train-eval-latents'), `step ${ctx.step}`);
-        const report = await evaluate({
-          generated,
-          real,
-          n: count,
-          extractor,
-          // Subsets of half the set, so the ± spread over subsets means something at small n.
-          kid: { subsets: opts.kidSubsets ?? 50, subsetSize: Math.max(2, Math.floor(count / 2)), seed: ctx.run.seed },
-          ...(realFeatures ? { realFeatures } : {}),
-          keepFeatures: realFeatures === null,
-        });
-        realFeatures ??= report.featureSets!.real;
-        return {
-          kid: report.kid.value,
-          kidStd: report.kid.std,
-          fid: report.fid.value,
-          n: count,
-          features: 'faceres',
-          seconds: report.seconds.real + report.seconds.generated + report.seconds.metrics,
-        };
-      } finally {
-        reader.close();
+      const started = performance.now();
+      if (!real || real.dataPath !== ctx.run.data.path) {
+        const reader = new DatasetReader(ctx.run.data.path);
+        try {
+          // Fewer than 2n images: compare at half the data set, so the baseline stays at the same n.
+          const count = Math.min(n, Math.floor(reader.count / 2));
+          if (count < 2) throw new RangeError(`--eval-every needs a data set of at least 4 images; ${ctx.run.data.path} has ${reader.count}`);
+          const { height, width } = reader.header;
+          if (pyramidSizes(height, width).length === 0) throw new RangeError(`--eval-every: SWD needs images of at least 16 px; ${ctx.run.data.path} holds ${height}x${width}`);
+          const source = datasetSource(reader, sampleIndices(reader.count, 2 * count, ctx.run.seed, 'train-eval-real'), ctx.run.data.path);
+          const all: ImageSet = { data: await source.read(0, 2 * count), n: 2 * count, height, width };
+          const r1 = imageSubset(all, 0, count);
+          const r2 = imageSubset(all, count, count);
+          real = { dataPath: ctx.run.data.path, r1, swd: swd(r2, r1, { seed: ctx.run.seed }), colour: colourDistance(r2, r1) };
+        } finally {
+          reader.close();
+        }
       }
+      const { r1 } = real;
+      const generated = engineSource(ctx.engine, r1.n, deriveSeed(ctx.run.seed, 'train-eval-latents'), `step ${ctx.step}`);
+      const gen: ImageSet = { data: await generated.read(0, r1.n), n: r1.n, height: generated.height, width: generated.width };
+      const s = swd(gen, r1, { seed: ctx.run.seed });
+      const c = colourDistance(gen, r1);
+      return {
+        swd: s.mean,
+        swdBaseline: real.swd.mean,
+        swdLevels: s.levels.map((l) => l.value.toFixed(2)).join(' '),
+        colour: c.value,
+        colourBaseline: real.colour.value,
+        n: r1.n,
+        seconds: (performance.now() - started) / 1000,
+      };
     },
     async dispose() {
-      await extractor?.dispose();
-      extractor = null;
-      realFeatures = null;
+      real = null;
     },
   };
 }

@@ -160,17 +160,17 @@ export class Trainer {
         if (step % config.logEvery === 0 || step === totalSteps) {
           this.log(metrics, { step, epoch, metrics: m, window, started });
           window = { start: performance.now(), images: 0 };
-          plot.write(metrics.curve, metrics.kid);
+          plot.write(metrics.curve, metrics.swd);
         }
         await this.runHooks(metrics, { step, epoch, metrics: m, engine, spec, runDir, run });
         if (config.sampleEvery > 0 && step % config.sampleEvery === 0) {
           await this.writeSamples(samples, step);
-          plot.write(metrics.curve, metrics.kid, true);
+          plot.write(metrics.curve, metrics.swd, true);
         }
         if (config.checkpointEvery > 0 && step % config.checkpointEvery === 0) await this.checkpoint(step, { periodic: true });
       }
       await this.checkpoint(step, { periodic: false });
-      plot.write(metrics.curve, metrics.kid, true);
+      plot.write(metrics.curve, metrics.swd, true);
       return {
         status: this.stopReason ? 'stopped' : 'completed',
         step,

@@ -4,7 +4,7 @@ import { writeFileAtomicSync } from '../util/atomic.js';
 /**
  * `loss.svg`: the training curves as a small self-contained SVG (no plotting dependency).
  * Top panel: loss_D and loss_G; bottom panel: D(x) and D(G(z)) on a fixed 0..1 axis; with
- * `train --eval-every`, a third panel: KID from the evaluations (src/eval).
+ * `train --eval-every`, a third panel: SWD from the evaluations (src/eval).
  */
 
 export interface CurvePoint {
@@ -15,7 +15,7 @@ export interface CurvePoint {
   dFake: number;
 }
 
-/** An extra curve measured now and then (KID from `--eval-every`), drawn in its own panel. */
+/** An extra curve measured now and then (SWD from `--eval-every`), drawn in its own panel. */
 export interface EvalCurve {
   label: string;
   points: readonly { step: number; value: number }[];
@@ -126,10 +126,10 @@ export class LossPlot {
     this.path = join(runDir, LOSS_PLOT_FILE);
   }
 
-  write(points: readonly CurvePoint[], kid: EvalCurve['points'], force = false): void {
+  write(points: readonly CurvePoint[], swd: EvalCurve['points'], force = false): void {
     const now = performance.now();
     if (!force && now - this.last < this.everySeconds * 1000) return;
     this.last = now;
-    writeFileAtomicSync(this.path, renderLossSvg(points, this.title, { label: 'KID (faceres)', points: kid }));
+    writeFileAtomicSync(this.path, renderLossSvg(points, this.title, { label: 'SWD x1e3', points: swd }));
   }
 }

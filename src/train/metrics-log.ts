@@ -7,7 +7,7 @@ import type { CurvePoint } from './loss-plot.js';
 
 /**
  * `<run>/metrics.jsonl`: one JSON object per logged step (`{step, epoch, lossD, ...}`) and per
- * hook result (`{kind: "kid", step, ...}`), appended and fsynced, so a crash loses at most the
+ * hook result (`{kind: "eval", step, swd, ...}`), appended and fsynced, so a crash loses at most the
  * line being written. Opening it for a resume drops the lines past the resumed step (that part
  * of the run is trained again) and keeps the curves for loss.svg.
  */
@@ -27,8 +27,8 @@ export class MetricsLog {
   readonly path: string;
   /** The loss curves so far (loss.svg's first panels). */
   readonly curve: CurvePoint[] = [];
-  /** KID points from `--eval-every` (src/eval), drawn in loss.svg's third panel. */
-  readonly kid: { step: number; value: number }[] = [];
+  /** SWD points from `--eval-every` (src/eval), drawn in loss.svg's third panel. */
+  readonly swd: { step: number; value: number }[] = [];
 
   /** Open the run's log, keeping only lines up to `step` (rewritten atomically when any are dropped). */
   constructor(runDir: string, step: number) {
@@ -38,7 +38,7 @@ export class MetricsLog {
     let dropped = false;
     for (const line of readFileSync(this.path, 'utf8').split('\n')) {
       if (!line.trim()) continue;
-      let v: { step?: number; kind?: string; kid?: unknown } & Partial<CurvePoint>;
+      let v: { step?: number; kind?: string; swd?: unknown } & Partial<CurvePoint>;
       try {
         v = JSON.parse(line);
       } catch {
@@ -51,7 +51,7 @@ export class MetricsLog {
       }
       kept.push(line);
       if (v.kind === undefined) this.curve.push({ step: v.step, lossD: v.lossD!, lossG: v.lossG!, dReal: v.dReal!, dFake: v.dFake! });
-      else if (typeof v.kid === 'number') this.kid.push({ step: v.step, value: v.kid });
+      else if (typeof v.swd === 'number') this.swd.push({ step: v.step, value: v.swd });
     }
     if (dropped) writeFileAtomicSync(this.path, kept.map((l) => `${l}\n`).join(''));
   }
@@ -65,7 +65,7 @@ export class MetricsLog {
   /** A hook's values at a step (`kind` is the hook's name). */
   logHook(kind: string, step: number, values: Record<string, number | string>): void {
     this.append({ kind, step, ...values });
-    if (typeof values.kid === 'number') this.kid.push({ step, value: values.kid });
+    if (typeof values.swd === 'number') this.swd.push({ step, value: values.swd });
   }
 
   private append(value: unknown): void {

@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { cli } from '../cli/in-process.js';
 import { prepareSynthetic } from '../../src/data/synthetic.js';
+import sharp from 'sharp';
 import { renameInput, tempDir, writeTinyModel } from '../inference/fixtures.js';
+import { syntheticFaces } from './ladder.js';
 
 /** `celeba-gan eval` through main(), in a scratch working directory. */
 
@@ -17,6 +19,15 @@ before(async () => {
   await prepareSynthetic({ count: 12, out: join(dir, 'data', 'synthetic-28.cgds'), size: 28, seed: 2 });
   writeTinyModel(join(dir, 'models'), 'tiny.onnx');
   writeTinyModel(join(dir, 'bad'), 'renamed.onnx', { edit: renameInput('latent') });
+  // Two folders of PNGs, as a user would have them: 4 "generated" and 8 "real" 32 px faces.
+  for (const [name, seed, count] of [['gen', 5, 4], ['photos', 6, 8]] as const) {
+    mkdirSync(join(dir, name));
+    const set = syntheticFaces(seed, 0, count, 32);
+    const bytes = 32 * 32 * 3;
+    for (let i = 0; i < count; i++) {
+      await sharp(Buffer.from(set.data.subarray(i * bytes, (i + 1) * bytes)), { raw: { width: 32, height: 32, channels: 3 } }).png().toFile(join(dir, name, `${i}.png`));
+    }
+  }
   process.chdir(dir);
 });
 after(() => {
@@ -25,43 +36,61 @@ after(() => {
 });
 
 describe('celeba-gan eval', () => {
-  it('with no paths, picks the newest model and data set, says so, and prints JSON with the feature space', async () => {
-    const r = await cli('eval', '--n', '8', '--json', '--kid-subsets', '3', '--seed', '4');
+  it('with no paths, picks the newest model and data set, says so, and prints JSON with SWD beside its baseline', async () => {
+    const r = await cli('eval', '--n', '6', '--json', '--seed', '4');
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /model models\/tiny\.onnx \(newest of 1 model in models\/\)/);
     assert.match(r.stderr, /real images data\/synthetic-28\.cgds \(newest of 1 data set in data\/\)/);
     const report = JSON.parse(r.stdout);
-    assert.equal(report.n, 8);
+    assert.equal(report.n, 6);
     assert.equal(report.seed, 4);
-    assert.equal(report.features.features, 'faceres');
-    assert.equal(report.features.dim, 1024);
-    assert.match(report.features.description, /@vladmandic\/human 3\.3\.6/);
-    assert.equal(report.kid.subsets, 3);
-    assert.equal(report.kid.subsetSize, 8);
-    assert.ok(Number.isFinite(report.kid.value) && Number.isFinite(report.fid.value) && report.fid.value > 0);
-    assert.match(report.detector.description, /@vladmandic\/face-api 1\.7\.15/);
-    assert.ok(report.detector.generated.rate >= 0 && report.detector.generated.rate <= 1);
+    assert.equal(report.swd.options.seed, 4);
+    assert.equal(report.swd.value.levels.length, 1);
+    assert.ok(report.swd.value.mean > report.swd.baseline.mean, JSON.stringify(report.swd));
+    assert.ok(Number.isFinite(report.colour.value.value) && Number.isFinite(report.colour.baseline.value));
+    assert.deepEqual(report.features, { skipped: 'not meaningful below 64 px', description: 'faceres (@vladmandic/human 3.3.6)' });
+    assert.deepEqual(report.detector, { skipped: 'not meaningful below 64 px', description: 'tiny face detector (@vladmandic/face-api 1.7.15)' });
   });
 
-  it('prints a readable table naming the extractor next to the numbers', async () => {
-    const r = await cli('eval', '--model', 'models/tiny.onnx', '--real', 'data/synthetic-28.cgds', '--n', '8', '--kid-subsets', '2', '--detector', 'none');
+  it('prints a readable table: every number beside the real-halves baseline; faceres and the detector not meaningful at 28 px', async () => {
+    const r = await cli('eval', '--model', 'models/tiny.onnx', '--real', 'data/synthetic-28.cgds', '--n', '6');
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /features {3}faceres 1024-d/);
-    assert.match(r.stdout, /KID {3}-?\d\.\d+e[+-]\d+ ± /);
-    assert.match(r.stdout, /FID {3}\d+\.\d+/);
-    assert.match(r.stdout, /not comparable/);
-    assert.doesNotMatch(r.stdout, /faces detected/);
+    assert.match(r.stdout, /generated +real halves/);
+    assert.match(r.stdout, /SWD x1e3 \(ProGAN\), mean +\d+\.\d +\d+\.\d +\d+\.\d\dx the baseline/);
+    assert.match(r.stdout, /level 28x28 +\d+\.\d +\d+\.\d/);
+    assert.match(r.stdout, /colour distance x1e3 +\d+\.\d\d +\d+\.\d\d/);
+    assert.match(r.stdout, /faceres KID and FID: not meaningful below 64 px/);
+    assert.match(r.stdout, /faces detected: not meaningful below 64 px/);
+    assert.doesNotMatch(r.stdout, /KID x1000/);
+  });
+
+  it('compares two folders of images: eval --generated <folder> --real <folder>', async () => {
+    const r = await cli('eval', '--generated', 'gen/', '--real', 'photos/', '--n', '4', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(r.stdout);
+    assert.equal(report.height, 32);
+    assert.equal(report.swd.value.levels.length, 2); // 32 and 16 px
+    assert.match(report.generated.label, /gen\/: 4 of 4 images/);
+    assert.match(report.real.label, /photos\/: 8 of 8 images/);
+    // Resized to 28 px, the folders compare with a 28 px data set.
+    const mixed = await cli('eval', '--generated', 'gen/', '--real', 'data/synthetic-28.cgds', '--resize', '28', '--n', '4', '--json');
+    assert.equal(mixed.code, 0, mixed.stderr);
+    assert.equal(JSON.parse(mixed.stdout).height, 28);
   });
 
   describe('BAD CALL', () => {
     const table: [string, string[], number, RegExp][] = [
-      ['a real set smaller than --n', ['--n', '50'], 2, /E_EVAL_NOT_ENOUGH_REAL.*has 12 images; --n 50 needs at least 50/],
+      ['a real set smaller than 2n', ['--n', '50'], 2, /E_EVAL_NOT_ENOUGH_REAL.*data\/synthetic-28\.cgds has 12 images; --n 50 needs at least 100 .*Pass --n 6 or less, or a larger real set\./],
+      ['folders of different sizes without --resize', ['--generated', 'gen/', '--real', 'data/synthetic-28.cgds', '--n', '4'], 2, /E_EVAL_SIZE_MISMATCH.*32x32 but the real images .* are 28x28.*--resize/],
+      ['a folder given to --model', ['--model', 'gen/', '--n', '4'], 2, /E_EVAL_EXPECTED_FILE.*--model gen\/ is a folder; expected an \.onnx file/],
+      ['a single image given to --real', ['--real', 'photos/0.png', '--n', '2'], 2, /E_EVAL_EXPECTED_FOLDER.*--real photos\/0\.png is a file \(\.png\); expected a folder/],
+      ['--generated and --model together', ['--generated', 'gen/', '--model', 'models/tiny.onnx'], 2, /E_BAD_ARGUMENT.*either --generated or --model, not both/],
       ['a model without the expected input', ['--model', 'bad/renamed.onnx', '--n', '4'], 2, /E_MODEL_IO.*has no input "z"/],
       ['inception features without a file', ['--features', 'inception', '--n', '4'], 2, /E_INCEPTION_MISSING.*needs --inception/],
-      ['an unknown feature space', ['--features', 'clip'], 2, /E_BAD_ARGUMENT.*Unsupported features "clip" of type string\. Should be one of: faceres, inception/],
+      ['an unknown feature space', ['--features', 'clip'], 2, /E_BAD_ARGUMENT.*Unsupported features "clip" of type string\. Should be one of: faceres, inception, none/],
       ['an unknown detector', ['--detector', 'yolo'], 2, /Should be one of: tiny, none/],
       ['--n below 2', ['--n', '1'], 2, /Expected integer >= 2 for n but received 1 of type number/],
-      ['a missing data set file', ['--real', 'data/nope.cgds'], 2, /E_DATASET_MISSING/],
+      ['a missing data set file', ['--real', 'data/nope.cgds'], 2, /E_EVAL_INPUT_MISSING.*--real data\/nope\.cgds does not exist/],
     ];
     for (const [what, args, code, message] of table) {
       it(`EXPECTED FAILURE - ${what}`, async () => {

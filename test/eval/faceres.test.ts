@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import sharp from 'sharp';
-import { FACERES_DIM, loadFaceres } from '../../src/eval/faceres.js';
+import { FACERES_DIM, FACERES_SIZE, faceresInput, loadFaceres } from '../../src/eval/faceres.js';
+import { loadEvalRuntime, withBackend } from '../../src/eval/tfjs-runtime.js';
 import type { FeatureExtractor } from '../../src/eval/extractor.js';
 import { Rng } from '../../src/util/rng.js';
 
@@ -79,6 +80,30 @@ describe('faceres features', () => {
       for (const k of [3, 4]) faceOther = Math.max(faceOther, cosine(row(f, i), row(f, k)));
     }
     assert.ok(faceFace > faceOther + 0.1, `least similar faces ${faceFace}, most face-like non-face ${faceOther}`);
+  });
+
+  it('resizes as human 3.3.6 faceres.enhance does (0-1 values, resizeBilinear with halfPixelCenters false, x255), not with half-pixel centres', async () => {
+    const rt = await loadEvalRuntime('auto');
+    const { tf } = rt;
+    const pixels = Int32Array.from(await faces(28));
+    const [ours, human, halfPixel] = await withBackend(rt, async () => {
+      const x = tf.tensor4d(pixels, [3, 28, 28, 3], 'int32');
+      const a = faceresInput(tf, x);
+      // human src/face/faceres.ts: input normalised to 0..1, resizeBilinear(tensor, [224, 224], false), times 255
+      const b = tf.mul(tf.image.resizeBilinear(tf.div(tf.cast(x, 'float32'), 255) as Parameters<typeof tf.image.resizeBilinear>[0], [FACERES_SIZE, FACERES_SIZE], false), 255);
+      const c = tf.image.resizeBilinear(tf.cast(x, 'float32') as Parameters<typeof tf.image.resizeBilinear>[0], [FACERES_SIZE, FACERES_SIZE], false, true);
+      const out = [await a.data(), await b.data(), await c.data()] as Float32Array[];
+      tf.dispose([x, a, b, c]);
+      return out;
+    });
+    let maxHuman = 0;
+    let maxHalf = 0;
+    for (let i = 0; i < ours.length; i++) {
+      maxHuman = Math.max(maxHuman, Math.abs(ours[i]! - human[i]!));
+      maxHalf = Math.max(maxHalf, Math.abs(ours[i]! - halfPixel[i]!));
+    }
+    assert.ok(maxHuman < 1e-3, `largest difference from human's resize: ${maxHuman}`);
+    assert.ok(maxHalf > 1, `half-pixel centres should differ visibly at 28 -> 224 px (largest difference ${maxHalf})`);
   });
 
   it('EXPECTED FAILURE - image bytes that do not match n x h x w x 3', async () => {

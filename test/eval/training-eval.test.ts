@@ -36,8 +36,8 @@ function evalLines(dir: string): Record<string, number | string>[] {
 }
 
 describe('train --eval-every (hook)', () => {
-  it('logs KID/FID in faceres space to metrics.jsonl every N steps, and reports them', async () => {
-    const hook = createTrainingEvalHook({ every: 2, n: 8, kidSubsets: 5 });
+  it('logs SWD and the colour distance beside their real-halves baselines to metrics.jsonl every N steps, and reports them', async () => {
+    const hook = createTrainingEvalHook({ every: 2, n: 8 });
     const seen: [string, number][] = [];
     try {
       await train(cfg('run-a', { steps: 4 }), engine, { onEval: (name, step) => seen.push([name, step]) }, [hook]);
@@ -48,18 +48,22 @@ describe('train --eval-every (hook)', () => {
     assert.deepEqual(lines.map((l) => l.step), [2, 4]);
     assert.deepEqual(seen, [['eval', 2], ['eval', 4]]);
     for (const l of lines) {
-      assert.equal(l.features, 'faceres');
       assert.equal(l.n, 8);
-      assert.ok(Number.isFinite(l.kid) && Number.isFinite(l.kidStd) && Number.isFinite(l.fid) && (l.fid as number) > 0, JSON.stringify(l));
+      // A barely trained generator is far from the data; two real halves are close.
+      assert.ok((l.swd as number) > 2 * (l.swdBaseline as number), JSON.stringify(l));
+      assert.ok((l.colour as number) > (l.colourBaseline as number), JSON.stringify(l));
+      assert.match(l.swdLevels as string, /^\d+\.\d\d$/); // 28 px: one pyramid level
     }
-    // loss.svg draws the KID curve in a third panel.
+    // The baseline is computed once, from the same fixed slices.
+    assert.equal(lines[0]!.swdBaseline, lines[1]!.swdBaseline);
+    // loss.svg draws the SWD curve in a third panel.
     const svg = readFileSync(join(root, 'run-a', 'loss.svg'), 'utf8');
-    assert.match(svg, /KID \(faceres\) \(lower is better\)/);
+    assert.match(svg, /SWD x1e3 \(lower is better\)/);
   });
 
   it('measures the same thing in every run with the same seed (fixed slice and latents)', async () => {
     const once = async (out: string): Promise<Record<string, number | string>[]> => {
-      const hook = createTrainingEvalHook({ every: 2, n: 8, kidSubsets: 5 });
+      const hook = createTrainingEvalHook({ every: 2, n: 8 });
       try {
         await train(cfg(out, { steps: 2 }), engine, {}, [hook]);
       } finally {
@@ -68,8 +72,8 @@ describe('train --eval-every (hook)', () => {
       return evalLines(join(root, out));
     };
     const [a, b] = [await once('run-b'), await once('run-c')];
-    assert.equal(a[0]!.kid, b[0]!.kid);
-    assert.equal(a[0]!.fid, b[0]!.fid);
+    assert.equal(a[0]!.swd, b[0]!.swd);
+    assert.equal(a[0]!.colour, b[0]!.colour);
   });
 
   it('EXPECTED FAILURE - eval-every below 1', () => {
