@@ -1,5 +1,5 @@
 import { CelebaGanError } from '../errors.js';
-import { allParameters } from '../model/shapes.js';
+import { allParameters, parameterList } from '../model/shapes.js';
 import type { ArchitectureSpec } from '../model/spec.js';
 import type { TensorMap } from '../model/tensors.js';
 import type { OptimizerState } from './engine.js';
@@ -38,4 +38,19 @@ export function checkedState(spec: ArchitectureSpec, weights: TensorMap, optimiz
     }
   }
   return { weights: w, optimizer: o };
+}
+
+/** An EMA generator for `setEma`: every generator tensor (`generator.*` names), canonical shapes. */
+export function checkedEma(spec: ArchitectureSpec, generator: TensorMap): Record<string, Float32Array> {
+  const out: Record<string, Float32Array> = {};
+  for (const p of parameterList(spec, 'generator')) {
+    const t = generator.get(p.name);
+    if (!t || t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i])) {
+      throw new CelebaGanError('E_WEIGHTS_MISMATCH', `EMA weights do not fit ${spec.preset} at width ${spec.width}: ${p.name} is ${t ? `[${t.shape.join(', ')}], expected [${p.shape.join(', ')}]` : 'missing'}`, {
+        hint: 'Load EMA weights saved for the same --preset and --width.',
+      });
+    }
+    out[p.name] = t.data;
+  }
+  return out;
 }

@@ -126,7 +126,8 @@ function nanAt(inner: TrainingEngine, at: number): TrainingEngine {
   return {
     info: inner.info, spec: inner.spec,
     setWeights: (w, o) => inner.setWeights(w, o), getWeights: () => inner.getWeights(), getOptimizerState: () => inner.getOptimizerState(),
-    generate: (z, n) => inner.generate(z, n), discriminate: (x, n) => inner.discriminate(x, n), dispose: () => inner.dispose(),
+    setEma: (d, g) => inner.setEma(d, g), getEmaWeights: () => inner.getEmaWeights(),
+    generate: (z, n, w) => inner.generate(z, n, w), discriminate: (x, n) => inner.discriminate(x, n), dispose: () => inner.dispose(),
     trainStep: async (b, n, o) => {
       const m = await inner.trainStep(b, n, o);
       return o.step === at ? { ...m, lossD: Number.NaN } : m;
