@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildSpec } from '../src/config/presets.js';
 import { prepareSynthetic, renderSyntheticFace } from '../src/data/synthetic.js';
-import { createEngine, type EngineChoice } from '../src/engines/index.js';
+import { createEngine, type EngineChoice } from '../src/engines/create-engine.js';
 import { loadTinyFaceDetector } from '../src/eval/face-detector.js';
 import { loadFaceres } from '../src/eval/faceres.js';
 import { loadInception } from '../src/eval/inception.js';

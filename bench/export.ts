@@ -7,8 +7,8 @@ import { buildSpec } from '../src/config/presets.js';
 import { initialWeights } from '../src/model/init.js';
 import { allParameters } from '../src/model/shapes.js';
 import { tensor, type TensorMap } from '../src/model/tensors.js';
-import { buildGeneratorOnnx, exportRun, generatorWeightBytes } from '../src/onnx/export.js';
-import { RUN_FORMAT_VERSION, saveCheckpoint, writeRunConfig } from '../src/train/checkpoint.js';
+import { buildGeneratorOnnx, generatorWeightBytes } from '../src/onnx/export.js';
+import { RUN_FORMAT_VERSION, exportRun, saveCheckpoint, writeRunConfig } from '../src/train/index.js';
 import { packageVersion } from '../src/version.js';
 
 /**

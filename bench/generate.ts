@@ -16,7 +16,7 @@ import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildSpec } from '../src/config/presets.js';
-import { createTfjsEngine } from '../src/engines/tfjs/index.js';
+import { createTfjsEngine } from '../src/engines/tfjs/tfjs-engine.js';
 import { defaultPipelineDepth, generateImages } from '../src/inference/generate.js';
 import { latentsFor, openGenerator, type GeneratorSession } from '../src/inference/session.js';
 import { parseProvider } from '../src/bindings/onnxruntime.js';

@@ -14,7 +14,8 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildSpec } from '../src/config/presets.js';
-import { createTorchEngine } from '../src/engines/torch/index.js';
+import { findUp } from '../src/util/package-root.js';
+import { createTorchEngine } from '../src/engines/torch/torch-engine.js';
 import { nativeLayers, nativeParams } from '../src/engines/torch/layers.js';
 import { Rng } from '../src/util/rng.js';
 
@@ -67,14 +68,8 @@ export async function benchTorchEngine(o: NativeBenchOptions): Promise<NativeBen
 }
 
 function pythonScript(): string | null {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const p = join(dir, 'bench', 'pytorch-eager.py');
-    if (existsSync(p)) return p;
-    const up = dirname(dir);
-    if (up === dir) return null;
-    dir = up;
-  }
+  const dir = findUp(dirname(fileURLToPath(import.meta.url)), (d) => existsSync(join(d, 'bench', 'pytorch-eager.py')));
+  return dir === null ? null : join(dir, 'bench', 'pytorch-eager.py');
 }
 
 export function benchPytorchEager(o: NativeBenchOptions): NativeBenchResult {

@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { buildSpec } from '../src/config/presets.js';
-import { createTfjsEngine } from '../src/engines/tfjs/index.js';
+import { createTfjsEngine } from '../src/engines/tfjs/tfjs-engine.js';
 import { initialWeights } from '../src/model/init.js';
 import { Rng } from '../src/util/rng.js';
 

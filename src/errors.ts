@@ -71,3 +71,113 @@ export function assertOneOf<T extends string>(name: string, value: unknown, allo
   }
   return value as T;
 }
+
+/**
+ * The OS failures a user can cause or fix (a full disk, a read-only or forbidden folder, a folder
+ * where a file belongs, too many open files), as codes with the fix. Everything that touches the
+ * file system goes through `fileError`, and src/cli/main.ts maps any that escape through it too,
+ * so none of them reaches the user as "unexpected error".
+ */
+const OS_ERRORS: Readonly<Record<string, { code: string; what: (path: string) => string; hint: (path: string) => string; kind: ErrorKind }>> = Object.freeze({
+  ENOSPC: {
+    code: 'E_NO_SPACE',
+    what: (p) => `no space left on the device holding ${p}`,
+    hint: () => 'Free some space (or pass a path on another disk) and run the command again; nothing half-written was kept.',
+    kind: 'runtime',
+  },
+  EDQUOT: {
+    code: 'E_NO_SPACE',
+    what: (p) => `the disk quota is exhausted for ${p}`,
+    hint: () => 'Free some space within your quota (or pass a path on another disk) and run the command again.',
+    kind: 'runtime',
+  },
+  EROFS: {
+    code: 'E_READ_ONLY',
+    what: (p) => `${p} is on a read-only file system`,
+    hint: () => 'Pass a path on a writable disk (or remount it read-write).',
+    kind: 'usage',
+  },
+  EACCES: {
+    code: 'E_PERMISSION',
+    what: (p) => `permission denied for ${p}`,
+    hint: () => 'Pass a path you may read and write, or change its permissions (chmod/chown).',
+    kind: 'usage',
+  },
+  EPERM: {
+    code: 'E_PERMISSION',
+    what: (p) => `operation not permitted on ${p}`,
+    hint: () => 'Pass a path you may read and write, or change its permissions (chmod/chown).',
+    kind: 'usage',
+  },
+  EISDIR: {
+    code: 'E_IS_FOLDER',
+    what: (p) => `${p} is a folder, but a file is needed there`,
+    hint: () => 'Pass the path of a file (not a folder).',
+    kind: 'usage',
+  },
+  ENOTDIR: {
+    code: 'E_NOT_FOLDER',
+    what: (p) => `a part of ${p} is a file, but a folder is needed there`,
+    hint: () => 'Pass a path whose parents are folders (or move the file that is in the way).',
+    kind: 'usage',
+  },
+  EMFILE: {
+    code: 'E_TOO_MANY_FILES',
+    what: (p) => `too many open files while opening ${p}`,
+    hint: () => 'Raise the limit (`ulimit -n 4096`) or lower the concurrency (--concurrency), then run again.',
+    kind: 'runtime',
+  },
+  ENFILE: {
+    code: 'E_TOO_MANY_FILES',
+    what: (p) => `the system ran out of file handles while opening ${p}`,
+    hint: () => 'Close other programs or raise the system limit (fs.file-max), then run again.',
+    kind: 'runtime',
+  },
+});
+
+/** The errno code of a Node file-system error (`ENOSPC`, ...), or undefined. */
+export function errnoCode(err: unknown): string | undefined {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return typeof code === 'string' && /^E[A-Z]+$/.test(code) ? code : undefined;
+}
+
+/** Whether `fileError` has a mapping for this error. */
+export function isMappedOsError(err: unknown): boolean {
+  const code = errnoCode(err);
+  return code !== undefined && code in OS_ERRORS;
+}
+
+/**
+ * Map an OS error on `path` (the user's path, not a temporary name) to a CelebaGanError with a
+ * stable code and the fix; `doing` says what was attempted (`write`, `read`, ...). `hints` may
+ * replace the generic hint for some codes (e.g. EISDIR for `--data`: "pass a .cgds file").
+ * Errors that are already CelebaGanErrors, and OS errors without a mapping, pass unchanged.
+ */
+export function fileError(err: unknown, path: string, doing = 'access', hints: Partial<Record<string, string>> = {}): unknown {
+  if (err instanceof CelebaGanError) return err;
+  const code = errnoCode(err);
+  const known = code === undefined ? undefined : OS_ERRORS[code];
+  if (!known || code === undefined) return err;
+  return new CelebaGanError(known.code, `cannot ${doing} ${path}: ${known.what(path)} (${code})`, {
+    hint: hints[code] ?? known.hint(path),
+    kind: known.kind,
+    cause: err,
+  });
+}
+
+/**
+ * Make text that may hold a user's file name safe for a terminal: control characters (ANSI
+ * escape sequences, carriage returns, NUL, ...) are shown as `\x1b`-style escapes, so a crafted
+ * file name cannot move the cursor, recolour the terminal or hide a line. Newlines and tabs in
+ * our own messages are kept.
+ */
+export function escapeControl(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+/** escapeControl for one path or name: newlines and tabs escaped too. */
+export function escapeName(name: string): string {
+  // eslint-disable-next-line no-control-regex
+  return escapeControl(name).replace(/[\n\t]/g, (c) => (c === '\n' ? '\\n' : '\\t'));
+}

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { celebaGanRoot } from '../util/package-root.js';
 import { CelebaGanError } from '../errors.js';
 
 /**
@@ -95,15 +96,9 @@ export interface TorchAddon {
 export const ADDON_ENV = 'CELEBA_GAN_TORCH_ADDON';
 const ADDON_FILE = join('native', 'build', 'Release', 'celeba_gan_torch.node');
 
-/** The package root: the nearest folder above this file holding native/build.mjs. */
+/** The package root (native/ lives there); falls back to three levels above this file. */
 function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'native', 'build.mjs'))) return dir;
-    const up = dirname(dir);
-    if (up === dir) return dirname(dirname(dirname(fileURLToPath(import.meta.url))));
-    dir = up;
-  }
+  return celebaGanRoot() ?? dirname(dirname(dirname(fileURLToPath(import.meta.url))));
 }
 
 /** Where the addon may be, in the order tried. */

@@ -4,12 +4,11 @@ import type { Argv, CommandModule } from 'yargs';
 import { buildSpec } from '../config/presets.js';
 import { prepareSynthetic } from '../data/synthetic.js';
 import type { TrainingEngine } from '../engines/engine.js';
-import { ENGINE_CHOICES, createEngine, type EngineChoice } from '../engines/index.js';
+import { ENGINE_CHOICES, createEngine, type EngineChoice } from '../engines/create-engine.js';
 import { UsageError, assertInteger, assertNumber, assertOneOf } from '../errors.js';
 import { generateImages } from '../inference/generate.js';
 import { openGenerator } from '../inference/session.js';
-import { exportRun } from '../onnx/export.js';
-import { Trainer, openRun } from '../train/loop.js';
+import { Trainer, exportRun, openRun } from '../train/index.js';
 import { formatDuration } from './progress.js';
 
 /**

@@ -1,8 +1,9 @@
 import { basename, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Argv, CommandModule } from 'yargs';
-import { UsageError, describe } from '../errors.js';
-import { DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, assertOpset, exportRun, type ExportRunResult } from '../onnx/export.js';
+import { UsageError, describe, escapeControl } from '../errors.js';
+import { DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, assertOpset } from '../onnx/export.js';
+import { exportRun, type ExportRunResult } from '../train/index.js';
 import { pickRun } from './defaults.js';
 
 /** `celeba-gan export --onnx`: a run's checkpoint -> models/<run>.onnx. */
@@ -74,12 +75,12 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
     if (!runDir) {
       const pick = pickRun();
       runDir = pick.path;
-      process.stderr.write(`celeba-gan: run ${runDir} (${pick.why})\n`);
+      process.stderr.write(escapeControl(`celeba-gan: run ${runDir} (${pick.why})\n`));
     }
     let out = argv.onnx;
     if (!out) {
       out = defaultModelPath(runDir);
-      process.stderr.write(`celeba-gan: writing ${out} (default for run ${basename(resolve(runDir))})\n`);
+      process.stderr.write(escapeControl(`celeba-gan: writing ${out} (default for run ${basename(resolve(runDir))})\n`));
     }
     const result = await exportRun({
       runDir,
@@ -91,6 +92,6 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
     });
     const seconds = (performance.now() - started) / 1000;
     const head = result.status === 'unchanged' ? `${out} unchanged (it already holds this export)` : `wrote ${out}`;
-    process.stdout.write(`${head}\n${summary(result, runDir, seconds)}\n`);
+    process.stdout.write(escapeControl(`${head}\n${summary(result, runDir, seconds)}\n`));
   },
 };

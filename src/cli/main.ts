@@ -1,11 +1,16 @@
 import yargs, { type Argv } from 'yargs';
-import { CelebaGanError, EXIT_RUNTIME, EXIT_USAGE } from '../errors.js';
+import { CelebaGanError, EXIT_RUNTIME, EXIT_USAGE, escapeControl, fileError, isMappedOsError } from '../errors.js';
+import { tempTargetPath } from '../util/atomic.js';
 import { commands } from './commands.js';
 import { packageVersion } from '../version.js';
 
 /**
  * The CLI entry: the only place that prints errors and chooses exit codes
- * (0 ok, 1 runtime failure, 2 usage error). Stack traces only with --verbose.
+ * (0 ok, 1 runtime failure, 2 usage error). Stack traces only with --verbose. Every message
+ * passes through escapeControl, so a file name holding escape sequences cannot drive the
+ * terminal. An OS error that no command wrapped (ENOSPC, EROFS, EACCES, EISDIR, ENOTDIR,
+ * EMFILE) is still mapped by src/errors.ts's fileError, naming the path the user gave (a
+ * temporary name is shown as the file it was being written as).
  */
 
 class YargsUsage extends Error {}
@@ -49,19 +54,28 @@ export async function main(argv: string[]): Promise<number> {
     } finally {
       process.exitCode = outer;
     }
-  } catch (err) {
-    if (err instanceof YargsUsage) {
-      process.stderr.write(`${await parser.getHelp()}\n\nceleba-gan: ${err.message}\n`);
+  } catch (caught) {
+    if (caught instanceof YargsUsage) {
+      // The error and where to look, not the whole help text above it.
+      const command = argv.find((a) => !a.startsWith('-'));
+      if (command === undefined) {
+        // No command at all: the list of commands is the answer.
+        process.stderr.write(`${await parser.getHelp()}\n\nceleba-gan: ${caught.message}\n`);
+        return EXIT_USAGE;
+      }
+      const help = command && commands.some((c) => String(c.command).split(' ')[0] === command) ? `celeba-gan ${command} --help` : 'celeba-gan --help';
+      process.stderr.write(escapeControl(`celeba-gan: ${caught.message}\n  See \`${help}\` for the options and examples.\n`));
       return EXIT_USAGE;
     }
+    const err = isMappedOsError(caught) ? fileError(caught, tempTargetPath(String((caught as NodeJS.ErrnoException).path ?? '(unknown path)'))) : caught;
     if (err instanceof CelebaGanError) {
-      process.stderr.write(`celeba-gan: error [${err.code}]: ${err.message}\n`);
-      if (err.hint) process.stderr.write(`  ${err.hint}\n`);
+      process.stderr.write(escapeControl(`celeba-gan: error [${err.code}]: ${err.message}\n`));
+      if (err.hint) process.stderr.write(escapeControl(`  ${err.hint}\n`));
       if (verbose && err.stack) process.stderr.write(`${err.stack}\n`);
       return err.kind === 'usage' ? EXIT_USAGE : EXIT_RUNTIME;
     }
     const e = err as Error;
-    process.stderr.write(`celeba-gan: unexpected error: ${e?.message ?? String(err)}\n`);
+    process.stderr.write(escapeControl(`celeba-gan: unexpected error: ${e?.message ?? String(err)}\n`));
     process.stderr.write(verbose ? `${e?.stack}\n` : '  Run again with --verbose for the stack trace.\n');
     return EXIT_RUNTIME;
   }

@@ -1,11 +1,12 @@
 import { availableParallelism } from 'node:os';
-import { basename, extname, join } from 'node:path';
+import { basename, dirname, extname, join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { CelebaGanError, UsageError, assertInteger } from '../errors.js';
+import { CelebaGanError, UsageError, assertInteger, escapeControl, escapeName } from '../errors.js';
+import { missingFolders, recoverLeftovers, removeEmptyFolders } from '../util/atomic.js';
 import { prepareFromImages } from '../data/prepare.js';
 import { prepareSynthetic } from '../data/synthetic.js';
 import { inspectDataset } from '../data/inspect.js';
-import type { DatasetHeader } from '../data/dataset-file.js';
+import { legacyNote, type DatasetHeader } from '../data/dataset-file.js';
 import { Progress } from './progress.js';
 
 /** `celeba-gan prepare`: images (folder or zip) or synthetic faces -> a .cgds data set; or inspect one. */
@@ -120,8 +121,8 @@ export const prepareCommand: CommandModule<object, PrepareArgs> = {
       return [sig, handler] as const;
     });
     try {
-      if (argv.input !== undefined) await images(argv, argv.input, out, size, interrupt.signal);
-      else await synthetic(argv, out, size, interrupt.signal);
+      if (argv.input !== undefined) await withOutputFolder(out, () => images(argv, argv.input!, out, size, interrupt.signal));
+      else await withOutputFolder(out, () => synthetic(argv, out, size, interrupt.signal));
     } catch (err) {
       if (caught === null || !(err instanceof CelebaGanError) || err.code !== 'E_ABORTED') throw err;
       process.stderr.write(`\nceleba-gan: ${err.message} (${caught})\n  ${err.hint}\n`);
@@ -132,11 +133,38 @@ export const prepareCommand: CommandModule<object, PrepareArgs> = {
   },
 };
 
+function say(line: string): void {
+  process.stderr.write(escapeControl(`celeba-gan: ${line}\n`));
+}
+
+/**
+ * Around one `prepare` into `out`: first report and remove what an interrupted earlier prepare
+ * left beside it (`.<name>.cgds.<pid>.<time>.tmp`, its skip report's temporary file); if this
+ * one fails, remove the folders it created for `out` that stayed empty.
+ */
+async function withOutputFolder(out: string, work: () => Promise<void>): Promise<void> {
+  const folder = dirname(out);
+  const created = missingFolders(folder);
+  if (created.length === 0) {
+    const ours = (target: string): boolean => target.endsWith('.cgds') || target.endsWith('.cgds.skipped.txt');
+    for (const l of recoverLeftovers(folder, ours)) say(`removed ${l.path} (left by an interrupted prepare of ${basename(l.target)})`);
+  }
+  try {
+    await work();
+  } catch (err) {
+    removeEmptyFolders(created);
+    throw err;
+  }
+}
+
 async function inspect(path: string, sheet: string | undefined): Promise<void> {
   const r = await inspectDataset(path, sheet === undefined ? {} : { sheet });
-  const lines = [`${path}${r.header.synthetic ? ' (SYNTHETIC data set)' : ''}`, ...describeHeader(r.header), `  verified:  ok (pixel checksum matches, ${mb(r.pixelBytes)})`];
+  const covered = r.header.version === 1 ? 'pixel checksum matches' : 'checksum of pixels and header matches';
+  const lines = [`${path}${r.header.synthetic ? ' (SYNTHETIC data set)' : ''}`, ...describeHeader(r.header), `  verified:  ok (${covered}, ${mb(r.pixelBytes)})`];
   if (r.sheet) lines.push(`  sheet:     ${r.sheet.path} (first ${r.sheet.images} images, ${r.sheet.upscale}x)`);
-  process.stdout.write(`${lines.join('\n')}\n`);
+  const note = legacyNote(r.header);
+  if (note) lines.push(`  note:      ${note}`);
+  process.stdout.write(escapeControl(`${lines.join('\n')}\n`));
 }
 
 async function synthetic(argv: PrepareArgs, out: string, size: number, signal: AbortSignal): Promise<void> {
@@ -151,14 +179,14 @@ async function synthetic(argv: PrepareArgs, out: string, size: number, signal: A
     overwrite: argv.force,
     signal,
     onStart: () => {
-      process.stderr.write(`celeba-gan: drawing ${count} synthetic faces (procedural, not photographs) at ${size}x${size}, seed ${seed} -> ${out}\n`);
+      say(`drawing ${count} synthetic faces (procedural, not photographs) at ${size}x${size}, seed ${seed} -> ${out}`);
       progress = new Progress({ label: 'synthetic', total: count, unit: 'img' });
     },
     onProgress: (p) => progress?.update(p.prepared),
   });
   (progress as Progress | null)?.finish();
   process.stdout.write(
-    `prepared ${r.header.count} synthetic images, skipped 0 -> ${out} (${(r.header.count / r.seconds).toFixed(0)} img/s, seed ${seed}, sha256 ${r.header.checksum.slice(0, 16)}…)\n`,
+    escapeControl(`prepared ${r.header.count} synthetic images, skipped 0 -> ${out} (${(r.header.count / r.seconds).toFixed(0)} img/s, seed ${seed}, sha256 ${r.header.checksum.slice(0, 16)}…)\n`),
   );
 }
 
@@ -178,16 +206,16 @@ async function images(argv: PrepareArgs, input: string, out: string, size: numbe
     overwrite: argv.force,
     signal,
     onStart: (s) => {
-      process.stderr.write(
-        `celeba-gan: ${s.images} images in ${s.kind} ${input}${s.refused ? `, ${s.refused} other entries refused` : ''}; ` +
-          `crop ${crop === 0 ? 'largest centred square' : `${crop}x${crop}`} -> ${size}x${size}, ${s.workers} workers -> ${out}\n`,
+      say(
+        `${s.images} images in ${s.kind} ${input}${s.refused ? `, ${s.refused} other entries refused` : ''}; ` +
+          `crop ${crop === 0 ? 'largest centred square' : `${crop}x${crop}`} -> ${size}x${size}, ${s.workers} workers -> ${out}`,
       );
       progress = new Progress({ label: 'prepare', total: Math.min(limit ?? Infinity, s.images) + s.refused, unit: 'img' });
     },
     onProgress: (p) => progress?.update(p.processed, p.skipped ? `skipped ${p.skipped}` : ''),
     onSkip: (s) => {
       if (shown++ < SHOW_SKIPPED) {
-        const line = `skipped ${s.name}: ${s.reason}`;
+        const line = escapeControl(`skipped ${escapeName(s.name)}: ${s.reason}`);
         if (progress) progress.log(line);
         else process.stderr.write(`${line}\n`);
       }
@@ -195,6 +223,6 @@ async function images(argv: PrepareArgs, input: string, out: string, size: numbe
   });
   (progress as Progress | null)?.finish();
   const rate = r.prepared / r.seconds;
-  process.stdout.write(`prepared ${r.prepared}, skipped ${r.skipped.length} -> ${out} (${rate.toFixed(0)} img/s, sha256 ${r.header.checksum.slice(0, 16)}…)\n`);
-  if (r.reportPath) process.stdout.write(`  the skipped files and reasons are listed in ${r.reportPath}\n`);
+  process.stdout.write(escapeControl(`prepared ${r.prepared}, skipped ${r.skipped.length} -> ${out} (${rate.toFixed(0)} img/s, sha256 ${r.header.checksum.slice(0, 16)}…)\n`));
+  if (r.reportPath) process.stdout.write(escapeControl(`  the skipped files and reasons are listed in ${r.reportPath}\n`));
 }

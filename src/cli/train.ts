@@ -2,11 +2,11 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { PRESET_NAMES, buildSpec } from '../config/presets.js';
-import { ENGINE_CHOICES, createEngine, type EngineChoice } from '../engines/index.js';
-import { UsageError, assertInteger, assertOneOf } from '../errors.js';
+import { ENGINE_CHOICES, createEngine, type EngineChoice } from '../engines/create-engine.js';
+import { UsageError, assertInteger, assertOneOf, escapeControl } from '../errors.js';
+import { legacyNote } from '../data/dataset-file.js';
 import { DEFAULT_TRAIN_EVAL_N, createTrainingEvalHook } from '../eval/training-eval.js';
-import { Trainer, openRun, type LogEntry } from '../train/loop.js';
-import { readRunConfig } from '../train/checkpoint.js';
+import { Trainer, openRun, readRunConfig, type LogEntry } from '../train/index.js';
 import { randomSeed } from '../util/rng.js';
 import { pickDataset, pickRun } from './defaults.js';
 import { Progress } from './progress.js';
@@ -41,7 +41,7 @@ interface TrainArgs {
 const RUNS_DIR = 'runs';
 
 function say(line: string): void {
-  process.stderr.write(`celeba-gan: ${line}\n`);
+  process.stderr.write(escapeControl(`celeba-gan: ${line}\n`));
 }
 
 /** runs/<data>-<preset>, then -2, -3, ... for a new run; for --resume the newest existing one. */
@@ -141,6 +141,9 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     const width = argv.width ?? existing?.width ?? 1;
     const spec = buildSpec(preset, width);
     const seed = argv.seed ?? (existing ? undefined : randomSeed());
+    // Both are checked even when only one is used (--dry-run trains one step whatever they say).
+    if (argv.steps !== undefined) assertInteger('--steps', argv.steps, 1);
+    if (argv.epochs !== undefined) assertInteger('--epochs', argv.epochs, 1);
     const steps = argv['dry-run'] ? 1 : argv.steps;
 
     const opened = await openRun({
@@ -150,7 +153,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       seed,
       batchSize: argv['batch-size'],
       steps,
-      epochs: steps === undefined ? argv.epochs : undefined,
+      epochs: argv['dry-run'] ? undefined : argv.epochs,
       resume: argv.resume,
       verifyData: argv['verify-data'],
       sampleEvery: argv['sample-every'],
@@ -159,6 +162,8 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       logEvery: argv['dry-run'] ? 1 : argv['log-every'],
     });
     if (argv['dry-run']) say('--dry-run: training one step only');
+    const dataNote = legacyNote(opened.reader.header);
+    if (dataNote) say(`note: ${dataPath}: ${dataNote}`);
 
     let engine;
     try {
@@ -183,6 +188,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
           `${s.resumedFrom !== null ? `resuming ${s.runDir} at step ${s.resumedFrom}` : `new run ${s.runDir}`}: ${s.run.preset} width ${s.run.width}, seed ${s.run.seed}, ` +
             `batch ${s.run.batchSize}, ${s.stepsPerEpoch} steps/epoch (${s.droppedPerEpoch} images dropped per epoch), target step ${s.totalSteps}`,
         );
+        for (const line of s.recovered) say(`after an interrupted run: ${line}`);
         if (s.checkpointEngine && s.checkpointEngine !== engine.info.engine) {
           say(`note: the checkpoint was written by the ${s.checkpointEngine} engine; ${engine.info.engine} continues it, but not bit-identically (each engine draws its own noise)`);
         }
@@ -192,8 +198,13 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       },
       onStep: (step, total, m) => progress?.update(step - startStep, `step ${step}/${total} D ${fmt(m.lossD, 3)} G ${fmt(m.lossG, 3)}`),
       onLog: (e) => (progress ? progress.log(formatLogLine(e, totalSteps)) : say(formatLogLine(e, totalSteps))),
-      onSample: (path) => progress?.log(`  samples ${path}`),
-      onCheckpoint: (dir) => (progress ? progress.log(`  checkpoint ${dir}`) : say(`checkpoint ${dir}`)),
+      onSample: (path) => progress?.log(escapeControl(`  samples ${path}`)),
+      onCheckpoint: (dir) => (progress ? progress.log(escapeControl(`  checkpoint ${dir}`)) : say(`checkpoint ${dir}`)),
+      onCheckpointFailed: (err, step) => {
+        const line = `warning: the checkpoint at step ${step} was not saved [${err.code}]: ${err.message}; training goes on and the next checkpoint tries again (the earlier ones are intact)`;
+        if (progress) progress.log(escapeControl(`  ${line}`));
+        else say(line);
+      },
       onEval: (name, step, values) =>
         progress?.log(`  ${name} at step ${step}: ${Object.entries(values).map(([k, v]) => `${k} ${typeof v === 'number' ? fmt(v) : v}`).join(', ')}`),
     }, evalHook ? [evalHook] : []);
@@ -219,9 +230,13 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
         say(`stopped by ${result.stopReason} at step ${result.step}${where}. Continue with: celeba-gan train --out ${outDir} --resume`);
         process.exitCode = signals[result.stopReason as 'SIGINT' | 'SIGTERM'] ?? 130;
       } else {
-        process.stdout.write(`trained ${outDir} to step ${result.step} in ${result.seconds.toFixed(1)} s${where}\n`);
-        process.stdout.write(`  samples ${join(outDir, 'samples')}/, curves ${join(outDir, 'loss.svg')}, metrics ${join(outDir, 'metrics.jsonl')}\n`);
-        process.stdout.write(`  next: celeba-gan export --onnx --run ${outDir}\n`);
+        process.stdout.write(
+          escapeControl(
+            `trained ${outDir} to step ${result.step} in ${result.seconds.toFixed(1)} s${where}\n` +
+              `  samples ${join(outDir, 'samples')}/, curves ${join(outDir, 'loss.svg')}, metrics ${join(outDir, 'metrics.jsonl')}\n` +
+              `  next: celeba-gan export --onnx --run ${outDir}\n`,
+          ),
+        );
       }
     } catch (err) {
       (progress as Progress | null)?.finish();

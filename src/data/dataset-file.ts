@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
-import { CelebaGanError } from '../errors.js';
-import { openAtomicSync, type AtomicFile } from '../util/atomic.js';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { CelebaGanError, fileError } from '../errors.js';
+import { openAtomicSync, writeAllSync, type AtomicFile } from '../util/atomic.js';
 
 /**
  * The celeba-gan dataset file (`.cgds`): a 64-byte header, then `count` images as uint8 HWC
@@ -9,7 +9,7 @@ import { openAtomicSync, type AtomicFile } from '../util/atomic.js';
  *
  * Header (little-endian):
  *   0  4  magic "CGDS"
- *   4  2  format version (1)
+ *   4  2  format version (2; version 1 is still read)
  *   6  2  header size in bytes (64)
  *   8  4  image count
  *  12  2  height
@@ -17,14 +17,20 @@ import { openAtomicSync, type AtomicFile } from '../util/atomic.js';
  *  16  2  channels (3)
  *  18  2  flags (bit 0: synthetic data set, made by `prepare --synthetic`;
  *                 bit 1: bytes 52..55 hold the seed it was drawn with)
- *  20 32  SHA-256 of the pixel bytes
+ *  20 32  checksum: SHA-256 of the pixel bytes followed by header bytes 0..19 and 52..63
+ *          (version 1: of the pixel bytes only)
  *  52  4  seed of a synthetic data set (when flag bit 1 is set)
  *  56  8  reserved (zero)
- * Readers of files written before the seed field see flag bit 1 clear and no seed.
+ * Version 2 covers every header field except the checksum itself, so flipping the synthetic
+ * flag or the seed fails verification like a damaged pixel does. Version 1 files are still read
+ * (their header fields are not covered; `legacyNote` says so). Readers of files written before
+ * the seed field see flag bit 1 clear and no seed.
  */
 
 export const DATASET_MAGIC = 'CGDS';
-export const DATASET_VERSION = 1;
+export const DATASET_VERSION = 2;
+/** Versions this celeba-gan reads. */
+export const READABLE_DATASET_VERSIONS: readonly number[] = Object.freeze([1, 2]);
 export const DATASET_HEADER_SIZE = 64;
 export const FLAG_SYNTHETIC = 1;
 export const FLAG_SEED = 2;
@@ -36,7 +42,7 @@ export interface DatasetHeader {
   width: number;
   channels: number;
   synthetic: boolean;
-  /** Hex SHA-256 of the pixel bytes. */
+  /** Hex checksum (see the file header: pixels and header fields; version 1: pixels only). */
   checksum: string;
   /** The seed a synthetic data set was drawn with (absent for real images). */
   seed?: number;
@@ -57,6 +63,18 @@ export function encodeHeader(h: DatasetHeader): Buffer {
   return b;
 }
 
+/** The header bytes a version-2 checksum covers after the pixels: all but the checksum itself. */
+function coveredHeaderBytes(header: Buffer): Buffer {
+  return Buffer.concat([header.subarray(0, 20), header.subarray(52, DATASET_HEADER_SIZE)]);
+}
+
+/** What a version-1 file's header leaves unprotected, for readers to pass on. */
+export function legacyNote(h: DatasetHeader): string | null {
+  return h.version === 1
+    ? 'format version 1: the checksum covers the pixels only, not the header\'s flags and seed; re-run `celeba-gan prepare` to write version 2'
+    : null;
+}
+
 function corrupt(path: string, why: string): CelebaGanError {
   return new CelebaGanError('E_DATASET_CORRUPT', `${path} is not a valid celeba-gan dataset: ${why}`, {
     hint: 'Recreate it with `celeba-gan prepare --input <images> --out <file>.cgds` (or `--synthetic N`).',
@@ -67,8 +85,8 @@ export function decodeHeader(b: Buffer, path: string, fileSize: number): Dataset
   if (b.length < DATASET_HEADER_SIZE) throw corrupt(path, `shorter than the ${DATASET_HEADER_SIZE}-byte header`);
   if (b.toString('latin1', 0, 4) !== DATASET_MAGIC) throw corrupt(path, 'wrong magic bytes (expected "CGDS")');
   const version = b.readUInt16LE(4);
-  if (version !== DATASET_VERSION) {
-    throw new CelebaGanError('E_DATASET_VERSION', `${path} has dataset format version ${version}; this celeba-gan reads version ${DATASET_VERSION}`, {
+  if (!READABLE_DATASET_VERSIONS.includes(version)) {
+    throw new CelebaGanError('E_DATASET_VERSION', `${path} has dataset format version ${version}; this celeba-gan reads versions ${READABLE_DATASET_VERSIONS.join(' and ')}`, {
       hint: 'Re-run `celeba-gan prepare` with this version to rebuild the data set.',
     });
   }
@@ -83,6 +101,9 @@ export function decodeHeader(b: Buffer, path: string, fileSize: number): Dataset
     checksum: b.toString('hex', 20, 52),
   };
   if ((b.readUInt16LE(18) & FLAG_SEED) !== 0) h.seed = b.readUInt32LE(52);
+  if (h.height < 1 || h.width < 1 || h.channels !== 3) {
+    throw corrupt(path, `the header gives images of ${h.height}x${h.width}x${h.channels}; images are at least 1x1 and have 3 channels`);
+  }
   const expectedSize = DATASET_HEADER_SIZE + h.count * h.height * h.width * h.channels;
   if (fileSize !== expectedSize) {
     throw corrupt(path, `${h.count} images of ${h.height}x${h.width}x${h.channels} need ${expectedSize} bytes but the file has ${fileSize} (truncated?)`);
@@ -108,7 +129,15 @@ export class DatasetWriter {
   ) {
     this.imageBytes = height * width * channels;
     this.file = openAtomicSync(path);
-    writeSync(this.file.fd, Buffer.alloc(DATASET_HEADER_SIZE), 0, DATASET_HEADER_SIZE, 0);
+    this.write(Buffer.alloc(DATASET_HEADER_SIZE), 0);
+  }
+
+  private write(bytes: Uint8Array, position: number): void {
+    try {
+      writeAllSync(this.file.fd, bytes, position);
+    } catch (err) {
+      throw fileError(err, this.path, 'write');
+    }
   }
 
   get written(): number {
@@ -120,9 +149,7 @@ export class DatasetWriter {
     if (pixels.length % this.imageBytes !== 0) {
       throw new Error(`append() got ${pixels.length} bytes, not a multiple of one ${this.height}x${this.width}x${this.channels} image`);
     }
-    let off = 0;
-    const pos = DATASET_HEADER_SIZE + this.count * this.imageBytes;
-    while (off < pixels.length) off += writeSync(this.file.fd, pixels, off, pixels.length - off, pos + off);
+    this.write(pixels, DATASET_HEADER_SIZE + this.count * this.imageBytes);
     this.hash.update(pixels);
     this.count += pixels.length / this.imageBytes;
   }
@@ -135,10 +162,11 @@ export class DatasetWriter {
       width: this.width,
       channels: this.channels,
       synthetic: this.synthetic,
-      checksum: this.hash.digest('hex'),
+      checksum: '',
       ...(this.seed !== undefined ? { seed: this.seed } : {}),
     };
-    writeSync(this.file.fd, encodeHeader(header), 0, DATASET_HEADER_SIZE, 0);
+    header.checksum = this.hash.update(coveredHeaderBytes(encodeHeader({ ...header, checksum: '00'.repeat(32) }))).digest('hex');
+    this.write(encodeHeader(header), 0);
     this.file.commit();
     return header;
   }
@@ -148,11 +176,15 @@ export class DatasetWriter {
   }
 }
 
+const DATA_IS_FOLDER_HINT =
+  'Pass the data set file (a .cgds made by `celeba-gan prepare`), not a folder; to use a folder of images, run `celeba-gan prepare --input <folder>` first.';
+
 /** Random access to a dataset file's images. */
 export class DatasetReader {
   readonly header: DatasetHeader;
   readonly imageBytes: number;
   private fd: number;
+  private readonly rawHeader: Buffer;
 
   constructor(readonly path: string) {
     try {
@@ -165,11 +197,23 @@ export class DatasetReader {
           kind: 'usage',
         });
       }
-      throw err;
+      throw fileError(err, path, 'open the data set', { EISDIR: DATA_IS_FOLDER_HINT });
     }
     const head = Buffer.alloc(DATASET_HEADER_SIZE);
-    const n = readSync(this.fd, head, 0, DATASET_HEADER_SIZE, 0);
-    this.header = decodeHeader(head.subarray(0, n), path, fstatSync(this.fd).size);
+    let n: number;
+    try {
+      n = readSync(this.fd, head, 0, DATASET_HEADER_SIZE, 0);
+    } catch (err) {
+      closeSync(this.fd);
+      throw fileError(err, path, 'read the data set', { EISDIR: DATA_IS_FOLDER_HINT });
+    }
+    this.rawHeader = head;
+    try {
+      this.header = decodeHeader(head.subarray(0, n), path, fstatSync(this.fd).size);
+    } catch (err) {
+      closeSync(this.fd);
+      throw err;
+    }
     this.imageBytes = this.header.height * this.header.width * this.header.channels;
   }
 
@@ -198,8 +242,13 @@ export class DatasetReader {
       hash.update(chunk.subarray(0, n));
       off += n;
     }
+    const v1 = this.header.version === 1;
+    if (!v1) hash.update(coveredHeaderBytes(this.rawHeader));
     const actual = hash.digest('hex');
-    if (actual !== this.header.checksum) throw corrupt(this.path, `pixel checksum ${actual.slice(0, 12)}… does not match the header's ${this.header.checksum.slice(0, 12)}…`);
+    if (actual !== this.header.checksum) {
+      const covers = v1 ? 'pixel checksum' : 'checksum of the pixels and header fields (flags, seed, sizes)';
+      throw corrupt(this.path, `${covers} ${actual.slice(0, 12)}… does not match the header's ${this.header.checksum.slice(0, 12)}…`);
+    }
   }
 
   close(): void {

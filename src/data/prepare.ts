@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { CelebaGanError, UsageError, assertInteger } from '../errors.js';
+import { CelebaGanError, UsageError, assertInteger, fileError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { DatasetWriter, type DatasetHeader } from './dataset-file.js';
 import { cropResize } from './preprocess.js';
@@ -77,7 +77,11 @@ export function prepareOutput(out: string, overwrite: boolean): void {
       hint: 'Pass --force to replace it, or choose another --out.',
     });
   }
-  mkdirSync(dirname(out), { recursive: true });
+  try {
+    mkdirSync(dirname(out), { recursive: true });
+  } catch (err) {
+    throw fileError(err, dirname(out), 'create the output folder');
+  }
 }
 
 const CHUNK_IMAGES = 256;

@@ -1,4 +1,5 @@
 import sharp from 'sharp';
+import { describeContent, sniffImageType } from './image-type.js';
 
 /**
  * One image file -> one square training image (uint8 HWC RGB), as the original notebook did:
@@ -117,8 +118,12 @@ async function uprightSize(input: Buffer): Promise<{ width: number; height: numb
   return { width, height };
 }
 
-/** Decode, orient, crop, resize. Throws (sharp's error) for anything that is not a readable image. */
+/**
+ * Decode, orient, crop, resize. Only JPEG, PNG and WebP by content reach sharp (image-type.ts);
+ * throws for anything else, and sharp's error for an unreadable image.
+ */
 export async function cropResize(input: Buffer, opts: CropResizeOptions): Promise<Buffer> {
+  if (sniffImageType(input) === null) throw new Error(`${describeContent(input)}, not JPEG, PNG or WebP (decided by content, not by the name)`);
   const { width, height } = await uprightSize(input);
   const box = cropBox(width, height, opts.crop);
   const { data, info } = await sharp(input)

@@ -391,8 +391,8 @@ const SYNTH_CHUNK = 512;
 
 /**
  * Write a synthetic data set (header flag `synthetic` set). Drawing runs on the main thread in
- * chunks, yielding between them so progress can be shown; at a few thousand images per second
- * it is faster than decoding JPEGs, so it needs no worker threads.
+ * chunks, yielding between them so progress can be shown; drawing is cheaper than decoding
+ * JPEGs, so it needs no worker threads.
  */
 export async function prepareSynthetic(opts: SyntheticOptions): Promise<SyntheticResult> {
   const started = performance.now();

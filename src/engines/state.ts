@@ -1,4 +1,4 @@
-import { CelebaGanError } from '../errors.js';
+import { checkWeights } from '../model/check-weights.js';
 import { allParameters, parameterList } from '../model/shapes.js';
 import type { ArchitectureSpec } from '../model/spec.js';
 import type { TensorMap } from '../model/tensors.js';
@@ -17,40 +17,24 @@ export interface CheckedState {
  * checked before anything is returned, so an engine handed a bad map changes nothing.
  */
 export function checkedState(spec: ArchitectureSpec, weights: TensorMap, optimizer?: OptimizerState): CheckedState {
-  const mismatch = (what: string): CelebaGanError =>
-    new CelebaGanError('E_WEIGHTS_MISMATCH', `weights do not fit ${spec.preset} at width ${spec.width}: ${what}`, {
-      hint: 'Load weights saved for the same --preset and --width.',
-    });
-  const checked = (name: string, shape: readonly number[], map: TensorMap): Float32Array => {
-    const t = map.get(name);
-    if (!t) throw mismatch(`${name} is missing`);
-    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-      throw mismatch(`${name} has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
-    }
-    return t.data;
-  };
+  checkWeights(spec, weights, { where: 'setWeights' });
+  if (optimizer) for (const prefix of ['adam.m.', 'adam.v.']) checkWeights(spec, optimizer.tensors, { where: 'setWeights (optimizer state)', prefix });
+  const checked = (name: string, map: TensorMap): Float32Array => map.get(name)!.data;
   const w: Record<string, Float32Array> = {};
   const o: Record<string, Float32Array> | null = optimizer ? {} : null;
   for (const p of allParameters(spec)) {
-    w[p.name] = checked(p.name, p.shape, weights);
+    w[p.name] = checked(p.name, weights);
     if (optimizer && o && p.trainable) {
-      for (const k of [`adam.m.${p.name}`, `adam.v.${p.name}`]) o[k] = checked(k, p.shape, optimizer.tensors);
+      for (const k of [`adam.m.${p.name}`, `adam.v.${p.name}`]) o[k] = checked(k, optimizer.tensors);
     }
   }
   return { weights: w, optimizer: o };
 }
 
-/** An EMA generator for `setEma`: every generator tensor (`generator.*` names), canonical shapes. */
+/** An EMA generator for `setEma`: every generator tensor under its `generator.*` name, canonical shapes. */
 export function checkedEma(spec: ArchitectureSpec, generator: TensorMap): Record<string, Float32Array> {
+  checkWeights(spec, generator, { where: 'setEma (EMA generator)', network: 'generator', hint: 'Load EMA weights saved for the same --preset and --width.' });
   const out: Record<string, Float32Array> = {};
-  for (const p of parameterList(spec, 'generator')) {
-    const t = generator.get(p.name);
-    if (!t || t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i])) {
-      throw new CelebaGanError('E_WEIGHTS_MISMATCH', `EMA weights do not fit ${spec.preset} at width ${spec.width}: ${p.name} is ${t ? `[${t.shape.join(', ')}], expected [${p.shape.join(', ')}]` : 'missing'}`, {
-        hint: 'Load EMA weights saved for the same --preset and --width.',
-      });
-    }
-    out[p.name] = t.data;
-  }
+  for (const p of parameterList(spec, 'generator')) out[p.name] = generator.get(p.name)!.data;
   return out;
 }

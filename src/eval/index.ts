@@ -1,13 +1,7 @@
-import { UsageError } from '../errors.js';
-import type { FeatureExtractor, FeatureSpace } from './extractor.js';
-import { loadTinyFaceDetector, type FaceDetector } from './face-detector.js';
-import { loadFaceres } from './faceres.js';
-import { loadInception, type InceptionRange } from './inception.js';
-import type { EvalBackendName } from './tfjs-runtime.js';
-
 /**
  * celeba-gan's own measurement of generated faces, offline: KID/FID on faceres face features
  * (or on a user-supplied Inception for the standard FID) and a face-detection rate.
+ * The folder's public entry (re-exports only).
  */
 
 export { evaluate, checkSources, detectionRate, type EvalReport, type EvalProgress, type EvaluateOptions, type DetectionSummary } from './evaluate.js';
@@ -18,31 +12,4 @@ export type { FaceDetector } from './face-detector.js';
 export { EVAL_BACKENDS, type EvalBackendName } from './tfjs-runtime.js';
 export { INCEPTION_RANGES, type InceptionRange } from './inception.js';
 export { createTrainingEvalHook, DEFAULT_TRAIN_EVAL_N, TRAIN_EVAL_HOOK, type TrainingEvalHook, type TrainingEvalOptions } from './training-eval.js';
-
-export const FEATURE_SPACES: readonly FeatureSpace[] = Object.freeze(['faceres', 'inception'] as const);
-export const DETECTORS = Object.freeze(['tiny', 'none'] as const);
-export type DetectorName = (typeof DETECTORS)[number];
-
-export interface ExtractorChoice {
-  features: FeatureSpace;
-  /** Required for `inception`. */
-  inception?: string;
-  inceptionRange?: InceptionRange;
-  backend?: EvalBackendName;
-}
-
-export async function loadExtractor(choice: ExtractorChoice): Promise<FeatureExtractor> {
-  if (choice.features === 'inception') {
-    if (!choice.inception) {
-      throw new UsageError('E_INCEPTION_MISSING', '--features inception needs --inception <file.onnx>', {
-        hint: 'celeba-gan does not download Inception weights: pass an Inception-v3 ONNX file (2048-d pool features), or use --features faceres.',
-      });
-    }
-    return loadInception(choice.inception, { range: choice.inceptionRange });
-  }
-  return loadFaceres({ backend: choice.backend });
-}
-
-export async function loadDetector(name: DetectorName, backend?: EvalBackendName): Promise<FaceDetector | null> {
-  return name === 'none' ? null : loadTinyFaceDetector({ backend });
-}
+export { FEATURE_SPACES, DETECTORS, loadExtractor, loadDetector, type DetectorName, type ExtractorChoice } from './extractors.js';

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { CelebaGanError } from '../errors.js';
+import { packageRootOf, readPackageJson } from '../util/package-root.js';
 
 /**
  * The pretrained extractors ship as files inside npm packages (no download at run time):
@@ -38,21 +39,15 @@ export function findPackage(pkg: ExtractorPackage): { dir: string; version: stri
   } catch {
     throw missing(pkg, 'is not installed');
   }
-  let dir = dirname(entry);
-  for (let i = 0; i < 6; i++) {
-    const manifest = join(dir, 'package.json');
-    if (existsSync(manifest)) {
-      const json = JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string; version?: string };
-      if (json.name === pkg.name) {
-        if (json.version !== pkg.version) {
-          throw new CelebaGanError('E_EXTRACTOR_VERSION', `${pkg.name} ${json.version} is installed; celeba-gan's feature numbers are defined with ${pkg.version}`, {
-            hint: `Install the expected version: \`npm install ${pkg.name}@${pkg.version}\` (features from other model versions are not comparable).`,
-          });
-        }
-        return { dir, version: json.version };
-      }
+  const dir = packageRootOf(pkg.name, dirname(entry));
+  const json = dir === null ? null : readPackageJson(dir);
+  if (dir !== null && json) {
+    if (json.version !== pkg.version) {
+      throw new CelebaGanError('E_EXTRACTOR_VERSION', `${pkg.name} ${json.version} is installed; celeba-gan's feature numbers are defined with ${pkg.version}`, {
+        hint: `Install the expected version: \`npm install ${pkg.name}@${pkg.version}\` (features from other model versions are not comparable).`,
+      });
     }
-    dir = dirname(dir);
+    return { dir, version: json.version };
   }
   throw missing(pkg, `is installed but its package.json was not found above ${entry}`);
 }

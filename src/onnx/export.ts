@@ -1,11 +1,8 @@
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
 import { CelebaGanError, UsageError, describe } from '../errors.js';
+import { checkWeights, firstNonFinite } from '../model/check-weights.js';
 import { layerInfos, outputShape, parameterList, type LayerInfo } from '../model/shapes.js';
 import type { ArchitectureSpec } from '../model/spec.js';
 import { numel, type Tensor32, type TensorMap } from '../model/tensors.js';
-import { WEIGHTS_FILE, loadCheckpoint, readRunConfig } from '../train/checkpoint.js';
-import { writeFileAtomic } from '../util/atomic.js';
 import { packageVersion } from '../version.js';
 import { foldBatchNorm, type BatchNormStats } from './fold.js';
 import { GraphBuilder, attr, tensorValue } from './graph-builder.js';
@@ -187,16 +184,19 @@ export function generatorWeightBytes(spec: ArchitectureSpec): number {
   return parameterList(spec, 'generator').reduce((n, p) => n + 4 * numel(p.shape), 0);
 }
 
-/** Lookup of the generator's tensors, each checked against the spec's shape. */
+/** Lookup of the generator's tensors, each checked against the spec's shape and for finite values. */
 function generatorTensors(spec: ArchitectureSpec, weights: TensorMap): (name: string) => Tensor32 {
-  const params = parameterList(spec, 'generator');
-  for (const p of params) {
-    const t = weights.get(p.name);
-    const hint = 'Pass the weights of a checkpoint of this very spec (preset and width), e.g. from loadCheckpoint().';
-    if (!t) throw new CelebaGanError('E_WEIGHTS', `weights lack tensor ${p.name} [${p.shape.join(', ')}] of the ${spec.preset} generator`, { hint });
-    if (t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i]) || t.data.length !== numel(p.shape)) {
-      throw new CelebaGanError('E_WEIGHTS', `tensor ${p.name} has shape [${t.shape.join(', ')}] but the ${spec.preset} generator at width ${spec.width} needs [${p.shape.join(', ')}]`, { hint });
-    }
+  checkWeights(spec, weights, {
+    where: 'the export',
+    network: 'generator',
+    hint: 'Pass the weights of a checkpoint of this very spec (preset and width), e.g. from loadCheckpoint().',
+  });
+  const generator = new Map([...weights].filter(([name]) => name.startsWith('generator.')));
+  const bad = firstNonFinite(generator);
+  if (bad) {
+    throw new CelebaGanError('E_WEIGHTS_NOT_FINITE', `the weights to export hold ${bad.value} in ${bad.name} (value ${bad.index}); a model of them would only draw noise`, {
+      hint: 'Export an earlier checkpoint (--checkpoint <step>), one from before training diverged.',
+    });
   }
   return (name) => weights.get(name)!;
 }
@@ -229,89 +229,4 @@ function planFolds(infos: LayerInfo[]): Map<number, LayerInfo> {
     folds.set(producer.index, info);
   }
   return folds;
-}
-
-export interface ExportRunOptions {
-  /** Run folder (holds run.json and checkpoints/). */
-  runDir: string;
-  /** Output .onnx path; its folder is created. */
-  out: string;
-  checkpoint?: 'latest' | number;
-  opset?: number;
-  foldBatchNorm?: boolean;
-  /** Replace an existing, different file. */
-  force?: boolean;
-}
-
-export interface ExportRunResult {
-  path: string;
-  /** `unchanged`: the file already held exactly these bytes. */
-  status: 'written' | 'unchanged';
-  bytes: number;
-  /** Float32 bytes of the generator's tensors, for comparison with `bytes`. */
-  weightBytes: number;
-  step: number;
-  checkpointDir: string;
-  checkpointSha256: string;
-  opset: number;
-  foldBatchNorm: boolean;
-  spec: ArchitectureSpec;
-}
-
-/** Export a run's checkpoint (default the latest) to an ONNX file, atomically. */
-export async function exportRun(o: ExportRunOptions): Promise<ExportRunResult> {
-  const opset = assertOpset(o.opset ?? DEFAULT_OPSET);
-  const fold = o.foldBatchNorm ?? false;
-  if (!existsSync(o.runDir) || !statSync(o.runDir).isDirectory()) {
-    throw new CelebaGanError('E_NO_RUN', `run folder ${o.runDir} does not exist`, {
-      kind: 'usage',
-      hint: 'Run `celeba-gan train` first, or pass --run <folder> of a trained run (one holding run.json).',
-    });
-  }
-  if (readRunConfig(o.runDir) === null) {
-    throw new CelebaGanError('E_NO_RUN', `${o.runDir} is not a training run: it has no run.json`, {
-      kind: 'usage',
-      hint: 'Pass --run <folder> made by `celeba-gan train` (it holds run.json and checkpoints/).',
-    });
-  }
-  const ckpt = await loadCheckpoint(o.runDir, o.checkpoint ?? 'latest');
-  const sha = ckpt.manifest.files[WEIGHTS_FILE] ?? '';
-  const bytes = buildGeneratorOnnx(ckpt.spec, ckpt.weights, {
-    opset,
-    foldBatchNorm: fold,
-    metadata: {
-      [META.step]: String(ckpt.manifest.step),
-      [META.checkpointSha256]: sha,
-      'celeba_gan.seed': String(ckpt.manifest.seed),
-      'celeba_gan.engine': ckpt.manifest.engine,
-    },
-  });
-  const result: ExportRunResult = {
-    path: o.out,
-    status: 'written',
-    bytes: bytes.byteLength,
-    weightBytes: generatorWeightBytes(ckpt.spec),
-    step: ckpt.manifest.step,
-    checkpointDir: ckpt.dir,
-    checkpointSha256: sha,
-    opset,
-    foldBatchNorm: fold,
-    spec: ckpt.spec,
-  };
-  if (existsSync(o.out)) {
-    if (statSync(o.out).isDirectory()) {
-      throw new CelebaGanError('E_OUTPUT_EXISTS', `${o.out} is a folder, not a file`, { kind: 'usage', hint: 'Pass a file path ending in .onnx to --onnx.' });
-    }
-    const existing = readFileSync(o.out);
-    if (Buffer.compare(existing, bytes) === 0) return { ...result, status: 'unchanged' };
-    if (!o.force) {
-      throw new CelebaGanError('E_OUTPUT_EXISTS', `${o.out} already exists and holds a different model`, {
-        kind: 'usage',
-        hint: `Pass --force to replace it, or choose another path with --onnx <file> (e.g. ${join(dirname(o.out), `${basename(o.out, '.onnx')}-step${ckpt.manifest.step}.onnx`)}).`,
-      });
-    }
-  }
-  mkdirSync(dirname(o.out), { recursive: true });
-  await writeFileAtomic(o.out, bytes);
-  return result;
 }

@@ -1,69 +1,38 @@
-import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { OptimizerState } from '../engines/engine.js';
-import { CelebaGanError } from '../errors.js';
-import { allParameters } from '../model/shapes.js';
+import { CelebaGanError, fileError } from '../errors.js';
+import { checkWeights, firstNonFinite } from '../model/check-weights.js';
+import { decodeSafetensors, encodeSafetensors } from '../model/safetensors.js';
 import type { ArchitectureSpec } from '../model/spec.js';
 import type { TensorMap } from '../model/tensors.js';
-import { fsyncDir, writeFileAtomicSync } from '../util/atomic.js';
-import { decodeSafetensors, encodeSafetensors } from '../util/safetensors.js';
+import { recoverLeftovers, tempPathFor, writeDirAtomicSync } from '../util/atomic.js';
+import { sha256Hex } from '../util/hash.js';
 import { packageVersion } from '../version.js';
 
 /**
- * Run folders and checkpoints.
+ * Checkpoints of a run:
  *
- *   <run>/run.json                                   RunConfig: what this run is (written once)
- *   <run>/checkpoints/step-000001000/manifest.json    CheckpointManifest (self-describing)
+ *   <run>/checkpoints/step-000001000/manifest.json          CheckpointManifest (self-describing)
  *   <run>/checkpoints/step-000001000/weights.safetensors    canonical weights, both networks
  *   <run>/checkpoints/step-000001000/optimizer.safetensors  Adam moments `adam.m.<name>`, `adam.v.<name>`
  *
- * A checkpoint is written into a hidden temporary folder and renamed into place, so a crash
- * leaves either the whole checkpoint or none. The manifest holds the sha256 of both tensor
- * files, so a damaged file is caught on load instead of producing a silently wrong model.
+ * A checkpoint is written as one folder by util/atomic.ts (temporary folder, fsync, rename; a
+ * same-step replacement is safe at every point), and pruned by renaming it to a temporary name
+ * before deleting it, so a kill leaves whole checkpoints and recognisable leftovers, which
+ * `recoverCheckpoints` reports and removes. The manifest holds the sha256 of both tensor files,
+ * so a damaged file is caught on load instead of producing a silently wrong model.
  *
  * Exactness of resume: every random draw of a step is a function of (seed, step) and every
  * epoch's shuffle a function of (seed, epoch), so (seed, step) IS the RNG state; the manifest
  * records it as `rng` for readers who look for one.
  */
 
-export const RUN_FORMAT_VERSION = 1;
 export const CHECKPOINT_FORMAT_VERSION = 1;
 export const WEIGHTS_FILE = 'weights.safetensors';
 export const OPTIMIZER_FILE = 'optimizer.safetensors';
 export const MANIFEST_FILE = 'manifest.json';
-export const RUN_FILE = 'run.json';
 export const CHECKPOINTS_DIR = 'checkpoints';
-
-export interface DataRef {
-  /** As given when the run was created (relative paths stay relative). */
-  path: string;
-  /** Hex SHA-256 of the pixel bytes (from the dataset header). */
-  checksum: string;
-  count: number;
-  height: number;
-  width: number;
-}
-
-/** `run.json`: what a run is. Written when the run is created; resumes check against it. */
-export interface RunConfig {
-  format: 'celeba-gan-run';
-  formatVersion: number;
-  packageVersion: string;
-  preset: string;
-  width: number;
-  spec: ArchitectureSpec;
-  seed: number;
-  batchSize: number;
-  data: DataRef;
-  /** Engine that created the run (`tfjs` | `torch`); a resume may use another. */
-  engine: string;
-  /** ISO time. */
-  created: string;
-  /** Seed of the fixed noise behind `samples/step-*.png` (z for image i is derived from it). */
-  sampleSeed: number;
-  sampleCount: number;
-}
 
 export interface CheckpointManifest {
   format: 'celeba-gan-checkpoint';
@@ -128,48 +97,79 @@ export function checkpointDirName(step: number): string {
   return `step-${String(step).padStart(9, '0')}`;
 }
 
-function sha256(parts: readonly Uint8Array[]): string {
-  const h = createHash('sha256');
-  for (const p of parts) h.update(p);
-  return h.digest('hex');
+function checkpointsRoot(runDir: string): string {
+  return join(runDir, CHECKPOINTS_DIR);
 }
 
-function writeFileSynced(path: string, parts: readonly Uint8Array[]): void {
-  const fd = openSync(path, 'w');
-  try {
-    for (const part of parts) {
-      let off = 0;
-      while (off < part.byteLength) off += writeSync(fd, part, off, part.byteLength - off);
-    }
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Checkpoints of a run, oldest first. Half-written (temporary) folders are ignored. */
-export function listCheckpoints(runDir: string): CheckpointRef[] {
-  const root = join(runDir, CHECKPOINTS_DIR);
+/** Every `step-*` folder, oldest first, with whether it is complete (holds its manifest). */
+function scanCheckpoints(runDir: string): (CheckpointRef & { complete: boolean })[] {
+  const root = checkpointsRoot(runDir);
   if (!existsSync(root)) return [];
-  const out: CheckpointRef[] = [];
+  const out: (CheckpointRef & { complete: boolean })[] = [];
   for (const name of readdirSync(root)) {
     const m = STEP_DIR.exec(name);
     if (!m) continue;
     const dir = join(root, name);
-    if (!existsSync(join(dir, MANIFEST_FILE))) continue;
-    out.push({ step: Number(m[1]), dir });
+    out.push({ step: Number(m[1]), dir, complete: existsSync(join(dir, MANIFEST_FILE)) });
   }
   return out.sort((a, b) => a.step - b.step);
 }
 
+/** Complete checkpoints of a run, oldest first (folders without a manifest are not checkpoints). */
+export function listCheckpoints(runDir: string): CheckpointRef[] {
+  return scanCheckpoints(runDir)
+    .filter((c) => c.complete)
+    .map(({ step, dir }) => ({ step, dir }));
+}
+
+/** Folders named like checkpoints but without a manifest, newer than the newest complete one. */
+function incompleteAfterLatest(runDir: string): CheckpointRef[] {
+  const all = scanCheckpoints(runDir);
+  const latest = all.filter((c) => c.complete).at(-1)?.step ?? -1;
+  return all.filter((c) => !c.complete && c.step > latest);
+}
+
 /**
- * Write a checkpoint atomically (temporary folder, fsync, rename), then delete the oldest ones
- * beyond `keep`. Saving a step that already exists replaces it.
+ * What a killed run left in checkpoints/: temporary folders of a checkpoint being written (removed),
+ * the old copy of a checkpoint being replaced when the new one never arrived (renamed back), and
+ * half-deleted checkpoints (a `step-*` folder older than the newest complete one, without its
+ * manifest: removed). Returns one line per thing done, for the caller to report. A folder without
+ * a manifest newer than every complete checkpoint is left alone: loadCheckpoint reports it.
+ */
+export function recoverCheckpoints(runDir: string): string[] {
+  const root = checkpointsRoot(runDir);
+  if (!existsSync(root)) return [];
+  const lines: string[] = [];
+  try {
+    for (const l of recoverLeftovers(root)) {
+      lines.push(l.action === 'restored' ? `restored ${l.target} from ${l.path} (a replacement was interrupted)` : `removed ${l.path} (left by an interrupted write or prune)`);
+    }
+    const all = scanCheckpoints(runDir);
+    const latest = all.filter((c) => c.complete).at(-1)?.step ?? -1;
+    for (const c of all) {
+      if (c.complete || c.step > latest) continue;
+      rmSync(c.dir, { recursive: true, force: true });
+      lines.push(`removed ${c.dir} (a half-deleted checkpoint: no ${MANIFEST_FILE})`);
+    }
+  } catch (err) {
+    throw fileError(err, root, 'clean up');
+  }
+  return lines;
+}
+
+/**
+ * Write a checkpoint atomically, then delete the oldest ones beyond `keep`. Saving a step that
+ * already exists replaces it (the old one stays until the new one is in place). Weights holding
+ * NaN or infinities are refused (E_WEIGHTS_NOT_FINITE): a checkpoint is always a good one.
  */
 export function saveCheckpoint(runDir: string, o: SaveCheckpointOptions): { dir: string; manifest: CheckpointManifest } {
-  const root = join(runDir, CHECKPOINTS_DIR);
-  mkdirSync(root, { recursive: true });
-  checkTensors(o.spec, o.weights, 'weights to save', (name) => name);
+  checkWeights(o.spec, o.weights, { where: 'the checkpoint to save' });
+  const bad = firstNonFinite(o.weights);
+  if (bad) {
+    throw new CelebaGanError('E_WEIGHTS_NOT_FINITE', `the weights at step ${o.step} hold ${bad.value} in ${bad.name}; training diverged and this state was not saved`, {
+      hint: 'Resume from the last checkpoint with --resume, or start again with another --seed or a smaller --batch-size.',
+    });
+  }
   const weightParts = encodeSafetensors(o.weights, { format: 'pt', 'celeba_gan.step': String(o.step) });
   const optParts = encodeSafetensors(o.optimizer.tensors, {
     format: 'pt',
@@ -193,41 +193,36 @@ export function saveCheckpoint(runDir: string, o: SaveCheckpointOptions): { dir:
     engine: o.engine,
     backend: o.backend ?? '',
     optimizerSteps: { ...o.optimizer.steps },
-    files: { [WEIGHTS_FILE]: sha256(weightParts), [OPTIMIZER_FILE]: sha256(optParts) },
+    files: { [WEIGHTS_FILE]: sha256Hex(weightParts), [OPTIMIZER_FILE]: sha256Hex(optParts) },
     created: new Date().toISOString(),
     ...(o.extra ? { extra: o.extra } : {}),
   };
-  const name = checkpointDirName(o.step);
-  const final = join(root, name);
-  const tmp = join(root, `.${name}.${process.pid}.${Date.now().toString(36)}.tmp`);
-  mkdirSync(tmp);
-  try {
-    writeFileSynced(join(tmp, WEIGHTS_FILE), weightParts);
-    writeFileSynced(join(tmp, OPTIMIZER_FILE), optParts);
-    writeFileSynced(join(tmp, MANIFEST_FILE), [Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`)]);
-    fsyncDir(tmp);
-    if (existsSync(final)) {
-      // Same step saved twice (e.g. a periodic save and the final one): swap, then drop the old.
-      const old = `${tmp}.old`;
-      renameSync(final, old);
-      renameSync(tmp, final);
-      rmSync(old, { recursive: true, force: true });
-    } else {
-      renameSync(tmp, final);
-    }
-    fsyncDir(root);
-  } catch (err) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw err;
-  }
+  const dir = join(checkpointsRoot(runDir), checkpointDirName(o.step));
+  writeDirAtomicSync(dir, [
+    [WEIGHTS_FILE, weightParts],
+    [OPTIMIZER_FILE, optParts],
+    [MANIFEST_FILE, `${JSON.stringify(manifest, null, 2)}\n`], // last: a folder with a manifest is complete
+  ]);
   if (o.keep !== undefined) pruneCheckpoints(runDir, o.keep);
-  return { dir: final, manifest };
+  return { dir, manifest };
 }
 
-/** Delete all but the newest `keep` checkpoints (keep >= 1). */
+/**
+ * Delete all but the newest `keep` checkpoints (keep >= 1). Each is first renamed to a temporary
+ * name, so a kill mid-delete leaves a leftover that recoverCheckpoints removes, never a
+ * `step-*` folder missing some of its files.
+ */
 export function pruneCheckpoints(runDir: string, keep: number): void {
   const all = listCheckpoints(runDir);
-  for (const ref of all.slice(0, Math.max(0, all.length - Math.max(1, keep)))) rmSync(ref.dir, { recursive: true, force: true });
+  for (const ref of all.slice(0, Math.max(0, all.length - Math.max(1, keep)))) {
+    const doomed = tempPathFor(ref.dir);
+    try {
+      renameSync(ref.dir, doomed);
+      rmSync(doomed, { recursive: true, force: true });
+    } catch (err) {
+      throw fileError(err, ref.dir, 'delete the old checkpoint');
+    }
+  }
 }
 
 function corrupt(where: string, why: string, cause?: unknown): CelebaGanError {
@@ -237,22 +232,14 @@ function corrupt(where: string, why: string, cause?: unknown): CelebaGanError {
   });
 }
 
-function checkTensors(spec: ArchitectureSpec, tensors: TensorMap, where: string, key: (name: string) => string): void {
-  for (const p of allParameters(spec)) {
-    const t = tensors.get(key(p.name));
-    if (!t) throw corrupt(where, `tensor ${key(p.name)} is missing`);
-    if (t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i])) {
-      throw corrupt(where, `tensor ${key(p.name)} has shape [${t.shape.join(', ')}] but the spec needs [${p.shape.join(', ')}]`);
-    }
-  }
-}
-
 /** Read and check a checkpoint's manifest only (cheap: no tensors). */
 export function readManifest(dir: string): CheckpointManifest {
   let manifest: CheckpointManifest;
   try {
     manifest = JSON.parse(readFileSync(join(dir, MANIFEST_FILE), 'utf8')) as CheckpointManifest;
   } catch (err) {
+    const mapped = fileError(err, join(dir, MANIFEST_FILE), 'read');
+    if (mapped !== err) throw mapped;
     throw corrupt(dir, `${MANIFEST_FILE} cannot be read as JSON (${(err as Error).message})`, err);
   }
   if (manifest?.format !== 'celeba-gan-checkpoint') throw corrupt(dir, `${MANIFEST_FILE} is not a celeba-gan checkpoint manifest`);
@@ -267,11 +254,25 @@ export function readManifest(dir: string): CheckpointManifest {
   return manifest;
 }
 
-/** Load a checkpoint (`latest` or a step number), verifying checksums and tensor shapes. */
+/**
+ * Load a checkpoint (`latest` or a step number), verifying checksums and tensor shapes. `latest`
+ * never silently skips a newer folder that lost its manifest: that is E_CHECKPOINT_INCOMPLETE.
+ */
 export async function loadCheckpoint(runDir: string, which: 'latest' | number = 'latest'): Promise<LoadedCheckpoint> {
   const all = listCheckpoints(runDir);
+  if (which === 'latest') {
+    const newer = incompleteAfterLatest(runDir).at(-1);
+    if (newer) {
+      const fallback = all.at(-1);
+      throw new CelebaGanError('E_CHECKPOINT_INCOMPLETE', `checkpoint ${newer.dir} has no ${MANIFEST_FILE}${fallback ? `, so the latest usable one would be the older step ${fallback.step}` : ', and no older checkpoint is usable'}`, {
+        hint: fallback
+          ? `Restore ${join(newer.dir, MANIFEST_FILE)}, or delete ${newer.dir} to continue from step ${fallback.step} (${fallback.dir}).`
+          : `Restore ${join(newer.dir, MANIFEST_FILE)}, or delete ${newer.dir} and train again.`,
+      });
+    }
+  }
   if (all.length === 0) {
-    throw new CelebaGanError('E_NO_CHECKPOINT', `${runDir} has no checkpoints (looked in ${join(runDir, CHECKPOINTS_DIR)}/)`, {
+    throw new CelebaGanError('E_NO_CHECKPOINT', `${runDir} has no checkpoints (looked in ${checkpointsRoot(runDir)}/)`, {
       hint: 'Run `celeba-gan train --out <run folder>` first, or pass the folder of a run that has trained.',
       kind: 'usage',
     });
@@ -289,10 +290,12 @@ export async function loadCheckpoint(runDir: string, which: 'latest' | number = 
     try {
       buf = readFileSync(join(ref.dir, file));
     } catch (err) {
+      const mapped = fileError(err, join(ref.dir, file), 'read');
+      if (mapped !== err) throw mapped;
       throw corrupt(ref.dir, `${file} cannot be read (${(err as Error).message})`, err);
     }
     const want = manifest.files?.[file];
-    const got = sha256([buf]);
+    const got = sha256Hex([buf]);
     if (want !== got) throw corrupt(ref.dir, `${file} has sha256 ${got.slice(0, 12)}… but the manifest records ${String(want).slice(0, 12)}…`);
     return buf;
   };
@@ -300,13 +303,13 @@ export async function loadCheckpoint(runDir: string, which: 'latest' | number = 
     try {
       return decodeSafetensors(readChecked(file), join(ref.dir, file)).tensors;
     } catch (err) {
-      if (err instanceof CelebaGanError && err.code === 'E_CHECKPOINT_CORRUPT') throw err;
+      if (err instanceof CelebaGanError) throw err;
       throw corrupt(ref.dir, (err as Error).message, err);
     }
   };
   const weights = decode(WEIGHTS_FILE);
   const moments = decode(OPTIMIZER_FILE);
-  checkTensors(manifest.spec, weights, ref.dir, (name) => name);
+  checkWeights(manifest.spec, weights, { where: `checkpoint ${ref.dir}` });
   return {
     manifest,
     spec: manifest.spec,
@@ -314,6 +317,25 @@ export async function loadCheckpoint(runDir: string, which: 'latest' | number = 
     optimizer: { tensors: moments, steps: { ...manifest.optimizerSteps } },
     dir: ref.dir,
   };
+}
+
+/**
+ * The newest checkpoint that loads and holds only finite weights, for "resume from here" advice;
+ * null when there is none. Damaged or non-finite ones are skipped (and listed in `skipped`).
+ */
+export async function lastGoodCheckpoint(runDir: string): Promise<{ ref: CheckpointRef | null; skipped: string[] }> {
+  const skipped: string[] = [];
+  for (const ref of listCheckpoints(runDir).reverse()) {
+    try {
+      const c = await loadCheckpoint(runDir, ref.step);
+      const bad = firstNonFinite(c.weights);
+      if (!bad) return { ref, skipped };
+      skipped.push(`${ref.dir} (${bad.name} holds ${bad.value})`);
+    } catch (err) {
+      skipped.push(`${ref.dir} (${(err as Error).message})`);
+    }
+  }
+  return { ref: null, skipped };
 }
 
 /** Fail unless a checkpoint was trained with the given preset and width. */
@@ -325,37 +347,4 @@ export function assertSameArchitecture(manifest: CheckpointManifest, spec: Archi
       { hint: `Pass --preset ${manifest.preset} --width ${manifest.width} to continue it, or use another --out for a new run.`, kind: 'usage' },
     );
   }
-}
-
-export function runConfigPath(runDir: string): string {
-  return join(runDir, RUN_FILE);
-}
-
-export function writeRunConfig(runDir: string, config: RunConfig): void {
-  mkdirSync(runDir, { recursive: true });
-  writeFileAtomicSync(runConfigPath(runDir), `${JSON.stringify(config, null, 2)}\n`);
-}
-
-/** Read `run.json`; null when the folder holds no run. */
-export function readRunConfig(runDir: string): RunConfig | null {
-  const path = runConfigPath(runDir);
-  if (!existsSync(path)) return null;
-  let config: RunConfig;
-  try {
-    config = JSON.parse(readFileSync(path, 'utf8')) as RunConfig;
-  } catch (err) {
-    throw new CelebaGanError('E_RUN_CORRUPT', `${path} cannot be read as JSON (${(err as Error).message})`, {
-      hint: 'Restore the file or start a new run with another --out.',
-      cause: err,
-    });
-  }
-  if (config?.format !== 'celeba-gan-run') {
-    throw new CelebaGanError('E_RUN_CORRUPT', `${path} is not a celeba-gan run file`, { hint: 'Use another --out for a new run.' });
-  }
-  if (config.formatVersion !== RUN_FORMAT_VERSION) {
-    throw new CelebaGanError('E_CHECKPOINT_VERSION', `${path} has run format version ${String(config.formatVersion)}; this celeba-gan reads version ${RUN_FORMAT_VERSION}`, {
-      hint: `Use celeba-gan ${config.packageVersion} for this run, or start a new run with another --out.`,
-    });
-  }
-  return config;
 }

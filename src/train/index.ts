@@ -1,12 +1,13 @@
-/** Training: the engine-agnostic loop, run folders and checkpoints, step randomness, loss plots. */
+/** Training: the folder's public entry (re-exports only). */
+export { Trainer, train, type StepEndContext, type StepHook, type TrainCallbacks, type TrainResult, type TrainStart } from './loop.js';
+export { openRun, type OpenedRun, type TrainConfig } from './open-run.js';
 export {
-  Trainer, openRun, train, METRICS_FILE, LOSS_PLOT_FILE, SAMPLES_DIR, SAMPLE_COUNT,
-  type LogEntry, type OpenedRun, type StepEndContext, type StepHook, type TrainCallbacks, type TrainConfig, type TrainResult, type TrainStart,
-} from './loop.js';
-export {
-  listCheckpoints, loadCheckpoint, saveCheckpoint, pruneCheckpoints, readManifest, readRunConfig, writeRunConfig, assertSameArchitecture,
-  checkpointDirName, CHECKPOINT_FORMAT_VERSION, RUN_FORMAT_VERSION,
-  type CheckpointManifest, type CheckpointRef, type LoadedCheckpoint, type RunConfig, type SaveCheckpointOptions,
+  listCheckpoints, loadCheckpoint, lastGoodCheckpoint, saveCheckpoint, pruneCheckpoints, recoverCheckpoints, readManifest, assertSameArchitecture,
+  checkpointDirName, CHECKPOINT_FORMAT_VERSION,
+  type CheckpointManifest, type CheckpointRef, type LoadedCheckpoint, type SaveCheckpointOptions,
 } from './checkpoint.js';
-export { stepRandomness, stepLatents, dropoutMasks, sampleLatents } from './randomness.js';
-export { renderLossSvg, type CurvePoint } from './loss-plot.js';
+export { readRunConfig, writeRunConfig, RUN_FORMAT_VERSION, type RunConfig, type DataRef } from './run-config.js';
+export { exportRun, assertRunFolder, type ExportRunOptions, type ExportRunResult } from './export-run.js';
+export { MetricsLog, METRICS_FILE, type LogEntry } from './metrics-log.js';
+export { SampleGrid, SAMPLES_DIR, SAMPLE_COUNT } from './samples.js';
+export { renderLossSvg, LossPlot, LOSS_PLOT_FILE, type CurvePoint } from './loss-plot.js';

@@ -1,3 +1,6 @@
+import { join } from 'node:path';
+import { writeFileAtomicSync } from '../util/atomic.js';
+
 /**
  * `loss.svg`: the training curves as a small self-contained SVG (no plotting dependency).
  * Top panel: loss_D and loss_G; bottom panel: D(x) and D(G(z)) on a fixed 0..1 axis; with
@@ -106,4 +109,27 @@ export function renderLossSvg(points: readonly CurvePoint[], title = 'celeba-gan
     '</svg>',
     '',
   ].join('\n');
+}
+
+export const LOSS_PLOT_FILE = 'loss.svg';
+
+/** `<run>/loss.svg`, rewritten atomically at most every `everySeconds` (or when forced). */
+export class LossPlot {
+  private last = -Infinity;
+  readonly path: string;
+
+  constructor(
+    runDir: string,
+    private readonly title: string,
+    private readonly everySeconds: number,
+  ) {
+    this.path = join(runDir, LOSS_PLOT_FILE);
+  }
+
+  write(points: readonly CurvePoint[], kid: EvalCurve['points'], force = false): void {
+    const now = performance.now();
+    if (!force && now - this.last < this.everySeconds * 1000) return;
+    this.last = now;
+    writeFileAtomicSync(this.path, renderLossSvg(points, this.title, { label: 'KID (faceres)', points: kid }));
+  }
 }

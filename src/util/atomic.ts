@@ -1,69 +1,83 @@
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmdirSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { fileError } from '../errors.js';
+
+/**
+ * The one atomic-write mechanism: write to a temporary name beside the target, fsync the data,
+ * rename into place, fsync the folder. A crash leaves the old file (or folder) or the new one,
+ * never a mix; temporary names are recognisable (`.<name>.<pid>.<time>.tmp`) so leftovers of a
+ * killed process can be found by `findLeftovers` and reported.
+ *
+ * OS failures (ENOSPC, EROFS, EACCES, ...) come out as CelebaGanErrors naming the target path
+ * (never the temporary one), through `fileError` in src/errors.ts.
+ */
+
+export type FileData = Uint8Array | string | readonly Uint8Array[];
+
+const TEMP_NAME = /^\.(.+)\.(\d+)\.([0-9a-z]+)\.tmp(\.old)?$/;
 
 /** A temporary name beside `path`, so the final rename stays on one file system. */
 export function tempPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now().toString(36)}.tmp`);
 }
 
+/** The target a temporary name was made for (`.x.cgds.123.abc.tmp` -> `x.cgds`), or null. */
+export function targetOfTemp(name: string): string | null {
+  return TEMP_NAME.exec(name)?.[1] ?? null;
+}
+
 /** fsync a directory so a rename in it is durable; a no-op where directories cannot be opened. */
 export function fsyncDir(dir: string): void {
+  let fd: number;
   try {
-    const fd = openSync(dir, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
+    fd = openSync(dir, 'r');
   } catch {
-    // Directories cannot be opened for fsync on every platform (Windows); the rename is still atomic.
+    return; // Directories cannot be opened for fsync on every platform (Windows); the rename is still atomic.
   }
-}
-
-/** Write `data` to `path` atomically: temp file, fsync, rename. A crash leaves the old file or none. */
-export function writeFileAtomicSync(path: string, data: Uint8Array | string | readonly Uint8Array[]): void {
-  const tmp = tempPathFor(path);
-  const fd = openSync(tmp, 'w');
   try {
-    const parts = typeof data === 'string' ? [Buffer.from(data)] : data instanceof Uint8Array ? [data] : data;
-    for (const part of parts) {
-      let off = 0;
-      while (off < part.byteLength) off += writeSync(fd, part, off, part.byteLength - off);
-    }
     fsyncSync(fd);
+  } catch {
+    /* some file systems refuse fsync on a directory; the rename is still atomic */
+  } finally {
     closeSync(fd);
-    renameSync(tmp, path);
-  } catch (err) {
-    try {
-      closeSync(fd);
-    } catch {
-      /* already closed */
-    }
-    rmSync(tmp, { force: true });
-    throw err;
   }
-  fsyncDir(dirname(path));
 }
 
-export async function writeFileAtomic(path: string, data: Uint8Array | string | readonly Uint8Array[]): Promise<void> {
-  const tmp = tempPathFor(path);
-  const fh = await open(tmp, 'w');
-  try {
-    const parts = typeof data === 'string' ? [Buffer.from(data)] : data instanceof Uint8Array ? [data] : data;
-    for (const part of parts) {
-      let off = 0;
-      while (off < part.byteLength) off += (await fh.write(part, off, part.byteLength - off)).bytesWritten;
+function parts(data: FileData): readonly Uint8Array[] {
+  return typeof data === 'string' ? [Buffer.from(data)] : data instanceof Uint8Array ? [data] : data;
+}
+
+/** Write every byte of `data` to `fd` (writeSync may write less than asked). */
+export function writeAllSync(fd: number, data: FileData, position?: number): number {
+  let pos = position;
+  let total = 0;
+  for (const part of parts(data)) {
+    let off = 0;
+    while (off < part.byteLength) {
+      const n = writeSync(fd, part, off, part.byteLength - off, pos);
+      off += n;
+      if (pos !== undefined) pos += n;
     }
-    await fh.sync();
-    await fh.close();
-    await rename(tmp, path);
-  } catch (err) {
-    await fh.close().catch(() => undefined);
-    await rm(tmp, { force: true });
-    throw err;
+    total += part.byteLength;
   }
-  fsyncDir(dirname(path));
+  return total;
+}
+
+/** Write `data` to `path` atomically: temp file, fsync, rename, fsync the folder. */
+export function writeFileAtomicSync(path: string, data: FileData): void {
+  const file = openAtomicSync(path);
+  try {
+    writeAllSync(file.fd, data);
+  } catch (err) {
+    file.abort();
+    throw fileError(err, path, 'write');
+  }
+  file.commit();
+}
+
+/** The same as writeFileAtomicSync, for async callers. */
+export async function writeFileAtomic(path: string, data: FileData): Promise<void> {
+  writeFileAtomicSync(path, data);
 }
 
 /**
@@ -79,28 +93,163 @@ export interface AtomicFile {
 
 export function openAtomicSync(path: string): AtomicFile {
   const tempPath = tempPathFor(path);
-  const fd = openSync(tempPath, 'w');
+  let fd: number;
+  try {
+    fd = openSync(tempPath, 'w');
+  } catch (err) {
+    throw fileError(err, path, 'write');
+  }
   let done = false;
+  const abort = (): void => {
+    if (done) return;
+    done = true;
+    try {
+      closeSync(fd);
+    } catch {
+      /* already closed */
+    }
+    rmSync(tempPath, { force: true });
+  };
   return {
     fd,
     tempPath,
     commit() {
       if (done) return;
-      done = true;
-      fsyncSync(fd);
-      closeSync(fd);
-      renameSync(tempPath, path);
+      try {
+        fsyncSync(fd);
+        closeSync(fd);
+        done = true;
+        renameSync(tempPath, path);
+      } catch (err) {
+        abort();
+        rmSync(tempPath, { force: true });
+        throw fileError(err, path, 'write');
+      }
       fsyncDir(dirname(path));
     },
-    abort() {
-      if (done) return;
-      done = true;
-      try {
-        closeSync(fd);
-      } catch {
-        /* already closed */
-      }
-      rmSync(tempPath, { force: true });
-    },
+    abort,
   };
+}
+
+/**
+ * Write a folder atomically: every file into a temporary folder beside `dir` (each fsynced), then
+ * into place. Replacing an existing folder is safe at every point: the new folder is complete
+ * before the old one is renamed aside (`.<name>.<pid>.<time>.tmp.old`), and the old one is only
+ * deleted once the new one is in place; `recoverFolder` finishes or undoes an interrupted swap.
+ */
+export function writeDirAtomicSync(dir: string, files: ReadonlyArray<readonly [name: string, data: FileData]>): void {
+  const parent = dirname(dir);
+  const tmp = tempPathFor(dir);
+  try {
+    mkdirSync(parent, { recursive: true });
+    mkdirSync(tmp);
+    for (const [name, data] of files) {
+      const fd = openSync(join(tmp, name), 'w');
+      try {
+        writeAllSync(fd, data);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    }
+    fsyncDir(tmp);
+    if (existsSync(dir)) {
+      const old = `${tmp}.old`;
+      renameSync(dir, old);
+      renameSync(tmp, dir);
+      fsyncDir(parent);
+      rmSync(old, { recursive: true, force: true });
+    } else {
+      renameSync(tmp, dir);
+    }
+  } catch (err) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw fileError(err, dir, 'write');
+  }
+  fsyncDir(parent);
+}
+
+/** A temporary file or folder left by a process that no longer runs (killed mid-write). */
+export interface Leftover {
+  path: string;
+  /** What it was being written as. */
+  target: string;
+  /** `.tmp.old`: the previous version of `target`, renamed aside while a new one replaced it. */
+  replaced: boolean;
+  pid: number;
+}
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Temporary files and folders in `dir` whose writer is gone (another live process's are left alone). */
+export function findLeftovers(dir: string): Leftover[] {
+  if (!existsSync(dir)) return [];
+  const out: Leftover[] = [];
+  for (const name of readdirSync(dir)) {
+    const m = TEMP_NAME.exec(name);
+    if (!m) continue;
+    const pid = Number(m[2]);
+    if (processAlive(pid)) continue;
+    out.push({ path: join(dir, name), target: join(dir, m[1]!), replaced: m[4] !== undefined, pid });
+  }
+  return out;
+}
+
+/**
+ * Clean up after a writer killed in `dir`: a `.tmp.old` whose target is missing is the only copy
+ * left of a folder being replaced, so it is renamed back; every other leftover is deleted.
+ * Returns what was done, one line per leftover, for the caller to report.
+ */
+export function recoverLeftovers(dir: string, owns: (target: string) => boolean = () => true): { path: string; action: 'restored' | 'removed'; target: string }[] {
+  const done: { path: string; action: 'restored' | 'removed'; target: string }[] = [];
+  for (const l of findLeftovers(dir)) {
+    if (!owns(l.target)) continue;
+    if (l.replaced && !existsSync(l.target)) {
+      renameSync(l.path, l.target);
+      done.push({ path: l.path, action: 'restored', target: l.target });
+    } else {
+      rmSync(l.path, { recursive: true, force: true });
+      done.push({ path: l.path, action: 'removed', target: l.target });
+    }
+  }
+  if (done.length > 0) fsyncDir(dir);
+  return done;
+}
+
+/** A path with a temporary last part (`.x.cgds.123.abc.tmp`) shown as the target it stands for (`x.cgds`). */
+export function tempTargetPath(path: string): string {
+  const target = targetOfTemp(basename(path));
+  return target === null ? path : join(dirname(path), target);
+}
+
+/** The folders `mkdirSync(dir, { recursive: true })` would create: `dir` and its missing parents, deepest first. */
+export function missingFolders(dir: string): string[] {
+  const out: string[] = [];
+  for (let d = dir; !existsSync(d); ) {
+    out.push(d);
+    const up = dirname(d);
+    if (up === d) break;
+    d = up;
+  }
+  return out;
+}
+
+/** Remove those of `folders` (deepest first) that are empty; a folder something was written to stays. */
+export function removeEmptyFolders(folders: readonly string[]): void {
+  for (const d of folders) {
+    try {
+      if (existsSync(d) && readdirSync(d).length === 0) rmdirSync(d);
+      else break;
+    } catch {
+      break; // not ours to insist on
+    }
+  }
 }

@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DATASET_HEADER_SIZE, DatasetReader, DatasetWriter, decodeHeader, encodeHeader, type DatasetHeader } from '../../src/data/dataset-file.js';
+import { createHash } from 'node:crypto';
+import { DATASET_HEADER_SIZE, DatasetReader, DatasetWriter, decodeHeader, encodeHeader, legacyNote, type DatasetHeader } from '../../src/data/dataset-file.js';
+import type { CelebaGanError } from '../../src/errors.js';
 
 function withDir(fn: (dir: string) => void): void {
   const dir = mkdtempSync(join(tmpdir(), 'cg-dsfile-'));
@@ -35,7 +37,7 @@ test('header round-trip: what the writer records is what the reader sees', () =>
     const written = writeSample(path, 4242);
     const r = new DatasetReader(path);
     assert.deepEqual(r.header, written);
-    assert.deepEqual(r.header, { version: 1, count: 5, height: 3, width: 2, channels: 3, synthetic: true, checksum: written.checksum, seed: 4242 });
+    assert.deepEqual(r.header, { version: 2, count: 5, height: 3, width: 2, channels: 3, synthetic: true, checksum: written.checksum, seed: 4242 });
     assert.match(r.header.checksum, /^[0-9a-f]{64}$/);
     r.verify();
     assert.deepEqual([...r.read([3]).subarray(0, 4)], [54, 55, 56, 57]);
@@ -86,20 +88,89 @@ test('EXPECTED FAILURE - truncated, wrong magic, wrong version, flipped pixel, m
     const v = Buffer.from(good);
     v.writeUInt16LE(9, 4);
     writeFileSync(version, v);
-    assert.throws(() => new DatasetReader(version), assertCode('E_DATASET_VERSION', /has dataset format version 9; this celeba-gan reads version 1/));
+    assert.throws(() => new DatasetReader(version), assertCode('E_DATASET_VERSION', /has dataset format version 9; this celeba-gan reads versions 1 and 2/));
 
     const flipped = join(dir, 'flipped.cgds');
     const f = Buffer.from(good);
     f[DATASET_HEADER_SIZE + 20]! ^= 0xff;
     writeFileSync(flipped, f);
     const r = new DatasetReader(flipped); // the header alone is fine
-    assert.throws(() => r.verify(), assertCode('E_DATASET_CORRUPT', /pixel checksum .* does not match the header's/));
+    assert.throws(() => r.verify(), assertCode('E_DATASET_CORRUPT', /checksum of the pixels and header fields .* does not match the header's/));
     r.close();
 
     assert.throws(() => new DatasetReader(join(dir, 'nope.cgds')), (err: Error & { code?: string; kind?: string }) => {
       assert.equal(err.code, 'E_DATASET_MISSING');
       assert.equal(err.kind, 'usage');
       assert.match(err.message, /nope\.cgds does not exist/);
+      return true;
+    });
+  });
+});
+
+test('EXPECTED FAILURE - a flipped synthetic flag or seed byte fails verification (version 2 covers the header)', () => {
+  withDir((dir) => {
+    const path = join(dir, 'h.cgds');
+    const w = new DatasetWriter(path, 3, 2, 3, true, 4242);
+    w.append(new Uint8Array(5 * 18).map((_, i) => i));
+    w.finish();
+    const good = readFileSync(path);
+    const ok = new DatasetReader(path);
+    ok.verify();
+    ok.close();
+    for (const [what, edit] of [
+      ['synthetic flag', (b: Buffer) => b.writeUInt16LE(b.readUInt16LE(18) ^ 1, 18)],
+      ['seed', (b: Buffer) => b.writeUInt32LE(4243, 52)],
+      ['reserved byte', (b: Buffer) => (b[60] = 1)],
+    ] as const) {
+      const bad = Buffer.from(good);
+      edit(bad);
+      const p = join(dir, `bad-${what.replace(/ /g, '-')}.cgds`);
+      writeFileSync(p, bad);
+      const r = new DatasetReader(p);
+      assert.throws(() => r.verify(), assertCode('E_DATASET_CORRUPT', /checksum of the pixels and header fields/), what);
+      r.close();
+    }
+  });
+});
+
+test('a version-1 file (pixel checksum only) is still read and verified, with a note', () => {
+  withDir((dir) => {
+    const pixels = new Uint8Array(2 * 12).map((_, i) => 3 * i);
+    const header = encodeHeader({ version: 1, count: 2, height: 2, width: 2, channels: 3, synthetic: false, checksum: createHash('sha256').update(pixels).digest('hex') });
+    const path = join(dir, 'v1.cgds');
+    writeFileSync(path, Buffer.concat([header, pixels]));
+    const r = new DatasetReader(path);
+    r.verify();
+    assert.equal(r.header.version, 1);
+    assert.match(legacyNote(r.header) ?? '', /version 1: the checksum covers the pixels only/);
+    r.close();
+    const bad = Buffer.concat([header, pixels]);
+    bad[DATASET_HEADER_SIZE]! ^= 1;
+    writeFileSync(path, bad);
+    const rb = new DatasetReader(path);
+    assert.throws(() => rb.verify(), assertCode('E_DATASET_CORRUPT', /pixel checksum .* does not match/));
+    rb.close();
+  });
+});
+
+test('EXPECTED FAILURE - a header of height 0 is described one way, whatever the file size', () => {
+  withDir((dir) => {
+    for (const extra of [0, 30]) {
+      const path = join(dir, `zero-${extra}.cgds`);
+      const header = encodeHeader({ version: 2, count: 5, height: 0, width: 28, channels: 3, synthetic: false, checksum: '00'.repeat(32) });
+      writeFileSync(path, Buffer.concat([header, new Uint8Array(extra)]));
+      assert.throws(() => new DatasetReader(path), assertCode('E_DATASET_CORRUPT', /the header gives images of 0x28x3; images are at least 1x1 and have 3 channels$/));
+    }
+  });
+});
+
+test('EXPECTED FAILURE - a folder as the data set: E_IS_FOLDER naming it and the fix', () => {
+  withDir((dir) => {
+    assert.throws(() => new DatasetReader(dir), (err: CelebaGanError) => {
+      assert.equal(err.code, 'E_IS_FOLDER');
+      assert.equal(err.kind, 'usage');
+      assert.ok(err.message.includes(dir), err.message);
+      assert.match(err.hint ?? '', /not a folder; to use a folder of images, run `celeba-gan prepare --input <folder>` first/);
       return true;
     });
   });

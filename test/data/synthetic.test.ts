@@ -27,7 +27,7 @@ test(
     assert.notEqual(c.header.checksum, a.header.checksum);
     const r = new DatasetReader(join(dir, 'a.cgds'));
     r.verify();
-    assert.deepEqual({ ...r.header, checksum: '' }, { version: 1, count: 600, height: 28, width: 28, channels: 3, synthetic: true, seed: 11, checksum: '' });
+    assert.deepEqual({ ...r.header, checksum: '' }, { version: 2, count: 600, height: 28, width: 28, channels: 3, synthetic: true, seed: 11, checksum: '' });
     // Image i depends on (seed, i) only: the first 600 of a bigger set are the same images
     // (crossing the 512-image chunk boundary).
     const bigger = await prepareSynthetic({ count: 700, out: join(dir, 'd.cgds'), size: 28, seed: 11 });

@@ -3,14 +3,14 @@ import assert from 'node:assert/strict';
 import { buildSpec } from '../../src/config/presets.js';
 import { emaDecayAt } from '../../src/engines/ema.js';
 import type { OptimizerState, TrainingEngine } from '../../src/engines/engine.js';
-import { createTfjsEngine, type TfjsEngine } from '../../src/engines/tfjs/index.js';
-import { createTorchEngine } from '../../src/engines/torch/index.js';
+import { createTfjsEngine, type TfjsEngine } from '../../src/engines/tfjs/tfjs-engine.js';
+import { createTorchEngine } from '../../src/engines/torch/torch-engine.js';
 import { CelebaGanError } from '../../src/errors.js';
 import { initialWeights } from '../../src/model/init.js';
 import { parameterList } from '../../src/model/shapes.js';
 import type { ArchitectureSpec } from '../../src/model/spec.js';
 import type { TensorMap } from '../../src/model/tensors.js';
-import { stepLatents } from '../../src/train/randomness.js';
+import { stepLatents } from '../../src/engines/randomness.js';
 import { Rng } from '../../src/util/rng.js';
 import { torchSkip } from './torch/available.js';
 

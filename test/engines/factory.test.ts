@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildSpec } from '../../src/config/presets.js';
-import { createEngine } from '../../src/engines/index.js';
+import { createEngine } from '../../src/engines/create-engine.js';
 
 test('EXPECTED FAILURE - --amp on the tfjs engine is a usage error, not ignored', async () => {
   const spec = buildSpec('seed28', 0.03125);

@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildSpec } from '../../src/config/presets.js';
 import { prepareSynthetic } from '../../src/data/synthetic.js';
-import { createTfjsEngine, type TfjsEngine } from '../../src/engines/tfjs/index.js';
+import { createTfjsEngine, type TfjsEngine } from '../../src/engines/tfjs/tfjs-engine.js';
 import { createTrainingEvalHook } from '../../src/eval/training-eval.js';
-import { train, type TrainConfig } from '../../src/train/loop.js';
+import { train, type TrainConfig } from '../../src/train/index.js';
 
 /** `--eval-every` as a training step hook: a tiny tfjs run (width 1/32, batch 4) on synthetic faces. */
 

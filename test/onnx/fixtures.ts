@@ -3,7 +3,7 @@ import { initialWeights } from '../../src/model/init.js';
 import { parameterList } from '../../src/model/shapes.js';
 import type { ArchitectureSpec } from '../../src/model/spec.js';
 import type { TensorMap } from '../../src/model/tensors.js';
-import { saveCheckpoint, writeRunConfig, RUN_FORMAT_VERSION } from '../../src/train/checkpoint.js';
+import { saveCheckpoint, writeRunConfig, RUN_FORMAT_VERSION } from '../../src/train/index.js';
 import { Rng } from '../../src/util/rng.js';
 import { packageVersion } from '../../src/version.js';
 

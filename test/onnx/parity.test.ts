@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { buildSpec } from '../../src/config/presets.js';
-import { createTfjsEngine, type TfjsEngine } from '../../src/engines/tfjs/index.js';
+import { createTfjsEngine, type TfjsEngine } from '../../src/engines/tfjs/tfjs-engine.js';
 import { outputShape } from '../../src/model/shapes.js';
 import { buildGeneratorOnnx } from '../../src/onnx/export.js';
 import { weightsWithBatchNorm } from './fixtures.js';

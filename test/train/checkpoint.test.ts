@@ -9,8 +9,9 @@ import { allParameters } from '../../src/model/shapes.js';
 import type { TensorMap } from '../../src/model/tensors.js';
 import type { OptimizerState } from '../../src/engines/engine.js';
 import { CelebaGanError } from '../../src/errors.js';
-import { assertSameArchitecture, listCheckpoints, loadCheckpoint, readRunConfig, saveCheckpoint, writeRunConfig } from '../../src/train/checkpoint.js';
-import { readSafetensors } from '../../src/util/safetensors.js';
+import { assertSameArchitecture, listCheckpoints, loadCheckpoint, saveCheckpoint } from '../../src/train/checkpoint.js';
+import { readRunConfig, writeRunConfig } from '../../src/train/run-config.js';
+import { readSafetensors } from '../../src/model/safetensors.js';
 
 const spec = buildSpec('seed28', 0.03125);
 

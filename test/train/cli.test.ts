@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { main } from '../../src/cli/main.js';
 import { defaultRunDir, formatLogLine } from '../../src/cli/train.js';
 import { prepareSynthetic } from '../../src/data/synthetic.js';
-import { listCheckpoints, readRunConfig, writeRunConfig } from '../../src/train/checkpoint.js';
+import { listCheckpoints, readRunConfig, writeRunConfig } from '../../src/train/index.js';
 import { buildSpec } from '../../src/config/presets.js';
 
 let root: string;

@@ -7,10 +7,9 @@ import sharp from 'sharp';
 import { buildSpec } from '../../src/config/presets.js';
 import { prepareSynthetic } from '../../src/data/synthetic.js';
 import type { TrainingEngine } from '../../src/engines/engine.js';
-import { createTfjsEngine, type TfjsEngine } from '../../src/engines/tfjs/index.js';
+import { createTfjsEngine, type TfjsEngine } from '../../src/engines/tfjs/tfjs-engine.js';
 import { CelebaGanError } from '../../src/errors.js';
-import { listCheckpoints, loadCheckpoint, readRunConfig } from '../../src/train/checkpoint.js';
-import { Trainer, openRun, train, type LogEntry, type TrainConfig } from '../../src/train/loop.js';
+import { Trainer, listCheckpoints, loadCheckpoint, openRun, readRunConfig, train, type LogEntry, type TrainConfig } from '../../src/train/index.js';
 
 // Tiny: width 1/32, batch 4, 22 synthetic images -> 5 steps per epoch (2 images dropped).
 const spec = buildSpec('seed28', 0.03125);

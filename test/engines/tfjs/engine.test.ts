@@ -2,15 +2,15 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { buildSpec } from '../../../src/config/presets.js';
-import { createEngine } from '../../../src/engines/index.js';
-import { createTfjsEngine, type TfjsEngine } from '../../../src/engines/tfjs/index.js';
+import { createEngine } from '../../../src/engines/create-engine.js';
+import { createTfjsEngine, type TfjsEngine } from '../../../src/engines/tfjs/tfjs-engine.js';
 import { loadTfjs } from '../../../src/bindings/tfjs.js';
 import { CelebaGanError } from '../../../src/errors.js';
 import { initialWeights } from '../../../src/model/init.js';
 import { layerInfos } from '../../../src/model/shapes.js';
 import type { ArchitectureSpec } from '../../../src/model/spec.js';
 import type { TensorMap } from '../../../src/model/tensors.js';
-import { dropoutMasks, stepLatents, stepRandomness } from '../../../src/train/randomness.js';
+import { dropoutMasks, stepLatents, stepRandomness } from '../../../src/engines/randomness.js';
 import { Rng } from '../../../src/util/rng.js';
 import { runTorchReference, torchUnavailable } from './torch-reference.js';
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ArchitectureSpec } from '../../../src/model/spec.js';
 import type { TensorMap } from '../../../src/model/tensors.js';
-import { readSafetensors, writeSafetensors } from '../../../src/util/safetensors.js';
+import { readSafetensors, writeSafetensors } from '../../../src/model/safetensors.js';
 
 /**
  * An independent reference: the same spec run by PyTorch eager (Debian's python3-torch), written

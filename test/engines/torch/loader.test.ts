@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ADDON_ENV, loadTorchAddon } from '../../../src/bindings/torch.js';
-import { classifyBlas, blasNotes } from '../../../src/engines/torch/index.js';
+import { classifyBlas, blasNotes } from '../../../src/engines/torch/torch-engine.js';
 import { CelebaGanError } from '../../../src/errors.js';
 import { torchSkip } from './available.js';
 

@@ -1,4 +1,4 @@
-import type { StepRandomness } from '../engines/engine.js';
+import type { StepRandomness } from './engine.js';
 import { layerInfos } from '../model/shapes.js';
 import type { ArchitectureSpec } from '../model/spec.js';
 import { Rng } from '../util/rng.js';
@@ -30,8 +30,8 @@ export function dropoutMasks(spec: ArchitectureSpec, seed: number, step: number,
     const keep = Math.fround(1 / (1 - rate));
     const mask = new Float32Array(n * size);
     if (rate === 0.5) {
-      // One random bit per unit (32 per draw): the seed preset's masks cost ~20x less this way,
-      // which matters next to a GPU step.
+      // One random bit per unit (32 per draw) instead of one draw per unit: the seed preset's
+      // masks are large, and their cost matters next to a GPU step (README has the figures).
       for (let i = 0; i < mask.length; i += 32) {
         let bits = rng.nextU32();
         const end = Math.min(mask.length, i + 32);

@@ -1,7 +1,7 @@
 import { CelebaGanError, UsageError } from '../errors.js';
 import type { ArchitectureSpec } from '../model/spec.js';
 import type { TrainingEngine } from './engine.js';
-import { createTfjsEngine } from './tfjs/index.js';
+import { createTfjsEngine } from './tfjs/tfjs-engine.js';
 
 /**
  * The one place that picks a training engine. `auto` = the native libtorch engine when its addon
@@ -29,7 +29,7 @@ interface TorchModule {
 
 // Loaded by path at run time: the torch engine (src/engines/torch) is optional and its addon may
 // be missing; a failed load must not stop tfjs from working.
-const TORCH_MODULE = './torch/index.js';
+const TORCH_MODULE = './torch/torch-engine.js';
 
 async function createTorch(spec: ArchitectureSpec, opts: Omit<CreateEngineOptions, 'engine'>): Promise<TrainingEngine> {
   const mod = (await import(TORCH_MODULE)) as TorchModule;

@@ -5,7 +5,7 @@ import { initialWeights } from '../../model/init.js';
 import { allParameters } from '../../model/shapes.js';
 import type { ArchitectureSpec } from '../../model/spec.js';
 import type { TensorMap } from '../../model/tensors.js';
-import { dropoutLayers } from '../../train/randomness.js';
+import { dropoutLayers } from '../randomness.js';
 import { deriveSeed } from '../../util/rng.js';
 import { assertEmaDecay, emaParameters } from '../ema.js';
 import type { EngineInfo, GeneratorWeights, OptimizerState, StepMetrics, StepRandomness, TrainingEngine } from '../engine.js';

@@ -4,7 +4,7 @@ import { initialWeights } from '../../model/init.js';
 import { allParameters, type LayerInfo, type ParamInfo } from '../../model/shapes.js';
 import type { ArchitectureSpec, NetworkName } from '../../model/spec.js';
 import type { TensorMap } from '../../model/tensors.js';
-import { stepRandomness } from '../../train/randomness.js';
+import { stepRandomness } from '../randomness.js';
 import { assertEmaDecay, emaDecayAt } from '../ema.js';
 import type { EngineInfo, GeneratorWeights, OptimizerState, StepMetrics, StepRandomness, TrainingEngine } from '../engine.js';
 import { nchwToNhwc, nhwcToNchw, toCanonicalLayout, toEngineLayout } from './layout.js';

@@ -1,0 +1,114 @@
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { CelebaGanError, fileError } from '../errors.js';
+import type { ArchitectureSpec } from '../model/spec.js';
+import { DEFAULT_OPSET, assertOpset, buildGeneratorOnnx, generatorWeightBytes } from '../onnx/export.js';
+import { META } from '../onnx/metadata.js';
+import { writeFileAtomicSync } from '../util/atomic.js';
+import { WEIGHTS_FILE, loadCheckpoint } from './checkpoint.js';
+import { readRunConfig } from './run-config.js';
+
+/**
+ * A run's checkpoint -> an .onnx file: the run-folder side of exporting. The exporter itself
+ * (src/onnx/export.ts) is pure: spec + weights -> bytes.
+ */
+
+export interface ExportRunOptions {
+  /** Run folder (holds run.json and checkpoints/). */
+  runDir: string;
+  /** Output .onnx path; its folder is created. */
+  out: string;
+  checkpoint?: 'latest' | number;
+  opset?: number;
+  foldBatchNorm?: boolean;
+  /** Replace an existing, different file. */
+  force?: boolean;
+}
+
+export interface ExportRunResult {
+  path: string;
+  /** `unchanged`: the file already held exactly these bytes. */
+  status: 'written' | 'unchanged';
+  bytes: number;
+  /** Float32 bytes of the generator's tensors, for comparison with `bytes`. */
+  weightBytes: number;
+  step: number;
+  checkpointDir: string;
+  checkpointSha256: string;
+  opset: number;
+  foldBatchNorm: boolean;
+  spec: ArchitectureSpec;
+}
+
+/** Check that `runDir` is a training run folder; throws E_NO_RUN saying what it is instead. */
+export function assertRunFolder(runDir: string): void {
+  if (!existsSync(runDir)) {
+    throw new CelebaGanError('E_NO_RUN', `run folder ${runDir} does not exist`, {
+      kind: 'usage',
+      hint: 'Run `celeba-gan train` first, or pass --run <folder> of a trained run (one holding run.json).',
+    });
+  }
+  if (!statSync(runDir).isDirectory()) {
+    throw new CelebaGanError('E_NO_RUN', `${runDir} is a file, not a run folder`, {
+      kind: 'usage',
+      hint: 'Pass --run <folder> made by `celeba-gan train` (it holds run.json and checkpoints/), not a file inside it.',
+    });
+  }
+  if (readRunConfig(runDir) === null) {
+    throw new CelebaGanError('E_NO_RUN', `${runDir} is not a training run: it has no run.json`, {
+      kind: 'usage',
+      hint: 'Pass --run <folder> made by `celeba-gan train` (it holds run.json and checkpoints/).',
+    });
+  }
+}
+
+/** Export a run's checkpoint (default the latest) to an ONNX file, atomically. */
+export async function exportRun(o: ExportRunOptions): Promise<ExportRunResult> {
+  const opset = assertOpset(o.opset ?? DEFAULT_OPSET);
+  const fold = o.foldBatchNorm ?? false;
+  assertRunFolder(o.runDir);
+  const ckpt = await loadCheckpoint(o.runDir, o.checkpoint ?? 'latest');
+  const sha = ckpt.manifest.files[WEIGHTS_FILE] ?? '';
+  const bytes = buildGeneratorOnnx(ckpt.spec, ckpt.weights, {
+    opset,
+    foldBatchNorm: fold,
+    metadata: {
+      [META.step]: String(ckpt.manifest.step),
+      [META.checkpointSha256]: sha,
+      'celeba_gan.seed': String(ckpt.manifest.seed),
+      'celeba_gan.engine': ckpt.manifest.engine,
+    },
+  });
+  const result: ExportRunResult = {
+    path: o.out,
+    status: 'written',
+    bytes: bytes.byteLength,
+    weightBytes: generatorWeightBytes(ckpt.spec),
+    step: ckpt.manifest.step,
+    checkpointDir: ckpt.dir,
+    checkpointSha256: sha,
+    opset,
+    foldBatchNorm: fold,
+    spec: ckpt.spec,
+  };
+  if (existsSync(o.out)) {
+    if (statSync(o.out).isDirectory()) {
+      throw new CelebaGanError('E_OUTPUT_EXISTS', `${o.out} is a folder, not a file`, { kind: 'usage', hint: 'Pass a file path ending in .onnx to --onnx.' });
+    }
+    const existing = readFileSync(o.out);
+    if (Buffer.compare(existing, bytes) === 0) return { ...result, status: 'unchanged' };
+    if (!o.force) {
+      throw new CelebaGanError('E_OUTPUT_EXISTS', `${o.out} already exists and holds a different model`, {
+        kind: 'usage',
+        hint: `Pass --force to replace it, or choose another path with --onnx <file> (e.g. ${join(dirname(o.out), `${basename(o.out, '.onnx')}-step${ckpt.manifest.step}.onnx`)}).`,
+      });
+    }
+  }
+  try {
+    mkdirSync(dirname(o.out), { recursive: true });
+  } catch (err) {
+    throw fileError(err, dirname(o.out), 'create the folder');
+  }
+  writeFileAtomicSync(o.out, bytes);
+  return result;
+}

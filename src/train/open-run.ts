@@ -1,0 +1,165 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { BatchLoader } from '../data/batches.js';
+import { DatasetReader } from '../data/dataset-file.js';
+import { CelebaGanError, UsageError, assertInteger } from '../errors.js';
+import type { ArchitectureSpec } from '../model/spec.js';
+import { deriveSeed } from '../util/rng.js';
+import { packageVersion } from '../version.js';
+import { assertSameArchitecture, listCheckpoints, loadCheckpoint, type LoadedCheckpoint } from './checkpoint.js';
+import { RUN_FORMAT_VERSION, readRunConfig, type RunConfig } from './run-config.js';
+import { SAMPLE_COUNT } from './samples.js';
+
+/**
+ * Everything a user can get wrong about a training run is checked here, before anything is
+ * written: flags, the run folder (new, or a run to resume), the data set, the checkpoint to
+ * resume from. The loop (loop.ts) then only trains.
+ */
+
+export interface TrainConfig {
+  spec: ArchitectureSpec;
+  dataPath: string;
+  outDir: string;
+  /** Required for a new run; on resume it must equal run.json's or be left undefined. */
+  seed?: number;
+  /** Default spec.training.batchSize (new run) or run.json's (resume). */
+  batchSize?: number;
+  /** Total steps to reach (counted from the start of the run); or give `epochs`. */
+  steps?: number;
+  epochs?: number;
+  resume?: boolean;
+  /** Re-hash the data set's pixels before training (default true). */
+  verifyData?: boolean;
+  /** 0 disables. */
+  sampleEvery?: number;
+  /** 0 = only at the end (and on stop). */
+  checkpointEvery?: number;
+  keep?: number;
+  logEvery?: number;
+  /** Minimum seconds between loss.svg rewrites (also rewritten at every sample/checkpoint/end). */
+  plotEvery?: number;
+}
+
+/** What `openRun` found and checked: everything needed to start, nothing written yet. */
+export interface OpenedRun {
+  config: Required<Pick<TrainConfig, 'sampleEvery' | 'checkpointEvery' | 'keep' | 'logEvery' | 'plotEvery'>> & TrainConfig;
+  run: RunConfig;
+  isNew: boolean;
+  reader: DatasetReader;
+  loader: BatchLoader;
+  totalSteps: number;
+  resumeFrom: LoadedCheckpoint | null;
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** Check the inputs and the run folder; throws a CelebaGanError naming the problem and the fix. */
+export async function openRun(config: TrainConfig): Promise<OpenedRun> {
+  const spec = config.spec;
+  const sampleEvery = assertInteger('--sample-every', config.sampleEvery ?? 100, 0);
+  const checkpointEvery = assertInteger('--checkpoint-every', config.checkpointEvery ?? 1000, 0);
+  const keep = assertInteger('--keep', config.keep ?? 3, 1);
+  const logEvery = assertInteger('--log-every', config.logEvery ?? 50, 1);
+  const plotEvery = config.plotEvery ?? 10;
+  if (config.steps !== undefined && config.epochs !== undefined) {
+    throw new UsageError('E_BAD_ARGUMENT', 'Give either --steps or --epochs, not both', { hint: '--steps N stops after N steps in all; --epochs E after E passes over the data.' });
+  }
+  if (config.steps !== undefined) assertInteger('--steps', config.steps, 1);
+  if (config.epochs !== undefined) assertInteger('--epochs', config.epochs, 1);
+
+  // The run folder first: a clash should be reported before any slow data check.
+  const existing = readRunConfig(config.outDir);
+  if (existing && !config.resume) {
+    throw new UsageError('E_RUN_EXISTS', `${config.outDir} already holds a run (${existing.preset}, width ${existing.width}, seed ${existing.seed}, created ${existing.created})`, {
+      hint: 'Add --resume to continue it, or pass another --out for a new run.',
+    });
+  }
+  if (!existing && config.resume) {
+    throw new UsageError('E_NO_RUN', `--resume given but ${config.outDir} holds no run (no run.json)`, {
+      hint: 'Leave out --resume to start a new run there, or pass the folder of an existing run as --out.',
+    });
+  }
+  if (!existing && existsSync(config.outDir) && readdirSync(config.outDir).length > 0) {
+    throw new UsageError('E_RUN_EXISTS', `${config.outDir} exists, is not empty and is not a celeba-gan run`, {
+      hint: 'Pass a new or empty folder as --out, so nothing there is overwritten.',
+    });
+  }
+  if (existing) {
+    const want = { preset: spec.preset, width: spec.width };
+    if (existing.preset !== want.preset || existing.width !== want.width || !sameJson(existing.spec, spec)) {
+      throw new UsageError('E_CHECKPOINT_MISMATCH', `${config.outDir} holds a ${existing.preset} run at width ${existing.width}, but ${want.preset} at width ${want.width} was asked for`, {
+        hint: `Resume with --preset ${existing.preset} --width ${existing.width} (or leave both out), or use another --out for a new run.`,
+      });
+    }
+    if (config.seed !== undefined && config.seed !== existing.seed) {
+      throw new UsageError('E_BAD_ARGUMENT', `--seed ${config.seed} differs from the run's seed ${existing.seed}; a resume keeps the run's seed`, { hint: 'Leave --seed out when resuming.' });
+    }
+    if (config.batchSize !== undefined && config.batchSize !== existing.batchSize) {
+      throw new UsageError('E_BAD_ARGUMENT', `--batch-size ${config.batchSize} differs from the run's ${existing.batchSize}; an exact resume needs the same batches`, { hint: 'Leave --batch-size out when resuming.' });
+    }
+  }
+
+  // The data set: readable, intact, the right image size.
+  const reader = new DatasetReader(config.dataPath);
+  try {
+    const h = reader.header;
+    const { height, width, channels } = spec.image;
+    if (h.height !== height || h.width !== width || h.channels !== channels) {
+      throw new UsageError('E_DATASET_SIZE', `data set ${config.dataPath} holds ${h.width}x${h.height}x${h.channels} images but ${spec.preset} needs ${width}x${height}x${channels}`, {
+        hint: `Prepare a matching one with \`celeba-gan prepare --size ${height}\`, or pick a preset for ${h.height}x${h.width} images (seed28: 28, dcgan64: 64).`,
+      });
+    }
+    if (config.verifyData ?? true) reader.verify();
+    if (existing && existing.data.checksum !== h.checksum) {
+      throw new UsageError('E_DATA_MISMATCH', `${config.dataPath} is not the data set run ${config.outDir} was trained on (pixel checksum ${h.checksum.slice(0, 12)}… vs ${existing.data.checksum.slice(0, 12)}… from ${existing.data.path})`, {
+        hint: `Resume with --data ${existing.data.path} (an exact resume needs the same images), or start a new run with another --out.`,
+      });
+    }
+    const seed = existing?.seed ?? config.seed;
+    if (seed === undefined) throw new Error('openRun: a new run needs a seed');
+    assertInteger('--seed', seed, 0, 0xffffffff);
+    const batchSize = assertInteger('--batch-size', existing?.batchSize ?? config.batchSize ?? spec.training.batchSize, 2);
+    const loader = new BatchLoader(reader, { batchSize, seed });
+    const totalSteps = config.steps ?? (config.epochs ?? 20) * loader.stepsPerEpoch;
+
+    let resumeFrom: OpenedRun['resumeFrom'] = null;
+    if (existing && listCheckpoints(config.outDir).length > 0) {
+      resumeFrom = await loadCheckpoint(config.outDir, 'latest');
+      assertSameArchitecture(resumeFrom.manifest, spec, resumeFrom.dir);
+      if (resumeFrom.manifest.seed !== seed || resumeFrom.manifest.dataChecksum !== h.checksum || resumeFrom.manifest.batchSize !== batchSize) {
+        throw new CelebaGanError('E_CHECKPOINT_MISMATCH', `checkpoint ${resumeFrom.dir} does not belong to run.json's run (seed, data or batch size differ)`, {
+          hint: 'Move that checkpoint out of the run folder, or start a new run with another --out.',
+        });
+      }
+    }
+    const run: RunConfig = existing ?? {
+      format: 'celeba-gan-run',
+      formatVersion: RUN_FORMAT_VERSION,
+      packageVersion: packageVersion(),
+      preset: spec.preset,
+      width: spec.width,
+      spec,
+      seed,
+      batchSize,
+      data: { path: config.dataPath, checksum: h.checksum, count: h.count, height: h.height, width: h.width },
+      engine: '',
+      created: new Date().toISOString(),
+      sampleSeed: deriveSeed(seed, 'samples'),
+      sampleCount: SAMPLE_COUNT,
+    };
+    return {
+      config: { ...config, sampleEvery, checkpointEvery, keep, logEvery, plotEvery },
+      run,
+      isNew: !existing,
+      reader,
+      loader,
+      totalSteps,
+      resumeFrom,
+    };
+  } catch (err) {
+    reader.close();
+    throw err;
+  }
+}
+
