@@ -5,6 +5,10 @@
  */
 
 export { evaluate, checkSources, detectionRate, type EvalReport, type EvalProgress, type EvaluateOptions, type DetectionSummary } from './evaluate.js';
+export { swd, pyramidSizes, imageSubset, SWD_DEFAULTS, type ImageSet, type SwdOptions, type SwdResult, type SwdLevel } from './swd.js';
+export { colourDistance, colourStatistics, type ColourDistance } from './colour.js';
+export { yardstick, realHalves, realHalvesBaseline, type YardstickResult, type YardstickOptions, type MetricPair } from './yardstick.js';
+export { gaussianBlur, checkerboard, uniformNoise, flatGrey, colourShift } from './degrade.js';
 export { kid, fid, featureSet, gaussianStats, frechetDistance, type FeatureSet, type KidOptions, type KidResult } from './metrics.js';
 export { datasetSource, onnxSource, engineSource, sampleIndices, type ImageSource } from './sources.js';
 export type { FeatureExtractor, FeatureSpace, ExtractorInfo } from './extractor.js';

@@ -1,0 +1,170 @@
+import { describe, it, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { renderSyntheticFace } from '../../src/data/synthetic.js';
+import { Rng } from '../../src/util/rng.js';
+import { Float32Sorter, laplacianPyramid, patchPositions, pyramidSizes, swd, swdDirections, SWD_DEFAULTS, type ImageSet } from '../../src/eval/swd.js';
+
+const PYTHON = process.env.CELEBA_GAN_PYTHON ?? '/usr/bin/python3';
+// Under CI a missing reference fails the test instead of skipping it.
+function numpyMissing(): string | null {
+  const r = spawnSync(PYTHON, ['-c', 'import numpy'], { encoding: 'utf8' });
+  if (r.error) return `${PYTHON} cannot run (${r.error.message})`;
+  return r.status === 0 ? null : `${PYTHON} lacks numpy (apt-get install python3-numpy)`;
+}
+const missing = numpyMissing();
+const skipReference = missing && process.env.CI !== 'true' ? `SKIPPED: ${missing}; the NumPy port of ProGAN's SWD cannot run` : false;
+/** test/eval/swd-reference.py, found from here whether this runs from test/ (tsx) or dist/test/. */
+function referenceScript(): string {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); dir !== dirname(dir); dir = dirname(dir)) {
+    const candidate = join(dir, 'test', 'eval', 'swd-reference.py');
+    if (existsSync(candidate)) return candidate;
+  }
+  throw new Error('test/eval/swd-reference.py not found above this test');
+}
+const REFERENCE = referenceScript();
+
+function faces(seed: number, n: number, size: number): ImageSet {
+  const bytes = size * size * 3;
+  const data = new Uint8Array(n * bytes);
+  for (let i = 0; i < n; i++) renderSyntheticFace(seed, i, size, data, i * bytes);
+  return { data, n, height: size, width: size };
+}
+
+/** Box-blurred copy (a cheap, clearly different distribution). */
+function boxBlur(set: ImageSet): ImageSet {
+  const { n, height: h, width: w } = set;
+  const out = new Uint8Array(set.data.length);
+  for (let i = 0; i < n; i++) {
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        for (let c = 0; c < 3; c++) {
+          let s = 0;
+          let k = 0;
+          for (let dy = -1; dy <= 1; dy++) {
+            for (let dx = -1; dx <= 1; dx++) {
+              const yy = y + dy;
+              const xx = x + dx;
+              if (yy < 0 || yy >= h || xx < 0 || xx >= w) continue;
+              s += set.data[((i * h + yy) * w + xx) * 3 + c]!;
+              k++;
+            }
+          }
+          out[((i * h + y) * w + x) * 3 + c] = Math.round(s / k);
+        }
+      }
+    }
+  }
+  return { ...set, data: out };
+}
+
+const tmp = mkdtempSync(join(tmpdir(), 'celeba-gan-swd-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** The same two sets, the same positions and directions, through the NumPy port of ProGAN's code. */
+function reference(a: ImageSet, b: ImageSet, name: string, seed = 0): number[] {
+  const dir = join(tmp, name);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir);
+  const o = SWD_DEFAULTS;
+  const sizes = pyramidSizes(a.height, a.width);
+  writeFileSync(join(dir, 'meta.json'), JSON.stringify({ n: a.n, height: a.height, width: a.width, levels: sizes.length, patchesPerImage: o.patchesPerImage, patchSize: o.patchSize, repeats: o.repeats, directionsPerRepeat: o.directionsPerRepeat }));
+  writeFileSync(join(dir, 'a.u8'), a.data);
+  writeFileSync(join(dir, 'b.u8'), b.data);
+  const dim = 3 * o.patchSize * o.patchSize;
+  sizes.forEach(([h, w], l) => {
+    writeFileSync(join(dir, `pos_${l}.i32`), patchPositions(seed, l, a.n, o.patchesPerImage, h, w, o.patchSize));
+    for (let r = 0; r < o.repeats; r++) writeFileSync(join(dir, `dirs_${l}_${r}.f32`), swdDirections(seed, l, r, dim, o.directionsPerRepeat));
+  });
+  const r = spawnSync(PYTHON, [REFERENCE, dir], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`reference failed: ${r.error?.message ?? r.stderr}`);
+  return JSON.parse(r.stdout) as number[];
+}
+
+describe('SWD (ProGAN, Karras et al. 2018)', () => {
+  for (const [size, levels] of [[28, 1], [32, 2], [64, 3]] as const) {
+    it(`matches the NumPy port of ProGAN's sliced_wasserstein.py at ${size} px (${levels} pyramid level${levels > 1 ? 's' : ''})`, { skip: skipReference }, () => {
+      const n = size === 64 ? 8 : 16;
+      const a = faces(1, n, size);
+      const pairs: [string, ImageSet][] = [['other faces', faces(2, n, size)], ['blurred', boxBlur(a)]];
+      for (const [label, b] of pairs) {
+        const ours = swd(a, b);
+        const ref = reference(a, b, `${size}-${label.replace(' ', '-')}`);
+        assert.equal(ours.levels.length, levels);
+        assert.equal(ref.length, levels);
+        ours.levels.forEach((l, i) => {
+          const rel = Math.abs(l.value - ref[i]!) / ref[i]!;
+          assert.ok(rel < 1e-4, `${size} px, ${label}, level ${i}: ours ${l.value} vs reference ${ref[i]} (relative ${rel})`);
+        });
+        assert.ok(ours.mean > 1, `${label}: SWD ${ours.mean} should be clearly above 0`);
+      }
+    });
+  }
+
+  it('is exactly 0 for a set against itself, and symmetric', () => {
+    const a = faces(3, 8, 32);
+    const b = faces(4, 8, 32);
+    assert.equal(swd(a, a).mean, 0);
+    const ab = swd(a, b).mean;
+    const ba = swd(b, a).mean;
+    assert.ok(Math.abs(ab - ba) < 1e-9 * ab, `${ab} vs ${ba}`);
+  });
+
+  it('is reproducible: the same seed gives the same number, another seed a different one', () => {
+    const a = faces(5, 8, 28);
+    const b = faces(6, 8, 28);
+    assert.equal(swd(a, b, { seed: 3 }).mean, swd(a, b, { seed: 3 }).mean);
+    assert.notEqual(swd(a, b, { seed: 3 }).mean, swd(a, b, { seed: 4 }).mean);
+  });
+
+  it('ignores a global colour shift (per-channel normalisation), as the paper intends', () => {
+    const a = faces(7, 8, 28);
+    const shifted = { ...a, data: a.data.map((v) => Math.min(255, v + 20)) };
+    const other = faces(8, 8, 28);
+    // Clipping at 255 changes a few pixels; the shift itself is normalised away.
+    assert.ok(swd(a, shifted).mean < 0.25 * swd(a, other).mean);
+  });
+
+  it('keeps a 2-level Laplacian pyramid invertible: detail + upsampled residual = image', () => {
+    const a = faces(9, 1, 32);
+    const [detail, low] = laplacianPyramid(a.data, 32, 32, 2);
+    assert.equal(detail!.length, 3 * 32 * 32);
+    assert.equal(low!.length, 3 * 16 * 16);
+    // Flat image: no detail at all, the residual is the colour.
+    const flat = new Uint8Array(32 * 32 * 3).fill(77);
+    const [d2, l2] = laplacianPyramid(flat, 32, 32, 2);
+    assert.ok(d2!.every((v) => Math.abs(v) < 1e-4));
+    assert.ok(l2!.every((v) => Math.abs(v - 77) < 1e-4));
+  });
+
+  it('sorts float32 values exactly as Float32Array.prototype.sort does (negatives, zeros, duplicates, odd lengths)', () => {
+    const rng = new Rng(11, 'sort');
+    const sorter = new Float32Sorter();
+    for (const n of [1, 7, 1000, 4099]) {
+      const v = new Float32Array(n);
+      for (let i = 0; i < n; i++) v[i] = i % 17 === 0 ? 0 : i % 13 === 0 ? v[i - 1]! : rng.normal() * 10 ** rng.int(6);
+      assert.deepEqual(sorter.sort(v.slice()), v.slice().sort());
+    }
+  });
+
+  describe('BAD CALL', () => {
+    const a = faces(1, 2, 28);
+    it('EXPECTED FAILURE - sets of different n', () => {
+      assert.throws(() => swd(a, faces(1, 3, 28)), { name: 'RangeError', message: /same number of images \(received 2 and 3\)/ });
+    });
+    it('EXPECTED FAILURE - sets of different size', () => {
+      assert.throws(() => swd(a, faces(1, 2, 32)), { name: 'RangeError', message: /28x28 and 32x32/ });
+    });
+    it('EXPECTED FAILURE - images below 16 px', () => {
+      const tiny = faces(1, 2, 12);
+      assert.throws(() => swd(tiny, tiny), { name: 'RangeError', message: /smaller than the smallest pyramid level \(16 px\)/ });
+    });
+    it('EXPECTED FAILURE - a buffer that does not hold n images', () => {
+      assert.throws(() => swd({ ...a, data: a.data.subarray(1) }, a), { name: 'RangeError', message: /need 4704 bytes but received 4703/ });
+    });
+  });
+});
