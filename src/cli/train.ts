@@ -3,6 +3,7 @@ import { basename, extname, join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { PRESET_NAMES, buildSpec } from '../config/presets.js';
 import { ENGINE_CHOICES, createEngine, type EngineChoice } from '../engines/create-engine.js';
+import { DEFAULT_EMA_DECAY } from '../engines/ema.js';
 import { UsageError, assertInteger, assertOneOf, escapeControl } from '../errors.js';
 import { legacyNote } from '../data/dataset-file.js';
 import { DEFAULT_TRAIN_EVAL_N, createTrainingEvalHook } from '../eval/training-eval.js';
@@ -36,6 +37,7 @@ interface TrainArgs {
   'verify-data': boolean;
   'eval-every': number;
   'eval-n': number;
+  ema?: number;
 }
 
 const RUNS_DIR = 'runs';
@@ -104,12 +106,17 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('verify-data', { type: 'boolean', default: true, describe: 'Check the data set\'s pixel checksum before training' })
       .option('eval-every', { type: 'number', default: 0, describe: 'Every N steps: KID/FID on faceres face features vs a fixed slice of the data, to metrics.jsonl and loss.svg (0: off)' })
       .option('eval-n', { type: 'number', default: DEFAULT_TRAIN_EVAL_N, describe: 'Images per set for --eval-every' })
+      .option('ema', {
+        type: 'number',
+        describe: `Keep an EMA generator with this decay (warmed up: min(decay, (1+t)/(10+t))); 0: none. Default ${DEFAULT_EMA_DECAY}, on --resume the run's`,
+      })
       .example('$0 train', 'train seed28 on the newest data set in data/')
       .example('$0 train --data data/celeba-28.cgds --out runs/celeba28 --epochs 20', 'the original 28x28 setup')
       .example('$0 train --preset dcgan64 --data data/celeba-64.cgds --engine tfjs', 'the 64x64 PyTorch DCGAN reference on TensorFlow.js')
       .example('$0 train --width 0.0625 --steps 200 --sample-every 20', 'a tiny model, quickly')
       .example('$0 train --out runs/celeba28 --resume --epochs 30', 'continue a run exactly where it stopped')
-      .example('$0 train --eval-every 2000 --eval-n 500', 'log KID every 2000 steps (a collapsing run shows in loss.svg)') as unknown as Argv<TrainArgs>,
+      .example('$0 train --eval-every 2000 --eval-n 500', 'log KID every 2000 steps (a collapsing run shows in loss.svg)')
+      .example('$0 train --ema 0', 'keep no EMA generator (samples and export use the raw weights)') as unknown as Argv<TrainArgs>,
   handler: async (argv) => {
     const engineChoice = assertOneOf('engine', argv.engine, ENGINE_CHOICES) as EngineChoice;
     const evalEvery = assertInteger('eval-every', argv['eval-every'], 0);
@@ -160,6 +167,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       checkpointEvery: argv['checkpoint-every'],
       keep: argv.keep,
       logEvery: argv['dry-run'] ? 1 : argv['log-every'],
+      ...(argv.ema === undefined ? {} : { ema: argv.ema }),
     });
     if (argv['dry-run']) say('--dry-run: training one step only');
     const dataNote = legacyNote(opened.reader.header);
@@ -189,6 +197,8 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
             `batch ${s.run.batchSize}, ${s.stepsPerEpoch} steps/epoch (${s.droppedPerEpoch} images dropped per epoch), target step ${s.totalSteps}`,
         );
         for (const line of s.recovered) say(`after an interrupted run: ${line}`);
+        if (s.ema.decay > 0) say(`EMA generator, decay ${s.ema.decay}: samples/step-N.png (raw) and step-N-ema.png; export writes the EMA generator`);
+        if (s.ema.note) say(`note: ${s.ema.note}`);
         if (s.checkpointEngine && s.checkpointEngine !== engine.info.engine) {
           say(`note: the checkpoint was written by the ${s.checkpointEngine} engine; ${engine.info.engine} continues it, but not bit-identically (each engine draws its own noise)`);
         }
