@@ -4,6 +4,7 @@
 #include <ATen/autocast_mode.h>
 #include <torch/version.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -144,6 +145,17 @@ void Adam::update(const std::vector<torch::Tensor>& grads, const Hyper& h) {
   }
 }
 
+void Ema::update(int64_t t) {
+  if (decay <= 0) return;
+  torch::NoGradGuard noGrad;
+  const double d = std::min(decay, (1.0 + static_cast<double>(t)) / (10.0 + static_cast<double>(t)));
+  for (size_t i = 0; i < avg.size(); i++) {
+    // Two rounded products and a rounded sum, as the tfjs engine and the tests' reference compute it.
+    if (trainable[i]) avg[i].mul_(d).add_(raw[i].mul(1.0 - d));
+    else avg[i].copy_(raw[i]);
+  }
+}
+
 StepMetrics State::trainStep(const torch::Tensor& batchHWC, uint64_t seed, const Randomness& r) {
   std::lock_guard<std::mutex> lock(mutex);
   AutocastScope autocast(amp && device.is_cuda());
@@ -190,19 +202,23 @@ StepMetrics State::trainStep(const torch::Tensor& batchHWC, uint64_t seed, const
     lossG = bce(discriminator.forward(fake2, true, dropDisc), 1.0);
     gradsG = torch::autograd::grad({lossG}, adamG.params);
   }
+  const int64_t updatesBefore = adamG.steps;
   adamG.update(gradsG, hyper);
+  ema.update(updatesBefore);
 
   torch::NoGradGuard noGrad;
   return StepMetrics{lossD.item<double>(), lossG.item<double>(), torch::sigmoid(logitsReal.to(torch::kFloat)).mean().item<double>(),
                      torch::sigmoid(logitsFake.to(torch::kFloat)).mean().item<double>()};
 }
 
-torch::Tensor State::generate(const torch::Tensor& z) {
+torch::Tensor State::generate(const torch::Tensor& z, bool useEma) {
   std::lock_guard<std::mutex> lock(mutex);
+  if (useEma && ema.decay <= 0) throw std::runtime_error("generate: the EMA generator is off (setEma was not called with a decay above 0)");
   c10::InferenceMode inference;
   AutocastScope autocast(amp && device.is_cuda());
   DropoutSource none;
-  return generator.forward(z.to(device), false, none).to(torch::kCPU, torch::kFloat).contiguous();
+  const Network& net = useEma ? emaGenerator : generator;
+  return net.forward(z.to(device), false, none).to(torch::kCPU, torch::kFloat).contiguous();
 }
 
 torch::Tensor State::discriminate(const torch::Tensor& images) {
@@ -220,6 +236,8 @@ Napi::Function Engine::Define(Napi::Env env) {
                          InstanceMethod<&Engine::GetWeights>("getWeights"),
                          InstanceMethod<&Engine::SetOptimizer>("setOptimizer"),
                          InstanceMethod<&Engine::GetOptimizer>("getOptimizer"),
+                         InstanceMethod<&Engine::SetEma>("setEma"),
+                         InstanceMethod<&Engine::GetEma>("getEma"),
                          InstanceMethod<&Engine::TrainStep>("trainStep"),
                          InstanceMethod<&Engine::Generate>("generate"),
                          InstanceMethod<&Engine::Discriminate>("discriminate"),
@@ -273,10 +291,19 @@ Engine::Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info) 
         adam.v.push_back(torch::zeros_like(tensor).detach());
       }
       s->params.emplace(name, tensor);
+      if (p.Get("network").As<Napi::String>().Utf8Value() == "generator") {
+        s->ema.names.push_back(name);
+        s->ema.raw.push_back(tensor);
+        s->ema.avg.push_back(torch::zeros_like(tensor).detach());
+        s->ema.trainable.push_back(p.Get("trainable").ToBoolean());
+      }
     }
+    std::map<std::string, torch::Tensor> emaParams;
+    for (size_t i = 0; i < s->ema.names.size(); i++) emaParams.emplace(s->ema.names[i], s->ema.avg[i]);
     const bool gemm = !o.Has("convTranspose") || o.Get("convTranspose").ToString().Utf8Value() != "aten";
     s->generator = parseNetwork(o.Get("generator").As<Napi::Array>(), s->params, s->channelsLast, gemm);
     s->discriminator = parseNetwork(o.Get("discriminator").As<Napi::Array>(), s->params, s->channelsLast, gemm);
+    s->emaGenerator = parseNetwork(o.Get("generator").As<Napi::Array>(), emaParams, s->channelsLast, gemm);
     state_ = s;
   });
 }
@@ -357,6 +384,49 @@ Napi::Value Engine::GetOptimizer(const Napi::CallbackInfo& info) {
   });
 }
 
+/**
+ * setEma(decay, tensors | null): decay 0 turns the EMA off; otherwise the EMA copy starts from
+ * `tensors` ({ [generator tensor name]: Float32Array }, every generator tensor) or, when null,
+ * from the raw generator's current weights.
+ */
+Napi::Value Engine::SetEma(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto s = live(env);
+  guarded(env, [&] {
+    const double decay = info[0].As<Napi::Number>().DoubleValue();
+    if (!(decay >= 0 && decay < 1)) throw Napi::RangeError::New(env, "ema decay must be in [0, 1)");
+    std::lock_guard<std::mutex> lock(s->mutex);
+    torch::NoGradGuard noGrad;
+    Ema& ema = s->ema;
+    if (decay > 0) {
+      const bool given = info.Length() > 1 && info[1].IsObject();
+      std::vector<torch::Tensor> values;
+      for (size_t i = 0; i < ema.names.size(); i++) {
+        if (!given) continue;
+        Napi::Object src = info[1].As<Napi::Object>();
+        if (!src.Has(ema.names[i])) throw Napi::Error::New(env, "missing EMA tensor " + ema.names[i]);
+        values.push_back(floatsOf(env, src.Get(ema.names[i]), ema.avg[i].sizes(), "EMA " + ema.names[i]));
+      }
+      for (size_t i = 0; i < ema.names.size(); i++) ema.avg[i].copy_(given ? values[i] : ema.raw[i]);
+    }
+    ema.decay = decay;
+  });
+  return env.Undefined();
+}
+
+/** getEma() -> { [generator tensor name]: Float32Array } | null (off) */
+Napi::Value Engine::GetEma(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto s = live(env);
+  return guarded(env, [&]() -> Napi::Value {
+    std::lock_guard<std::mutex> lock(s->mutex);
+    if (s->ema.decay <= 0) return env.Null();
+    Napi::Object out = Napi::Object::New(env);
+    for (size_t i = 0; i < s->ema.names.size(); i++) out.Set(s->ema.names[i], toFloat32Array(env, s->ema.avg[i]));
+    return out;
+  });
+}
+
 namespace {
 
 std::vector<torch::Tensor> masksOf(Napi::Env env, const Napi::Value& v, const Network& g, int64_t n, const std::string& what) {
@@ -413,14 +483,15 @@ Napi::Value Engine::TrainStep(const Napi::CallbackInfo& info) {
   });
 }
 
-/** generate(z: Float32Array [n, zDim], n) -> Promise<Float32Array [n, C, H, W]> */
+/** generate(z: Float32Array [n, zDim], n, ema?: boolean) -> Promise<Float32Array [n, C, H, W]> */
 Napi::Value Engine::Generate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto s = live(env);
   return guarded(env, [&]() -> Napi::Value {
     const int64_t n = info[1].As<Napi::Number>().Int64Value();
     torch::Tensor z = floatsOf(env, info[0], {n, s->zDim}, "z");
-    auto task = new Task<torch::Tensor>(env, [s, z] { return s->generate(z); },
+    const bool useEma = info.Length() > 2 && info[2].ToBoolean();
+    auto task = new Task<torch::Tensor>(env, [s, z, useEma] { return s->generate(z, useEma); },
                                         [](Napi::Env e, torch::Tensor& t) -> Napi::Value { return toFloat32Array(e, t); });
     task->Queue();
     return task->Promise();

@@ -29,6 +29,22 @@ struct Adam {
   void update(const std::vector<torch::Tensor>& grads, const Hyper& h);
 };
 
+/**
+ * Exponential moving average of the generator's weights (`--ema`). It reads the raw weights after
+ * each G update and never writes them, so the training trajectory is the same with or without it.
+ * Trainable tensors: avg = avg * d + raw * (1 - d), d = min(decay, (1 + t) / (10 + t)), t = G
+ * updates before this one (the warmup of ema-pytorch / StyleGAN2-ADA's ema_rampup; TF's
+ * ExponentialMovingAverage num_updates). Batch-norm running statistics are copied from the raw
+ * generator, not averaged (averaging them gave a worse generator in the issue's calibration).
+ */
+struct Ema {
+  double decay = 0;  // 0: off
+  std::vector<std::string> names;  // the generator's tensors, canonical order
+  std::vector<torch::Tensor> raw, avg;
+  std::vector<bool> trainable;
+  void update(int64_t t);
+};
+
 struct Randomness {
   bool given = false;
   torch::Tensor z;
@@ -49,13 +65,15 @@ struct State {
   std::map<std::string, torch::Tensor> params;
   Network generator, discriminator;
   Adam adamG, adamD;
+  Ema ema;
+  Network emaGenerator;  // the generator's layers over ema.avg
   int64_t zDim = 0;
   bool normalLatent = false;
   int64_t channels = 0, height = 0, width = 0;
   Hyper hyper{};
 
   StepMetrics trainStep(const torch::Tensor& batchHWC, uint64_t seed, const Randomness& r);
-  torch::Tensor generate(const torch::Tensor& z);
+  torch::Tensor generate(const torch::Tensor& z, bool useEma);
   torch::Tensor discriminate(const torch::Tensor& images);
 };
 
@@ -72,6 +90,8 @@ class Engine : public Napi::ObjectWrap<Engine> {
   Napi::Value GetWeights(const Napi::CallbackInfo& info);
   Napi::Value SetOptimizer(const Napi::CallbackInfo& info);
   Napi::Value GetOptimizer(const Napi::CallbackInfo& info);
+  Napi::Value SetEma(const Napi::CallbackInfo& info);
+  Napi::Value GetEma(const Napi::CallbackInfo& info);
   Napi::Value TrainStep(const Napi::CallbackInfo& info);
   Napi::Value Generate(const Napi::CallbackInfo& info);
   Napi::Value Discriminate(const Napi::CallbackInfo& info);

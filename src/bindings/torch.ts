@@ -64,9 +64,14 @@ export interface NativeEngine {
   getWeights(): Record<string, Float32Array>;
   setOptimizer(tensors: Record<string, Float32Array>, stepsG: number, stepsD: number): void;
   getOptimizer(): { tensors: Record<string, Float32Array>; steps: { generator: number; discriminator: number } };
+  /** decay 0: off; otherwise start the EMA copy from `generator` (by generator tensor name) or, when null, from the raw weights. */
+  setEma(decay: number, generator: Record<string, Float32Array> | null): void;
+  /** The EMA copy by generator tensor name; null when off. */
+  getEma(): Record<string, Float32Array> | null;
   /** `seed` (uint32) seeds the step's torch generator (z, dropout masks) unless `randomness` is given. */
   trainStep(batch: Uint8Array, n: number, seed: number, randomness: NativeRandomness | null): Promise<{ lossD: number; lossG: number; dReal: number; dFake: number }>;
-  generate(z: Float32Array, n: number): Promise<Float32Array>;
+  /** `ema`: run the EMA generator (rejects when it is off). */
+  generate(z: Float32Array, n: number, ema: boolean): Promise<Float32Array>;
   discriminate(images: Float32Array, n: number): Promise<Float32Array>;
   dispose(): void;
 }

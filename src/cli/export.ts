@@ -1,9 +1,10 @@
 import { basename, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Argv, CommandModule } from 'yargs';
-import { UsageError, describe, escapeControl } from '../errors.js';
+import type { GeneratorWeights } from '../engines/engine.js';
+import { UsageError, assertOneOf, describe, escapeControl } from '../errors.js';
 import { DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, assertOpset } from '../onnx/export.js';
-import { exportRun, type ExportRunResult } from '../train/index.js';
+import { EXPORT_WEIGHTS, exportRun, type ExportRunResult } from '../train/index.js';
 import { pickRun } from './defaults.js';
 
 /** `celeba-gan export --onnx`: a run's checkpoint -> models/<run>.onnx. */
@@ -15,6 +16,7 @@ interface ExportArgs {
   opset: number;
   'fold-batchnorm': boolean;
   force: boolean;
+  weights?: string;
 }
 
 /** `latest` or a step number. */
@@ -40,7 +42,7 @@ function summary(r: ExportRunResult, runDir: string, seconds: number): string {
   const s = r.spec;
   const [c, h, w] = [s.image.channels, s.image.height, s.image.width];
   return [
-    `  ${s.preset} generator, width ${s.width}, step ${r.step} of ${runDir}; opset ${r.opset}; batch norm ${r.foldBatchNorm ? 'folded' : 'with running statistics'}`,
+    `  ${s.preset} generator, width ${s.width}, step ${r.step} of ${runDir}; opset ${r.opset}; batch norm ${r.foldBatchNorm ? 'folded' : 'with running statistics'}; ${r.weights === 'ema' ? 'the EMA generator' : 'the raw weights'}`,
     `  ${mb(r.bytes)} (float32 weights ${mb(r.weightBytes)}), ${seconds.toFixed(2)} s`,
     `  z float32 [batch, ${s.zDim}] ~ ${s.latent === 'uniform' ? 'U(-1, 1)' : 'N(0, 1)'} -> images float32 [batch, ${c}, ${h}, ${w}] (NCHW, RGB) in [-1, 1]`,
   ].join('\n');
@@ -63,14 +65,20 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
         default: false,
         describe: 'Fold batch norm into the preceding layer weights (fewer nodes; same output)',
       })
+      .option('weights', {
+        type: 'string',
+        describe: 'Which generator: ema (the moving average kept while training; the default when the checkpoint has one) or raw',
+      })
       .option('force', { type: 'boolean', default: false, describe: 'Replace an existing, different file' })
       .example('$0 export --onnx', 'export the newest run in runs/ to models/<run>.onnx')
       .example('$0 export --run runs/celeba28 --onnx models/celeba28.onnx --checkpoint 20000', 'a given run and step')
-      .example('$0 export --onnx --fold-batchnorm --opset 13', 'batch norm folded, for older runtimes') as unknown as Argv<ExportArgs>,
+      .example('$0 export --onnx --fold-batchnorm --opset 13', 'batch norm folded, for older runtimes')
+      .example('$0 export --onnx models/raw.onnx --weights raw', 'the raw trained weights instead of the EMA generator') as unknown as Argv<ExportArgs>,
   handler: async (argv) => {
     const started = performance.now();
     const checkpoint = parseCheckpoint(argv.checkpoint);
     const opset = assertOpset(argv.opset); // before any pick is reported
+    const weights = argv.weights === undefined ? undefined : (assertOneOf('weights', argv.weights, EXPORT_WEIGHTS) as GeneratorWeights);
     let runDir = argv.run;
     if (!runDir) {
       const pick = pickRun();
@@ -89,7 +97,9 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
       opset,
       foldBatchNorm: argv['fold-batchnorm'],
       force: argv.force,
+      ...(weights ? { weights } : {}),
     });
+    if (result.note) process.stderr.write(escapeControl(`celeba-gan: note: ${result.note}\n`));
     const seconds = (performance.now() - started) / 1000;
     const head = result.status === 'unchanged' ? `${out} unchanged (it already holds this export)` : `wrote ${out}`;
     process.stdout.write(escapeControl(`${head}\n${summary(result, runDir, seconds)}\n`));

@@ -4,6 +4,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { PRESET_NAMES, buildSpec } from '../config/presets.js';
 import { ENGINE_CHOICES, createEngine, type EngineChoice } from '../engines/create-engine.js';
 import { parseTrainDevice } from '../engines/device.js';
+import { DEFAULT_EMA_DECAY } from '../engines/ema.js';
 import { UsageError, assertInteger, assertOneOf, escapeControl } from '../errors.js';
 import { legacyNote } from '../data/dataset-file.js';
 import { DEFAULT_TRAIN_EVAL_N, createTrainingEvalHook } from '../eval/training-eval.js';
@@ -38,6 +39,7 @@ interface TrainArgs {
   'verify-data': boolean;
   'eval-every': number;
   'eval-n': number;
+  ema?: number;
 }
 
 const RUNS_DIR = 'runs';
@@ -106,12 +108,17 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('verify-data', { type: 'boolean', default: true, describe: 'Check the data set\'s pixel checksum before training' })
       .option('eval-every', { type: 'number', default: 0, describe: 'Every N steps: SWD and colour distance vs a fixed slice of the data, beside the real-halves baseline, to metrics.jsonl and loss.svg (0: off)' })
       .option('eval-n', { type: 'number', default: DEFAULT_TRAIN_EVAL_N, describe: 'Images per set for --eval-every (the data set needs 2n)' })
+      .option('ema', {
+        type: 'number',
+        describe: `Keep an EMA generator with this decay (warmed up: min(decay, (1+t)/(10+t))); 0: none. Default ${DEFAULT_EMA_DECAY}, on --resume the run's`,
+      })
       .example('$0 train', 'train seed28 on the newest data set in data/')
       .example('$0 train --data data/celeba-28.cgds --out runs/celeba28 --epochs 20', 'the original 28x28 setup')
       .example('$0 train --preset dcgan64 --data data/celeba-64.cgds --engine tfjs', 'the 64x64 PyTorch DCGAN reference on TensorFlow.js')
       .example('$0 train --width 0.0625 --steps 200 --sample-every 20', 'a tiny model, quickly')
       .example('$0 train --out runs/celeba28 --resume --epochs 30', 'continue a run exactly where it stopped')
-      .example('$0 train --eval-every 2000 --eval-n 300', 'log SWD every 2000 steps (a collapsing run shows in loss.svg)') as unknown as Argv<TrainArgs>,
+      .example('$0 train --eval-every 2000 --eval-n 300', 'log SWD every 2000 steps (a collapsing run shows in loss.svg)')
+      .example('$0 train --ema 0', 'keep no EMA generator (samples and export use the raw weights)') as unknown as Argv<TrainArgs>,
   handler: async (argv) => {
     const engineChoice = assertOneOf('engine', argv.engine, ENGINE_CHOICES) as EngineChoice;
     if (argv.device !== undefined) parseTrainDevice(argv.device);
@@ -163,6 +170,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       checkpointEvery: argv['checkpoint-every'],
       keep: argv.keep,
       logEvery: argv['dry-run'] ? 1 : argv['log-every'],
+      ...(argv.ema === undefined ? {} : { ema: argv.ema }),
     });
     if (argv['dry-run']) say('--dry-run: training one step only');
     const dataNote = legacyNote(opened.reader.header);
@@ -193,6 +201,8 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
             `batch ${s.run.batchSize}, ${s.stepsPerEpoch} steps/epoch (${s.droppedPerEpoch} images dropped per epoch), target step ${s.totalSteps}`,
         );
         for (const line of s.recovered) say(`after an interrupted run: ${line}`);
+        if (s.ema.decay > 0) say(`EMA generator, decay ${s.ema.decay}: samples/step-N.png (raw) and step-N-ema.png; export writes the EMA generator`);
+        if (s.ema.note) say(`note: ${s.ema.note}`);
         if (s.checkpointEngine && s.checkpointEngine !== engine.info.engine) {
           say(`note: the checkpoint was written by the ${s.checkpointEngine} engine; ${engine.info.engine} continues it, but not bit-identically (each engine draws its own noise)`);
         }

@@ -20,9 +20,14 @@ import type { TensorMap } from '../model/tensors.js';
  * Real images enter as uint8 HWC and are scaled to [-1, 1] as x / 127.5 - 1.
  * Randomness for a step (z, dropout masks) is a function of (seed, step) alone, so a resumed run
  * repeats exactly what an uninterrupted run would have done.
+ * EMA generator (src/engines/ema.ts), when on: after the G update, the EMA copy of the generator
+ * takes the raw weights in with the warmed-up decay; it only reads the raw weights.
  */
 
 export type EngineName = 'tfjs' | 'torch';
+
+/** Which generator: the trained (`raw`) weights or their moving average (`ema`). */
+export type GeneratorWeights = 'raw' | 'ema';
 
 export interface EngineInfo {
   engine: EngineName;
@@ -75,8 +80,19 @@ export interface TrainingEngine {
    * `seed` and `step` determine the step's randomness unless `randomness` is given.
    */
   trainStep(batch: Uint8Array, n: number, opts: { seed: number; step: number; randomness?: StepRandomness }): Promise<StepMetrics>;
-  /** Generator in inference mode: z [n, zDim] -> images [n, C, H, W] float32 in [-1, 1]. */
-  generate(z: Float32Array, n: number): Promise<Float32Array>;
+  /**
+   * Keep an EMA generator with `decay` (0 turns it off). It starts from `generator` (the
+   * canonical `generator.*` tensors, e.g. a checkpoint's `ema.*` ones renamed by emaAsGenerator)
+   * or, without it, from the raw generator's current weights. Call after setWeights.
+   */
+  setEma(decay: number, generator?: TensorMap): Promise<void>;
+  /** The EMA generator's tensors under their `generator.*` names; null when the EMA is off. */
+  getEmaWeights(): Promise<TensorMap | null>;
+  /**
+   * Generator in inference mode: z [n, zDim] -> images [n, C, H, W] float32 in [-1, 1].
+   * `weights: 'ema'` runs the EMA generator (an error when the EMA is off).
+   */
+  generate(z: Float32Array, n: number, weights?: GeneratorWeights): Promise<Float32Array>;
   /** Discriminator in inference mode: images [n, C, H, W] in [-1, 1] -> logits [n]. */
   discriminate(images: Float32Array, n: number): Promise<Float32Array>;
   dispose(): void;

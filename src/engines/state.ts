@@ -1,5 +1,5 @@
 import { checkWeights } from '../model/check-weights.js';
-import { allParameters } from '../model/shapes.js';
+import { allParameters, parameterList } from '../model/shapes.js';
 import type { ArchitectureSpec } from '../model/spec.js';
 import type { TensorMap } from '../model/tensors.js';
 import type { OptimizerState } from './engine.js';
@@ -29,4 +29,12 @@ export function checkedState(spec: ArchitectureSpec, weights: TensorMap, optimiz
     }
   }
   return { weights: w, optimizer: o };
+}
+
+/** An EMA generator for `setEma`: every generator tensor under its `generator.*` name, canonical shapes. */
+export function checkedEma(spec: ArchitectureSpec, generator: TensorMap): Record<string, Float32Array> {
+  checkWeights(spec, generator, { where: 'setEma (EMA generator)', network: 'generator', hint: 'Load EMA weights saved for the same --preset and --width.' });
+  const out: Record<string, Float32Array> = {};
+  for (const p of parameterList(spec, 'generator')) out[p.name] = generator.get(p.name)!.data;
+  return out;
 }

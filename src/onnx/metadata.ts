@@ -27,6 +27,10 @@ export const META = Object.freeze({
   checkpointSha256: 'celeba_gan.checkpoint_sha256',
   /** `running-stats` or `folded` */
   batchNorm: 'celeba_gan.batchnorm',
+  /** `ema` (the EMA generator, export's default) or `raw` (the trained weights) (set by exportRun) */
+  weights: 'celeba_gan.weights',
+  /** the EMA decay, when `weights` is `ema` (set by exportRun) */
+  emaDecay: 'celeba_gan.ema_decay',
 });
 
 /** The keys derived from the spec alone; exportRun adds step, checkpoint hash and run details. */

@@ -1,6 +1,8 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { CelebaGanError } from '../errors.js';
+import { emaAsGenerator, hasEma } from '../engines/ema.js';
+import type { GeneratorWeights } from '../engines/engine.js';
+import { CelebaGanError, UsageError } from '../errors.js';
 import type { ArchitectureSpec } from '../model/spec.js';
 import { DEFAULT_OPSET, assertOpset, buildGeneratorOnnx, generatorWeightBytes } from '../onnx/export.js';
 import { META } from '../onnx/metadata.js';
@@ -23,6 +25,12 @@ export interface ExportRunOptions {
   foldBatchNorm?: boolean;
   /** Replace an existing, different file. */
   force?: boolean;
+  /**
+   * Which generator: `ema` (default when the checkpoint has one; without one the raw weights are
+   * exported and `note` says so) or `raw`. `ema` asked for by name on a checkpoint without an EMA
+   * generator is E_NO_EMA.
+   */
+  weights?: GeneratorWeights;
 }
 
 export interface ExportRunResult {
@@ -38,7 +46,13 @@ export interface ExportRunResult {
   opset: number;
   foldBatchNorm: boolean;
   spec: ArchitectureSpec;
+  /** The generator exported. */
+  weights: GeneratorWeights;
+  /** Set when the default (EMA) could not be followed: the checkpoint has no EMA generator. */
+  note?: string;
 }
+
+export const EXPORT_WEIGHTS = ['ema', 'raw'] as const;
 
 /** Check that `runDir` is a training run folder; throws E_NO_RUN saying what it is instead. */
 export function assertRunFolder(runDir: string): void {
@@ -67,9 +81,21 @@ export async function exportRun(o: ExportRunOptions): Promise<ExportRunResult> {
   const opset = assertOpset(o.opset ?? DEFAULT_OPSET);
   const fold = o.foldBatchNorm ?? false;
   assertRunFolder(o.runDir);
+  if (o.weights !== undefined && !(EXPORT_WEIGHTS as readonly string[]).includes(o.weights)) {
+    throw new UsageError('E_BAD_ARGUMENT', `Unsupported weights "${String(o.weights)}". Should be one of: ${EXPORT_WEIGHTS.join(', ')}`);
+  }
   const ckpt = await loadCheckpoint(o.runDir, o.checkpoint ?? 'latest');
   const sha = ckpt.manifest.files[WEIGHTS_FILE] ?? '';
-  const bytes = buildGeneratorOnnx(ckpt.spec, ckpt.weights, {
+  const withEma = hasEma(ckpt.spec, ckpt.weights);
+  let which: GeneratorWeights = o.weights ?? 'ema';
+  let note: string | undefined;
+  if (which === 'ema' && !withEma) {
+    if (o.weights === 'ema') emaAsGenerator(ckpt.spec, ckpt.weights, `checkpoint ${ckpt.dir}`); // throws E_NO_EMA
+    which = 'raw';
+    note = `checkpoint ${ckpt.dir} has no EMA generator (trained with --ema 0 or before EMA existed): exported the raw weights`;
+  }
+  const emaDecay = ckpt.manifest.extra?.emaDecay;
+  const bytes = buildGeneratorOnnx(ckpt.spec, which === 'ema' ? emaAsGenerator(ckpt.spec, ckpt.weights, `checkpoint ${ckpt.dir}`) : ckpt.weights, {
     opset,
     foldBatchNorm: fold,
     metadata: {
@@ -77,6 +103,8 @@ export async function exportRun(o: ExportRunOptions): Promise<ExportRunResult> {
       [META.checkpointSha256]: sha,
       'celeba_gan.seed': String(ckpt.manifest.seed),
       'celeba_gan.engine': ckpt.manifest.engine,
+      [META.weights]: which,
+      ...(which === 'ema' && typeof emaDecay === 'number' ? { [META.emaDecay]: String(emaDecay) } : {}),
     },
   });
   const result: ExportRunResult = {
@@ -90,6 +118,8 @@ export async function exportRun(o: ExportRunOptions): Promise<ExportRunResult> {
     opset,
     foldBatchNorm: fold,
     spec: ckpt.spec,
+    weights: which,
+    ...(note ? { note } : {}),
   };
   if (existsSync(o.out)) {
     if (statSync(o.out).isDirectory()) {

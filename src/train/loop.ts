@@ -1,8 +1,10 @@
 import { ensureFolder } from '../util/atomic.js';
+import { emaAsGenerator, generatorAsEma, hasEma } from '../engines/ema.js';
 import type { StepMetrics, TrainingEngine } from '../engines/engine.js';
 import { CelebaGanError } from '../errors.js';
 import { initialWeights } from '../model/init.js';
 import type { ArchitectureSpec } from '../model/spec.js';
+import type { TensorMap } from '../model/tensors.js';
 import { lastGoodCheckpoint, listCheckpoints, saveCheckpoint } from './checkpoint.js';
 import { LossPlot } from './loss-plot.js';
 import { MetricsLog, type LogEntry } from './metrics-log.js';
@@ -67,6 +69,11 @@ export interface TrainStart {
   checkpointEngine: string | null;
   /** What a killed earlier process left in the run folder and what was done about it. */
   recovered: string[];
+  /**
+   * The EMA generator: its decay (0: none) and where it started: `checkpoint` (its saved EMA),
+   * `raw` (a checkpoint without one: from its raw weights; `note` says so), `start` (a new run).
+   */
+  ema: { decay: number; from: 'checkpoint' | 'raw' | 'start' | 'off'; note?: string };
 }
 
 export interface TrainResult {
@@ -131,6 +138,7 @@ export class Trainer {
       if (resumeFrom) await engine.setWeights(resumeFrom.weights, resumeFrom.optimizer);
       else await engine.setWeights(initialWeights(spec, run.seed), emptyOptimizer(await engine.getOptimizerState()));
       let step = resumeFrom?.manifest.step ?? 0;
+      const ema = await this.startEma(step);
 
       this.prepareRunFolder();
       const metrics = new MetricsLog(runDir, step);
@@ -139,7 +147,7 @@ export class Trainer {
       this.callbacks.onStart?.({
         run, runDir, resumedFrom: resumeFrom ? step : null, startStep: step, totalSteps,
         stepsPerEpoch: loader.stepsPerEpoch, droppedPerEpoch: loader.droppedPerEpoch,
-        checkpointEngine: resumeFrom?.manifest.engine ?? null, recovered: this.opened.recovered,
+        checkpointEngine: resumeFrom?.manifest.engine ?? null, recovered: this.opened.recovered, ema,
       });
       if (step === 0 && !resumeFrom) await this.writeSamples(samples, step);
 
@@ -215,10 +223,38 @@ export class Trainer {
     }
   }
 
+  /** Turn the engine's EMA generator on (from the checkpoint's, or the raw weights) or off. */
+  private async startEma(step: number): Promise<TrainStart['ema']> {
+    const decay = this.opened.config.ema;
+    const resumeFrom = this.opened.resumeFrom;
+    if (decay === 0) {
+      await this.engine.setEma(0);
+      return { decay, from: 'off' };
+    }
+    if (resumeFrom && hasEma(this.spec, resumeFrom.weights)) {
+      await this.engine.setEma(decay, emaAsGenerator(this.spec, resumeFrom.weights, `checkpoint ${resumeFrom.dir}`));
+      return { decay, from: 'checkpoint' };
+    }
+    await this.engine.setEma(decay);
+    if (!resumeFrom) return { decay, from: 'start' };
+    return { decay, from: 'raw', note: `checkpoint ${resumeFrom.dir} has no EMA generator: the EMA starts from its raw weights at step ${step}` };
+  }
+
   private async writeSamples(samples: SampleGrid, step: number): Promise<void> {
     if (this.opened.config.sampleEvery === 0) return;
     const path = await samples.write(this.engine, step);
     this.callbacks.onSample?.(path, step);
+    if (this.opened.config.ema === 0) return;
+    const emaPath = await samples.write(this.engine, step, 'ema');
+    this.callbacks.onSample?.(emaPath, step);
+  }
+
+  /** Raw weights and, when kept, the EMA generator as `ema.generator.*`: what a checkpoint holds. */
+  private async weightsToSave(): Promise<TensorMap> {
+    const weights = await this.engine.getWeights();
+    const ema = await this.engine.getEmaWeights();
+    if (ema) for (const [name, t] of generatorAsEma(ema)) weights.set(name, t);
+    return weights;
   }
 
   /** Save a checkpoint of the engine's state at `step` (once per step). */
@@ -229,7 +265,8 @@ export class Trainer {
       const saved = saveCheckpoint(this.runDir, {
         spec: this.spec, step, stepsPerEpoch: loader.stepsPerEpoch, batchSize: loader.batchSize, seed: this.runConfig.seed,
         dataChecksum: this.runConfig.data.checksum, engine: this.engine.info.engine, backend: this.engine.info.backend,
-        weights: await this.engine.getWeights(), optimizer: await this.engine.getOptimizerState(), keep: config.keep,
+        weights: await this.weightsToSave(), optimizer: await this.engine.getOptimizerState(), keep: config.keep,
+        ...(config.ema > 0 ? { extra: { emaDecay: config.ema } } : {}),
       });
       this.saved = { dir: saved.dir, step };
       this.callbacks.onCheckpoint?.(saved.dir, step);

@@ -2,6 +2,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { BatchLoader } from '../data/batches.js';
 import { DatasetReader } from '../data/dataset-file.js';
+import { DEFAULT_EMA_DECAY, assertEmaDecay } from '../engines/ema.js';
 import { CelebaGanError, UsageError, assertInteger } from '../errors.js';
 import type { ArchitectureSpec } from '../model/spec.js';
 import { deriveSeed } from '../util/rng.js';
@@ -38,11 +39,16 @@ export interface TrainConfig {
   logEvery?: number;
   /** Minimum seconds between loss.svg rewrites (also rewritten at every sample/checkpoint/end). */
   plotEvery?: number;
+  /**
+   * EMA generator decay (src/engines/ema.ts); 0 keeps none. Default: run.json's on resume, else
+   * 0.999. It never changes the training itself, so a resume may change it.
+   */
+  ema?: number;
 }
 
 /** What `openRun` found and checked: everything needed to start, nothing written yet. */
 export interface OpenedRun {
-  config: Required<Pick<TrainConfig, 'sampleEvery' | 'checkpointEvery' | 'keep' | 'logEvery' | 'plotEvery'>> & TrainConfig;
+  config: Required<Pick<TrainConfig, 'sampleEvery' | 'checkpointEvery' | 'keep' | 'logEvery' | 'plotEvery' | 'ema'>> & TrainConfig;
   run: RunConfig;
   isNew: boolean;
   reader: DatasetReader;
@@ -65,6 +71,7 @@ export async function openRun(config: TrainConfig): Promise<OpenedRun> {
   const keep = assertInteger('--keep', config.keep ?? 3, 1);
   const logEvery = assertInteger('--log-every', config.logEvery ?? 50, 1);
   const plotEvery = config.plotEvery ?? 10;
+  if (config.ema !== undefined) assertEmaDecay(config.ema);
   if (config.steps !== undefined && config.epochs !== undefined) {
     throw new UsageError('E_BAD_ARGUMENT', 'Give either --steps or --epochs, not both', { hint: '--steps N stops after N steps in all; --epochs E after E passes over the data.' });
   }
@@ -155,9 +162,11 @@ export async function openRun(config: TrainConfig): Promise<OpenedRun> {
       created: new Date().toISOString(),
       sampleSeed: deriveSeed(seed, 'samples'),
       sampleCount: SAMPLE_COUNT,
+      ema: config.ema ?? DEFAULT_EMA_DECAY,
     };
+    const ema = config.ema ?? existing?.ema ?? DEFAULT_EMA_DECAY;
     return {
-      config: { ...config, sampleEvery, checkpointEvery, keep, logEvery, plotEvery },
+      config: { ...config, sampleEvery, checkpointEvery, keep, logEvery, plotEvery, ema },
       run,
       isNew: !existing,
       reader,

@@ -45,6 +45,8 @@ export interface RunConfig {
   /** Seed of the fixed noise behind `samples/step-*.png` (z for image i is derived from it). */
   sampleSeed: number;
   sampleCount: number;
+  /** EMA decay the run was created with (`--ema`; 0 = none). Absent in runs made before the EMA generator. */
+  ema?: number;
 }
 
 export function runConfigPath(runDir: string): string {

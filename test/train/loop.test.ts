@@ -59,7 +59,8 @@ test('a short run writes run.json, checkpoints (last K), metrics.jsonl, loss.svg
   const svg = readFileSync(join(dir, 'loss.svg'), 'utf8');
   assert.match(svg, /^<svg[^>]+xmlns="http:\/\/www.w3.org\/2000\/svg"/);
   assert.equal((svg.match(/<polyline/g) ?? []).length, 4);
-  assert.deepEqual(readdirSync(join(dir, 'samples')).sort(), ['step-000000.png', 'step-000003.png', 'step-000006.png', 'step-000009.png']);
+  // Raw and EMA generator (--ema 0.999 by default) grids.
+  assert.deepEqual(readdirSync(join(dir, 'samples')).sort(), [0, 3, 6, 9].flatMap((s) => [`step-00000${s}-ema.png`, `step-00000${s}.png`]));
   const meta = await sharp(join(dir, 'samples', 'step-000003.png')).metadata();
   // 5 tiles of 28 px upscaled x2, 2 px gaps: 5 * 56 + 6 * 2.
   assert.equal(meta.width, 292);
@@ -125,7 +126,8 @@ function nanAt(inner: TrainingEngine, at: number): TrainingEngine {
   return {
     info: inner.info, spec: inner.spec,
     setWeights: (w, o) => inner.setWeights(w, o), getWeights: () => inner.getWeights(), getOptimizerState: () => inner.getOptimizerState(),
-    generate: (z, n) => inner.generate(z, n), discriminate: (x, n) => inner.discriminate(x, n), dispose: () => inner.dispose(),
+    setEma: (d, g) => inner.setEma(d, g), getEmaWeights: () => inner.getEmaWeights(),
+    generate: (z, n, w) => inner.generate(z, n, w), discriminate: (x, n) => inner.discriminate(x, n), dispose: () => inner.dispose(),
     trainStep: async (b, n, o) => {
       const m = await inner.trainStep(b, n, o);
       return o.step === at ? { ...m, lossD: Number.NaN } : m;

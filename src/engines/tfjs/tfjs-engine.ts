@@ -5,11 +5,12 @@ import { allParameters, type LayerInfo, type ParamInfo } from '../../model/shape
 import type { ArchitectureSpec, NetworkName } from '../../model/spec.js';
 import type { TensorMap } from '../../model/tensors.js';
 import { stepRandomness } from '../randomness.js';
-import type { EngineInfo, OptimizerState, StepMetrics, StepRandomness, TrainingEngine } from '../engine.js';
+import { assertEmaDecay, emaDecayAt } from '../ema.js';
+import type { EngineInfo, GeneratorWeights, OptimizerState, StepMetrics, StepRandomness, TrainingEngine } from '../engine.js';
 import { nchwToNhwc, nhwcToNchw, toCanonicalLayout, toEngineLayout } from './layout.js';
 import { Network, type TrainMode } from './network.js';
 import type { Scalar, Tensor, Tf, Variable } from './types.js';
-import { checkedState } from '../state.js';
+import { checkedEma, checkedState } from '../state.js';
 
 /**
  * The TensorFlow.js engine: both networks as explicit tf.Variables built from the spec, Adam
@@ -34,6 +35,8 @@ interface Slot {
   variable: Variable;
   m?: Variable;
   v?: Variable;
+  /** The EMA copy (generator tensors only, while the EMA is on). */
+  ema?: Variable;
 }
 
 export class TfjsEngine implements TrainingEngine {
@@ -41,6 +44,10 @@ export class TfjsEngine implements TrainingEngine {
   private readonly vars = new Map<string, Variable>();
   private readonly generator: Network;
   private readonly discriminator: Network;
+  /** The EMA generator's variables by canonical name (filled by setEma) and the network over them. */
+  private readonly emaVars = new Map<string, Variable>();
+  private readonly emaGenerator: Network;
+  private emaDecay = 0;
   private adamSteps = { generator: 0, discriminator: 0 };
   private disposed = false;
 
@@ -66,6 +73,7 @@ export class TfjsEngine implements TrainingEngine {
     }
     this.generator = new Network(tf, spec, 'generator', this.vars);
     this.discriminator = new Network(tf, spec, 'discriminator', this.vars);
+    this.emaGenerator = new Network(tf, spec, 'generator', this.emaVars);
   }
 
   private check(): void {
@@ -122,6 +130,48 @@ export class TfjsEngine implements TrainingEngine {
     for (const s of slots) tensors.set(`adam.m.${s.info.name}`, { shape: [...s.info.shape], data: await this.read(s.info, s.m!) });
     for (const s of slots) tensors.set(`adam.v.${s.info.name}`, { shape: [...s.info.shape], data: await this.read(s.info, s.v!) });
     return { tensors, steps: { ...this.adamSteps } };
+  }
+
+  async setEma(decay: number, generator?: TensorMap): Promise<void> {
+    this.check();
+    assertEmaDecay(decay);
+    const start = generator ? checkedEma(this.spec, generator) : null;
+    const tf = this.tf;
+    for (const slot of this.slots.values()) {
+      if (slot.info.network !== 'generator') continue;
+      if (decay === 0) {
+        slot.ema?.dispose();
+        delete slot.ema;
+        continue;
+      }
+      const value = start ? toEngineLayout(tf, slot.info, start[slot.info.name]!) : tf.clone(slot.variable);
+      if (slot.ema) slot.ema.assign(value);
+      else slot.ema = tf.variable(value, false);
+      value.dispose();
+    }
+    this.emaVars.clear();
+    for (const slot of this.slots.values()) if (slot.ema) this.emaVars.set(slot.info.name, slot.ema);
+    this.emaDecay = decay;
+  }
+
+  async getEmaWeights(): Promise<TensorMap | null> {
+    this.check();
+    if (this.emaDecay === 0) return null;
+    const out: TensorMap = new Map();
+    for (const { info, ema } of this.slots.values()) if (ema) out.set(info.name, { shape: [...info.shape], data: await this.read(info, ema) });
+    return out;
+  }
+
+  /** The EMA update after the G update with `t` updates before it (see src/engines/ema.ts). */
+  private updateEma(t: number): void {
+    if (this.emaDecay === 0) return;
+    const tf = this.tf;
+    const d = emaDecayAt(this.emaDecay, t);
+    for (const s of this.slots.values()) {
+      if (!s.ema) continue;
+      if (!s.info.trainable) s.ema.assign(s.variable); // batch-norm running statistics: copied
+      else tf.tidy(() => s.ema!.assign(tf.add(tf.mul(s.ema!, d), tf.mul(s.variable, 1 - d))));
+    }
   }
 
   private trainable(network: NetworkName): Slot[] {
@@ -207,7 +257,9 @@ export class TfjsEngine implements TrainingEngine {
         gVars,
       );
       applyRunning(modeG.running);
+      const updatesBefore = this.adamSteps.generator;
       this.adam('generator', g.grads);
+      this.updateEma(updatesBefore);
 
       return tf.stack([d.value, g.value, tf.mean(tf.sigmoid(logitsReal!)), tf.mean(tf.sigmoid(logitsFake!))]);
     });
@@ -220,11 +272,13 @@ export class TfjsEngine implements TrainingEngine {
     }
   }
 
-  async generate(z: Float32Array, n: number): Promise<Float32Array> {
+  async generate(z: Float32Array, n: number, weights: GeneratorWeights = 'raw'): Promise<Float32Array> {
     await this.ready();
     if (z.length !== n * this.spec.zDim) throw new Error(`generate: z has ${z.length} values, expected ${n}x${this.spec.zDim}`);
+    if (weights === 'ema' && this.emaDecay === 0) throw new Error('generate: the EMA generator is off (setEma was not called with a decay above 0)');
     const tf = this.tf;
-    const out = tf.tidy(() => nhwcToNchw(tf, this.generator.forward(tf.tensor(z, [n, this.spec.zDim], 'float32'), { train: false })));
+    const net = weights === 'ema' ? this.emaGenerator : this.generator;
+    const out = tf.tidy(() => nhwcToNchw(tf, net.forward(tf.tensor(z, [n, this.spec.zDim], 'float32'), { train: false })));
     try {
       return Float32Array.from(await out.data());
     } finally {
@@ -274,6 +328,7 @@ export class TfjsEngine implements TrainingEngine {
       s.variable.dispose();
       s.m?.dispose();
       s.v?.dispose();
+      s.ema?.dispose();
     }
   }
 }

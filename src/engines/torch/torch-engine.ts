@@ -8,9 +8,10 @@ import type { TensorMap } from '../../model/tensors.js';
 import { parseTrainDevice } from '../device.js';
 import { dropoutLayers } from '../randomness.js';
 import { deriveSeed } from '../../util/rng.js';
-import type { EngineInfo, OptimizerState, StepMetrics, StepRandomness, TrainingEngine } from '../engine.js';
+import { assertEmaDecay, emaParameters } from '../ema.js';
+import type { EngineInfo, GeneratorWeights, OptimizerState, StepMetrics, StepRandomness, TrainingEngine } from '../engine.js';
 import { nativeLayers, nativeParams } from './layers.js';
-import { checkedState } from '../state.js';
+import { checkedEma, checkedState } from '../state.js';
 
 /**
  * The native libtorch engine: both networks built in C++ from the spec (./layers.ts passes it as
@@ -129,6 +130,20 @@ export class TorchEngine implements TrainingEngine {
     return { tensors, steps: { ...raw.steps } };
   }
 
+  async setEma(decay: number, generator?: TensorMap): Promise<void> {
+    assertEmaDecay(decay);
+    const start = generator ? checkedEma(this.spec, generator) : null;
+    await this.serial((native) => native.setEma(decay, start));
+  }
+
+  async getEmaWeights(): Promise<TensorMap | null> {
+    const raw = await this.serial((native) => native.getEma());
+    if (!raw) return null;
+    const out: TensorMap = new Map();
+    for (const p of emaParameters(this.spec)) out.set(p.name, { shape: [...p.shape], data: raw[p.name]! });
+    return out;
+  }
+
   async trainStep(batch: Uint8Array, n: number, opts: { seed: number; step: number; randomness?: StepRandomness }): Promise<StepMetrics> {
     const { height: H, width: W, channels: C } = this.spec.image;
     if (!Number.isInteger(n) || n < 2) throw new UsageError('E_BAD_ARGUMENT', `Expected a batch of at least 2 images for trainStep but received ${n}`);
@@ -149,9 +164,9 @@ export class TorchEngine implements TrainingEngine {
     return this.serial((native) => native.trainStep(batch, n, seed, r ?? null));
   }
 
-  generate(z: Float32Array, n: number): Promise<Float32Array> {
+  generate(z: Float32Array, n: number, weights: GeneratorWeights = 'raw'): Promise<Float32Array> {
     if (z.length !== n * this.spec.zDim) throw new Error(`generate: z has ${z.length} values, expected ${n}x${this.spec.zDim}`);
-    return this.serial((native) => native.generate(z, n));
+    return this.serial((native) => native.generate(z, n, weights === 'ema'));
   }
 
   discriminate(images: Float32Array, n: number): Promise<Float32Array> {

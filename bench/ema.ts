@@ -1,0 +1,133 @@
+/**
+ * EMA generator vs raw generator, by SWD, along one demo-length training run.
+ *
+ *   npm run bench:ema [-- --steps 3000 --at 250,500,1000,2000,3000 --n 300]
+ *                     [--engine auto|torch|tfjs --width W --batch-size B --lr L --beta1 B1 --ema 0.999 --threads 2]
+ *
+ * Trains the demo's recipe (DEMO_RECIPE in src/cli/demo.ts; each flag overrides one number) on
+ * the demo's synthetic set through the real training loop. At each step of --at it generates n
+ * images from the raw and from the EMA generator (the same fixed latents) and measures both
+ * against n real images with src/eval's SWD and colour distance; beside them, the baseline: the
+ * same metrics between two disjoint halves of the real set at the same n (src/eval/yardstick.ts).
+ * The issue asks that EMA <= raw at every checkpoint; the last line says whether it held.
+ * Steps, not seconds, are the yardstick: on a shared machine wall time per step says little, so
+ * the CPU time per step (all threads) is printed too.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { DEMO_RECIPE, demoSpec } from '../src/cli/demo.js';
+import { DatasetReader } from '../src/data/dataset-file.js';
+import { prepareSynthetic } from '../src/data/synthetic.js';
+import { createEngine, type EngineChoice } from '../src/engines/create-engine.js';
+import type { GeneratorWeights, TrainingEngine } from '../src/engines/engine.js';
+import { sampleLatents } from '../src/engines/randomness.js';
+import { colourDistance, realHalves, swd, type ImageSet } from '../src/eval/index.js';
+import { train, type StepHook } from '../src/train/index.js';
+import { floatNchwToUint8Hwc } from '../src/util/image.js';
+
+const { values: args } = parseArgs({
+  options: {
+    steps: { type: 'string' },
+    at: { type: 'string' },
+    n: { type: 'string', default: '300' },
+    engine: { type: 'string', default: 'auto' },
+    width: { type: 'string' },
+    'batch-size': { type: 'string' },
+    lr: { type: 'string' },
+    beta1: { type: 'string' },
+    ema: { type: 'string' },
+    threads: { type: 'string' },
+    synthetic: { type: 'string', default: String(DEMO_RECIPE.synthetic) },
+    seed: { type: 'string', default: String(DEMO_RECIPE.seed) },
+  },
+});
+
+const steps = Number(args.steps ?? DEMO_RECIPE.benchSteps);
+const at = (args.at ?? [250, 500, 1000, 2000, steps].filter((s, i, a) => s <= steps && a.indexOf(s) === i).join(',')).split(',').map(Number);
+const n = Number(args.n);
+const seed = Number(args.seed);
+const recipe = {
+  width: Number(args.width ?? DEMO_RECIPE.width),
+  batchSize: Number(args['batch-size'] ?? DEMO_RECIPE.batchSize),
+  learningRate: Number(args.lr ?? DEMO_RECIPE.learningRate),
+  beta1: Number(args.beta1 ?? DEMO_RECIPE.beta1),
+  ema: Number(args.ema ?? DEMO_RECIPE.ema),
+};
+
+function log(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+interface Score {
+  swd: number;
+  colour: number;
+}
+
+async function score(engine: TrainingEngine, z: Float32Array, weights: GeneratorWeights, real: ImageSet): Promise<Score> {
+  const { channels: c, height: h, width: w } = engine.spec.image;
+  const set: ImageSet = { data: floatNchwToUint8Hwc(await engine.generate(z, n, weights), n, c, h, w), n, height: h, width: w };
+  return { swd: swd(set, real).mean, colour: colourDistance(set, real).value };
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'cg-bench-ema-'));
+  try {
+    const data = join(dir, 'synthetic-28.cgds');
+    await prepareSynthetic({ count: Number(args.synthetic), out: data, size: 28, seed });
+    const reader = new DatasetReader(data);
+    const all: ImageSet = { data: reader.read(Uint32Array.from({ length: 2 * n }, (_, i) => i)), n: 2 * n, height: 28, width: 28 };
+    reader.close();
+    const [r1, r2] = realHalves(all, n);
+    const base: Score = { swd: swd(r2, r1).mean, colour: colourDistance(r2, r1).value };
+
+    const spec = demoSpec(recipe.width, recipe);
+    const engine = await createEngine(spec, { engine: args.engine as EngineChoice, ...(args.threads ? { threads: Number(args.threads) } : {}) });
+    log(`bench:ema: the ${DEMO_RECIPE.name} recipe on ${engine.info.engine} (${engine.info.backend})`);
+    log(`  seed28 width ${recipe.width}, batch ${recipe.batchSize}, Adam lr ${recipe.learningRate} beta1 ${recipe.beta1}, EMA ${recipe.ema}; ${steps} steps; n = ${n}; seed ${seed}`);
+    log(`  baseline, two disjoint halves of the real set (n = ${n}): SWD x1e3 ${base.swd.toFixed(1)}, colour ${base.colour.toFixed(2)}`);
+    log('');
+    log('  step | raw SWD (/ base) | EMA SWD (/ base) | EMA <= raw | raw colour | EMA colour | CPU s/step | wall s/step');
+    const z = sampleLatents(spec, seed, n);
+    const rows: { step: number; raw: Score; ema: Score }[] = [];
+    let trainWall = 0;
+    let trainCpu = 0;
+    let mark = { wall: performance.now(), cpu: process.cpuUsage() };
+    const hook: StepHook = {
+      name: 'bench-ema',
+      async onStepEnd({ step, engine: e }) {
+        if (!at.includes(step)) return;
+        const cpu = process.cpuUsage(mark.cpu);
+        trainWall += (performance.now() - mark.wall) / 1000;
+        trainCpu += (cpu.user + cpu.system) / 1e6;
+        const raw = await score(e, z, 'raw', r1);
+        const ema = await score(e, z, 'ema', r1);
+        rows.push({ step, raw, ema });
+        const ratio = (s: Score): string => `${s.swd.toFixed(1).padStart(6)} (${(s.swd / base.swd).toFixed(2)}x)`;
+        log(
+          `  ${String(step).padStart(4)} | ${ratio(raw).padEnd(16)} | ${ratio(ema).padEnd(16)} | ${(ema.swd <= raw.swd ? 'yes' : 'NO').padEnd(10)} | ` +
+            `${raw.colour.toFixed(2).padStart(10)} | ${ema.colour.toFixed(2).padStart(10)} | ${(trainCpu / step).toFixed(3).padStart(10)} | ${(trainWall / step).toFixed(3).padStart(11)}`,
+        );
+        mark = { wall: performance.now(), cpu: process.cpuUsage() };
+      },
+    };
+    try {
+      await train(
+        { spec, dataPath: data, outDir: join(dir, 'run'), seed, batchSize: recipe.batchSize, steps, ema: recipe.ema, sampleEvery: 0, checkpointEvery: 0, verifyData: false },
+        engine,
+        {},
+        [hook],
+      );
+    } finally {
+      engine.dispose();
+    }
+    const held = rows.filter((r) => r.ema.swd <= r.raw.swd).length;
+    log('');
+    log(`EMA SWD <= raw SWD at ${held} of ${rows.length} checkpoints${held === rows.length ? '' : ' (NOT at every one)'}; training took ${trainWall.toFixed(0)} s wall, ${trainCpu.toFixed(0)} s CPU here`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
