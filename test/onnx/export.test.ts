@@ -211,7 +211,7 @@ describe('transposed convolution padding (hand-computed reference)', () => {
             for (let j = 0; j < c.size; j++)
               for (let ky = 0; ky < c.kernel; ky++)
                 for (let kx = 0; kx < c.kernel; kx++)
-                  plane[(i * c.stride + ky) * full + j * c.stride + kx] +=
+                  plane[(i * c.stride + ky) * full + j * c.stride + kx]! +=
                     x[(ci * c.size + i) * c.size + j]! * W[((ci * cout + o) * c.kernel + ky) * c.kernel + kx]!;
         for (let y = 0; y < c.out; y++) for (let xx = 0; xx < c.out; xx++) expected[(o * c.out + y) * c.out + xx] = plane[(y + c.begin) * full + xx + c.begin]!;
       }

@@ -115,7 +115,7 @@ test('EXPECTED FAILURE - a flipped byte in weights.safetensors: E_CHECKPOINT_COR
     const { result } = save(run, 10);
     const file = join(result.dir, 'weights.safetensors');
     const buf = readFileSync(file);
-    buf[buf.length - 3] ^= 0xff;
+    buf[buf.length - 3]! ^= 0xff;
     writeFileSync(file, buf);
     await assert.rejects(loadCheckpoint(run), (err: CelebaGanError) => {
       assert.equal(err.code, 'E_CHECKPOINT_CORRUPT');
