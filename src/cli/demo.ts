@@ -58,7 +58,7 @@ export const DEMO_RECIPE = Object.freeze({
   ema: 0.999,
   synthetic: 4096,
   seed: 2018,
-  benchSteps: 3000,
+  benchSteps: 2000,
 });
 
 export interface DemoTraining {
@@ -74,13 +74,12 @@ export function demoSpec(width: number, training: DemoTraining = DEMO_RECIPE): A
 
 /**
  * Width and batch per engine, so a few minutes on 2 CPU cores show learning. libtorch: the
- * demo recipe (width 0.125 batch 64: a step in tens of milliseconds on 2 idle cores, thousands
- * of steps in 3 minutes). Pure-JS tfjs: width 0.03125 batch 16, ~2.4 s per step (~100 steps in
- * 3 minutes: it shows the pipeline, not faces).
+ * demo recipe. Pure-JS tfjs: width 0.03125 batch 16 (seconds per step: it shows the pipeline,
+ * not faces). Measured figures: README ("demo").
  */
 export function demoSettings(engine: TrainingEngine['info']): { width: number; batchSize: number; why: string } {
   const recipe = `${DEMO_RECIPE.name}: width ${DEMO_RECIPE.width}, batch ${DEMO_RECIPE.batchSize}, Adam ${DEMO_RECIPE.learningRate}/${DEMO_RECIPE.beta1}, EMA ${DEMO_RECIPE.ema}`;
-  if (engine.engine === 'torch') return { width: DEMO_RECIPE.width, batchSize: DEMO_RECIPE.batchSize, why: `${recipe} (libtorch: thousands of steps in 3 minutes on 2 CPU cores)` };
+  if (engine.engine === 'torch') return { width: DEMO_RECIPE.width, batchSize: DEMO_RECIPE.batchSize, why: `${recipe} (libtorch: ~0.13 CPU-seconds per step, 1,000-2,000 steps in 3 minutes on 2 cores)` };
   if (/pure JS/i.test(engine.backend)) {
     return { width: 0.03125, batchSize: 16, why: 'pure-JS tfjs is slow (seconds per step at width 0.25): width 0.03125, batch 16 (build the torch addon or install tfjs-node for more)' };
   }
@@ -120,7 +119,7 @@ export async function demoScore(engine: TrainingEngine, weights: GeneratorWeight
 }
 
 function scoreLine(label: string, s: DemoScore, base: DemoScore): string {
-  return `    ${label.padEnd(28)} SWD ${s.swd.toFixed(1).padStart(6)} (${(s.swd / base.swd).toFixed(2)}x baseline)   colour ${s.colour.toFixed(1).padStart(7)} (${(s.colour / base.colour).toFixed(1)}x)`;
+  return `    ${label.padEnd(32)} SWD ${s.swd.toFixed(1).padStart(6)} (${(s.swd / base.swd).toFixed(2)}x baseline)   colour ${s.colour.toFixed(1).padStart(7)} (${(s.colour / base.colour).toFixed(1)}x)`;
 }
 
 export interface DemoPaths {
