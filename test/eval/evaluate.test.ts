@@ -178,7 +178,7 @@ describe('openEvalSource', () => {
       } finally {
         closeSync(fd);
       }
-      await assert.rejects(openEvalSource(path, { flag: '--real', count: 4, seed: 0 }), { name: 'CelebaGanError', code: 'E_DATASET_CORRUPT', message: /flipped\.cgds .*pixel checksum/ });
+      await assert.rejects(openEvalSource(path, { flag: '--real', count: 4, seed: 0 }), { name: 'CelebaGanError', code: 'E_DATASET_CORRUPT', message: /flipped\.cgds .*checksum of the pixels and header fields/ });
     });
 
     it('EXPECTED FAILURE - images of different sizes in one folder name both files', async () => {
