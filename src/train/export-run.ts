@@ -3,6 +3,7 @@ import { basename, dirname, join } from 'node:path';
 import { emaAsGenerator, hasEma } from '../engines/ema.js';
 import type { GeneratorWeights } from '../engines/engine.js';
 import { CelebaGanError, UsageError } from '../errors.js';
+import { firstNonFinite } from '../model/check-weights.js';
 import type { ArchitectureSpec } from '../model/spec.js';
 import { DEFAULT_OPSET, assertOpset, buildGeneratorOnnx, generatorWeightBytes } from '../onnx/export.js';
 import { META } from '../onnx/metadata.js';
@@ -85,6 +86,14 @@ export async function exportRun(o: ExportRunOptions): Promise<ExportRunResult> {
     throw new UsageError('E_BAD_ARGUMENT', `Unsupported weights "${String(o.weights)}". Should be one of: ${EXPORT_WEIGHTS.join(', ')}`);
   }
   const ckpt = await loadCheckpoint(o.runDir, o.checkpoint ?? 'latest');
+  // Any NaN/Inf in the checkpoint (raw, EMA or discriminator) means training had diverged by
+  // then: not a model to hand out, whichever generator is asked for.
+  const bad = firstNonFinite(ckpt.weights);
+  if (bad) {
+    throw new CelebaGanError('E_WEIGHTS_NOT_FINITE', `checkpoint ${ckpt.dir}: its weights hold ${bad.value} in ${bad.name} (value ${bad.index}); a model of them would only draw noise`, {
+      hint: 'Export an earlier checkpoint (--checkpoint <step>), one from before training diverged.',
+    });
+  }
   const sha = ckpt.manifest.files[WEIGHTS_FILE] ?? '';
   const withEma = hasEma(ckpt.spec, ckpt.weights);
   let which: GeneratorWeights = o.weights ?? 'ema';
