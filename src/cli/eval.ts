@@ -133,7 +133,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       .example('$0 eval --generated out/faces/ --real photos/ --resize 64', 'two folders of images, as pytorch-fid and torch-fidelity compare them')
       .example('$0 eval --model models/celeba28.onnx --real data/celeba-28.cgds --n 500 --json', 'JSON for scripts')
       .example('$0 eval --features inception --inception pt_inception.onnx', 'standard FID with your own Inception-v3 ONNX file')
-      .example('$0 eval --model models/celeba64.onnx --face-metrics', 'also faceres KID/FID (with its blank-image ceiling) and the detection rate, labelled as unvalidated') as unknown as Argv<EvalArgs>,
+      .example('$0 eval --model models/celeba64.onnx --face-metrics', 'also faceres KID/FID (with its blank-image ceiling) and the detection rate, labelled as unvalidated'),
   handler: async (argv) => {
     const n = assertInteger('n', argv.n, 2);
     const features = assertOneOf('features', argv.features, EVAL_FEATURES);

@@ -85,7 +85,7 @@ export const interpolateCommand: CommandModule<object, InterpolateArgs> = {
       .example('$0 interpolate 7:0 7:417', 'from face 0 to face 417 of seed 7 -> out/<model>/walk-7-0-7-417.webp')
       .example('$0 interpolate 7:0 7:1 7:2 --loop --steps 24 --out loop.gif', 'a looping GIF through three faces')
       .example('$0 interpolate --out strip.png --steps 8 --upscale 2', 'two random faces (printed as seed:index), as a PNG strip')
-      .example('$0 interpolate 7:0 7:417 --frames frames/', 'also every frame as a file; frame 0 is `generate --seed 7 --index 0`') as unknown as Argv<InterpolateArgs>,
+      .example('$0 interpolate 7:0 7:417 --frames frames/', 'also every frame as a file; frame 0 is `generate --seed 7 --index 0`'),
   handler: async (argv) => {
     const provider = parseProvider(argv.provider);
     const steps = assertInteger('steps', argv.steps, 2, 1000);

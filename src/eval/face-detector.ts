@@ -62,7 +62,7 @@ export async function loadTinyFaceDetector(opts: DetectorOptions = {}): Promise<
   const manifest = readJson<WeightsGroup[]>(FACE_API_PACKAGE, MANIFEST);
   const weights = readWeights(FACE_API_PACKAGE, 'model', manifest);
   // decodeWeights also de-quantises the uint8 weights.
-  const params: Params = await withBackend(rt, async () => tf.io.decodeWeights(weights.data, weights.specs as never) as Params);
+  const params: Params = await withBackend(rt, async () => tf.io.decodeWeights(weights.data, weights.specs as never));
   try {
     checkDetectorParams(params, `${FACE_API_PACKAGE.name}@${version}/${MANIFEST}`);
   } catch (err) {
@@ -81,7 +81,7 @@ export async function loadTinyFaceDetector(opts: DetectorOptions = {}): Promise<
         const count = Math.min(batchSize, n - start);
         const best = tf.tidy(() => {
           const pixels = tf.tensor4d(images.subarray(start * imageBytes, (start + count) * imageBytes), [count, height, width, 3], 'int32');
-          let x = tf.image.resizeBilinear(tf.cast(pixels, 'float32') as Tensor4D, [inputSize, inputSize], false, true);
+          let x = tf.image.resizeBilinear(tf.cast<Tensor4D>(pixels, 'float32'), [inputSize, inputSize], false, true);
           x = tf.div(tf.sub(x, tf.tensor1d([...MEAN_RGB])), 255);
           const y = forward(x); // [count, cells, cells, anchors * 5]
           const cells = y.shape[1];

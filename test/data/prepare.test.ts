@@ -102,7 +102,7 @@ test(
     reader.close();
 
     assert.equal(r.reportPath, `${out}.skipped.txt`);
-    const report = readFileSync(r.reportPath!, 'utf8').trim().split('\n');
+    const report = readFileSync(r.reportPath, 'utf8').trim().split('\n');
     assert.match(report[0]!, /^# celeba-gan prepare: 4 inputs from .* skipped/);
     assert.deepEqual(report.slice(1).map((l) => l.split('\t')[0]), ['README.txt', 'b/notes-really.jpg', 'b/truncated.jpg', 'empty.png']);
     assert.deepEqual(readdirSync(dirname(out)).sort(), ['faces-4.cgds', 'faces-4.cgds.skipped.txt'], 'no temp files left');
