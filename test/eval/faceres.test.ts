@@ -98,6 +98,7 @@ describe('faceres features', () => {
     });
     let maxHuman = 0;
     let maxHalf = 0;
+    assert.deepEqual([human.length, halfPixel.length], [ours.length, ours.length]);
     for (let i = 0; i < ours.length; i++) {
       maxHuman = Math.max(maxHuman, Math.abs(ours[i]! - human[i]!));
       maxHalf = Math.max(maxHalf, Math.abs(ours[i]! - halfPixel[i]!));
