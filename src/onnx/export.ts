@@ -91,7 +91,8 @@ export function buildGeneratorOnnx(spec: ArchitectureSpec, weights: TensorMap, o
               shape: weight.shape,
               outAxis: l.kind === 'convTranspose2d' ? 1 : 0,
               bias,
-              outputsPerChannel: l.kind === 'dense' ? numel(bn.input) / bn.input[0]! : 1,
+              // A dense layer reshaped to C x H x W feeds each channel H * W outputs.
+              outputsPerChannel: l.kind === 'dense' ? numel(bn.input.slice(1)) : 1,
             },
             bnStats(get, bn),
           );
