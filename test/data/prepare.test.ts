@@ -26,11 +26,11 @@ function solid(w: number, h: number, rgb: readonly number[]): Sharp {
 function centre(r: DatasetReader, i: number): number[] {
   const img = r.read([i]);
   const o = (2 * 4 + 2) * 3;
-  return [img[o]!, img[o + 1]!, img[o + 2]!];
+  return [...img.subarray(o, o + 3)];
 }
 
 function near(a: number[], b: readonly number[], tol = 6): boolean {
-  return a.every((v, i) => Math.abs(v - b[i]!) <= tol);
+  return a.length === b.length && a.every((v, i) => Math.abs(v - (b[i] ?? Number.NaN)) <= tol);
 }
 
 function withDir(fn: (dir: string) => Promise<void>): () => Promise<void> {
