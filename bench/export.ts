@@ -21,12 +21,17 @@ import { packageVersion } from '../src/version.js';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
+  if (i < 0) return fallback;
+  const value = process.argv[i + 1];
+  if (!value || value.startsWith('--')) throw new Error(`--${name} needs a value, e.g. --${name} ${fallback}`);
+  return value;
 }
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
+  const m = s[Math.floor(s.length / 2)];
+  if (m === undefined) throw new Error('median of no values');
+  return m;
 }
 
 export async function benchExport(preset: string, width: number, repeats: number): Promise<void> {

@@ -125,7 +125,8 @@ async function main(): Promise<void> {
           `at most ${e2e.maxInFlight} batch${e2e.maxInFlight === 1 ? '' : 'es'} in flight)  (CPU ${cpu.toFixed(2)} ms/image)`,
       );
     }
-    const e2e = e2eRuns[0]!;
+    const [e2e] = e2eRuns;
+    if (e2e === undefined) throw new Error('no end-to-end run was measured');
 
     log(`(c) tfjs engine generate() on the same latents (${tfjsImages} images):`);
     const engine = await createTfjsEngine(spec, {});
@@ -138,7 +139,9 @@ async function main(): Promise<void> {
       const viaTfjs = await engine.generate(z, tfjsImages);
       tfjsRate = tfjsImages / ((performance.now() - tt) / 1000);
       const viaOrt = await session.run(z, tfjsImages);
+      if (viaOrt.length !== viaTfjs.length) throw new Error(`onnxruntime gave ${viaOrt.length} values and tfjs ${viaTfjs.length} for the same latents`);
       let maxDiff = 0;
+      // `]!`: i < viaOrt.length = viaTfjs.length (checked above).
       for (let i = 0; i < viaOrt.length; i++) maxDiff = Math.max(maxDiff, Math.abs(viaOrt[i]! - viaTfjs[i]!));
       log(`  ${engine.info.backend}: ${tfjsRate.toFixed(2)} images/s (batch ${tfjsImages}); max |onnxruntime - tfjs| = ${maxDiff.toExponential(2)}`);
     } finally {

@@ -49,7 +49,7 @@ async function makeInputs(dir: string): Promise<void> {
     renderSyntheticFace(2018, i, 128, face);
     const rng = new Rng(2018, 'bench-noise', i);
     const noisy = Buffer.from(face);
-    for (let k = 0; k < noisy.length; k++) noisy[k] = Math.max(0, Math.min(255, noisy[k]! + Math.round((rng.uniform() - 0.5) * 24)));
+    for (const [k, v] of noisy.entries()) noisy[k] = Math.max(0, Math.min(255, v + Math.round((rng.uniform() - 0.5) * 24)));
     await sharp(noisy, { raw: { width: 128, height: 128, channels: 3 } })
       .resize(178, 218, { fit: 'fill' })
       .jpeg({ quality: 90 })
@@ -99,8 +99,7 @@ function bareSharp(files: string[], from: 'file' | 'buffer'): Promise<Timing> {
   return measure(files.length, async () => {
     await Promise.all(
       Array.from({ length: WORKERS }, async () => {
-        while (next < files.length) {
-          const file = files[next++]!;
+        for (let file = files[next++]; file !== undefined; file = files[next++]) {
           const px = await sharp(from === 'file' ? file : readFileSync(file))
             .rotate()
             .extract({ left, top, width: CROP, height: CROP })

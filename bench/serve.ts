@@ -80,8 +80,12 @@ async function modelOnly(session: GeneratorSession, b: number): Promise<{ rate: 
 
 /** CPU ms (user + system, all threads) a process has used, from /proc. */
 function cpuMsOf(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (100/s)
+  // After the `)` that closes the command name: state, ppid, ..., utime (14th field), stime (15th).
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').at(-1)?.split(' ') ?? [];
+  const utime = fields[11];
+  const stime = fields[12];
+  if (utime === undefined || stime === undefined) throw new Error(`/proc/${pid}/stat has no utime and stime fields`);
+  return ((Number(utime) + Number(stime)) * 1000) / 100; // clock ticks (100/s)
 }
 
 interface Server {
@@ -101,10 +105,10 @@ async function startServer(model: string, extra: string[]): Promise<Server> {
     const timer = setTimeout(() => reject(new Error(`serve did not start: ${err}`)), 60_000);
     child.stdout.on('data', (d) => {
       out += String(d);
-      const m = / at (http:\/\/\S+?)\/?\n/.exec(out);
-      if (m) {
+      const url = / at (http:\/\/\S+?)\/?\n/.exec(out)?.[1];
+      if (url !== undefined) {
         clearTimeout(timer);
-        resolve(m[1]!);
+        resolve(url);
       }
     });
     child.on('exit', () => reject(new Error(`serve exited: ${err}`)));

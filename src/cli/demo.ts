@@ -167,12 +167,12 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
       .option('faces', { type: 'number', default: 64, describe: 'Faces to generate' })
       .option('force', { type: 'boolean', default: false, describe: "Replace a previous demo's data, run, model and faces in --out" })
       .example('$0 demo', 'about 4 minutes: demo/data, demo/runs, demo/models, demo/faces, demo/grid.png')
-      .example('$0 demo --minutes 10 --force', 'train longer, replacing the previous demo') as unknown as Argv<DemoArgs>,
+      .example('$0 demo --minutes 10 --force', 'train longer, replacing the previous demo'),
   handler: async (argv) => {
     const started = performance.now();
     const minutes = assertNumber('minutes', argv.minutes, 0, 24 * 60, { exclusiveMin: true });
     const count = assertInteger('synthetic', argv.synthetic, 16, 1_000_000);
-    const engineChoice = assertOneOf('engine', argv.engine, ENGINE_CHOICES) as EngineChoice;
+    const engineChoice = assertOneOf<EngineChoice>('engine', argv.engine, ENGINE_CHOICES);
     const seed = assertInteger('seed', argv.seed, 0, 0xffffffff);
     const faces = assertInteger('faces', argv.faces, 1, 100_000);
     const maxSteps = argv.steps === undefined ? undefined : assertInteger('steps', argv.steps, 1);

@@ -17,6 +17,7 @@ import {
 import { FACE_API_PACKAGE, HUMAN_PACKAGE } from '../eval/model-files.js';
 import { pickDataset, pickModel } from './defaults.js';
 import { Progress } from './progress.js';
+import { itemAt } from '../util/at.js';
 
 /**
  * `celeba-gan eval`: any two image sets (folders, .cgds data sets, .onnx generators), measured
@@ -68,7 +69,7 @@ export function formatReport(r: EvalReport, seed: number): string {
     row('', 'generated', 'real halves', 'lower is better; read each number against its baseline'),
     row('SWD x1e3 (ProGAN), mean', r.swd.value.mean.toFixed(1), r.swd.baseline.mean.toFixed(1), `${(r.swd.value.mean / r.swd.baseline.mean).toFixed(2)}x the baseline`),
   ];
-  r.swd.value.levels.forEach((l, i) => lines.push(row(`  level ${l.height}x${l.width}`, l.value.toFixed(1), r.swd.baseline.levels[i]!.value.toFixed(1))));
+  r.swd.value.levels.forEach((l, i) => lines.push(row(`  level ${l.height}x${l.width}`, l.value.toFixed(1), itemAt(r.swd.baseline.levels, i, 'SWD baseline level').value.toFixed(1))));
   lines.push(row('colour distance x1e3', r.colour.value.value.toFixed(2), r.colour.baseline.value.toFixed(2), `means ${r.colour.value.meanTerm.toFixed(2)} + spread ${r.colour.value.covTerm.toFixed(2)}`));
   lines.push(`  SWD: ${r.swd.options.patchesPerImage} patches of ${r.swd.options.patchSize}x${r.swd.options.patchSize} per image and level, ${r.swd.options.repeats * r.swd.options.directionsPerRepeat} directions, seed ${r.swd.options.seed}`);
 
@@ -132,7 +133,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       .example('$0 eval --generated out/faces/ --real photos/ --resize 64', 'two folders of images, as pytorch-fid and torch-fidelity compare them')
       .example('$0 eval --model models/celeba28.onnx --real data/celeba-28.cgds --n 500 --json', 'JSON for scripts')
       .example('$0 eval --features inception --inception pt_inception.onnx', 'standard FID with your own Inception-v3 ONNX file')
-      .example('$0 eval --model models/celeba64.onnx --face-metrics', 'also faceres KID/FID (with its blank-image ceiling) and the detection rate, labelled as unvalidated') as unknown as Argv<EvalArgs>,
+      .example('$0 eval --model models/celeba64.onnx --face-metrics', 'also faceres KID/FID (with its blank-image ceiling) and the detection rate, labelled as unvalidated'),
   handler: async (argv) => {
     const n = assertInteger('n', argv.n, 2);
     const features = assertOneOf('features', argv.features, EVAL_FEATURES);

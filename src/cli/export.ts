@@ -73,12 +73,12 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
       .example('$0 export --onnx', 'export the newest run in runs/ to models/<run>.onnx')
       .example('$0 export --run runs/celeba28 --onnx models/celeba28.onnx --checkpoint 20000', 'a given run and step')
       .example('$0 export --onnx --fold-batchnorm --opset 13', 'batch norm folded, for older runtimes')
-      .example('$0 export --onnx models/raw.onnx --weights raw', 'the raw trained weights instead of the EMA generator') as unknown as Argv<ExportArgs>,
+      .example('$0 export --onnx models/raw.onnx --weights raw', 'the raw trained weights instead of the EMA generator'),
   handler: async (argv) => {
     const started = performance.now();
     const checkpoint = parseCheckpoint(argv.checkpoint);
     const opset = assertOpset(argv.opset); // before any pick is reported
-    const weights = argv.weights === undefined ? undefined : (assertOneOf('weights', argv.weights, EXPORT_WEIGHTS) as GeneratorWeights);
+    const weights = argv.weights === undefined ? undefined : assertOneOf<GeneratorWeights>('weights', argv.weights, EXPORT_WEIGHTS);
     let runDir = argv.run;
     if (!runDir) {
       const pick = pickRun();

@@ -26,6 +26,7 @@ import { defaultOutDir } from './generate.js';
 import { pickModel } from './defaults.js';
 import { Progress } from './progress.js';
 import { catchStopSignals } from './signals.js';
+import { itemAt } from '../util/at.js';
 
 /** `celeba-gan interpolate`: a latent walk between faces named `seed:index`, as an animation or a strip. */
 
@@ -84,7 +85,7 @@ export const interpolateCommand: CommandModule<object, InterpolateArgs> = {
       .example('$0 interpolate 7:0 7:417', 'from face 0 to face 417 of seed 7 -> out/<model>/walk-7-0-7-417.webp')
       .example('$0 interpolate 7:0 7:1 7:2 --loop --steps 24 --out loop.gif', 'a looping GIF through three faces')
       .example('$0 interpolate --out strip.png --steps 8 --upscale 2', 'two random faces (printed as seed:index), as a PNG strip')
-      .example('$0 interpolate 7:0 7:417 --frames frames/', 'also every frame as a file; frame 0 is `generate --seed 7 --index 0`') as unknown as Argv<InterpolateArgs>,
+      .example('$0 interpolate 7:0 7:417 --frames frames/', 'also every frame as a file; frame 0 is `generate --seed 7 --index 0`'),
   handler: async (argv) => {
     const provider = parseProvider(argv.provider);
     const steps = assertInteger('steps', argv.steps, 2, 1000);
@@ -97,7 +98,7 @@ export const interpolateCommand: CommandModule<object, InterpolateArgs> = {
     const named = (argv.faces ?? []).map((f, i) => parseFaceRef(String(f), `face ${i + 1}`));
     let keys = named;
     if (named.length === 1) {
-      throw new UsageError('E_BAD_ARGUMENT', `interpolate needs at least 2 faces but received 1 (${formatFaceRef(named[0]!)})`, { hint: 'Name a second face, e.g. `celeba-gan interpolate 7:0 7:1`, or none for random ones.' });
+      throw new UsageError('E_BAD_ARGUMENT', `interpolate needs at least 2 faces but received 1 (${named.map(formatFaceRef).join(' ')})`, { hint: 'Name a second face, e.g. `celeba-gan interpolate 7:0 7:1`, or none for random ones.' });
     }
     if (named.length === 0) {
       const count = assertInteger('random', argv.random, 2, 64);
@@ -176,7 +177,7 @@ export const interpolateCommand: CommandModule<object, InterpolateArgs> = {
       process.stdout.write(
         `wrote ${out} (${total} frames, ${format === 'png' ? 'a strip' : `${format}, ${fps} fps`}, ${info.image.width * upscale}x${info.image.height * upscale})` +
           `${argv.frames === undefined ? '' : `; frames in ${argv.frames}/`}\n` +
-          `  frame 0 is ${basename(model)}'s face: celeba-gan generate --seed ${keys[0]!.seed} --index ${keys[0]!.index}${upscale === 1 ? '' : ` --upscale ${upscale}`}${argv.truncation === undefined ? '' : ` --truncation ${argv.truncation}`}\n`,
+          `  frame 0 is ${basename(model)}'s face: celeba-gan generate --seed ${itemAt(keys, 0, 'keyframe').seed} --index ${itemAt(keys, 0, 'keyframe').index}${upscale === 1 ? '' : ` --upscale ${upscale}`}${argv.truncation === undefined ? '' : ` --truncation ${argv.truncation}`}\n`,
       );
     } finally {
       await session.close();

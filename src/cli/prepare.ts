@@ -87,7 +87,7 @@ export const prepareCommand: CommandModule<object, PrepareArgs> = {
         'Images become RGB always: EXIF orientation is applied, alpha is flattened onto white, and greyscale, CMYK and ' +
           '16-bit inputs are converted to 8-bit sRGB. Resizing is bilinear. Files that cannot be read are skipped and ' +
           'listed in <out>.skipped.txt; zip entries whose path would escape (../, absolute) are refused and listed there too.',
-      ) as unknown as Argv<PrepareArgs>,
+      ),
   handler: async (argv) => {
     // `in`, not `!== undefined`: a bare `--synthetic` is present with the value undefined.
     const modes = (['input', 'synthetic', 'inspect'] as const).filter((k) => k in argv);

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { CelebaGanError, fileError } from '../errors.js';
 import { openAtomicSync, writeAllSync, type AtomicFile } from '../util/atomic.js';
+import { itemAt } from '../util/at.js';
 
 /**
  * The celeba-gan dataset file (`.cgds`): a 64-byte header, then `count` images as uint8 HWC
@@ -229,7 +230,7 @@ export class DatasetReader {
   /** Copy images `indices` (HWC uint8) into `out`, back to back. */
   read(indices: ArrayLike<number>, out: Uint8Array = new Uint8Array(indices.length * this.imageBytes)): Uint8Array {
     for (let i = 0; i < indices.length; i++) {
-      const idx = indices[i]!;
+      const idx = itemAt(indices, i, 'indices');
       if (idx < 0 || idx >= this.header.count) throw new RangeError(`image index ${idx} outside 0..${this.header.count - 1}`);
       readSync(this.fd, out, i * this.imageBytes, this.imageBytes, DATASET_HEADER_SIZE + idx * this.imageBytes);
     }

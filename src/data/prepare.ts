@@ -7,6 +7,7 @@ import { ensureFolder, writeFileAtomic } from '../util/atomic.js';
 import { DatasetWriter, type DatasetHeader } from './dataset-file.js';
 import { cropResize } from './preprocess.js';
 import { IMAGE_EXTENSIONS, openImageSource, type Skipped } from './sources.js';
+import { itemAt } from '../util/at.js';
 
 /**
  * `prepare --input`: images (folder or zip) -> one dataset file.
@@ -124,19 +125,20 @@ export async function prepareFromImages(opts: PrepareOptions): Promise<PrepareRe
       // Ordered, bounded pipeline: at most `workers` decodes running (p-limit), at most `window`
       // results alive, committed strictly in name order.
       const processOne = async (i: number): Promise<Buffer | Skipped> => {
+        const name = itemAt(names, i, 'image');
         let bytes: Buffer;
         try {
           bytes = await source.read(i);
         } catch (err) {
           // Out of file handles is the process's problem, not this image's: every later read
           // would fail too, so the run stops with the fix instead of skipping the rest.
-          if (STOPS_THE_RUN.has(errnoCode(err) ?? '')) throw fileError(err, join(opts.input, names[i]!), 'read');
-          return { name: names[i]!, reason: `unreadable: ${(err as Error).message}` };
+          if (STOPS_THE_RUN.has(errnoCode(err) ?? '')) throw fileError(err, join(opts.input, name), 'read');
+          return { name, reason: `unreadable: ${(err as Error).message}` };
         }
         try {
           return await cropResize(bytes, { size, crop });
         } catch (err) {
-          return { name: names[i]!, reason: `not a readable image: ${(err as Error).message}` };
+          return { name, reason: `not a readable image: ${(err as Error).message}` };
         }
       };
       const decode = pLimit(workers);

@@ -49,12 +49,14 @@ export interface JpegHeader {
  */
 export function readJpegHeader(b: Uint8Array): JpegHeader | null {
   if (b.length < 4 || b[0] !== 0xff || b[1] !== 0xd8) return null;
-  const u16 = (o: number) => (b[o]! << 8) | b[o + 1]!;
+  // Every read below is inside a length checked first; DataView throws a RangeError otherwise.
+  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const u16 = (o: number) => view.getUint16(o);
   let orientation = 1;
   let pos = 2;
   while (pos + 4 <= b.length) {
     if (b[pos] !== 0xff) return null;
-    const marker = b[pos + 1]!;
+    const marker = view.getUint8(pos + 1);
     if (marker === 0xff) {
       pos++; // fill byte
       continue;
@@ -90,8 +92,9 @@ function exifOrientation(t: Uint8Array): number | null {
   if (t.length < 8) return null;
   const le = t[0] === 0x49 && t[1] === 0x49;
   if (!le && !(t[0] === 0x4d && t[1] === 0x4d)) return null;
-  const u16 = (o: number) => (le ? t[o]! | (t[o + 1]! << 8) : (t[o]! << 8) | t[o + 1]!);
-  const u32 = (o: number) => (le ? (t[o]! | (t[o + 1]! << 8) | (t[o + 2]! << 16)) + t[o + 3]! * 2 ** 24 : t[o]! * 2 ** 24 + ((t[o + 1]! << 16) | (t[o + 2]! << 8) | t[o + 3]!));
+  const view = new DataView(t.buffer, t.byteOffset, t.byteLength);
+  const u16 = (o: number) => view.getUint16(o, le);
+  const u32 = (o: number) => view.getUint32(o, le);
   if (u16(2) !== 42) return null;
   const ifd = u32(4);
   if (ifd + 2 > t.length) return null;

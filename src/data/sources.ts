@@ -5,6 +5,7 @@ import type { Readable } from 'node:stream';
 import { basename, extname, join, relative, sep } from 'node:path';
 import yauzl from 'yauzl';
 import { CelebaGanError, UsageError, fileError } from '../errors.js';
+import { itemAt } from '../util/at.js';
 
 /**
  * Where `prepare` reads images from: a folder (searched recursively) or a zip read in place
@@ -113,7 +114,7 @@ async function openFolder(root: string): Promise<ImageSource> {
     refused,
     // Synchronous on purpose: one small file costs a few syscalls, while fs.promises.readFile
     // makes four thread-pool round trips, a visible share of prepare's CPU time per CelebA image.
-    read: async (i) => readFileSync(join(root, ...names[i]!.split('/'))),
+    read: async (i) => readFileSync(join(root, ...itemAt(names, i, 'image').split('/'))),
     close: async () => undefined,
   };
 }
@@ -251,7 +252,7 @@ async function openZip(path: string): Promise<ImageSource> {
     path,
     names: entries.map((e) => e.name),
     refused,
-    read: async (i) => readZipEntrySync(fd, entries[i]!.entry),
+    read: async (i) => readZipEntrySync(fd, itemAt(entries, i, 'image').entry),
     close: async () => zip.close(),
   };
 }

@@ -1,5 +1,6 @@
 import { assertInteger } from '../errors.js';
 import { Rng } from '../util/rng.js';
+import { itemAt } from '../util/at.js';
 import { DatasetWriter, type DatasetHeader } from './dataset-file.js';
 import { abortedError, prepareOutput } from './prepare.js';
 
@@ -42,8 +43,8 @@ function hsv(h: number, s: number, v: number): Rgb {
   const p = v * (1 - s);
   const q = v * (1 - f * s);
   const t = v * (1 - (1 - f) * s);
-  const [r, g, b] = [[v, t, p], [q, v, p], [p, v, t], [p, q, v], [t, p, v], [v, p, q]][i]!;
-  return [r! * 255, g! * 255, b! * 255];
+  const sector: Rgb = i === 0 ? [v, t, p] : i === 1 ? [q, v, p] : i === 2 ? [p, v, t] : i === 3 ? [p, q, v] : i === 4 ? [t, p, v] : [v, p, q];
+  return [sector[0] * 255, sector[1] * 255, sector[2] * 255];
 }
 
 interface EllipseShape {
@@ -87,6 +88,7 @@ class Canvas {
     const j0 = Math.max(0, Math.floor(y0 * n));
     const j1 = Math.min(n - 1, Math.ceil(y1 * n));
     const [r, g, b] = color;
+    // `]!` in the pixel loop: i and j are clamped to 0..n-1 above, and px holds n * n * 3.
     for (let j = j0; j <= j1; j++) {
       const y = (j + 0.5) / n;
       for (let i = i0; i <= i1; i++) {
@@ -104,6 +106,7 @@ class Canvas {
   private span(j: number, i0: number, i1: number, color: Rgb, alpha: number): void {
     const px = this.px;
     const [r, g, b] = color;
+    // `]!` in the pixel loop: ellipse() and ring() clamp 0 <= i0 <= i1 < side and 0 <= j < side.
     for (let o = (j * this.side + i0) * 3, end = (j * this.side + i1) * 3; o <= end; o += 3) {
       px[o] = px[o]! + (r - px[o]!) * alpha;
       px[o + 1] = px[o + 1]! + (g - px[o + 1]!) * alpha;
@@ -171,6 +174,7 @@ class Canvas {
     const s = this.side / size;
     const norm = 1 / (s * s);
     const n = this.side;
+    // `]!` in the pixel loop: side is size * supersample(size), so j, i < (size - 1 + 1) * s = side.
     for (let y = 0; y < size; y++) {
       for (let x = 0; x < size; x++) {
         let r = 0;
@@ -237,7 +241,7 @@ function supersample(size: number): number {
 export function renderSyntheticFace(seed: number, index: number, size: number, out: Uint8Array = new Uint8Array(size * size * 3), offset = 0): Uint8Array {
   const rng = new Rng(seed, 'synthetic', index);
   const u = (lo: number, hi: number) => rng.range(lo, hi);
-  const pick = <T>(xs: readonly T[]): T => xs[rng.int(xs.length)]!;
+  const pick = <T>(xs: readonly T[]): T => itemAt(xs, rng.int(xs.length), 'choice');
   const canvas = new Canvas(size * supersample(size));
 
   // Background: a soft vertical gradient in a random hue.

@@ -34,6 +34,7 @@ export function colourStatistics(set: ImageSet): FeatureSet {
   checkImageSet(set, 'colour statistics');
   const { n, height, width, data } = set;
   const pixels = height * width;
+  // `]!` in the pixel loop: base + p * CHANNELS + c < n * pixels * CHANNELS, an ImageSet's size.
   const out = new Float32Array(n * 2 * CHANNELS);
   for (let i = 0; i < n; i++) {
     const base = i * pixels * CHANNELS;

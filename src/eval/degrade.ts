@@ -1,5 +1,5 @@
 import { Rng } from '../util/rng.js';
-import { CHANNELS, type ImageSet } from './swd.js';
+import { CHANNELS, checkImageSet, type ImageSet } from './swd.js';
 
 /**
  * The validation ladder every offered metric must rank (issue 10; bench:metrics and the tests):
@@ -22,12 +22,14 @@ function mirror(i: number, n: number): number {
 /** Gaussian blur of standard deviation `sigma` px (kernel radius ceil(3 sigma), mirrored borders), per image and channel. */
 export function gaussianBlur(set: ImageSet, sigma: number): ImageSet {
   if (!(sigma > 0)) throw new RangeError(`Expected sigma > 0 for gaussianBlur but received ${sigma}`);
+  checkImageSet(set, 'gaussianBlur');
   const { n, height: h, width: w, data } = set;
   const r = Math.ceil(3 * sigma);
-  const taps = new Float64Array(2 * r + 1);
-  let sum = 0;
-  for (let k = -r; k <= r; k++) sum += taps[k + r] = Math.exp(-(k * k) / (2 * sigma * sigma));
-  for (let k = 0; k < taps.length; k++) taps[k]! /= sum;
+  const weights = Array.from({ length: 2 * r + 1 }, (_, j) => Math.exp(-((j - r) ** 2) / (2 * sigma * sigma)));
+  const sum = weights.reduce((a, b) => a + b, 0);
+  const taps = Float64Array.from(weights, (v) => v / sum);
+  // `]!` in the pixel loops: k + r < 2r + 1 = taps.length, mirror() maps into 0..n-1, and
+  // data holds n * h * w * CHANNELS bytes (checked above).
   const out = new Uint8Array(data.length);
   const tmp = new Float64Array(h * w * CHANNELS);
   const bytes = h * w * CHANNELS;
@@ -57,6 +59,8 @@ export function gaussianBlur(set: ImageSet, sigma: number): ImageSet {
 
 /** A one-pixel checkerboard of ±amplitude added to every channel (clipped to 0..255). */
 export function checkerboard(set: ImageSet, amplitude = 24): ImageSet {
+  checkImageSet(set, 'checkerboard');
+  // `]!`: o + c < n * h * w * CHANNELS = data.length (checked above).
   const { n, height: h, width: w, data } = set;
   const out = new Uint8Array(data.length);
   for (let i = 0; i < n; i++) {
@@ -86,7 +90,9 @@ export function flatGrey(n: number, height: number, width: number, value = 128):
 
 /** Every channel shifted by `delta` (clipped): what SWD cannot see and the colour distance must. */
 export function colourShift(set: ImageSet, delta: readonly [number, number, number]): ImageSet {
+  checkImageSet(set, 'colourShift');
   const out = new Uint8Array(set.data.length);
+  // `]!`: k < out.length = data.length, and k % CHANNELS < 3 = delta.length.
   for (let k = 0; k < out.length; k++) out[k] = clampByte(set.data[k]! + delta[k % CHANNELS]!);
   return { ...set, data: out };
 }

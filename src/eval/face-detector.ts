@@ -1,4 +1,5 @@
 import type { Tensor, Tensor4D, Tf } from '../bindings/tfjs.js';
+import { CelebaGanError } from '../errors.js';
 import { checkImages } from './extractor.js';
 import { FACE_API_PACKAGE, findPackage, readJson, readWeights, type WeightsGroup } from './model-files.js';
 import { loadEvalRuntime, withBackend, type EvalBackendName, type EvalRuntime } from './tfjs-runtime.js';
@@ -61,7 +62,13 @@ export async function loadTinyFaceDetector(opts: DetectorOptions = {}): Promise<
   const manifest = readJson<WeightsGroup[]>(FACE_API_PACKAGE, MANIFEST);
   const weights = readWeights(FACE_API_PACKAGE, 'model', manifest);
   // decodeWeights also de-quantises the uint8 weights.
-  const params: Params = await withBackend(rt, async () => tf.io.decodeWeights(weights.data, weights.specs as never) as Params);
+  const params: Params = await withBackend(rt, async () => tf.io.decodeWeights(weights.data, weights.specs as never));
+  try {
+    checkDetectorParams(params, `${FACE_API_PACKAGE.name}@${version}/${MANIFEST}`);
+  } catch (err) {
+    for (const t of Object.values(params)) t.dispose();
+    throw err;
+  }
 
   const forward = (x: Tensor4D): Tensor4D => run(tf, params, x);
 
@@ -74,7 +81,7 @@ export async function loadTinyFaceDetector(opts: DetectorOptions = {}): Promise<
         const count = Math.min(batchSize, n - start);
         const best = tf.tidy(() => {
           const pixels = tf.tensor4d(images.subarray(start * imageBytes, (start + count) * imageBytes), [count, height, width, 3], 'int32');
-          let x = tf.image.resizeBilinear(tf.cast(pixels, 'float32') as Tensor4D, [inputSize, inputSize], false, true);
+          let x = tf.image.resizeBilinear(tf.cast<Tensor4D>(pixels, 'float32'), [inputSize, inputSize], false, true);
           x = tf.div(tf.sub(x, tf.tensor1d([...MEAN_RGB])), 255);
           const y = forward(x); // [count, cells, cells, anchors * 5]
           const cells = y.shape[1];
@@ -118,15 +125,44 @@ function leaky(tf: Tf, x: Tensor4D): Tensor4D {
   return tf.add(tf.relu(tf.sub(x, min)), min);
 }
 
+/** Every tensor run() reads, in the order it reads them. */
+const DETECTOR_PARAMS: readonly string[] = Object.freeze([
+  'conv0/filters',
+  'conv0/bias',
+  ...['conv1', 'conv2', 'conv3', 'conv4', 'conv5'].flatMap((c) => [`${c}/depthwise_filter`, `${c}/pointwise_filter`, `${c}/bias`]),
+  'conv8/filters',
+  'conv8/bias',
+]);
+
+/**
+ * Throws E_EXTRACTOR_CORRUPT naming what `source` (the installed face-api manifest) lacks, so a
+ * damaged or different package version fails at load, not as an `undefined` inside tf.add.
+ */
+export function checkDetectorParams(params: Readonly<Record<string, unknown>>, source: string): void {
+  const missing = DETECTOR_PARAMS.filter((name) => params[name] === undefined);
+  if (missing.length > 0) {
+    throw new CelebaGanError('E_EXTRACTOR_CORRUPT', `${source} lacks the tensors ${missing.join(', ')} that the tiny face detector needs`, {
+      hint: `Reinstall it: \`npm install ${FACE_API_PACKAGE.name}@${FACE_API_PACKAGE.version}\`.`,
+    });
+  }
+}
+
+/** A tensor checkDetectorParams has already vouched for. */
+function param(p: Params, name: string): Tensor4D {
+  const t = p[name];
+  if (t === undefined) throw new Error(`tiny face detector tensor ${name} is missing although checkDetectorParams passed`);
+  return t as Tensor4D;
+}
+
 function separable(tf: Tf, x: Tensor4D, p: Params, name: string): Tensor4D {
   const padded = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]);
-  const y = tf.separableConv2d(padded, p[`${name}/depthwise_filter`] as Tensor4D, p[`${name}/pointwise_filter`] as Tensor4D, [1, 1], 'valid');
-  return leaky(tf, tf.add(y, p[`${name}/bias`]!));
+  const y = tf.separableConv2d(padded, param(p, `${name}/depthwise_filter`), param(p, `${name}/pointwise_filter`), [1, 1], 'valid');
+  return leaky(tf, tf.add(y, param(p, `${name}/bias`)));
 }
 
 /** TinyYolov2Base.runMobilenet with isFirstLayerConv2d and filterSizes [3, 16, 32, 64, 128, 256, 512]. */
 function run(tf: Tf, p: Params, x: Tensor4D): Tensor4D {
-  let out = leaky(tf, tf.add(tf.conv2d(x, p['conv0/filters'] as Tensor4D, [1, 1], 'valid'), p['conv0/bias']!)); // 16 x (s-2)
+  let out = leaky(tf, tf.add(tf.conv2d(x, param(p, 'conv0/filters'), [1, 1], 'valid'), param(p, 'conv0/bias'))); // 16 x (s-2)
   out = tf.maxPool(out, [2, 2], [2, 2], 'same');
   out = separable(tf, out, p, 'conv1'); // 32
   out = tf.maxPool(out, [2, 2], [2, 2], 'same');
@@ -138,5 +174,5 @@ function run(tf: Tf, p: Params, x: Tensor4D): Tensor4D {
   out = tf.maxPool(out, [2, 2], [2, 2], 'same');
   out = separable(tf, out, p, 'conv5'); // 512 x s/32
   out = tf.maxPool(out, [2, 2], [1, 1], 'same');
-  return tf.add(tf.conv2d(out, p['conv8/filters'] as Tensor4D, [1, 1], 'valid'), p['conv8/bias']!); // 25 x s/32
+  return tf.add(tf.conv2d(out, param(p, 'conv8/filters'), [1, 1], 'valid'), param(p, 'conv8/bias')); // 25 x s/32
 }

@@ -34,6 +34,8 @@ const hint = 'Pass an Inception-v3 ONNX file with one float32 image input [N, 3,
 
 /** Bilinear resize (half-pixel centres, edge clamp) of uint8 HWC images to float NCHW or NHWC in `range`. */
 export function resizeToFloat(images: Uint8Array, n: number, h: number, w: number, size: number, layout: 'NCHW' | 'NHWC', range: InceptionRange): Float32Array {
+  // Hot loop, so `]!`: y0, y1 < h and x0, x1 < w are clamped below, and callers pass
+  // n * h * w * 3 bytes (loadInception's extract() after checkImages).
   const [lo, hi] = range.split(',').map(Number) as [number, number];
   const scale = (hi - lo) / 255;
   const out = new Float32Array(n * 3 * size * size);
@@ -98,8 +100,8 @@ export async function loadInception(path: string, opts: InceptionOptions = {}): 
     await session.release();
     throw new CelebaGanError('E_INCEPTION_IO', `Inception model ${path} ${why}`, { kind: 'usage', hint });
   };
-  if (session.inputNames.length !== 1) await bad(`has ${session.inputNames.length} inputs (${session.inputNames.join(', ')}); expected one image input`);
-  const input = session.inputMetadata[0]!;
+  const input = session.inputMetadata[0];
+  if (session.inputNames.length !== 1 || input === undefined) return bad(`has ${session.inputNames.length} inputs (${session.inputNames.join(', ')}); expected one image input`);
   if (!input.isTensor || input.type !== 'float32' || input.shape.length !== 4) {
     await bad(`input "${input.name}" is ${input.isTensor ? `${input.type} [${input.shape.join(', ')}]` : 'not a tensor'}; expected float32 [N, 3, H, W] or [N, H, W, 3]`);
   }
@@ -109,11 +111,14 @@ export async function loadInception(path: string, opts: InceptionOptions = {}): 
   const fixed = spatial.filter((d): d is number => typeof d === 'number' && d > 0);
   if (fixed.length === 2 && fixed[0] !== fixed[1]) await bad(`input is ${fixed[0]}x${fixed[1]}; only square inputs are supported`);
   const size = fixed[0] ?? DEFAULT_INCEPTION_SIZE;
-  const outputName = session.outputNames[0]!;
+  const outputName = session.outputNames[0];
+  if (outputName === undefined) return bad('has no outputs; expected one feature output');
 
   // One forward pass of a blank image tells the feature length.
   const probe = await session.run({ [input.name]: new ort.Tensor('float32', new Float32Array(3 * size * size), layout === 'NCHW' ? [1, 3, size, size] : [1, size, size, 3]) });
-  const dim = probe[outputName]!.size;
+  const features = probe[outputName];
+  if (features === undefined) return bad(`gave no output "${outputName}" for one blank image`);
+  const dim = features.size;
 
   return {
     info: {
@@ -132,7 +137,8 @@ export async function loadInception(path: string, opts: InceptionOptions = {}): 
         const x = resizeToFloat(images.subarray(start * height * width * 3, (start + count) * height * width * 3), count, height, width, size, layout, range);
         const dims = layout === 'NCHW' ? [count, 3, size, size] : [count, size, size, 3];
         const result = await session.run({ [input.name]: new ort.Tensor('float32', x, dims) });
-        const y = result[outputName]!;
+        const y = result[outputName];
+        if (y === undefined) throw new CelebaGanError('E_INCEPTION_IO', `Inception model ${path} gave no output "${outputName}" for ${count} images`, { hint });
         if (y.size !== count * dim) throw new CelebaGanError('E_INCEPTION_IO', `Inception model ${path} gave ${y.size} values for ${count} images; expected ${count} x ${dim}`, { hint });
         out.set(y.data as Float32Array, start * dim);
       }

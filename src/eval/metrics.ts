@@ -46,6 +46,7 @@ export interface GaussianStats {
 
 /** Mean and unbiased covariance of the rows. */
 export function gaussianStats(f: FeatureSet): GaussianStats {
+  // `]!` in the hot loops: featureSet() checked data.length = n * d; i < n, j, a, b < d.
   const { n, d, data } = f;
   if (n < 2) throw new RangeError(`need at least 2 feature vectors for a covariance, got ${n}`);
   const mean = new Float64Array(d);
@@ -79,6 +80,7 @@ export function gaussianStats(f: FeatureSet): GaussianStats {
 }
 
 function toMatrix(values: Float64Array, d: number): Matrix {
+  // `]!`: values is a [d, d] covariance.
   const m = new Matrix(d, d);
   for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) m.set(i, j, values[i * d + j]!);
   return m;
@@ -99,6 +101,7 @@ function symmetrise(m: Matrix): Matrix {
 
 /** Square root of a symmetric positive semi-definite matrix: V diag(sqrt(max(l, 0))) V^T. */
 export function sqrtPsd(m: Matrix): Matrix {
+  // `]!`: roots has one eigenvalue per column of v.
   const e = new EigenvalueDecomposition(symmetrise(m.clone()), { assumeSymmetric: true });
   const v = e.eigenvectorMatrix;
   const roots = e.realEigenvalues.map((l) => Math.sqrt(Math.max(l, 0)));
@@ -127,6 +130,7 @@ export interface FidParts {
 
 /** Fréchet distance between two Gaussians. */
 export function frechetDistance(a: GaussianStats, b: GaussianStats): FidParts {
+  // `]!`: both means hold d values and both covariances d * d (gaussianStats), checked equal here.
   if (a.d !== b.d) throw new RangeError(`FID: statistics have different dimensions (${a.d} and ${b.d})`);
   const d = a.d;
   let meanTerm = 0;
@@ -154,6 +158,7 @@ export interface FidOptions {
 
 /** Centre the rows (float64), returning the centred matrix and the mean. */
 function centre(f: FeatureSet): { rows: Float64Array; mean: Float64Array } {
+  // `]!` in the hot loops: featureSet() checked data.length = n * d.
   const { n, d, data } = f;
   const mean = new Float64Array(d);
   for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) mean[j]! += data[i * d + j]!;
@@ -164,6 +169,7 @@ function centre(f: FeatureSet): { rows: Float64Array; mean: Float64Array } {
 }
 
 function fidFromSamples(a: FeatureSet, b: FeatureSet): FidParts {
+  // `]!` in the hot loops: means hold d values, p is [np, d], q is [nq, d] and m is [np, nq].
   const d = a.d;
   const ca = centre(a);
   const cb = centre(b);
@@ -234,6 +240,7 @@ export interface KidResult {
 
 /** Cubic polynomial kernel (x.y / d + 1)^3 of rows i of `a` and j of `b`. */
 function kernel(a: FeatureSet, i: number, b: FeatureSet, j: number): number {
+  // `]!` in the hot loop: i < a.n, j < b.n (kid's callers) and featureSet() checked data.length = n * d.
   const d = a.d;
   const x = a.data;
   const y = b.data;
@@ -261,6 +268,7 @@ function kernelMatrix(a: FeatureSet, b: FeatureSet): Float64Array {
 
 /** Draw k distinct indices from 0..n-1 (partial Fisher-Yates). */
 function choose(rng: Rng, n: number, k: number, scratch: Uint32Array): Uint32Array {
+  // `]!`: i <= j < n <= scratch.length.
   for (let i = 0; i < n; i++) scratch[i] = i;
   for (let i = 0; i < k; i++) {
     const j = i + rng.int(n - i);
@@ -273,6 +281,8 @@ function choose(rng: Rng, n: number, k: number, scratch: Uint32Array): Uint32Arr
 
 /** Kernel Inception Distance (on any features): unbiased MMD^2, cubic kernel, subset average. */
 export function kid(a: FeatureSet, b: FeatureSet, opts: KidOptions = {}): KidResult {
+  // `]!` in the hot loops: p, q < m = the length of the subsets ia and ib, whose entries are rows
+  // of a and b, so the cached [n, n] kernel matrices are indexed in range.
   sameDim(a, b, 'KID');
   if (a.n < 2 || b.n < 2) throw new RangeError(`KID needs at least 2 feature vectors in each set, got ${a.n} and ${b.n}`);
   const subsets = opts.subsets ?? 100;

@@ -10,6 +10,7 @@ import { openGenerator, type GeneratorSession } from '../inference/session.js';
 import { latentsFor, type LatentKind } from '../inference/latents.js';
 import { floatNchwToUint8Hwc } from '../util/image.js';
 import { Rng } from '../util/rng.js';
+import { itemAt } from '../util/at.js';
 
 /**
  * Where evaluated images come from. Every source hands out uint8 HWC RGB images, so generated
@@ -157,7 +158,7 @@ async function openFolderSource(path: string, opts: OpenEvalSourceOptions): Prom
     const take = Math.min(opts.count, images.names.length);
     const order = sampleIndices(images.names.length, take, opts.seed, 'eval-folder');
     const decode = async (index: number): Promise<{ data: Buffer; width: number; height: number }> => {
-      const name = images.names[index]!;
+      const name = itemAt(images.names, index, 'image');
       let img;
       try {
         let pipeline = sharp(await images.read(index), { failOn: 'error' }).rotate();
@@ -169,8 +170,9 @@ async function openFolderSource(path: string, opts: OpenEvalSourceOptions): Prom
       if (img.info.channels !== 3) throw new UsageError('E_EVAL_BAD_IMAGE', `${opts.flag}: ${join(path, name)} decodes to ${img.info.channels} channels, not RGB`, { hint: 'Convert it to RGB.' });
       return { data: img.data, width: img.info.width, height: img.info.height };
     };
-    const first = await decode(order[0]!);
-    const firstName = images.names[order[0]!]!;
+    const firstIndex = itemAt(order, 0, 'sample');
+    const first = await decode(firstIndex);
+    const firstName = itemAt(images.names, firstIndex, 'image');
     const { width, height } = first;
     const source: ImageSource = {
       label: `${path}: ${take} of ${images.names.length} images${take < images.names.length ? ` (seed ${opts.seed})` : ''}${opts.resize ? `, resized to ${opts.resize}x${opts.resize}` : ''}`,
@@ -180,10 +182,10 @@ async function openFolderSource(path: string, opts: OpenEvalSourceOptions): Prom
       async read(start, n) {
         const out = new Uint8Array(n * height * width * 3);
         for (let i = 0; i < n; i++) {
-          const index = order[start + i]!;
+          const index = itemAt(order, start + i, 'sample');
           const img = await decode(index);
           if (img.width !== width || img.height !== height) {
-            throw new UsageError('E_EVAL_SIZE_MISMATCH', `${opts.flag}: ${join(path, images.names[index]!)} is ${img.height}x${img.width} but ${join(path, firstName)} is ${height}x${width}`, {
+            throw new UsageError('E_EVAL_SIZE_MISMATCH', `${opts.flag}: ${join(path, itemAt(images.names, index, 'image'))} is ${img.height}x${img.width} but ${join(path, firstName)} is ${height}x${width}`, {
               hint: 'Pass --resize <px> to bring every image to one size.',
             });
           }

@@ -1,4 +1,5 @@
 import { Rng } from '../util/rng.js';
+import { itemAt } from '../util/at.js';
 
 /**
  * Sliced Wasserstein distance between two image sets, as Karras et al. 2018 ("Progressive
@@ -111,6 +112,7 @@ function mirror(i: number, n: number): number {
 
 /** 5x5 binomial blur of one plane, mirrored borders, times `gain`. */
 function blur(src: Float32Array, h: number, w: number, gain: number): Float32Array {
+  // Hot loops keep `]!`: k < 5 = TAPS.length, mirror() maps into 0..n-1, and src holds h * w.
   const tmp = new Float64Array(h * w);
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
@@ -131,6 +133,7 @@ function blur(src: Float32Array, h: number, w: number, gain: number): Float32Arr
 }
 
 function pyrDown(src: Float32Array, h: number, w: number, oh: number, ow: number): Float32Array {
+  // `]!` in the hot loop: oh = ceil(h / 2), so 2y < h, and likewise 2x < w.
   const b = blur(src, h, w, 1);
   const out = new Float32Array(oh * ow);
   for (let y = 0; y < oh; y++) for (let x = 0; x < ow; x++) out[y * ow + x] = b[2 * y * w + 2 * x]!;
@@ -138,6 +141,7 @@ function pyrDown(src: Float32Array, h: number, w: number, oh: number, ow: number
 }
 
 function pyrUp(src: Float32Array, h: number, w: number, oh: number, ow: number): Float32Array {
+  // `]!` in the hot loop: y < h and x < w, and src holds h * w.
   const z = new Float32Array(oh * ow);
   for (let y = 0; y < h && 2 * y < oh; y++) for (let x = 0; x < w && 2 * x < ow; x++) z[2 * y * ow + 2 * x] = src[y * w + x]!;
   return blur(z, oh, ow, 4);
@@ -148,30 +152,28 @@ function pyrUp(src: Float32Array, h: number, w: number, oh: number, ow: number):
  * band-pass detail; the last level is the low-pass residual).
  */
 export function laplacianPyramid(image: Uint8Array, height: number, width: number, levels: number): Float32Array[] {
-  const sizes: [number, number][] = [[height, width]];
-  for (let l = 1; l < levels; l++) {
-    const [h, w] = sizes[l - 1]!;
-    sizes.push([Math.ceil(h / 2), Math.ceil(w / 2)]);
+  const out: { h: number; w: number; data: Float32Array }[] = [];
+  for (let l = 0, h = height, w = width; l < Math.max(levels, 1); l++, h = Math.ceil(h / 2), w = Math.ceil(w / 2)) {
+    out.push({ h, w, data: new Float32Array(CHANNELS * h * w) });
   }
-  const out: Float32Array[] = sizes.map(([h, w]) => new Float32Array(CHANNELS * h * w));
+  // The pixel loops keep `]!`: p < height * width (or h * w), the sizes of image / CHANNELS,
+  // plane and up.
   for (let c = 0; c < CHANNELS; c++) {
     let plane: Float32Array = new Float32Array(height * width);
     for (let p = 0; p < height * width; p++) plane[p] = image[p * CHANNELS + c]!;
-    for (let l = 0; l < levels; l++) {
-      const [h, w] = sizes[l]!;
-      if (l === levels - 1) {
-        out[l]!.set(plane, c * h * w);
+    for (const [l, { h, w, data }] of out.entries()) {
+      const next = out[l + 1];
+      if (next === undefined) {
+        data.set(plane, c * h * w); // the low-pass residual
         break;
       }
-      const [dh, dw] = sizes[l + 1]!;
-      const down = pyrDown(plane, h, w, dh, dw);
-      const up = pyrUp(down, dh, dw, h, w);
-      const dst = out[l]!;
-      for (let p = 0; p < h * w; p++) dst[c * h * w + p] = plane[p]! - up[p]!;
+      const down = pyrDown(plane, h, w, next.h, next.w);
+      const up = pyrUp(down, next.h, next.w, h, w);
+      for (let p = 0; p < h * w; p++) data[c * h * w + p] = plane[p]! - up[p]!;
       plane = down;
     }
   }
-  return out;
+  return out.map((level) => level.data);
 }
 
 /**
@@ -195,6 +197,7 @@ export function swdDirections(seed: number, level: number, repeat: number, dim: 
   const rng = new Rng(seed, 'swd-directions', level, repeat);
   const out = new Float32Array(count * dim);
   const v = new Float64Array(dim);
+  // `]!` in the hot loop: k < dim = v.length.
   for (let j = 0; j < count; j++) {
     let norm = 0;
     for (let k = 0; k < dim; k++) {
@@ -220,13 +223,15 @@ export function levelDescriptors(set: ImageSet, levels: number, level: number, p
   const bytes = height * width * CHANNELS;
   for (let i = 0; i < n; i++) {
     const pyramid = laplacianPyramid(set.data.subarray(i * bytes, (i + 1) * bytes), height, width, levels);
-    const plane = pyramid[level]!;
+    const plane = itemAt(pyramid, level, 'pyramid level');
     let h = height;
     let w = width;
     for (let l = 0; l < level; l++) {
       h = Math.ceil(h / 2);
       w = Math.ceil(w / 2);
     }
+    // `]!` in the hot loop: positions holds n * perImage [x0, y0] pairs (patchPositions), and a
+    // patch at x0 < w - 2r, y0 < h - 2r lies inside this level's h x w plane.
     for (let k = 0; k < perImage; k++) {
       const q = i * perImage + k;
       const x0 = positions[2 * q]!;
@@ -248,6 +253,7 @@ export function levelDescriptors(set: ImageSet, levels: number, level: number, p
 function normaliseDescriptors(desc: Float32Array, count: number, patchSize: number): void {
   const p2 = patchSize * patchSize;
   const dim = CHANNELS * p2;
+  // `]!` in the hot loops: q < count and k < dim index the [count, dim] descriptors.
   for (let c = 0; c < CHANNELS; c++) {
     let sum = 0;
     for (let q = 0; q < count; q++) for (let k = c * p2; k < (c + 1) * p2; k++) sum += desc[q * dim + k]!;
@@ -272,6 +278,7 @@ function normaliseDescriptors(desc: Float32Array, count: number, patchSize: numb
  * 2 directions (each load feeds several products); about 4x faster than the plain triple loop.
  */
 function project(desc: Float32Array, count: number, dim: number, dirs: Float32Array, m: number): Float32Array {
+  // `]!` in the hot loops: rows r0..r3 + k < count * dim and d0, d1 + k < m * dim.
   const out = new Float32Array(m * count);
   const rows4 = count - (count % 4);
   const dirs2 = m - (m % 2);
@@ -342,6 +349,8 @@ export class Float32Sorter {
     const bits = new Uint32Array(values.buffer, values.byteOffset, n);
     let a = this.keys;
     let b = this.spare;
+    // `]!` in the hot loops: i < n <= keys.length = spare.length, buckets are 11 bits < 2048 =
+    // counts.length, and a bucket's running offset stays below n.
     // Negative floats: flip all bits; positive: flip the sign bit. Unsigned order = float order.
     for (let i = 0; i < n; i++) {
       const v = bits[i]!;
@@ -379,7 +388,7 @@ export class Float32Sorter {
  */
 export function swd(a: ImageSet, b: ImageSet, opts: SwdOptions = {}, onLevel?: (done: number, levels: number) => void): SwdResult {
   checkImageSet(a, 'swd: first set');
-  return swdAgainst(b, [a], opts, onLevel, 'second set')[0]!;
+  return itemAt(swdAgainst(b, [a], opts, onLevel, 'second set'), 0, 'swd result');
 }
 
 /**
@@ -401,31 +410,30 @@ export function swdAgainst(reference: ImageSet, sets: readonly ImageSet[], opts:
   const dim = CHANNELS * o.patchSize * o.patchSize;
   const count = reference.n * o.patchesPerImage;
   const m = o.directionsPerRepeat;
-  const levels: SwdLevel[][] = sets.map(() => []);
+  const tracks = sets.map((set) => ({ set, levels: [] as SwdLevel[] }));
   const sorter = new Float32Sorter();
   const sortColumns = (p: Float32Array): Float32Array => {
     for (let j = 0; j < m; j++) sorter.sort(p.subarray(j * count, (j + 1) * count));
     return p;
   };
-  for (let l = 0; l < sizes.length; l++) {
-    const [h, w] = sizes[l]!;
+  for (const [l, [h, w]] of sizes.entries()) {
     // The same positions for every set: a set against itself is exactly 0.
     const positions = patchPositions(o.seed, l, reference.n, o.patchesPerImage, h, w, o.patchSize);
     const dRef = levelDescriptors(reference, sizes.length, l, positions, o.patchesPerImage, o.patchSize);
-    const dSets = sets.map((set) => levelDescriptors(set, sizes.length, l, positions, o.patchesPerImage, o.patchSize));
-    const sums = sets.map(() => 0);
+    const work = tracks.map((track) => ({ track, desc: levelDescriptors(track.set, sizes.length, l, positions, o.patchesPerImage, o.patchSize), sum: 0 }));
     for (let r = 0; r < o.repeats; r++) {
       const dirs = swdDirections(o.seed, l, r, dim, m);
       const pRef = sortColumns(project(dRef, count, dim, dirs, m));
-      dSets.forEach((d, k) => {
-        const p = sortColumns(project(d, count, dim, dirs, m));
+      for (const item of work) {
+        const p = sortColumns(project(item.desc, count, dim, dirs, m));
         let total = 0;
+        // `]!` in the hot loop: p and pRef are both [m, count].
         for (let i = 0; i < m * count; i++) total += Math.abs(p[i]! - pRef[i]!);
-        sums[k]! += total / (m * count);
-      });
+        item.sum += total / (m * count);
+      }
     }
-    sums.forEach((sum, k) => levels[k]!.push({ height: h, width: w, value: (sum / o.repeats) * 1e3 }));
+    for (const { track, sum } of work) track.levels.push({ height: h, width: w, value: (sum / o.repeats) * 1e3 });
     onLevel?.(l + 1, sizes.length);
   }
-  return levels.map((ls) => ({ levels: ls, mean: ls.reduce((s, l) => s + l.value, 0) / ls.length, n: reference.n, seed: o.seed }));
+  return tracks.map(({ levels: ls }) => ({ levels: ls, mean: ls.reduce((s, l) => s + l.value, 0) / ls.length, n: reference.n, seed: o.seed }));
 }

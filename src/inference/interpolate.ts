@@ -3,6 +3,7 @@ import { UsageError, assertInteger, assertOneOf, expected } from '../errors.js';
 import { floatNchwToUint8Hwc, gridPixels } from '../util/image.js';
 import { encodeImage, RESIZE_KERNELS, type ResizeKernel } from './encode.js';
 import { checkTruncation, latentsFor, type LatentKind } from './latents.js';
+import { itemAt } from '../util/at.js';
 
 /**
  * Latent walks between faces, shared by `celeba-gan interpolate` and the server's
@@ -66,6 +67,7 @@ export function walkFrameCount(keyframes: number, steps: number, loop: boolean):
 }
 
 function mix(a: Float32Array, b: Float32Array, t: number, slerp: boolean, out: Float32Array): void {
+  // Hot loop, so `]!`: a, b and out are latents of one length (zDim), and i < n = a.length.
   const n = a.length;
   if (slerp) {
     let dot = 0;
@@ -108,8 +110,8 @@ export function walkLatents(keyframes: readonly FaceRef[], zDim: number, latent:
   const segments = loop ? keys.length : keys.length - 1;
   let frame = 0;
   for (let s = 0; s < segments; s++) {
-    const a = keys[s]!;
-    const b = keys[(s + 1) % keys.length]!;
+    const a = itemAt(keys, s, 'keyframe');
+    const b = itemAt(keys, (s + 1) % keys.length, 'keyframe');
     for (let k = 0; k < steps - 1; k++) {
       const row = out.subarray(frame * zDim, (frame + 1) * zDim);
       if (k === 0) row.set(a);
@@ -117,7 +119,7 @@ export function walkLatents(keyframes: readonly FaceRef[], zDim: number, latent:
       frame++;
     }
   }
-  if (!loop) out.set(keys[keys.length - 1]!, frame * zDim);
+  if (!loop) out.set(itemAt(keys, keys.length - 1, 'keyframe'), frame * zDim);
   return out;
 }
 

@@ -255,7 +255,7 @@ export async function openGenerator(modelPath: string, opts: OpenGeneratorOption
         cause: err,
       });
     }
-    const images = result[OUTPUT_NAME] as InstanceType<Ort['Tensor']> | undefined;
+    const images = result[OUTPUT_NAME];
     const want = [n, channels, height, width];
     if (!images || images.type !== 'float32' || images.dims.length !== 4 || images.dims.some((d, i) => d !== want[i])) {
       throw new CelebaGanError('E_MODEL_IO', `model ${modelPath} returned images [${images?.dims.join(', ') ?? 'none'}] for a batch of ${n}; expected [${want.join(', ')}]`, {

@@ -32,8 +32,9 @@ function checked(index: number | null, count: number | null, received: string): 
 /** `--shard K/N`. */
 export function parseShard(text: string): Shard {
   const m = /^\s*(\S*?)\s*\/\s*(\S*?)\s*$/.exec(text);
-  if (!m) throw new UsageError('E_BAD_SHARD', `Expected --shard K/N (e.g. 0/4) but received "${text}"`, { hint: shardHint });
-  return checked(wholeNumber(m[1]!), wholeNumber(m[2]!), `--shard ${text}`);
+  const [, k, n] = m ?? [];
+  if (k === undefined || n === undefined) throw new UsageError('E_BAD_SHARD', `Expected --shard K/N (e.g. 0/4) but received "${text}"`, { hint: shardHint });
+  return checked(wholeNumber(k), wholeNumber(n), `--shard ${text}`);
 }
 
 /** `--shards N`: the index comes from JOB_COMPLETION_INDEX. */

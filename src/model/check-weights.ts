@@ -44,10 +44,10 @@ export function checkWeights(spec: ArchitectureSpec, tensors: TensorMap, o: Chec
 /** The first tensor holding NaN or an infinity, or null when all values are finite. */
 export function firstNonFinite(tensors: TensorMap): { name: string; index: number; value: number } | null {
   for (const [name, t] of tensors) {
-    const d = t.data;
-    for (let i = 0; i < d.length; i++) {
-      const v = d[i]!;
-      if (!Number.isFinite(v)) return { name, index: i, value: v };
+    let index = 0;
+    for (const value of t.data) {
+      if (!Number.isFinite(value)) return { name, index, value };
+      index++;
     }
   }
   return null;

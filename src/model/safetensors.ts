@@ -94,7 +94,7 @@ export function decodeSafetensors(buf: Buffer, source = 'safetensors data'): Saf
     if (!Array.isArray(off) || off.length !== 2 || !isIndex(off[0]) || !isIndex(off[1]) || off[0] > off[1]) {
       throw fail('E_SAFETENSORS_OFFSETS', `tensor ${name} has data_offsets ${JSON.stringify(off)}; expected [begin, end] with 0 <= begin <= end`);
     }
-    const shape = e.shape as number[];
+    const shape = e.shape;
     const [begin, end] = off as [number, number];
     if (end - begin !== numel(shape) * 4) {
       throw fail('E_SAFETENSORS_SIZE', `tensor ${name} of shape [${shape.join(', ')}] x 4 bytes needs ${numel(shape) * 4} bytes but data_offsets [${begin}, ${end}] hold ${end - begin}`);
@@ -121,7 +121,7 @@ export function decodeSafetensors(buf: Buffer, source = 'safetensors data'): Saf
   }
   // Keep the file's own order (the header's key order) for callers that list tensors.
   const ordered: TensorMap = new Map();
-  for (const name of Object.keys(header as object)) {
+  for (const name of Object.keys(header)) {
     const t = tensors.get(name);
     if (t) ordered.set(name, t);
   }

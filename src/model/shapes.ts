@@ -61,14 +61,12 @@ export function layerInfos(spec: ArchitectureSpec, network: NetworkName): LayerI
   return layers.map((layer, index) => {
     const input = shape;
     const where = `${network} layer ${index} (${layer.kind})`;
-    const need = (rank: number): void => {
-      if (input.length !== rank) throw new CelebaGanError('E_SPEC', `${where} expects a rank-${rank} input but gets [${input.join(', ')}]`);
-    };
+    const rankError = (rank: number) => new CelebaGanError('E_SPEC', `${where} expects a rank-${rank} input but gets [${input.join(', ')}]`);
     let output: ActShape;
     let pads: LayerInfo['pads'];
     switch (layer.kind) {
       case 'dense':
-        need(1);
+        if (input.length !== 1) throw rankError(1);
         output = [layer.units];
         break;
       case 'reshape': {
@@ -81,10 +79,11 @@ export function layerInfos(spec: ArchitectureSpec, network: NetworkName): LayerI
       }
       case 'conv2d':
       case 'convTranspose2d': {
-        need(3);
+        const [, inH, inW] = input;
+        if (input.length !== 3 || inH === undefined || inW === undefined) throw rankError(3);
         const axis = layer.kind === 'conv2d' ? convAxis : convTransposeAxis;
-        const h = axis(input[1]!, layer.kernel, layer.stride, layer.padding);
-        const w = axis(input[2]!, layer.kernel, layer.stride, layer.padding);
+        const h = axis(inH, layer.kernel, layer.stride, layer.padding);
+        const w = axis(inW, layer.kernel, layer.stride, layer.padding);
         output = [layer.filters, h.out, w.out];
         pads = { h: h.pads, w: w.pads };
         break;
@@ -101,8 +100,9 @@ export function layerInfos(spec: ArchitectureSpec, network: NetworkName): LayerI
 }
 
 export function outputShape(spec: ArchitectureSpec, network: NetworkName): ActShape {
-  const infos = layerInfos(spec, network);
-  return infos[infos.length - 1]!.output;
+  const last = layerInfos(spec, network).at(-1);
+  if (!last) throw new CelebaGanError('E_SPEC', `the ${network} has no layers`);
+  return last.output;
 }
 
 export type ParamRole = 'weight' | 'bias' | 'gamma' | 'beta' | 'runningMean' | 'runningVar';
@@ -126,21 +126,27 @@ export function parameterList(spec: ArchitectureSpec, network: NetworkName): Par
   };
   for (const info of layerInfos(spec, network)) {
     const l = info.layer;
+    // layerInfos gives dense a rank-1 and convolutions a rank-3 input; batch norm follows one of them.
+    const inputChannels = (): number => {
+      const c = info.input[0];
+      if (c === undefined) throw new CelebaGanError('E_SPEC', `${network} layer ${info.index} (${l.kind}) has no input channels`);
+      return c;
+    };
     switch (l.kind) {
       case 'dense':
-        add(l.name, 'weight', 'weight', [l.units, info.input[0]!]);
+        add(l.name, 'weight', 'weight', [l.units, inputChannels()]);
         if (l.bias) add(l.name, 'bias', 'bias', [l.units]);
         break;
       case 'conv2d':
-        add(l.name, 'weight', 'weight', [l.filters, info.input[0]!, l.kernel, l.kernel]);
+        add(l.name, 'weight', 'weight', [l.filters, inputChannels(), l.kernel, l.kernel]);
         if (l.bias) add(l.name, 'bias', 'bias', [l.filters]);
         break;
       case 'convTranspose2d':
-        add(l.name, 'weight', 'weight', [info.input[0]!, l.filters, l.kernel, l.kernel]);
+        add(l.name, 'weight', 'weight', [inputChannels(), l.filters, l.kernel, l.kernel]);
         if (l.bias) add(l.name, 'bias', 'bias', [l.filters]);
         break;
       case 'batchNorm': {
-        const c = info.input[0]!;
+        const c = inputChannels();
         add(l.name, 'weight', 'gamma', [c]);
         add(l.name, 'bias', 'beta', [c]);
         add(l.name, 'running_mean', 'runningMean', [c], false);

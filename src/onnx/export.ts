@@ -45,7 +45,9 @@ export function assertOpset(value: unknown): number {
 }
 
 export function irVersionFor(opset: number): number {
-  return IR_VERSION_FOR_OPSET[assertOpset(opset)]!;
+  const ir = IR_VERSION_FOR_OPSET[assertOpset(opset)];
+  if (ir === undefined) throw new Error(`IR_VERSION_FOR_OPSET lacks opset ${opset}; it must cover ${MIN_OPSET}..${MAX_OPSET}`);
+  return ir;
 }
 
 export interface BuildOnnxOptions {
@@ -89,7 +91,8 @@ export function buildGeneratorOnnx(spec: ArchitectureSpec, weights: TensorMap, o
               shape: weight.shape,
               outAxis: l.kind === 'convTranspose2d' ? 1 : 0,
               bias,
-              outputsPerChannel: l.kind === 'dense' ? numel(bn.input) / bn.input[0]! : 1,
+              // A dense layer reshaped to C x H x W feeds each channel H * W outputs.
+              outputsPerChannel: l.kind === 'dense' ? numel(bn.input.slice(1)) : 1,
             },
             bnStats(get, bn),
           );
@@ -218,7 +221,7 @@ function planFolds(infos: LayerInfo[]): Map<number, LayerInfo> {
   for (const info of infos) {
     if (info.layer.kind !== 'batchNorm') continue;
     let j = info.index - 1;
-    while (j >= 0 && infos[j]!.layer.kind === 'reshape') j--;
+    while (infos[j]?.layer.kind === 'reshape') j--;
     const producer = infos[j];
     const kind = producer?.layer.kind;
     if (!producer || !(kind === 'dense' || kind === 'conv2d' || kind === 'convTranspose2d') || folds.has(producer.index)) {

@@ -215,7 +215,7 @@ export function modelProtoType(): protobuf.Type {
 
 export function encodeModel(model: Model): Uint8Array {
   const type = modelProtoType();
-  const message = type.fromObject(model as unknown as Record<string, unknown>);
+  const message = type.fromObject(model);
   return type.encode(message).finish();
 }
 

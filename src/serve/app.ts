@@ -93,8 +93,8 @@ const STATUS_BY_CODE: Readonly<Record<string, number>> = Object.freeze({
   E_CLIENT_GONE: 499,
 });
 
-const FORMAT_OF_EXT: Readonly<Record<string, ImageFormat>> = Object.freeze({ png: 'png', jpg: 'jpeg', webp: 'webp' });
-const MIME: Readonly<Record<string, string>> = Object.freeze({ png: 'image/png', jpeg: 'image/jpeg', webp: 'image/webp', gif: 'image/gif' });
+const FORMAT_OF_EXT: Readonly<Record<'png' | 'jpg' | 'webp', ImageFormat>> = Object.freeze({ png: 'png', jpg: 'jpeg', webp: 'webp' });
+const MIME: Readonly<Record<ImageFormat | 'gif', string>> = Object.freeze({ png: 'image/png', jpeg: 'image/jpeg', webp: 'image/webp', gif: 'image/gif' });
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 
 const seedSchema = { type: 'integer', minimum: 0, maximum: MAX_SEED } as const;
@@ -249,12 +249,12 @@ export async function buildApp(opts: AppOptions): Promise<ServeApp> {
       const { seed, index, ext } = request.params;
       const { upscale, resize } = request.query;
       const truncation = checkTruncation(info.latent, request.query.truncation);
-      const format = FORMAT_OF_EXT[ext]!;
+      const format = FORMAT_OF_EXT[ext];
       if (notModified(request, reply, etagOf('face', seed, index, format, upscale, resize, truncation ?? null))) return reply.code(304).send();
       const [out] = await batcher.submit([latentsFor(seed, index, 1, zDim, info.latent, truncation)], { signal: clientGone(reply), deadlineMs });
       const pixels = floatNchwToUint8Hwc(out!, 1, c, h, w);
       const bytes = await encodeImage(pixels, h, w, c, { format, upscale, resize });
-      return reply.type(MIME[format]!).send(bytes);
+      return reply.type(MIME[format]).send(bytes);
     },
   );
 
@@ -322,7 +322,7 @@ export async function buildApp(opts: AppOptions): Promise<ServeApp> {
       const z = walkLatents(keys, zDim, info.latent, walk);
       const frames = await renderFrames(runBatched(clientGone(reply)), z, zDim, image, { batchSize: LIMITS.maxImages });
       const bytes = await encodeWalk(frames, image, { format: q.format, upscale: q.upscale, resize: 'lanczos', delayMs: q.delay });
-      return reply.type(MIME[q.format]!).send(bytes);
+      return reply.type(MIME[q.format]).send(bytes);
     },
   );
 

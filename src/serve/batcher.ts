@@ -163,11 +163,12 @@ export class Batcher<I, O> {
   }
 
   private schedule(): void {
-    if (this.running || this.queue.length === 0) return;
+    const oldest = this.queue[0];
+    if (this.running || oldest === undefined) return;
     if (this.queuedItems >= this.opts.maxBatch || this.closed || this.opts.maxDelayMs === 0) {
       this.flushNow();
     } else if (!this.timer) {
-      const waited = performance.now() - this.queue[0]!.at;
+      const waited = performance.now() - oldest.at;
       this.timer = setTimeout(() => this.flushNow(), Math.max(0, this.opts.maxDelayMs - waited));
     }
   }
@@ -186,11 +187,10 @@ export class Batcher<I, O> {
     // Take items in arrival order, splitting a request across batches when it does not fit.
     const parts: { p: Pending<I, O>; from: number; count: number }[] = [];
     const batch: I[] = [];
-    while (batch.length < this.opts.maxBatch && this.queue.length > 0) {
-      const p = this.queue[0]!;
+    for (let p = this.queue[0]; p !== undefined && batch.length < this.opts.maxBatch; p = this.queue[0]) {
       const count = Math.min(p.items.length - p.taken, this.opts.maxBatch - batch.length);
       parts.push({ p, from: p.taken, count });
-      for (let k = 0; k < count; k++) batch.push(p.items[p.taken + k]!);
+      batch.push(...p.items.slice(p.taken, p.taken + count));
       p.taken += count;
       if (p.taken === p.items.length) this.queue.shift();
     }
@@ -202,9 +202,11 @@ export class Batcher<I, O> {
       const out = await this.runBatch(batch);
       this.generated.inc(batch.length);
       this.secondsPerItem = 0.8 * this.secondsPerItem + (0.2 * (performance.now() - t0)) / 1000 / batch.length;
+      // The model call is the caller's code: one result per item, or every request fails.
+      if (out.length !== batch.length) throw new Error(`the model returned ${out.length} results for a batch of ${batch.length}`);
       let at = 0;
       for (const { p, from, count } of parts) {
-        for (let k = 0; k < count; k++) p.results[from + k] = out[at + k]!;
+        p.results.splice(from, count, ...out.slice(at, at + count));
         at += count;
         p.done += count;
         if (p.done === p.items.length) this.settle(p);

@@ -271,11 +271,11 @@ export function findLeftovers(dir: string): Leftover[] {
   if (!existsSync(dir)) return [];
   const out: Leftover[] = [];
   for (const name of readdirSync(dir)) {
-    const m = TEMP_NAME.exec(name);
-    if (!m) continue;
-    const pid = Number(m[2]);
+    const [, target, pidText, , old] = TEMP_NAME.exec(name) ?? [];
+    if (target === undefined) continue;
+    const pid = Number(pidText);
     if (processAlive(pid)) continue;
-    out.push({ path: join(dir, name), target: join(dir, m[1]!), replaced: m[4] !== undefined, pid });
+    out.push({ path: join(dir, name), target: join(dir, target), replaced: old !== undefined, pid });
   }
   return out;
 }

@@ -3,6 +3,9 @@ import { writeFileAtomic } from './atomic.js';
 
 /** Generator output (float32 NCHW in [-1, 1]) -> uint8 HWC images, back to back. */
 export function floatNchwToUint8Hwc(data: Float32Array, n: number, c: number, h: number, w: number, out = new Uint8Array(n * h * w * c)): Uint8Array {
+  // A short input would read as NaN and quietly become black pixels.
+  if (data.length < n * c * h * w) throw new RangeError(`floatNchwToUint8Hwc: [${n}, ${c}, ${h}, ${w}] needs ${n * c * h * w} values but received ${data.length}`);
+  // `]!` in the pixel loop: s + p < n * c * h * w <= data.length (checked above).
   const plane = h * w;
   for (let i = 0; i < n; i++) {
     const src = i * c * plane;
@@ -39,6 +42,8 @@ export function gridPixels(images: Uint8Array, n: number, h: number, w: number, 
   const width = cols * tw + (cols + 1) * gap;
   const height = rows * th + (rows + 1) * gap;
   const data = new Uint8Array(width * height * c).fill(opts.background ?? 24);
+  if (images.length < n * h * w * c) throw new RangeError(`gridPixels: ${n} images of ${h}x${w}x${c} need ${n * h * w * c} bytes but received ${images.length}`);
+  // `]!` in the pixel loop: sy < h, sx < w and i < n, so src + ch < n * h * w * c <= images.length.
   for (let i = 0; i < n; i++) {
     const x0 = gap + (i % cols) * (tw + gap);
     const y0 = gap + Math.floor(i / cols) * (th + gap);

@@ -39,26 +39,37 @@ export function randomSeed(): number {
 }
 
 export class Rng {
-  private s: Uint32Array;
+  // The state as four uint32 fields (kept unsigned with >>> 0) rather than an array: nextU32 is
+  // hot, and fields need neither bounds nor assertions.
+  private s0 = 0;
+  private s1 = 0;
+  private s2 = 0;
+  private s3 = 0;
   private spareNormal: number | null = null;
 
   constructor(seed: number, ...keys: (number | string)[]) {
     const st = { s: deriveSeed(seed, ...keys) | 0 };
-    this.s = new Uint32Array([splitmix32(st), splitmix32(st), splitmix32(st), splitmix32(st)]);
-    if (this.s.every((v) => v === 0)) this.s[0] = 1;
+    this.setWords(splitmix32(st), splitmix32(st), splitmix32(st), splitmix32(st));
+    if ((this.s0 | this.s1 | this.s2 | this.s3) === 0) this.s0 = 1;
+  }
+
+  private setWords(s0: number, s1: number, s2: number, s3: number): void {
+    this.s0 = s0 >>> 0;
+    this.s1 = s1 >>> 0;
+    this.s2 = s2 >>> 0;
+    this.s3 = s3 >>> 0;
   }
 
   /** Uniform uint32. */
   nextU32(): number {
-    const s = this.s;
-    const result = Math.imul(rotl(Math.imul(s[1]!, 5), 7), 9) >>> 0;
-    const t = s[1]! << 9;
-    s[2]! ^= s[0]!;
-    s[3]! ^= s[1]!;
-    s[1]! ^= s[2]!;
-    s[0]! ^= s[3]!;
-    s[2]! ^= t;
-    s[3] = rotl(s[3]!, 11);
+    const result = Math.imul(rotl(Math.imul(this.s1, 5), 7), 9) >>> 0;
+    const t = this.s1 << 9;
+    const s2 = this.s2 ^ this.s0;
+    const s3 = this.s3 ^ this.s1;
+    this.s1 = (this.s1 ^ s2) >>> 0;
+    this.s0 = (this.s0 ^ s3) >>> 0;
+    this.s2 = (s2 ^ t) >>> 0;
+    this.s3 = rotl(s3, 11);
     return result;
   }
 
@@ -105,6 +116,7 @@ export class Rng {
   /** Fisher-Yates permutation of 0..n-1. */
   permutation(n: number): Uint32Array {
     const p = new Uint32Array(n);
+    // `]!`: j <= i < n = p.length.
     for (let i = 0; i < n; i++) p[i] = i;
     for (let i = n - 1; i > 0; i--) {
       const j = this.int(i + 1);
@@ -117,12 +129,13 @@ export class Rng {
 
   /** Exact state, for checkpoints. */
   getState(): number[] {
-    return [...this.s];
+    return [this.s0, this.s1, this.s2, this.s3];
   }
 
   setState(state: readonly number[]): void {
-    if (state.length !== 4) throw new Error(`Rng state must have 4 words, got ${state.length}`);
-    this.s = Uint32Array.from(state);
+    const [s0, s1, s2, s3] = state;
+    if (state.length !== 4 || s0 === undefined || s1 === undefined || s2 === undefined || s3 === undefined) throw new Error(`Rng state must have 4 words, got ${state.length}`);
+    this.setWords(s0, s1, s2, s3);
     this.spareNormal = null;
   }
 }

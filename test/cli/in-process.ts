@@ -14,7 +14,7 @@ for (const [stream, key] of [[process.stdout, 'stdout'], [process.stderr, 'stder
     if (!sink) return original(chunk, ...rest);
     sink[key] += String(chunk);
     return true;
-  }) as typeof stream.write;
+  });
 }
 
 export async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

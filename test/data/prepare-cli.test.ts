@@ -194,7 +194,7 @@ test('EXPECTED FAILURE - a failed prepare removes the folders it created; existi
 test('crash leftovers: prepare reports and removes a killed prepare\'s .x.cgds.*.tmp (and leaves other files alone)', async () => {
   const data = join(dir, 'leftovers');
   mkdirSync(data, { recursive: true });
-  const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+  const dead = spawnSync(process.execPath, ['-e', '0']).pid;
   const stale = join(data, `.faces-28.cgds.${dead}.lz0.tmp`);
   writeFileSync(stale, Buffer.alloc(1000));
   writeFileSync(join(data, `.notes.txt.${dead}.lz0.tmp`), 'not prepare\'s');

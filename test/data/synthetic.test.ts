@@ -44,7 +44,7 @@ test('synthetic faces vary: skin, background and layout differ between images', 
   const size = 28;
   const n = 64;
   const imgs = Array.from({ length: n }, (_, i) => renderSyntheticFace(3, i, size));
-  const at = (img: Uint8Array, x: number, y: number) => [img[(y * size + x) * 3]!, img[(y * size + x) * 3 + 1]!, img[(y * size + x) * 3 + 2]!];
+  const at = (img: Uint8Array, x: number, y: number) => [...img.subarray((y * size + x) * 3, (y * size + x) * 3 + 3)];
   const key = (v: number[]) => v.map((c) => c >> 4).join(',');
   // Cheek (skin), top-left corner (background): many distinct colours across 64 faces.
   assert.ok(new Set(imgs.map((im) => key(at(im, 8, 17)))).size > 20, 'varied skin at the cheek');

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import sharp from 'sharp';
-import { loadTinyFaceDetector, type FaceDetector } from '../../src/eval/face-detector.js';
+import { checkDetectorParams, loadTinyFaceDetector, type FaceDetector } from '../../src/eval/face-detector.js';
 import { Rng } from '../../src/util/rng.js';
 
 // Real photos shipped with @vladmandic/face-api (demo/sample1.jpg: three people, 1920x1280).
@@ -74,5 +74,18 @@ describe('tiny face detector', () => {
     it('EXPECTED FAILURE - input size not a multiple of 32', async () => {
       await assert.rejects(loadTinyFaceDetector({ inputSize: 100 }), { name: 'RangeError', message: /multiple of 32, got 100/ });
     });
+  });
+});
+
+describe('EXPECTED FAILURE - face-api weights', () => {
+  it('a manifest that lacks a tensor the detector reads fails with E_EXTRACTOR_CORRUPT naming it', () => {
+    const names = ['conv0/filters', 'conv0/bias', ...['conv1', 'conv2', 'conv3', 'conv4', 'conv5'].flatMap((c) => [`${c}/depthwise_filter`, `${c}/pointwise_filter`, `${c}/bias`]), 'conv8/filters', 'conv8/bias'];
+    const all = Object.fromEntries(names.map((n) => [n, {}]));
+    assert.doesNotThrow(() => checkDetectorParams(all, 'face-api/manifest.json'));
+    const { 'conv8/bias': _gone, ...lacking } = all;
+    assert.throws(
+      () => checkDetectorParams(lacking, 'face-api/manifest.json'),
+      (e: Error & { code?: string }) => e.code === 'E_EXTRACTOR_CORRUPT' && e.message === 'face-api/manifest.json lacks the tensors conv8/bias that the tiny face detector needs',
+    );
   });
 });

@@ -91,13 +91,14 @@ describe('faceres features', () => {
       const a = faceresInput(tf, x);
       // human src/face/faceres.ts: input normalised to 0..1, resizeBilinear(tensor, [224, 224], false), times 255
       const b = tf.mul(tf.image.resizeBilinear(tf.div(tf.cast(x, 'float32'), 255) as Parameters<typeof tf.image.resizeBilinear>[0], [FACERES_SIZE, FACERES_SIZE], false), 255);
-      const c = tf.image.resizeBilinear(tf.cast(x, 'float32') as Parameters<typeof tf.image.resizeBilinear>[0], [FACERES_SIZE, FACERES_SIZE], false, true);
+      const c = tf.image.resizeBilinear(tf.cast(x, 'float32'), [FACERES_SIZE, FACERES_SIZE], false, true);
       const out = [await a.data(), await b.data(), await c.data()] as [Float32Array, Float32Array, Float32Array];
       tf.dispose([x, a, b, c]);
       return out;
     });
     let maxHuman = 0;
     let maxHalf = 0;
+    assert.deepEqual([human.length, halfPixel.length], [ours.length, ours.length]);
     for (let i = 0; i < ours.length; i++) {
       maxHuman = Math.max(maxHuman, Math.abs(ours[i]! - human[i]!));
       maxHalf = Math.max(maxHalf, Math.abs(ours[i]! - halfPixel[i]!));

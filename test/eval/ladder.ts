@@ -118,8 +118,8 @@ async function crop(c: Crop, size: number, out: Uint8Array, offset: number): Pro
     decoded.set(path, raw);
   }
   const meta = await sharp(path).metadata();
-  let img = sharp(await raw, { raw: { width: meta.width!, height: meta.height!, channels: 3 } })
-    .extract({ left: Math.max(0, c.left), top: Math.max(0, c.top), width: Math.min(c.side, meta.width! - Math.max(0, c.left)), height: Math.min(c.side, meta.height! - Math.max(0, c.top)) })
+  let img = sharp(await raw, { raw: { width: meta.width, height: meta.height, channels: 3 } })
+    .extract({ left: Math.max(0, c.left), top: Math.max(0, c.top), width: Math.min(c.side, meta.width - Math.max(0, c.left)), height: Math.min(c.side, meta.height - Math.max(0, c.top)) })
     .resize(size, size, { fit: 'fill', kernel: 'lanczos3' });
   if (c.flip) img = img.flop();
   out.set(await img.raw().toBuffer(), offset);

@@ -37,8 +37,8 @@ export function startCli(args: string[], opts: { cwd?: string; env?: NodeJS.Proc
   const child = spawn(process.execPath, [...loaderArgs, '--input-type=module', '-e', script, ...args], { cwd: opts.cwd ?? process.cwd(), env: opts.env ?? process.env });
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (d) => (stdout += String(d)));
-  child.stderr!.on('data', (d) => (stderr += String(d)));
+  child.stdout.on('data', (d) => (stdout += String(d)));
+  child.stderr.on('data', (d) => (stderr += String(d)));
   const result = new Promise<CliResult>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code, signal) => resolve({ code: code ?? (signal ? -1 : -2), stdout, stderr }));

@@ -60,3 +60,17 @@ test('EXPECTED FAILURE - unknown preset and bad width name the input', () => {
   assert.throws(() => buildSpec('dcgan128'), { name: 'UsageError', message: /Unsupported preset "dcgan128". Should be one of: seed28, dcgan64/ });
   assert.throws(() => buildSpec('seed28', 0), { name: 'UsageError', message: /for width but received 0 of type number/ });
 });
+
+test('EXPECTED FAILURE - a network with no layers has no output shape: E_SPEC, not a TypeError', () => {
+  const spec = buildSpec('seed28', 1);
+  const empty = { ...spec, discriminator: [] };
+  assert.throws(() => outputShape(empty, 'discriminator'), (e: Error & { code?: string }) => e.code === 'E_SPEC' && /discriminator has no layers/.test(e.message));
+});
+
+test('EXPECTED FAILURE - a convolution after a dense layer is a rank error naming the layer', () => {
+  const spec = buildSpec('seed28', 1);
+  const conv = spec.generator.find((l) => l.kind === 'convTranspose2d');
+  assert.ok(conv);
+  const bad = { ...spec, generator: [spec.generator[0], conv].filter((l) => l !== undefined) };
+  assert.throws(() => layerInfos(bad, 'generator'), (e: Error & { code?: string }) => e.code === 'E_SPEC' && /generator layer 1 \(convTranspose2d\) expects a rank-3 input but gets \[/.test(e.message));
+});

@@ -35,6 +35,14 @@ test('EXPECTED FAILURE - a batch norm whose channels do not match the layer\'s o
   );
 });
 
+test('EXPECTED FAILURE - running statistics shorter than gamma are refused, not folded as NaN', () => {
+  const bn: BatchNormStats = { gamma: Float32Array.of(1, 1), beta: new Float32Array(2), mean: new Float32Array(1), variance: new Float32Array(2), epsilon: 1e-3 };
+  assert.throws(
+    () => foldBatchNorm({ weight: new Float32Array(4), shape: [2, 2], outAxis: 0, outputsPerChannel: 1 }, bn),
+    /^Error: cannot fold batch norm: 2 gammas but 1 mean values$/,
+  );
+});
+
 const REFERENCE = String.raw`
 import json, sys, torch, torch.nn.functional as F
 torch.set_num_threads(1)

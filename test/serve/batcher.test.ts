@@ -117,6 +117,15 @@ test('a failing model call fails the requests in that batch only', async () => {
   assert.deepEqual(b, { status: 'fulfilled', value: [2] });
 });
 
+test('EXPECTED FAILURE - a model call that returns fewer results than items fails those requests instead of resolving holes', async () => {
+  const batcher = new Batcher<number, number>(async (items) => items.slice(1), { maxBatch: 4, maxDelayMs: 20, maxQueue: 10 }, new Registry());
+  const results = await Promise.allSettled([batcher.submit([1, 2]), batcher.submit([3])]);
+  for (const r of results) {
+    assert.equal(r.status, 'rejected');
+    assert.match((r.reason as Error).message, /returned 2 results for a batch of 3/);
+  }
+});
+
 test('10x overload: the queue never holds more than maxQueue items; the excess is refused; all admitted work completes', async () => {
   const f = fake({ maxBatch: 8, maxDelayMs: 1, maxQueue: 32 }, 2);
   let maxQueued = 0;

@@ -95,9 +95,9 @@ test('faces made in the browser (onnxruntime-web, wasm) equal the server faces w
   let worst = 0;
   for (const index of indices) {
     // Browser-side code as text: this file is compiled for Node (no DOM types).
-    const browserPixels = (await page.evaluate(
+    const browserPixels = await page.evaluate<number[]>(
       `(() => { const c = document.querySelector('#grid button[data-index="${index}"] canvas'); return [...c.getContext('2d').getImageData(0, 0, c.width, c.height).data]; })()`,
-    )) as number[];
+    );
     const res = await served.app.inject(`/v1/faces/7/${index}.png`);
     assert.equal(res.statusCode, 200);
     const { data, info } = await sharp(res.rawPayload).raw().toBuffer({ resolveWithObject: true });

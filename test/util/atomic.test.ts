@@ -21,7 +21,7 @@ function withDir(fn: (dir: string) => void): void {
 
 /** The pid of a process that has exited (its leftovers are stale). */
 function deadPid(): number {
-  return spawnSync(process.execPath, ['-e', '0']).pid!;
+  return spawnSync(process.execPath, ['-e', '0']).pid;
 }
 
 function expectCode(code: string, path: string, kind?: 'usage' | 'runtime') {

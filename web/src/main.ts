@@ -103,10 +103,16 @@ async function browserFaces(faces: FaceRef[]): Promise<ImageData[]> {
   const t = state.truncation === undefined ? undefined : Number(state.truncation);
   faces.forEach((f, i) => z.set(latentsFor(f.seed, f.index, 1, info.zDim, info.latent, t), i * info.zDim));
   const result = await session.run({ z: new ort.Tensor('float32', z, [faces.length, info.zDim]) });
-  const images = result.images!.data as Float32Array;
   const plane = h * w;
+  const output = result.images;
+  // A model whose output is not [n, c, h, w] would otherwise read as NaN: black faces.
+  if (output === undefined || output.data.length !== faces.length * c * plane) {
+    throw new Error(`the model gave ${output === undefined ? 'no "images" output' : `${output.data.length} values`}; expected ${faces.length} x ${c} x ${h} x ${w}`);
+  }
+  const images = output.data as Float32Array;
   return faces.map((_, i) => {
     const rgba = new Uint8ClampedArray(plane * 4);
+    // `]!` in the pixel loop: i < n, ch < c and p < plane index the [n, c, h, w] output checked above.
     const level = (ch: number, p: number): number => Math.round((images[(i * c + ch) * plane + p]! + 1) * 127.5);
     for (let p = 0; p < plane; p++) {
       // As floatNchwToUint8Hwc (src/util/image.ts): round((v + 1) * 127.5), clamped by the array.
@@ -137,10 +143,12 @@ async function drawPending(): Promise<void> {
       for (const [canvas] of batch) pending.delete(canvas);
       try {
         const images = await browserFaces(batch.map(([, f]) => f));
-        batch.forEach(([canvas], i) => {
-          canvas.getContext('2d')!.putImageData(images[i]!, 0, 0);
+        for (const [i, [canvas]] of batch.entries()) {
+          const image = images[i];
+          if (image === undefined) throw new Error(`made ${images.length} faces for ${batch.length} canvases`);
+          canvas.getContext('2d')!.putImageData(image, 0, 0);
           canvas.dataset.ready = 'true';
-        });
+        }
         setStatus(`made ${document.querySelectorAll('canvas[data-ready]').length} faces in this browser (onnxruntime-web, wasm)`);
       } catch (err) {
         setStatus(`in-browser generation failed: ${(err as Error).message}`);
@@ -270,8 +278,8 @@ async function init(): Promise<void> {
   const slider = $<HTMLInputElement>('truncation');
   slider.max = info.latent === 'uniform' ? '1' : '3';
   const seedInput = $<HTMLInputElement>('seed');
-  const fromHash = /seed=(\d+)/.exec(location.hash);
-  if (fromHash) seedInput.value = fromHash[1]!;
+  const seedFromHash = /seed=(\d+)/.exec(location.hash)?.[1];
+  if (seedFromHash !== undefined) seedInput.value = seedFromHash;
   state.seed = Number(seedInput.value);
 
   seedInput.addEventListener('change', () => {
