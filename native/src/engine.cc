@@ -5,6 +5,7 @@
 #include <torch/version.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -113,18 +114,32 @@ class Task : public Napi::AsyncWorker {
   void Execute() override {
     try {
       result_ = work_();
+    } catch (const dist::DistError& e) {
+      // A collective of the training step failed: JavaScript maps code and lostRank (group.ts).
+      code_ = e.code;
+      lostRank_ = e.lostRank;
+      SetError(e.what());
     } catch (const std::exception& e) {
       SetError(messageOf(e));
     }
   }
   void OnOK() override { deferred_.Resolve(done_(Env(), result_)); }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+  void OnError(const Napi::Error& e) override {
+    Napi::Object err = e.Value();
+    if (!code_.empty()) {
+      err.Set("code", code_);
+      if (lostRank_ >= 0) err.Set("lostRank", lostRank_);
+    }
+    deferred_.Reject(err);
+  }
 
  private:
   Napi::Promise::Deferred deferred_;
   std::function<R()> work_;
   std::function<Napi::Value(Napi::Env, R&)> done_;
   R result_{};
+  std::string code_;
+  int lostRank_ = -1;
 };
 
 }  // namespace
@@ -191,7 +206,17 @@ StepMetrics State::trainStep(const torch::Tensor& batchHWC, uint64_t seed, const
   torch::Tensor logitsReal = discriminator.forward(real, true, dropDisc);
   torch::Tensor logitsFake = discriminator.forward(fake, true, dropDisc);
   torch::Tensor lossD = bce(logitsReal, hyper.realLabel) + bce(logitsFake, 0.0);
-  adamD.update(torch::autograd::grad({lossD}, adamD.params), hyper);
+  double allReduceMs = 0;
+  // Data-parallel: every rank's gradients averaged before the step (what DDP does in backward).
+  auto averaged = [&](std::vector<torch::Tensor> grads) {
+    if (group) {
+      auto t0 = std::chrono::steady_clock::now();
+      group->allReduceMean(grads);
+      allReduceMs += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    }
+    return grads;
+  };
+  adamD.update(averaged(torch::autograd::grad({lossD}, adamD.params)), hyper);
 
   // G update: same z, fresh masks, D's updated weights (held constant: no D weight gradients).
   torch::Tensor lossG;
@@ -202,13 +227,14 @@ StepMetrics State::trainStep(const torch::Tensor& batchHWC, uint64_t seed, const
     lossG = bce(discriminator.forward(fake2, true, dropDisc), 1.0);
     gradsG = torch::autograd::grad({lossG}, adamG.params);
   }
+  gradsG = averaged(std::move(gradsG));
   const int64_t updatesBefore = adamG.steps;
   adamG.update(gradsG, hyper);
   ema.update(updatesBefore);
 
   torch::NoGradGuard noGrad;
   return StepMetrics{lossD.item<double>(), lossG.item<double>(), torch::sigmoid(logitsReal.to(torch::kFloat)).mean().item<double>(),
-                     torch::sigmoid(logitsFake.to(torch::kFloat)).mean().item<double>()};
+                     torch::sigmoid(logitsFake.to(torch::kFloat)).mean().item<double>(), allReduceMs};
 }
 
 torch::Tensor State::generate(const torch::Tensor& z, bool useEma) {
@@ -238,6 +264,7 @@ Napi::Function Engine::Define(Napi::Env env) {
                          InstanceMethod<&Engine::GetOptimizer>("getOptimizer"),
                          InstanceMethod<&Engine::SetEma>("setEma"),
                          InstanceMethod<&Engine::GetEma>("getEma"),
+                         InstanceMethod<&Engine::SetGroup>("setGroup"),
                          InstanceMethod<&Engine::TrainStep>("trainStep"),
                          InstanceMethod<&Engine::Generate>("generate"),
                          InstanceMethod<&Engine::Discriminate>("discriminate"),
@@ -442,6 +469,16 @@ std::vector<torch::Tensor> masksOf(Napi::Env env, const Napi::Value& v, const Ne
 
 }  // namespace
 
+/** setGroup(group: ProcessGroup | null): average gradients over the group's ranks from now on. */
+Napi::Value Engine::SetGroup(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto s = live(env);
+  std::shared_ptr<dist::Group> group = info[0].IsNull() || info[0].IsUndefined() ? nullptr : dist::ProcessGroup::From(env, info[0]);
+  std::lock_guard<std::mutex> lock(s->mutex);
+  s->group = std::move(group);
+  return env.Undefined();
+}
+
 /** trainStep(batch: Uint8Array [n, H, W, C], n, seed: uint32 (per step), randomness | null) -> Promise<metrics> */
 Napi::Value Engine::TrainStep(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -476,6 +513,7 @@ Napi::Value Engine::TrainStep(const Napi::CallbackInfo& info) {
           out.Set("lossG", m.lossG);
           out.Set("dReal", m.dReal);
           out.Set("dFake", m.dFake);
+          out.Set("allReduceMs", m.allReduceMs);
           return out;
         });
     task->Queue();
