@@ -392,7 +392,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
           say(`stopped by ${result.stopReason} at step ${result.step}${where}. Continue with: celeba-gan train --out ${outDir} --resume`);
           if (stop.exitCode !== null) process.exitCode = stop.exitCode;
         } else {
-          process.stdout.write(
+          if (!silent) process.stdout.write(
             escapeControl(
               `trained ${outDir} to step ${result.step} in ${result.seconds.toFixed(1)} s${where}\n` +
                 `  samples ${join(outDir, 'samples')}/, curves ${join(outDir, 'loss.svg')}, metrics ${join(outDir, 'metrics.jsonl')}\n` +
