@@ -230,6 +230,20 @@ StepMetrics State::trainStep(const torch::Tensor& batchHWC, uint64_t seed, const
   gradsG = averaged(std::move(gradsG));
   const int64_t updatesBefore = adamG.steps;
   adamG.update(gradsG, hyper);
+  if (group) {
+    // Batch-norm running statistics come from each replica's own batches; every rank takes rank
+    // 0's, as DDP's broadcast_buffers does, so the replicas stay identical (they never change the
+    // training itself: training-mode batch norm uses the batch's statistics).
+    std::vector<torch::Tensor> buffers;
+    for (const auto& name : order) {
+      if (name.size() > 13 && (name.compare(name.size() - 13, 13, ".running_mean") == 0 || name.compare(name.size() - 12, 12, ".running_var") == 0)) {
+        buffers.push_back(params.at(name));
+      }
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    if (!buffers.empty()) group->broadcast(buffers, 0);
+    allReduceMs += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  }
   ema.update(updatesBefore);
 
   torch::NoGradGuard noGrad;
