@@ -166,17 +166,29 @@ test('one 2-rank step equals PyTorch averaging the gradients of the two half-bat
     const mine = ours.get(name);
     assert.ok(mine, `${name} missing from the engine's output`);
     const scale = Math.max(...t.data.map(Math.abs));
-    let d = 0;
-    for (let i = 0; i < t.data.length; i++) d = Math.max(d, Math.abs(t.data[i]! - mine.data[i]!));
-    // The engine's stated parity with PyTorch: Adam moments to 1e-4 of their scale, weights to 2e-6
-    // (a first Adam step moves each weight by about lr = 2.5e-4).
-    const bound = name.startsWith('adam.') ? 1e-4 * scale + 1e-12 : 2e-6;
-    assert.ok(d <= bound, `${name}: max |engine - torch| = ${d} (bound ${bound})`);
+    if (name.startsWith('adam.')) {
+      // Adam's moments are the averaged gradients: to 1e-4 of their scale.
+      let d = 0;
+      for (let i = 0; i < t.data.length; i++) d = Math.max(d, Math.abs(t.data[i]! - mine.data[i]!));
+      assert.ok(d <= 1e-4 * scale + 1e-12, `${name}: max |engine - torch| = ${d} (scale ${scale})`);
+    } else {
+      // A first Adam step moves a weight by lr * m / (|m| + eps): by about lr (2.5e-4) wherever the
+      // gradient is well above rounding noise, and there to 2e-6; where the gradient itself is
+      // noise (|m| below 1e-4 of its tensor's scale) the step's size is arbitrary in both
+      // frameworks: bounded by one step.
+      const m = ref.get(`adam.m.${name}`)!.data;
+      const mScale = Math.max(...m.map(Math.abs));
+      for (let i = 0; i < t.data.length; i++) {
+        const d = Math.abs(t.data[i]! - mine.data[i]!);
+        const bound = Math.abs(m[i]!) > 1e-4 * mScale ? 2e-6 : 2 * spec.training.learningRate;
+        assert.ok(d <= bound, `${name}[${i}]: |engine - torch| = ${d} (bound ${bound}, |m| ${m[i]} of ${mScale})`);
+      }
+    }
     compared++;
   }
   assert.ok(compared > 20, `compared ${compared} tensors`);
   // The test can fail: rank 0's half-batch alone gives other moments than the average.
-  const alone = runTorchReference(spec, w0, new Map([...refInputs].filter(([k]) => /_0$|_0_\d+$/.test(k) && !/_1(_\d+)?$/.test(k))), { mode: 'dataParallel', n, steps: 1, replicas: 1, masks });
+  const alone = runTorchReference(spec, w0, new Map([...refInputs].filter(([k]) => /^(z|real)_0_0$|^m[DG]_0_0_\d+$/.test(k))), { mode: 'dataParallel', n, steps: 1, replicas: 1, masks });
   const key = [...ours.keys()].find((k) => k.startsWith('adam.m.discriminator.') && k.endsWith('.weight') && ours.get(k)!.shape.length === 4)!;
   const a = alone.get(key)!.data;
   const b = ours.get(key)!.data;
