@@ -270,3 +270,20 @@ test('a killed rank makes the other exit non-zero within --dist-timeout, naming 
   const waited = (Date.now() - killedAt) / 1000;
   assert.ok(waited < timeoutS + 15, `rank 0 took ${waited} s after rank 1 died (timeout ${timeoutS} s)`);
 });
+
+test('Ctrl-C on the --nproc launcher: both ranks stop after the same step, rank 0 saves a checkpoint, exit 130', { skip }, async () => {
+  const out = join(tmp, 'interrupted');
+  let sent = false;
+  const launcher = startProcess(process.execPath, trainArgs(out, '--steps', '100000', '--seed', '4', '--nproc', '2', '--checkpoint-every', '0'), {}, 120_000, (all) => {
+    if (!sent && /step 3\/100000/.test(all)) {
+      sent = true;
+      process.kill(launcher.child.pid!, 'SIGINT'); // the launcher only, as a terminal's Ctrl-C reaches it
+    }
+  });
+  const r = await launcher.done;
+  assert.ok(sent, r.stderr.slice(-2000));
+  assert.equal(r.code, 130, r.stderr.slice(-3000));
+  const [saved] = listCheckpoints(out);
+  assert.ok(saved && saved.step >= 3, `a checkpoint after the stop: ${JSON.stringify(listCheckpoints(out))}`);
+  assert.match(r.stderr, /stopped by SIGINT at step \d+/);
+});
