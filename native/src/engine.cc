@@ -483,13 +483,42 @@ std::vector<torch::Tensor> masksOf(Napi::Env env, const Napi::Value& v, const Ne
 
 }  // namespace
 
-/** setGroup(group: ProcessGroup | null): average gradients over the group's ranks from now on. */
+namespace {
+
+/** Sum over the ranks, differentiable: the backward sums the incoming gradients over the ranks too. */
+struct AllReduceSum : torch::autograd::Function<AllReduceSum> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x, int64_t group) {
+    ctx->saved_data["group"] = group;
+    return sum(x, group);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
+    return {sum(grads[0], ctx->saved_data["group"].toInt()), torch::Tensor()};
+  }
+  static torch::Tensor sum(const torch::Tensor& x, int64_t group) {
+    auto* g = reinterpret_cast<dist::Group*>(group);  // alive: State::group holds it
+    std::vector<torch::Tensor> t{x.detach().clone()};
+    g->allReduceMean(t);
+    return t[0].mul_(static_cast<double>(g->worldSize()));
+  }
+};
+
+}  // namespace
+
+/** setGroup(group: ProcessGroup | null, syncBn?: boolean): average gradients over the group's ranks from now on. */
 Napi::Value Engine::SetGroup(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto s = live(env);
   std::shared_ptr<dist::Group> group = info[0].IsNull() || info[0].IsUndefined() ? nullptr : dist::ProcessGroup::From(env, info[0]);
+  const bool syncBn = group && info.Length() > 1 && info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value();
   std::lock_guard<std::mutex> lock(s->mutex);
   s->group = std::move(group);
+  std::function<torch::Tensor(const torch::Tensor&)> sum;
+  if (syncBn) {
+    const int64_t raw = reinterpret_cast<int64_t>(s->group.get());
+    sum = [raw](const torch::Tensor& t) { return AllReduceSum::apply(t, raw); };
+  }
+  s->generator.syncSum = sum;
+  s->discriminator.syncSum = sum;
   return env.Undefined();
 }
 

@@ -59,6 +59,7 @@ interface TrainArgs {
   nproc?: number;
   'dist-timeout'?: number;
   'dist-backend'?: string;
+  'sync-bn': boolean;
 }
 
 /** Set by `--nproc`'s launcher in its ranks' environment, so a rank knows --nproc is not for it. */
@@ -217,6 +218,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .example('$0 train --eval-every 2000 --eval-n 300', 'log SWD every 2000 steps (a collapsing run shows in loss.svg)')
       .option('nproc', { type: 'number', describe: 'Data-parallel: start N local ranks (torch engine; Gloo on the CPU, 1 thread each unless --threads)' })
       .option('dist-timeout', { type: 'number', describe: 'Data-parallel: seconds before a lost rank fails the others (rendezvous and each all-reduce; default 60)' })
+      .option('sync-bn', { type: 'boolean', default: false, describe: 'Data-parallel: batch norm over the global batch (statistics all-reduced, like PyTorch SyncBatchNorm); default: per rank, as DDP' })
       .option('dist-backend', { type: 'string', choices: [...DIST_BACKENDS], describe: 'Data-parallel: auto (NCCL on CUDA when built in, else Gloo) | gloo | nccl' })
       .example('$0 train --ema 0', 'keep no EMA generator (samples and export use the raw weights)')
       .example('$0 train --engine torch --nproc 2 --batch-size 32', 'data-parallel on 2 local ranks: global batch 64')
@@ -321,7 +323,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
           engine.dispose();
           throw new UsageError('E_BAD_ARGUMENT', `Data-parallel training needs the torch engine; --engine ${engineChoice} chose ${engine.info.engine}`, { hint: 'Use --engine torch (build the addon with npm run build:native).' });
         }
-        await engine.setGroup(group);
+        await engine.setGroup(group, { syncBn: argv['sync-bn'] });
       }
       say(`engine ${engine.info.engine} on ${engine.info.backend} (${engine.info.device})`);
       for (const note of engine.info.notes) say(`  ${note}`);
@@ -347,7 +349,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
             say(`note: the checkpoint was written by the ${s.checkpointEngine} engine; ${engine.info.engine} continues it, but not bit-identically (each engine draws its own noise)`);
           }
           if (s.dist.worldSize > 1) {
-          say(`data-parallel: ${s.dist.worldSize} ranks, global batch ${s.dist.worldSize} x ${s.run.batchSize}; identical initial weights checked (SHA-256 ${s.dist.weightsDigest?.slice(0, 16)}…); rank 0 writes the run`);
+          say(`data-parallel: ${s.dist.worldSize} ranks, global batch ${s.dist.worldSize} x ${s.run.batchSize}, batch norm ${argv['sync-bn'] ? 'over the global batch (--sync-bn)' : 'per rank'}; identical initial weights checked (SHA-256 ${s.dist.weightsDigest?.slice(0, 16)}…); rank 0 writes the run`);
         }
         if (s.dist.note) say(`note: ${s.dist.note}`);
         if (s.startStep >= s.totalSteps) say(`already at step ${s.startStep}; nothing to train (raise --steps or --epochs)`);

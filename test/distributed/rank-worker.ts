@@ -61,14 +61,14 @@ async function scenario(name: string, arg: string | undefined, group: ProcessGro
       // rank trains on its own pixels (a function of rank and step) with the engine's own draws.
       // Rank 0 writes out.safetensors: weights and Adam moments after the steps.
       const dir = arg!;
-      const cfg = JSON.parse(readFileSync(join(dir, 'cfg.json'), 'utf8')) as { preset: string; width: number; n: number; steps: number; seed: number; given: boolean; masks: number };
+      const cfg = JSON.parse(readFileSync(join(dir, 'cfg.json'), 'utf8')) as { preset: string; width: number; n: number; steps: number; seed: number; given: boolean; masks: number; syncBn?: boolean };
       const spec = buildSpec(cfg.preset, cfg.width);
       const { height: H, width: W, channels: C } = spec.image;
       const engine = await createTorchEngine(spec, { threads: 1 });
       try {
         await engine.setWeights(readSafetensors(join(dir, 'weights.safetensors')).tensors);
         await engine.setEma(0);
-        await engine.setGroup(group);
+        await engine.setGroup(group, { syncBn: cfg.syncBn ?? false });
         const inputs = cfg.given ? readSafetensors(join(dir, 'inputs.safetensors')).tensors : null;
         let allReduceMs = 0;
         for (let step = 0; step < cfg.steps; step++) {

@@ -184,9 +184,11 @@ export class TorchEngine implements TrainingEngine {
   /**
    * Data-parallel training: from the next step on, gradients are averaged over `group`'s ranks
    * (null: back to one process). Every rank must hold the same weights (checkIdenticalWeights).
+   * `syncBn`: training-mode batch norm uses the global batch's statistics (all-reduced forward
+   * and backward, as PyTorch's SyncBatchNorm); otherwise each replica its own (DDP's default).
    */
-  async setGroup(group: ProcessGroup | null): Promise<void> {
-    await this.serial((native) => native.setGroup(group ? group.native : null));
+  async setGroup(group: ProcessGroup | null, opts: { syncBn?: boolean } = {}): Promise<void> {
+    await this.serial((native) => native.setGroup(group ? group.native : null, opts.syncBn ?? false));
     this.group = group;
   }
 
