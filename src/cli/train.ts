@@ -234,6 +234,11 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     if ((distOpts.nproc !== undefined || launch) && engineChoice === 'tfjs') {
       throw new UsageError('E_BAD_ARGUMENT', 'Data-parallel training (--nproc, or a launcher\'s RANK/WORLD_SIZE) needs the torch engine, not tfjs', { hint: 'Use --engine torch (build the addon with npm run build:native).' });
     }
+    if (argv['sync-bn'] && distOpts.nproc === undefined && !launch) {
+      throw new UsageError('E_BAD_ARGUMENT', '--sync-bn synchronises batch norm across data-parallel ranks; this is a single-process run', {
+        hint: 'Add --nproc N (or run under torchrun), or leave --sync-bn out.',
+      });
+    }
     if (distOpts.nproc !== undefined && launch && !fromNproc) {
       throw new UsageError('E_BAD_ARGUMENT', `--nproc ${distOpts.nproc} starts its own ranks, but this process is already rank ${launch.rank} of ${launch.worldSize} (RANK and WORLD_SIZE are set)`, {
         hint: 'Leave --nproc out under torchrun, a PyTorchJob or SLURM: the launcher starts the ranks.',

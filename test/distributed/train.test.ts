@@ -342,3 +342,19 @@ test('Ctrl-C on the --nproc launcher: both ranks stop after the same step, rank 
   assert.ok(saved && saved.step >= 3, `a checkpoint after the stop: ${JSON.stringify(listCheckpoints(out))}`);
   assert.match(r.stderr, /stopped by SIGINT at step \d+/);
 });
+
+test('usage errors: --nproc with the tfjs engine, --sync-bn in one process, --nproc under a launcher, a launched new run without --seed', async () => {
+  const out = join(tmp, 'never');
+  const cases: [string[], NodeJS.ProcessEnv, RegExp][] = [
+    [[...trainArgs(out, '--steps', '1', '--seed', '1', '--nproc', '2')].map((a) => (a === 'torch' ? 'tfjs' : a)), {}, /E_BAD_ARGUMENT.*needs the torch engine/],
+    [trainArgs(out, '--steps', '1', '--seed', '1', '--sync-bn'), {}, /E_BAD_ARGUMENT.*--sync-bn/],
+    [trainArgs(out, '--steps', '1', '--seed', '1', '--nproc', '2'), { RANK: '0', WORLD_SIZE: '2', MASTER_ADDR: '127.0.0.1', MASTER_PORT: '1' }, /E_BAD_ARGUMENT.*already rank 0 of 2/],
+    [trainArgs(out, '--steps', '1'), { RANK: '1', WORLD_SIZE: '2', MASTER_ADDR: '127.0.0.1', MASTER_PORT: '1' }, /E_BAD_ARGUMENT.*needs --seed and --out/],
+  ];
+  for (const [args, env, message] of cases) {
+    const r = await runProcess(process.execPath, args, env, 60_000);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, message);
+    assert.ok(!existsSync(out), 'nothing written');
+  }
+});
