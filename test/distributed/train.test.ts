@@ -25,7 +25,8 @@ import { distSkip, killAll, launchEnv, startRank } from './helpers.js';
  */
 
 const PYTHON = '/usr/bin/python3';
-const BIN = fileURLToPath(new URL('../../bin/celeba-gan', import.meta.url));
+/** bin/celeba-gan from test/distributed (tsx) or dist/test/distributed (compiled). */
+const BIN = ['../../bin/celeba-gan', '../../../bin/celeba-gan'].map((rel) => fileURLToPath(new URL(rel, import.meta.url))).find((p) => existsSync(p) && !p.includes('/dist/bin/'))!;
 const skip = distSkip();
 const spec = buildSpec('seed28', 0.0625);
 let tmp = '';
