@@ -4,6 +4,9 @@ import { loadDistAddon, loadTorchAddon } from '../src/bindings/torch.js';
 import { PRESET_NAMES, buildSpec } from '../src/config/presets.js';
 import { chooseBackend, createProcessGroup, groupOptionsFromEnv, readLaunchEnv, spawnLocalRanks } from '../src/distributed/index.js';
 import { parameterList } from '../src/model/shapes.js';
+import { initialWeights } from '../src/model/init.js';
+import { createTorchEngine } from '../src/engines/torch/torch-engine.js';
+import type { ProcessGroup } from '../src/distributed/index.js';
 import type { NetworkName } from '../src/model/spec.js';
 
 /**
@@ -12,11 +15,46 @@ import type { NetworkName } from '../src/model/spec.js';
  * trainable tensors' real shapes from src/model, in 25 MB buckets (the engine's default).
  *
  *   npm run bench:distributed [-- --iters 10] [--warmup 2] [--widths 1,0.25,0.0625] [--presets seed28,dcgan64]
+ *                             [--train-preset seed28] [--train-width 0.25] [--train-batch 32] [--train-steps 8]
  *
  * Times the JavaScript entry (ProcessGroup.allReduceMean), which adds one copy in and one out
- * per tensor to what the engine's C++ call will do. The 1 process x 2 threads vs 2 ranks x 1
- * thread training comparison (images/s) needs the engine wiring, which is not there yet.
+ * per tensor to what the engine's C++ call does. Then training itself, the same global batch of
+ * 2 x --train-batch images per step: 1 process x 2 threads against 2 ranks x 1 thread (the torch
+ * engine averaging its gradients in C++), images/s and the engine's all-reduce ms per step.
  */
+
+interface TrainResult {
+  imagesPerSec: number;
+  allReduceMs: number;
+}
+
+/** Time `steps` training steps of `batch` images each (after 2 warm-up steps); with a group, this rank's share. */
+async function timeTraining(threads: number, batch: number, group: ProcessGroup | null): Promise<TrainResult> {
+  const spec = buildSpec(flag('train-preset', 'seed28'), Number(flag('train-width', '0.25')));
+  const steps = Number(flag('train-steps', '8'));
+  const engine = await createTorchEngine(spec, { threads });
+  try {
+    await engine.setWeights(initialWeights(spec, 1));
+    await engine.setEma(0);
+    if (group) await engine.setGroup(group);
+    const { height: H, width: W, channels: C } = spec.image;
+    const images = Uint8Array.from({ length: batch * H * W * C }, (_, i) => (i * 31 + (group?.rank ?? 0) * 7) % 256);
+    let allReduceMs = 0;
+    let t0 = 0;
+    for (let step = 0; step < steps + 2; step++) {
+      if (step === 2) {
+        await group?.barrier();
+        t0 = performance.now();
+      }
+      const m = await engine.trainStep(images, batch, { seed: 1, step });
+      if (step >= 2) allReduceMs += m.allReduceMs ?? 0;
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    return { imagesPerSec: (steps * batch * (group?.worldSize ?? 1)) / seconds, allReduceMs: allReduceMs / steps };
+  } finally {
+    engine.dispose();
+  }
+}
 
 interface Row {
   preset: string;
@@ -68,8 +106,10 @@ async function rank(): Promise<void> {
     }
   }
   await group.barrier();
+  const training = await timeTraining(1, Number(flag('train-batch', '32')), group);
+  await group.barrier();
   group.close();
-  if (launch.rank === 0) process.stdout.write(`${JSON.stringify(rows)}\n`);
+  if (launch.rank === 0) process.stdout.write(`${JSON.stringify({ rows, training })}\n`);
 }
 
 async function launcher(): Promise<void> {
@@ -93,7 +133,7 @@ async function launcher(): Promise<void> {
     process.exitCode = result.exitCode;
     return;
   }
-  const rows = JSON.parse(json.trim().split('\n').pop()!) as Row[];
+  const { rows, training } = JSON.parse(json.trim().split('\n').pop()!) as { rows: Row[]; training: TrainResult };
   console.log(`gradient all-reduce per training step (D then G), 2 ranks x 1 thread, Gloo on 127.0.0.1, 25 MB buckets, median of ${flag('iters', '10')}`);
   console.log('preset   width    params D    params G   MB/step   ms/step (min)   MB/s');
   for (const r of rows) {
@@ -103,7 +143,13 @@ async function launcher(): Promise<void> {
         `${r.msPerStep.toFixed(2).padStart(9)} (${r.msMin.toFixed(2)}) ${(mb / (r.msPerStep / 1000)).toFixed(0).padStart(7)}`,
     );
   }
-  console.log('1 process x 2 threads vs 2 ranks x 1 thread, training images/s: not measured (the engine does not all-reduce its gradients yet)');
+  // The one-process case runs after the ranks have exited, so the two never share the cores.
+  const batch = Number(flag('train-batch', '32'));
+  const single = await timeTraining(2, 2 * batch, null);
+  const what = `${flag('train-preset', 'seed28')} width ${flag('train-width', '0.25')}, global batch ${2 * batch}, ${flag('train-steps', '8')} steps after 2 warm-up`;
+  console.log(`training (torch engine, ${what}):`);
+  console.log(`  1 process x 2 threads: ${single.imagesPerSec.toFixed(1)} images/s`);
+  console.log(`  2 ranks x 1 thread:    ${training.imagesPerSec.toFixed(1)} images/s (all-reduce ${training.allReduceMs.toFixed(1)} ms per step)`);
 }
 
 if (process.env.RANK !== undefined) await rank();

@@ -5,6 +5,7 @@
 #include <torch/version.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -113,18 +114,32 @@ class Task : public Napi::AsyncWorker {
   void Execute() override {
     try {
       result_ = work_();
+    } catch (const dist::DistError& e) {
+      // A collective of the training step failed: JavaScript maps code and lostRank (group.ts).
+      code_ = e.code;
+      lostRank_ = e.lostRank;
+      SetError(e.what());
     } catch (const std::exception& e) {
       SetError(messageOf(e));
     }
   }
   void OnOK() override { deferred_.Resolve(done_(Env(), result_)); }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+  void OnError(const Napi::Error& e) override {
+    Napi::Object err = e.Value();
+    if (!code_.empty()) {
+      err.Set("code", code_);
+      if (lostRank_ >= 0) err.Set("lostRank", lostRank_);
+    }
+    deferred_.Reject(err);
+  }
 
  private:
   Napi::Promise::Deferred deferred_;
   std::function<R()> work_;
   std::function<Napi::Value(Napi::Env, R&)> done_;
   R result_{};
+  std::string code_;
+  int lostRank_ = -1;
 };
 
 }  // namespace
@@ -191,7 +206,17 @@ StepMetrics State::trainStep(const torch::Tensor& batchHWC, uint64_t seed, const
   torch::Tensor logitsReal = discriminator.forward(real, true, dropDisc);
   torch::Tensor logitsFake = discriminator.forward(fake, true, dropDisc);
   torch::Tensor lossD = bce(logitsReal, hyper.realLabel) + bce(logitsFake, 0.0);
-  adamD.update(torch::autograd::grad({lossD}, adamD.params), hyper);
+  double allReduceMs = 0;
+  // Data-parallel: every rank's gradients averaged before the step (what DDP does in backward).
+  auto averaged = [&](std::vector<torch::Tensor> grads) {
+    if (group) {
+      auto t0 = std::chrono::steady_clock::now();
+      group->allReduceMean(grads);
+      allReduceMs += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    }
+    return grads;
+  };
+  adamD.update(averaged(torch::autograd::grad({lossD}, adamD.params)), hyper);
 
   // G update: same z, fresh masks, D's updated weights (held constant: no D weight gradients).
   torch::Tensor lossG;
@@ -202,13 +227,28 @@ StepMetrics State::trainStep(const torch::Tensor& batchHWC, uint64_t seed, const
     lossG = bce(discriminator.forward(fake2, true, dropDisc), 1.0);
     gradsG = torch::autograd::grad({lossG}, adamG.params);
   }
+  gradsG = averaged(std::move(gradsG));
   const int64_t updatesBefore = adamG.steps;
   adamG.update(gradsG, hyper);
+  if (group) {
+    // Batch-norm running statistics come from each replica's own batches; every rank takes rank
+    // 0's, as DDP's broadcast_buffers does, so the replicas stay identical (they never change the
+    // training itself: training-mode batch norm uses the batch's statistics).
+    std::vector<torch::Tensor> buffers;
+    for (const auto& name : order) {
+      if (name.size() > 13 && (name.compare(name.size() - 13, 13, ".running_mean") == 0 || name.compare(name.size() - 12, 12, ".running_var") == 0)) {
+        buffers.push_back(params.at(name));
+      }
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    if (!buffers.empty()) group->broadcast(buffers, 0);
+    allReduceMs += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  }
   ema.update(updatesBefore);
 
   torch::NoGradGuard noGrad;
   return StepMetrics{lossD.item<double>(), lossG.item<double>(), torch::sigmoid(logitsReal.to(torch::kFloat)).mean().item<double>(),
-                     torch::sigmoid(logitsFake.to(torch::kFloat)).mean().item<double>()};
+                     torch::sigmoid(logitsFake.to(torch::kFloat)).mean().item<double>(), allReduceMs};
 }
 
 torch::Tensor State::generate(const torch::Tensor& z, bool useEma) {
@@ -238,6 +278,7 @@ Napi::Function Engine::Define(Napi::Env env) {
                          InstanceMethod<&Engine::GetOptimizer>("getOptimizer"),
                          InstanceMethod<&Engine::SetEma>("setEma"),
                          InstanceMethod<&Engine::GetEma>("getEma"),
+                         InstanceMethod<&Engine::SetGroup>("setGroup"),
                          InstanceMethod<&Engine::TrainStep>("trainStep"),
                          InstanceMethod<&Engine::Generate>("generate"),
                          InstanceMethod<&Engine::Discriminate>("discriminate"),
@@ -442,6 +483,45 @@ std::vector<torch::Tensor> masksOf(Napi::Env env, const Napi::Value& v, const Ne
 
 }  // namespace
 
+namespace {
+
+/** Sum over the ranks, differentiable: the backward sums the incoming gradients over the ranks too. */
+struct AllReduceSum : torch::autograd::Function<AllReduceSum> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x, int64_t group) {
+    ctx->saved_data["group"] = group;
+    return sum(x, group);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
+    return {sum(grads[0], ctx->saved_data["group"].toInt()), torch::Tensor()};
+  }
+  static torch::Tensor sum(const torch::Tensor& x, int64_t group) {
+    auto* g = reinterpret_cast<dist::Group*>(group);  // alive: State::group holds it
+    std::vector<torch::Tensor> t{x.detach().clone()};
+    g->allReduceMean(t);
+    return t[0].mul_(static_cast<double>(g->worldSize()));
+  }
+};
+
+}  // namespace
+
+/** setGroup(group: ProcessGroup | null, syncBn?: boolean): average gradients over the group's ranks from now on. */
+Napi::Value Engine::SetGroup(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto s = live(env);
+  std::shared_ptr<dist::Group> group = info[0].IsNull() || info[0].IsUndefined() ? nullptr : dist::ProcessGroup::From(env, info[0]);
+  const bool syncBn = group && info.Length() > 1 && info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value();
+  std::lock_guard<std::mutex> lock(s->mutex);
+  s->group = std::move(group);
+  std::function<torch::Tensor(const torch::Tensor&)> sum;
+  if (syncBn) {
+    const int64_t raw = reinterpret_cast<int64_t>(s->group.get());
+    sum = [raw](const torch::Tensor& t) { return AllReduceSum::apply(t, raw); };
+  }
+  s->generator.syncSum = sum;
+  s->discriminator.syncSum = sum;
+  return env.Undefined();
+}
+
 /** trainStep(batch: Uint8Array [n, H, W, C], n, seed: uint32 (per step), randomness | null) -> Promise<metrics> */
 Napi::Value Engine::TrainStep(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -476,6 +556,7 @@ Napi::Value Engine::TrainStep(const Napi::CallbackInfo& info) {
           out.Set("lossG", m.lossG);
           out.Set("dReal", m.dReal);
           out.Set("dFake", m.dFake);
+          out.Set("allReduceMs", m.allReduceMs);
           return out;
         });
     task->Queue();

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "dist.h"
 #include "network.h"
 
 namespace cgt {
@@ -54,6 +55,8 @@ struct Randomness {
 
 struct StepMetrics {
   double lossD, lossG, dReal, dFake;
+  /** Time spent in the two gradient all-reduces (0 without a process group). */
+  double allReduceMs;
 };
 
 struct State {
@@ -71,6 +74,9 @@ struct State {
   bool normalLatent = false;
   int64_t channels = 0, height = 0, width = 0;
   Hyper hyper{};
+  /** Data-parallel training: after each backward (D, then G) the gradients are averaged over
+   *  the group's ranks (dist.h's Group::allReduceMean) before Adam's step. Null: one process. */
+  std::shared_ptr<dist::Group> group;
 
   StepMetrics trainStep(const torch::Tensor& batchHWC, uint64_t seed, const Randomness& r);
   torch::Tensor generate(const torch::Tensor& z, bool useEma);
@@ -92,6 +98,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
   Napi::Value GetOptimizer(const Napi::CallbackInfo& info);
   Napi::Value SetEma(const Napi::CallbackInfo& info);
   Napi::Value GetEma(const Napi::CallbackInfo& info);
+  Napi::Value SetGroup(const Napi::CallbackInfo& info);
   Napi::Value TrainStep(const Napi::CallbackInfo& info);
   Napi::Value Generate(const Napi::CallbackInfo& info);
   Napi::Value Discriminate(const Napi::CallbackInfo& info);

@@ -113,6 +113,38 @@ Network parseNetwork(const Napi::Array& layers, const std::map<std::string, torc
   return net;
 }
 
+namespace {
+
+/**
+ * Training-mode batch norm over the global batch: each rank's per-channel sums of x and x^2 (in
+ * float64, so E[x^2] - E[x]^2 loses nothing that matters) and its count are summed over the
+ * ranks by `sum`, whose backward sums the gradients as well, as SyncBatchNorm does.
+ */
+torch::Tensor syncBatchNorm(const torch::Tensor& x, const Layer& l, const std::function<torch::Tensor(const torch::Tensor&)>& sum) {
+  std::vector<int64_t> dims{0};
+  for (int64_t d = 2; d < x.dim(); d++) dims.push_back(d);
+  const int64_t C = x.size(1);
+  torch::Tensor xd = x.to(torch::kDouble);
+  torch::Tensor local = torch::cat({xd.sum(dims), (xd * xd).sum(dims), torch::full({1}, static_cast<double>(x.numel() / C), torch::kDouble)});
+  torch::Tensor global = sum(local);
+  torch::Tensor count = global.narrow(0, 2 * C, 1).detach();
+  torch::Tensor mean = global.narrow(0, 0, C) / count;
+  torch::Tensor var = global.narrow(0, C, C) / count - mean * mean;  // biased: to normalise
+  {
+    torch::NoGradGuard noGrad;
+    const double n = count.item<double>();
+    const double m = 1.0 - l.momentum;  // the spec's momentum is TensorFlow's
+    l.runningMean.mul_(1.0 - m).add_(mean.to(l.runningMean.scalar_type()), m);
+    l.runningVar.mul_(1.0 - m).add_((var * (n / (n - 1.0))).to(l.runningVar.scalar_type()), m);
+  }
+  std::vector<int64_t> shape(x.dim(), 1);
+  shape[1] = C;
+  torch::Tensor invStd = (var + l.epsilon).rsqrt().to(x.scalar_type()).view(shape);
+  return (x - mean.to(x.scalar_type()).view(shape)) * invStd * l.weight.view(shape) + l.bias.view(shape);
+}
+
+}  // namespace
+
 torch::Tensor Network::forward(torch::Tensor x, bool train, DropoutSource& dropout) const {
   const auto format = channelsLast ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
   if (x.dim() == 4) x = x.contiguous(format);
@@ -146,7 +178,8 @@ torch::Tensor Network::forward(torch::Tensor x, bool train, DropoutSource& dropo
       case LayerKind::BatchNorm:
         // Train: biased batch variance to normalise, unbiased to update the running variance
         // (spec.ts); the spec's momentum is TensorFlow's, PyTorch's is 1 - it.
-        x = at::batch_norm(x, l.weight, l.bias, l.runningMean, l.runningVar, train, 1.0 - l.momentum, l.epsilon, true);
+        if (train && syncSum) x = syncBatchNorm(x, l, syncSum);
+        else x = at::batch_norm(x, l.weight, l.bias, l.runningMean, l.runningVar, train, 1.0 - l.momentum, l.epsilon, true);
         break;
       case LayerKind::LeakyRelu:
         x = at::leaky_relu(x, l.alpha);

@@ -6,6 +6,7 @@
 #include <napi.h>
 #include <torch/torch.h>
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -43,6 +44,12 @@ struct Network {
   // conv_transpose2d, which on the CPU (1.13: no oneDNN deconvolution) runs one small GEMM per
   // image and is several times slower, backward above all.
   bool gemmConvTranspose = true;
+  /**
+   * `--sync-bn` (data-parallel): sums a tensor over every rank, differentiably (its backward sums
+   * the gradients too). When set, training-mode batch norm normalises with the statistics of the
+   * global batch, as PyTorch's SyncBatchNorm does.
+   */
+  std::function<torch::Tensor(const torch::Tensor&)> syncSum;
 
   /** Runs every layer; `train` selects batch statistics (updating the running ones) and dropout. */
   torch::Tensor forward(torch::Tensor x, bool train, DropoutSource& dropout) const;

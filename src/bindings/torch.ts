@@ -69,7 +69,9 @@ export interface NativeEngine {
   /** The EMA copy by generator tensor name; null when off. */
   getEma(): Record<string, Float32Array> | null;
   /** `seed` (uint32) seeds the step's torch generator (z, dropout masks) unless `randomness` is given. */
-  trainStep(batch: Uint8Array, n: number, seed: number, randomness: NativeRandomness | null): Promise<{ lossD: number; lossG: number; dReal: number; dFake: number }>;
+  trainStep(batch: Uint8Array, n: number, seed: number, randomness: NativeRandomness | null): Promise<{ lossD: number; lossG: number; dReal: number; dFake: number; allReduceMs: number }>;
+  /** Average every step's gradients over this group's ranks from now on (null: one process). */
+  setGroup(group: NativeProcessGroup | null, syncBn?: boolean): void;
   /** `ema`: run the EMA generator (rejects when it is off). */
   generate(z: Float32Array, n: number, ema: boolean): Promise<Float32Array>;
   discriminate(images: Float32Array, n: number): Promise<Float32Array>;

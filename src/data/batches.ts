@@ -13,6 +13,10 @@ import type { DatasetReader } from './dataset-file.js';
  * - Global step s (0-based, the number of steps already taken) is epoch floor(s / stepsPerEpoch),
  *   step-in-epoch s % stepsPerEpoch. `batches(start)` can begin at any position, so a resumed
  *   run sees exactly the batches an uninterrupted run would have seen.
+ * - Data-parallel training (`rank`, `worldSize`): a step's global batch is worldSize x batchSize
+ *   consecutive images of the epoch's permutation, and rank r reads its slice r of it, as
+ *   PyTorch's DistributedSampler gives each replica its share. stepsPerEpoch counts global
+ *   batches; world size 1 is the single-process order.
  * - Batches are uint8 HWC (RGB) images back to back, the form `TrainingEngine.trainStep` takes.
  *   A fresh buffer is returned per batch unless the caller passes one to `read`.
  */
@@ -38,6 +42,9 @@ export interface BatchLoaderOptions {
   seed: number;
   /** false keeps file order in every epoch (evaluation, tests). Default true. */
   shuffle?: boolean;
+  /** Data-parallel training: this replica's rank (default 0) among `worldSize` (default 1). */
+  rank?: number;
+  worldSize?: number;
 }
 
 /**
@@ -48,7 +55,9 @@ export class BatchLoader {
   readonly batchSize: number;
   readonly seed: number;
   readonly shuffle: boolean;
-  /** Full batches per epoch (the remainder is dropped). */
+  readonly rank: number;
+  readonly worldSize: number;
+  /** Full global batches (worldSize x batchSize images) per epoch (the remainder is dropped). */
   readonly stepsPerEpoch: number;
   private cached: { epoch: number; order: Uint32Array } | null = null;
 
@@ -59,20 +68,29 @@ export class BatchLoader {
     this.batchSize = assertInteger('batchSize', opts.batchSize, 1);
     this.seed = assertInteger('seed', opts.seed, 0, 0xffffffff);
     this.shuffle = opts.shuffle ?? true;
+    this.worldSize = assertInteger('worldSize', opts.worldSize ?? 1, 1);
+    this.rank = assertInteger('rank', opts.rank ?? 0, 0, this.worldSize - 1);
     const count = reader.count;
-    if (count < this.batchSize) {
+    const global = this.globalBatchSize;
+    if (count < global) {
+      const what = this.worldSize === 1 ? `one batch of ${this.batchSize}` : `one global batch of ${global} (${this.worldSize} ranks x ${this.batchSize})`;
       throw new UsageError(
         'E_DATASET_TOO_SMALL',
-        `data set ${reader.path} holds ${count} image${count === 1 ? '' : 's'}, fewer than one batch of ${this.batchSize}`,
+        `data set ${reader.path} holds ${count} image${count === 1 ? '' : 's'}, fewer than ${what}`,
         { hint: 'Use a smaller --batch-size, or prepare more images (e.g. `celeba-gan prepare --synthetic 20000`).' },
       );
     }
-    this.stepsPerEpoch = Math.floor(count / this.batchSize);
+    this.stepsPerEpoch = Math.floor(count / global);
   }
 
-  /** Images left out of every epoch (count % batchSize). */
+  /** Images per step over all ranks. */
+  get globalBatchSize(): number {
+    return this.batchSize * this.worldSize;
+  }
+
+  /** Images left out of every epoch (count % global batch size). */
   get droppedPerEpoch(): number {
-    return this.reader.count - this.stepsPerEpoch * this.batchSize;
+    return this.reader.count - this.stepsPerEpoch * this.globalBatchSize;
   }
 
   /** Where global step `step` (number of steps already taken) falls. */
@@ -101,10 +119,10 @@ export class BatchLoader {
     return order;
   }
 
-  /** Dataset indices of one batch. */
+  /** Dataset indices of one batch (this rank's slice of the global batch). */
   indices(pos: BatchPosition): Uint32Array {
     this.checkPosition(pos);
-    const start = pos.stepInEpoch * this.batchSize;
+    const start = pos.stepInEpoch * this.globalBatchSize + this.rank * this.batchSize;
     return this.order(pos.epoch).subarray(start, start + this.batchSize);
   }
 

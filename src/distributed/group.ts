@@ -6,7 +6,7 @@ import type { DistBackend } from './options.js';
 
 /**
  * A c10d process group (native/src/dist.cc) with errors as CelebaGanErrors. The training step
- * will all-reduce its gradients in C++ (dist.h's Group::allReduceMean, reached through `native`);
+ * all-reduces its gradients in C++ (dist.h's Group::allReduceMean, reached through `native`);
  * the JavaScript collectives here serve the start-up checks, tests and benchmarks.
  */
 

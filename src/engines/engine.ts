@@ -45,6 +45,8 @@ export interface StepMetrics {
   dReal: number;
   /** Mean D(G(z)) for generated images during the D update (probability). */
   dFake: number;
+  /** Data-parallel training: ms this step spent averaging gradients over the ranks (both updates). */
+  allReduceMs?: number;
 }
 
 /** Optional fixed randomness for a step, used by cross-engine tests. */

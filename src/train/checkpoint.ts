@@ -46,7 +46,10 @@ export interface CheckpointManifest {
   /** Epochs completed when the checkpoint was taken may be fractional: this is floor(step / stepsPerEpoch). */
   epoch: number;
   stepsPerEpoch: number;
+  /** Images per step on each rank (the global batch is worldSize x batchSize). */
   batchSize: number;
+  /** Data-parallel ranks that trained up to this checkpoint; absent in older checkpoints: 1. */
+  worldSize?: number;
   seed: number;
   /** The randomness state: all draws are derived from (seed, step); see the file header. */
   rng: { kind: 'derived'; seed: number; step: number };
@@ -80,6 +83,8 @@ export interface SaveCheckpointOptions {
   step: number;
   stepsPerEpoch: number;
   batchSize: number;
+  /** Data-parallel ranks (default 1). */
+  worldSize?: number;
   seed: number;
   dataChecksum: string;
   engine: string;
@@ -192,6 +197,7 @@ export function saveCheckpoint(runDir: string, o: SaveCheckpointOptions): { dir:
     epoch: Math.floor(o.step / o.stepsPerEpoch),
     stepsPerEpoch: o.stepsPerEpoch,
     batchSize: o.batchSize,
+    worldSize: o.worldSize ?? 1,
     seed: o.seed,
     rng: { kind: 'derived', seed: o.seed, step: o.step },
     dataChecksum: o.dataChecksum,

@@ -2,6 +2,7 @@ import { ensureFolder } from '../util/atomic.js';
 import { emaAsGenerator, generatorAsEma, hasEma } from '../engines/ema.js';
 import type { StepMetrics, TrainingEngine } from '../engines/engine.js';
 import { CelebaGanError } from '../errors.js';
+import { checkIdenticalWeights, type ProcessGroup } from '../distributed/group.js';
 import { initialWeights } from '../model/init.js';
 import type { ArchitectureSpec } from '../model/spec.js';
 import type { TensorMap } from '../model/tensors.js';
@@ -22,6 +23,11 @@ import { SampleGrid } from './samples.js';
  * A periodic checkpoint that fails for lack of space (E_NO_SPACE) or file handles does not end
  * the run: `onCheckpointFailed` says so, training goes on and the next checkpoint tries again.
  * The final checkpoint must succeed; its failure ends the run with the error.
+ *
+ * Data-parallel training (`dist`, one Trainer per rank; the engine averages the gradients): every
+ * rank checks it starts from the same weights, and before each step the ranks agree whether to
+ * stop (a stop on any rank stops all after the same step). Rank 0 alone writes the run folder:
+ * run.json, metrics.jsonl, loss.svg, samples, checkpoints and hooks' results; the others only train.
  */
 
 export interface StepEndContext {
@@ -74,6 +80,13 @@ export interface TrainStart {
    * `raw` (a checkpoint without one: from its raw weights; `note` says so), `start` (a new run).
    */
   ema: { decay: number; from: 'checkpoint' | 'raw' | 'start' | 'off'; note?: string };
+  /** Data-parallel ranks (1: one process); `note` when the checkpoint was trained by another number. */
+  dist: { worldSize: number; rank: number; weightsDigest?: string; note?: string };
+}
+
+/** A Trainer's part in data-parallel training (the engine already averages gradients over `group`). */
+export interface TrainerDist {
+  group: ProcessGroup;
 }
 
 export interface TrainResult {
@@ -107,6 +120,7 @@ export class Trainer {
     private readonly engine: TrainingEngine,
     private readonly callbacks: TrainCallbacks = {},
     hooks: StepHook[] = [],
+    private readonly dist?: TrainerDist,
   ) {
     this.hooks = [...hooks];
     this.runConfig = opened.isNew ? { ...opened.run, engine: engine.info.engine } : opened.run;
@@ -124,6 +138,11 @@ export class Trainer {
     return this.stopReason !== null;
   }
 
+  /** Whether this process writes the run folder (rank 0, or the only process). */
+  get writes(): boolean {
+    return !this.dist || this.dist.group.rank === 0;
+  }
+
   addHook(hook: StepHook): void {
     this.hooks.push(hook);
   }
@@ -139,31 +158,42 @@ export class Trainer {
       else await engine.setWeights(initialWeights(spec, run.seed), emptyOptimizer(await engine.getOptimizerState()));
       let step = resumeFrom?.manifest.step ?? 0;
       const ema = await this.startEma(step);
+      const dist = await this.startDist();
+      const writes = this.writes;
+      const worldSize = dist.worldSize;
 
-      this.prepareRunFolder();
-      const metrics = new MetricsLog(runDir, step);
-      const plot = new LossPlot(runDir, `${spec.preset} x${spec.width} seed ${run.seed}`, config.plotEvery);
-      const samples = new SampleGrid(runDir, spec, run);
+      // Rank 0 writes only once every rank has opened the run (checkIdenticalWeights above).
+      if (writes) this.prepareRunFolder();
+      // What rank 0 (or the only process) writes; null on the other ranks.
+      const out = writes
+        ? {
+          metrics: new MetricsLog(runDir, step),
+          plot: new LossPlot(runDir, `${spec.preset} x${spec.width} seed ${run.seed}`, config.plotEvery),
+          samples: new SampleGrid(runDir, spec, run),
+        }
+        : null;
       this.callbacks.onStart?.({
         run, runDir, resumedFrom: resumeFrom ? step : null, startStep: step, totalSteps,
         stepsPerEpoch: loader.stepsPerEpoch, droppedPerEpoch: loader.droppedPerEpoch,
-        checkpointEngine: resumeFrom?.manifest.engine ?? null, recovered: this.opened.recovered, ema,
+        checkpointEngine: resumeFrom?.manifest.engine ?? null, recovered: this.opened.recovered, ema, dist,
       });
-      if (step === 0 && !resumeFrom) await this.writeSamples(samples, step);
+      if (out && step === 0 && !resumeFrom) await this.writeSamples(out.samples, step);
 
       let window = { start: performance.now(), images: 0 };
       for (const batch of loader.batches(step, totalSteps)) {
         // Let signals, timers and I/O run: a CPU-bound engine may resolve its promises without
         // ever returning to the event loop, and Ctrl-C must be seen after every step.
         await new Promise((resolve) => setImmediate(resolve));
-        if (this.stopReason) break;
+        if (await this.agreeToStop()) break;
 
         const m = await engine.trainStep(batch.images, batch.n, { seed: run.seed, step: batch.step });
         if (!isFiniteMetrics(m)) throw await this.diverged(batch.step + 1, m);
         step = batch.step + 1;
         const epoch = Math.floor(batch.step / loader.stepsPerEpoch);
-        window.images += batch.n;
+        window.images += batch.n * worldSize;
         this.callbacks.onStep?.(step, totalSteps, m);
+        if (!out) continue;
+        const { metrics, plot, samples } = out;
 
         if (step % config.logEvery === 0 || step === totalSteps) {
           this.log(metrics, { step, epoch, metrics: m, window, started });
@@ -177,8 +207,10 @@ export class Trainer {
         }
         if (config.checkpointEvery > 0 && step % config.checkpointEvery === 0) await this.checkpoint(step, { periodic: true });
       }
-      await this.checkpoint(step, { periodic: false });
-      plot.write(metrics.curve, metrics.swd, true);
+      if (out) {
+        await this.checkpoint(step, { periodic: false });
+        out.plot.write(out.metrics.curve, out.metrics.swd, true);
+      }
       return {
         status: this.stopReason ? 'stopped' : 'completed',
         step,
@@ -190,6 +222,30 @@ export class Trainer {
     } finally {
       this.opened.reader.close();
     }
+  }
+
+  /**
+   * Data-parallel: every rank holds the same weights (or all fail, naming the ranks that differ),
+   * and a resume with another world size says what changes.
+   */
+  private async startDist(): Promise<TrainStart['dist']> {
+    const saved = this.opened.resumeFrom?.manifest.worldSize ?? (this.opened.resumeFrom ? 1 : undefined);
+    const worldSize = this.dist?.group.worldSize ?? 1;
+    const note = saved !== undefined && saved !== worldSize
+      ? `checkpoint ${this.opened.resumeFrom!.dir} was trained by ${saved} rank${saved === 1 ? '' : 's'} and continues with ${worldSize}: the global batch becomes ${worldSize} x ${this.opened.loader.batchSize} and the data order changes from here, so this is not the run ${saved} rank${saved === 1 ? '' : 's'} would have made (an exact resume needs the same world size)`
+      : undefined;
+    if (!this.dist) return { worldSize, rank: 0, ...(note ? { note } : {}) };
+    const weights = await this.engine.getWeights();
+    const digest = await checkIdenticalWeights(this.dist.group, Object.fromEntries([...weights].map(([k, t]) => [k, t.data])));
+    return { worldSize, rank: this.dist.group.rank, weightsDigest: digest, ...(note ? { note } : {}) };
+  }
+
+  /** Whether to stop before the next step: this process's stop, or (data-parallel) any rank's. */
+  private async agreeToStop(): Promise<boolean> {
+    if (!this.dist) return this.stopReason !== null;
+    const [votes] = await this.dist.group.allReduceMean([new Float32Array([this.stopReason ? 1 : 0])]);
+    if (votes![0]! > 0) this.stopReason ??= 'a stop on another rank';
+    return this.stopReason !== null;
   }
 
   /** Create the run folder's parts (run.json for a new run). */
@@ -263,7 +319,7 @@ export class Trainer {
     const { loader, config } = this.opened;
     try {
       const saved = saveCheckpoint(this.runDir, {
-        spec: this.spec, step, stepsPerEpoch: loader.stepsPerEpoch, batchSize: loader.batchSize, seed: this.runConfig.seed,
+        spec: this.spec, step, stepsPerEpoch: loader.stepsPerEpoch, batchSize: loader.batchSize, worldSize: loader.worldSize, seed: this.runConfig.seed,
         dataChecksum: this.runConfig.data.checksum, engine: this.engine.info.engine, backend: this.engine.info.backend,
         weights: await this.weightsToSave(), optimizer: await this.engine.getOptimizerState(), keep: config.keep,
         ...(config.ema > 0 ? { extra: { emaDecay: config.ema } } : {}),

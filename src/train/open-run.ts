@@ -44,6 +44,11 @@ export interface TrainConfig {
    * 0.999. It never changes the training itself, so a resume may change it.
    */
   ema?: number;
+  /**
+   * Data-parallel training: this process's rank among worldSize replicas. `batchSize` stays per
+   * rank; the data loader gives each rank its slice of every global batch (src/data/batches.ts).
+   */
+  dist?: { rank: number; worldSize: number };
 }
 
 /** What `openRun` found and checked: everything needed to start, nothing written yet. */
@@ -134,7 +139,7 @@ export async function openRun(config: TrainConfig): Promise<OpenedRun> {
     if (seed === undefined) throw new Error('openRun: a new run needs a seed');
     assertInteger('--seed', seed, 0, 0xffffffff);
     const batchSize = assertInteger('--batch-size', existing?.batchSize ?? config.batchSize ?? spec.training.batchSize, 2);
-    const loader = new BatchLoader(reader, { batchSize, seed });
+    const loader = new BatchLoader(reader, { batchSize, seed, ...(config.dist ?? {}) });
     const totalSteps = config.steps ?? (config.epochs ?? 20) * loader.stepsPerEpoch;
 
     let resumeFrom: OpenedRun['resumeFrom'] = null;

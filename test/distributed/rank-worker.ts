@@ -1,6 +1,12 @@
 import { chooseBackend, checkIdenticalWeights, createProcessGroup, groupOptionsFromEnv, readLaunchEnv, type ProcessGroup } from '../../src/distributed/index.js';
 import { loadDistAddon } from '../../src/bindings/torch.js';
 import { digest, rankTensors } from './helpers.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildSpec } from '../../src/config/presets.js';
+import { createTorchEngine } from '../../src/engines/torch/torch-engine.js';
+import { readSafetensors, writeSafetensors } from '../../src/model/safetensors.js';
+import type { StepRandomness } from '../../src/engines/engine.js';
 
 /**
  * One rank of the 2-rank tests, started by spawnLocalRanks, torchrun or the tests themselves:
@@ -47,6 +53,45 @@ async function scenario(name: string, arg: string | undefined, group: ProcessGro
       if (rank === stallRank) await new Promise((resolve) => setTimeout(resolve, 600_000));
       await group.allReduceMean([new Float32Array(16).fill(rank)]);
       return { reached: true };
+    }
+    case 'train': {
+      // `arg` is a folder: cfg.json { preset, width, n, steps, seed, given }, weights.safetensors
+      // (the start), and with `given` inputs.safetensors: u8_<step>_<rank> (pixel values as
+      // floats, HWC), z_<step>_<rank>, mD_<step>_<rank>_<i>, mG_<step>_<rank>_<i>. Without it each
+      // rank trains on its own pixels (a function of rank and step) with the engine's own draws.
+      // Rank 0 writes out.safetensors: weights and Adam moments after the steps.
+      const dir = arg!;
+      const cfg = JSON.parse(readFileSync(join(dir, 'cfg.json'), 'utf8')) as { preset: string; width: number; n: number; steps: number; seed: number; given: boolean; masks: number; syncBn?: boolean };
+      const spec = buildSpec(cfg.preset, cfg.width);
+      const { height: H, width: W, channels: C } = spec.image;
+      const engine = await createTorchEngine(spec, { threads: 1 });
+      try {
+        await engine.setWeights(readSafetensors(join(dir, 'weights.safetensors')).tensors);
+        await engine.setEma(0);
+        await engine.setGroup(group, { syncBn: cfg.syncBn ?? false });
+        const inputs = cfg.given ? readSafetensors(join(dir, 'inputs.safetensors')).tensors : null;
+        let allReduceMs = 0;
+        for (let step = 0; step < cfg.steps; step++) {
+          let batch: Uint8Array;
+          let randomness: StepRandomness | undefined;
+          if (inputs) {
+            batch = Uint8Array.from(inputs.get(`u8_${step}_${rank}`)!.data);
+            const masks = (tag: string): Float32Array[] => Array.from({ length: cfg.masks }, (_, i) => inputs.get(`${tag}_${step}_${rank}_${i}`)!.data);
+            randomness = { z: inputs.get(`z_${step}_${rank}`)!.data, dropoutD: cfg.masks > 0 ? masks('mD') : null, dropoutG: cfg.masks > 0 ? masks('mG') : null };
+          } else {
+            batch = Uint8Array.from({ length: cfg.n * H * W * C }, (_, i) => (i * 31 + step * 17 + rank * 101) % 256);
+          }
+          const m = await engine.trainStep(batch, cfg.n, { seed: cfg.seed, step, ...(randomness ? { randomness } : {}) });
+          allReduceMs += m.allReduceMs ?? NaN;
+        }
+        const weights = await engine.getWeights();
+        const opt = await engine.getOptimizerState();
+        if (rank === 0) writeSafetensors(join(dir, 'out.safetensors'), new Map([...weights, ...opt.tensors]));
+        const sorted = [...weights.keys()].sort();
+        return { weights: digest(sorted.map((k) => weights.get(k)!.data)), adam: digest([...opt.tensors.keys()].sort().map((k) => opt.tensors.get(k)!.data)), allReduceMs };
+      } finally {
+        engine.dispose();
+      }
     }
     case 'join':
       await group.barrier();

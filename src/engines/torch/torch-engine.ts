@@ -12,6 +12,7 @@ import { assertEmaDecay, emaParameters } from '../ema.js';
 import type { EngineInfo, GeneratorWeights, OptimizerState, StepMetrics, StepRandomness, TrainingEngine } from '../engine.js';
 import { nativeLayers, nativeParams } from './layers.js';
 import { checkedEma, checkedState } from '../state.js';
+import { distError, type ProcessGroup } from '../../distributed/group.js';
 
 /**
  * The native libtorch engine: both networks built in C++ from the spec (./layers.ts passes it as
@@ -22,6 +23,11 @@ import { checkedEma, checkedState } from '../state.js';
  * Randomness: without `randomness`, a step's z and dropout masks come from a torch CPU generator
  * seeded with deriveSeed(seed, 'torch-step', step): a function of (seed, step) alone, so a resumed
  * run repeats what an uninterrupted one would do (on this engine; tfjs draws different numbers).
+ *
+ * Data-parallel training (`setGroup`): after each backward (D, then G) the gradients are averaged
+ * over the group's ranks in C++ before Adam's step, so every replica applies the same update.
+ * Rank r > 0 draws its z and masks from deriveSeed(seed, 'torch-step', step, 'rank', r); rank 0
+ * keeps the single-process seed, so a world of one is today's run bit for bit.
  */
 
 export interface TorchEngineOptions {
@@ -86,6 +92,7 @@ export class TorchEngine implements TrainingEngine {
   private native: NativeEngine | null;
   /** Calls run one at a time, in order (the addon also locks, but then the JS thread would wait). */
   private queue: Promise<unknown> = Promise.resolve();
+  private group: ProcessGroup | null = null;
 
   constructor(
     readonly spec: ArchitectureSpec,
@@ -160,8 +167,29 @@ export class TorchEngine implements TrainingEngine {
         });
       }
     }
-    const seed = deriveSeed(opts.seed, 'torch-step', opts.step);
-    return this.serial((native) => native.trainStep(batch, n, seed, r ?? null));
+    const rank = this.group?.rank ?? 0;
+    const seed = rank === 0 ? deriveSeed(opts.seed, 'torch-step', opts.step) : deriveSeed(opts.seed, 'torch-step', opts.step, 'rank', rank);
+    const grouped = this.group !== null;
+    return this.serial(async (native) => {
+      try {
+        const { allReduceMs, ...m } = await native.trainStep(batch, n, seed, r ?? null);
+        return grouped ? { ...m, allReduceMs } : m;
+      } catch (err) {
+        // A failed gradient all-reduce carries its E_DIST_* code and the lost rank.
+        throw (err as { code?: unknown })?.code ? distError(err) : err;
+      }
+    });
+  }
+
+  /**
+   * Data-parallel training: from the next step on, gradients are averaged over `group`'s ranks
+   * (null: back to one process). Every rank must hold the same weights (checkIdenticalWeights).
+   * `syncBn`: training-mode batch norm uses the global batch's statistics (all-reduced forward
+   * and backward, as PyTorch's SyncBatchNorm); otherwise each replica its own (DDP's default).
+   */
+  async setGroup(group: ProcessGroup | null, opts: { syncBn?: boolean } = {}): Promise<void> {
+    await this.serial((native) => native.setGroup(group ? group.native : null, opts.syncBn ?? false));
+    this.group = group;
   }
 
   generate(z: Float32Array, n: number, weights: GeneratorWeights = 'raw'): Promise<Float32Array> {

@@ -95,6 +95,37 @@ if cfg['mode'] == 'forward':
     with torch.no_grad():
         out['images'] = run('generator', X['z'], False, None)
         out['logits'] = run('discriminator', X['images'], False, None)
+elif cfg['mode'] == 'dataParallel':
+    # R replicas, each with its own half-batch (and so its own batch-norm statistics); each
+    # update averages their gradients, then one Adam step: what DDP computes.
+    T = spec['training']; R = cfg['replicas']
+    def bce(logits, label):
+        return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, label))
+    gp = [P[k] for k in P if k.startswith('generator.') and P[k].requires_grad]
+    dp = [P[k] for k in P if k.startswith('discriminator.') and P[k].requires_grad]
+    optG = torch.optim.Adam(gp, lr=T['learningRate'], betas=(T['beta1'], T['beta2']), eps=T['epsilon'])
+    optD = torch.optim.Adam(dp, lr=T['learningRate'], betas=(T['beta1'], T['beta2']), eps=T['epsilon'])
+    def mk(tag, step, r):
+        return None if not cfg['masks'] else [X['%s_%d_%d_%d' % (tag, step, r, i)] for i in range(cfg['masks'])]
+    def averaged_step(opt, params, loss_of):
+        grads = [torch.autograd.grad(loss_of(r), params) for r in range(R)]
+        for i, p in enumerate(params): p.grad = sum(g[i] for g in grads) / R
+        opt.step()
+    for step in range(cfg['steps']):
+        def lossD(r):
+            z, real = X['z_%d_%d' % (step, r)], X['real_%d_%d' % (step, r)]
+            fake = run('generator', z, True, mk('mD', step, r)).detach()
+            return bce(run('discriminator', real, True, None), T['realLabel']) + bce(run('discriminator', fake, True, None), 0.0)
+        averaged_step(optD, dp, lossD)
+        def lossG(r):
+            return bce(run('discriminator', run('generator', X['z_%d_%d' % (step, r)], True, mk('mG', step, r)), True, None), 1.0)
+        averaged_step(optG, gp, lossG)
+    out = {k: v for k, v in P.items() if v.requires_grad}
+    for opt, ps in ((optG, gp), (optD, dp)):
+        for k in P:
+            if P[k].requires_grad and any(P[k] is q for q in ps):
+                st = opt.state[P[k]]
+                out['adam.m.' + k] = st['exp_avg']; out['adam.v.' + k] = st['exp_avg_sq']
 else:
     T = spec['training']
     def masks(tag):
@@ -126,7 +157,9 @@ write_st(sys.argv[4], out)
 `;
 
 export interface ReferenceRun {
-  mode: 'forward' | 'train';
+  /** dataParallel: inputs z_<step>_<r>, real_<step>_<r>, mD_/mG_<step>_<r>_<i>; `replicas` of them. */
+  mode: 'forward' | 'train' | 'dataParallel';
+  replicas?: number;
   n: number;
   steps?: number;
   /** Number of dropout masks per update, or null for none. */
