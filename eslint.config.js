@@ -47,10 +47,8 @@ export default tseslint.config(
     // a check lived elsewhere; with noUncheckedIndexedAccess on, that is exactly how a leftover
     // `]!` hides that the index is now checked. The rule cannot tell a justified `]!` from a
     // careless one (that would take no-non-null-assertion, which would flag every bounded pixel
-    // loop), so it only removes the ones that do nothing. Not yet on the engines, train and
-    // distributed code, which still have such assertions: add them here once they are gone.
+    // loop), so it only removes the ones that do nothing.
     files: ['**/*.ts'],
-    ignores: ['src/engines/**', 'src/train/**', 'src/distributed/**', 'src/cli/train.ts', 'test/engines/**', 'test/distributed/**', 'test/train/**', 'bench/distributed.ts', 'bench/train*.ts'],
     rules: { '@typescript-eslint/no-unnecessary-type-assertion': 'error' },
   },
   {

@@ -222,9 +222,9 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('dist-backend', { type: 'string', choices: [...DIST_BACKENDS], describe: 'Data-parallel: auto (NCCL on CUDA when built in, else Gloo) | gloo | nccl' })
       .example('$0 train --ema 0', 'keep no EMA generator (samples and export use the raw weights)')
       .example('$0 train --engine torch --nproc 2 --batch-size 32', 'data-parallel on 2 local ranks: global batch 64')
-      .example('python3 -m torch.distributed.run --nproc_per_node 2 --no_python celeba-gan train --engine torch --out runs/ddp --seed 1', 'the same under torchrun (also PyTorchJob, SLURM: README)') as unknown as Argv<TrainArgs>,
+      .example('python3 -m torch.distributed.run --nproc_per_node 2 --no_python celeba-gan train --engine torch --out runs/ddp --seed 1', 'the same under torchrun (also PyTorchJob, SLURM: README)'),
   handler: async (argv) => {
-    const engineChoice = assertOneOf('engine', argv.engine, ENGINE_CHOICES) as EngineChoice;
+    const engineChoice = assertOneOf<EngineChoice>('engine', argv.engine, ENGINE_CHOICES);
     if (argv.device !== undefined) parseTrainDevice(argv.device);
     const evalEvery = assertInteger('eval-every', argv['eval-every'], 0);
     const evalN = assertInteger('eval-n', argv['eval-n'], 2);
@@ -385,7 +385,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
           `finishing the current step (${clock.lastStepText()}) and saving a checkpoint`,
         quitting: () => 'the last checkpoint stays; the current step is lost',
         print: (line) => {
-          const bar = progress as Progress | null;
+          const bar = progress;
           if (bar) bar.log(line);
           else process.stderr.write(`${line}\n`);
         },

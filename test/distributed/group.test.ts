@@ -68,7 +68,7 @@ describe('two ranks over Gloo on 127.0.0.1', { skip }, () => {
   test('replicas stay bit-identical over several all-reduces; the start-up weights check names the rank that differs', async () => {
     const { exitCode, byRank, output } = await runPair('replicas');
     assert.equal(exitCode, 0, output);
-    const [r0, r1] = byRank as Record<string, unknown>[];
+    const [r0, r1] = byRank;
     assert.notEqual(r0!.before, r1!.before, 'the ranks start from different buffers');
     assert.equal(r0!.after, r1!.after, 'after 6 all-reduces and identical updates the buffers are bit-identical');
     assert.equal(r0!.same, r1!.same);

@@ -83,11 +83,11 @@ export function startRank(env: Record<string, string>, scenario: string[], deadl
     const lines = jsonLines(stdout);
     while (waiting.length > 0 && seen < lines.length) waiting.shift()!(lines[seen++]!);
   };
-  child.stdout!.on('data', (d) => {
+  child.stdout.on('data', (d) => {
     stdout += String(d);
     pump();
   });
-  child.stderr!.on('data', (d) => (stderr += String(d)));
+  child.stderr.on('data', (d) => (stderr += String(d)));
   const done = new Promise<RankOutput>((resolve) => {
     child.on('close', (code, signal) => {
       clearTimeout(timer);

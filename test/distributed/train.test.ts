@@ -70,8 +70,8 @@ function startProcess(command: string, args: string[], env: NodeJS.ProcessEnv, d
   cliChildren.add(child);
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (d) => (stdout += String(d)));
-  child.stderr!.on('data', (d) => {
+  child.stdout.on('data', (d) => (stdout += String(d)));
+  child.stderr.on('data', (d) => {
     stderr += String(d);
     onStderr?.(stderr);
   });

@@ -136,7 +136,7 @@ test('crash leftovers: train reports and removes .step-*.tmp folders and half-de
   const out = join(root, 'run-leftovers');
   assert.equal((await cli('train', '--data', data, '--out', out, '--steps', '4', '--checkpoint-every', '2', ...tiny)).code, 0);
   const ck = join(out, 'checkpoints');
-  const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+  const dead = spawnSync(process.execPath, ['-e', '0']).pid;
   // A checkpoint being written when the process was killed (4-5 MB at full width).
   mkdirSync(join(ck, `.step-000000006.${dead}.abc.tmp`));
   writeFileSync(join(ck, `.step-000000006.${dead}.abc.tmp`, WEIGHTS_FILE), 'partial');

@@ -1,7 +1,7 @@
 import { layerInfos, type LayerInfo } from '../../model/shapes.js';
 import type { ArchitectureSpec, NetworkName } from '../../model/spec.js';
 import { nchwToNhwc, nhwcToNchw } from './layout.js';
-import type { Tensor, Tensor2D, Tensor4D, Tf, Variable } from './types.js';
+import type { Tensor, Tensor4D, Tf, Variable } from './types.js';
 
 /**
  * One network's forward pass, built from the spec with tfjs core ops (no tfjs-layers), so every
@@ -52,10 +52,10 @@ export class Network {
     let dropoutIndex = 0;
     for (const info of this.infos) {
       const l = info.layer;
-      const n = h.shape[0]!;
+      const n = h.shape[0];
       switch (l.kind) {
         case 'dense': {
-          h = tf.matMul(h as Tensor2D, this.v(l.name, 'weight') as unknown as Tensor2D);
+          h = tf.matMul(h, this.v(l.name, 'weight'));
           if (l.bias) h = tf.add(h, this.v(l.name, 'bias'));
           break;
         }

@@ -244,7 +244,7 @@ export class TfjsEngine implements TrainingEngine {
         logitsReal = tf.keep(this.discriminator.forward(real, modeD));
         logitsFake = tf.keep(this.discriminator.forward(fake, modeD));
         kept.push(logitsReal, logitsFake);
-        return tf.add(this.bce(logitsReal, realLabel), this.bce(logitsFake, 0)) as Scalar;
+        return tf.add<Scalar>(this.bce(logitsReal, realLabel), this.bce(logitsFake, 0));
       }, dVars);
       applyRunning(modeD.running);
       this.adam('discriminator', d.grads);
