@@ -28,7 +28,8 @@ export function formatDuration(seconds: number): string {
 
 export class Progress {
   private readonly start = performance.now();
-  private lastDraw = 0;
+  // -Infinity: the first update always draws, even in the first 100 ms of the process.
+  private lastDraw = -Infinity;
   private lastPlain = -Infinity; // the first update prints at once
   private count = 0;
   private extra = '';
