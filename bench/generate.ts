@@ -18,7 +18,8 @@ import { parseArgs } from 'node:util';
 import { buildSpec } from '../src/config/presets.js';
 import { createTfjsEngine } from '../src/engines/tfjs/tfjs-engine.js';
 import { defaultPipelineDepth, generateImages } from '../src/inference/generate.js';
-import { latentsFor, openGenerator, type GeneratorSession } from '../src/inference/session.js';
+import { latentsFor, openGenerator } from '../src/inference/session.js';
+import { modelOnly } from './model-only.js';
 import { parseProvider } from '../src/bindings/onnxruntime.js';
 import { initialWeights } from '../src/model/init.js';
 import { buildGeneratorOnnx } from '../src/onnx/export.js';
@@ -53,23 +54,6 @@ function log(line: string): void {
 function cpuMs(start: NodeJS.CpuUsage): number {
   const u = process.cpuUsage(start);
   return (u.user + u.system) / 1000;
-}
-
-/**
- * images/s of session.run at batch size b (one warm-up call, then calls for about `seconds`),
- * and the CPU time per image, which other processes on a shared machine disturb far less.
- */
-async function modelOnly(session: GeneratorSession, b: number, seconds: number): Promise<{ rate: number; cpuPerImage: number }> {
-  const z = latentsFor(SEED, 0, b, session.info.zDim, session.info.latent);
-  await session.run(z, b);
-  let images = 0;
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  do {
-    await session.run(z, b);
-    images += b;
-  } while (performance.now() - t0 < seconds * 1000);
-  return { rate: images / ((performance.now() - t0) / 1000), cpuPerImage: cpuMs(cpu0) / images };
 }
 
 async function main(): Promise<void> {

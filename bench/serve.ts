@@ -24,7 +24,8 @@ import { parseArgs } from 'node:util';
 import { parseProvider } from '../src/bindings/onnxruntime.js';
 import { defaultServeThreads } from '../src/cli/serve.js';
 import { buildSpec } from '../src/config/presets.js';
-import { latentsFor, openGenerator, type GeneratorSession } from '../src/inference/session.js';
+import { openGenerator } from '../src/inference/session.js';
+import { modelOnly } from './model-only.js';
 import { initialWeights } from '../src/model/init.js';
 import { buildGeneratorOnnx } from '../src/onnx/export.js';
 
@@ -63,20 +64,6 @@ function log(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
-/** images/s of session.run at batch b, and CPU ms per image (all threads: less disturbed by other load). */
-async function modelOnly(session: GeneratorSession, b: number): Promise<{ rate: number; cpu: number }> {
-  const z = latentsFor(SEED, 0, b, session.info.zDim, session.info.latent);
-  await session.run(z, b);
-  let images = 0;
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  do {
-    await session.run(z, b);
-    images += b;
-  } while (performance.now() - t0 < seconds * 1000);
-  const u = process.cpuUsage(cpu0);
-  return { rate: images / ((performance.now() - t0) / 1000), cpu: (u.user + u.system) / 1000 / images };
-}
 
 /** CPU ms (user + system, all threads) a process has used, from /proc. */
 function cpuMsOf(pid: number): number {
@@ -153,15 +140,15 @@ async function main(): Promise<void> {
     // Model-only with onnxruntime's default threads (as bench:generate and `generate`) and with
     // serve's default; served figures are compared with the faster of the two at batch 64.
     const serveThreads = defaultServeThreads();
-    const modelRuns: { threads: string; b64: { rate: number; cpu: number }; b1: { rate: number; cpu: number } }[] = [];
+    const modelRuns: { threads: string; b64: { rate: number; cpuPerImage: number }; b1: { rate: number; cpuPerImage: number } }[] = [];
     for (const threads of [undefined, serveThreads]) {
       const session = await openGenerator(model, { provider, threads });
-      modelRuns.push({ threads: threads === undefined ? 'default' : String(threads), b64: await modelOnly(session, 64), b1: await modelOnly(session, 1) });
+      modelRuns.push({ threads: threads === undefined ? 'default' : String(threads), b64: await modelOnly(session, 64, seconds, SEED), b1: await modelOnly(session, 1, seconds, SEED) });
       await session.close();
     }
     log(`(a) model only (${provider}):`);
     for (const r of modelRuns) {
-      log(`  threads ${r.threads}: batch 64 ${r.b64.rate.toFixed(1)} images/s (CPU ${r.b64.cpu.toFixed(2)} ms/image), batch 1 ${r.b1.rate.toFixed(1)} images/s (CPU ${r.b1.cpu.toFixed(2)} ms/image)`);
+      log(`  threads ${r.threads}: batch 64 ${r.b64.rate.toFixed(1)} images/s (CPU ${r.b64.cpuPerImage.toFixed(2)} ms/image), batch 1 ${r.b1.rate.toFixed(1)} images/s (CPU ${r.b1.cpuPerImage.toFixed(2)} ms/image)`);
     }
     const m64 = modelRuns.reduce((a, b) => (b.b64.rate > a.b64.rate ? b : a)).b64;
     const model64 = m64.rate;
@@ -219,7 +206,7 @@ async function main(): Promise<void> {
     log('targets:');
     log(`  concurrency 64, --max-batch 64 / model-only batch 64: ${ratio.toFixed(2)} (target >= 0.7) ${ratio >= 0.7 ? 'ok' : 'BELOW TARGET'}`);
     log(`  --max-batch 64 / --max-batch 1 at concurrency 64: ${gain.toFixed(2)}x (target >= 3x) ${gain >= 3 ? 'ok' : 'BELOW TARGET'}`);
-    log(`  CPU per image, model-only batch 64 / served at concurrency 64: ${(m64.cpu / cpuPer.get('64/64')!).toFixed(2)} (--max-batch 64), ${(m64.cpu / cpuPer.get('1/64')!).toFixed(2)} (--max-batch 1)`);
+    log(`  CPU per image, model-only batch 64 / served at concurrency 64: ${(m64.cpuPerImage / cpuPer.get('64/64')!).toFixed(2)} (--max-batch 64), ${(m64.cpuPerImage / cpuPer.get('1/64')!).toFixed(2)} (--max-batch 1)`);
     log(`  load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
     log(`  overload: peak RSS ${peak.toFixed(0)} MB ${peak < RSS_BOUND_MB ? '<' : '>='} ${RSS_BOUND_MB} MB; 503s ${r.statusCodeStats['503']?.count ?? 0}; after - before ${(after - before).toFixed(0)} MB`);
   } finally {

@@ -1,5 +1,5 @@
 import { Rng } from '../util/rng.js';
-import { CHANNELS, checkImageSet, type ImageSet } from './swd.js';
+import { CHANNELS, checkImageSet, mirror, type ImageSet } from './swd.js';
 
 /**
  * The validation ladder every offered metric must rank (issue 10; bench:metrics and the tests):
@@ -9,14 +9,6 @@ import { CHANNELS, checkImageSet, type ImageSet } from './swd.js';
 
 function clampByte(v: number): number {
   return v < 0 ? 0 : v > 255 ? 255 : Math.round(v);
-}
-
-function mirror(i: number, n: number): number {
-  if (n === 1) return 0;
-  const period = 2 * n - 2;
-  let j = ((i % period) + period) % period;
-  if (j >= n) j = period - j;
-  return j;
 }
 
 /** Gaussian blur of standard deviation `sigma` px (kernel radius ceil(3 sigma), mirrored borders), per image and channel. */

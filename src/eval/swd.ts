@@ -101,8 +101,8 @@ export function pyramidSizes(height: number, width: number, minResolution: numbe
 // 1 4 6 4 1 binomial, separable: the reference's 5x5 / 256 filter.
 const TAPS = [1 / 16, 4 / 16, 6 / 16, 4 / 16, 1 / 16] as const;
 
-/** scipy.ndimage 'mirror' (= numpy 'reflect'): d c b | a b c d | c b a. */
-function mirror(i: number, n: number): number {
+/** scipy.ndimage 'mirror' (= numpy 'reflect'): d c b | a b c d | c b a. Also the blur's border (degrade.ts). */
+export function mirror(i: number, n: number): number {
   if (n === 1) return 0;
   const period = 2 * n - 2;
   let j = ((i % period) + period) % period;
