@@ -1,4 +1,5 @@
 #include "dist.h"
+#include "task.h"
 
 #include <algorithm>
 #include <atomic>
@@ -500,48 +501,11 @@ Napi::Error jsError(Napi::Env env, const std::string& code, const std::string& m
   return e;
 }
 
-/** Runs `work` on the libuv pool (collectives block); DistErrors keep their code and lost rank. */
-template <typename R>
-class DistTask : public Napi::AsyncWorker {
- public:
-  DistTask(Napi::Env env, std::function<R()> work, std::function<Napi::Value(Napi::Env, R&)> done)
-      : Napi::AsyncWorker(env, "celeba-gan-dist"), deferred_(Napi::Promise::Deferred::New(env)), work_(std::move(work)), done_(std::move(done)) {}
-  Napi::Promise Promise() { return deferred_.Promise(); }
-
- protected:
-  void Execute() override {
-    try {
-      result_ = work_();
-    } catch (const DistError& e) {
-      code_ = e.code;
-      lostRank_ = e.lostRank;
-      SetError(e.what());
-    } catch (const std::exception& e) {
-      code_ = "E_DIST_FAILED";
-      SetError(messageOf(e));
-    }
-  }
-  void OnOK() override {
-    try {
-      deferred_.Resolve(done_(Env(), result_));
-    } catch (const Napi::Error& e) {
-      deferred_.Reject(e.Value());
-    }
-  }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(jsError(Env(), code_, e.Message(), lostRank_).Value()); }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  std::function<R()> work_;
-  std::function<Napi::Value(Napi::Env, R&)> done_;
-  R result_{};
-  std::string code_;
-  int lostRank_ = -1;
-};
 
 template <typename R>
 Napi::Promise queue(Napi::Env env, std::function<R()> work, std::function<Napi::Value(Napi::Env, R&)> done) {
-  auto* task = new DistTask<R>(env, std::move(work), std::move(done));
+  // Collectives block: off the JS thread. Anything but a DistError is E_DIST_FAILED.
+  auto* task = new Task<R>(env, std::move(work), std::move(done), messageOf, "E_DIST_FAILED");
   Napi::Promise p = task->Promise();
   task->Queue();
   return p;

@@ -1,4 +1,5 @@
 #include "engine.h"
+#include "task.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/autocast_mode.h>
@@ -101,46 +102,6 @@ torch::Tensor bce(const torch::Tensor& logits, double target) {
   return torch::binary_cross_entropy_with_logits(logits.to(torch::kFloat), torch::full_like(logits, target, torch::kFloat));
 }
 
-/** Runs `work` on the libuv pool; resolves with what `done` makes of the result on the JS thread. */
-template <typename R>
-class Task : public Napi::AsyncWorker {
- public:
-  Task(Napi::Env env, std::function<R()> work, std::function<Napi::Value(Napi::Env, R&)> done)
-      : Napi::AsyncWorker(env, "celeba-gan-torch"), deferred_(Napi::Promise::Deferred::New(env)), work_(std::move(work)),
-        done_(std::move(done)) {}
-  Napi::Promise Promise() { return deferred_.Promise(); }
-
- protected:
-  void Execute() override {
-    try {
-      result_ = work_();
-    } catch (const dist::DistError& e) {
-      // A collective of the training step failed: JavaScript maps code and lostRank (group.ts).
-      code_ = e.code;
-      lostRank_ = e.lostRank;
-      SetError(e.what());
-    } catch (const std::exception& e) {
-      SetError(messageOf(e));
-    }
-  }
-  void OnOK() override { deferred_.Resolve(done_(Env(), result_)); }
-  void OnError(const Napi::Error& e) override {
-    Napi::Object err = e.Value();
-    if (!code_.empty()) {
-      err.Set("code", code_);
-      if (lostRank_ >= 0) err.Set("lostRank", lostRank_);
-    }
-    deferred_.Reject(err);
-  }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  std::function<R()> work_;
-  std::function<Napi::Value(Napi::Env, R&)> done_;
-  R result_{};
-  std::string code_;
-  int lostRank_ = -1;
-};
 
 }  // namespace
 
@@ -558,7 +519,8 @@ Napi::Value Engine::TrainStep(const Napi::CallbackInfo& info) {
           out.Set("dFake", m.dFake);
           out.Set("allReduceMs", m.allReduceMs);
           return out;
-        });
+        },
+        messageOf);
     task->Queue();
     return task->Promise();
   });
@@ -573,7 +535,7 @@ Napi::Value Engine::Generate(const Napi::CallbackInfo& info) {
     torch::Tensor z = floatsOf(env, info[0], {n, s->zDim}, "z");
     const bool useEma = info.Length() > 2 && info[2].ToBoolean();
     auto task = new Task<torch::Tensor>(env, [s, z, useEma] { return s->generate(z, useEma); },
-                                        [](Napi::Env e, torch::Tensor& t) -> Napi::Value { return toFloat32Array(e, t); });
+                                        [](Napi::Env e, torch::Tensor& t) -> Napi::Value { return toFloat32Array(e, t); }, messageOf);
     task->Queue();
     return task->Promise();
   });
@@ -587,7 +549,7 @@ Napi::Value Engine::Discriminate(const Napi::CallbackInfo& info) {
     const int64_t n = info[1].As<Napi::Number>().Int64Value();
     torch::Tensor x = floatsOf(env, info[0], {n, s->channels, s->height, s->width}, "images");
     auto task = new Task<torch::Tensor>(env, [s, x] { return s->discriminate(x); },
-                                        [](Napi::Env e, torch::Tensor& t) -> Napi::Value { return toFloat32Array(e, t); });
+                                        [](Napi::Env e, torch::Tensor& t) -> Napi::Value { return toFloat32Array(e, t); }, messageOf);
     task->Queue();
     return task->Promise();
   });
