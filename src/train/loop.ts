@@ -244,8 +244,11 @@ export class Trainer {
   private async agreeToStop(): Promise<boolean> {
     if (!this.dist) return this.stopReason !== null;
     const [votes] = await this.dist.group.allReduceMean([new Float32Array([this.stopReason ? 1 : 0])]);
-    if (votes![0]! > 0) this.stopReason ??= 'a stop on another rank';
-    return this.stopReason !== null;
+    // Decide from the vote alone: a signal that lands on this rank while the vote is in flight
+    // must not make it stop when the others (who saw a 0 from it) go on; it counts next step.
+    const anyone = votes![0]! > 0;
+    if (anyone) this.stopReason ??= 'a stop on another rank';
+    return anyone;
   }
 
   /** Create the run folder's parts (run.json for a new run). */
