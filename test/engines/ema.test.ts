@@ -11,8 +11,8 @@ import { parameterList } from '../../src/model/shapes.js';
 import type { ArchitectureSpec } from '../../src/model/spec.js';
 import type { TensorMap } from '../../src/model/tensors.js';
 import { stepLatents } from '../../src/engines/randomness.js';
-import { Rng } from '../../src/util/rng.js';
 import { torchSkip } from './torch/available.js';
+import { fakeBatch } from '../support/tensors.js';
 
 /**
  * The EMA generator, on both engines: it never changes the raw weights, it follows the formula
@@ -25,13 +25,6 @@ import { torchSkip } from './torch/available.js';
 const spec: ArchitectureSpec = buildSpec('seed28', 0.03125);
 const N = 4;
 const SEED = 11;
-
-function fakeBatch(n: number, seed: number): Uint8Array {
-  const rng = new Rng(seed, 'ema-test-batch');
-  const out = new Uint8Array(n * spec.image.height * spec.image.width * spec.image.channels);
-  for (let i = 0; i < out.length; i++) out[i] = rng.int(256);
-  return out;
-}
 
 function zeroOptimizer(): OptimizerState {
   const tensors: TensorMap = new Map();
@@ -47,7 +40,7 @@ async function start(e: TrainingEngine, decay: number): Promise<void> {
 }
 
 async function steps(e: TrainingEngine, from: number, to: number): Promise<void> {
-  for (let step = from; step < to; step++) await e.trainStep(fakeBatch(N, step), N, { seed: SEED, step });
+  for (let step = from; step < to; step++) await e.trainStep(fakeBatch(spec, N, step, 'ema-test-batch'), N, { seed: SEED, step });
 }
 
 function assertSameMaps(a: TensorMap, b: TensorMap, what: string): void {

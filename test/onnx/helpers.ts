@@ -22,12 +22,7 @@ export function randomZ(seed: number, n: number, zDim: number, latent: 'uniform'
   return latent === 'uniform' ? rng.fillUniform(z, -1, 1) : rng.fillNormal(z);
 }
 
-export function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
+export { maxAbsDiff } from '../support/tensors.js';
 
 // Which python3, and whether a reference may be missing: test/support/references.ts decides.
 export { PYTHON, pythonMissing } from '../support/references.js';

@@ -14,24 +14,11 @@ import { dropoutMasks, stepLatents, stepRandomness } from '../../../src/engines/
 import { Rng } from '../../../src/util/rng.js';
 import { runTorchReference } from './torch-reference.js';
 import { TORCH, referenceSkip } from '../../support/references.js';
+import { fakeBatch, maxAbsDiff } from '../../support/tensors.js';
 
 // Tiny widths: the pure-JS CPU backend is what CI has.
 const seed28 = buildSpec('seed28', 0.03125);
 const dcgan64 = buildSpec('dcgan64', 0.03125);
-
-function fakeBatch(spec: ArchitectureSpec, n: number, seed: number): Uint8Array {
-  const rng = new Rng(seed, 'test-batch');
-  const out = new Uint8Array(n * spec.image.height * spec.image.width * spec.image.channels);
-  for (let i = 0; i < out.length; i++) out[i] = rng.int(256);
-  return out;
-}
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
 
 const engines = new Map<string, TfjsEngine>();
 before(async () => {
@@ -84,7 +71,7 @@ test('setWeights/getWeights round-trip canonical tensors exactly', async () => {
 test('training steps: losses finite and moving, tensor count constant, randomness a function of (seed, step)', async () => {
   const e = engines.get('seed28')!;
   const n = 4;
-  const batch = fakeBatch(seed28, n, 1);
+  const batch = fakeBatch(seed28, n, 1, 'test-batch');
   const before = e.numTensors();
   const losses: number[] = [];
   for (let step = 0; step < 3; step++) {
@@ -204,7 +191,7 @@ for (const spec of [seed28, dcgan64]) {
       const inputs: TensorMap = new Map();
       const metrics: number[] = [];
       for (let step = 0; step < steps; step++) {
-        const batch = fakeBatch(spec, n, 100 + step);
+        const batch = fakeBatch(spec, n, 100 + step, 'test-batch');
         const r = stepRandomness(spec, 8, step, n);
         inputs.set(`z${step}`, { shape: [n, spec.zDim], data: r.z });
         inputs.set(`real${step}`, { shape: [n, 3, H, W], data: hwcToNchwFloat(batch, n, H, W) });

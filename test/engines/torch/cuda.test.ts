@@ -6,8 +6,8 @@ import { CelebaGanError } from '../../../src/errors.js';
 import { initialWeights } from '../../../src/model/init.js';
 import type { ArchitectureSpec } from '../../../src/model/spec.js';
 import { stepLatents, stepRandomness } from '../../../src/engines/randomness.js';
-import { Rng } from '../../../src/util/rng.js';
 import { cudaSkip } from './available.js';
+import { fakeBatch, maxAbs, maxAbsDiff } from '../../support/tensors.js';
 
 /**
  * The torch engine on a CUDA device, checked against the same engine on the CPU (the CPU engine
@@ -21,26 +21,6 @@ import { cudaSkip } from './available.js';
  */
 
 const SPECS: ArchitectureSpec[] = [buildSpec('seed28', 0.0625), buildSpec('dcgan64', 0.03125)];
-
-function fakeBatch(spec: ArchitectureSpec, n: number, seed: number): Uint8Array {
-  const rng = new Rng(seed, 'cuda-test-batch');
-  const out = new Uint8Array(n * spec.image.height * spec.image.width * spec.image.channels);
-  for (let i = 0; i < out.length; i++) out[i] = rng.int(256);
-  return out;
-}
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
-
-function maxAbs(a: Float32Array): number {
-  let m = 0;
-  for (const v of a) m = Math.max(m, Math.abs(v));
-  return m;
-}
 
 describe('torch engine on CUDA', { skip: cudaSkip() }, () => {
   const cpu = new Map<string, TorchEngine>();
@@ -76,7 +56,7 @@ describe('torch engine on CUDA', { skip: cudaSkip() }, () => {
       const g = cuda.get(spec.preset)!;
       const c = cpu.get(spec.preset)!;
       await c.setWeights(initialWeights(spec, 9));
-      await c.trainStep(fakeBatch(spec, 4, 1), 4, { seed: 1, step: 0 });
+      await c.trainStep(fakeBatch(spec, 4, 1, 'cuda-test-batch'), 4, { seed: 1, step: 0 });
       const [w, o] = [await c.getWeights(), await c.getOptimizerState()];
       await g.setWeights(w, o);
       const [w2, o2] = [await g.getWeights(), await g.getOptimizerState()];
@@ -91,7 +71,7 @@ describe('torch engine on CUDA', { skip: cudaSkip() }, () => {
       await c.setWeights(w);
       await g.setWeights(w);
       const n = 8;
-      const batch = fakeBatch(spec, n, 2);
+      const batch = fakeBatch(spec, n, 2, 'cuda-test-batch');
       const randomness = stepRandomness(spec, 4, 0, n);
       const mC = await c.trainStep(batch, n, { seed: 4, step: 0, randomness });
       const mG = await g.trainStep(batch, n, { seed: 4, step: 0, randomness });
@@ -120,7 +100,7 @@ describe('torch engine on CUDA', { skip: cudaSkip() }, () => {
       await f32.setWeights(w);
       const n = 16;
       for (const step of [0, 1, 2]) {
-        const batch = fakeBatch(spec, n, 10 + step);
+        const batch = fakeBatch(spec, n, 10 + step, 'cuda-test-batch');
         const randomness = stepRandomness(spec, 6, step, n);
         const a = await amp.trainStep(batch, n, { seed: 6, step, randomness });
         const f = await f32.trainStep(batch, n, { seed: 6, step, randomness });

@@ -18,17 +18,11 @@ import { loadCheckpoint, saveCheckpoint } from '../../../src/train/checkpoint.js
 import { stepLatents, stepRandomness } from '../../../src/engines/randomness.js';
 import { Rng } from '../../../src/util/rng.js';
 import { torchSkip } from './available.js';
+import { fakeBatch, maxAbs, maxAbsDiff } from '../../support/tensors.js';
 
 // Tiny widths: the tfjs side runs on the pure-JS CPU backend in CI.
 const SPECS: ArchitectureSpec[] = [buildSpec('seed28', 0.0625), buildSpec('dcgan64', 0.03125)];
 const skip = torchSkip();
-
-function fakeBatch(spec: ArchitectureSpec, n: number, seed: number): Uint8Array {
-  const rng = new Rng(seed, 'torch-test-batch');
-  const out = new Uint8Array(n * spec.image.height * spec.image.width * spec.image.channels);
-  for (let i = 0; i < out.length; i++) out[i] = rng.int(256);
-  return out;
-}
 
 /** Initial weights with non-trivial batch-norm running statistics, so inference mode tests them. */
 function testWeights(spec: ArchitectureSpec, seed: number): TensorMap {
@@ -40,19 +34,6 @@ function testWeights(spec: ArchitectureSpec, seed: number): TensorMap {
     if (p.role === 'beta') rng.fillUniform(w.get(p.name)!.data, -0.1, 0.1);
   }
   return w;
-}
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
-
-function maxAbs(a: Float32Array): number {
-  let m = 0;
-  for (const v of a) m = Math.max(m, Math.abs(v));
-  return m;
 }
 
 describe('torch engine', { skip }, () => {
@@ -104,7 +85,7 @@ describe('torch engine', { skip }, () => {
       await t.setWeights(w);
       await j.setWeights(w);
       const n = 4;
-      const batch = fakeBatch(spec, n, 1);
+      const batch = fakeBatch(spec, n, 1, 'torch-test-batch');
       const randomness = stepRandomness(spec, 21, 0, n);
       const mT = await t.trainStep(batch, n, { seed: 21, step: 0, randomness });
       const mJ = await j.trainStep(batch, n, { seed: 21, step: 0, randomness });
@@ -150,7 +131,7 @@ describe('torch engine', { skip }, () => {
     test(`${spec.preset}: checkpoints cross engines exactly (2 steps torch -> 1 step tfjs -> 1 step torch): weights and Adam moments bit for bit`, async () => {
       const run = mkdtempSync(join(tmpdir(), 'cgt-torch-run-'));
       const n = 4;
-      const batch = fakeBatch(spec, n, 2);
+      const batch = fakeBatch(spec, n, 2, 'torch-test-batch');
       type State = { weights: TensorMap; optimizer: OptimizerState };
       const state = async (e: TrainingEngine): Promise<State> => ({ weights: await e.getWeights(), optimizer: await e.getOptimizerState() });
       const save = (e: TrainingEngine, step: number, s: State): void => {
@@ -218,7 +199,7 @@ describe('torch engine', { skip }, () => {
   test('seed28: a resumed run repeats the uninterrupted one exactly (randomness from (seed, step))', async () => {
     const spec = SPECS[0]!;
     const n = 4;
-    const batch = fakeBatch(spec, n, 3);
+    const batch = fakeBatch(spec, n, 3, 'torch-test-batch');
     const make = (): Promise<TorchEngine> => createTorchEngine(spec, { device: 'cpu', threads: 1 });
     const [a, b, c] = [await make(), await make(), await make()];
     try {
@@ -243,7 +224,7 @@ describe('torch engine', { skip }, () => {
     const spec = SPECS[0]!;
     const w = testWeights(spec, 17);
     const n = 4;
-    const batch = fakeBatch(spec, n, 5);
+    const batch = fakeBatch(spec, n, 5, 'torch-test-batch');
     const randomness = stepRandomness(spec, 3, 0, n);
     // A fresh engine (the shared ones carry Adam state from earlier tests).
     const base = await createTorchEngine(spec, { device: 'cpu', threads: 1 });
@@ -280,7 +261,7 @@ describe('torch engine', { skip }, () => {
         turns++;
         setImmediate(spin);
       };
-      const step = e.trainStep(fakeBatch(spec, 16, 4), 16, { seed: 1, step: 0 }).finally(() => (done = true));
+      const step = e.trainStep(fakeBatch(spec, 16, 4, 'torch-test-batch'), 16, { seed: 1, step: 0 }).finally(() => (done = true));
       setImmediate(spin);
       const m = await step;
       assert.ok(Number.isFinite(m.lossD));
@@ -342,7 +323,7 @@ describe('torch engine', { skip }, () => {
       const missing = initialWeights(spec, 1);
       missing.delete('discriminator.fc.bias');
       await rejectsWith(e.setWeights(missing), 'E_WEIGHTS_MISMATCH', /discriminator\.fc\.bias is missing/);
-      await rejectsWith(e.trainStep(fakeBatch(spec, 1, 1), 1, { seed: 1, step: 0 }), 'E_BAD_ARGUMENT', /at least 2 images/);
+      await rejectsWith(e.trainStep(fakeBatch(spec, 1, 1, 'torch-test-batch'), 1, { seed: 1, step: 0 }), 'E_BAD_ARGUMENT', /at least 2 images/);
     });
   });
 });
