@@ -89,6 +89,16 @@ def run(net, x, train, masks):
         else: raise ValueError(kind)
     return x
 
+def bce(logits, label):
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, label))
+
+def optimizers(T):
+    # G's and D's trainable tensors and an Adam for each, with the spec's settings.
+    gp = [P[k] for k in P if k.startswith('generator.') and P[k].requires_grad]
+    dp = [P[k] for k in P if k.startswith('discriminator.') and P[k].requires_grad]
+    adam = lambda ps: torch.optim.Adam(ps, lr=T['learningRate'], betas=(T['beta1'], T['beta2']), eps=T['epsilon'])
+    return gp, dp, adam(gp), adam(dp)
+
 out = {}
 n = cfg['n']
 if cfg['mode'] == 'forward':
@@ -99,12 +109,7 @@ elif cfg['mode'] == 'dataParallel':
     # R replicas, each with its own half-batch (and so its own batch-norm statistics); each
     # update averages their gradients, then one Adam step: what DDP computes.
     T = spec['training']; R = cfg['replicas']
-    def bce(logits, label):
-        return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, label))
-    gp = [P[k] for k in P if k.startswith('generator.') and P[k].requires_grad]
-    dp = [P[k] for k in P if k.startswith('discriminator.') and P[k].requires_grad]
-    optG = torch.optim.Adam(gp, lr=T['learningRate'], betas=(T['beta1'], T['beta2']), eps=T['epsilon'])
-    optD = torch.optim.Adam(dp, lr=T['learningRate'], betas=(T['beta1'], T['beta2']), eps=T['epsilon'])
+    gp, dp, optG, optD = optimizers(T)
     def mk(tag, step, r):
         return None if not cfg['masks'] else [X['%s_%d_%d_%d' % (tag, step, r, i)] for i in range(cfg['masks'])]
     def averaged_step(opt, params, loss_of):
@@ -130,12 +135,7 @@ else:
     T = spec['training']
     def masks(tag):
         return None if cfg['masks'] is None else [X['%s%d' % (tag, i)] for i in range(cfg['masks'])]
-    def bce(logits, label):
-        return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, label))
-    gp = [P[k] for k in P if k.startswith('generator.') and P[k].requires_grad]
-    dp = [P[k] for k in P if k.startswith('discriminator.') and P[k].requires_grad]
-    optG = torch.optim.Adam(gp, lr=T['learningRate'], betas=(T['beta1'], T['beta2']), eps=T['epsilon'])
-    optD = torch.optim.Adam(dp, lr=T['learningRate'], betas=(T['beta1'], T['beta2']), eps=T['epsilon'])
+    gp, dp, optG, optD = optimizers(T)
     metrics = []
     for step in range(cfg['steps']):
         z, real = X['z%d' % step], X['real%d' % step]
