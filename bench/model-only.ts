@@ -8,12 +8,13 @@ import { latentsFor, type GeneratorSession } from '../src/inference/session.js';
  */
 export async function modelOnly(session: GeneratorSession, b: number, seconds: number, seed = 2018): Promise<{ rate: number; cpuPerImage: number }> {
   const z = latentsFor(seed, 0, b, session.info.zDim, session.info.latent);
-  await session.run(z, b);
+  // A fresh copy per call: a worker-hosted session takes its latents' buffer.
+  await session.run(z.slice(), b);
   let images = 0;
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   do {
-    await session.run(z, b);
+    await session.run(z.slice(), b);
     images += b;
   } while (performance.now() - t0 < seconds * 1000);
   const u = process.cpuUsage(cpu0);

@@ -25,6 +25,7 @@ import { parseProvider } from '../src/bindings/onnxruntime.js';
 import { defaultServeThreads } from '../src/cli/serve.js';
 import { buildSpec } from '../src/config/presets.js';
 import { openGenerator } from '../src/inference/session.js';
+import { openGeneratorInWorker } from '../src/inference/worker-session.js';
 import { modelOnly } from './model-only.js';
 import { initialWeights } from '../src/model/init.js';
 import { buildGeneratorOnnx } from '../src/onnx/export.js';
@@ -34,6 +35,8 @@ const { values: args } = parseArgs({
     width: { type: 'string', default: '1' },
     seconds: { type: 'string', default: '4' },
     provider: { type: 'string', default: 'cpu' },
+    /** onnxruntime threads for the served runs (default: serve's default). */
+    threads: { type: 'string' },
     /** RSS bound stated for the overload run (MB). */
     'rss-bound': { type: 'string', default: '600' },
   },
@@ -83,7 +86,8 @@ interface Server {
 }
 
 async function startServer(model: string, extra: string[]): Promise<Server> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--model', model, '--port', '0', '--provider', provider, ...extra]);
+  const threadArgs = args.threads === undefined ? [] : ['--threads', args.threads];
+  const child = spawn(process.execPath, [BIN, 'serve', '--model', model, '--port', '0', '--provider', provider, ...threadArgs, ...extra]);
   let out = '';
   let err = '';
   child.stderr.on('data', (d) => (err += String(d)));
@@ -137,20 +141,28 @@ async function main(): Promise<void> {
     log(`celeba-gan bench:serve: seed28 width ${width}, ${cpus()[0]?.model ?? 'cpu'} x${availableParallelism()}, node ${process.version}, ${seconds} s per point`);
 
     log(`  load average at start: ${loadavg().map((l) => l.toFixed(1)).join(' ')} (other processes share the cores)`);
-    // Model-only with onnxruntime's default threads (as bench:generate and `generate`) and with
-    // serve's default; served figures are compared with the faster of the two at batch 64.
-    const serveThreads = defaultServeThreads();
-    const modelRuns: { threads: string; b64: { rate: number; cpuPerImage: number }; b1: { rate: number; cpuPerImage: number } }[] = [];
-    for (const threads of [undefined, serveThreads]) {
+    // Model-only with onnxruntime's default threads (the cores, as bench:generate and `generate`)
+    // and with 1; served figures are compared with the faster of the two at batch 64. The last
+    // line runs the model in a worker thread as serve does (the latents and images cross threads).
+    const serveThreads = args.threads === undefined ? defaultServeThreads() : Number(args.threads);
+    type Rate = { rate: number; cpuPerImage: number };
+    const modelRuns: { threads: string; b64: Rate; b1: Rate }[] = [];
+    for (const threads of [undefined, 1]) {
       const session = await openGenerator(model, { provider, threads });
-      modelRuns.push({ threads: threads === undefined ? 'default' : String(threads), b64: await modelOnly(session, 64, seconds, SEED), b1: await modelOnly(session, 1, seconds, SEED) });
+      modelRuns.push({ threads: threads === undefined ? `default (${availableParallelism()})` : String(threads), b64: await modelOnly(session, 64, seconds, SEED), b1: await modelOnly(session, 1, seconds, SEED) });
       await session.close();
     }
+    const inWorker = await openGeneratorInWorker(model, { provider, threads: serveThreads });
+    const viaWorker = { b64: await modelOnly(inWorker, 64, seconds, SEED), b1: await modelOnly(inWorker, 1, seconds, SEED) };
+    await inWorker.close();
     log(`(a) model only (${provider}):`);
     for (const r of modelRuns) {
       log(`  threads ${r.threads}: batch 64 ${r.b64.rate.toFixed(1)} images/s (CPU ${r.b64.cpuPerImage.toFixed(2)} ms/image), batch 1 ${r.b1.rate.toFixed(1)} images/s (CPU ${r.b1.cpuPerImage.toFixed(2)} ms/image)`);
     }
+    log(`  in a worker thread, threads ${serveThreads} (as serve): batch 64 ${viaWorker.b64.rate.toFixed(1)} images/s, batch 1 ${viaWorker.b1.rate.toFixed(1)} images/s`);
     const m64 = modelRuns.reduce((a, b) => (b.b64.rate > a.b64.rate ? b : a)).b64;
+    const best1 = modelRuns.reduce((a, b) => (b.b1.rate > a.b1.rate ? b : a)).b1;
+    log(`  batching in the model itself (best batch 64 / best batch 1): ${(m64.rate / best1.rate).toFixed(2)}x`);
     const model64 = m64.rate;
 
     log(`(b) served (serve's default: ${serveThreads} onnxruntime thread${serveThreads === 1 ? '' : 's'}): GET /v1/faces/S/I.png, one face per request`);

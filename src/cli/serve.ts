@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import type { Argv, CommandModule } from 'yargs';
 import { PROVIDER_NAMES, parseProvider } from '../bindings/onnxruntime.js';
 import { CelebaGanError, assertInteger } from '../errors.js';
-import { openGenerator } from '../inference/session.js';
+import { openGeneratorInWorker } from '../inference/worker-session.js';
 import { buildApp, DEFAULT_DEADLINE_MS } from '../serve/app.js';
 import { checkBindSafety } from '../serve/auth.js';
 import { pickModel } from './defaults.js';
@@ -80,7 +80,8 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
       process.stderr.write(`celeba-gan: model ${model} (${pick.why})\n`);
     }
     const threads = argv.threads ?? defaultServeThreads();
-    const session = await openGenerator(model, { provider, device, threads });
+    // The model runs in a worker thread, so this thread answers HTTP while a batch computes.
+    const session = await openGeneratorInWorker(model, { provider, device, threads });
     const stop = catchStopSignals({ finishing: () => `no longer accepting; finishing in-flight requests (at most ${drainMs / 1000} s)` });
     try {
       const { info } = session;
@@ -104,7 +105,11 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
       );
       process.stdout.write(`serving ${model} at ${address}/\n`);
 
-      await new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => resolve(), { once: true }));
+      // Until a stop signal, or until the model's thread dies (then there is nothing to serve).
+      const failure = await Promise.race([
+        new Promise<null>((resolve) => stop.signal.addEventListener('abort', () => resolve(null), { once: true })),
+        session.failed,
+      ]);
       let timer: NodeJS.Timeout | undefined;
       const inTime = await Promise.race([
         served.close().then(() => true),
@@ -114,7 +119,10 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
         served.app.server.closeAllConnections();
         process.stderr.write(`celeba-gan: in-flight requests did not finish within ${drainMs / 1000} s; closed their connections\n`);
         process.exitCode = 1;
-      } else {
+      }
+      // Reported like any other error (message, hint, exit 1), after the requests were answered.
+      if (failure) throw failure;
+      if (inTime) {
         process.stderr.write('celeba-gan: stopped cleanly\n');
         // A requested shutdown that drained cleanly is a success for a service (SIGTERM: 0);
         // Ctrl-C keeps the interactive convention, 130.

@@ -36,7 +36,8 @@ export const LIMITS = Object.freeze({
 export const DEFAULT_DEADLINE_MS = 30_000;
 
 export interface AppOptions {
-  session: GeneratorSession;
+  /** The model (serve hosts it in a worker thread: `failure` is set when that thread died). */
+  session: GeneratorSession & { readonly failure?: CelebaGanError | null };
   batcher: BatcherOptions;
   /** Bearer token required on every route but /healthz. */
   authToken?: string;
@@ -393,6 +394,8 @@ export async function buildApp(opts: AppOptions): Promise<ServeApp> {
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
     if (draining) return reply.code(503).header('Retry-After', '1').send(errorBody('E_SHUTTING_DOWN', 'the server is shutting down'));
+    const failure = session.failure;
+    if (failure) return reply.code(503).send(errorBody(failure.code, failure.message, failure.hint));
     if (batcher.saturated) return reply.code(503).header('Retry-After', '1').send(errorBody('E_QUEUE_FULL', `the queue is full (${batcher.queued} images)`));
     return { status: 'ready', queued: batcher.queued };
   });
