@@ -11,13 +11,14 @@ import { catchStopSignals } from './signals.js';
 /** `celeba-gan serve`: faces over HTTP, dynamically batched, with a page at `/`. */
 
 /**
- * onnxruntime intra-op threads unless --threads says otherwise: one core fewer than the machine
- * has, because between model calls the JS thread parses requests and encodes and sends faces,
- * and onnxruntime's pool threads (which spin waiting for work) fight it for the cores. On the
- * 2-core machine of README's benchmarks, 1 thread served about twice the faces/s of 2.
+ * onnxruntime intra-op threads unless --threads says otherwise: all the cores. The model runs in
+ * its own thread (src/inference/worker-session.ts), so while a batch computes the HTTP thread
+ * only waits, and a second onnxruntime thread nearly doubles a wide model's speed. Between
+ * batches the HTTP work needs the cores back, so serve also turns off the pool threads' spinning
+ * (they would otherwise busy-wait for the next run). README "bench:serve" has the measurements.
  */
 export function defaultServeThreads(cores = availableParallelism()): number {
-  return Math.max(1, cores - 1);
+  return Math.max(1, cores);
 }
 
 interface ServeArgs {
@@ -47,7 +48,7 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
       .option('port', { type: 'number', default: 8080, describe: 'Port (0: any free port, printed)' })
       .option('provider', { type: 'string', default: 'auto', describe: `Execution provider: ${PROVIDER_NAMES.join(', ')}` })
       .option('device', { type: 'number', default: 0, describe: 'GPU index for cuda / dml' })
-      .option('threads', { type: 'number', describe: `onnxruntime intra-op threads (default: the CPUs less one, here ${defaultServeThreads()}: the HTTP work needs a core)` })
+      .option('threads', { type: 'number', describe: `onnxruntime intra-op threads (default: the CPUs, here ${defaultServeThreads()})` })
       .option('max-batch', { type: 'number', default: 64, describe: 'Most faces in one model call' })
       .option('max-delay-ms', { type: 'number', default: 5, describe: 'Longest wait for a batch to fill' })
       .option('max-queue', { type: 'number', default: 1024, describe: 'Most faces waiting; beyond it requests get 503 + Retry-After' })
@@ -81,7 +82,7 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
     }
     const threads = argv.threads ?? defaultServeThreads();
     // The model runs in a worker thread, so this thread answers HTTP while a batch computes.
-    const session = await openGeneratorInWorker(model, { provider, device, threads });
+    const session = await openGeneratorInWorker(model, { provider, device, threads, spinning: false });
     const stop = catchStopSignals({ finishing: () => `no longer accepting; finishing in-flight requests (at most ${drainMs / 1000} s)` });
     try {
       const { info } = session;

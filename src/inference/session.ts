@@ -72,6 +72,12 @@ export interface OpenGeneratorOptions {
   device?: number;
   /** onnxruntime intra-op threads (default: onnxruntime's choice, the physical cores). */
   threads?: number;
+  /**
+   * false: onnxruntime's pool threads sleep as soon as a run ends instead of spinning for the
+   * next one (session.intra_op.allow_spinning = 0), leaving the cores to other work between
+   * runs (serve's HTTP). Default: onnxruntime's, spinning.
+   */
+  spinning?: boolean;
 }
 
 const modelHint = 'Pass --model <file.onnx> made by `celeba-gan export --onnx` (run `celeba-gan train` first if you have no run).';
@@ -198,6 +204,7 @@ export async function openOnnxSession(model: Uint8Array, what: string, opts: Ope
         executionProviders: [executionProviderConfig(candidate, device)],
         graphOptimizationLevel: 'all',
         ...(threads === undefined ? {} : { intraOpNumThreads: threads }),
+        ...(opts.spinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
       });
       return { ort, session, providerUsed: candidate, providerNotes: notes };
     } catch (err) {
@@ -229,7 +236,7 @@ export async function openGenerator(modelPath: string, opts: OpenGeneratorOption
   const partial = parseGeneratorMetadata(summary.metadata, modelPath);
   const info: GeneratorInfo = { ...partial, modelPath: resolve(modelPath), modelSha256: createHash('sha256').update(bytes).digest('hex') };
 
-  const { ort, session, providerUsed: used, providerNotes: notes } = await openOnnxSession(bytes, modelPath, { provider, device: opts.device, threads });
+  const { ort, session, providerUsed: used, providerNotes: notes } = await openOnnxSession(bytes, modelPath, { provider, device: opts.device, threads, spinning: opts.spinning });
   let fixedBatch: number | null;
   try {
     fixedBatch = checkIo(session, partial, modelPath);

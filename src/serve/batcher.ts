@@ -18,8 +18,6 @@ export interface BatcherOptions {
   maxDelayMs: number;
   /** Items waiting at most; beyond it submit() refuses. */
   maxQueue: number;
-  /** Model calls running at once (default 1). */
-  inFlight?: number;
 }
 
 interface Pending<I, O> {
@@ -49,7 +47,7 @@ export class QueueFullError extends CelebaGanError {
 export class Batcher<I, O> {
   private readonly queue: Pending<I, O>[] = [];
   private queuedItems = 0;
-  private running = 0;
+  private running = false;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   private idleWaiters: (() => void)[] = [];
@@ -138,7 +136,7 @@ export class Batcher<I, O> {
   /** Refuse new work; resolves when the queue is empty and no model call runs. */
   drain(): Promise<void> {
     this.closed = true;
-    if (this.running === 0 && this.queue.length === 0) return Promise.resolve();
+    if (!this.running && this.queue.length === 0) return Promise.resolve();
     this.flushNow();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
@@ -166,7 +164,7 @@ export class Batcher<I, O> {
 
   private schedule(): void {
     const oldest = this.queue[0];
-    if (this.running >= (this.opts.inFlight ?? 1) || oldest === undefined) return;
+    if (this.running || oldest === undefined) return;
     if (this.queuedItems >= this.opts.maxBatch || this.closed || this.opts.maxDelayMs === 0) {
       this.flushNow();
     } else if (!this.timer) {
@@ -180,12 +178,12 @@ export class Batcher<I, O> {
       clearTimeout(this.timer);
       this.timer = null;
     }
-    if (this.running >= (this.opts.inFlight ?? 1) || this.queue.length === 0) return;
+    if (this.running || this.queue.length === 0) return;
     void this.runOne();
   }
 
   private async runOne(): Promise<void> {
-    this.running += 1;
+    this.running = true;
     // Take items in arrival order, splitting a request across batches when it does not fit.
     const parts: { p: Pending<I, O>; from: number; count: number }[] = [];
     const batch: I[] = [];
@@ -216,7 +214,7 @@ export class Batcher<I, O> {
     } catch (err) {
       for (const { p } of parts) this.drop(p, err);
     } finally {
-      this.running -= 1;
+      this.running = false;
       // The next batch starts at once: the requests that arrived while the model ran (it runs
       // off this thread, see src/inference/worker-session.ts) are already queued.
       this.schedule();
@@ -225,7 +223,7 @@ export class Batcher<I, O> {
   }
 
   private notifyIdle(): void {
-    if (this.running > 0 || this.queue.length > 0 || this.idleWaiters.length === 0) return;
+    if (this.running || this.queue.length > 0 || this.idleWaiters.length === 0) return;
     for (const w of this.idleWaiters.splice(0)) w();
   }
 }

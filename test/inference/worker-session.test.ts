@@ -16,7 +16,8 @@ const modelPath = writeTinyModel(dir);
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 test('the worker reports the same info and provider, and makes the same faces as openGenerator in this thread', async () => {
-  const inWorker = await openGeneratorInWorker(modelPath, { provider: 'cpu', threads: 1 });
+  // As serve opens it: its options reach openGenerator in the worker (here: no spinning).
+  const inWorker = await openGeneratorInWorker(modelPath, { provider: 'cpu', threads: 2, spinning: false });
   const here = await openGenerator(modelPath, { provider: 'cpu', threads: 1 });
   try {
     assert.deepEqual(inWorker.info, here.info);
