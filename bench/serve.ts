@@ -2,7 +2,8 @@
  * Serving speed, in one run on one model (seed28 at --width, initial weights, exported by the
  * project's exporter), all on 127.0.0.1 and bounded in time and request count:
  *
- *   (a) model only: onnxruntime-node session.run images/s at batch 64 and 1 (as bench:generate)
+ *   (a) model only: onnxruntime-node session.run images/s at batch 64 and 1 (as bench:generate),
+ *       with onnxruntime's default threads and with 1, and in a worker thread as serve runs it
  *   (b) `celeba-gan serve` in a child process, driven by autocannon: GET /v1/faces/S/I.png with a
  *       new index per request, at concurrency 1, 16, 64, with --max-batch 64 and --max-batch 1:
  *       images/s, p50 and p99 latency
@@ -12,7 +13,7 @@
  * Targets (issue 11): at concurrency 64, served/model-only(batch 64) >= 0.7; batching >= 3x
  * unbatched; under overload RSS stays under the stated bound and the excess gets 503.
  *
- *   npm run bench:serve [-- --width 1 --seconds 4 --provider cpu]
+ *   npm run bench:serve [-- --width 1 --seconds 4 --provider cpu --threads N]
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
