@@ -3,12 +3,16 @@
  * each real set (synthetic faces; the face photos shipped in @vladmandic/face-api, see
  * test/eval/ladder.ts), every metric `eval` offers by default, for
  *   real halves (the baseline) | same distribution | blur σ1 | blur σ2 | checkerboard ±24 |
- *   uniform noise | flat grey
- * each against R1. Prints a markdown table per set (README's "Valid range of each metric" table
- * comes from here). With --face-metrics it adds faceres KID/FID and the detection rate (slow on
- * the wasm backend), which is how their failure at 64 px was measured.
+ *   uniform noise | flat grey | colour cast ±24 (what the colour check is for)
+ * each against R1, with SWD per pyramid level and what src/eval/validity.ts says SWD ranks at
+ * that size. Prints a markdown table per set (README's "Valid range of each metric" table comes
+ * from here). With --face-metrics it adds faceres KID/FID and the detection rate (slow on the
+ * wasm backend), which is how their failure at 64 px was measured.
  *
- *   npm run bench:metrics [-- --sizes 28,32,64 --n 200 --variants 8 --face-metrics --quick]
+ *   npm run bench:metrics [-- --sizes 16,28,32,64,96,128 --n 200 --variants 8 --face-metrics --quick]
+ *
+ * About 9 minutes for the default sizes on two cores; split it with --sizes (16,28,32,64 and 96,128)
+ * to keep each run short.
  */
 import { availableParallelism, cpus } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -16,12 +20,14 @@ import { colourDistance } from '../src/eval/colour.js';
 import { loadTinyFaceDetector } from '../src/eval/face-detector.js';
 import { loadFaceres } from '../src/eval/faceres.js';
 import { featureSet, fid, kid, type FeatureSet } from '../src/eval/metrics.js';
-import { swd, type ImageSet } from '../src/eval/swd.js';
+import { colourShift } from '../src/eval/degrade.js';
+import { swdAgainst, type ImageSet } from '../src/eval/swd.js';
+import { swdValidity } from '../src/eval/validity.js';
 import { photoLadder, syntheticLadder, type Ladder } from '../test/eval/ladder.js';
 
 const { values: args } = parseArgs({
   options: {
-    sizes: { type: 'string', default: '28,32,64' },
+    sizes: { type: 'string', default: '16,28,32,64,96,128' },
     n: { type: 'string', default: '200' },
     variants: { type: 'string', default: '8' },
     'face-metrics': { type: 'boolean', default: false },
@@ -50,14 +56,17 @@ for (const size of sizes) {
   for (const ladder of [syntheticLadder(size, n), await photoLadder(size, variants)] as Ladder[]) {
     const started = performance.now();
     log('');
-    log(`### ${ladder.name}, n = ${ladder.n}`);
+    const validity = swdValidity(ladder.size, ladder.size);
+    log(`### ${ladder.name}, n = ${ladder.n}; SWD ${validity ? `${validity.levels} levels, ${validity.ranks}` : 'not offered (1 level)'}`);
     const faceCols = faceres ? ' faceres KID x1e3 | faceres FID | detected |' : '';
     log(`| pair | SWD x1e3 (per level) | colour x1e3 |${faceCols}`);
     log(`|---|---|---|${faceres ? '---|---|---|' : ''}`);
     const f1 = faceres ? await features(ladder.r1) : null;
-    const rows: [string, ImageSet][] = [['real halves (baseline)', ladder.r2], ...ladder.rungs.map((r) => [r.name, r.set] as [string, ImageSet])];
-    for (const [name, set] of rows) {
-      const s = swd(set, ladder.r1);
+    const rows: [string, ImageSet][] = [['real halves (baseline)', ladder.r2], ...ladder.rungs.map((r) => [r.name, r.set] as [string, ImageSet]), ['colour cast ±24', colourShift(ladder.r2, [24, 0, -24])]];
+    // All rows against R1 at once: R1's descriptors and sorted projections are shared (the same numbers as swd() per row).
+    const swds = swdAgainst(ladder.r1, rows.map(([, set]) => set));
+    for (const [k, [name, set]] of rows.entries()) {
+      const s = swds[k]!;
       const levels = s.levels.length > 1 ? ` (${s.levels.map((l) => l.value.toFixed(0)).join(' / ')})` : '';
       let line = `| ${name} | ${s.mean.toFixed(1)}${levels} | ${colourDistance(set, ladder.r1).value.toFixed(2)} |`;
       if (faceres && f1) {

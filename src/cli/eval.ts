@@ -10,6 +10,8 @@ import {
   loadDetector,
   loadExtractor,
   openEvalSource,
+  smallestSideWithLevels,
+  SWD_MIN_LEVELS,
   type EvalProgress,
   type EvalReport,
   type OpenedEvalSource,
@@ -21,7 +23,8 @@ import { itemAt } from '../util/at.js';
 
 /**
  * `celeba-gan eval`: any two image sets (folders, .cgds data sets, .onnx generators), measured
- * offline with SWD and a colour distance at every size, each beside its real-halves baseline;
+ * offline with SWD and a colour check from 23 px, each beside its real-halves baseline and with
+ * what the validation ladder says it ranks at that size;
  * standard FID with a user's Inception; faceres KID/FID and a face-detection rate on request
  * (--face-metrics), since they fail the validation ladder.
  */
@@ -70,8 +73,10 @@ export function formatReport(r: EvalReport, seed: number): string {
     row('SWD x1e3 (ProGAN), mean', r.swd.value.mean.toFixed(1), r.swd.baseline.mean.toFixed(1), `${(r.swd.value.mean / r.swd.baseline.mean).toFixed(2)}x the baseline`),
   ];
   r.swd.value.levels.forEach((l, i) => lines.push(row(`  level ${l.height}x${l.width}`, l.value.toFixed(1), itemAt(r.swd.baseline.levels, i, 'SWD baseline level').value.toFixed(1))));
-  lines.push(row('colour distance x1e3', r.colour.value.value.toFixed(2), r.colour.baseline.value.toFixed(2), `means ${r.colour.value.meanTerm.toFixed(2)} + spread ${r.colour.value.covTerm.toFixed(2)}`));
+  lines.push(row('colour check x1e3', r.colour.value.value.toFixed(2), r.colour.baseline.value.toFixed(2), `means ${r.colour.value.meanTerm.toFixed(2)} + spread ${r.colour.value.covTerm.toFixed(2)}`));
   lines.push(`  SWD: ${r.swd.options.patchesPerImage} patches of ${r.swd.options.patchSize}x${r.swd.options.patchSize} per image and level, ${r.swd.options.repeats * r.swd.options.directionsPerRepeat} directions, seed ${r.swd.options.seed}`);
+  lines.push(`  SWD at ${r.height}x${r.width} (${r.validity.swd.levels} pyramid levels): ${r.validity.swd.note}`);
+  lines.push(`  colour check: ${r.validity.colour}`);
 
   const f = r.features;
   if (f && 'skipped' in f) {
@@ -110,7 +115,7 @@ const PHASE_LABEL: Record<EvalProgress['phase'], [string, string]> = {
 
 export const evalCommand: CommandModule<object, EvalArgs> = {
   command: 'eval',
-  describe: 'Compare two image sets offline: SWD and a colour distance beside their real-halves baseline; Inception FID; faceres KID/FID and face detection on request',
+  describe: 'Compare two image sets offline: SWD and a colour check beside their real-halves baseline; Inception FID; faceres KID/FID and face detection on request',
   builder: (y: Argv) =>
     y
       .option('generated', { type: 'string', describe: 'Images to judge: a folder (or .zip) of JPEG/PNG/WebP images, a .cgds data set, or an .onnx generator' })
@@ -143,7 +148,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
     const seed = assertInteger('seed', argv.seed, 0, 2 ** 32 - 1);
     const subsets = assertInteger('kid-subsets', argv['kid-subsets'], 1, 100000);
     const subsetSize = assertInteger('kid-subset-size', argv['kid-subset-size'], 2);
-    const resize = argv.resize === undefined ? undefined : assertInteger('resize', argv.resize, 16, 4096);
+    const resize = argv.resize === undefined ? undefined : assertInteger('resize', argv.resize, smallestSideWithLevels(SWD_MIN_LEVELS), 4096);
     const provider = parseProvider(argv.provider);
     if (argv.generated !== undefined && argv.model !== undefined) {
       throw new UsageError('E_BAD_ARGUMENT', 'Pass either --generated or --model, not both', { hint: '--model <file.onnx> is the short form of --generated <file.onnx>.' });

@@ -6,13 +6,16 @@ import type { FaceDetector } from './face-detector.js';
 import { featureSet, fid, kid, type FeatureSet, type KidOptions, type KidResult } from './metrics.js';
 import type { ImageSource } from './sources.js';
 import { imageSubset, pyramidSizes, swdAgainst, SWD_DEFAULTS, type ImageSet, type SwdOptions, type SwdResult } from './swd.js';
+import { COLOUR_CHECK_NOTE, smallestSideWithLevels, swdValidity, SWD_MIN_LEVELS, type SwdValidity } from './validity.js';
 
 /**
  * One evaluation of n generated images against the real set, every number beside its
  * real-halves baseline (the same metric between two disjoint halves of the real set, R2 vs R1,
  * at the same n: what "as good as real data" reads as at this n).
  *
- * - SWD (ProGAN) and the colour-statistics distance: always, at every size (no weights).
+ * - SWD (ProGAN) and the colour-statistics distance: always (no weights), from 23 px, where SWD's
+ *   pyramid has two levels; each with what the validation ladder says it ranks at this size
+ *   (validity.ts).
  * - KID/FID in a feature space (faceres, or a user-supplied Inception) and faceres' blank-image
  *   ceiling (KID of flat grey images: what a generator that learned nothing scores).
  * - The face-detection rate of the tiny face detector.
@@ -91,6 +94,8 @@ export interface EvalReport {
   real: { label: string };
   swd: { value: SwdResult; baseline: SwdResult; options: Required<SwdOptions> };
   colour: { value: ColourDistance; baseline: ColourDistance };
+  /** What SWD and the colour distance rank at this size (the validation ladder; README). */
+  validity: { swd: SwdValidity; colour: string };
   features: FeatureReport | null;
   detector: DetectorReport | null;
   seconds: { read: number; swd: number; features: number; detector: number };
@@ -124,10 +129,11 @@ export function checkSources(generated: ImageSource, real: ImageSource, n: numbe
       },
     );
   }
-  if (pyramidSizes(real.height, real.width).length === 0) {
-    throw new CelebaGanError('E_EVAL_TOO_SMALL', `images of ${real.height}x${real.width} are smaller than SWD's smallest pyramid level (${SWD_DEFAULTS.minResolution} px)`, {
+  if (!swdValidity(real.height, real.width)) {
+    const side = smallestSideWithLevels(SWD_MIN_LEVELS);
+    throw new CelebaGanError('E_EVAL_TOO_SMALL', `images of ${real.height}x${real.width} are too small for SWD: it needs ${SWD_MIN_LEVELS} pyramid levels (images of at least ${side} px); with one level it ranks a fine checkerboard below blur (README, valid range of each metric)`, {
       kind: 'usage',
-      hint: `Pass --resize ${SWD_DEFAULTS.minResolution} or more for image folders, or compare larger images.`,
+      hint: `Pass --resize ${side} or more for image folders, or compare larger images.`,
     });
   }
 }
@@ -186,6 +192,9 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalReport> {
   const chunk = opts.chunk ?? 64;
   checkSources(generated, real, n);
   const { height, width } = real;
+  // checkSources refused sizes where SWD is not offered; the validity is the measured one (default SWD options).
+  const swdValid = swdValidity(height, width);
+  if (!swdValid) throw new RangeError(`evaluate: SWD is not offered at ${height}x${width}`);
   const faceOk = opts.faceMetrics === true;
   const why = Math.min(height, width) < FACE_METRICS_MIN_SIZE ? NOT_MEANINGFUL : NOT_VALIDATED;
 
@@ -267,6 +276,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalReport> {
     real: { label: real.label },
     swd: { value: swdValue, baseline: swdBaseline, options: swdOptions },
     colour,
+    validity: { swd: swdValid, colour: COLOUR_CHECK_NOTE },
     features,
     detector,
     seconds: { read: readSeconds, swd: swdSeconds, features: featuresSeconds, detector: detectorSeconds },

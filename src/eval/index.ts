@@ -1,13 +1,14 @@
 /**
  * celeba-gan's own measurement of generated faces, offline: ProGAN's sliced Wasserstein distance
- * and a colour-statistics distance at every size, each beside its real-halves baseline; KID/FID
- * on faceres face features and a face-detection rate from 64 px; standard FID on a
- * user-supplied Inception.
+ * and a colour-statistics check from 23 px, each beside its real-halves baseline and with what
+ * the validation ladder says it ranks at that size (validity.ts); KID/FID on faceres face
+ * features and a face-detection rate from 64 px; standard FID on a user-supplied Inception.
  */
 
 export { evaluate, checkSources, FACE_METRICS_MIN_SIZE, NOT_MEANINGFUL, NOT_VALIDATED, type EvalReport, type EvalProgress, type EvaluateOptions, type DetectionSummary, type FeatureReport, type DetectorReport, type KidSummary } from './evaluate.js';
-export { swd, swdAgainst, pyramidSizes, imageSubset, SWD_DEFAULTS, type ImageSet, type SwdOptions, type SwdResult, type SwdLevel } from './swd.js';
+export { swd, swdAgainst, pyramidSizes, smallestImageSide, imageSubset, SWD_DEFAULTS, type ImageSet, type SwdOptions, type SwdResult, type SwdLevel } from './swd.js';
 export { colourDistance, colourStatistics, type ColourDistance } from './colour.js';
+export { swdValidity, swdRankedRungs, smallestSideWithLevels, SWD_MIN_LEVELS, SWD_FULL_LADDER_LEVELS, COLOUR_CHECK_NOTE, type SwdValidity, type LadderRung } from './validity.js';
 export { yardstick, realHalves, realHalvesBaseline, type YardstickResult, type YardstickOptions, type MetricPair } from './yardstick.js';
 export { gaussianBlur, checkerboard, uniformNoise, flatGrey, colourShift } from './degrade.js';
 export { kid, fid, featureSet, gaussianStats, frechetDistance, type FeatureSet, type KidOptions, type KidResult } from './metrics.js';

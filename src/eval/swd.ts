@@ -7,7 +7,9 @@ import { itemAt } from '../util/at.js';
  * `metrics/sliced_wasserstein.py` computes it:
  *
  * 1. Each image becomes a Laplacian pyramid (5x5 binomial filter, mirrored borders, as
- *    cv2.pyrDown/pyrUp), from full size down to the last level of at least 16 px.
+ *    cv2.pyrDown/pyrUp), halving from full size down to a coarsest level of about 16 px: at a
+ *    power of two exactly 16 px, as the reference; at other sizes the level nearest 16 px on a
+ *    log scale (`pyramidSizes`).
  * 2. From every level, 128 neighbourhoods of 7x7 pixels per image, at random positions, give
  *    147-dimensional descriptors (3 channels x 7 x 7).
  * 3. Each set's descriptors are normalised per channel (mean 0, standard deviation 1 over all of
@@ -20,7 +22,10 @@ import { itemAt } from '../util/at.js';
  * Differences from the reference, all deliberate: the random patch positions and directions come
  * from fixed seeds (the reference uses numpy's global state), so a number is reproducible; both
  * sets use the same patch positions, so swd(x, x) is exactly 0; a level of odd size is
- * upsampled to that odd size (the reference assumes powers of two).
+ * upsampled to that odd size; and below, the pyramid depth at sizes that are not powers of two
+ * (the reference assumes powers of two: its `while res >= 16` gives 28 px a single level, the raw
+ * image, so nothing separates fine texture from the face's structure; here 28 px gets a 28 px
+ * band-pass level over a 14 px residual, as 32 px gets 32 over 16).
  *
  * Memory: one level at a time, two sets of n x 128 descriptors of 147 float32s (about 150 KB per
  * image of n).
@@ -44,7 +49,11 @@ export interface SwdOptions {
   /** Direction repeats (default 4) of `directionsPerRepeat` (default 128): 512 directions. */
   repeats?: number;
   directionsPerRepeat?: number;
-  /** Smallest pyramid level (default 16 px). */
+  /**
+   * The coarsest pyramid level's target side (default 16 px, ProGAN's): the pyramid halves while
+   * the next level stays at least minResolution / sqrt(2), so the coarsest level is the one
+   * nearest minResolution on a log scale (16 at 32, 64, 128 px; 14 at 28 px; 12 at 24 px).
+   */
   minResolution?: number;
 }
 
@@ -85,17 +94,28 @@ export function imageSubset(set: ImageSet, start: number, count: number): ImageS
   return { data: set.data.subarray(start * bytes, (start + count) * bytes), n: count, height: set.height, width: set.width };
 }
 
-/** Sizes of the pyramid levels: full size, then halved (rounding up) while the smaller side stays >= minResolution. */
+/**
+ * Sizes of the pyramid levels: full size, then halved (rounding up) while the smaller side stays
+ * >= minResolution / sqrt(2). At powers of two that is ProGAN's `while res >= 16` exactly; at
+ * other sizes the coarsest level is the one nearest minResolution on a log scale. Empty when the
+ * image itself is below minResolution / sqrt(2) (`smallestImageSide`).
+ */
 export function pyramidSizes(height: number, width: number, minResolution: number = SWD_DEFAULTS.minResolution): [number, number][] {
+  const floor = minResolution / Math.SQRT2;
   const sizes: [number, number][] = [];
   let h = height;
   let w = width;
-  while (Math.min(h, w) >= minResolution) {
+  while (Math.min(h, w) >= floor) {
     sizes.push([h, w]);
     h = Math.ceil(h / 2);
     w = Math.ceil(w / 2);
   }
   return sizes;
+}
+
+/** The smallest image side SWD accepts: the first integer >= minResolution / sqrt(2) (12 px by default). */
+export function smallestImageSide(minResolution: number = SWD_DEFAULTS.minResolution): number {
+  return Math.ceil(minResolution / Math.SQRT2);
 }
 
 // 1 4 6 4 1 binomial, separable: the reference's 5x5 / 256 filter.
@@ -406,7 +426,7 @@ export function swdAgainst(reference: ImageSet, sets: readonly ImageSet[], opts:
   }
   if (!Number.isInteger(o.patchSize) || o.patchSize < 1 || o.patchSize % 2 !== 1) throw new RangeError(`swd: expected an odd patch size but received ${o.patchSize}`);
   const sizes = pyramidSizes(reference.height, reference.width, o.minResolution);
-  if (sizes.length === 0) throw new RangeError(`swd: images of ${reference.height}x${reference.width} are smaller than the smallest pyramid level (${o.minResolution} px)`);
+  if (sizes.length === 0) throw new RangeError(`swd: images of ${reference.height}x${reference.width} are smaller than the smallest pyramid level (${smallestImageSide(o.minResolution)} px)`);
   const dim = CHANNELS * o.patchSize * o.patchSize;
   const count = reference.n * o.patchesPerImage;
   const m = o.directionsPerRepeat;

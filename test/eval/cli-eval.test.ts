@@ -45,20 +45,24 @@ describe('celeba-gan eval', () => {
     assert.equal(report.n, 6);
     assert.equal(report.seed, 4);
     assert.equal(report.swd.options.seed, 4);
-    assert.equal(report.swd.value.levels.length, 1);
+    assert.equal(report.swd.value.levels.length, 2); // 28 and 14 px
+    assert.equal(report.validity.swd.ranks, 'no-fine-texture');
     assert.ok(report.swd.value.mean > report.swd.baseline.mean, JSON.stringify(report.swd));
     assert.ok(Number.isFinite(report.colour.value.value) && Number.isFinite(report.colour.baseline.value));
     assert.deepEqual(report.features, { skipped: 'not meaningful below 64 px', description: 'faceres (@vladmandic/human 3.3.6)' });
     assert.deepEqual(report.detector, { skipped: 'not meaningful below 64 px', description: 'tiny face detector (@vladmandic/face-api 1.7.15)' });
   });
 
-  it('prints a readable table: every number beside the real-halves baseline; faceres and the detector not meaningful at 28 px', async () => {
+  it('prints a readable table: every number beside the real-halves baseline, what SWD and the colour check rank at 28 px; faceres and the detector not meaningful there', async () => {
     const r = await cli('eval', '--model', 'models/tiny.onnx', '--real', 'data/synthetic-28.cgds', '--n', '6');
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /generated +real halves/);
     assert.match(r.stdout, /SWD x1e3 \(ProGAN\), mean +\d+\.\d +\d+\.\d +\d+\.\d\dx the baseline/);
     assert.match(r.stdout, /level 28x28 +\d+\.\d +\d+\.\d/);
-    assert.match(r.stdout, /colour distance x1e3 +\d+\.\d\d +\d+\.\d\d/);
+    assert.match(r.stdout, /level 14x14 +\d+\.\d +\d+\.\d/);
+    assert.match(r.stdout, /colour check x1e3 +\d+\.\d\d +\d+\.\d\d/);
+    assert.match(r.stdout, /SWD at 28x28 \(2 pyramid levels\): not a ranking of fine texture below 89 px: it ranks blur, noise and flat grey in order, but a 1-px checkerboard scores as high as uniform noise or higher \(README\)/);
+    assert.match(r.stdout, /colour check: a colour check, not a quality ranking/);
     assert.match(r.stdout, /faceres KID and FID: not meaningful below 64 px/);
     assert.match(r.stdout, /faces detected: not meaningful below 64 px/);
     assert.doesNotMatch(r.stdout, /KID x1000/);

@@ -46,8 +46,9 @@ describe('evaluate', () => {
   it('scores an untrained generator far above the real-halves baseline; without faceMetrics, faceres and the detector say "not meaningful below 64 px" at 28 px', async () => {
     const progress: string[] = [];
     const r = await evaluate({ generated: onnxSource(session, N, 0), real: slice(0, 2 * N, 'real 0..47'), n: N, extractor, detector, chunk: 16, onProgress: (p) => progress.push(`${p.phase}:${p.done}`) });
-    assert.deepEqual(progress, ['real:16', 'real:32', 'real:48', 'generated:16', 'generated:24', 'swd:0', 'swd:2']);
-    assert.equal(r.swd.value.levels.length, 1);
+    assert.deepEqual(progress, ['real:16', 'real:32', 'real:48', 'generated:16', 'generated:24', 'swd:0', 'swd:2', 'swd:4']);
+    assert.equal(r.swd.value.levels.length, 2);
+    assert.equal(r.validity.swd.ranks, 'no-fine-texture');
     assert.ok(r.swd.value.mean > 3 * r.swd.baseline.mean, `SWD untrained ${r.swd.value.mean} vs baseline ${r.swd.baseline.mean}`);
     assert.ok(r.colour.value.value > 3 * r.colour.baseline.value, `colour untrained ${r.colour.value.value} vs baseline ${r.colour.baseline.value}`);
     assert.deepEqual(r.features, { skipped: NOT_MEANINGFUL, description: extractor.info.description });
@@ -75,6 +76,7 @@ describe('evaluate', () => {
       notLoaded: { features: 'faceres', detector: 'tiny' },
     });
     assert.equal(r.swd.value.levels.length, 3);
+    assert.equal(r.validity.swd.ranks, 'no-fine-texture');
     assert.deepEqual(r.features, { skipped: NOT_VALIDATED, description: 'faceres' });
     assert.deepEqual(r.detector, { skipped: NOT_VALIDATED, description: 'tiny' });
     assert.match(NOT_VALIDATED, /^not validated: /);

@@ -10,6 +10,7 @@ import { yardstick } from '../../src/eval/yardstick.js';
 import { openGenerator } from '../../src/inference/session.js';
 import { initialWeights } from '../../src/model/init.js';
 import { buildGeneratorOnnx } from '../../src/onnx/export.js';
+import { itemAt } from '../../src/util/at.js';
 import { syntheticFaces } from './ladder.js';
 
 /**
@@ -57,7 +58,12 @@ describe('a trained generator ranks better than an untrained one', () => {
     const trained = await measure(fixture('seed28-w0.125-step1000.onnx'));
     const untrained = await measure(untrainedPath);
     assert.equal(trained.swd.baseline.mean, untrained.swd.baseline.mean, 'the same real halves');
-    assert.ok(trained.swd.value.mean < 0.5 * untrained.swd.value.mean, `SWD: trained ${trained.swd.value.mean} vs untrained ${untrained.swd.value.mean}`);
+    // At 28 px SWD has two levels. The 14 px level tells them apart by far (113 vs 278 on
+    // 2026-11-30); at the 28 px band-pass level both are as far from real faces (112 vs 119:
+    // the transposed convolutions' fine texture), so the mean is about 0.57x, not lower.
+    assert.ok(trained.swd.value.mean < 0.75 * untrained.swd.value.mean, `SWD: trained ${trained.swd.value.mean} vs untrained ${untrained.swd.value.mean}`);
+    const coarse = (r: typeof trained) => itemAt(r.swd.value.levels, 1, 'the 14 px level').value;
+    assert.ok(coarse(trained) < 0.5 * coarse(untrained), `SWD at 14 px: trained ${coarse(trained)} vs untrained ${coarse(untrained)}`);
     assert.ok(trained.colour.value.value < 0.5 * untrained.colour.value.value, `colour: trained ${trained.colour.value.value} vs untrained ${untrained.colour.value.value}`);
     // Neither is as good as real data.
     assert.ok(trained.swd.value.mean > trained.swd.baseline.mean, `SWD trained ${trained.swd.value.mean} vs real halves ${trained.swd.baseline.mean}`);

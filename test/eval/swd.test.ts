@@ -86,7 +86,7 @@ function reference(a: ImageSet, b: ImageSet, name: string, seed = 0): number[] {
 }
 
 describe('SWD (ProGAN, Karras et al. 2018)', () => {
-  for (const [size, levels] of [[28, 1], [32, 2], [64, 3]] as const) {
+  for (const [size, levels] of [[28, 2], [32, 2], [64, 3]] as const) {
     it(`matches the NumPy port of ProGAN's sliced_wasserstein.py at ${size} px (${levels} pyramid level${levels > 1 ? 's' : ''})`, { skip: skipReference }, () => {
       const n = size === 64 ? 8 : 16;
       const a = faces(1, n, size);
@@ -138,6 +138,21 @@ describe('SWD (ProGAN, Karras et al. 2018)', () => {
     assert.ok(swd(a, shifted).mean < 0.25 * swd(a, other).mean);
   });
 
+  it("halves to the coarsest level nearest 16 px: ProGAN's `while res >= 16` at powers of two, 28 px over 14", () => {
+    const progan = (s: number) => {
+      const out: number[] = [];
+      for (let res = s; res >= 16; res = Math.floor(res / 2)) out.push(res);
+      return out;
+    };
+    for (const s of [16, 32, 64, 128, 256, 1024]) assert.deepEqual(pyramidSizes(s, s).map(([h]) => h), progan(s), `${s} px`);
+    assert.deepEqual(pyramidSizes(28, 28), [[28, 28], [14, 14]]);
+    assert.deepEqual(pyramidSizes(24, 24).map(([h]) => h), [24, 12]);
+    assert.deepEqual(pyramidSizes(22, 22).map(([h]) => h), [22]);
+    assert.deepEqual(pyramidSizes(48, 48).map(([h]) => h), [48, 24, 12]);
+    assert.deepEqual(pyramidSizes(28, 64), [[28, 64], [14, 32]]);
+    assert.deepEqual(pyramidSizes(11, 11), []);
+  });
+
   it('keeps a 2-level Laplacian pyramid invertible: detail + upsampled residual = image', () => {
     const a = faces(9, 1, 32);
     const [detail, low] = laplacianPyramid(a.data, 32, 32, 2);
@@ -168,9 +183,9 @@ describe('SWD (ProGAN, Karras et al. 2018)', () => {
     it('EXPECTED FAILURE - sets of different size', () => {
       assert.throws(() => swd(a, faces(1, 2, 32)), { name: 'RangeError', message: /28x28 and 32x32/ });
     });
-    it('EXPECTED FAILURE - images below 16 px', () => {
-      const tiny = faces(1, 2, 12);
-      assert.throws(() => swd(tiny, tiny), { name: 'RangeError', message: /smaller than the smallest pyramid level \(16 px\)/ });
+    it('EXPECTED FAILURE - images below 12 px (16 / sqrt 2)', () => {
+      const tiny = faces(1, 2, 11);
+      assert.throws(() => swd(tiny, tiny), { name: 'RangeError', message: /smaller than the smallest pyramid level \(12 px\)/ });
     });
     it('EXPECTED FAILURE - a buffer that does not hold n images', () => {
       assert.throws(() => swd({ ...a, data: a.data.subarray(1) }, a), { name: 'RangeError', message: /need 4704 bytes but received 4703/ });

@@ -49,10 +49,11 @@ describe('train --eval-every (hook)', () => {
     assert.deepEqual(seen, [['eval', 2], ['eval', 4]]);
     for (const l of lines) {
       assert.equal(l.n, 8);
-      // A barely trained generator is far from the data; two real halves are close.
-      assert.ok((l.swd as number) > 2 * (l.swdBaseline as number), JSON.stringify(l));
+      // A barely trained generator is far from the data; two real halves are closer (at n = 8
+      // the baseline itself is high: the 14 px level of 8 faces is mostly sampling noise).
+      assert.ok((l.swd as number) > 1.5 * (l.swdBaseline as number), JSON.stringify(l));
       assert.ok((l.colour as number) > (l.colourBaseline as number), JSON.stringify(l));
-      assert.match(l.swdLevels as string, /^\d+\.\d\d$/); // 28 px: one pyramid level
+      assert.match(l.swdLevels as string, /^\d+\.\d\d \d+\.\d\d$/); // 28 px: two pyramid levels, 28 and 14 px
     }
     // The baseline is computed once, from the same fixed slices.
     assert.equal(lines[0]!.swdBaseline, lines[1]!.swdBaseline);
