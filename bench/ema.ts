@@ -1,14 +1,17 @@
 /**
  * EMA generator vs raw generator, by SWD, along one demo-length training run.
  *
- *   npm run bench:ema [-- --steps 3000 --at 250,500,1000,2000,3000 --n 300]
- *                     [--engine auto|torch|tfjs --width W --batch-size B --lr L --beta1 B1 --ema 0.999 --threads 2]
+ *   npm run bench:ema [-- --steps 3000 --at 250,500,1000,2000,3000 --n 300 --latent-sets 3]
+ *                     [--engine auto|torch|tfjs --width W --batch-size B --lr L --beta1 B1 --ema 0.999 --threads T]
  *
  * Trains the demo's recipe (DEMO_RECIPE in src/cli/demo.ts; each flag overrides one number) on
  * the demo's synthetic set through the real training loop. At each step of --at it generates n
  * images from the raw and from the EMA generator (the same fixed latents) and measures both
  * against n real images with src/eval's SWD and colour distance; beside them, the baseline: the
  * same metrics between two disjoint halves of the real set at the same n (src/eval/yardstick.ts).
+ * Noise: each generator is scored on --latent-sets disjoint sets of n latents; the table gives
+ * the mean and, in brackets, the half-range over the sets (the real set is the same for both
+ * generators, so its own chance spread moves raw and EMA together).
  * The issue asks that EMA <= raw at every checkpoint; the last line says whether it held.
  * Steps, not seconds, are the yardstick: on a shared machine wall time per step says little, so
  * the CPU time per step (all threads) is printed too.
@@ -32,6 +35,7 @@ const { values: args } = parseArgs({
     steps: { type: 'string' },
     at: { type: 'string' },
     n: { type: 'string', default: '300' },
+    'latent-sets': { type: 'string', default: '3' },
     engine: { type: 'string', default: 'auto' },
     width: { type: 'string' },
     'batch-size': { type: 'string' },
@@ -47,6 +51,7 @@ const { values: args } = parseArgs({
 const steps = Number(args.steps ?? DEMO_RECIPE.benchSteps);
 const at = (args.at ?? [250, 500, 1000, 2000, steps].filter((s, i, a) => s <= steps && a.indexOf(s) === i).join(',')).split(',').map(Number);
 const n = Number(args.n);
+const latentSets = Number(args['latent-sets']);
 const seed = Number(args.seed);
 const recipe = {
   width: Number(args.width ?? DEMO_RECIPE.width),
@@ -62,13 +67,22 @@ function log(line: string): void {
 
 interface Score {
   swd: number;
+  /** Half the range of SWD over the latent sets. */
+  spread: number;
   colour: number;
 }
 
-async function score(engine: TrainingEngine, z: Float32Array, weights: GeneratorWeights, real: ImageSet): Promise<Score> {
+/** Mean SWD and colour distance over the latent sets (each n latents) against `real`. */
+async function score(engine: TrainingEngine, zs: Float32Array[], weights: GeneratorWeights, real: ImageSet): Promise<Score> {
   const { channels: c, height: h, width: w } = engine.spec.image;
-  const set: ImageSet = { data: floatNchwToUint8Hwc(await engine.generate(z, n, weights), n, c, h, w), n, height: h, width: w };
-  return { swd: swd(set, real).mean, colour: colourDistance(set, real).value };
+  const swds: number[] = [];
+  let colour = 0;
+  for (const z of zs) {
+    const set: ImageSet = { data: floatNchwToUint8Hwc(await engine.generate(z, n, weights), n, c, h, w), n, height: h, width: w };
+    swds.push(swd(set, real).mean);
+    colour += colourDistance(set, real).value / zs.length;
+  }
+  return { swd: swds.reduce((a, b) => a + b, 0) / swds.length, spread: (Math.max(...swds) - Math.min(...swds)) / 2, colour };
 }
 
 async function main(): Promise<void> {
@@ -80,16 +94,16 @@ async function main(): Promise<void> {
     const all: ImageSet = { data: reader.read(Uint32Array.from({ length: 2 * n }, (_, i) => i)), n: 2 * n, height: 28, width: 28 };
     reader.close();
     const [r1, r2] = realHalves(all, n);
-    const base: Score = { swd: swd(r2, r1).mean, colour: colourDistance(r2, r1).value };
+    const base = { swd: swd(r2, r1).mean, colour: colourDistance(r2, r1).value };
 
     const spec = demoSpec(recipe.width, recipe);
-    const engine = await createEngine(spec, { engine: args.engine as EngineChoice, ...(args.threads ? { threads: Number(args.threads) } : {}) });
+    const engine = await createEngine(spec, { engine: args.engine as EngineChoice, threads: Number(args.threads ?? DEMO_RECIPE.threads) });
     log(`bench:ema: the ${DEMO_RECIPE.name} recipe on ${engine.info.engine} (${engine.info.backend})`);
-    log(`  seed28 width ${recipe.width}, batch ${recipe.batchSize}, Adam lr ${recipe.learningRate} beta1 ${recipe.beta1}, EMA ${recipe.ema}; ${steps} steps; n = ${n}; seed ${seed}`);
+    log(`  seed28 width ${recipe.width}, batch ${recipe.batchSize}, Adam lr ${recipe.learningRate} beta1 ${recipe.beta1}, EMA ${recipe.ema}; ${steps} steps; n = ${n}, ${latentSets} latent sets; seed ${seed}`);
     log(`  baseline, two disjoint halves of the real set (n = ${n}): SWD x1e3 ${base.swd.toFixed(1)}, colour ${base.colour.toFixed(2)}`);
     log('');
-    log('  step | raw SWD (/ base) | EMA SWD (/ base) | EMA <= raw | raw colour | EMA colour | CPU s/step | wall s/step');
-    const z = sampleLatents(spec, seed, n);
+    log('  step | raw SWD [+-] (/ base)  | EMA SWD [+-] (/ base)  | EMA <= raw | raw colour | EMA colour | CPU s/step | wall s/step');
+    const zs = Array.from({ length: latentSets }, (_, k) => sampleLatents(spec, seed + k, n));
     const rows: { step: number; raw: Score; ema: Score }[] = [];
     let trainWall = 0;
     let trainCpu = 0;
@@ -101,12 +115,12 @@ async function main(): Promise<void> {
         const cpu = process.cpuUsage(mark.cpu);
         trainWall += (performance.now() - mark.wall) / 1000;
         trainCpu += (cpu.user + cpu.system) / 1e6;
-        const raw = await score(e, z, 'raw', r1);
-        const ema = await score(e, z, 'ema', r1);
+        const raw = await score(e, zs, 'raw', r1);
+        const ema = await score(e, zs, 'ema', r1);
         rows.push({ step, raw, ema });
-        const ratio = (s: Score): string => `${s.swd.toFixed(1).padStart(6)} (${(s.swd / base.swd).toFixed(2)}x)`;
+        const ratio = (s: Score): string => `${s.swd.toFixed(1).padStart(6)} [${s.spread.toFixed(1)}] (${(s.swd / base.swd).toFixed(2)}x)`;
         log(
-          `  ${String(step).padStart(4)} | ${ratio(raw).padEnd(16)} | ${ratio(ema).padEnd(16)} | ${(ema.swd <= raw.swd ? 'yes' : 'NO').padEnd(10)} | ` +
+          `  ${String(step).padStart(4)} | ${ratio(raw).padEnd(22)} | ${ratio(ema).padEnd(22)} | ${(ema.swd <= raw.swd ? 'yes' : 'NO').padEnd(10)} | ` +
             `${raw.colour.toFixed(2).padStart(10)} | ${ema.colour.toFixed(2).padStart(10)} | ${(trainCpu / step).toFixed(3).padStart(10)} | ${(trainWall / step).toFixed(3).padStart(11)}`,
         );
         mark = { wall: performance.now(), cpu: process.cpuUsage() };

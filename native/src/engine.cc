@@ -128,7 +128,6 @@ void Ema::update(int64_t t) {
   for (size_t i = 0; i < avg.size(); i++) {
     // Two rounded products and a rounded sum, as the tfjs engine and the tests' reference compute it.
     if (trainable[i]) avg[i].mul_(d).add_(raw[i].mul(1.0 - d));
-    else avg[i].copy_(raw[i]);
   }
 }
 
@@ -222,6 +221,34 @@ torch::Tensor State::generate(const torch::Tensor& z, bool useEma) {
   return net.forward(z.to(device), false, none).to(torch::kCPU, torch::kFloat).contiguous();
 }
 
+/**
+ * The EMA generator's batch-norm running statistics, recomputed for its averaged weights: each
+ * layer's running mean and variance become the average of its input's batch statistics over the
+ * chunks of `z` (a cumulative average, as SWA's bn_update: chunk k enters with weight 1/(k+1)),
+ * from train-mode forwards without dropout (inference runs without it).
+ */
+void State::refreshEmaStatistics(const torch::Tensor& z, int64_t chunk) {
+  std::lock_guard<std::mutex> lock(mutex);
+  if (ema.decay <= 0) throw std::runtime_error("refreshEmaStatistics: the EMA generator is off");
+  if (chunk < 1 || z.size(0) % chunk != 0) throw std::invalid_argument("refreshEmaStatistics: the latents are not a whole number of chunks");
+  torch::NoGradGuard noGrad;
+  AutocastScope autocast(amp && device.is_cuda());
+  std::vector<double> momentum;
+  for (const Layer& l : emaGenerator.layers) momentum.push_back(l.momentum);
+  try {
+    for (int64_t k = 0; k < z.size(0) / chunk; k++) {
+      // The spec's momentum is TensorFlow's: running = running * m + batch * (1 - m).
+      for (Layer& l : emaGenerator.layers) l.momentum = static_cast<double>(k) / static_cast<double>(k + 1);
+      DropoutSource none;
+      emaGenerator.forward(z.narrow(0, k * chunk, chunk).to(device), true, none);
+    }
+  } catch (...) {
+    for (size_t i = 0; i < momentum.size(); i++) emaGenerator.layers[i].momentum = momentum[i];
+    throw;
+  }
+  for (size_t i = 0; i < momentum.size(); i++) emaGenerator.layers[i].momentum = momentum[i];
+}
+
 torch::Tensor State::discriminate(const torch::Tensor& images) {
   std::lock_guard<std::mutex> lock(mutex);
   c10::InferenceMode inference;
@@ -239,6 +266,7 @@ Napi::Function Engine::Define(Napi::Env env) {
                          InstanceMethod<&Engine::GetOptimizer>("getOptimizer"),
                          InstanceMethod<&Engine::SetEma>("setEma"),
                          InstanceMethod<&Engine::GetEma>("getEma"),
+                         InstanceMethod<&Engine::RefreshEmaStatistics>("refreshEmaStatistics"),
                          InstanceMethod<&Engine::SetGroup>("setGroup"),
                          InstanceMethod<&Engine::TrainStep>("trainStep"),
                          InstanceMethod<&Engine::Generate>("generate"),
@@ -536,6 +564,21 @@ Napi::Value Engine::Generate(const Napi::CallbackInfo& info) {
     const bool useEma = info.Length() > 2 && info[2].ToBoolean();
     auto task = new Task<torch::Tensor>(env, [s, z, useEma] { return s->generate(z, useEma); },
                                         [](Napi::Env e, torch::Tensor& t) -> Napi::Value { return toFloat32Array(e, t); }, messageOf);
+    task->Queue();
+    return task->Promise();
+  });
+}
+
+/** refreshEmaStatistics(z: Float32Array [n, zDim], n, chunk) -> Promise<void> (State::refreshEmaStatistics) */
+Napi::Value Engine::RefreshEmaStatistics(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto s = live(env);
+  return guarded(env, [&]() -> Napi::Value {
+    const int64_t n = info[1].As<Napi::Number>().Int64Value();
+    const int64_t chunk = info[2].As<Napi::Number>().Int64Value();
+    torch::Tensor z = floatsOf(env, info[0], {n, s->zDim}, "z");
+    auto task = new Task<bool>(env, [s, z, chunk] { s->refreshEmaStatistics(z, chunk); return true; },
+                               [](Napi::Env e, bool&) -> Napi::Value { return e.Undefined(); }, messageOf);
     task->Queue();
     return task->Promise();
   });

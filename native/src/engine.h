@@ -35,8 +35,9 @@ struct Adam {
  * each G update and never writes them, so the training trajectory is the same with or without it.
  * Trainable tensors: avg = avg * d + raw * (1 - d), d = min(decay, (1 + t) / (10 + t)), t = G
  * updates before this one (the warmup of ema-pytorch / StyleGAN2-ADA's ema_rampup; TF's
- * ExponentialMovingAverage num_updates). Batch-norm running statistics are copied from the raw
- * generator, not averaged (averaging them gave a worse generator in the issue's calibration).
+ * ExponentialMovingAverage num_updates). Batch-norm running statistics are left alone here: they
+ * are recomputed for the averaged weights before the EMA generator is read
+ * (State::refreshEmaStatistics, called from JavaScript; src/engines/ema.ts says why).
  */
 struct Ema {
   double decay = 0;  // 0: off
@@ -80,6 +81,7 @@ struct State {
 
   StepMetrics trainStep(const torch::Tensor& batchHWC, uint64_t seed, const Randomness& r);
   torch::Tensor generate(const torch::Tensor& z, bool useEma);
+  void refreshEmaStatistics(const torch::Tensor& z, int64_t chunk);
   torch::Tensor discriminate(const torch::Tensor& images);
 };
 
@@ -98,6 +100,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
   Napi::Value GetOptimizer(const Napi::CallbackInfo& info);
   Napi::Value SetEma(const Napi::CallbackInfo& info);
   Napi::Value GetEma(const Napi::CallbackInfo& info);
+  Napi::Value RefreshEmaStatistics(const Napi::CallbackInfo& info);
   Napi::Value SetGroup(const Napi::CallbackInfo& info);
   Napi::Value TrainStep(const Napi::CallbackInfo& info);
   Napi::Value Generate(const Napi::CallbackInfo& info);

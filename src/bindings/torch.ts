@@ -68,6 +68,8 @@ export interface NativeEngine {
   setEma(decay: number, generator: Record<string, Float32Array> | null): void;
   /** The EMA copy by generator tensor name; null when off. */
   getEma(): Record<string, Float32Array> | null;
+  /** Recompute the EMA generator's batch-norm running statistics from `z` [n, zDim] in chunks of `chunk` (src/engines/ema.ts). */
+  refreshEmaStatistics(z: Float32Array, n: number, chunk: number): Promise<void>;
   /** `seed` (uint32) seeds the step's torch generator (z, dropout masks) unless `randomness` is given. */
   trainStep(batch: Uint8Array, n: number, seed: number, randomness: NativeRandomness | null): Promise<{ lossD: number; lossG: number; dReal: number; dFake: number; allReduceMs: number }>;
   /** Average every step's gradients over this group's ranks from now on (null: one process). */

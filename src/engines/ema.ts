@@ -2,6 +2,7 @@ import { CelebaGanError, UsageError, describe } from '../errors.js';
 import { parameterList, type ParamInfo } from '../model/shapes.js';
 import type { ArchitectureSpec } from '../model/spec.js';
 import type { TensorMap } from '../model/tensors.js';
+import { Rng } from '../util/rng.js';
 
 /**
  * The EMA generator: an exponential moving average of the generator's weights, kept by every
@@ -12,10 +13,21 @@ import type { TensorMap } from '../model/tensors.js';
  * before the update):
  *   d   = min(decay, (1 + t) / (10 + t))          warmup, as ema-pytorch and StyleGAN2-ADA's ema_rampup
  *   ema = ema * d + raw * (1 - d)                  trainable tensors (float32: two rounded products, a rounded sum)
- *   ema = raw                                      batch-norm running statistics (copied, not averaged)
  * Without the warmup, a decay of 0.999 still gives the random initial weights a third of their
- * weight after 1100 steps; averaging the running statistics made the generator worse in the
- * issue's calibration, copying them works.
+ * weight after 1100 steps.
+ *
+ * Batch-norm running statistics are neither averaged (that made the generator worse in the
+ * issue's calibration) nor copied from the raw generator (they fit the raw weights, and were
+ * gathered with dropout on, which inference runs without): they are recomputed for the averaged
+ * weights, as SWA's bn_update does. Whenever the EMA generator is read (generate 'ema',
+ * getEmaWeights: sample grids, checkpoints, export) after an update, each batch-norm layer's
+ * running mean and (unbiased) variance become the average over EMA_STATS_CHUNKS chunks of
+ * EMA_STATS_CHUNK latents of its input's batch statistics, computed by train-mode forwards of the
+ * EMA generator WITHOUT dropout on emaStatsLatents (a fixed stream of their own). So they are a
+ * function of the averaged weights alone: training draws nothing from it (the raw weights, and
+ * the PyTorch parity tests, are unchanged) and a resumed run recomputes exactly what an
+ * uninterrupted one would. setEma starts them as given (or as the raw generator's, when it
+ * starts from the raw weights) until the next update.
  *
  * In checkpoints the EMA copy is saved as `ema.<generator tensor name>`, e.g.
  * `ema.generator.deconv1.weight`, beside the raw weights; the warmup needs no state of its own
@@ -32,6 +44,21 @@ export function emaName(name: string): string {
 /** The generator tensors the EMA copy holds (all of them: running statistics included). */
 export function emaParameters(spec: ArchitectureSpec): ParamInfo[] {
   return parameterList(spec, 'generator');
+}
+
+/** Latents per train-mode forward when recomputing the EMA generator's batch-norm statistics. */
+export const EMA_STATS_CHUNK = 64;
+/** Forwards averaged (512 latents in all). */
+export const EMA_STATS_CHUNKS = 8;
+
+/**
+ * The latents behind the EMA generator's batch-norm statistics, [EMA_STATS_CHUNKS *
+ * EMA_STATS_CHUNK, zDim]: the same for every run and step, from a stream nothing else draws from.
+ */
+export function emaStatsLatents(spec: ArchitectureSpec): Float32Array {
+  const z = new Float32Array(EMA_STATS_CHUNKS * EMA_STATS_CHUNK * spec.zDim);
+  const rng = new Rng(0, 'ema-batch-norm-statistics');
+  return spec.latent === 'uniform' ? rng.fillUniform(z, -1, 1) : rng.fillNormal(z, 0, 1);
 }
 
 /** The decay applied after the G update with `t` updates before it. */

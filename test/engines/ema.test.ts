@@ -1,13 +1,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildSpec } from '../../src/config/presets.js';
-import { emaDecayAt } from '../../src/engines/ema.js';
+import { EMA_STATS_CHUNK, emaDecayAt, emaStatsLatents } from '../../src/engines/ema.js';
 import type { OptimizerState, TrainingEngine } from '../../src/engines/engine.js';
 import { createTfjsEngine, type TfjsEngine } from '../../src/engines/tfjs/tfjs-engine.js';
 import { createTorchEngine } from '../../src/engines/torch/torch-engine.js';
 import { CelebaGanError } from '../../src/errors.js';
 import { initialWeights } from '../../src/model/init.js';
-import { parameterList } from '../../src/model/shapes.js';
+import { layerInfos, parameterList } from '../../src/model/shapes.js';
 import type { ArchitectureSpec } from '../../src/model/spec.js';
 import type { TensorMap } from '../../src/model/tensors.js';
 import { stepLatents } from '../../src/engines/randomness.js';
@@ -17,8 +17,9 @@ import { fakeBatch } from '../support/tensors.js';
 /**
  * The EMA generator, on both engines: it never changes the raw weights, it follows the formula
  * of src/engines/ema.ts (recomputed here in plain float32 TypeScript from the raw weights of
- * consecutive steps: an independent reference, not the engines' code), it resumes bit for bit,
- * and its tensors cross engines.
+ * consecutive steps: an independent reference, not the engines' code), its batch-norm statistics
+ * are those of its own weights (a float64 forward written here), it resumes bit for bit, and its
+ * tensors cross engines.
  */
 
 // Tiny: the tfjs side runs on the pure-JS CPU backend.
@@ -52,22 +53,107 @@ function generatorOf(w: TensorMap): TensorMap {
   return new Map([...w].filter(([name]) => name.startsWith('generator.')));
 }
 
-/** The reference: plain float32 arithmetic, as documented in src/engines/ema.ts. */
+/** The reference: plain float32 arithmetic, as documented in src/engines/ema.ts (trainable tensors). */
 function referenceUpdate(ema: TensorMap, raw: TensorMap, decay: number, t: number): TensorMap {
   const d = Math.min(decay, (1 + t) / (10 + t)); // written out here, not emaDecayAt: an independent reference
   const fd = Math.fround(d);
   const f1 = Math.fround(1 - d);
   const out: TensorMap = new Map();
   for (const p of parameterList(spec, 'generator')) {
+    if (!p.trainable) continue;
     const r = raw.get(p.name)!.data;
-    if (!p.trainable) {
-      out.set(p.name, { shape: [...p.shape], data: Float32Array.from(r) });
-      continue;
-    }
     const e = ema.get(p.name)!.data;
     const next = new Float32Array(e.length);
     for (let i = 0; i < e.length; i++) next[i] = Math.fround(Math.fround(e[i]! * fd) + Math.fround(r[i]! * f1));
     out.set(p.name, { shape: [...p.shape], data: next });
+  }
+  return out;
+}
+
+function trainableOf(w: TensorMap): TensorMap {
+  const trainable = new Set(parameterList(spec, 'generator').filter((p) => p.trainable).map((p) => p.name));
+  return new Map([...w].filter(([name]) => trainable.has(name)));
+}
+
+/**
+ * The EMA generator's batch-norm statistics as src/engines/ema.ts defines them, in float64 from
+ * its weights (dense, transposed convolutions with the spec's pads, batch norm, leaky ReLU; no
+ * dropout): per chunk of emaStatsLatents, each layer's input mean and unbiased variance, averaged
+ * over the chunks. Written here from the definitions, not from either engine.
+ */
+function referenceStatistics(w: TensorMap): Map<string, Float64Array> {
+  const z = emaStatsLatents(spec);
+  const chunks = z.length / spec.zDim / EMA_STATS_CHUNK;
+  const out = new Map<string, Float64Array>();
+  const get = (name: string): Float32Array => w.get(`generator.${name}`)!.data;
+  for (let k = 0; k < chunks; k++) {
+    const n = EMA_STATS_CHUNK;
+    let x = new Float64Array(0);
+    let shape: number[] = [];
+    for (const info of layerInfos(spec, 'generator')) {
+      const l = info.layer;
+      if (l.kind === 'dense') {
+        const W = get(`${l.name}.weight`); // [units, in]
+        const inDim = spec.zDim;
+        x = new Float64Array(n * l.units);
+        for (let i = 0; i < n; i++) for (let o = 0; o < l.units; o++) {
+          let acc = 0;
+          for (let j = 0; j < inDim; j++) acc += z[(k * n + i) * inDim + j]! * W[o * inDim + j]!;
+          x[i * l.units + o] = acc;
+        }
+        shape = [l.units];
+      } else if (l.kind === 'reshape') {
+        shape = [l.channels, l.height, l.width];
+      } else if (l.kind === 'convTranspose2d') {
+        const [cin, h, wd] = shape as [number, number, number];
+        const W = get(`${l.name}.weight`); // [Cin, Cout, kh, kw]
+        const b = get(`${l.name}.bias`);
+        const [cout, oh, ow] = info.output as [number, number, number];
+        const { h: ph, w: pw } = info.pads!;
+        const y = new Float64Array(n * cout * oh * ow);
+        for (let i = 0; i < n; i++) for (let co = 0; co < cout; co++) for (let p = 0; p < oh * ow; p++) y[(i * cout + co) * oh * ow + p] = b[co]!;
+        for (let i = 0; i < n; i++) for (let ci = 0; ci < cin; ci++) for (let iy = 0; iy < h; iy++) for (let ix = 0; ix < wd; ix++) {
+          const v = x[((i * cin + ci) * h + iy) * wd + ix]!;
+          for (let co = 0; co < cout; co++) for (let ky = 0; ky < l.kernel; ky++) for (let kx = 0; kx < l.kernel; kx++) {
+            const oy = iy * l.stride + ky - ph.begin;
+            const ox = ix * l.stride + kx - pw.begin;
+            if (oy < 0 || oy >= oh || ox < 0 || ox >= ow) continue;
+            y[((i * cout + co) * oh + oy) * ow + ox]! += v * W[((ci * cout + co) * l.kernel + ky) * l.kernel + kx]!;
+          }
+        }
+        x = y;
+        shape = [cout, oh, ow];
+      } else if (l.kind === 'batchNorm') {
+        const [c, h, wd] = shape as [number, number, number];
+        const m = n * h * wd;
+        const gamma = get(`${l.name}.weight`);
+        const beta = get(`${l.name}.bias`);
+        const mean = new Float64Array(c);
+        const vr = new Float64Array(c);
+        for (let ch = 0; ch < c; ch++) {
+          let s1 = 0;
+          for (let i = 0; i < n; i++) for (let p = 0; p < h * wd; p++) s1 += x[(i * c + ch) * h * wd + p]!;
+          mean[ch] = s1 / m;
+          let s2 = 0;
+          for (let i = 0; i < n; i++) for (let p = 0; p < h * wd; p++) s2 += (x[(i * c + ch) * h * wd + p]! - mean[ch]!) ** 2;
+          vr[ch] = s2 / m;
+          for (let i = 0; i < n; i++) for (let p = 0; p < h * wd; p++) {
+            const at = (i * c + ch) * h * wd + p;
+            x[at] = ((x[at]! - mean[ch]!) / Math.sqrt(vr[ch]! + l.epsilon)) * gamma[ch]! + beta[ch]!;
+          }
+        }
+        for (const [param, value] of [['running_mean', mean], ['running_var', vr.map((v) => (v * m) / (m - 1))]] as const) {
+          const key = `generator.${l.name}.${param}`;
+          const acc = out.get(key) ?? new Float64Array(c);
+          for (let ch = 0; ch < c; ch++) acc[ch]! += value[ch]! / chunks;
+          out.set(key, acc);
+        }
+      } else if (l.kind === 'leakyRelu') {
+        x = x.map((v) => (v < 0 ? v * l.alpha : v));
+      } else if (l.kind === 'tanh') {
+        break;
+      }
+    }
   }
   return out;
 }
@@ -99,14 +185,14 @@ for (const { name, skip, make } of engines) {
     });
 
     for (const decay of [0.3, 0.999]) {
-      test(`decay ${decay}: the EMA equals float32 ema*d + raw*(1-d), d = min(${decay}, (1+t)/(10+t)), from the raw weights of each step; running statistics copied`, async () => {
+      test(`decay ${decay}: the EMA equals float32 ema*d + raw*(1-d), d = min(${decay}, (1+t)/(10+t)), from the raw weights of each step`, async () => {
         await start(e, decay);
-        let expected = generatorOf(await e.getWeights()); // the EMA starts from the raw weights
-        assertSameMaps(expected, (await e.getEmaWeights())!, 'EMA at start');
+        let expected = trainableOf(generatorOf(await e.getWeights())); // the EMA starts from the raw weights
+        assertSameMaps(generatorOf(await e.getWeights()), (await e.getEmaWeights())!, 'EMA at start (running statistics included)');
         for (let t = 0; t < 5; t++) {
           await steps(e, t, t + 1);
           expected = referenceUpdate(expected, generatorOf(await e.getWeights()), decay, t);
-          assertSameMaps(expected, (await e.getEmaWeights())!, `EMA after step ${t + 1}`);
+          assertSameMaps(expected, trainableOf((await e.getEmaWeights())!), `EMA after step ${t + 1}`);
         }
         // The EMA really differs from the raw weights (the test could fail).
         const raw = generatorOf(await e.getWeights());
@@ -114,6 +200,25 @@ for (const { name, skip, make } of engines) {
         assert.notDeepEqual(raw.get(w)!.data, expected.get(w)!.data);
       });
     }
+
+    test("batch-norm statistics: the EMA weights' own, from train-mode forwards without dropout on the fixed latents (float64 reference, every layer); not the raw generator's", async () => {
+      await start(e, 0.999);
+      await steps(e, 0, 4);
+      const ema = (await e.getEmaWeights())!;
+      const raw = await e.getWeights();
+      const expected = referenceStatistics(ema);
+      assert.equal(expected.size, 6, 'three batch-norm layers, mean and variance');
+      for (const [name, want] of expected) {
+        const got = ema.get(name)!.data;
+        for (let i = 0; i < want.length; i++) {
+          assert.ok(Math.abs(got[i]! - want[i]!) <= 1e-4 * Math.max(1, Math.abs(want[i]!)), `${name}[${i}]: ${got[i]} vs reference ${want[i]}`);
+        }
+        assert.notDeepEqual(got, raw.get(name)!.data, `${name} differs from the raw generator's`);
+      }
+      // Read again (nothing moved): the same numbers; generate('ema') leaves them as they are.
+      await e.generate(stepLatents(spec, 2, 0, 3), 3, 'ema');
+      assertSameMaps(ema, (await e.getEmaWeights())!, 'statistics read twice');
+    });
 
     test('resume: 3 steps, then setWeights + setEma from what was read back, 3 more == 6 steps, EMA included, bit for bit', async () => {
       await start(e, 0.999);

@@ -20,6 +20,8 @@ export interface TrainMode {
   running: Map<string, Tensor>;
   /** Every kept tensor, disposed by the caller at the end of the step. */
   kept: Tensor[];
+  /** Replaces every batch-norm layer's momentum (the EMA generator's statistics: a cumulative average). */
+  momentum?: number;
 }
 export type Mode = { train: false } | TrainMode;
 
@@ -129,7 +131,8 @@ export class Network {
     const update = (param: 'running_mean' | 'running_var', batch: Tensor): void => {
       const key = `${this.name}.${layer}.${param}`;
       const current = mode.running.get(key) ?? this.v(layer, param);
-      const next = tf.keep(tf.add(tf.mul(current, momentum), tf.mul(batch, 1 - momentum)));
+      const m = mode.momentum ?? momentum;
+      const next = tf.keep(tf.add(tf.mul(current, m), tf.mul(batch, 1 - m)));
       mode.kept.push(next);
       mode.running.set(key, next);
     };

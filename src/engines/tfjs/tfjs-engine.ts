@@ -5,7 +5,7 @@ import { allParameters, type LayerInfo, type ParamInfo } from '../../model/shape
 import type { ArchitectureSpec, NetworkName } from '../../model/spec.js';
 import type { TensorMap } from '../../model/tensors.js';
 import { stepRandomness } from '../randomness.js';
-import { assertEmaDecay, emaDecayAt } from '../ema.js';
+import { EMA_STATS_CHUNK, assertEmaDecay, emaDecayAt, emaStatsLatents } from '../ema.js';
 import type { EngineInfo, GeneratorWeights, OptimizerState, StepMetrics, StepRandomness, TrainingEngine } from '../engine.js';
 import { nchwToNhwc, nhwcToNchw, toCanonicalLayout, toEngineLayout } from './layout.js';
 import { Network, type TrainMode } from './network.js';
@@ -48,6 +48,8 @@ export class TfjsEngine implements TrainingEngine {
   private readonly emaVars = new Map<string, Variable>();
   private readonly emaGenerator: Network;
   private emaDecay = 0;
+  /** The EMA weights moved since its batch-norm statistics were last computed (src/engines/ema.ts). */
+  private emaStale = false;
   private adamSteps = { generator: 0, discriminator: 0 };
   private disposed = false;
 
@@ -152,11 +154,36 @@ export class TfjsEngine implements TrainingEngine {
     this.emaVars.clear();
     for (const slot of this.slots.values()) if (slot.ema) this.emaVars.set(slot.info.name, slot.ema);
     this.emaDecay = decay;
+    this.emaStale = false;
+  }
+
+  /**
+   * The EMA generator's batch-norm running statistics, recomputed for its averaged weights if they
+   * moved: the cumulative average (chunk k enters with weight 1 / (k + 1)) of each layer's batch
+   * statistics over the chunks of emaStatsLatents, train mode without dropout (src/engines/ema.ts).
+   */
+  private freshEma(): void {
+    if (this.emaDecay === 0 || !this.emaStale) return;
+    const tf = this.tf;
+    const zDim = this.spec.zDim;
+    const all = emaStatsLatents(this.spec);
+    const chunks = all.length / (EMA_STATS_CHUNK * zDim);
+    for (let k = 0; k < chunks; k++) {
+      const kept: Tensor[] = [];
+      const mode: TrainMode = { train: true, masks: null, running: new Map(), kept, momentum: k / (k + 1) };
+      tf.tidy(() => {
+        this.emaGenerator.forward(tf.tensor(all.subarray(k * EMA_STATS_CHUNK * zDim, (k + 1) * EMA_STATS_CHUNK * zDim), [EMA_STATS_CHUNK, zDim], 'float32'), mode);
+      });
+      for (const [name, value] of mode.running) this.emaVars.get(name)!.assign(value);
+      for (const t of kept) t.dispose();
+    }
+    this.emaStale = false;
   }
 
   async getEmaWeights(): Promise<TensorMap | null> {
     this.check();
     if (this.emaDecay === 0) return null;
+    this.freshEma();
     const out: TensorMap = new Map();
     for (const { info, ema } of this.slots.values()) if (ema) out.set(info.name, { shape: [...info.shape], data: await this.read(info, ema) });
     return out;
@@ -169,9 +196,10 @@ export class TfjsEngine implements TrainingEngine {
     const d = emaDecayAt(this.emaDecay, t);
     for (const s of this.slots.values()) {
       if (!s.ema) continue;
-      if (!s.info.trainable) s.ema.assign(s.variable); // batch-norm running statistics: copied
-      else tf.tidy(() => s.ema!.assign(tf.add(tf.mul(s.ema!, d), tf.mul(s.variable, 1 - d))));
+      // Batch-norm running statistics: recomputed when read (freshEma).
+      if (s.info.trainable) tf.tidy(() => s.ema!.assign(tf.add(tf.mul(s.ema!, d), tf.mul(s.variable, 1 - d))));
     }
+    this.emaStale = true;
   }
 
   private trainable(network: NetworkName): Slot[] {
@@ -277,6 +305,7 @@ export class TfjsEngine implements TrainingEngine {
     if (z.length !== n * this.spec.zDim) throw new Error(`generate: z has ${z.length} values, expected ${n}x${this.spec.zDim}`);
     if (weights === 'ema' && this.emaDecay === 0) throw new Error('generate: the EMA generator is off (setEma was not called with a decay above 0)');
     const tf = this.tf;
+    if (weights === 'ema') this.freshEma();
     const net = weights === 'ema' ? this.emaGenerator : this.generator;
     const out = tf.tidy(() => nhwcToNchw(tf, net.forward(tf.tensor(z, [n, this.spec.zDim], 'float32'), { train: false })));
     try {

@@ -8,7 +8,7 @@ import type { TensorMap } from '../../model/tensors.js';
 import { parseTrainDevice } from '../device.js';
 import { dropoutLayers } from '../randomness.js';
 import { deriveSeed } from '../../util/rng.js';
-import { assertEmaDecay, emaParameters } from '../ema.js';
+import { EMA_STATS_CHUNK, assertEmaDecay, emaParameters, emaStatsLatents } from '../ema.js';
 import type { EngineInfo, GeneratorWeights, OptimizerState, StepMetrics, StepRandomness, TrainingEngine } from '../engine.js';
 import { nativeLayers, nativeParams } from './layers.js';
 import { checkedEma, checkedState } from '../state.js';
@@ -93,6 +93,9 @@ export class TorchEngine implements TrainingEngine {
   /** Calls run one at a time, in order (the addon also locks, but then the JS thread would wait). */
   private queue: Promise<unknown> = Promise.resolve();
   private group: ProcessGroup | null = null;
+  private emaOn = false;
+  /** The EMA weights moved since its batch-norm statistics were last computed (src/engines/ema.ts). */
+  private emaStale = false;
 
   constructor(
     readonly spec: ArchitectureSpec,
@@ -140,11 +143,26 @@ export class TorchEngine implements TrainingEngine {
   async setEma(decay: number, generator?: TensorMap): Promise<void> {
     assertEmaDecay(decay);
     const start = generator ? checkedEma(this.spec, generator) : null;
-    await this.serial((native) => native.setEma(decay, start));
+    await this.serial((native) => {
+      native.setEma(decay, start);
+      this.emaOn = decay > 0;
+      this.emaStale = false;
+    });
+  }
+
+  /** Inside serial(): the EMA generator's batch-norm statistics, recomputed if its weights moved. */
+  private async freshEma(native: NativeEngine): Promise<void> {
+    if (!this.emaOn || !this.emaStale) return;
+    const z = emaStatsLatents(this.spec);
+    await native.refreshEmaStatistics(z, z.length / this.spec.zDim, EMA_STATS_CHUNK);
+    this.emaStale = false;
   }
 
   async getEmaWeights(): Promise<TensorMap | null> {
-    const raw = await this.serial((native) => native.getEma());
+    const raw = await this.serial(async (native) => {
+      await this.freshEma(native);
+      return native.getEma();
+    });
     if (!raw) return null;
     const out: TensorMap = new Map();
     for (const p of emaParameters(this.spec)) out.set(p.name, { shape: [...p.shape], data: raw[p.name]! });
@@ -173,6 +191,7 @@ export class TorchEngine implements TrainingEngine {
     return this.serial(async (native) => {
       try {
         const { allReduceMs, ...m } = await native.trainStep(batch, n, seed, r ?? null);
+        this.emaStale = this.emaOn;
         return grouped ? { ...m, allReduceMs } : m;
       } catch (err) {
         // A failed gradient all-reduce carries its E_DIST_* code and the lost rank.
@@ -194,7 +213,10 @@ export class TorchEngine implements TrainingEngine {
 
   generate(z: Float32Array, n: number, weights: GeneratorWeights = 'raw'): Promise<Float32Array> {
     if (z.length !== n * this.spec.zDim) throw new Error(`generate: z has ${z.length} values, expected ${n}x${this.spec.zDim}`);
-    return this.serial((native) => native.generate(z, n, weights === 'ema'));
+    return this.serial(async (native) => {
+      if (weights === 'ema') await this.freshEma(native);
+      return native.generate(z, n, weights === 'ema');
+    });
   }
 
   discriminate(images: Float32Array, n: number): Promise<Float32Array> {
