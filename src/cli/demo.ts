@@ -47,13 +47,13 @@ export const DEMO_PRESET = 'seed28';
  * The demo's own recipe, `demo28`: seed28's networks (so export, generate and eval see an
  * ordinary seed28 model), trained to show learning within minutes on 2 CPU cores, with an EMA
  * generator. The faithful presets are untouched; README ("demo") says why each number.
- * `threads`: libtorch's intra-op threads on the CPU (at this width one thread is faster than two
- * on 2 cores: OpenBLAS runs its own threads for the matrix products).
+ * `threads`: libtorch's intra-op threads on the CPU (at width 0.125 one thread was faster than two
+ * on 2 cores: OpenBLAS runs its own threads for the matrix products; not re-measured at 0.25).
  * `benchSteps`: about what an idle 2-core machine reaches in the 3-minute demo (bench:ema's default).
  */
 export const DEMO_RECIPE = Object.freeze({
   name: 'demo28',
-  width: 0.125,
+  width: 0.25,
   batchSize: 32,
   learningRate: 0.0005,
   beta1: 0.5,
@@ -61,7 +61,7 @@ export const DEMO_RECIPE = Object.freeze({
   threads: 1,
   synthetic: 4096,
   seed: 2018,
-  benchSteps: 3000,
+  benchSteps: 1800,
 });
 
 export interface DemoTraining {
@@ -82,7 +82,7 @@ export function demoSpec(width: number, training: DemoTraining = DEMO_RECIPE): A
  */
 export function demoSettings(engine: TrainingEngine['info']): { width: number; batchSize: number; why: string } {
   const recipe = `${DEMO_RECIPE.name}: width ${DEMO_RECIPE.width}, batch ${DEMO_RECIPE.batchSize}, Adam ${DEMO_RECIPE.learningRate}/${DEMO_RECIPE.beta1}, EMA ${DEMO_RECIPE.ema}`;
-  if (engine.engine === 'torch') return { width: DEMO_RECIPE.width, batchSize: DEMO_RECIPE.batchSize, why: `${recipe} (libtorch: ~0.05 s per step on 2 idle cores, ~3,000 steps in 3 minutes)` };
+  if (engine.engine === 'torch') return { width: DEMO_RECIPE.width, batchSize: DEMO_RECIPE.batchSize, why: `${recipe} (libtorch: ~0.1 s per step on 2 idle cores, ~1,800 steps in 3 minutes)` };
   if (/pure JS/i.test(engine.backend)) {
     return { width: 0.03125, batchSize: 16, why: 'pure-JS tfjs is slow (seconds per step at width 0.25): width 0.03125, batch 16 (build the torch addon or install tfjs-node for more)' };
   }

@@ -106,7 +106,7 @@ test('demo --engine tfjs picks its width from the tfjs backend (pure JS: 0.03125
   // Which tfjs backend loads here decides the width: the pure-JS one gets the narrow network.
   const { backend } = await loadTfjs('auto');
   if (backend === 'cpu') assert.match(r.stderr, /seed28 at width 0\.03125, batch 16: pure-JS tfjs is slow/);
-  else assert.match(r.stderr, /seed28 at width 0\.125, batch 32/);
+  else assert.match(r.stderr, /seed28 at width 0\.25, batch 32/);
   const session = await openGenerator(join(dir, 'models', 'demo-seed28.onnx'), { provider: 'cpu' });
   try {
     assert.equal(session.info.step, 1);
