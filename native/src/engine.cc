@@ -233,20 +233,21 @@ void State::refreshEmaStatistics(const torch::Tensor& z, int64_t chunk) {
   if (chunk < 1 || z.size(0) % chunk != 0) throw std::invalid_argument("refreshEmaStatistics: the latents are not a whole number of chunks");
   torch::NoGradGuard noGrad;
   AutocastScope autocast(amp && device.is_cuda());
-  std::vector<double> momentum;
-  for (const Layer& l : emaGenerator.layers) momentum.push_back(l.momentum);
-  try {
-    for (int64_t k = 0; k < z.size(0) / chunk; k++) {
-      // The spec's momentum is TensorFlow's: running = running * m + batch * (1 - m).
-      for (Layer& l : emaGenerator.layers) l.momentum = static_cast<double>(k) / static_cast<double>(k + 1);
-      DropoutSource none;
-      emaGenerator.forward(z.narrow(0, k * chunk, chunk).to(device), true, none);
+  // The layers get their own momentum back however the loop ends.
+  struct MomentumRestore {
+    std::vector<Layer>& layers;
+    std::vector<double> saved;
+    ~MomentumRestore() {
+      for (size_t i = 0; i < saved.size(); i++) layers[i].momentum = saved[i];
     }
-  } catch (...) {
-    for (size_t i = 0; i < momentum.size(); i++) emaGenerator.layers[i].momentum = momentum[i];
-    throw;
+  } restore{emaGenerator.layers, {}};
+  for (const Layer& l : emaGenerator.layers) restore.saved.push_back(l.momentum);
+  for (int64_t k = 0; k < z.size(0) / chunk; k++) {
+    // The spec's momentum is TensorFlow's: running = running * m + batch * (1 - m).
+    for (Layer& l : emaGenerator.layers) l.momentum = static_cast<double>(k) / static_cast<double>(k + 1);
+    DropoutSource none;
+    emaGenerator.forward(z.narrow(0, k * chunk, chunk).to(device), true, none);
   }
-  for (size_t i = 0; i < momentum.size(); i++) emaGenerator.layers[i].momentum = momentum[i];
 }
 
 torch::Tensor State::discriminate(const torch::Tensor& images) {
