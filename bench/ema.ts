@@ -3,6 +3,7 @@
  *
  *   npm run bench:ema [-- --steps 3000 --at 250,500,1000,2000,3000 --n 300 --latent-sets 3]
  *                     [--engine auto|torch|tfjs --width W --batch-size B --lr L --beta1 B1 --ema 0.999 --threads T]
+ *                     [--dropout R --d-width W --up-kernel K]   (experiments, see benchSpec)
  *
  * Trains the demo's recipe (DEMO_RECIPE in src/cli/demo.ts; each flag overrides one number) on
  * the demo's synthetic set through the real training loop. At each step of --at it generates n
@@ -27,6 +28,7 @@ import { createEngine, type EngineChoice } from '../src/engines/create-engine.js
 import type { GeneratorWeights, TrainingEngine } from '../src/engines/engine.js';
 import { sampleLatents } from '../src/engines/randomness.js';
 import { colourDistance, realHalves, swd, type ImageSet } from '../src/eval/index.js';
+import type { ArchitectureSpec } from '../src/model/spec.js';
 import { train, type StepHook } from '../src/train/index.js';
 import { floatNchwToUint8Hwc } from '../src/util/image.js';
 
@@ -41,6 +43,9 @@ const { values: args } = parseArgs({
     'batch-size': { type: 'string' },
     lr: { type: 'string' },
     beta1: { type: 'string' },
+    dropout: { type: 'string' },
+    'd-width': { type: 'string' },
+    'up-kernel': { type: 'string' },
     ema: { type: 'string' },
     threads: { type: 'string' },
     synthetic: { type: 'string', default: String(DEMO_RECIPE.synthetic) },
@@ -59,7 +64,35 @@ const recipe = {
   learningRate: Number(args.lr ?? DEMO_RECIPE.learningRate),
   beta1: Number(args.beta1 ?? DEMO_RECIPE.beta1),
   ema: Number(args.ema ?? DEMO_RECIPE.ema),
+  dropout: args.dropout === undefined ? undefined : Number(args.dropout),
+  discriminatorWidth: args['d-width'] === undefined ? undefined : Number(args['d-width']),
+  upKernel: args['up-kernel'] === undefined ? undefined : Number(args['up-kernel']),
 };
+
+/**
+ * The demo's spec, with the experiments README's bench:ema notes measured against it (none kept
+ * in the recipe): generator dropout rate (0 removes the layers), the discriminator at another
+ * width, the kernel of the generator's stride-2 transposed convolutions.
+ */
+function benchSpec(): ArchitectureSpec {
+  const base = demoSpec(recipe.width, recipe);
+  const { dropout, discriminatorWidth, upKernel } = recipe;
+  let generator = base.generator;
+  if (dropout !== undefined) generator = generator.filter((l) => l.kind !== 'dropout' || dropout > 0).map((l) => (l.kind === 'dropout' ? { ...l, rate: dropout } : l));
+  if (upKernel !== undefined) generator = generator.map((l) => (l.kind === 'convTranspose2d' && l.stride === 2 ? { ...l, kernel: upKernel } : l));
+  const discriminator = discriminatorWidth === undefined ? base.discriminator : demoSpec(discriminatorWidth, recipe).discriminator;
+  return { ...base, generator, discriminator };
+}
+
+function dropoutRate(spec: ArchitectureSpec): number {
+  const layer = spec.generator.find((l) => l.kind === 'dropout');
+  return layer?.kind === 'dropout' ? layer.rate : 0;
+}
+
+function upKernel(spec: ArchitectureSpec): number | undefined {
+  const layer = spec.generator.find((l) => l.kind === 'convTranspose2d' && l.stride === 2);
+  return layer?.kind === 'convTranspose2d' ? layer.kernel : undefined;
+}
 
 function log(line: string): void {
   process.stdout.write(`${line}\n`);
@@ -70,6 +103,8 @@ interface Score {
   /** Half the range of SWD over the latent sets. */
   spread: number;
   colour: number;
+  /** SWD per pyramid level (finest first), mean over the latent sets. */
+  levels: number[];
 }
 
 /** Mean SWD and colour distance over the latent sets (each n latents) against `real`. */
@@ -77,12 +112,15 @@ async function score(engine: TrainingEngine, zs: Float32Array[], weights: Genera
   const { channels: c, height: h, width: w } = engine.spec.image;
   const swds: number[] = [];
   let colour = 0;
+  let levels: number[] = [];
   for (const z of zs) {
     const set: ImageSet = { data: floatNchwToUint8Hwc(await engine.generate(z, n, weights), n, c, h, w), n, height: h, width: w };
-    swds.push(swd(set, real).mean);
+    const s = swd(set, real);
+    swds.push(s.mean);
+    levels = s.levels.map((l, i) => (levels[i] ?? 0) + l.value / zs.length);
     colour += colourDistance(set, real).value / zs.length;
   }
-  return { swd: swds.reduce((a, b) => a + b, 0) / swds.length, spread: (Math.max(...swds) - Math.min(...swds)) / 2, colour };
+  return { swd: swds.reduce((a, b) => a + b, 0) / swds.length, spread: (Math.max(...swds) - Math.min(...swds)) / 2, colour, levels };
 }
 
 async function main(): Promise<void> {
@@ -94,15 +132,16 @@ async function main(): Promise<void> {
     const all: ImageSet = { data: reader.read(Uint32Array.from({ length: 2 * n }, (_, i) => i)), n: 2 * n, height: 28, width: 28 };
     reader.close();
     const [r1, r2] = realHalves(all, n);
-    const base = { swd: swd(r2, r1).mean, colour: colourDistance(r2, r1).value };
+    const baseSwd = swd(r2, r1);
+    const base = { swd: baseSwd.mean, colour: colourDistance(r2, r1).value };
 
-    const spec = demoSpec(recipe.width, recipe);
+    const spec = benchSpec();
     const engine = await createEngine(spec, { engine: args.engine as EngineChoice, threads: Number(args.threads ?? DEMO_RECIPE.threads) });
     log(`bench:ema: the ${DEMO_RECIPE.name} recipe on ${engine.info.engine} (${engine.info.backend})`);
-    log(`  seed28 width ${recipe.width}, batch ${recipe.batchSize}, Adam lr ${recipe.learningRate} beta1 ${recipe.beta1}, EMA ${recipe.ema}; ${steps} steps; n = ${n}, ${latentSets} latent sets; seed ${seed}`);
-    log(`  baseline, two disjoint halves of the real set (n = ${n}): SWD x1e3 ${base.swd.toFixed(1)}, colour ${base.colour.toFixed(2)}`);
+    log(`  seed28 width ${recipe.width}, batch ${recipe.batchSize}, Adam lr ${recipe.learningRate} beta1 ${recipe.beta1}, EMA ${recipe.ema}, G dropout ${dropoutRate(spec)}, D width ${recipe.discriminatorWidth ?? recipe.width}, G stride-2 kernel ${upKernel(spec)}; ${steps} steps; n = ${n}, ${latentSets} latent sets; seed ${seed}`);
+    log(`  baseline, two disjoint halves of the real set (n = ${n}): SWD x1e3 ${base.swd.toFixed(1)} (per level ${baseSwd.levels.map((l) => l.value.toFixed(0)).join(' / ')}), colour ${base.colour.toFixed(2)}`);
     log('');
-    log('  step | raw SWD [+-] (/ base)  | EMA SWD [+-] (/ base)  | EMA <= raw | raw colour | EMA colour | CPU s/step | wall s/step');
+    log('  step | raw SWD [+-] (/ base)  | EMA SWD [+-] (/ base)  | EMA <= raw | raw colour | EMA colour | CPU s/step | wall s/step | raw / EMA SWD per level (finest first)');
     const zs = Array.from({ length: latentSets }, (_, k) => sampleLatents(spec, seed + k, n));
     const rows: { step: number; raw: Score; ema: Score }[] = [];
     let trainWall = 0;
@@ -121,7 +160,7 @@ async function main(): Promise<void> {
         const ratio = (s: Score): string => `${s.swd.toFixed(1).padStart(6)} [${s.spread.toFixed(1)}] (${(s.swd / base.swd).toFixed(2)}x)`;
         log(
           `  ${String(step).padStart(4)} | ${ratio(raw).padEnd(22)} | ${ratio(ema).padEnd(22)} | ${(ema.swd <= raw.swd ? 'yes' : 'NO').padEnd(10)} | ` +
-            `${raw.colour.toFixed(2).padStart(10)} | ${ema.colour.toFixed(2).padStart(10)} | ${(trainCpu / step).toFixed(3).padStart(10)} | ${(trainWall / step).toFixed(3).padStart(11)}`,
+            `${raw.colour.toFixed(2).padStart(10)} | ${ema.colour.toFixed(2).padStart(10)} | ${(trainCpu / step).toFixed(3).padStart(10)} | ${(trainWall / step).toFixed(3).padStart(11)} | ${raw.levels.map((v) => v.toFixed(0)).join(' / ')} ; ${ema.levels.map((v) => v.toFixed(0)).join(' / ')}`,
         );
         mark = { wall: performance.now(), cpu: process.cpuUsage() };
       },
