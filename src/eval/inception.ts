@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { CelebaGanError, UsageError } from '../errors.js';
 import { openOnnxSession, type OnnxSession } from '../inference/session.js';
 import { checkImages, type FeatureExtractor } from './extractor.js';
+import { sha256Hex } from '../util/hash.js';
 
 /**
  * Standard FID features: an Inception-v3 the user supplies as ONNX (e.g. pytorch-fid's
@@ -85,7 +85,7 @@ export async function loadInception(path: string, opts: InceptionOptions = {}): 
       cause: err,
     });
   }
-  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const sha256 = sha256Hex([bytes]);
   let opened: OnnxSession;
   try {
     opened = await openOnnxSession(bytes, path, { provider: 'cpu', ...(opts.threads === undefined ? {} : { threads: opts.threads }) });

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import {
@@ -17,6 +16,7 @@ import { CelebaGanError, UsageError, assertInteger } from '../errors.js';
 import { readModelSummary } from './model-file.js';
 import type { LatentKind } from './latents.js';
 import { META } from '../onnx/metadata.js';
+import { sha256Hex } from '../util/hash.js';
 
 export { latentsFor, checkTruncation, type LatentKind } from './latents.js';
 
@@ -234,7 +234,7 @@ export async function openGenerator(modelPath: string, opts: OpenGeneratorOption
     throw new UsageError('E_MODEL_NOT_ONNX', `${modelPath} is not an ONNX model (${(err as Error).message})`, { hint: modelHint, cause: err });
   }
   const partial = parseGeneratorMetadata(summary.metadata, modelPath);
-  const info: GeneratorInfo = { ...partial, modelPath: resolve(modelPath), modelSha256: createHash('sha256').update(bytes).digest('hex') };
+  const info: GeneratorInfo = { ...partial, modelPath: resolve(modelPath), modelSha256: sha256Hex([bytes]) };
 
   const { ort, session, providerUsed: used, providerNotes: notes } = await openOnnxSession(bytes, modelPath, { provider, device: opts.device, threads, spinning: opts.spinning });
   let fixedBatch: number | null;

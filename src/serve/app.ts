@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +12,7 @@ import type { GeneratorSession } from '../inference/session.js';
 import { floatNchwToUint8Hwc, gridPixels } from '../util/image.js';
 import { TOKEN_COOKIE, presentedToken, tokenMatches } from './auth.js';
 import { Batcher, QueueFullError, type BatcherOptions } from './batcher.js';
+import { sha256Hex } from '../util/hash.js';
 
 /**
  * The HTTP app of `celeba-gan serve`, built by one function so tests drive it with inject().
@@ -224,7 +224,7 @@ export async function buildApp(opts: AppOptions): Promise<ServeApp> {
     };
 
   /** A strong ETag from the model's bytes and everything that decides the response's bytes. */
-  const etagOf = (...parts: unknown[]): string => `"${createHash('sha256').update(JSON.stringify([info.modelSha256, ...parts])).digest('hex').slice(0, 40)}"`;
+  const etagOf = (...parts: unknown[]): string => `"${sha256Hex([Buffer.from(JSON.stringify([info.modelSha256, ...parts]))]).slice(0, 40)}"`;
   /** Sets the caching headers; true when the client already has these bytes (answer 304). */
   const notModified = (request: FastifyRequest, reply: FastifyReply, etag: string): boolean => {
     reply.header('ETag', etag).header('Cache-Control', IMMUTABLE);
