@@ -6,7 +6,7 @@ export {
   checkpointDirName, CHECKPOINT_FORMAT_VERSION,
   type CheckpointManifest, type CheckpointRef, type LoadedCheckpoint, type SaveCheckpointOptions,
 } from './checkpoint.js';
-export { readRunConfig, writeRunConfig, RUN_FORMAT_VERSION, type RunConfig, type DataRef } from './run-config.js';
+export { newRunConfig, readRunConfig, writeRunConfig, RUN_FORMAT_VERSION, type NewRun, type RunConfig, type DataRef } from './run-config.js';
 export { exportRun, assertRunFolder, EXPORT_WEIGHTS, type ExportRunOptions, type ExportRunResult } from './export-run.js';
 export { MetricsLog, METRICS_FILE, type LogEntry } from './metrics-log.js';
 export { SampleGrid, SAMPLES_DIR, SAMPLE_COUNT } from './samples.js';

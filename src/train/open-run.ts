@@ -6,9 +6,8 @@ import { DEFAULT_EMA_DECAY, assertEmaDecay } from '../engines/ema.js';
 import { CelebaGanError, UsageError, assertInteger } from '../errors.js';
 import type { ArchitectureSpec } from '../model/spec.js';
 import { deriveSeed } from '../util/rng.js';
-import { packageVersion } from '../version.js';
 import { assertSameArchitecture, hasCheckpointFolders, loadCheckpoint, recoverCheckpoints, type LoadedCheckpoint } from './checkpoint.js';
-import { RUN_FORMAT_VERSION, readRunConfig, type RunConfig } from './run-config.js';
+import { newRunConfig, readRunConfig, type RunConfig } from './run-config.js';
 import { SAMPLE_COUNT } from './samples.js';
 
 /**
@@ -152,12 +151,7 @@ export async function openRun(config: TrainConfig): Promise<OpenedRun> {
         });
       }
     }
-    const run: RunConfig = existing ?? {
-      format: 'celeba-gan-run',
-      formatVersion: RUN_FORMAT_VERSION,
-      packageVersion: packageVersion(),
-      preset: spec.preset,
-      width: spec.width,
+    const run: RunConfig = existing ?? newRunConfig({
       spec,
       seed,
       batchSize,
@@ -168,7 +162,7 @@ export async function openRun(config: TrainConfig): Promise<OpenedRun> {
       sampleSeed: deriveSeed(seed, 'samples'),
       sampleCount: SAMPLE_COUNT,
       ema: config.ema ?? DEFAULT_EMA_DECAY,
-    };
+    });
     const ema = config.ema ?? existing?.ema ?? DEFAULT_EMA_DECAY;
     return {
       config: { ...config, sampleEvery, checkpointEvery, keep, logEvery, plotEvery, ema },

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { CelebaGanError, fileError } from '../errors.js';
 import type { ArchitectureSpec } from '../model/spec.js';
 import { ensureFolder, writeFileAtomicSync } from '../util/atomic.js';
+import { packageVersion } from '../version.js';
 
 /**
  * `run.json`: what a run is (preset, width, full spec, seed, data set). Written once when the run
@@ -47,6 +48,14 @@ export interface RunConfig {
   sampleCount: number;
   /** EMA decay the run was created with (`--ema`; 0 = none). Absent in runs made before the EMA generator. */
   ema?: number;
+}
+
+/** What a new run.json says about the run; the format fields and the preset/width headline come from the spec. */
+export type NewRun = Omit<RunConfig, 'format' | 'formatVersion' | 'packageVersion' | 'preset' | 'width'>;
+
+/** run.json for a run starting now (open-run.ts; test fixtures make theirs here too). */
+export function newRunConfig(run: NewRun): RunConfig {
+  return { format: 'celeba-gan-run', formatVersion: RUN_FORMAT_VERSION, packageVersion: packageVersion(), preset: run.spec.preset, width: run.spec.width, ...run };
 }
 
 export function runConfigPath(runDir: string): string {

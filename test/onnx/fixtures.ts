@@ -3,9 +3,8 @@ import { initialWeights } from '../../src/model/init.js';
 import { parameterList } from '../../src/model/shapes.js';
 import type { ArchitectureSpec } from '../../src/model/spec.js';
 import type { TensorMap } from '../../src/model/tensors.js';
-import { saveCheckpoint, writeRunConfig, RUN_FORMAT_VERSION } from '../../src/train/index.js';
+import { newRunConfig, saveCheckpoint, writeRunConfig } from '../../src/train/index.js';
 import { Rng } from '../../src/util/rng.js';
-import { packageVersion } from '../../src/version.js';
 
 /**
  * Initial weights with batch-norm statistics and affine parameters set to non-trivial random
@@ -28,12 +27,7 @@ export function weightsWithBatchNorm(spec: ArchitectureSpec, seed: number): Tens
 
 /** A run folder like `celeba-gan train` makes: run.json + checkpoints at the given steps. */
 export function makeRun(runDir: string, spec: ArchitectureSpec, seed: number, steps: readonly number[] = [10]): TensorMap[] {
-  writeRunConfig(runDir, {
-    format: 'celeba-gan-run',
-    formatVersion: RUN_FORMAT_VERSION,
-    packageVersion: packageVersion(),
-    preset: spec.preset,
-    width: spec.width,
+  writeRunConfig(runDir, newRunConfig({
     spec,
     seed,
     batchSize: spec.training.batchSize,
@@ -42,7 +36,7 @@ export function makeRun(runDir: string, spec: ArchitectureSpec, seed: number, st
     created: new Date(0).toISOString(),
     sampleSeed: seed,
     sampleCount: 16,
-  });
+  }));
   return steps.map((step, i) => {
     const weights = weightsWithBatchNorm(spec, seed + i);
     saveCheckpoint(runDir, {
