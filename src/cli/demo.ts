@@ -47,8 +47,8 @@ export const DEMO_PRESET = 'seed28';
  * The demo's own recipe, `demo28`: seed28's networks (so export, generate and eval see an
  * ordinary seed28 model), trained to show learning within minutes on 2 CPU cores, with an EMA
  * generator. The faithful presets are untouched; README ("demo") says why each number.
- * `threads`: libtorch's intra-op threads on the CPU (at width 0.125 one thread was faster than two
- * on 2 cores: OpenBLAS runs its own threads for the matrix products; not re-measured at 0.25).
+ * `threads`: libtorch's intra-op threads on the CPU (one thread is faster than two on 2 cores, at
+ * width 0.125 and 0.25: OpenBLAS runs its own threads for the matrix products).
  * `benchSteps`: about what an idle 2-core machine reaches in the 3-minute demo (bench:ema's default).
  */
 export const DEMO_RECIPE = Object.freeze({

@@ -101,8 +101,8 @@ export interface EvalReport {
   seconds: { read: number; swd: number; features: number; detector: number };
 }
 
-/** Check that the two sources can be compared at this n (errors say what to change). */
-export function checkSources(generated: ImageSource, real: ImageSource, n: number): void {
+/** Check that the two sources can be compared at this n (errors say what to change); what SWD ranks at their size. */
+export function checkSources(generated: ImageSource, real: ImageSource, n: number): SwdValidity {
   if (!Number.isInteger(n) || n < 2) {
     throw new CelebaGanError('E_BAD_ARGUMENT', `Expected integer >= 2 for n but received ${String(n)}`, { kind: 'usage', hint: 'The metrics need at least 2 images per set; 1000 or more gives stable numbers.' });
   }
@@ -129,13 +129,15 @@ export function checkSources(generated: ImageSource, real: ImageSource, n: numbe
       },
     );
   }
-  if (!swdValidity(real.height, real.width)) {
+  const validity = swdValidity(real.height, real.width);
+  if (!validity) {
     const side = smallestSideWithLevels(SWD_MIN_LEVELS);
     throw new CelebaGanError('E_EVAL_TOO_SMALL', `images of ${real.height}x${real.width} are too small for SWD: it needs ${SWD_MIN_LEVELS} pyramid levels (images of at least ${side} px); with one level it ranks a fine checkerboard below blur (README, valid range of each metric)`, {
       kind: 'usage',
       hint: `Pass --resize ${side} or more for image folders, or compare larger images.`,
     });
   }
+  return validity;
 }
 
 /** Images start..start+count-1 of a source, in memory. */
@@ -190,11 +192,8 @@ function repeatRow(row: Float32Array, n: number): FeatureSet {
 export async function evaluate(opts: EvaluateOptions): Promise<EvalReport> {
   const { generated, real, n, onProgress } = opts;
   const chunk = opts.chunk ?? 64;
-  checkSources(generated, real, n);
+  const swdValid = checkSources(generated, real, n);
   const { height, width } = real;
-  // checkSources refused sizes where SWD is not offered; the validity is the measured one (default SWD options).
-  const swdValid = swdValidity(height, width);
-  if (!swdValid) throw new RangeError(`evaluate: SWD is not offered at ${height}x${width}`);
   const faceOk = opts.faceMetrics === true;
   const why = Math.min(height, width) < FACE_METRICS_MIN_SIZE ? NOT_MEANINGFUL : NOT_VALIDATED;
 

@@ -5,7 +5,7 @@ import { allParameters, type LayerInfo, type ParamInfo } from '../../model/shape
 import type { ArchitectureSpec, NetworkName } from '../../model/spec.js';
 import type { TensorMap } from '../../model/tensors.js';
 import { stepRandomness } from '../randomness.js';
-import { EMA_STATS_CHUNK, assertEmaDecay, emaDecayAt, emaStatsLatents } from '../ema.js';
+import { EMA_STATS_CHUNK, EMA_STATS_CHUNKS, assertEmaDecay, emaDecayAt, emaStatsLatents } from '../ema.js';
 import type { EngineInfo, GeneratorWeights, OptimizerState, StepMetrics, StepRandomness, TrainingEngine } from '../engine.js';
 import { nchwToNhwc, nhwcToNchw, toCanonicalLayout, toEngineLayout } from './layout.js';
 import { Network, type TrainMode } from './network.js';
@@ -167,8 +167,7 @@ export class TfjsEngine implements TrainingEngine {
     const tf = this.tf;
     const zDim = this.spec.zDim;
     const all = emaStatsLatents(this.spec);
-    const chunks = all.length / (EMA_STATS_CHUNK * zDim);
-    for (let k = 0; k < chunks; k++) {
+    for (let k = 0; k < EMA_STATS_CHUNKS; k++) {
       const kept: Tensor[] = [];
       const mode: TrainMode = { train: true, masks: null, running: new Map(), kept, momentum: k / (k + 1) };
       tf.tidy(() => {
