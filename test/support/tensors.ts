@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { allParameters } from '../../src/model/shapes.js';
 import type { ArchitectureSpec } from '../../src/model/spec.js';
 import { Rng } from '../../src/util/rng.js';
 
@@ -24,4 +25,24 @@ export function maxAbs(a: Float32Array): number {
   let m = 0;
   for (const v of a) m = Math.max(m, Math.abs(v));
   return m;
+}
+
+/**
+ * The scale of each trainable parameter's gradient, for tolerances: the largest |value| over the
+ * `adam.m.*` tensors of its layer (`<network>.<layer>.*`). A bias that feeds batch norm has a zero
+ * gradient in exact arithmetic, so its own largest value is rounding noise, which differs between
+ * BLAS kernels (AVX2 / AVX-512, OPENBLAS_CORETYPE); the layer's weight gradient is the scale that
+ * noise is made at.
+ */
+export function layerGradientScales(spec: ArchitectureSpec, moments: ReadonlyMap<string, { data: Float32Array }>): Map<string, number> {
+  const trainable = allParameters(spec).filter((p) => p.trainable);
+  const perLayer = new Map<string, number>();
+  for (const p of trainable) {
+    const m = moments.get(`adam.m.${p.name}`);
+    assert.ok(m, `no adam.m.${p.name}`);
+    const layer = `${p.network}.${p.layer}`;
+    perLayer.set(layer, Math.max(perLayer.get(layer) ?? 0, maxAbs(m.data)));
+  }
+  // `!`: every trainable parameter's layer was set above.
+  return new Map(trainable.map((p) => [p.name, perLayer.get(`${p.network}.${p.layer}`)!]));
 }

@@ -7,7 +7,7 @@ import { initialWeights } from '../../../src/model/init.js';
 import type { ArchitectureSpec } from '../../../src/model/spec.js';
 import { stepLatents, stepRandomness } from '../../../src/engines/randomness.js';
 import { cudaSkip } from './available.js';
-import { fakeBatch, maxAbs, maxAbsDiff } from '../../support/tensors.js';
+import { fakeBatch, layerGradientScales, maxAbs, maxAbsDiff } from '../../support/tensors.js';
 
 /**
  * The torch engine on a CUDA device, checked against the same engine on the CPU (the CPU engine
@@ -81,10 +81,12 @@ describe('torch engine on CUDA', { skip: cudaSkip() }, () => {
       }
       // Gradients, through Adam's first moment, per tensor.
       const [oC, oG] = [await c.getOptimizerState(), await g.getOptimizerState()];
-      for (const [name, t] of oC.tensors) {
-        if (!name.startsWith('adam.m.')) continue;
-        const scale = maxAbs(t.data);
-        assert.ok(maxAbsDiff(t.data, oG.tensors.get(name)!.data) <= 2e-2 * scale + 1e-7, `${name}: max |cpu - cuda| ${maxAbsDiff(t.data, oG.tensors.get(name)!.data)} of ${scale}`);
+      // Each to 2% of its layer's gradient scale: a bias before batch norm has a zero gradient in
+      // exact arithmetic, so its own largest value is rounding noise (see layerGradientScales).
+      const layerScale = layerGradientScales(spec, oC.tensors);
+      for (const [param, scale] of layerScale) {
+        const [cpu, cuda] = [oC.tensors.get(`adam.m.${param}`)!.data, oG.tensors.get(`adam.m.${param}`)!.data];
+        assert.ok(maxAbsDiff(cpu, cuda) <= 2e-2 * scale, `adam.m.${param}: max |cpu - cuda| ${maxAbsDiff(cpu, cuda)}, its layer's gradient scale ${scale}`);
       }
     });
   }

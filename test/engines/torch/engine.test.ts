@@ -18,7 +18,7 @@ import { loadCheckpoint, saveCheckpoint } from '../../../src/train/checkpoint.js
 import { stepLatents, stepRandomness } from '../../../src/engines/randomness.js';
 import { Rng } from '../../../src/util/rng.js';
 import { torchSkip } from './available.js';
-import { fakeBatch, maxAbs, maxAbsDiff } from '../../support/tensors.js';
+import { fakeBatch, layerGradientScales, maxAbs, maxAbsDiff } from '../../support/tensors.js';
 
 // Tiny widths: the tfjs side runs on the pure-JS CPU backend in CI.
 const SPECS: ArchitectureSpec[] = [buildSpec('seed28', 0.0625), buildSpec('dcgan64', 0.03125)];
@@ -71,13 +71,16 @@ describe('torch engine', { skip }, () => {
     /*
      * Tolerance of one training step. Losses and D(x) are float32 reductions whose order differs
      * between engines: |diff| <= 1e-4. Gradients are compared through Adam's first moment
-     * (m = (1 - beta1) * grad after one step): |diff| <= 1e-3 * max|m| + 1e-7 per tensor. The
-     * weight update itself is lr * m / (sqrt(v) + eps) ~ lr * sign(grad) on the first step, so an
-     * element whose gradient is ~0 (float noise in either engine) may move by +lr in one and -lr
-     * in the other: updates are compared to 1e-6 where |m| >= 1% of the tensor's largest and >= 1e-6,
-     * and only to 2 * lr elsewhere. (A bias followed by batch norm has an exactly zero gradient in
-     * exact arithmetic: both engines compute float noise there.) Batch-norm running statistics
-     * (no division) to 1e-4.
+     * (m = (1 - beta1) * grad after one step), per tensor, to 1e-3 of the gradient scale of the
+     * tensor's layer (the largest |m| over the layer's weight and bias). Not the tensor's own
+     * largest |m|: a bias followed by batch norm has an exactly zero gradient in exact arithmetic,
+     * so both engines compute rounding noise there, and that noise depends on the CPU's BLAS
+     * kernels (AVX2 vs AVX-512, OPENBLAS_CORETYPE); it is small next to the layer's weight
+     * gradient, which sets the scale rounding happens at. The weight update itself is
+     * lr * m / (sqrt(v) + eps) ~ lr * sign(grad) on the first step, so an element whose gradient
+     * is ~0 may move by +lr in one engine and -lr in the other: updates are compared to 0.5% of
+     * lr where |m| >= 1% of the layer's scale, and only to 2 * lr elsewhere. Batch-norm running
+     * statistics (no division) to 1e-4.
      */
     test(`${spec.preset}: one training step from the same weights, batch and randomness matches tfjs`, async () => {
       const [t, j] = [torch.get(spec.preset)!, tfjs.get(spec.preset)!];
@@ -98,6 +101,7 @@ describe('torch engine', { skip }, () => {
       assert.deepEqual(oT.steps, { generator: 1, discriminator: 1 });
       assert.deepEqual(oJ.steps, oT.steps);
       const lr = spec.training.learningRate;
+      const layerScale = layerGradientScales(spec, oJ.tensors);
       let moved = 0;
       let significantCount = 0;
       let trainableCount = 0;
@@ -111,11 +115,11 @@ describe('torch engine', { skip }, () => {
         }
         const mA = oT.tensors.get(`adam.m.${p.name}`)!.data;
         const mB = oJ.tensors.get(`adam.m.${p.name}`)!.data;
-        const scale = maxAbs(mB);
-        assert.ok(maxAbsDiff(mA, mB) <= 1e-3 * scale + 1e-7, `${p.name}: gradient (Adam m) max |diff| ${maxAbsDiff(mA, mB)} of max ${scale}`);
+        const scale = layerScale.get(p.name)!;
+        assert.ok(maxAbsDiff(mA, mB) <= 1e-3 * scale, `${p.name}: gradient (Adam m) max |diff| ${maxAbsDiff(mA, mB)}, its layer's gradient scale ${scale}`);
         for (let i = 0; i < a.length; i++) {
-          const significant = Math.abs(mB[i]!) >= Math.max(0.01 * scale, 1e-6);
-          const tol = significant ? 1e-6 : 2 * lr + 1e-7;
+          const significant = Math.abs(mB[i]!) >= 0.01 * scale;
+          const tol = significant ? 0.005 * lr : 2.01 * lr;
           const diff = Math.abs(a[i]! - before[i]! - (b[i]! - before[i]!));
           if (diff > tol) assert.fail(`${p.name}[${i}]: torch update ${a[i]! - before[i]!} vs tfjs ${b[i]! - before[i]!} (|grad| ${significant ? '>=' : '<'} 1% of max)`);
           if (a[i] !== before[i]) moved++;
