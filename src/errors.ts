@@ -1,6 +1,9 @@
+import { ERROR_CODES, type ErrorCode, type UsageCode } from './error-codes.js';
+
 /**
  * Errors a user can cause. Library code throws these; only src/cli maps them to messages and
- * exit codes. Each carries a stable `code`, names the input, and says what to do next (`hint`).
+ * exit codes. Each carries a stable `code` from the registry in src/error-codes.ts (which also
+ * fixes its exit status), names the input, and says what to do next (`hint`).
  */
 
 /** Exit codes used by the CLI (see src/cli/main.ts). */
@@ -9,28 +12,33 @@ export const EXIT_USAGE = 2;
 
 export type ErrorKind = 'usage' | 'runtime';
 
+export interface ErrorOptions {
+  /** What the user should do next; printed on its own line by the CLI. */
+  hint?: string;
+  cause?: unknown;
+}
+
 export class CelebaGanError extends Error {
   override name = 'CelebaGanError';
   /** Stable machine-readable code, e.g. `E_DATASET_CORRUPT`. */
-  readonly code: string;
-  /** What the user should do next; printed on its own line by the CLI. */
+  readonly code: ErrorCode;
   readonly hint?: string;
-  /** `usage` errors exit with 2, `runtime` errors with 1. */
+  /** `usage` errors exit with 2, `runtime` errors with 1: the registry's row for `code`. */
   readonly kind: ErrorKind;
 
-  constructor(code: string, message: string, opts: { hint?: string; kind?: ErrorKind; cause?: unknown } = {}) {
+  constructor(code: ErrorCode, message: string, opts: ErrorOptions = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.code = code;
     this.hint = opts.hint;
-    this.kind = opts.kind ?? 'runtime';
+    this.kind = ERROR_CODES[code].exit;
   }
 }
 
-/** A bad flag value or combination: exit code 2. */
+/** A bad flag value or combination: exit code 2. Takes only codes the registry marks `usage`. */
 export class UsageError extends CelebaGanError {
   override name = 'UsageError';
-  constructor(code: string, message: string, opts: { hint?: string; cause?: unknown } = {}) {
-    super(code, message, { ...opts, kind: 'usage' });
+  constructor(code: UsageCode, message: string, opts: ErrorOptions = {}) {
+    super(code, message, opts);
   }
 }
 
@@ -78,60 +86,51 @@ export function assertOneOf<T extends string>(name: string, value: unknown, allo
  * file system goes through `fileError`, and src/cli/main.ts maps any that escape through it too,
  * so none of them reaches the user as "unexpected error".
  */
-const OS_ERRORS: Readonly<Record<string, { code: string; what: (path: string) => string; hint: (path: string) => string; kind: ErrorKind }>> = Object.freeze({
+const OS_ERRORS: Readonly<Record<string, { code: ErrorCode; what: (path: string) => string; hint: (path: string) => string }>> = Object.freeze({
   ENOSPC: {
     code: 'E_NO_SPACE',
     what: (p) => `no space left on the device holding ${p}`,
     hint: () => 'Free some space (or pass a path on another disk) and run the command again; nothing half-written was kept.',
-    kind: 'runtime',
   },
   EDQUOT: {
     code: 'E_NO_SPACE',
     what: (p) => `the disk quota is exhausted for ${p}`,
     hint: () => 'Free some space within your quota (or pass a path on another disk) and run the command again.',
-    kind: 'runtime',
   },
   EROFS: {
     code: 'E_READ_ONLY',
     what: (p) => `${p} is on a read-only file system`,
     hint: () => 'Pass a path on a writable disk (or remount it read-write).',
-    kind: 'usage',
   },
   EACCES: {
     code: 'E_PERMISSION',
     what: (p) => `permission denied for ${p}`,
     hint: () => 'Pass a path you may read and write, or change its permissions (chmod/chown).',
-    kind: 'usage',
   },
   EPERM: {
     code: 'E_PERMISSION',
     what: (p) => `operation not permitted on ${p}`,
     hint: () => 'Pass a path you may read and write, or change its permissions (chmod/chown).',
-    kind: 'usage',
   },
   EISDIR: {
     code: 'E_IS_FOLDER',
     what: (p) => `${p} is a folder, but a file is needed there`,
     hint: () => 'Pass the path of a file (not a folder).',
-    kind: 'usage',
   },
   ENOTDIR: {
     code: 'E_NOT_FOLDER',
     what: (p) => `a part of ${p} is a file, but a folder is needed there`,
     hint: () => 'Pass a path whose parents are folders (or move the file that is in the way).',
-    kind: 'usage',
   },
   EMFILE: {
     code: 'E_TOO_MANY_FILES',
     what: (p) => `too many open files while opening ${p}`,
     hint: () => 'Raise the limit (`ulimit -n 4096`) or open fewer files at once (fewer `prepare --workers`), then run again.',
-    kind: 'runtime',
   },
   ENFILE: {
     code: 'E_TOO_MANY_FILES',
     what: (p) => `the system ran out of file handles while opening ${p}`,
     hint: () => 'Close other programs or raise the system limit (fs.file-max), then run again.',
-    kind: 'runtime',
   },
 });
 
@@ -151,16 +150,16 @@ export function isMappedOsError(err: unknown): boolean {
  * Map an OS error on `path` (the user's path, not a temporary name) to a CelebaGanError with a
  * stable code and the fix; `doing` says what was attempted (`write`, `read`, ...). `hints` may
  * replace the generic hint for some codes (e.g. EISDIR for `--data`: "pass a .cgds file").
- * Errors that are already CelebaGanErrors, and OS errors without a mapping, pass unchanged.
+ * Errors that are already CelebaGanErrors, and OS errors without a mapping, pass unchanged (a
+ * thrown non-Error is wrapped, so callers always get an Error to throw or inspect).
  */
-export function fileError(err: unknown, path: string, doing = 'access', hints: Partial<Record<string, string>> = {}): unknown {
+export function fileError(err: unknown, path: string, doing = 'access', hints: Partial<Record<string, string>> = {}): Error {
   if (err instanceof CelebaGanError) return err;
   const code = errnoCode(err);
   const known = code === undefined ? undefined : OS_ERRORS[code];
-  if (!known || code === undefined) return err;
+  if (!known || code === undefined) return err instanceof Error ? err : new Error(String(err));
   return new CelebaGanError(known.code, `cannot ${doing} ${path}: ${known.what(path)} (${code})`, {
     hint: hints[code] ?? known.hint(path),
-    kind: known.kind,
     cause: err,
   });
 }

@@ -93,7 +93,7 @@ function why(name: TfjsBackendName, err: unknown): string {
  */
 export async function loadTfjs(requested: 'auto' | TfjsBackendName = 'auto'): Promise<LoadedTfjs> {
   if (requested !== 'auto' && !(TFJS_BACKENDS as readonly string[]).includes(requested)) {
-    throw new CelebaGanError('E_BAD_ARGUMENT', `Unsupported tfjs backend "${String(requested)}". Should be one of: auto, ${TFJS_BACKENDS.join(', ')}`, { kind: 'usage' });
+    throw new CelebaGanError('E_BAD_ARGUMENT', `Unsupported tfjs backend "${String(requested)}". Should be one of: auto, ${TFJS_BACKENDS.join(', ')}`);
   }
   const order: readonly TfjsBackendName[] = requested === 'auto' ? TFJS_BACKENDS : [requested];
   const notes: string[] = [];

@@ -37,7 +37,6 @@ export function pickDataset(dir = 'data'): Pick {
   const found = newest(dir, (p, isDir) => !isDir && p.endsWith('.cgds'));
   if (!found) {
     throw new CelebaGanError('E_NO_DATASET', `no data set (*.cgds) found in ${dir}/`, {
-      kind: 'usage',
       hint: 'Run `celeba-gan prepare --synthetic 20000` (no download) or `celeba-gan prepare --input <celeba folder or zip>` first, or pass --data.',
     });
   }
@@ -58,7 +57,6 @@ export function pickRun(dir = 'runs'): Pick {
       'E_NO_RUN',
       unsaved ? `no run in ${dir}/ has a checkpoint yet (the newest, ${unsaved.path}, stopped before its first one)` : `no training run found in ${dir}/`,
       {
-        kind: 'usage',
         hint: unsaved
           ? 'Run `celeba-gan train` (a run saves a checkpoint every --checkpoint-every steps, at the end and on Ctrl-C), or pass --run <folder>.'
           : 'Run `celeba-gan train` first, or pass --run <folder>.',
@@ -72,7 +70,6 @@ export function pickModel(dir = 'models'): Pick {
   const found = newest(dir, (p, isDir) => !isDir && p.endsWith('.onnx'));
   if (!found) {
     throw new CelebaGanError('E_NO_MODEL', `no ONNX model found in ${dir}/`, {
-      kind: 'usage',
       hint: 'Run `celeba-gan export --onnx` first (after `celeba-gan train`), or pass --model <file.onnx>.',
     });
   }

@@ -169,7 +169,6 @@ export const interpolateCommand: CommandModule<object, InterpolateArgs> = {
         }
       } catch (err) {
         throw new CelebaGanError('E_OUTPUT_WRITE', `could not write ${(err as { path?: string }).path ?? out}: ${(err as Error).message}`, {
-          kind: 'usage',
           hint: 'Pass --out (and --frames) somewhere you can write.',
           cause: err,
         });

@@ -94,7 +94,6 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         throw new CelebaGanError('E_LISTEN', `cannot listen on ${argv.host}:${port}: ${(err as Error).message}`, {
-          kind: 'usage',
           hint: code === 'EADDRINUSE' ? 'Another program uses that port: pass --port <other> (or 0 for any free one).' : 'Check --host (an address of this machine) and --port.',
           cause: err,
         });

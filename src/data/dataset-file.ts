@@ -200,7 +200,6 @@ export class DatasetReader {
       if (e.code === 'ENOENT') {
         throw new CelebaGanError('E_DATASET_MISSING', `dataset file ${path} does not exist`, {
           hint: 'Create one with `celeba-gan prepare --synthetic 20000 --out data/synthetic-28.cgds` or `celeba-gan prepare --input <images>`.',
-          kind: 'usage',
         });
       }
       throw fileError(err, path, 'open the data set', { EISDIR: DATA_IS_FOLDER_HINT });

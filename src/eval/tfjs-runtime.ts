@@ -79,7 +79,7 @@ const cached = new Map<EvalBackendName, Promise<EvalRuntime>>();
 export function loadEvalRuntime(requested: EvalBackendName = 'auto'): Promise<EvalRuntime> {
   if (!(EVAL_BACKENDS as readonly string[]).includes(requested)) {
     return Promise.reject(
-      new CelebaGanError('E_BAD_ARGUMENT', `Unsupported eval backend "${String(requested)}". Should be one of: ${EVAL_BACKENDS.join(', ')}`, { kind: 'usage' }),
+      new CelebaGanError('E_BAD_ARGUMENT', `Unsupported eval backend "${String(requested)}". Should be one of: ${EVAL_BACKENDS.join(', ')}`),
     );
   }
   let p = cached.get(requested);

@@ -87,7 +87,6 @@ function describeHolder(h: LockHolder | null): string {
 
 function lockedError(dir: string, lockPath: string, holder: LockHolder | null, why: string): CelebaGanError {
   return new CelebaGanError('E_OUTPUT_LOCKED', `${dir} is in use by another generate run: ${describeHolder(holder)} holds ${lockPath}${why}`, {
-    kind: 'usage',
     hint: `Wait for that run to finish, or pass another --out. If no such run exists any more (e.g. it ran on another host), remove ${lockPath}.`,
   });
 }

@@ -97,14 +97,12 @@ export function parseGeneratorMetadata(metadata: Map<string, string>, what: stri
   const missing = REQUIRED_KEYS.filter((k) => !metadata.has(METADATA_KEYS[k])).map((k) => METADATA_KEYS[k]);
   if (missing.length > 0) {
     throw new CelebaGanError('E_MODEL_METADATA', `model ${what} lacks celeba-gan metadata: missing ${missing.join(', ')}`, {
-      kind: 'usage',
       hint: 'Only generators exported by `celeba-gan export --onnx` carry the latent size and distribution; re-export the run.',
     });
   }
   const get = (k: keyof typeof METADATA_KEYS): string => metadata.get(METADATA_KEYS[k]) ?? '';
   const bad = (k: keyof typeof METADATA_KEYS, wanted: string): never => {
     throw new CelebaGanError('E_MODEL_METADATA', `model ${what} has a bad ${METADATA_KEYS[k]}: expected ${wanted} but found ${JSON.stringify(get(k))}`, {
-      kind: 'usage',
       hint: 'Re-export the run with `celeba-gan export --onnx`.',
     });
   };
@@ -147,7 +145,6 @@ export type OrtSession = Awaited<ReturnType<Ort['InferenceSession']['create']>>;
 function checkIo(session: OrtSession, info: Omit<GeneratorInfo, 'modelPath' | 'modelSha256'>, what: string): number | null {
   const fail = (message: string): never => {
     throw new CelebaGanError('E_MODEL_IO', `model ${what} ${message}`, {
-      kind: 'usage',
       hint: 'celeba-gan needs a generator with input `z` float32 [batch, zDim] and output `images` float32 [batch, C, H, W]; re-export with `celeba-gan export --onnx`.',
     });
   };
@@ -193,7 +190,7 @@ export async function openOnnxSession(model: Uint8Array, what: string, opts: Ope
     const check = checkProvider(candidate);
     if (!check.ok) {
       if (provider !== 'auto') {
-        throw new CelebaGanError('E_PROVIDER_UNAVAILABLE', `provider "${candidate}" cannot be used: ${check.reason}`, { kind: 'runtime', hint: check.hint });
+        throw new CelebaGanError('E_PROVIDER_UNAVAILABLE', `provider "${candidate}" cannot be used: ${check.reason}`, { hint: check.hint });
       }
       notes.push(`${candidate}: ${check.reason}`);
       failures.push(`[${candidate}] ${check.reason}`);
@@ -211,7 +208,7 @@ export async function openOnnxSession(model: Uint8Array, what: string, opts: Ope
       const message = (err as Error).message.trim();
       if (provider !== 'auto') {
         if (candidate === 'cpu') {
-          throw new CelebaGanError('E_MODEL_INVALID', `onnxruntime cannot load ${what}: ${message}`, { kind: 'usage', hint: providerStartHint('cpu'), cause: err });
+          throw new CelebaGanError('E_MODEL_INVALID', `onnxruntime cannot load ${what}: ${message}`, { hint: providerStartHint('cpu'), cause: err });
         }
         throw new CelebaGanError('E_PROVIDER_UNAVAILABLE', `provider "${candidate}" failed to start on device ${device}: ${message}`, { hint: providerStartHint(candidate), cause: err });
       }

@@ -1,6 +1,7 @@
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import type { ConcreteProvider } from '../bindings/onnxruntime.js';
-import { CelebaGanError, assertInteger, type ErrorKind } from '../errors.js';
+import { isErrorCode } from '../error-codes.js';
+import { CelebaGanError, assertInteger } from '../errors.js';
 import { openGenerator, type GeneratorInfo, type GeneratorSession, type OpenGeneratorOptions } from './session.js';
 
 /**
@@ -48,7 +49,6 @@ interface WireError {
   message: string;
   code?: string;
   hint?: string;
-  kind?: ErrorKind;
   stack?: string;
 }
 
@@ -61,13 +61,13 @@ type FromWorker =
   | { type: 'closed' };
 
 function toWire(err: unknown): WireError {
-  if (err instanceof CelebaGanError) return { message: err.message, code: err.code, hint: err.hint, kind: err.kind, stack: err.stack };
+  if (err instanceof CelebaGanError) return { message: err.message, code: err.code, hint: err.hint, stack: err.stack };
   if (err instanceof Error) return { message: err.message, stack: err.stack };
   return { message: String(err) };
 }
 
 function fromWire(w: WireError): Error {
-  const err = w.code === undefined ? new Error(w.message) : new CelebaGanError(w.code, w.message, { hint: w.hint, kind: w.kind });
+  const err = isErrorCode(w.code) ? new CelebaGanError(w.code, w.message, { hint: w.hint }) : new Error(w.message);
   // The worker's stack says where it failed; this thread's would only show the message handler.
   if (w.stack !== undefined) err.stack = w.stack;
   return err;

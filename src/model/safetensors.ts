@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { ErrorCode } from '../error-codes.js';
 import { CelebaGanError, fileError } from '../errors.js';
 import { numel, type Tensor32, type TensorMap } from './tensors.js';
 import { writeFileAtomicSync } from '../util/atomic.js';
@@ -57,7 +58,7 @@ interface Entry {
  * failure has its own code, so a crafted file with consistent hashes still cannot load garbage.
  */
 export function decodeSafetensors(buf: Buffer, source = 'safetensors data'): SafetensorsFile {
-  const fail = (code: string, why: string): CelebaGanError =>
+  const fail = (code: ErrorCode, why: string): CelebaGanError =>
     new CelebaGanError(code, `${source} is not a valid safetensors file: ${why}`, {
       hint: 'The file may be truncated, crafted or not a celeba-gan checkpoint; use another checkpoint or retrain.',
     });

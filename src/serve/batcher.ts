@@ -92,7 +92,6 @@ export class Batcher<I, O> {
       // Never fits, however idle the server: not a "busy, retry" answer.
       return Promise.reject(
         new CelebaGanError('E_BAD_ARGUMENT', `the request needs ${items.length} images at once but the queue holds at most ${this.opts.maxQueue}`, {
-          kind: 'usage',
           hint: `Ask for at most ${this.opts.maxQueue} images, or start \`celeba-gan serve\` with --max-queue ${items.length} or more.`,
         }),
       );

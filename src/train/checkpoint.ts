@@ -285,14 +285,12 @@ export async function loadCheckpoint(runDir: string, which: 'latest' | number = 
   if (all.length === 0) {
     throw new CelebaGanError('E_NO_CHECKPOINT', `${runDir} has no checkpoints (looked in ${checkpointsRoot(runDir)}/)`, {
       hint: 'Run `celeba-gan train --out <run folder>` first, or pass the folder of a run that has trained.',
-      kind: 'usage',
     });
   }
   const ref = which === 'latest' ? all[all.length - 1]! : all.find((c) => c.step === which);
   if (!ref) {
     throw new CelebaGanError('E_NO_CHECKPOINT', `${runDir} has no checkpoint for step ${which}; it has steps ${all.map((c) => c.step).join(', ')}`, {
       hint: 'Pick one of those steps, or `latest`.',
-      kind: 'usage',
     });
   }
   const manifest = readManifest(ref.dir);
@@ -355,7 +353,7 @@ export function assertSameArchitecture(manifest: CheckpointManifest, spec: Archi
     throw new CelebaGanError(
       'E_CHECKPOINT_MISMATCH',
       `${where} holds a ${manifest.preset} model at width ${manifest.width}, but ${spec.preset} at width ${spec.width} was asked for`,
-      { hint: `Pass --preset ${manifest.preset} --width ${manifest.width} to continue it, or use another --out for a new run.`, kind: 'usage' },
+      { hint: `Pass --preset ${manifest.preset} --width ${manifest.width} to continue it, or use another --out for a new run.` },
     );
   }
 }

@@ -59,19 +59,16 @@ export const EXPORT_WEIGHTS = ['ema', 'raw'] as const;
 export function assertRunFolder(runDir: string): void {
   if (!existsSync(runDir)) {
     throw new CelebaGanError('E_NO_RUN', `run folder ${runDir} does not exist`, {
-      kind: 'usage',
       hint: 'Run `celeba-gan train` first, or pass --run <folder> of a trained run (one holding run.json).',
     });
   }
   if (!statSync(runDir).isDirectory()) {
     throw new CelebaGanError('E_NO_RUN', `${runDir} is a file, not a run folder`, {
-      kind: 'usage',
       hint: 'Pass --run <folder> made by `celeba-gan train` (it holds run.json and checkpoints/), not a file inside it.',
     });
   }
   if (readRunConfig(runDir) === null) {
     throw new CelebaGanError('E_NO_RUN', `${runDir} is not a training run: it has no run.json`, {
-      kind: 'usage',
       hint: 'Pass --run <folder> made by `celeba-gan train` (it holds run.json and checkpoints/).',
     });
   }
@@ -132,13 +129,12 @@ export async function exportRun(o: ExportRunOptions): Promise<ExportRunResult> {
   };
   if (existsSync(o.out)) {
     if (statSync(o.out).isDirectory()) {
-      throw new CelebaGanError('E_OUTPUT_EXISTS', `${o.out} is a folder, not a file`, { kind: 'usage', hint: 'Pass a file path ending in .onnx to --onnx.' });
+      throw new CelebaGanError('E_OUTPUT_EXISTS', `${o.out} is a folder, not a file`, { hint: 'Pass a file path ending in .onnx to --onnx.' });
     }
     const existing = readFileSync(o.out);
     if (Buffer.compare(existing, bytes) === 0) return { ...result, status: 'unchanged' };
     if (!o.force) {
       throw new CelebaGanError('E_OUTPUT_EXISTS', `${o.out} already exists and holds a different model`, {
-        kind: 'usage',
         hint: `Pass --force to replace it, or choose another path with --onnx <file> (e.g. ${join(dirname(o.out), `${basename(o.out, '.onnx')}-step${ckpt.manifest.step}.onnx`)}).`,
       });
     }

@@ -33,7 +33,7 @@ test('torchUnavailable: only "the addon or the engine module cannot load" may fa
     [new CelebaGanError('E_TORCH_UNAVAILABLE', 'Could not load the libtorch addon'), true],
     [moduleMissing, true],
     [new UsageError('E_BAD_ARGUMENT', 'Unsupported device "gpu" for the torch engine'), false],
-    [new CelebaGanError('E_TORCH_DEVICE', '--device cuda needs a libtorch built with CUDA', { kind: 'usage' }), false],
+    [new CelebaGanError('E_TORCH_DEVICE', '--device cuda needs a libtorch built with CUDA'), false],
     [otherModule, false],
     [new TypeError('native.trainStep is not a function'), false],
     ['a string', false],

@@ -76,7 +76,6 @@ function resolveDevice(requested: string | undefined, sys: TorchSystemInfo): str
   const index = parsed.index;
   if (!sys.cuda) {
     throw new CelebaGanError('E_TORCH_DEVICE', `--device ${device} needs a libtorch built with CUDA and a visible NVIDIA GPU; this libtorch ${sys.torchVersion} has no CUDA (or sees no GPU)`, {
-      kind: 'usage',
       hint: 'Use --device cpu, or rebuild the addon against a CUDA libtorch: LIBTORCH=/path/to/libtorch-cuda npm run build:native (or LIBTORCH_USE_PYTORCH=1 with a CUDA PyTorch).',
     });
   }
