@@ -20,7 +20,7 @@ import sharp from 'sharp';
 import yazl from 'yazl';
 import { prepareFromImages } from '../src/data/prepare.js';
 import { renderSyntheticFace } from '../src/data/synthetic.js';
-import { Progress } from '../src/cli/progress.js';
+import { Progress } from '../src/util/progress.js';
 import { Rng } from '../src/util/rng.js';
 
 function arg(name: string, fallback: number): number {

@@ -17,7 +17,7 @@ import { CelebaGanError, UsageError, assertInteger, assertNumber, assertOneOf } 
 import { generateImages } from '../inference/generate.js';
 import { openGenerator } from '../inference/session.js';
 import { Trainer, exportRun, openRun } from '../train/index.js';
-import { Progress, formatDuration } from './progress.js';
+import { Progress, formatDuration } from '../util/progress.js';
 import { StepTimer, catchStopSignals, type StopSignal, type StopSignals } from './signals.js';
 
 /**

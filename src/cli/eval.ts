@@ -18,7 +18,7 @@ import {
 } from '../eval/index.js';
 import { FACE_API_PACKAGE, HUMAN_PACKAGE } from '../eval/model-files.js';
 import { pickDataset, pickModel } from './defaults.js';
-import { Progress } from './progress.js';
+import { Progress } from '../util/progress.js';
 import { itemAt } from '../util/at.js';
 
 /**

@@ -2,10 +2,11 @@ import { basename, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Argv, CommandModule } from 'yargs';
 import type { GeneratorWeights } from '../engines/engine.js';
-import { UsageError, assertOneOf, describe, escapeControl } from '../errors.js';
+import { UsageError, assertOneOf, describe } from '../errors.js';
 import { DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, assertOpset } from '../onnx/export.js';
 import { EXPORT_WEIGHTS, exportRun, type ExportRunResult } from '../train/index.js';
 import { pickRun } from './defaults.js';
+import { Screen } from './output.js';
 
 /** `celeba-gan export --onnx`: a run's checkpoint -> models/<run>.onnx. */
 
@@ -38,14 +39,14 @@ function mb(bytes: number): string {
   return `${(bytes / 1e6).toFixed(bytes < 1e6 ? 3 : 1)} MB`;
 }
 
-function summary(r: ExportRunResult, runDir: string, seconds: number): string {
+function summary(r: ExportRunResult, runDir: string, seconds: number): string[] {
   const s = r.spec;
   const [c, h, w] = [s.image.channels, s.image.height, s.image.width];
   return [
     `  ${s.preset} generator, width ${s.width}, step ${r.step} of ${runDir}; opset ${r.opset}; batch norm ${r.foldBatchNorm ? 'folded' : 'with running statistics'}; ${r.weights === 'ema' ? 'the EMA generator' : 'the raw weights'}`,
     `  ${mb(r.bytes)} (float32 weights ${mb(r.weightBytes)}), ${seconds.toFixed(2)} s`,
     `  z float32 [batch, ${s.zDim}] ~ ${s.latent === 'uniform' ? 'U(-1, 1)' : 'N(0, 1)'} -> images float32 [batch, ${c}, ${h}, ${w}] (NCHW, RGB) in [-1, 1]`,
-  ].join('\n');
+  ];
 }
 
 export const exportCommand: CommandModule<object, ExportArgs> = {
@@ -79,16 +80,18 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
     const checkpoint = parseCheckpoint(argv.checkpoint);
     const opset = assertOpset(argv.opset); // before any pick is reported
     const weights = argv.weights === undefined ? undefined : assertOneOf<GeneratorWeights>('weights', argv.weights, EXPORT_WEIGHTS);
+    const screen = new Screen();
     let runDir = argv.run;
-    if (!runDir) {
+    if (runDir === undefined) {
       const pick = pickRun();
       runDir = pick.path;
-      process.stderr.write(escapeControl(`celeba-gan: run ${runDir} (${pick.why})\n`));
+      screen.say(`run ${runDir} (${pick.why})`);
     }
     let out = argv.onnx;
     if (!out) {
+      // A bare --onnx is '': the default path, like no --onnx.
       out = defaultModelPath(runDir);
-      process.stderr.write(escapeControl(`celeba-gan: writing ${out} (default for run ${basename(resolve(runDir))})\n`));
+      screen.say(`writing ${out} (default for run ${basename(resolve(runDir))})`);
     }
     const result = await exportRun({
       runDir,
@@ -99,9 +102,9 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
       force: argv.force,
       ...(weights ? { weights } : {}),
     });
-    if (result.note) process.stderr.write(escapeControl(`celeba-gan: note: ${result.note}\n`));
+    if (result.note) screen.say(`note: ${result.note}`);
     const seconds = (performance.now() - started) / 1000;
     const head = result.status === 'unchanged' ? `${out} unchanged (it already holds this export)` : `wrote ${out}`;
-    process.stdout.write(escapeControl(`${head}\n${summary(result, runDir, seconds)}\n`));
+    screen.result(head, ...summary(result, runDir, seconds));
   },
 };

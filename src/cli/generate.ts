@@ -15,8 +15,10 @@ import {
 import { SHARD_INDEX_ENV, parseShard, shardFromEnv, shardSlice, type Shard } from '../inference/shards.js';
 import { openGenerator, type GeneratorSession } from '../inference/session.js';
 import { randomSeed } from '../util/rng.js';
+import { assertFaceRange } from '../inference/latents.js';
 import { pickModel } from './defaults.js';
-import { Progress } from './progress.js';
+import { Screen } from './output.js';
+import { Progress } from '../util/progress.js';
 import { catchStopSignals, type StopSignals } from './signals.js';
 
 /** `celeba-gan generate`: an ONNX generator -> N face images, a manifest and a contact sheet. */
@@ -49,12 +51,12 @@ export function defaultOutDir(modelPath: string): string {
   return join('out', basename(modelPath, extname(modelPath)));
 }
 
-function providerLine(session: GeneratorSession, asked: string): string {
-  if (asked !== 'auto') return `provider ${session.providerUsed}`;
-  return [`provider ${session.providerUsed} (auto)`, ...session.providerNotes.map((note) => `  not used: ${note}`)].join('\n');
+function sayProvider(screen: Screen, session: GeneratorSession, asked: string): void {
+  screen.say(`provider ${session.providerUsed}${asked === 'auto' ? ' (auto)' : ''}`);
+  if (asked === 'auto') for (const note of session.providerNotes) screen.log(`  not used: ${note}`);
 }
 
-function summary(r: GenerateResult, session: GeneratorSession, seed: number, format: ImageFormat): string {
+function summary(r: GenerateResult, session: GeneratorSession, seed: number, format: ImageFormat): string[] {
   const modelShare = r.seconds > 0 ? ` (model ${((100 * r.modelSeconds) / r.seconds).toFixed(0)}% of the time)` : '';
   const n = r.written;
   const range = n === 0 ? 'none' : `${imageFileName(r.firstIndex, format)}${n > 1 ? ` .. ${imageFileName(r.firstIndex + n - 1, format)}` : ''}`;
@@ -64,7 +66,7 @@ function summary(r: GenerateResult, session: GeneratorSession, seed: number, for
     `  manifest ${r.manifestPath}; seed ${seed}: face i again with --seed ${seed} --index i`,
   ];
   if (r.gridPath) lines.push(`  grid ${r.gridPath}`);
-  return lines.join('\n');
+  return lines;
 }
 
 /** The command that makes the faces this run did not: indices next .. end-1, the same options. */
@@ -112,16 +114,15 @@ export const generateCommand: CommandModule<object, GenerateArgs> = {
     // From here on the first Ctrl-C / SIGTERM stops cleanly, whatever phase we are in.
     const stop = catchStopSignals({ finishing: () => 'writing the batches already computed, then stopping', print: (line) => screen.log(line) });
     try {
-      const paths = resolvePaths(argv);
+      const paths = resolvePaths(argv, screen);
       const session = await openGenerator(paths.model, { provider: flags.provider, device: flags.device, threads: argv.threads });
       try {
-        screen.log(`celeba-gan: ${providerLine(session, flags.provider)}`);
-        screen.log(`celeba-gan: ${describeRun(session, flags)}`);
+        sayProvider(screen, session, flags.provider);
+        screen.say(describeRun(session, flags));
         const result = await generateWithProgress(session, flags, paths, stop, screen);
-        for (const note of result.notes) screen.log(`celeba-gan: ${note}`);
-        process.stdout.write(`${summary(result, session, flags.seed, flags.format)}\n`);
+        screen.result(...summary(result, session, flags.seed, flags.format));
         if (result.stopped) {
-          screen.log(`celeba-gan: stopped early; the rest: ${restCommand(flags, paths, flags.first + result.written)}`);
+          screen.say(`stopped early; the rest: ${restCommand(flags, paths, flags.first + result.written)}`);
           process.exitCode = stop.exitCode ?? 130;
         }
       } finally {
@@ -154,6 +155,7 @@ interface Flags {
 function checkFlags(argv: GenerateArgs): Flags {
   const n = assertInteger('n', argv.n ?? (argv.index === undefined ? DEFAULT_COUNT : 1), 1);
   const startIndex = assertInteger('index', argv.index ?? 0, 0);
+  assertFaceRange(startIndex, n);
   const shard = pickShard(argv);
   const { first, end } = shard ? shardSlice(startIndex, n, shard) : { first: startIndex, end: startIndex + n };
   return {
@@ -181,17 +183,17 @@ interface Paths {
 }
 
 /** The model and the output folder, with their defaults said out loud. */
-function resolvePaths(argv: GenerateArgs): Paths {
+function resolvePaths(argv: GenerateArgs, screen: Screen): Paths {
   let model = argv.model;
-  if (!model) {
+  if (model === undefined) {
     const pick = pickModel();
     model = pick.path;
-    process.stderr.write(`celeba-gan: model ${model} (${pick.why})\n`);
+    screen.say(`model ${model} (${pick.why})`);
   }
   let out = argv.out;
-  if (!out) {
+  if (out === undefined) {
     out = defaultOutDir(model);
-    process.stderr.write(`celeba-gan: writing to ${out}/ (default for model ${basename(model)})\n`);
+    screen.say(`writing to ${out}/ (default for model ${basename(model)})`);
   }
   const grid = argv.grid === undefined ? undefined : argv.grid === '' ? join(out, 'grid.png') : argv.grid;
   return { model, out, grid };
@@ -229,6 +231,7 @@ async function generateWithProgress(session: GeneratorSession, f: Flags, paths: 
       shard: f.shard,
       grid: paths.grid === undefined ? undefined : { path: paths.grid },
       onProgress: (done) => progress.update(done),
+      onNote: (note) => screen.say(note),
       signal: stop.signal,
     });
   } catch (err) {
@@ -236,32 +239,12 @@ async function generateWithProgress(session: GeneratorSession, f: Flags, paths: 
     const done = progress.done;
     screen.endBar();
     if (done > 0) {
-      screen.log(`celeba-gan: wrote ${done} face${done === 1 ? '' : 's'} (each listed in the manifest) before this error; the rest, once it is fixed:`);
+      screen.say(`wrote ${done} face${done === 1 ? '' : 's'} (each listed in the manifest) before this error; the rest, once it is fixed:`);
       screen.log(`  ${restCommand(f, paths, f.first + done)}`);
     }
     throw err;
   } finally {
     screen.endBar();
-  }
-}
-
-/** Lines to stderr, above the progress bar while one is shown. */
-class Screen {
-  private bar: Progress | null = null;
-
-  startBar(bar: Progress): Progress {
-    this.bar = bar;
-    return bar;
-  }
-
-  endBar(): void {
-    this.bar?.finish();
-    this.bar = null;
-  }
-
-  log(line: string): void {
-    if (this.bar) this.bar.log(line);
-    else process.stderr.write(`${line}\n`);
   }
 }
 

@@ -1,12 +1,12 @@
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { PROVIDER_NAMES, parseProvider } from '../bindings/onnxruntime.js';
-import { CelebaGanError, UsageError, assertInteger, assertNumber, assertOneOf } from '../errors.js';
-import { IMAGE_FORMATS, RESIZE_KERNELS, type ImageFormat } from '../inference/encode.js';
+import { PROVIDER_NAMES, parseProvider, type ProviderName } from '../bindings/onnxruntime.js';
+import { UsageError, assertInteger, assertNumber, assertOneOf } from '../errors.js';
+import { IMAGE_FORMATS, RESIZE_KERNELS, type ImageFormat, type ResizeKernel } from '../inference/encode.js';
 import { imageFileName } from '../inference/generate.js';
 import {
+  MAX_SEED,
   WALK_FORMATS,
   defaultSlerp,
   encodeFrame,
@@ -19,14 +19,15 @@ import {
   type FaceRef,
   type WalkFormat,
 } from '../inference/interpolate.js';
-import { openGenerator } from '../inference/session.js';
-import { writeFileAtomic } from '../util/atomic.js';
-import { Rng, randomSeed } from '../util/rng.js';
-import { defaultOutDir } from './generate.js';
-import { pickModel } from './defaults.js';
-import { Progress } from './progress.js';
-import { catchStopSignals } from './signals.js';
+import { openGenerator, type GeneratorSession } from '../inference/session.js';
 import { itemAt } from '../util/at.js';
+import { ensureFolder, writeFileAtomicSync } from '../util/atomic.js';
+import { Progress } from '../util/progress.js';
+import { Rng, randomSeed } from '../util/rng.js';
+import { pickModel } from './defaults.js';
+import { defaultOutDir } from './generate.js';
+import { Screen } from './output.js';
+import { catchStopSignals } from './signals.js';
 
 /** `celeba-gan interpolate`: a latent walk between faces named `seed:index`, as an animation or a strip. */
 
@@ -85,101 +86,155 @@ export const interpolateCommand: CommandModule<object, InterpolateArgs> = {
       .example('$0 interpolate 7:0 7:417', 'from face 0 to face 417 of seed 7 -> out/<model>/walk-7-0-7-417.webp')
       .example('$0 interpolate 7:0 7:1 7:2 --loop --steps 24 --out loop.gif', 'a looping GIF through three faces')
       .example('$0 interpolate --out strip.png --steps 8 --upscale 2', 'two random faces (printed as seed:index), as a PNG strip')
-      .example('$0 interpolate 7:0 7:417 --frames frames/', 'also every frame as a file; frame 0 is `generate --seed 7 --index 0`'),
+      .example('$0 interpolate 7:0 7:417 --frames frames/', 'also every frame as a file; frame 0 is `generate --seed 7 --index 0`')
+      .example('$0 interpolate --loop -- 7:0 7:1', 'faces after `--` are faces too (a value that starts with - is otherwise read as a flag)'),
   handler: async (argv) => {
-    const provider = parseProvider(argv.provider);
-    const steps = assertInteger('steps', argv.steps, 2, 1000);
-    const upscale = assertInteger('upscale', argv.upscale, 1, 16);
-    const resize = assertOneOf('resize', argv.resize, RESIZE_KERNELS);
-    const fps = assertNumber('fps', argv.fps, 0.1, 100);
-    const frameFormat: ImageFormat = assertOneOf('frame-format', argv['frame-format'], IMAGE_FORMATS);
-    const device = assertInteger('device', argv.device, 0, 255);
-    if (argv.truncation !== undefined) assertNumber('truncation', argv.truncation, 0, 10, { exclusiveMin: true });
-    const named = (argv.faces ?? []).map((f, i) => parseFaceRef(String(f), `face ${i + 1}`));
-    let keys = named;
-    if (named.length === 1) {
-      throw new UsageError('E_BAD_ARGUMENT', `interpolate needs at least 2 faces but received 1 (${named.map(formatFaceRef).join(' ')})`, { hint: 'Name a second face, e.g. `celeba-gan interpolate 7:0 7:1`, or none for random ones.' });
-    }
-    if (named.length === 0) {
-      const count = assertInteger('random', argv.random, 2, 64);
-      const seed = argv.seed === undefined ? randomSeed() : assertInteger('seed', argv.seed, 0, 2 ** 32 - 1);
-      keys = randomFaces(count, seed);
-      process.stderr.write(`celeba-gan: random faces ${keys.map(formatFaceRef).join(' ')} (the same walk again: celeba-gan interpolate ${keys.map(formatFaceRef).join(' ')})\n`);
-    }
-
-    let model = argv.model;
-    if (!model) {
-      const pick = pickModel();
-      model = pick.path;
-      process.stderr.write(`celeba-gan: model ${model} (${pick.why})\n`);
-    }
+    const flags = checkFlags(argv);
+    const screen = new Screen();
+    const keys = keyframes(argv, screen);
+    const model = argv.model ?? pickedModel(screen);
     const out = argv.out ?? join(defaultOutDir(model), `walk-${keys.map((k) => `${k.seed}-${k.index}`).join('-')}.webp`);
-    const format = FORMAT_OF_EXT[extname(out).toLowerCase()];
-    if (!format) {
-      throw new UsageError('E_BAD_ARGUMENT', `cannot tell the format of --out ${out}: expected a name ending in ${WALK_FORMATS.map((f) => `.${f}`).join(', ')}`, {
-        hint: '.webp or .gif for an animation, .png for a strip of frames.',
-      });
-    }
+    const format = walkFormatOf(out);
+    refuseOverwrite(out, argv.frames, flags.frameFormat, argv.force);
 
-    if (existsSync(out) && !argv.force) {
-      throw new UsageError('E_OUTPUT_EXISTS', `${out} already exists; not overwriting it`, { hint: 'Pass --force to overwrite, or choose another --out.' });
-    }
-    const frameName = (i: number): string => imageFileName(i, frameFormat).replace(/^face-/, 'frame-');
-    if (argv.frames !== undefined && existsSync(join(argv.frames, frameName(0))) && !argv.force) {
-      throw new UsageError('E_OUTPUT_EXISTS', `${join(argv.frames, frameName(0))} already exists; not overwriting it`, { hint: 'Pass --force to overwrite, or choose another --frames folder.' });
-    }
-
-    const session = await openGenerator(model, { provider, device, threads: argv.threads });
+    const session = await openGenerator(model, { provider: flags.provider, device: flags.device, threads: argv.threads });
     try {
       const { info } = session;
       const slerp = argv.slerp ?? defaultSlerp(info.latent);
-      const walk = { steps, slerp, loop: argv.loop, truncation: argv.truncation };
-      const z = walkLatents(keys, info.zDim, info.latent, walk);
-      const total = walkFrameCount(keys.length, steps, argv.loop);
-      process.stderr.write(
-        `celeba-gan: provider ${session.providerUsed}${provider === 'auto' ? ' (auto)' : ''}; ${keys.map(formatFaceRef).join(' -> ')}${argv.loop ? ' -> back' : ''}, ` +
-          `${total} frames, ${slerp ? 'slerp' : 'lerp'} (z ${info.zDim} ~ ${info.latent}${argv.truncation === undefined ? '' : `, truncated at ${argv.truncation}`})\n`,
+      const z = walkLatents(keys, info.zDim, info.latent, { steps: flags.steps, slerp, loop: argv.loop, truncation: argv.truncation });
+      const total = walkFrameCount(keys.length, flags.steps, argv.loop);
+      screen.say(
+        `provider ${session.providerUsed}${flags.provider === 'auto' ? ' (auto)' : ''}; ${keys.map(formatFaceRef).join(' -> ')}${argv.loop ? ' -> back' : ''}, ` +
+          `${total} frames, ${slerp ? 'slerp' : 'lerp'} (z ${info.zDim} ~ ${info.latent}${argv.truncation === undefined ? '' : `, truncated at ${argv.truncation}`})`,
       );
-      const progress = new Progress({ label: 'interpolate', total, unit: 'frames' });
-      const stop = catchStopSignals({ finishing: () => 'stopping after this batch of frames; nothing is written', print: (line) => progress.log(line) });
-      let frames: Uint8Array;
-      try {
-        frames = await renderFrames((zz, n) => session.run(zz, n), z, info.zDim, info.image, { onFrames: (done) => progress.update(done), signal: stop.signal });
-      } catch (err) {
-        if (stop.received) {
-          process.stderr.write('celeba-gan: stopped; nothing written\n');
-          process.exitCode = stop.exitCode!;
-          return;
-        }
-        throw err;
-      } finally {
-        stop.dispose();
-      }
-      progress.finish();
-
-      const bytes = await encodeWalk(frames, info.image, { format, upscale, resize, delayMs: Math.max(1, Math.round(1000 / fps)) });
-      try {
-        await mkdir(dirname(out), { recursive: true });
-        await writeFileAtomic(out, bytes);
-        if (argv.frames !== undefined) {
-          await mkdir(argv.frames, { recursive: true });
-          for (let i = 0; i < total; i++) {
-            await writeFileAtomic(join(argv.frames, frameName(i)), await encodeFrame(frames, i, info.image, { format: frameFormat, upscale, resize }));
-          }
-        }
-      } catch (err) {
-        throw new CelebaGanError('E_OUTPUT_WRITE', `could not write ${(err as { path?: string }).path ?? out}: ${(err as Error).message}`, {
-          hint: 'Pass --out (and --frames) somewhere you can write.',
-          cause: err,
-        });
-      }
-      process.stdout.write(
-        `wrote ${out} (${total} frames, ${format === 'png' ? 'a strip' : `${format}, ${fps} fps`}, ${info.image.width * upscale}x${info.image.height * upscale})` +
-          `${argv.frames === undefined ? '' : `; frames in ${argv.frames}/`}\n` +
-          `  frame 0 is ${basename(model)}'s face: celeba-gan generate --seed ${itemAt(keys, 0, 'keyframe').seed} --index ${itemAt(keys, 0, 'keyframe').index}${upscale === 1 ? '' : ` --upscale ${upscale}`}${argv.truncation === undefined ? '' : ` --truncation ${argv.truncation}`}\n`,
+      const frames = await renderWithProgress(session, z, total, screen);
+      if (frames === null) return; // stopped by a signal: process.exitCode is set
+      const bytes = await encodeWalk(frames, info.image, { format, upscale: flags.upscale, resize: flags.resize, delayMs: Math.max(1, Math.round(1000 / flags.fps)) });
+      writeOutput(out, bytes);
+      if (argv.frames !== undefined) await writeFrames(argv.frames, frames, total, info.image, flags);
+      const first = itemAt(keys, 0, 'keyframe');
+      screen.result(
+        `wrote ${out} (${total} frames, ${format === 'png' ? 'a strip' : `${format}, ${flags.fps} fps`}, ${info.image.width * flags.upscale}x${info.image.height * flags.upscale})` +
+          `${argv.frames === undefined ? '' : `; frames in ${argv.frames}/`}`,
+        `  frame 0 is ${basename(model)}'s face: celeba-gan generate --seed ${first.seed} --index ${first.index}${flags.upscale === 1 ? '' : ` --upscale ${flags.upscale}`}${argv.truncation === undefined ? '' : ` --truncation ${argv.truncation}`}`,
       );
     } finally {
       await session.close();
     }
   },
 };
+
+interface Flags {
+  provider: ProviderName;
+  device: number;
+  steps: number;
+  upscale: number;
+  resize: ResizeKernel;
+  fps: number;
+  frameFormat: ImageFormat;
+}
+
+/** Every flag checked before anything loads. */
+function checkFlags(argv: InterpolateArgs): Flags {
+  if (argv.truncation !== undefined) assertNumber('truncation', argv.truncation, 0, 10, { exclusiveMin: true });
+  return {
+    provider: parseProvider(argv.provider),
+    device: assertInteger('device', argv.device, 0, 255),
+    steps: assertInteger('steps', argv.steps, 2, 1000),
+    upscale: assertInteger('upscale', argv.upscale, 1, 16),
+    resize: assertOneOf('resize', argv.resize, RESIZE_KERNELS),
+    fps: assertNumber('fps', argv.fps, 0.1, 100),
+    frameFormat: assertOneOf('frame-format', argv['frame-format'], IMAGE_FORMATS),
+  };
+}
+
+/**
+ * The faces named (before or after `--`: yargs leaves the ones after it in `_`), or `--random`
+ * ones, said out loud so the walk can be made again.
+ */
+function keyframes(argv: InterpolateArgs & { _?: (string | number)[] }, screen: Screen): FaceRef[] {
+  const afterDashes = (argv._ ?? []).slice(1).map(String);
+  const named = [...(argv.faces ?? []).map(String), ...afterDashes].map((f, i) => parseFaceRef(f, `face ${i + 1}`));
+  if (named.length === 1) {
+    throw new UsageError('E_BAD_ARGUMENT', `interpolate needs at least 2 faces but received 1 (${named.map(formatFaceRef).join(' ')})`, { hint: 'Name a second face, e.g. `celeba-gan interpolate 7:0 7:1`, or none for random ones.' });
+  }
+  if (named.length > 0) return named;
+  const count = assertInteger('random', argv.random, 2, 64);
+  const seed = argv.seed === undefined ? randomSeed() : assertInteger('seed', argv.seed, 0, MAX_SEED);
+  const keys = randomFaces(count, seed);
+  screen.say(`random faces ${keys.map(formatFaceRef).join(' ')} (the same walk again: celeba-gan interpolate ${keys.map(formatFaceRef).join(' ')})`);
+  return keys;
+}
+
+function pickedModel(screen: Screen): string {
+  const pick = pickModel();
+  screen.say(`model ${pick.path} (${pick.why})`);
+  return pick.path;
+}
+
+function walkFormatOf(out: string): WalkFormat {
+  const format = FORMAT_OF_EXT[extname(out).toLowerCase()];
+  if (!format) {
+    throw new UsageError('E_BAD_ARGUMENT', `cannot tell the format of --out ${out}: expected a name ending in ${WALK_FORMATS.map((f) => `.${f}`).join(', ')}`, {
+      hint: '.webp or .gif for an animation, .png for a strip of frames.',
+    });
+  }
+  return format;
+}
+
+function frameName(i: number, format: ImageFormat): string {
+  return imageFileName(i, format).replace(/^face-/, 'frame-');
+}
+
+/** Before any work: an existing --out (or first frame) is refused without --force. */
+function refuseOverwrite(out: string, frames: string | undefined, frameFormat: ImageFormat, force: boolean): void {
+  if (force) return;
+  if (existsSync(out)) throw new UsageError('E_OUTPUT_EXISTS', `${out} already exists; not overwriting it`, { hint: 'Pass --force to overwrite, or choose another --out.' });
+  const first = frames === undefined ? null : join(frames, frameName(0, frameFormat));
+  if (first !== null && existsSync(first)) {
+    throw new UsageError('E_OUTPUT_EXISTS', `${first} already exists; not overwriting it`, { hint: 'Pass --force to overwrite, or choose another --frames folder.' });
+  }
+}
+
+/** All frames, with a progress bar; null when a signal stopped it (nothing is written then). */
+async function renderWithProgress(session: GeneratorSession, z: Float32Array, total: number, screen: Screen): Promise<Uint8Array | null> {
+  const { info } = session;
+  const progress = screen.startBar(new Progress({ label: 'interpolate', total, unit: 'frames' }));
+  const stop = catchStopSignals({ finishing: () => 'stopping after this batch of frames; nothing is written', print: (line) => screen.log(line) });
+  try {
+    return await renderFrames((zz, n) => session.run(zz, n), z, info.zDim, info.image, { onFrames: (done) => progress.update(done), signal: stop.signal });
+  } catch (err) {
+    if (!stop.received) throw err;
+    screen.endBar();
+    screen.say('stopped; nothing written');
+    process.exitCode = stop.exitCode!;
+    return null;
+  } finally {
+    stop.dispose();
+    screen.endBar();
+  }
+}
+
+/** Hints for interpolate's outputs, where fileError's generic ones would not name the flags. */
+const OUTPUT_HINTS: Partial<Record<string, string>> = {
+  EROFS: 'Pass --out (and --frames) on a writable disk.',
+  EACCES: 'Pass --out (and --frames) somewhere you can write.',
+  EPERM: 'Pass --out (and --frames) somewhere you can write.',
+  E_OUTPUT_EXISTS: 'Pass --force to overwrite, or choose another --out.',
+};
+
+/** The walk, atomically; OS failures as E_NO_SPACE, E_READ_ONLY, ... like every command's. */
+function writeOutput(out: string, bytes: Uint8Array): void {
+  ensureFolder(dirname(out), 'create the folder of', OUTPUT_HINTS);
+  writeFileAtomicSync(out, bytes, { hints: OUTPUT_HINTS });
+}
+
+/** Each frame as a file, encoded and written one at a time. */
+async function writeFrames(dir: string, frames: Uint8Array, total: number, image: GeneratorSession['info']['image'], f: Flags): Promise<void> {
+  ensureFolder(dir, 'create the frames folder', OUTPUT_HINTS);
+  for (let i = 0; i < total; i++) {
+    const bytes = await encodeFrame(frames, i, image, { format: f.frameFormat, upscale: f.upscale, resize: f.resize });
+    writeFileAtomicSync(join(dir, frameName(i, f.frameFormat)), bytes, { hints: OUTPUT_HINTS });
+  }
+}
+

@@ -1,14 +1,15 @@
 import yargs, { type Argv } from 'yargs';
-import { CelebaGanError, EXIT_RUNTIME, EXIT_USAGE, escapeControl, fileError, isMappedOsError } from '../errors.js';
+import { EXIT_USAGE, escapeControl, fileError, isMappedOsError } from '../errors.js';
 import { tempTargetPath } from '../util/atomic.js';
 import { commands } from './commands.js';
+import { printError, printUsageError } from './output.js';
+import { rejectEmptyPaths } from './path-flags.js';
 import { packageVersion } from '../version.js';
 
 /**
  * The CLI entry: the only place that prints errors and chooses exit codes
- * (0 ok, 1 runtime failure, 2 usage error). Stack traces only with --verbose. Every message
- * passes through escapeControl, so a file name holding escape sequences cannot drive the
- * terminal. An OS error that no command wrapped (ENOSPC, EROFS, EACCES, EISDIR, ENOTDIR,
+ * (0 ok, 1 runtime failure, 2 usage error), through src/cli/output.ts like every other line.
+ * Stack traces only with --verbose. An OS error that no command wrapped (ENOSPC, EROFS, EACCES, EISDIR, ENOTDIR,
  * EMFILE) is still mapped by src/errors.ts's fileError, naming the path the user gave (a
  * temporary name is shown as the file it was being written as).
  */
@@ -26,6 +27,7 @@ export function buildParser(argv: string[]): Argv {
     .epilogue('Each command has its own --help with examples. Docs: README.md')
     .option('verbose', { type: 'boolean', default: false, describe: 'Show stack traces and extra detail' })
     .strict()
+    .middleware(rejectEmptyPaths)
     .demandCommand(1, 'Choose a command (see the list above).')
     .recommendCommands()
     .help()
@@ -38,6 +40,18 @@ export function buildParser(argv: string[]): Argv {
     });
   for (const command of commands) parser = parser.command(command);
   return parser;
+}
+
+/**
+ * A value such as `-1:0` that yargs took for a flag (it then reports "Unknown argument: 1"): the
+ * hint says how to pass it, after `--`.
+ */
+function flagLookingValue(argv: string[]): string | undefined {
+  const end = argv.indexOf('--');
+  const value = (end < 0 ? argv : argv.slice(0, end)).find((a) => /^-\d/.test(a));
+  if (value === undefined) return undefined;
+  const command = argv.find((a) => !a.startsWith('-')) ?? '<command>';
+  return `${value} was read as a flag: values that start with '-' go after \`--\` (celeba-gan ${command} [options] -- ${value} ...)`;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -60,23 +74,13 @@ export async function main(argv: string[]): Promise<number> {
       const command = argv.find((a) => !a.startsWith('-'));
       if (command === undefined) {
         // No command at all: the list of commands is the answer.
-        process.stderr.write(`${await parser.getHelp()}\n\nceleba-gan: ${caught.message}\n`);
+        process.stderr.write(escapeControl(`${await parser.getHelp()}\n\nceleba-gan: ${caught.message}\n`));
         return EXIT_USAGE;
       }
-      const help = command && commands.some((c) => String(c.command).split(' ')[0] === command) ? `celeba-gan ${command} --help` : 'celeba-gan --help';
-      process.stderr.write(escapeControl(`celeba-gan: ${caught.message}\n  See \`${help}\` for the options and examples.\n`));
-      return EXIT_USAGE;
+      const known = commands.some((c) => String(c.command).split(' ')[0] === command);
+      return printUsageError(caught.message, known ? `celeba-gan ${command} --help` : 'celeba-gan --help', flagLookingValue(argv));
     }
     const err = isMappedOsError(caught) ? fileError(caught, tempTargetPath(String((caught as NodeJS.ErrnoException).path ?? '(unknown path)'))) : caught;
-    if (err instanceof CelebaGanError) {
-      process.stderr.write(escapeControl(`celeba-gan: error [${err.code}]: ${err.message}\n`));
-      if (err.hint) process.stderr.write(escapeControl(`  ${err.hint}\n`));
-      if (verbose && err.stack) process.stderr.write(`${err.stack}\n`);
-      return err.kind === 'usage' ? EXIT_USAGE : EXIT_RUNTIME;
-    }
-    const e = err as Error;
-    process.stderr.write(escapeControl(`celeba-gan: unexpected error: ${e?.message ?? String(err)}\n`));
-    process.stderr.write(verbose ? `${e?.stack}\n` : '  Run again with --verbose for the stack trace.\n');
-    return EXIT_RUNTIME;
+    return printError(err, verbose);
   }
 }

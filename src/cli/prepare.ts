@@ -1,13 +1,14 @@
 import { availableParallelism } from 'node:os';
 import { basename, dirname, extname, join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { CelebaGanError, UsageError, assertInteger, escapeControl, escapeName } from '../errors.js';
+import { CelebaGanError, UsageError, assertInteger } from '../errors.js';
 import { missingFolders, recoverLeftovers, removeEmptyFolders } from '../util/atomic.js';
 import { prepareFromImages } from '../data/prepare.js';
 import { prepareSynthetic } from '../data/synthetic.js';
 import { inspectDataset } from '../data/inspect.js';
 import { legacyNote, type DatasetHeader } from '../data/dataset-file.js';
-import { Progress } from './progress.js';
+import { Progress } from '../util/progress.js';
+import { Screen } from './output.js';
 import { catchStopSignals } from './signals.js';
 
 /** `celeba-gan prepare`: images (folder or zip) or synthetic faces -> a .cgds data set; or inspect one. */
@@ -98,9 +99,6 @@ export const prepareCommand: CommandModule<object, PrepareArgs> = {
         { hint: 'Use `--input <folder|zip>` for images, `--synthetic [N]` for procedural faces, or `--inspect <file.cgds>`.' },
       );
     }
-    for (const k of ['input', 'inspect', 'out', 'sheet'] as const) {
-      if (argv[k] === '') throw new UsageError('E_BAD_ARGUMENT', `Expected a path for --${k} but received an empty value`, { hint: 'Put the path right after the flag.' });
-    }
     if (argv.sheet !== undefined && !('inspect' in argv)) {
       throw new UsageError('E_BAD_ARGUMENT', '--sheet only applies with --inspect', { hint: 'Run `celeba-gan prepare --inspect <file.cgds> --sheet <png>`.' });
     }
@@ -108,23 +106,25 @@ export const prepareCommand: CommandModule<object, PrepareArgs> = {
     const size = assertInteger('--size', argv.size, 4, 1024);
     const out = argv.out ?? defaultDatasetPath(argv.input, size);
     // The first signal stops cleanly, leaving no temporary file (exit 130 / 143); a second quits.
-    const stop = catchStopSignals({ finishing: () => `stopping after the images being decoded now; ${escapeName(out)} will not be written` });
+    const stop = catchStopSignals({ finishing: () => `stopping after the images being decoded now; ${out} will not be written`, print: (line) => screen.log(line) });
     try {
       if (argv.input !== undefined) await withOutputFolder(out, () => images(argv, argv.input!, out, size, stop.signal));
       else await withOutputFolder(out, () => synthetic(argv, out, size, stop.signal));
     } catch (err) {
       if (stop.exitCode === null || !(err instanceof CelebaGanError) || err.code !== 'E_ABORTED') throw err;
-      process.stderr.write(escapeControl(`\nceleba-gan: ${err.message} (${stop.received})\n  ${err.hint}\n`));
+      screen.endBar();
+      screen.say(`${err.message} (${stop.received})`);
+      if (err.hint) screen.log(`  ${err.hint}`);
       process.exitCode = stop.exitCode;
     } finally {
       stop.dispose();
+      screen.endBar();
     }
   },
 };
 
-function say(line: string): void {
-  process.stderr.write(escapeControl(`celeba-gan: ${line}\n`));
-}
+/** Lines of one `prepare`, above its progress bar while one is shown. */
+const screen = new Screen();
 
 /**
  * Around one `prepare` into `out`: first report and remove what an interrupted earlier prepare
@@ -136,7 +136,7 @@ async function withOutputFolder(out: string, work: () => Promise<void>): Promise
   const created = missingFolders(folder);
   if (created.length === 0) {
     const ours = (target: string): boolean => target.endsWith('.cgds') || target.endsWith('.cgds.skipped.txt');
-    for (const l of recoverLeftovers(folder, ours)) say(`removed ${l.path} (left by an interrupted prepare of ${basename(l.target)})`);
+    for (const l of recoverLeftovers(folder, ours)) screen.say(`removed ${l.path} (left by an interrupted prepare of ${basename(l.target)})`);
   }
   try {
     await work();
@@ -153,7 +153,7 @@ async function inspect(path: string, sheet: string | undefined): Promise<void> {
   if (r.sheet) lines.push(`  sheet:     ${r.sheet.path} (first ${r.sheet.images} images, ${r.sheet.upscale}x)`);
   const note = legacyNote(r.header);
   if (note) lines.push(`  note:      ${note}`);
-  process.stdout.write(escapeControl(`${lines.join('\n')}\n`));
+  screen.result(...lines);
 }
 
 async function synthetic(argv: PrepareArgs, out: string, size: number, signal: AbortSignal): Promise<void> {
@@ -168,15 +168,13 @@ async function synthetic(argv: PrepareArgs, out: string, size: number, signal: A
     overwrite: argv.force,
     signal,
     onStart: () => {
-      say(`drawing ${count} synthetic faces (procedural, not photographs) at ${size}x${size}, seed ${seed} -> ${out}`);
-      progress = new Progress({ label: 'synthetic', total: count, unit: 'img' });
+      screen.say(`drawing ${count} synthetic faces (procedural, not photographs) at ${size}x${size}, seed ${seed} -> ${out}`);
+      progress = screen.startBar(new Progress({ label: 'synthetic', total: count, unit: 'img' }));
     },
     onProgress: (p) => progress?.update(p.prepared),
   });
-  (progress as Progress | null)?.finish();
-  process.stdout.write(
-    escapeControl(`prepared ${r.header.count} synthetic images, skipped 0 -> ${out} (${(r.header.count / r.seconds).toFixed(0)} img/s, seed ${seed}, sha256 ${r.header.checksum.slice(0, 16)}…)\n`),
-  );
+  screen.endBar();
+  screen.result(`prepared ${r.header.count} synthetic images, skipped 0 -> ${out} (${(r.header.count / r.seconds).toFixed(0)} img/s, seed ${seed}, sha256 ${r.header.checksum.slice(0, 16)}…)`);
 }
 
 async function images(argv: PrepareArgs, input: string, out: string, size: number, signal: AbortSignal): Promise<void> {
@@ -195,23 +193,19 @@ async function images(argv: PrepareArgs, input: string, out: string, size: numbe
     overwrite: argv.force,
     signal,
     onStart: (s) => {
-      say(
+      screen.say(
         `${s.images} images in ${s.kind} ${input}${s.refused ? `, ${s.refused} other entries refused` : ''}; ` +
           `crop ${crop === 0 ? 'largest centred square' : `${crop}x${crop}`} -> ${size}x${size}, ${s.workers} workers -> ${out}`,
       );
-      progress = new Progress({ label: 'prepare', total: Math.min(limit ?? Infinity, s.images) + s.refused, unit: 'img' });
+      progress = screen.startBar(new Progress({ label: 'prepare', total: Math.min(limit ?? Infinity, s.images) + s.refused, unit: 'img' }));
     },
     onProgress: (p) => progress?.update(p.processed, p.skipped ? `skipped ${p.skipped}` : ''),
     onSkip: (s) => {
-      if (shown++ < SHOW_SKIPPED) {
-        const line = escapeControl(`skipped ${escapeName(s.name)}: ${s.reason}`);
-        if (progress) progress.log(line);
-        else process.stderr.write(`${line}\n`);
-      }
+      if (shown++ < SHOW_SKIPPED) screen.log(`skipped ${s.name}: ${s.reason}`);
     },
   });
-  (progress as Progress | null)?.finish();
+  screen.endBar();
   const rate = r.prepared / r.seconds;
-  process.stdout.write(escapeControl(`prepared ${r.prepared}, skipped ${r.skipped.length} -> ${out} (${rate.toFixed(0)} img/s, sha256 ${r.header.checksum.slice(0, 16)}…)\n`));
-  if (r.reportPath) process.stdout.write(escapeControl(`  the skipped files and reasons are listed in ${r.reportPath}\n`));
+  screen.result(`prepared ${r.prepared}, skipped ${r.skipped.length} -> ${out} (${rate.toFixed(0)} img/s, sha256 ${r.header.checksum.slice(0, 16)}…)`);
+  if (r.reportPath) screen.result(`  the skipped files and reasons are listed in ${r.reportPath}`);
 }

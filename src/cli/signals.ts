@@ -1,3 +1,5 @@
+import { Screen } from './output.js';
+
 /**
  * The one way a command reacts to Ctrl-C (SIGINT) and SIGTERM. Every command (train, generate,
  * prepare, demo, serve) behaves the same:
@@ -63,7 +65,7 @@ function again(signal: StopSignal): string {
 
 export function catchStopSignals(opts: StopSignalOptions): StopSignals {
   const target = opts.target ?? process;
-  const print = opts.print ?? ((line: string) => void process.stderr.write(`${line}\n`));
+  const print = opts.print ?? ((line: string) => new Screen().log(line));
   const exit = opts.exit ?? ((code: number) => process.exit(code));
   const controller = new AbortController();
   let received: StopSignal | null = null;

@@ -27,7 +27,7 @@ import {
 } from '../distributed/index.js';
 import { TorchEngine } from '../engines/torch/torch-engine.js';
 import { pickDataset, pickRun } from './defaults.js';
-import { Progress } from './progress.js';
+import { Progress } from '../util/progress.js';
 import { StepTimer, catchStopSignals } from './signals.js';
 
 /** `celeba-gan train`: resolve defaults, open (check) the run, train with a progress bar, save on signals. */

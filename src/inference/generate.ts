@@ -5,8 +5,8 @@ import { CelebaGanError, UsageError, assertInteger, assertOneOf, fileError } fro
 import { ensureFolder, writeFileAtomicSync, type AtomicIo } from '../util/atomic.js';
 import { floatNchwToUint8Hwc, writeGridPng } from '../util/image.js';
 import { EXTENSIONS, IMAGE_FORMATS, RESIZE_KERNELS, encodeImage, type ImageFormat, type ResizeKernel } from './encode.js';
-import { checkTruncation, latentsFor } from './latents.js';
-import { ManifestAppender, dropSupersededLines, manifestFileName, manifestPartTag, manifestParts } from './manifest.js';
+import { assertFaceRange, checkTruncation, latentsFor } from './latents.js';
+import { ManifestAppender, dropSupersededLines, manifestFileName, manifestPartTag, manifestParts, summarizeManifest } from './manifest.js';
 import { acquireOutputLock, lockFileName, type OutputLock } from './output-lock.js';
 import type { GeneratorSession } from './session.js';
 import { shardSlice, shardTag, type Shard } from './shards.js';
@@ -80,6 +80,8 @@ export interface GenerateOptions {
   manifestExtra?: Record<string, unknown>;
   /** `done` files of `total` are written: always the first `done` of the range, in index order. */
   onProgress?: (done: number, total: number) => void;
+  /** Things to tell the user, as they happen: a stale lock taken over, manifest lines replaced. */
+  onNote?: (note: string) => void;
   /** Stop early: no new batch starts once aborted; batches already computed are still written. */
   signal?: AbortSignal;
   /** The two file steps of each face (src/util/atomic.ts); tests inject failures such as ENOSPC here. */
@@ -103,8 +105,6 @@ export interface GenerateResult {
   imagesPerSecond: number;
   /** Most batches alive at once: the one running plus those still being written. */
   maxInFlight: number;
-  /** Things to tell the user (a stale lock taken over, manifest lines replaced). */
-  notes: string[];
 }
 
 export function imageFileName(index: number, format: ImageFormat): string {
@@ -120,7 +120,8 @@ function imageIndexOf(file: string, ext: string): number | null {
 export async function generateImages(session: GeneratorSession, opts: GenerateOptions): Promise<GenerateResult> {
   const plan = planRun(session, opts);
   const stats = { started: performance.now(), modelSeconds: 0, maxInFlight: 0 };
-  const out = plan.first < plan.end ? openOutput(opts.outDir, plan) : null;
+  const note = opts.onNote ?? ((): void => undefined);
+  const out = plan.first < plan.end ? openOutput(opts.outDir, plan, note) : null;
   const writer = new BatchWriter(plan, out, opts);
   const inFlight = new BatchesInFlight(plan.depth);
   let failure: unknown;
@@ -142,8 +143,8 @@ export async function generateImages(session: GeneratorSession, opts: GenerateOp
     failure = err;
     await inFlight.drain(); // batches already computed still land (in order) before the folder is released
   }
-  const notes = out ? await closeOutput(out, plan, writer.written, failure) : [];
-  if (failure !== undefined) throw failure;
+  if (out) await closeOutput(out, plan, writer.written, failure, note);
+  if (failure !== undefined) throw await withResumeHint(failure, opts.outDir, plan);
   const seconds = (performance.now() - stats.started) / 1000;
   return {
     outDir: opts.outDir,
@@ -157,7 +158,6 @@ export async function generateImages(session: GeneratorSession, opts: GenerateOp
     modelSeconds: stats.modelSeconds,
     imagesPerSecond: writer.written / seconds,
     maxInFlight: stats.maxInFlight,
-    notes,
   };
 }
 
@@ -188,6 +188,7 @@ interface Plan {
 function planRun(session: GeneratorSession, opts: GenerateOptions): Plan {
   const n = assertInteger('n', opts.n, 1);
   const start = assertInteger('index', opts.startIndex ?? 0, 0);
+  assertFaceRange(start, n);
   const seed = assertInteger('seed', opts.seed, 0, 2 ** 32 - 1);
   const batchSize = assertInteger('batch-size', opts.batchSize ?? DEFAULT_BATCH_SIZE, 1, 65536);
   const format = assertOneOf('format', opts.format ?? 'png', IMAGE_FORMATS);
@@ -264,8 +265,8 @@ const OUTPUT_HINTS: Partial<Record<string, string>> = {
   E_OUTPUT_NO_LINKS: 'Pass --out on another file system, or --force (files are then renamed into place, replacing any with the same name).',
 };
 
-/** Create the folder, take the lock, check the grid, open the manifest part. */
-function openOutput(dir: string, plan: Plan): Output {
+/** Create the folder, take the lock (saying so when it takes over a stale one), check the grid, open the manifest part. */
+function openOutput(dir: string, plan: Plan, note: (line: string) => void): Output {
   const created = ensureFolder(dir, 'create the output folder', OUTPUT_HINTS) ?? null;
   let lock: OutputLock;
   try {
@@ -274,6 +275,7 @@ function openOutput(dir: string, plan: Plan): Output {
     removeCreated(dir, created);
     throw outputError(dir, err);
   }
+  for (const line of lock.notes) note(line);
   try {
     if (plan.grid && !plan.force && existsSync(plan.grid.path)) {
       throw new UsageError('E_OUTPUT_EXISTS', `${plan.grid.path} already exists; not overwriting it`, { hint: 'Pass --force to overwrite it, or another --grid path.' });
@@ -290,16 +292,15 @@ function openOutput(dir: string, plan: Plan): Output {
 
 /**
  * Release the folder: close the manifest, drop lines that now describe replaced files, release
- * the lock, and remove what this run created if it wrote nothing. Returns notes for the user.
+ * the lock, and remove what this run created if it wrote nothing.
  */
-async function closeOutput(out: Output, plan: Plan, written: number, failure: unknown): Promise<string[]> {
-  const notes = [...out.lock.notes];
+async function closeOutput(out: Output, plan: Plan, written: number, failure: unknown, note: (line: string) => void): Promise<void> {
   try {
     out.manifest.close();
-    if (written > 0) notes.push(...(await dropSupersededEverywhere(out, plan, written)));
+    if (written > 0) for (const line of await dropSupersededEverywhere(out, plan, written)) note(line);
   } catch (err) {
     if (failure === undefined) throw outputError(join(out.dir, plan.manifestName), err);
-    notes.push(`could not update the manifest: ${(err as Error).message}`);
+    note(`could not update the manifest: ${(err as Error).message}`);
   } finally {
     out.lock.release();
     if (written === 0) {
@@ -307,7 +308,24 @@ async function closeOutput(out: Output, plan: Plan, written: number, failure: un
       removeCreated(out.dir, out.created);
     }
   }
-  return notes;
+}
+
+/**
+ * A face that already exists, typically on a rerun after a kill -9 without --index: the error's
+ * hint says where the faces listed in the manifest part end, so the rerun can start there.
+ */
+async function withResumeHint(err: unknown, dir: string, plan: Plan): Promise<unknown> {
+  if (!(err instanceof CelebaGanError) || err.code !== 'E_OUTPUT_EXISTS' || plan.force) return err;
+  const path = join(dir, plan.manifestName);
+  const listed = existsSync(path) ? await summarizeManifest(path).catch(() => null) : null;
+  if (listed === null) return err;
+  const seed = listed.seed === plan.seed ? '' : ` --seed ${listed.seed}`;
+  return new UsageError('E_OUTPUT_EXISTS', err.message, {
+    hint:
+      `${path} lists ${listed.count} face${listed.count === 1 ? '' : 's'} (the last of seed ${listed.seed} is index ${listed.next - 1}): ` +
+      `continue after them with${seed} --index ${listed.next}, or pass --force to overwrite, or another --out.`,
+    cause: err,
+  });
 }
 
 /** Lines of earlier runs for the files this run wrote, in any manifest part of the folder. */

@@ -2,7 +2,7 @@ import sharp from 'sharp';
 import { UsageError, assertInteger, assertOneOf, expected } from '../errors.js';
 import { floatNchwToUint8Hwc, gridPixels } from '../util/image.js';
 import { encodeImage, RESIZE_KERNELS, type ResizeKernel } from './encode.js';
-import { checkTruncation, latentsFor, type LatentKind } from './latents.js';
+import { MAX_FACE_INDEX, checkTruncation, latentsFor, type LatentKind } from './latents.js';
 import { itemAt } from '../util/at.js';
 
 /**
@@ -26,15 +26,13 @@ export const WALK_FORMATS = ['webp', 'gif', 'png'] as const;
 export type WalkFormat = (typeof WALK_FORMATS)[number];
 
 export const MAX_SEED = 2 ** 32 - 1;
-/** Face indices go as far as latentsFor keys stay exact. */
-export const MAX_INDEX = 2 ** 32 - 1;
 
 /** `7:417` -> { seed: 7, index: 417 }. `name` is the flag or parameter named in errors. */
 export function parseFaceRef(text: string, name: string): FaceRef {
   const m = /^(\d{1,10}):(\d{1,10})$/.exec(text);
   const seed = m ? Number(m[1]) : NaN;
   const index = m ? Number(m[2]) : NaN;
-  if (!m || seed > MAX_SEED || index > MAX_INDEX) {
+  if (!m || seed > MAX_SEED || index > MAX_FACE_INDEX) {
     throw new UsageError('E_BAD_ARGUMENT', expected(`a face as seed:index (integers 0 to ${MAX_SEED})`, name, text), {
       hint: 'Name a face the way `generate` makes it: `7:417` is `celeba-gan generate --seed 7 --index 417`.',
     });

@@ -17,6 +17,21 @@ export type LatentKind = 'uniform' | 'normal';
 /** Redraws per value before clamping; only matters for tiny t (t = 0.1 accepts 8% of draws). */
 export const MAX_REDRAWS = 64;
 
+/**
+ * The largest face index, in generate, interpolate, serve and the web page alike: 2^32 - 1, as
+ * far as the Rng keys that latentsFor builds from an index stay exact.
+ */
+export const MAX_FACE_INDEX = 2 ** 32 - 1;
+
+/** Faces start .. start+n-1 must all have valid indices; the error names the largest allowed start. */
+export function assertFaceRange(start: number, n: number, names: { index: string; n: string } = { index: 'index', n: 'n' }): void {
+  if (start + n - 1 <= MAX_FACE_INDEX) return;
+  const largest = MAX_FACE_INDEX - n + 1;
+  throw new UsageError('E_BAD_ARGUMENT', `${expected(`a start of at most ${largest} for ${n} faces`, names.index, start)}: the last face index would be ${start + n - 1}, beyond ${MAX_FACE_INDEX}`, {
+    hint: `Face indices go from 0 to ${MAX_FACE_INDEX}: pass --${names.index} ${largest} or less, or a smaller --${names.n}.`,
+  });
+}
+
 export function checkTruncation(latent: LatentKind, truncation: number | undefined): number | undefined {
   if (truncation === undefined) return undefined;
   const max = latent === 'uniform' ? 1 : 10;

@@ -66,6 +66,30 @@ export class ManifestAppender {
   }
 }
 
+/**
+ * What a manifest part lists: its lines, and for the seed of its last line the index after the
+ * highest one listed (where a run of that seed stopped). Read as a stream; null when it lists none.
+ */
+export async function summarizeManifest(path: string): Promise<{ count: number; seed: number; next: number } | null> {
+  let count = 0;
+  const nextBySeed = new Map<number, number>();
+  let lastSeed: number | null = null;
+  for await (const { line } of linesWithOffsets(path)) {
+    let entry: { seed?: unknown; index?: unknown };
+    try {
+      entry = JSON.parse(line) as { seed?: unknown; index?: unknown };
+    } catch {
+      continue; // a line cut short by a crash lists nothing
+    }
+    if (!Number.isInteger(entry.seed) || !Number.isInteger(entry.index)) continue;
+    const seed = entry.seed as number;
+    count++;
+    lastSeed = seed;
+    nextBySeed.set(seed, Math.max(nextBySeed.get(seed) ?? 0, (entry.index as number) + 1));
+  }
+  return lastSeed === null ? null : { count, seed: lastSeed, next: nextBySeed.get(lastSeed)! };
+}
+
 const FILE_FIELD = /^\{"file":"((?:[^"\\]|\\.)*)"/;
 
 function fileOf(line: string): string | null {

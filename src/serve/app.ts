@@ -6,8 +6,8 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, ty
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { CelebaGanError } from '../errors.js';
 import { encodeImage, type ImageFormat, type ResizeKernel } from '../inference/encode.js';
-import { MAX_INDEX, MAX_SEED, encodeWalk, formatFaceRef, parseFaceRef, renderFrames, walkLatents, type WalkFormat } from '../inference/interpolate.js';
-import { checkTruncation, latentsFor } from '../inference/latents.js';
+import { MAX_SEED, encodeWalk, formatFaceRef, parseFaceRef, renderFrames, walkLatents, type WalkFormat } from '../inference/interpolate.js';
+import { MAX_FACE_INDEX, checkTruncation, latentsFor } from '../inference/latents.js';
 import type { GeneratorSession } from '../inference/session.js';
 import { floatNchwToUint8Hwc, gridPixels } from '../util/image.js';
 import { TOKEN_COOKIE, presentedToken, tokenMatches } from './auth.js';
@@ -240,7 +240,7 @@ export async function buildApp(opts: AppOptions): Promise<ServeApp> {
       schema: {
         params: {
           type: 'object',
-          properties: { seed: seedSchema, index: { type: 'integer', minimum: 0, maximum: MAX_INDEX }, ext: { type: 'string', enum: ['png', 'jpg', 'webp'] } },
+          properties: { seed: seedSchema, index: { type: 'integer', minimum: 0, maximum: MAX_FACE_INDEX }, ext: { type: 'string', enum: ['png', 'jpg', 'webp'] } },
           required: ['seed', 'index', 'ext'],
         },
         querystring: { type: 'object', properties: { upscale: upscaleSchema(1), truncation: truncationSchema, resize: resizeSchema, access_token: { type: 'string' } }, additionalProperties: false },
@@ -381,7 +381,7 @@ export async function buildApp(opts: AppOptions): Promise<ServeApp> {
     metadata: info.metadata,
     provider: session.providerUsed,
     batching: opts.batcher,
-    limits: { ...LIMITS, maxSeed: MAX_SEED, maxIndex: MAX_INDEX, truncation: info.latent === 'uniform' ? '(0, 1]' : '(0, 10]' },
+    limits: { ...LIMITS, maxSeed: MAX_SEED, maxIndex: MAX_FACE_INDEX, truncation: info.latent === 'uniform' ? '(0, 1]' : '(0, 10]' },
   }));
 
   // GET /v1/model.onnx — the generator itself, for the page's in-browser generation.

@@ -1,5 +1,5 @@
-import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, renameSync, rmdirSync, rmSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { accessSync, closeSync, constants, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, renameSync, rmdirSync, rmSync, writeSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { UsageError, errnoCode, fileError } from '../errors.js';
 
 /**
@@ -335,12 +335,34 @@ export function removeEmptyFolders(folders: readonly string[]): void {
  * `mkdir -p dir`, with failures as CelebaGanErrors naming `dir`: a file standing where a folder
  * is needed (EEXIST from a recursive mkdir, or ENOTDIR) is E_NOT_FOLDER. Returns the outermost
  * folder it created (as mkdirSync does), or undefined when `dir` existed.
+ *
+ * Node's recursive mkdir reports ENOENT, not EROFS, when the missing folders would go on a
+ * read-only mount, and "no such file" is the wrong story there: the real cause is found by
+ * testing the nearest existing folder above `dir` for writing (EROFS, or EACCES when it is not
+ * ours), and that is what the user hears, still naming `dir`.
  */
 export function ensureFolder(dir: string, doing = 'create the folder', hints: Partial<Record<string, string>> = {}): string | undefined {
   try {
     return mkdirSync(dir, { recursive: true });
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw fileError(code === 'EEXIST' ? Object.assign(err as Error, { code: 'ENOTDIR' }) : err, dir, doing, hints);
+    const code = errnoCode(err);
+    const cause = code === 'EEXIST' ? Object.assign(err as Error, { code: 'ENOTDIR' }) : code === 'ENOENT' ? (unwritableAncestor(dir) ?? err) : err;
+    throw fileError(cause, dir, doing, hints);
+  }
+}
+
+/** The error of testing the nearest existing folder at or above `dir` for writing, or null when it is writable (or none exists). */
+function unwritableAncestor(dir: string): unknown {
+  let d = resolve(dir);
+  while (!existsSync(d)) {
+    const up = dirname(d);
+    if (up === d) return null;
+    d = up;
+  }
+  try {
+    accessSync(d, constants.W_OK);
+    return null;
+  } catch (err) {
+    return err;
   }
 }

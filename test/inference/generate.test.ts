@@ -172,8 +172,9 @@ test('EXPECTED FAILURE - existing files are never overwritten without --force: t
 test('--force three times: the manifest lists each file once, with the seed that made it', async () => {
   const out = freshOut();
   await generateImages(session, { outDir: out, n: 10, seed: 1, batchSize: 4 });
-  const r2 = await generateImages(session, { outDir: out, n: 10, seed: 2, batchSize: 4, force: true });
-  assert.match(r2.notes.join('\n'), /replaced 10 lines of earlier runs/);
+  const notes2: string[] = [];
+  await generateImages(session, { outDir: out, n: 10, seed: 2, batchSize: 4, force: true, onNote: (n) => notes2.push(n) });
+  assert.match(notes2.join('\n'), /replaced 10 lines of earlier runs/);
   await generateImages(session, { outDir: out, n: 10, startIndex: 5, seed: 3, batchSize: 4, force: true });
   const lines = manifest(out);
   assert.deepEqual(lines.map((l) => l.file).sort(), faces(out), 'one line per file on disk');
@@ -187,8 +188,9 @@ test('--force three times: the manifest lists each file once, with the seed that
 test('--force by a shard: the older lines for its files leave the other manifest parts too', async () => {
   const out = freshOut();
   await generateImages(session, { outDir: out, n: 10, seed: 1, batchSize: 4 });
-  const r = await generateImages(session, { outDir: out, n: 10, seed: 5, batchSize: 4, force: true, shard: { index: 1, count: 2 } });
-  assert.match(r.notes.join('\n'), /manifest\.jsonl: removed 5 lines for files this run rewrote \(now listed in manifest-shard-1-of-2\.jsonl\)/);
+  const notes: string[] = [];
+  await generateImages(session, { outDir: out, n: 10, seed: 5, batchSize: 4, force: true, shard: { index: 1, count: 2 }, onNote: (n) => notes.push(n) });
+  assert.match(notes.join('\n'), /manifest\.jsonl: removed 5 lines for files this run rewrote \(now listed in manifest-shard-1-of-2\.jsonl\)/);
   assert.deepEqual(manifest(out).map((l) => [l.index, l.seed]), [[0, 1], [1, 1], [2, 1], [3, 1], [4, 1]]);
   const part = readFileSync(join(out, 'manifest-shard-1-of-2.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.deepEqual(part.map((l) => [l.index, l.seed]), [[5, 5], [6, 5], [7, 5], [8, 5], [9, 5]]);
@@ -283,9 +285,10 @@ test('a stale lock (its pid is gone) is taken over, and the run says so', async 
   const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
   const pid = Number(dead.stdout);
   writeFileSync(join(out, 'generate.lock'), JSON.stringify({ pid, host: hostname(), started: '2026-01-01T00:00:00.000Z', range: [0, 10], extension: 'png' }));
-  const r = await generateImages(session, { outDir: out, n: 3, seed: 1 });
+  const notes: string[] = [];
+  const r = await generateImages(session, { outDir: out, n: 3, seed: 1, onNote: (n) => notes.push(n) });
   assert.equal(r.written, 3);
-  assert.match(r.notes.join('\n'), new RegExp(`took over the stale lock .*generate\\.lock of pid ${pid}`));
+  assert.match(notes.join('\n'), new RegExp(`took over the stale lock .*generate\\.lock of pid ${pid}`));
   assert.equal(existsSync(join(out, 'generate.lock')), false);
 
   // From another host (a killed pod): respected while it is fresh, taken over once not refreshed for STALE_AFTER_MS.
@@ -294,8 +297,9 @@ test('a stale lock (its pid is gone) is taken over, and the run says so', async 
   await assert.rejects(generateImages(session, { outDir: out, n: 3, seed: 1, force: true }), { code: 'E_OUTPUT_LOCKED', message: /pid 1 on pod-that-was-killed/ });
   const old = new Date(Date.now() - STALE_AFTER_MS - 5000);
   utimesSync(lock, old, old);
-  const taken = await generateImages(session, { outDir: out, n: 3, seed: 1, force: true });
-  assert.match(taken.notes.join('\n'), /took over the stale lock .* of pid 1 on pod-that-was-killed .*its lock was not refreshed for \d+ s/);
+  const takenNotes: string[] = [];
+  await generateImages(session, { outDir: out, n: 3, seed: 1, force: true, onNote: (n) => takenNotes.push(n) });
+  assert.match(takenNotes.join('\n'), /took over the stale lock .* of pid 1 on pod-that-was-killed .*its lock was not refreshed for \d+ s/);
 });
 
 test('shards: the union of K/N slices is byte-identical to the unsharded run; each manifest part covers its slice once', async () => {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Progress, formatDuration } from '../../src/cli/progress.js';
+import { Progress, formatDuration } from '../../src/util/progress.js';
 
 /** The one progress renderer, on a fake terminal and a fake log stream. */
 function stream(isTTY: boolean): NodeJS.WriteStream & { text: string } {

@@ -1,6 +1,11 @@
+import { escapeName } from '../errors.js';
+
 /**
  * Progress for long work: a single redrawn line with count, rate and ETA on a TTY; plain
- * periodic lines otherwise (logs, CI). Only the CLI layer creates these.
+ * periodic lines otherwise (logs, CI). Only the CLI layer and bench/ create these (library code
+ * reports progress through callbacks). Every line is written through escapeName, like the CLI's
+ * other output (src/cli/output.ts): a file name in a line cannot drive the terminal or forge a
+ * line of its own.
  */
 
 export interface ProgressOptions {
@@ -54,23 +59,23 @@ export class Progress {
     if (this.tty) {
       if (now - this.lastDraw > 100 || done >= this.opts.total) {
         this.lastDraw = now;
-        this.stream.write(`\r\x1b[2K${this.line()}`);
+        this.stream.write(`\r\x1b[2K${escapeName(this.line())}`);
       }
     } else if (now - this.lastPlain > (this.opts.plainEvery ?? 10) * 1000) {
       this.lastPlain = now;
-      this.stream.write(`${this.line()}\n`);
+      this.stream.write(`${escapeName(this.line())}\n`);
     }
   }
 
   /** Print a line above the bar without breaking it. */
   log(text: string): void {
-    if (this.tty) this.stream.write(`\r\x1b[2K${text}\n${this.line()}`);
-    else this.stream.write(`${text}\n`);
+    if (this.tty) this.stream.write(`\r\x1b[2K${escapeName(text)}\n${escapeName(this.line())}`);
+    else this.stream.write(`${escapeName(text)}\n`);
   }
 
   finish(): void {
-    if (this.tty) this.stream.write(`\r\x1b[2K${this.line()}\n`);
-    else this.stream.write(`${this.line()}\n`);
+    if (this.tty) this.stream.write(`\r\x1b[2K${escapeName(this.line())}\n`);
+    else this.stream.write(`${escapeName(this.line())}\n`);
   }
 
   private line(): string {
