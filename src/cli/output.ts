@@ -21,6 +21,10 @@ export class Screen {
   /** `quiet`: print nothing (a data-parallel rank other than 0); errors still reach main. */
   constructor(private readonly opts: { quiet?: boolean } = {}) {}
 
+  get quiet(): boolean {
+    return this.opts.quiet ?? false;
+  }
+
   /** A note, `celeba-gan: <line>`, to stderr (above the progress bar while one is shown). */
   say(line: string): void {
     this.log(`celeba-gan: ${line}`);

@@ -6,10 +6,10 @@ import { PRESET_NAMES, buildSpec } from '../config/presets.js';
 import { ENGINE_CHOICES, createEngine, type EngineChoice } from '../engines/create-engine.js';
 import { parseTrainDevice } from '../engines/device.js';
 import { DEFAULT_EMA_DECAY } from '../engines/ema.js';
-import { UsageError, assertInteger, assertOneOf, escapeControl } from '../errors.js';
+import { UsageError, assertInteger, assertOneOf } from '../errors.js';
 import { legacyNote } from '../data/dataset-file.js';
 import { DEFAULT_TRAIN_EVAL_N, createTrainingEvalHook } from '../eval/training-eval.js';
-import { Trainer, openRun, readRunConfig, type LogEntry } from '../train/index.js';
+import { Trainer, openRun, readRunConfig, type LogEntry, type OpenedRun, type RunConfig, type TrainCallbacks, type TrainResult, type TrainStart } from '../train/index.js';
 import { randomSeed } from '../util/rng.js';
 import { loadDistAddon } from '../bindings/torch.js';
 import {
@@ -26,7 +26,9 @@ import {
   type ProcessGroup,
 } from '../distributed/index.js';
 import { TorchEngine } from '../engines/torch/torch-engine.js';
+import type { TrainingEngine } from '../engines/engine.js';
 import { pickDataset, pickRun } from './defaults.js';
+import { Screen } from './output.js';
 import { Progress } from '../util/progress.js';
 import { StepTimer, catchStopSignals } from './signals.js';
 
@@ -66,14 +68,6 @@ interface TrainArgs {
 const LOCAL_RANK_MARKER = 'CELEBA_GAN_NPROC_RANK';
 
 const RUNS_DIR = 'runs';
-
-/** Set on data-parallel ranks other than 0: they train quietly (errors still reach stderr). */
-let silent = false;
-
-function say(line: string): void {
-  if (silent) return;
-  process.stderr.write(escapeControl(`celeba-gan: ${line}\n`));
-}
 
 /** runs/<data>-<preset>, then -2, -3, ... for a new run; for --resume the newest existing one. */
 export function defaultRunDir(dataPath: string, preset: string | undefined, resume: boolean, runsDir = RUNS_DIR): { path: string; why: string } {
@@ -128,35 +122,64 @@ async function joinGroup(launch: LaunchEnv, dist: DistOptions, device: string | 
 }
 
 /**
+ * The data set, run folder and seed of this run: the one place their defaults are chosen, each
+ * said out loud. A resume reads its data set from run.json; a new run picks the newest data set.
+ */
+interface RunChoice {
+  dataPath: string;
+  outDir: string;
+  /** undefined on a resume: the run's own seed. */
+  seed: number | undefined;
+  /** run.json of the run resumed, or null. */
+  existing: RunConfig | null;
+}
+
+function chooseRun(argv: TrainArgs, screen: Screen): RunChoice {
+  let outDir = argv.out;
+  if (argv.resume && outDir === undefined) {
+    const pick = argv.data !== undefined ? defaultRunDir(argv.data, argv.preset, true) : pickRun();
+    outDir = pick.path;
+    screen.say(`resuming ${outDir} (${pick.why})`);
+  }
+  const existing = argv.resume && outDir !== undefined ? readRunConfig(outDir) : null;
+  let dataPath = argv.data;
+  if (dataPath === undefined && existing) {
+    dataPath = existing.data.path;
+    screen.say(`data ${dataPath} (from ${outDir}/run.json)`);
+  }
+  if (dataPath === undefined) {
+    const pick = pickDataset();
+    dataPath = pick.path;
+    screen.say(`data ${dataPath} (${pick.why})`);
+  }
+  if (outDir === undefined) {
+    const pick = defaultRunDir(dataPath, argv.preset, false);
+    outDir = pick.path;
+    screen.say(`run folder ${outDir} (${pick.why})`);
+  }
+  return { dataPath, outDir, seed: argv.seed ?? (existing ? undefined : randomSeed()), existing };
+}
+
+/** The flags a rank needs so that every rank trains the run chosen here (--nproc's launcher). */
+function chosenFlags(argv: TrainArgs, run: RunChoice): string[] {
+  return [
+    ...(argv.data === undefined && !run.existing ? ['--data', run.dataPath] : []),
+    ...(argv.out === undefined ? ['--out', run.outDir] : []),
+    ...(argv.seed === undefined && !argv.resume && run.seed !== undefined ? ['--seed', String(run.seed)] : []),
+    ...(argv.threads === undefined ? ['--threads', '1'] : []),
+  ];
+}
+
+/**
  * `--nproc N`: start N ranks of this same command, each with the launcher environment and the
  * run's folder, data set and seed fixed here so every rank trains the same run. Ctrl-C/SIGTERM
  * are forwarded (rank 0 saves a checkpoint); returns 0, 130/143, or the failed rank's code.
  */
-async function launchLocalRanks(argv: TrainArgs, dist: DistOptions): Promise<number> {
+async function launchLocalRanks(argv: TrainArgs, dist: DistOptions, screen: Screen): Promise<number> {
   const nproc = dist.nproc!;
-  const extra: string[] = [];
-  let outDir = argv.out;
-  let dataPath = argv.data;
-  if (argv.resume && !outDir) {
-    const pick = dataPath ? defaultRunDir(dataPath, argv.preset, true) : pickRun();
-    outDir = pick.path;
-    say(`resuming ${outDir} (${pick.why})`);
-  }
-  if (!dataPath && !(argv.resume && outDir && existsSync(join(outDir, 'run.json')))) {
-    const pick = pickDataset();
-    dataPath = pick.path;
-    say(`data ${dataPath} (${pick.why})`);
-    extra.push('--data', dataPath);
-  }
-  if (!outDir) {
-    const pick = defaultRunDir(dataPath!, argv.preset, false);
-    outDir = pick.path;
-    say(`run folder ${outDir} (${pick.why})`);
-  }
-  if (argv.out === undefined) extra.push('--out', outDir);
-  if (argv.seed === undefined && !argv.resume) extra.push('--seed', String(randomSeed()));
-  if (argv.threads === undefined) extra.push('--threads', '1');
-  say(`starting ${nproc} rank${nproc === 1 ? '' : 's'} on 127.0.0.1 (torch engine, ${argv.threads ?? 1} thread${(argv.threads ?? 1) === 1 ? '' : 's'} each${argv.threads === undefined ? '; --threads to change' : ''})`);
+  const extra = chosenFlags(argv, chooseRun(argv, screen));
+  const threads = argv.threads ?? 1;
+  screen.say(`starting ${nproc} rank${nproc === 1 ? '' : 's'} on 127.0.0.1 (torch engine, ${threads} thread${threads === 1 ? '' : 's'} each${argv.threads === undefined ? '; --threads to change' : ''})`);
   const ranks = await spawnLocalRanks({
     nproc,
     command: process.execPath,
@@ -172,7 +195,7 @@ async function launchLocalRanks(argv: TrainArgs, dist: DistOptions): Promise<num
   });
   try {
     const result = await ranks.done;
-    if (result.exitCode !== 0) say(result.summary);
+    if (result.exitCode !== 0) screen.say(result.summary);
     return result.exitCode;
   } finally {
     stop.dispose();
@@ -224,82 +247,28 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .example('$0 train --engine torch --nproc 2 --batch-size 32', 'data-parallel on 2 local ranks: global batch 64')
       .example('python3 -m torch.distributed.run --nproc_per_node 2 --no_python celeba-gan train --engine torch --out runs/ddp --seed 1', 'the same under torchrun (also PyTorchJob, SLURM: README)'),
   handler: async (argv) => {
-    const engineChoice = assertOneOf<EngineChoice>('engine', argv.engine, ENGINE_CHOICES);
-    if (argv.device !== undefined) parseTrainDevice(argv.device);
-    const evalEvery = assertInteger('eval-every', argv['eval-every'], 0);
-    const evalN = assertInteger('eval-n', argv['eval-n'], 2);
-    const distOpts = resolveDistOptions({ nproc: argv.nproc, distTimeout: argv['dist-timeout'], distBackend: argv['dist-backend'] });
-    const launch = readLaunchEnv();
-    const fromNproc = process.env[LOCAL_RANK_MARKER] === '1';
-    if ((distOpts.nproc !== undefined || launch) && engineChoice === 'tfjs') {
-      throw new UsageError('E_BAD_ARGUMENT', 'Data-parallel training (--nproc, or a launcher\'s RANK/WORLD_SIZE) needs the torch engine, not tfjs', { hint: 'Use --engine torch (build the addon with npm run build:native).' });
-    }
-    if (argv['sync-bn'] && distOpts.nproc === undefined && !launch) {
-      throw new UsageError('E_BAD_ARGUMENT', '--sync-bn synchronises batch norm across data-parallel ranks; this is a single-process run', {
-        hint: 'Add --nproc N (or run under torchrun), or leave --sync-bn out.',
-      });
-    }
-    if (distOpts.nproc !== undefined && launch && !fromNproc) {
-      throw new UsageError('E_BAD_ARGUMENT', `--nproc ${distOpts.nproc} starts its own ranks, but this process is already rank ${launch.rank} of ${launch.worldSize} (RANK and WORLD_SIZE are set)`, {
-        hint: 'Leave --nproc out under torchrun, a PyTorchJob or SLURM: the launcher starts the ranks.',
-      });
-    }
-    if (distOpts.nproc !== undefined && !launch) {
-      process.exitCode = await launchLocalRanks(argv, distOpts);
+    const flags = checkFlags(argv);
+    const screen = new Screen();
+    if (flags.dist.nproc !== undefined && !flags.launch) {
+      process.exitCode = await launchLocalRanks(argv, flags.dist, screen);
       return;
     }
-    if (launch && !argv.resume && (argv.seed === undefined || argv.out === undefined)) {
-      throw new UsageError('E_BAD_ARGUMENT', `rank ${launch.rank} of ${launch.worldSize}: a new data-parallel run needs --seed and --out given, so that every rank trains the same run`, {
-        hint: 'Add --seed N --out runs/NAME to the command every rank runs (--nproc fills them in itself).',
-      });
-    }
-    // A resume reads its data set from run.json; a new run picks the newest data set.
-    let dataPath = argv.data;
-    let outDir = argv.out;
-    if (argv.resume && !outDir) {
-      const pick = dataPath ? defaultRunDir(dataPath, argv.preset, true) : pickRun();
-      outDir = pick.path;
-      say(`resuming ${outDir} (${pick.why})`);
-    }
-    const existing = argv.resume && outDir ? readRunConfig(outDir) : null;
-    if (!dataPath && existing) {
-      dataPath = existing.data.path;
-      say(`data ${dataPath} (from ${outDir}/run.json)`);
-    }
-    if (!dataPath) {
-      const pick = pickDataset();
-      dataPath = pick.path;
-      say(`data ${dataPath} (${pick.why})`);
-    }
-    if (!outDir) {
-      const pick = defaultRunDir(dataPath, argv.preset, false);
-      outDir = pick.path;
-      say(`run folder ${outDir} (${pick.why})`);
-    }
-    const preset = argv.preset ?? existing?.preset ?? 'seed28';
-    const width = argv.width ?? existing?.width ?? 1;
-    const spec = buildSpec(preset, width);
-    const seed = argv.seed ?? (existing ? undefined : randomSeed());
-    // Both are checked even when only one is used (--dry-run trains one step whatever they say).
-    if (argv.steps !== undefined) assertInteger('--steps', argv.steps, 1);
-    if (argv.epochs !== undefined) assertInteger('--epochs', argv.epochs, 1);
-    const steps = argv['dry-run'] ? 1 : argv.steps;
-
+    const run = chooseRun(argv, screen);
+    const spec = buildSpec(argv.preset ?? run.existing?.preset ?? 'seed28', argv.width ?? run.existing?.width ?? 1);
     // Data-parallel: rendezvous first; rank 0 opens (and, after a crash, repairs) the run before
     // the others read it, and writes nothing until every rank has opened it (Trainer.run).
-    const group = launch ? await joinGroup(launch, distOpts, argv.device) : null;
-    if (group && group.rank !== 0) {
-      silent = true;
-      await group.barrier();
-    }
+    const group = flags.launch ? await joinGroup(flags.launch, flags.dist, argv.device) : null;
     try {
+      // Ranks other than 0 train quietly; their errors still reach stderr through main.
+      const rankScreen = group && group.rank !== 0 ? new Screen({ quiet: true }) : screen;
+      if (group && group.rank !== 0) await group.barrier();
       const opened = await openRun({
         spec,
-        dataPath,
-        outDir,
-        seed,
+        dataPath: run.dataPath,
+        outDir: run.outDir,
+        seed: run.seed,
         batchSize: argv['batch-size'],
-        steps,
+        steps: argv['dry-run'] ? 1 : argv.steps,
         epochs: argv['dry-run'] ? undefined : argv.epochs,
         resume: argv.resume,
         verifyData: argv['verify-data'],
@@ -310,109 +279,16 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
         ...(argv.ema === undefined ? {} : { ema: argv.ema }),
         ...(group ? { dist: { rank: group.rank, worldSize: group.worldSize } } : {}),
       });
-    if (group?.rank === 0) await group.barrier();
-      if (argv['dry-run']) say('--dry-run: training one step only');
+      if (group?.rank === 0) await group.barrier();
+      if (argv['dry-run']) rankScreen.say('--dry-run: training one step only');
       const dataNote = legacyNote(opened.reader.header);
-      if (dataNote) say(`note: ${dataPath}: ${dataNote}`);
-
-      let engine;
+      if (dataNote) rankScreen.say(`note: ${run.dataPath}: ${dataNote}`);
+      const engine = await openEngine(argv, flags, spec, opened, group);
       try {
-        engine = await createEngine(spec, { engine: engineChoice, backend: argv.backend, device: argv.device, threads: argv.threads ?? (launch ? ranksThreads() : undefined), amp: argv.amp || undefined });
-      } catch (err) {
-        opened.reader.close();
-        throw err;
-      }
-      if (group) {
-        if (!(engine instanceof TorchEngine)) {
-          opened.reader.close();
-          engine.dispose();
-          throw new UsageError('E_BAD_ARGUMENT', `Data-parallel training needs the torch engine; --engine ${engineChoice} chose ${engine.info.engine}`, { hint: 'Use --engine torch (build the addon with npm run build:native).' });
-        }
-        await engine.setGroup(group, { syncBn: argv['sync-bn'] });
-      }
-      say(`engine ${engine.info.engine} on ${engine.info.backend} (${engine.info.device})`);
-      for (const note of engine.info.notes) say(`  ${note}`);
-
-      const evalHook = evalEvery > 0 ? createTrainingEvalHook({ every: evalEvery, n: evalN }) : null;
-      if (evalHook) say(`eval every ${evalEvery} steps: SWD and colour distance, ${evalN} generated vs ${evalN} fixed data images, beside 2 x ${evalN} real halves`);
-
-      let progress: Progress | null = null;
-      let totalSteps = opened.totalSteps;
-      let startStep = 0;
-      const clock = new StepTimer();
-      const trainer = new Trainer(opened, engine, {
-        onStart: (s) => {
-          totalSteps = s.totalSteps;
-          say(
-            `${s.resumedFrom !== null ? `resuming ${s.runDir} at step ${s.resumedFrom}` : `new run ${s.runDir}`}: ${s.run.preset} width ${s.run.width}, seed ${s.run.seed}, ` +
-              `batch ${s.run.batchSize}, ${s.stepsPerEpoch} steps/epoch (${s.droppedPerEpoch} images dropped per epoch), target step ${s.totalSteps}`,
-          );
-          for (const line of s.recovered) say(`after an interrupted run: ${line}`);
-          if (s.ema.decay > 0) say(`EMA generator, decay ${s.ema.decay}: samples/step-N.png (raw) and step-N-ema.png; export writes the EMA generator`);
-          if (s.ema.note) say(`note: ${s.ema.note}`);
-          if (s.checkpointEngine && s.checkpointEngine !== engine.info.engine) {
-            say(`note: the checkpoint was written by the ${s.checkpointEngine} engine; ${engine.info.engine} continues it, but not bit-identically (each engine draws its own noise)`);
-          }
-          if (s.dist.worldSize > 1) {
-          say(`data-parallel: ${s.dist.worldSize} ranks, global batch ${s.dist.worldSize} x ${s.run.batchSize}, batch norm ${argv['sync-bn'] ? 'over the global batch (--sync-bn)' : 'per rank'}; identical initial weights checked (SHA-256 ${s.dist.weightsDigest?.slice(0, 16)}…); rank 0 writes the run`);
-        }
-        if (s.dist.note) say(`note: ${s.dist.note}`);
-        if (s.startStep >= s.totalSteps) say(`already at step ${s.startStep}; nothing to train (raise --steps or --epochs)`);
-          else if (!silent) progress = new Progress({ label: 'train', total: s.totalSteps - s.startStep, unit: 'steps' });
-          startStep = s.startStep;
-          clock.start();
-        },
-        onStep: (step, total, m) => {
-          clock.step();
-          progress?.update(step - startStep, `step ${step}/${total} D ${fmt(m.lossD, 3)} G ${fmt(m.lossG, 3)}`);
-        },
-        onLog: (e) => (progress ? progress.log(formatLogLine(e, totalSteps)) : say(formatLogLine(e, totalSteps))),
-        onSample: (path) => progress?.log(escapeControl(`  samples ${path}`)),
-        onCheckpoint: (dir) => (progress ? progress.log(escapeControl(`  checkpoint ${dir}`)) : say(`checkpoint ${dir}`)),
-        onCheckpointFailed: (err, step) => {
-          const line = `warning: the checkpoint at step ${step} was not saved [${err.code}]: ${err.message}; training goes on and the next checkpoint tries again (the earlier ones are intact)`;
-          if (progress) progress.log(escapeControl(`  ${line}`));
-          else say(line);
-        },
-        onEval: (name, step, values) =>
-          progress?.log(`  ${name} at step ${step}: ${Object.entries(values).map(([k, v]) => `${k} ${typeof v === 'number' ? fmt(v) : v}`).join(', ')}`),
-      }, evalHook ? [evalHook] : [], group ? { group } : undefined);
-
-      // The first signal finishes the current step and saves a checkpoint; its message says how
-      // long that step took last time, since a step can take minutes on a slow engine.
-      const stop = catchStopSignals({
-        finishing: () =>
-          `finishing the current step (${clock.lastStepText()}) and saving a checkpoint`,
-        quitting: () => 'the last checkpoint stays; the current step is lost',
-        print: (line) => {
-          const bar = progress;
-          if (bar) bar.log(line);
-          else process.stderr.write(`${line}\n`);
-        },
-        onStop: (signal) => trainer.stop(signal),
-      });
-      try {
-        const result = await trainer.run();
-        (progress as Progress | null)?.finish();
-        const where = result.checkpoint ? `; checkpoint ${result.checkpoint}` : '';
-        if (result.status === 'stopped') {
-          say(`stopped by ${result.stopReason} at step ${result.step}${where}. Continue with: celeba-gan train --out ${outDir} --resume`);
-          if (stop.exitCode !== null) process.exitCode = stop.exitCode;
-        } else {
-          if (!silent) process.stdout.write(
-            escapeControl(
-              `trained ${outDir} to step ${result.step} in ${result.seconds.toFixed(1)} s${where}\n` +
-                `  samples ${join(outDir, 'samples')}/, curves ${join(outDir, 'loss.svg')}, metrics ${join(outDir, 'metrics.jsonl')}\n` +
-                `  next: celeba-gan export --onnx --run ${outDir}\n`,
-            ),
-          );
-        }
-      } catch (err) {
-        (progress as Progress | null)?.finish();
-        throw err;
+        rankScreen.say(`engine ${engine.info.engine} on ${engine.info.backend} (${engine.info.device})`);
+        for (const note of engine.info.notes) rankScreen.say(`  ${note}`);
+        await trainWithProgress(argv, flags, opened, engine, group, rankScreen);
       } finally {
-        stop.dispose();
-        await evalHook?.dispose();
         engine.dispose();
       }
     } finally {
@@ -420,3 +296,151 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     }
   },
 };
+
+interface Flags {
+  engine: EngineChoice;
+  evalEvery: number;
+  evalN: number;
+  dist: DistOptions;
+  /** The launcher's environment when this process is one rank of several (RANK, WORLD_SIZE...). */
+  launch: LaunchEnv | null;
+}
+
+/** Every flag and combination checked before anything loads. */
+function checkFlags(argv: TrainArgs): Flags {
+  const engine = assertOneOf<EngineChoice>('engine', argv.engine, ENGINE_CHOICES);
+  if (argv.device !== undefined) parseTrainDevice(argv.device);
+  const evalEvery = assertInteger('eval-every', argv['eval-every'], 0);
+  const evalN = assertInteger('eval-n', argv['eval-n'], 2);
+  // Both are checked even when only one is used (--dry-run trains one step whatever they say).
+  if (argv.steps !== undefined) assertInteger('--steps', argv.steps, 1);
+  if (argv.epochs !== undefined) assertInteger('--epochs', argv.epochs, 1);
+  const dist = resolveDistOptions({ nproc: argv.nproc, distTimeout: argv['dist-timeout'], distBackend: argv['dist-backend'] });
+  const launch = readLaunchEnv();
+  if ((dist.nproc !== undefined || launch) && engine === 'tfjs') {
+    throw new UsageError('E_BAD_ARGUMENT', 'Data-parallel training (--nproc, or a launcher\'s RANK/WORLD_SIZE) needs the torch engine, not tfjs', { hint: 'Use --engine torch (build the addon with npm run build:native).' });
+  }
+  if (argv['sync-bn'] && dist.nproc === undefined && !launch) {
+    throw new UsageError('E_BAD_ARGUMENT', '--sync-bn synchronises batch norm across data-parallel ranks; this is a single-process run', {
+      hint: 'Add --nproc N (or run under torchrun), or leave --sync-bn out.',
+    });
+  }
+  if (dist.nproc !== undefined && launch && process.env[LOCAL_RANK_MARKER] !== '1') {
+    throw new UsageError('E_BAD_ARGUMENT', `--nproc ${dist.nproc} starts its own ranks, but this process is already rank ${launch.rank} of ${launch.worldSize} (RANK and WORLD_SIZE are set)`, {
+      hint: 'Leave --nproc out under torchrun, a PyTorchJob or SLURM: the launcher starts the ranks.',
+    });
+  }
+  if (launch && !argv.resume && (argv.seed === undefined || argv.out === undefined)) {
+    throw new UsageError('E_BAD_ARGUMENT', `rank ${launch.rank} of ${launch.worldSize}: a new data-parallel run needs --seed and --out given, so that every rank trains the same run`, {
+      hint: 'Add --seed N --out runs/NAME to the command every rank runs (--nproc fills them in itself).',
+    });
+  }
+  return { engine, evalEvery, evalN, dist, launch };
+}
+
+/** The engine asked for, joined to the process group when there is one; the data reader is closed if it fails. */
+async function openEngine(argv: TrainArgs, flags: Flags, spec: ReturnType<typeof buildSpec>, opened: OpenedRun, group: ProcessGroup | null): Promise<TrainingEngine> {
+  let engine: TrainingEngine;
+  try {
+    engine = await createEngine(spec, { engine: flags.engine, backend: argv.backend, device: argv.device, threads: argv.threads ?? (flags.launch ? ranksThreads() : undefined), amp: argv.amp || undefined });
+  } catch (err) {
+    opened.reader.close();
+    throw err;
+  }
+  if (!group) return engine;
+  if (!(engine instanceof TorchEngine)) {
+    opened.reader.close();
+    engine.dispose();
+    throw new UsageError('E_BAD_ARGUMENT', `Data-parallel training needs the torch engine; --engine ${flags.engine} chose ${engine.info.engine}`, { hint: 'Use --engine torch (build the addon with npm run build:native).' });
+  }
+  await engine.setGroup(group, { syncBn: argv['sync-bn'] });
+  return engine;
+}
+
+/** Train with a progress bar; the first Ctrl-C/SIGTERM finishes the step and saves a checkpoint. */
+async function trainWithProgress(argv: TrainArgs, flags: Flags, opened: OpenedRun, engine: TrainingEngine, group: ProcessGroup | null, screen: Screen): Promise<void> {
+  const evalHook = flags.evalEvery > 0 ? createTrainingEvalHook({ every: flags.evalEvery, n: flags.evalN }) : null;
+  if (evalHook) screen.say(`eval every ${flags.evalEvery} steps: SWD and colour distance, ${flags.evalN} generated vs ${flags.evalN} fixed data images, beside 2 x ${flags.evalN} real halves`);
+  const clock = new StepTimer();
+  const trainer = new Trainer(opened, engine, trainEvents(argv, engine, clock, screen), evalHook ? [evalHook] : [], group ? { group } : undefined);
+  // The first signal's message says how long the current step took last time, since a step
+  // can take minutes on a slow engine.
+  const stop = catchStopSignals({
+    finishing: () => `finishing the current step (${clock.lastStepText()}) and saving a checkpoint`,
+    quitting: () => 'the last checkpoint stays; the current step is lost',
+    print: (line) => screen.log(line),
+    onStop: (signal) => trainer.stop(signal),
+  });
+  try {
+    const result = await trainer.run();
+    screen.endBar();
+    report(result, opened.config.outDir, screen);
+    if (result.status === 'stopped' && stop.exitCode !== null) process.exitCode = stop.exitCode;
+  } finally {
+    screen.endBar();
+    stop.dispose();
+    await evalHook?.dispose();
+  }
+}
+
+/** What the run says as it goes: the start, steps on the bar, log lines, samples and checkpoints above it. */
+function trainEvents(argv: TrainArgs, engine: TrainingEngine, clock: StepTimer, screen: Screen): TrainCallbacks {
+  let totalSteps = 0;
+  let startStep = 0;
+  let bar: Progress | null = null;
+  return {
+    onStart: (s) => {
+      totalSteps = s.totalSteps;
+      startStep = s.startStep;
+      sayStart(s, argv, engine, screen);
+      if (s.startStep >= s.totalSteps) screen.say(`already at step ${s.startStep}; nothing to train (raise --steps or --epochs)`);
+      else if (!screen.quiet) bar = screen.startBar(new Progress({ label: 'train', total: s.totalSteps - s.startStep, unit: 'steps' }));
+      clock.start();
+    },
+    onStep: (step, total, m) => {
+      clock.step();
+      bar?.update(step - startStep, `step ${step}/${total} D ${fmt(m.lossD, 3)} G ${fmt(m.lossG, 3)}`);
+    },
+    // Above the bar as they are; without one (a quiet rank, nothing to train) as notes.
+    onLog: (e) => (bar ? screen.log(formatLogLine(e, totalSteps)) : screen.say(formatLogLine(e, totalSteps))),
+    onSample: (path) => screen.log(`  samples ${path}`),
+    onCheckpoint: (dir) => screen.log(`  checkpoint ${dir}`),
+    onCheckpointFailed: (err, step) =>
+      screen.log(`  warning: the checkpoint at step ${step} was not saved [${err.code}]: ${err.message}; training goes on and the next checkpoint tries again (the earlier ones are intact)`),
+    onEval: (name, step, values) => screen.log(`  ${name} at step ${step}: ${Object.entries(values).map(([k, v]) => `${k} ${typeof v === 'number' ? fmt(v) : v}`).join(', ')}`),
+  };
+}
+
+function sayStart(s: TrainStart, argv: TrainArgs, engine: TrainingEngine, screen: Screen): void {
+  screen.say(
+    `${s.resumedFrom !== null ? `resuming ${s.runDir} at step ${s.resumedFrom}` : `new run ${s.runDir}`}: ${s.run.preset} width ${s.run.width}, seed ${s.run.seed}, ` +
+      `batch ${s.run.batchSize}, ${s.stepsPerEpoch} steps/epoch (${s.droppedPerEpoch} images dropped per epoch), target step ${s.totalSteps}`,
+  );
+  for (const line of s.recovered) screen.say(`after an interrupted run: ${line}`);
+  if (s.ema.decay > 0) screen.say(`EMA generator, decay ${s.ema.decay}: samples/step-N.png (raw) and step-N-ema.png; export writes the EMA generator`);
+  if (s.ema.note) screen.say(`note: ${s.ema.note}`);
+  if (s.checkpointEngine && s.checkpointEngine !== engine.info.engine) {
+    screen.say(`note: the checkpoint was written by the ${s.checkpointEngine} engine; ${engine.info.engine} continues it, but not bit-identically (each engine draws its own noise)`);
+  }
+  if (s.dist.worldSize > 1) {
+    screen.say(
+      `data-parallel: ${s.dist.worldSize} ranks, global batch ${s.dist.worldSize} x ${s.run.batchSize}, batch norm ${argv['sync-bn'] ? 'over the global batch (--sync-bn)' : 'per rank'}; ` +
+        `identical initial weights checked (SHA-256 ${s.dist.weightsDigest?.slice(0, 16)}…); rank 0 writes the run`,
+    );
+  }
+  if (s.dist.note) screen.say(`note: ${s.dist.note}`);
+}
+
+function report(result: TrainResult, outDir: string, screen: Screen): void {
+  const where = result.checkpoint ? `; checkpoint ${result.checkpoint}` : '';
+  if (result.status === 'stopped') {
+    screen.say(`stopped by ${result.stopReason} at step ${result.step}${where}. Continue with: celeba-gan train --out ${outDir} --resume`);
+    return;
+  }
+  screen.result(
+    `trained ${outDir} to step ${result.step} in ${result.seconds.toFixed(1)} s${where}`,
+    `  samples ${join(outDir, 'samples')}/, curves ${join(outDir, 'loss.svg')}, metrics ${join(outDir, 'metrics.jsonl')}`,
+    `  next: celeba-gan export --onnx --run ${outDir}`,
+  );
+}
+
