@@ -62,8 +62,8 @@ test('Screen.result and Screen.say: one line per argument, every control charact
 async function captured(work: () => void): Promise<{ stdout: string; stderr: string }> {
   const sink = { stdout: '', stderr: '' };
   const writes = [process.stdout.write, process.stderr.write] as const;
-  process.stdout.write = ((chunk: string) => ((sink.stdout += chunk), true)) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string) => ((sink.stderr += chunk), true)) as typeof process.stderr.write;
+  process.stdout.write = ((chunk: string) => ((sink.stdout += chunk), true));
+  process.stderr.write = ((chunk: string) => ((sink.stderr += chunk), true));
   try {
     work();
   } finally {
