@@ -5,7 +5,7 @@ import { CelebaGanError, UsageError, assertInteger, assertOneOf, fileError } fro
 import { ensureFolder, writeFileAtomicSync, type AtomicIo } from '../util/atomic.js';
 import { floatNchwToUint8Hwc, writeGridPng } from '../util/image.js';
 import { EXTENSIONS, IMAGE_FORMATS, RESIZE_KERNELS, encodeImage, type ImageFormat, type ResizeKernel } from './encode.js';
-import { assertFaceRange, checkTruncation, latentsFor } from './latents.js';
+import { MAX_FACE_INDEX, assertFaceRange, checkTruncation, latentsFor } from './latents.js';
 import { ManifestAppender, dropSupersededLines, manifestFileName, manifestPartTag, manifestParts, summarizeManifest } from './manifest.js';
 import { acquireOutputLock, lockFileName, type OutputLock } from './output-lock.js';
 import type { GeneratorSession } from './session.js';
@@ -319,11 +319,14 @@ async function withResumeHint(err: unknown, dir: string, plan: Plan): Promise<un
   const path = join(dir, plan.manifestName);
   const listed = existsSync(path) ? await summarizeManifest(path).catch(() => null) : null;
   if (listed === null) return err;
+  // A kill between a face's write and its manifest line leaves that face complete but unlisted.
+  let next = listed.next;
+  while (next < MAX_FACE_INDEX && existsSync(join(dir, imageFileName(next, plan.format)))) next++;
   const seed = listed.seed === plan.seed ? '' : ` --seed ${listed.seed}`;
   return new UsageError('E_OUTPUT_EXISTS', err.message, {
     hint:
       `${path} lists ${listed.count} face${listed.count === 1 ? '' : 's'} (the last of seed ${listed.seed} is index ${listed.next - 1}): ` +
-      `continue after them with${seed} --index ${listed.next}, or pass --force to overwrite, or another --out.`,
+      `continue after them with${seed} --index ${next}, or pass --force to overwrite, or another --out.`,
     cause: err,
   });
 }

@@ -196,3 +196,34 @@ test('EXPECTED FAILURE - a conflict in the middle of a run: exit 2, the files be
   assert.equal(readFileSync(join(dir, 'manifest.jsonl'), 'utf8').trim().split('\n').length, 10);
   assert.equal(readFileSync(join(dir, 'face-000010.png'), 'utf8'), 'mine');
 });
+
+test('ERROR PATH - generate rerun after a kill -9: the stale lock is taken over with a note, and the error names the index to resume from', { timeout: 120_000 }, async () => {
+  const args = ['generate', '--model', 'models/tiny.onnx', '--n', '1000000', '--out', 'killed', '--seed', '6', '--batch-size', '16', '--provider', 'cpu'];
+  const running = startCli(args);
+  const dir = join(cwd, 'killed');
+  try {
+    await until(() => faceCount(dir) >= 32, running.child);
+    running.child.kill('SIGKILL');
+    await running.result;
+  } finally {
+    running.child.kill('SIGKILL');
+  }
+  assert.ok(existsSync(join(dir, 'generate.lock')), 'kill -9 leaves the lock behind');
+  const listed = readFileSync(join(dir, 'manifest.jsonl'), 'utf8').split('\n').filter((l) => l.endsWith('}')).length;
+  assert.ok(listed >= 32);
+
+  const rerun = await runCli(args);
+  assert.equal(rerun.code, 2, rerun.stderr);
+  assert.match(rerun.stderr, new RegExp(`celeba-gan: took over the stale lock killed/generate\\.lock of pid ${running.child.pid} .*it no longer runs`));
+  assert.match(rerun.stderr, /\[E_OUTPUT_EXISTS\]: killed\/face-000000\.png already exists; not overwriting it/);
+  const hint = new RegExp(`killed/manifest\\.jsonl lists ${listed} faces \\(the last of seed 6 is index ${listed - 1}\\): continue after them with --index (\\d+)`).exec(rerun.stderr);
+  assert.ok(hint, rerun.stderr);
+  // The listed faces, or one more when the kill fell between a face's write and its line.
+  const next = Number(hint[1]);
+  assert.ok(next === listed || next === listed + 1, `--index ${next} after ${listed} listed faces`);
+  assert.equal(existsSync(join(dir, 'generate.lock')), false, 'the rerun released the lock it took over');
+
+  const resumed = await runCli([...args.slice(0, 3), '--n', '8', '--index', String(next), ...args.slice(5)]);
+  assert.equal(resumed.code, 0, resumed.stderr);
+  assert.ok(existsSync(join(dir, `face-${String(next + 7).padStart(6, '0')}.png`)));
+});
