@@ -21,7 +21,7 @@ interface ExportArgs {
 }
 
 /** `latest` or a step number. */
-export function parseCheckpoint(value: unknown): 'latest' | number {
+function parseCheckpoint(value: unknown): 'latest' | number {
   if (value === 'latest') return 'latest';
   const text = String(value);
   if (/^\d+$/.test(text)) return Number(text);
@@ -31,7 +31,7 @@ export function parseCheckpoint(value: unknown): 'latest' | number {
 }
 
 /** Where a bare `--onnx` writes: models/<run folder name>.onnx. */
-export function defaultModelPath(runDir: string): string {
+function defaultModelPath(runDir: string): string {
   return join('models', `${basename(resolve(runDir))}.onnx`);
 }
 

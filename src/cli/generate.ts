@@ -44,7 +44,7 @@ interface GenerateArgs {
 }
 
 /** Faces written when neither --n nor --index is given. */
-export const DEFAULT_COUNT = 64;
+const DEFAULT_COUNT = 64;
 
 /** Where faces go by default: out/<model file name without .onnx>/. */
 export function defaultOutDir(modelPath: string): string {

@@ -16,7 +16,7 @@ import { packageVersion } from '../version.js';
 
 class YargsUsage extends Error {}
 
-export function buildParser(argv: string[]): Argv {
+function buildParser(argv: string[]): Argv {
   let parser: Argv = yargs(argv)
     .scriptName('celeba-gan')
     .usage('Usage: $0 <command> [options]\n\nTrain GANs that make faces, export them to ONNX, generate images fast.')

@@ -23,7 +23,7 @@ import { Screen } from './output.js';
  *   if (stop.received) process.exitCode = stop.exitCode;
  */
 
-export const STOP_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 export type StopSignal = (typeof STOP_SIGNALS)[number];
 
 /** Exit status after each signal: 128 + its number, as shells report it. */

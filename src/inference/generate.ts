@@ -49,9 +49,9 @@ export function defaultPipelineDepth(provider: string): number {
  * Encodes queued at once. onnxruntime-node runs a batch synchronously on the JS thread, so
  * encodes must already sit in libuv's pool (sharp) to progress while the model runs.
  */
-export const DEFAULT_ENCODE_CONCURRENCY = 32;
+const DEFAULT_ENCODE_CONCURRENCY = 32;
 /** Faces in the contact sheet unless asked otherwise. */
-export const DEFAULT_GRID_COUNT = 64;
+const DEFAULT_GRID_COUNT = 64;
 
 export interface GenerateOptions {
   outDir: string;

@@ -15,7 +15,7 @@ import { Rng } from '../util/rng.js';
 export type LatentKind = 'uniform' | 'normal';
 
 /** Redraws per value before clamping; only matters for tiny t (t = 0.1 accepts 8% of draws). */
-export const MAX_REDRAWS = 64;
+const MAX_REDRAWS = 64;
 
 /**
  * The largest face index, in generate, interpolate, serve and the web page alike: 2^32 - 1, as

@@ -21,7 +21,7 @@ import { tempPathFor } from '../util/atomic.js';
  */
 
 /** How often a holder refreshes its lock's mtime. */
-export const HEARTBEAT_MS = 15_000;
+const HEARTBEAT_MS = 15_000;
 /** A lock not refreshed for this long is stale, from any host (a model call blocks the heartbeat, so this is generous). */
 export const STALE_AFTER_MS = 120_000;
 

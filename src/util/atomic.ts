@@ -22,7 +22,7 @@ export function tempPathFor(path: string): string {
 }
 
 /** The target a temporary name was made for (`.x.cgds.123.abc.tmp` -> `x.cgds`), or null. */
-export function targetOfTemp(name: string): string | null {
+function targetOfTemp(name: string): string | null {
   return TEMP_NAME.exec(name)?.[1] ?? null;
 }
 
