@@ -8,10 +8,11 @@ import { packageVersion } from '../version.js';
 
 /**
  * The CLI entry: the only place that prints errors and chooses exit codes
- * (0 ok, 1 runtime failure, 2 usage error), through src/cli/output.ts like every other line.
- * Stack traces only with --verbose. An OS error that no command wrapped (ENOSPC, EROFS, EACCES, EISDIR, ENOTDIR,
- * EMFILE) is still mapped by src/errors.ts's fileError, naming the path the user gave (a
- * temporary name is shown as the file it was being written as).
+ * (0 ok, 1 runtime failure, 2 usage error), printed through src/cli/output.ts like every other
+ * line. Stack traces only with --verbose. An OS error that no command wrapped (ENOSPC, EROFS,
+ * EACCES, EISDIR, ENOTDIR, EMFILE) is still mapped by src/errors.ts's fileError, naming the path
+ * the user gave (a temporary name is shown as the file it was being written as). Empty path
+ * flags are refused for every command by one middleware (src/cli/path-flags.ts).
  */
 
 class YargsUsage extends Error {}
