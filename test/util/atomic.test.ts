@@ -135,6 +135,10 @@ test('fileError maps each OS code once and passes other errors through', () => {
   assert.equal(fileError(other, '/x'), other);
   const plain = new TypeError('x');
   assert.equal(fileError(plain, '/x'), plain);
+  // Always an Error to throw: a thrown string comes back wrapped.
+  const wrapped = fileError('disk on fire', '/x');
+  assert.ok(wrapped instanceof Error);
+  assert.equal(wrapped.message, 'disk on fire');
 });
 
 test('writeDirAtomicSync: a new folder, then a safe replacement; every file complete', () => {
