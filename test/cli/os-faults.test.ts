@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { prepareSynthetic } from '../../src/data/synthetic.js';
 import { tempDir, writeTinyModel } from '../inference/fixtures.js';
 import { readOnlyBind, smallTmpfs } from '../support/mounts.js';
 import { cli } from './in-process.js';
@@ -14,6 +15,7 @@ import { cli } from './in-process.js';
 
 const dir = tempDir('cg-os-faults-');
 const model = writeTinyModel(join(dir, 'models'));
+const data = join(dir, 'data', 'synthetic-28.cgds');
 const ro = join(dir, 'ro');
 const readOnly = readOnlyBind(join(dir, 'source'), ro);
 const full = join(dir, 'full');
@@ -26,7 +28,9 @@ after(() => {
 });
 
 describe('ERROR PATH - a new output path on a read-only mount: E_READ_ONLY naming it, exit 2', { skip: readOnly.skip ?? false }, () => {
+  test.before(() => prepareSynthetic({ count: 64, out: data, size: 28, seed: 1 }));
   const cases: [string, string[], string][] = [
+    ['train', ['train', '--data', data, '--out', join(ro, 'runs', 'r'), '--width', '0.0625', '--steps', '1', '--engine', 'tfjs'], join(ro, 'runs', 'r')],
     ['generate', ['generate', '--model', model, '--out', join(ro, 'gen'), '-n', '2', '--provider', 'cpu'], join(ro, 'gen')],
     ['prepare', ['prepare', '--synthetic', '4', '--size', '8', '--out', join(ro, 'data', 'x.cgds')], join(ro, 'data')],
     ['interpolate', ['interpolate', '1:0', '1:1', '--steps', '2', '--upscale', '1', '--model', model, '--out', join(ro, 'walks', 'w.png'), '--provider', 'cpu'], join(ro, 'walks')],
