@@ -88,11 +88,11 @@ test('EXPECTED FAILURE - usage errors exit 2, runtime failures exit 1', async ()
   const good = join(dir, 'for-corrupt-28.cgds'); // its own, so this test runs alone too
   assert.equal((await cli('prepare', '--synthetic', '5', '--out', good)).code, 0);
   const bytes = readFileSync(good);
-  bytes[bytes.length - 1]! ^= 0xff;
+  bytes[64 + 10]! ^= 0xff; // a pixel (the file ends with the synthetic labels' attribute table)
   writeFileSync(bad, bytes);
   const r = await cli('prepare', '--inspect', bad);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /\[E_DATASET_CORRUPT\]: .*corrupt\.cgds is not a valid celeba-gan dataset: checksum of the pixels and header fields/);
+  assert.match(r.stderr, /\[E_DATASET_CORRUPT\]: .*corrupt\.cgds is not a valid celeba-gan dataset: checksum of the pixels, labels and header fields/);
 });
 
 test('Ctrl-C during prepare: exit 130, a clear message, no file left behind', async () => {
