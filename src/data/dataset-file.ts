@@ -345,13 +345,25 @@ export class DatasetReader {
       this.header = header;
       this.labels = labels;
       this.imageBytes = header.height * header.width * header.channels;
-      if (labels.attributeCount > 0) {
-        const table = Buffer.alloc(labels.tableBytes);
-        readSync(this.fd, table, 0, table.length, this.fileSize - table.length);
-        header.attributes = decodeAttributeTable(table, path, header.count, labels.attributeCount);
-      }
+      if (labels.attributeCount > 0) header.attributes = this.readAttributeTable();
     } catch (err) {
       closeSync(this.fd);
+      throw err;
+    }
+  }
+
+  /**
+   * The attribute table at the end of the file. When it does not decode, the file is hashed:
+   * damage is then reported as the checksum mismatch it is, like a damaged pixel; a table that
+   * fails with a matching checksum was written wrong, and says so.
+   */
+  private readAttributeTable(): DatasetAttributes {
+    const table = Buffer.alloc(this.labels.tableBytes);
+    readSync(this.fd, table, 0, table.length, this.fileSize - table.length);
+    try {
+      return decodeAttributeTable(table, this.path, this.header.count, this.labels.attributeCount);
+    } catch (err) {
+      this.verify();
       throw err;
     }
   }

@@ -60,6 +60,13 @@ function oldFormatFile(pixels: Uint8Array, count: number, seed: number): Buffer 
   return Buffer.concat([h, pixels]);
 }
 
+/** Recompute a file's version-2/3 checksum, as a writer with a bug would have signed it. */
+function resign(b: Buffer): Buffer {
+  const sum = createHash('sha256').update(b.subarray(DATASET_HEADER_SIZE)).update(b.subarray(0, 20)).update(b.subarray(52, 64)).digest();
+  sum.copy(b, 20);
+  return b;
+}
+
 test('a labelled data set: version 3, names and exact frequencies in the header, labels by index', () => {
   withDir((dir) => {
     const path = join(dir, 'l.cgds');
@@ -138,9 +145,12 @@ test('ERROR PATH - a damaged labelled file: a flipped label fails verify; a labe
       ['a flipped label', (b) => ((b[labelsAt + 4] = 1), b), 'verify', /checksum of the pixels, labels and header fields .* does not match/],
       ['a label byte of 5', (b) => ((b[labelsAt] = 5), b), 'read', /label 0 of image 0 is 5, not \+1 or -1/],
       ['a changed frequency', (b) => Buffer.from(b.toString('latin1').replace('"positives":[5,', '"positives":[6,'), 'latin1'), 'verify', /does not match/],
-      ['an attribute table that is not JSON', (b) => ((b[b.length - 1] = 0x20), b), 'open', /the attribute table is not valid JSON/],
+      // Damage to the table is found at open and reported as the checksum mismatch it is...
+      ['a damaged attribute table', (b) => ((b[b.length - 10]! ^= 0xff), b), 'open', /checksum of the pixels, labels and header fields .* does not match/],
+      // ...while a table written wrong under a matching checksum says what is wrong with it.
+      ['an attribute table that is not JSON', (b) => resign(((b[b.length - 1] = 0x20), b)), 'open', /the attribute table is not valid JSON/],
       // Same length, so only the table's contents are wrong: 4 names for K = 3.
-      ['a table naming 4 attributes', (b) => Buffer.from(b.toString('latin1').replace('"Blond_Hair"', '"Bald","Bal"'), 'latin1'), 'open', /the attribute table does not hold 3 distinct names and 3 counts of at most 10/],
+      ['a table naming 4 attributes', (b) => resign(Buffer.from(b.toString('latin1').replace('"Blond_Hair"', '"Bald","Bal"'), 'latin1')), 'open', /the attribute table does not hold 3 distinct names and 3 counts of at most 10/],
       ['truncated labels', (b) => b.subarray(0, b.length - 1), 'open', /10 images of 2x2x3 and 3 labels each plus a \d+-byte attribute table need \d+ bytes but the file has \d+ \(truncated\?\)/],
       ['the labelled flag cleared', (b) => (b.writeUInt16LE(b.readUInt16LE(18) & ~4, 18), b), 'open', /version 3 with the labelled flag clear/],
     ];
