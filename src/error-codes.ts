@@ -18,6 +18,15 @@ export interface ErrorCodeInfo {
 
 export const ERROR_CODES = Object.freeze({
   E_ABORTED: { exit: 'runtime', meaning: 'The work was stopped by Ctrl-C or SIGTERM before it finished; nothing half-written was kept.', fix: 'Run the command again (train: with --resume).' },
+  E_ATTR_AMBIGUOUS: { exit: 'usage', meaning: 'prepare: two attribute files in the input, or a bare file name in the attribute file matches several images.', fix: 'Pass --attributes, or name the rows by their path inside the input.' },
+  E_ATTR_COUNT_MISMATCH: { exit: 'runtime', meaning: 'The attribute file\'s first line (the image count) disagrees with its number of rows.', fix: 'Fix the count line, or restore the missing rows.' },
+  E_ATTR_FORMAT: { exit: 'runtime', meaning: 'The attribute file is not in CelebA\'s list_attr_celeba.txt format (count line, names line, rows; the file and line are named).', fix: 'Fix that line, or use CelebA\'s own list_attr_celeba.txt.' },
+  E_ATTR_IMAGE_NO_ROW: { exit: 'runtime', meaning: 'prepare: images in the input have no row in the attribute file (up to 5 are named).', fix: 'Add their rows, or move those images out of the input.' },
+  E_ATTR_MISSING: { exit: 'usage', meaning: 'prepare: the --attributes file does not exist, or --attr-subset was given without an attribute file.', fix: 'Pass the path of list_attr_celeba.txt with --attributes.' },
+  E_ATTR_ROW_NO_IMAGE: { exit: 'runtime', meaning: 'prepare: a row of the attribute file names an image the input does not have.', fix: 'Use the attribute file that matches the images, or drop those rows.' },
+  E_ATTR_UNKNOWN: { exit: 'usage', meaning: 'An attribute name (--attr-subset) is not in the attribute file or the synthetic set; the known ones are listed.', fix: 'Pick names from the list.' },
+  E_ATTR_VALUE: { exit: 'runtime', meaning: 'A value in the attribute file is not 1 or -1 (row, attribute and value are named).', fix: 'Write 1 or -1.' },
+  E_ATTR_VALUE_COUNT: { exit: 'runtime', meaning: 'A row of the attribute file has the wrong number of values.', fix: 'Give one value per attribute named on line 2.' },
   E_BACKEND_UNAVAILABLE: { exit: 'runtime', meaning: 'The TensorFlow.js backend asked for cannot load on this machine.', fix: 'Install the backend package shown, or choose another backend.' },
   E_BAD_ARGUMENT: { exit: 'usage', meaning: 'A flag (or request parameter) has a value of the wrong type or range, or flags that cannot be combined.', fix: 'Change the flag as the message says; `--help` lists the ranges.' },
   E_BAD_INPUT: { exit: 'usage', meaning: '`prepare --input` is neither a folder nor a .zip file.', fix: 'Point --input at a folder of images or a zip.' },
