@@ -119,6 +119,24 @@ describe('torch engine, conditional specs', { skip }, () => {
     });
   }
 
+  test('dcgan64: channels-last memory gives the same conditional logits (the projection flattens in C,H,W order)', async () => {
+    const spec = SPECS[1]!;
+    const w = testWeights(spec, 4);
+    const last = await createTorchEngine(spec, { device: 'cpu', threads: 1, channelsLast: true });
+    try {
+      const t = torch.get(spec.preset)!;
+      await t.setWeights(w);
+      await last.setWeights(w);
+      const n = 3;
+      const images = new Rng(8).fillUniform(new Float32Array(n * 3 * 64 * 64), -1, 1);
+      const y = fakeLabels(n, K, 8, 'torch-cond-labels');
+      const d = maxAbsDiff(await last.discriminate(images, n, y), await t.discriminate(images, n, y));
+      assert.ok(d <= 1e-4, `channels-last max |diff| ${d}`);
+    } finally {
+      last.dispose();
+    }
+  });
+
   test('seed28: a resumed conditional run repeats the uninterrupted one exactly, through a checkpoint (E and its Adam moments included), and crosses to tfjs bit for bit', async () => {
     const spec = SPECS[0]!;
     const n = 4;
