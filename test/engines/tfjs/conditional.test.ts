@@ -165,7 +165,12 @@ test('seed28 conditional: a resumed run repeats the uninterrupted one exactly (E
   const [a, b, c] = [await make(), await make(), await make()];
   try {
     const metricsA = [];
-    for (const step of [0, 1, 2]) metricsA.push(await a.trainStep(batchAt(step), n, { seed: 13, step, labels: labelsAt(step) }));
+    const tensors: number[] = [];
+    for (const step of [0, 1, 2]) {
+      metricsA.push(await a.trainStep(batchAt(step), n, { seed: 13, step, labels: labelsAt(step) }));
+      tensors.push(a.numTensors());
+    }
+    assert.equal(new Set(tensors).size, 1, `tfjs tensors leak across conditional steps: ${tensors.join(', ')}`);
     for (const step of [0, 1]) await b.trainStep(batchAt(step), n, { seed: 13, step, labels: labelsAt(step) });
     const opt = await b.getOptimizerState();
     assert.ok(maxAbs(opt.tensors.get('adam.v.discriminator.embed.weight')!.data) > 0, 'E was trained');
