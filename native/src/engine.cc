@@ -131,12 +131,14 @@ void Ema::update(int64_t t) {
   }
 }
 
-StepMetrics State::trainStep(const torch::Tensor& batchHWC, uint64_t seed, const Randomness& r) {
+StepMetrics State::trainStep(const torch::Tensor& batchHWC, uint64_t seed, const Randomness& r, const torch::Tensor& labels) {
   std::lock_guard<std::mutex> lock(mutex);
   AutocastScope autocast(amp && device.is_cuda());
   const int64_t n = batchHWC.size(0);
   // uint8 HWC -> [-1, 1]; the NHWC buffer seen as NCHW is already channels-last.
   torch::Tensor real = batchHWC.to(device).to(torch::kFloat).div_(127.5).sub_(1.0).permute({0, 3, 1, 2});
+  // Conditional: the real batch's label rows, for the fakes too (src/engines/engine.ts).
+  const torch::Tensor y = labels.defined() ? labels.to(device) : labels;
 
   at::Generator gen = at::detail::createCPUGenerator(seed);
   torch::Tensor z;
@@ -161,10 +163,10 @@ StepMetrics State::trainStep(const torch::Tensor& batchHWC, uint64_t seed, const
   torch::Tensor fake;
   {
     torch::NoGradGuard noGrad;
-    fake = generator.forward(z, true, dropD);
+    fake = generator.forward(z, true, dropD, y);
   }
-  torch::Tensor logitsReal = discriminator.forward(real, true, dropDisc);
-  torch::Tensor logitsFake = discriminator.forward(fake, true, dropDisc);
+  torch::Tensor logitsReal = discriminator.forward(real, true, dropDisc, y);
+  torch::Tensor logitsFake = discriminator.forward(fake, true, dropDisc, y);
   torch::Tensor lossD = bce(logitsReal, hyper.realLabel) + bce(logitsFake, 0.0);
   double allReduceMs = 0;
   // Data-parallel: every rank's gradients averaged before the step (what DDP does in backward).
@@ -183,8 +185,8 @@ StepMetrics State::trainStep(const torch::Tensor& batchHWC, uint64_t seed, const
   std::vector<torch::Tensor> gradsG;
   {
     NoGradFor frozen(adamD.params);
-    torch::Tensor fake2 = generator.forward(z, true, dropG);
-    lossG = bce(discriminator.forward(fake2, true, dropDisc), 1.0);
+    torch::Tensor fake2 = generator.forward(z, true, dropG, y);
+    lossG = bce(discriminator.forward(fake2, true, dropDisc, y), 1.0);
     gradsG = torch::autograd::grad({lossG}, adamG.params);
   }
   gradsG = averaged(std::move(gradsG));
@@ -211,14 +213,14 @@ StepMetrics State::trainStep(const torch::Tensor& batchHWC, uint64_t seed, const
                      torch::sigmoid(logitsFake.to(torch::kFloat)).mean().item<double>(), allReduceMs};
 }
 
-torch::Tensor State::generate(const torch::Tensor& z, bool useEma) {
+torch::Tensor State::generate(const torch::Tensor& z, bool useEma, const torch::Tensor& labels) {
   std::lock_guard<std::mutex> lock(mutex);
   if (useEma && ema.decay <= 0) throw std::runtime_error("generate: the EMA generator is off (setEma was not called with a decay above 0)");
   c10::InferenceMode inference;
   AutocastScope autocast(amp && device.is_cuda());
   DropoutSource none;
   const Network& net = useEma ? emaGenerator : generator;
-  return net.forward(z.to(device), false, none).to(torch::kCPU, torch::kFloat).contiguous();
+  return net.forward(z.to(device), false, none, labels.defined() ? labels.to(device) : labels).to(torch::kCPU, torch::kFloat).contiguous();
 }
 
 /**
@@ -227,7 +229,7 @@ torch::Tensor State::generate(const torch::Tensor& z, bool useEma) {
  * chunks of `z` (a cumulative average, as SWA's bn_update: chunk k enters with weight 1/(k+1)),
  * from train-mode forwards without dropout (inference runs without it).
  */
-void State::refreshEmaStatistics(const torch::Tensor& z, int64_t chunk) {
+void State::refreshEmaStatistics(const torch::Tensor& z, int64_t chunk, const torch::Tensor& labels) {
   std::lock_guard<std::mutex> lock(mutex);
   if (ema.decay <= 0) throw std::runtime_error("refreshEmaStatistics: the EMA generator is off");
   if (chunk < 1 || z.size(0) % chunk != 0) throw std::invalid_argument("refreshEmaStatistics: the latents are not a whole number of chunks");
@@ -246,16 +248,20 @@ void State::refreshEmaStatistics(const torch::Tensor& z, int64_t chunk) {
     // The spec's momentum is TensorFlow's: running = running * m + batch * (1 - m).
     for (Layer& l : emaGenerator.layers) l.momentum = static_cast<double>(k) / static_cast<double>(k + 1);
     DropoutSource none;
-    emaGenerator.forward(z.narrow(0, k * chunk, chunk).to(device), true, none);
+    const torch::Tensor y = labels.defined() ? labels.narrow(0, k * chunk, chunk).to(device) : labels;
+    emaGenerator.forward(z.narrow(0, k * chunk, chunk).to(device), true, none, y);
   }
 }
 
-torch::Tensor State::discriminate(const torch::Tensor& images) {
+torch::Tensor State::discriminate(const torch::Tensor& images, const torch::Tensor& labels) {
   std::lock_guard<std::mutex> lock(mutex);
   c10::InferenceMode inference;
   AutocastScope autocast(amp && device.is_cuda());
   DropoutSource none;
-  return discriminator.forward(images.to(device), false, none).reshape({-1}).to(torch::kCPU, torch::kFloat).contiguous();
+  return discriminator.forward(images.to(device), false, none, labels.defined() ? labels.to(device) : labels)
+      .reshape({-1})
+      .to(torch::kCPU, torch::kFloat)
+      .contiguous();
 }
 
 Napi::Function Engine::Define(Napi::Env env) {
@@ -278,7 +284,7 @@ Napi::Function Engine::Define(Napi::Env env) {
 
 /**
  * new Engine({ params: [{ name, shape, trainable, network }], generator: Layer[], discriminator: Layer[],
- *              zDim, latent, image: { channels, height, width }, training: { learningRate, beta1, beta2,
+ *              zDim, labels (K attributes, 0: unconditional), latent, image: { channels, height, width }, training: { learningRate, beta1, beta2,
  *              epsilon, realLabel }, device, channelsLast, amp, convTranspose: 'gemm' | 'aten' })
  */
 Engine::Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info) {
@@ -297,6 +303,7 @@ Engine::Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info) 
     s->amp = o.Get("amp").ToBoolean();
     s->channelsLast = o.Get("channelsLast").ToBoolean();
     s->zDim = o.Get("zDim").As<Napi::Number>().Int64Value();
+    s->labelCount = o.Has("labels") && o.Get("labels").IsNumber() ? o.Get("labels").As<Napi::Number>().Int64Value() : 0;
     s->normalLatent = o.Get("latent").As<Napi::String>().Utf8Value() == "normal";
     Napi::Object image = o.Get("image").As<Napi::Object>();
     s->channels = image.Get("channels").As<Napi::Number>().Int64Value();
@@ -471,6 +478,20 @@ std::vector<torch::Tensor> masksOf(Napi::Env env, const Napi::Value& v, const Ne
   return masks;
 }
 
+/**
+ * Argument `index`: the call's labels, [n, K] Float32Array for a conditional engine (required),
+ * null/undefined for an unconditional one (anything else is an error).
+ */
+torch::Tensor labelsOf(Napi::Env env, const Napi::CallbackInfo& info, size_t index, const State& s, int64_t n) {
+  const bool given = info.Length() > index && !info[index].IsNull() && !info[index].IsUndefined();
+  if (s.labelCount == 0) {
+    if (given) throw Napi::TypeError::New(env, "labels given to an unconditional engine");
+    return {};
+  }
+  if (!given) throw Napi::TypeError::New(env, "this engine is conditional: labels [n, " + std::to_string(s.labelCount) + "] are required");
+  return floatsOf(env, info[index], {n, s.labelCount}, "labels");
+}
+
 }  // namespace
 
 namespace {
@@ -512,7 +533,7 @@ Napi::Value Engine::SetGroup(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-/** trainStep(batch: Uint8Array [n, H, W, C], n, seed: uint32 (per step), randomness | null) -> Promise<metrics> */
+/** trainStep(batch: Uint8Array [n, H, W, C], n, seed: uint32 (per step), randomness | null, labels | null) -> Promise<metrics> */
 Napi::Value Engine::TrainStep(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto s = live(env);
@@ -538,8 +559,9 @@ Napi::Value Engine::TrainStep(const Napi::CallbackInfo& info) {
       if (r->dropoutD) r->masksD = masksOf(env, o.Get("dropoutD"), s->generator, n, "randomness.dropoutD");
       if (r->dropoutG) r->masksG = masksOf(env, o.Get("dropoutG"), s->generator, n, "randomness.dropoutG");
     }
+    torch::Tensor labels = labelsOf(env, info, 4, *s, n);
     auto task = new Task<StepMetrics>(
-        env, [s, images, seed, r] { return s->trainStep(images, seed, *r); },
+        env, [s, images, seed, r, labels] { return s->trainStep(images, seed, *r, labels); },
         [](Napi::Env e, StepMetrics& m) -> Napi::Value {
           Napi::Object out = Napi::Object::New(e);
           out.Set("lossD", m.lossD);
@@ -555,7 +577,7 @@ Napi::Value Engine::TrainStep(const Napi::CallbackInfo& info) {
   });
 }
 
-/** generate(z: Float32Array [n, zDim], n, ema?: boolean) -> Promise<Float32Array [n, C, H, W]> */
+/** generate(z: Float32Array [n, zDim], n, ema?: boolean, labels | null) -> Promise<Float32Array [n, C, H, W]> */
 Napi::Value Engine::Generate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto s = live(env);
@@ -563,14 +585,15 @@ Napi::Value Engine::Generate(const Napi::CallbackInfo& info) {
     const int64_t n = info[1].As<Napi::Number>().Int64Value();
     torch::Tensor z = floatsOf(env, info[0], {n, s->zDim}, "z");
     const bool useEma = info.Length() > 2 && info[2].ToBoolean();
-    auto task = new Task<torch::Tensor>(env, [s, z, useEma] { return s->generate(z, useEma); },
+    torch::Tensor labels = labelsOf(env, info, 3, *s, n);
+    auto task = new Task<torch::Tensor>(env, [s, z, useEma, labels] { return s->generate(z, useEma, labels); },
                                         [](Napi::Env e, torch::Tensor& t) -> Napi::Value { return toFloat32Array(e, t); }, messageOf);
     task->Queue();
     return task->Promise();
   });
 }
 
-/** refreshEmaStatistics(z: Float32Array [n, zDim], n, chunk) -> Promise<void> (State::refreshEmaStatistics) */
+/** refreshEmaStatistics(z: Float32Array [n, zDim], n, chunk, labels | null) -> Promise<void> (State::refreshEmaStatistics) */
 Napi::Value Engine::RefreshEmaStatistics(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto s = live(env);
@@ -578,21 +601,23 @@ Napi::Value Engine::RefreshEmaStatistics(const Napi::CallbackInfo& info) {
     const int64_t n = info[1].As<Napi::Number>().Int64Value();
     const int64_t chunk = info[2].As<Napi::Number>().Int64Value();
     torch::Tensor z = floatsOf(env, info[0], {n, s->zDim}, "z");
-    auto task = new Task<bool>(env, [s, z, chunk] { s->refreshEmaStatistics(z, chunk); return true; },
+    torch::Tensor labels = labelsOf(env, info, 3, *s, n);
+    auto task = new Task<bool>(env, [s, z, chunk, labels] { s->refreshEmaStatistics(z, chunk, labels); return true; },
                                [](Napi::Env e, bool&) -> Napi::Value { return e.Undefined(); }, messageOf);
     task->Queue();
     return task->Promise();
   });
 }
 
-/** discriminate(images: Float32Array [n, C, H, W], n) -> Promise<Float32Array [n]> (logits) */
+/** discriminate(images: Float32Array [n, C, H, W], n, labels | null) -> Promise<Float32Array [n]> (logits) */
 Napi::Value Engine::Discriminate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto s = live(env);
   return guarded(env, [&]() -> Napi::Value {
     const int64_t n = info[1].As<Napi::Number>().Int64Value();
     torch::Tensor x = floatsOf(env, info[0], {n, s->channels, s->height, s->width}, "images");
-    auto task = new Task<torch::Tensor>(env, [s, x] { return s->discriminate(x); },
+    torch::Tensor labels = labelsOf(env, info, 2, *s, n);
+    auto task = new Task<torch::Tensor>(env, [s, x, labels] { return s->discriminate(x, labels); },
                                         [](Napi::Env e, torch::Tensor& t) -> Napi::Value { return toFloat32Array(e, t); }, messageOf);
     task->Queue();
     return task->Promise();

@@ -72,6 +72,7 @@ struct State {
   Ema ema;
   Network emaGenerator;  // the generator's layers over ema.avg
   int64_t zDim = 0;
+  int64_t labelCount = 0;  // K attributes of a conditional spec; 0: unconditional
   bool normalLatent = false;
   int64_t channels = 0, height = 0, width = 0;
   Hyper hyper{};
@@ -79,10 +80,11 @@ struct State {
    *  the group's ranks (dist.h's Group::allReduceMean) before Adam's step. Null: one process. */
   std::shared_ptr<dist::Group> group;
 
-  StepMetrics trainStep(const torch::Tensor& batchHWC, uint64_t seed, const Randomness& r);
-  torch::Tensor generate(const torch::Tensor& z, bool useEma);
-  void refreshEmaStatistics(const torch::Tensor& z, int64_t chunk);
-  torch::Tensor discriminate(const torch::Tensor& images);
+  // `labels` [N, K] (CPU): a conditional spec's attribute rows; undefined for an unconditional one.
+  StepMetrics trainStep(const torch::Tensor& batchHWC, uint64_t seed, const Randomness& r, const torch::Tensor& labels);
+  torch::Tensor generate(const torch::Tensor& z, bool useEma, const torch::Tensor& labels);
+  void refreshEmaStatistics(const torch::Tensor& z, int64_t chunk, const torch::Tensor& labels);
+  torch::Tensor discriminate(const torch::Tensor& images, const torch::Tensor& labels);
 };
 
 class Engine : public Napi::ObjectWrap<Engine> {

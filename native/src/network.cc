@@ -12,6 +12,7 @@ LayerKind kindOf(const std::string& kind) {
       {"convTranspose2d", LayerKind::ConvTranspose2d},                      {"batchNorm", LayerKind::BatchNorm},
       {"leakyRelu", LayerKind::LeakyRelu}, {"relu", LayerKind::Relu},       {"dropout", LayerKind::Dropout},
       {"tanh", LayerKind::Tanh},           {"sigmoid", LayerKind::Sigmoid}, {"flatten", LayerKind::Flatten},
+      {"concatLabels", LayerKind::ConcatLabels},                            {"projectLabels", LayerKind::ProjectLabels},
   };
   auto it = kinds.find(kind);
   if (it == kinds.end()) throw std::invalid_argument("unsupported layer kind \"" + kind + "\"");
@@ -102,7 +103,7 @@ Network parseNetwork(const Napi::Array& layers, const std::map<std::string, torc
       for (uint32_t k = 0; k < s.Length(); k++) l.shape.push_back(s.Get(k).As<Napi::Number>().Int64Value());
     }
     bool needsWeight = l.kind == LayerKind::Dense || l.kind == LayerKind::Conv2d || l.kind == LayerKind::ConvTranspose2d ||
-                       l.kind == LayerKind::BatchNorm;
+                       l.kind == LayerKind::BatchNorm || l.kind == LayerKind::ProjectLabels;
     if (needsWeight && !l.weight.defined()) throw std::invalid_argument("layer " + std::to_string(i) + " has no weight");
     if (l.kind == LayerKind::BatchNorm && (!l.bias.defined() || !l.runningMean.defined() || !l.runningVar.defined())) {
       throw std::invalid_argument("batch norm layer " + std::to_string(i) + " lacks beta or running statistics");
@@ -145,11 +146,25 @@ torch::Tensor syncBatchNorm(const torch::Tensor& x, const Layer& l, const std::f
 
 }  // namespace
 
-torch::Tensor Network::forward(torch::Tensor x, bool train, DropoutSource& dropout) const {
+torch::Tensor Network::forward(torch::Tensor x, bool train, DropoutSource& dropout, const torch::Tensor& labels) const {
   const auto format = channelsLast ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
   if (x.dim() == 4) x = x.contiguous(format);
+  torch::Tensor projection;  // the projection discriminator's term, added to the output
+  auto needLabels = [&]() -> const torch::Tensor& {
+    if (!labels.defined()) throw std::invalid_argument("this network is conditional and needs labels");
+    return labels;
+  };
   for (const Layer& l : layers) {
     switch (l.kind) {
+      case LayerKind::ConcatLabels:
+        x = torch::cat({x, needLabels().to(x.device(), x.scalar_type())}, 1);
+        break;
+      case LayerKind::ProjectLabels: {
+        // sum_k y_k <e_k, h> = (y E) . h, h flattened in C,H,W order whatever the memory format.
+        const torch::Tensor y = needLabels().to(x.device());
+        projection = (at::mm(y.to(l.weight.scalar_type()), l.weight) * x.reshape({x.size(0), -1})).sum(1, true);
+        break;
+      }
       case LayerKind::Dense:
         x = at::linear(x, l.weight, l.bias);
         break;
@@ -201,7 +216,7 @@ torch::Tensor Network::forward(torch::Tensor x, bool train, DropoutSource& dropo
         break;
     }
   }
-  return x;
+  return projection.defined() ? x + projection : x;
 }
 
 }  // namespace cgt

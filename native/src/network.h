@@ -13,7 +13,11 @@
 
 namespace cgt {
 
-enum class LayerKind { Dense, Reshape, Conv2d, ConvTranspose2d, BatchNorm, LeakyRelu, Relu, Dropout, Tanh, Sigmoid, Flatten };
+enum class LayerKind {
+  Dense, Reshape, Conv2d, ConvTranspose2d, BatchNorm, LeakyRelu, Relu, Dropout, Tanh, Sigmoid, Flatten,
+  ConcatLabels,   // conditional generator: x [N, F] -> [x, y] [N, F + K]
+  ProjectLabels,  // projection discriminator: adds sum_k y_k <e_k, flatten(x)> (weight E [K, F]) to the output
+};
 
 struct Layer {
   LayerKind kind;
@@ -51,8 +55,11 @@ struct Network {
    */
   std::function<torch::Tensor(const torch::Tensor&)> syncSum;
 
-  /** Runs every layer; `train` selects batch statistics (updating the running ones) and dropout. */
-  torch::Tensor forward(torch::Tensor x, bool train, DropoutSource& dropout) const;
+  /**
+   * Runs every layer; `train` selects batch statistics (updating the running ones) and dropout.
+   * `labels` [N, K]: a conditional spec's attribute rows (undefined for an unconditional one).
+   */
+  torch::Tensor forward(torch::Tensor x, bool train, DropoutSource& dropout, const torch::Tensor& labels = {}) const;
 };
 
 /** Parses `layers` (an array of layer objects) against the parameter table. */

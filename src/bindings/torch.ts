@@ -42,6 +42,8 @@ export interface NativeEngineOptions {
   generator: NativeLayer[];
   discriminator: NativeLayer[];
   zDim: number;
+  /** K, the attribute count of a conditional spec (0: unconditional; the label arguments are then null). */
+  labels: number;
   latent: 'uniform' | 'normal';
   image: { channels: number; height: number; width: number };
   training: { learningRate: number; beta1: number; beta2: number; epsilon: number; realLabel: number };
@@ -69,14 +71,23 @@ export interface NativeEngine {
   /** The EMA copy by generator tensor name; null when off. */
   getEma(): Record<string, Float32Array> | null;
   /** Recompute the EMA generator's batch-norm running statistics from `z` [n, zDim] in chunks of `chunk` (src/engines/ema.ts). */
-  refreshEmaStatistics(z: Float32Array, n: number, chunk: number): Promise<void>;
-  /** `seed` (uint32) seeds the step's torch generator (z, dropout masks) unless `randomness` is given. */
-  trainStep(batch: Uint8Array, n: number, seed: number, randomness: NativeRandomness | null): Promise<{ lossD: number; lossG: number; dReal: number; dFake: number; allReduceMs: number }>;
+  refreshEmaStatistics(z: Float32Array, n: number, chunk: number, labels: Float32Array | null): Promise<void>;
+  /**
+   * `seed` (uint32) seeds the step's torch generator (z, dropout masks) unless `randomness` is given.
+   * `labels` [n, K]: a conditional spec's attribute rows (null otherwise).
+   */
+  trainStep(
+    batch: Uint8Array,
+    n: number,
+    seed: number,
+    randomness: NativeRandomness | null,
+    labels: Float32Array | null,
+  ): Promise<{ lossD: number; lossG: number; dReal: number; dFake: number; allReduceMs: number }>;
   /** Average every step's gradients over this group's ranks from now on (null: one process). */
   setGroup(group: NativeProcessGroup | null, syncBn?: boolean): void;
   /** `ema`: run the EMA generator (rejects when it is off). */
-  generate(z: Float32Array, n: number, ema: boolean): Promise<Float32Array>;
-  discriminate(images: Float32Array, n: number): Promise<Float32Array>;
+  generate(z: Float32Array, n: number, ema: boolean, labels: Float32Array | null): Promise<Float32Array>;
+  discriminate(images: Float32Array, n: number, labels: Float32Array | null): Promise<Float32Array>;
   dispose(): void;
 }
 

@@ -1,5 +1,5 @@
 import { UsageError, assertNumber } from '../errors.js';
-import type { ArchitectureSpec, LayerSpec } from '../model/spec.js';
+import type { ArchitectureSpec, Conditioning, LayerSpec } from '../model/spec.js';
 
 /**
  * Presets: the published numbers live here and nowhere else. `buildSpec` applies the channel
@@ -19,7 +19,7 @@ export function scaleChannels(channels: number, width: number): number {
  * TF1 defaults where the notebook relied on them: glorot-uniform kernels, biased convolutions,
  * batch norm momentum 0.99 and epsilon 0.001, Adam epsilon 1e-8.
  */
-function seed28(width: number): ArchitectureSpec {
+function seed28(width: number, conditioning?: Conditioning): ArchitectureSpec {
   const c0 = scaleChannels(1024, width);
   const c1 = scaleChannels(512, width);
   const c2 = scaleChannels(256, width);
@@ -35,8 +35,10 @@ function seed28(width: number): ArchitectureSpec {
     zDim: 100,
     latent: 'uniform',
     image: { channels: 3, height: 28, width: 28 },
+    ...(conditioning ? { conditioning } : {}),
     generator: [
-      { kind: 'dense', name: 'fc', units: 4 * 4 * c0, bias: false }, // z 100 -> 16384
+      ...labelsIntoGenerator(conditioning), // z 100 -> 100 + K
+      { kind: 'dense', name: 'fc', units: 4 * 4 * c0, bias: false }, // z 100 (+ K) -> 16384
       { kind: 'reshape', channels: c0, height: 4, width: 4 }, // 1024 x 4 x 4
       bn('bn0'),
       lrelu,
@@ -62,6 +64,7 @@ function seed28(width: number): ArchitectureSpec {
       bn('bn3'),
       lrelu,
       { kind: 'flatten' }, // 4096
+      ...labelsIntoDiscriminator(conditioning), // + sum_k y_k <e_k, h> on the 4096 features
       { kind: 'dense', name: 'fc', units: 1, bias: true }, // logit
     ],
     training: {
@@ -77,7 +80,7 @@ function seed28(width: number): ArchitectureSpec {
 }
 
 /** dcgan64: PyTorch's DCGAN example/tutorial (ngf = ndf = 64, kernel-4 layers, no biases). */
-function dcgan64(width: number): ArchitectureSpec {
+function dcgan64(width: number, conditioning?: Conditioning): ArchitectureSpec {
   const ngf = scaleChannels(64, width);
   const ndf = scaleChannels(64, width);
   const bn = (name: string): LayerSpec => ({ kind: 'batchNorm', name, momentum: 0.9, epsilon: 1e-5 });
@@ -95,8 +98,10 @@ function dcgan64(width: number): ArchitectureSpec {
     zDim: 100,
     latent: 'normal',
     image: { channels: 3, height: 64, width: 64 },
+    ...(conditioning ? { conditioning } : {}),
     generator: [
-      { kind: 'reshape', channels: 100, height: 1, width: 1 }, // 100 x 1 x 1
+      ...labelsIntoGenerator(conditioning), // z 100 -> 100 + K
+      { kind: 'reshape', channels: 100 + (conditioning?.attributes.length ?? 0), height: 1, width: 1 }, // 100 (+ K) x 1 x 1
       { kind: 'convTranspose2d', name: 'deconv1', filters: ngf * 8, kernel: 4, stride: 1, padding: 'valid', bias: false }, // 512 x 4 x 4
       bn('bn1'),
       relu,
@@ -124,6 +129,7 @@ function dcgan64(width: number): ArchitectureSpec {
       down('conv4', ndf * 8), // 512 x 4 x 4
       bn('bn4'),
       lrelu,
+      ...labelsIntoDiscriminator(conditioning), // + sum_k y_k <e_k, h> on the 8192 features conv5 reads
       { kind: 'conv2d', name: 'conv5', filters: 1, kernel: 4, stride: 1, padding: 'valid', bias: false }, // 1 x 1 x 1
       { kind: 'flatten' }, // logit
     ],
@@ -139,7 +145,20 @@ function dcgan64(width: number): ArchitectureSpec {
   };
 }
 
-const BUILDERS: Readonly<Record<PresetName, (width: number) => ArchitectureSpec>> = Object.freeze({ seed28, dcgan64 });
+/**
+ * Attribute conditioning is data added to a preset, the same for each: y appended to z before the
+ * generator's first layer, and a projection discriminator (Miyato & Koyama 2018) on the features
+ * the discriminator's last layer reads. Nothing is added without `conditioning`.
+ */
+function labelsIntoGenerator(conditioning: Conditioning | undefined): LayerSpec[] {
+  return conditioning ? [{ kind: 'concatLabels' }] : [];
+}
+
+function labelsIntoDiscriminator(conditioning: Conditioning | undefined): LayerSpec[] {
+  return conditioning ? [{ kind: 'projectLabels', name: 'embed' }] : [];
+}
+
+const BUILDERS: Readonly<Record<PresetName, (width: number, conditioning?: Conditioning) => ArchitectureSpec>> = Object.freeze({ seed28, dcgan64 });
 
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object') {
@@ -149,11 +168,49 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-/** The spec for a preset at a channel width (1 = as published). The result is deeply frozen. */
-export function buildSpec(preset: string, width = 1): ArchitectureSpec {
+/** Options of `buildSpec`: attributes make the model conditional (src/model/spec.ts, Conditioning). */
+export interface SpecOptions {
+  /** Attribute names in the data set's order; empty or absent: an unconditional model. */
+  attributes?: readonly string[];
+  /** Fraction of training images with each attribute, in the same order (Conditioning.frequencies). */
+  frequencies?: readonly number[];
+}
+
+/**
+ * The spec for a preset at a channel width (1 = as published), conditional on `attributes` when
+ * given. The result is deeply frozen.
+ */
+export function buildSpec(preset: string, width = 1, opts: SpecOptions = {}): ArchitectureSpec {
   if (!(PRESET_NAMES as readonly string[]).includes(preset)) {
     throw new UsageError('E_UNKNOWN_PRESET', `Unsupported preset "${preset}". Should be one of: ${PRESET_NAMES.join(', ')}`);
   }
   assertNumber('width', width, 0, 4, { exclusiveMin: true });
-  return deepFreeze(BUILDERS[preset as PresetName](width));
+  return deepFreeze(BUILDERS[preset as PresetName](width, conditioningOf(opts)));
+}
+
+function conditioningOf(opts: SpecOptions): Conditioning | undefined {
+  const attributes = opts.attributes ?? [];
+  if (attributes.length === 0) {
+    if (opts.frequencies?.length) throw new UsageError('E_BAD_ARGUMENT', 'Attribute frequencies were given without attributes', { hint: 'Pass the attribute names with their frequencies.' });
+    return undefined;
+  }
+  const seen = new Set<string>();
+  for (const name of attributes) {
+    if (typeof name !== 'string' || !/^[A-Za-z0-9_-]+$/.test(name)) {
+      throw new UsageError('E_BAD_ARGUMENT', `Expected attribute names of letters, digits, '_' and '-' but received ${JSON.stringify(name)}`, {
+        hint: "Use the data set's attribute names, e.g. CelebA's Smiling or Black_Hair.",
+      });
+    }
+    if (seen.has(name)) throw new UsageError('E_BAD_ARGUMENT', `Attribute "${name}" is listed twice`, { hint: 'List each attribute once.' });
+    seen.add(name);
+  }
+  const conditioning: Conditioning = { attributes: [...attributes] };
+  if (opts.frequencies) {
+    if (opts.frequencies.length !== attributes.length) {
+      throw new UsageError('E_BAD_ARGUMENT', `Expected ${attributes.length} attribute frequencies (one per attribute) but received ${opts.frequencies.length}`);
+    }
+    opts.frequencies.forEach((f, i) => assertNumber(`frequency of ${attributes[i]}`, f, 0, 1));
+    conditioning.frequencies = [...opts.frequencies];
+  }
+  return conditioning;
 }

@@ -1,5 +1,5 @@
 import { CelebaGanError, UsageError, describe } from '../errors.js';
-import { parameterList, type ParamInfo } from '../model/shapes.js';
+import { attributeCount, parameterList, type ParamInfo } from '../model/shapes.js';
 import type { ArchitectureSpec } from '../model/spec.js';
 import type { TensorMap } from '../model/tensors.js';
 import { Rng } from '../util/rng.js';
@@ -59,6 +59,22 @@ export function emaStatsLatents(spec: ArchitectureSpec): Float32Array {
   const z = new Float32Array(EMA_STATS_CHUNKS * EMA_STATS_CHUNK * spec.zDim);
   const rng = new Rng(0, 'ema-batch-norm-statistics');
   return spec.latent === 'uniform' ? rng.fillUniform(z, -1, 1) : rng.fillNormal(z, 0, 1);
+}
+
+/**
+ * The attribute rows beside emaStatsLatents for a conditional generator, [EMA_STATS_CHUNKS *
+ * EMA_STATS_CHUNK, K] +1/-1: attribute k is +1 with probability spec.conditioning.frequencies[k]
+ * (0.5 when not given), so the statistics see the label mix training does. Undefined when the
+ * spec is unconditional. A fixed stream of its own, like the latents.
+ */
+export function emaStatsLabels(spec: ArchitectureSpec): Float32Array | undefined {
+  const k = attributeCount(spec);
+  if (k === 0) return undefined;
+  const odds = spec.conditioning?.frequencies;
+  const y = new Float32Array(EMA_STATS_CHUNKS * EMA_STATS_CHUNK * k);
+  const rng = new Rng(0, 'ema-batch-norm-statistics-labels');
+  for (let i = 0; i < y.length; i++) y[i] = rng.uniform() < (odds?.[i % k] ?? 0.5) ? 1 : -1;
+  return y;
 }
 
 /** The decay applied after the G update with `t` updates before it. */

@@ -18,6 +18,10 @@ import type { TensorMap } from '../model/tensors.js';
  *   running statistics (G twice per step, D three times: real, fake, fake2).
  *   dReal / dFake report mean sigmoid(D(real)) and mean sigmoid(D(fake)) from the D update.
  * Real images enter as uint8 HWC and are scaled to [-1, 1] as x / 127.5 - 1.
+ * Conditional specs (spec.conditioning, K attributes): every step takes the batch's labels y
+ * [batch, K] (+1/-1). Both G forwards use G(z, y) and every D forward D(., y), i.e. the fakes get
+ * the SAME label rows as the real images: the step draws nothing more, so its randomness stays
+ * a function of (seed, step).
  * Randomness for a step (z, dropout masks) is a function of (seed, step) alone, so a resumed run
  * repeats exactly what an uninterrupted run would have done.
  * EMA generator (src/engines/ema.ts), when on: after the G update, the EMA copy of the generator
@@ -62,6 +66,14 @@ export interface StepRandomness {
   dropoutG: Float32Array[] | null;
 }
 
+export interface TrainStepOptions {
+  seed: number;
+  step: number;
+  randomness?: StepRandomness;
+  /** Conditional specs only (required there): the batch's attribute rows, [n, K] +1/-1, in spec.conditioning order. */
+  labels?: Float32Array;
+}
+
 export interface OptimizerState {
   /** Adam moments by canonical name: `adam.m.<param name>` and `adam.v.<param name>`. */
   tensors: TensorMap;
@@ -81,7 +93,7 @@ export interface TrainingEngine {
    * One full training step on `batch` (uint8 HWC images, spec.training.batchSize or any N >= 2).
    * `seed` and `step` determine the step's randomness unless `randomness` is given.
    */
-  trainStep(batch: Uint8Array, n: number, opts: { seed: number; step: number; randomness?: StepRandomness }): Promise<StepMetrics>;
+  trainStep(batch: Uint8Array, n: number, opts: TrainStepOptions): Promise<StepMetrics>;
   /**
    * Keep an EMA generator with `decay` (0 turns it off). It starts from `generator` (the
    * canonical `generator.*` tensors, e.g. a checkpoint's `ema.*` ones renamed by emaAsGenerator)
@@ -92,10 +104,11 @@ export interface TrainingEngine {
   getEmaWeights(): Promise<TensorMap | null>;
   /**
    * Generator in inference mode: z [n, zDim] -> images [n, C, H, W] float32 in [-1, 1].
-   * `weights: 'ema'` runs the EMA generator (an error when the EMA is off).
+   * `weights: 'ema'` runs the EMA generator (an error when the EMA is off). Conditional specs take
+   * `labels` [n, K] (any finite values: +1/-1 as trained, in between to walk an attribute).
    */
-  generate(z: Float32Array, n: number, weights?: GeneratorWeights): Promise<Float32Array>;
-  /** Discriminator in inference mode: images [n, C, H, W] in [-1, 1] -> logits [n]. */
-  discriminate(images: Float32Array, n: number): Promise<Float32Array>;
+  generate(z: Float32Array, n: number, weights?: GeneratorWeights, labels?: Float32Array): Promise<Float32Array>;
+  /** Discriminator in inference mode: images [n, C, H, W] in [-1, 1] (and labels [n, K]) -> logits [n]. */
+  discriminate(images: Float32Array, n: number, labels?: Float32Array): Promise<Float32Array>;
   dispose(): void;
 }

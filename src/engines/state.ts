@@ -1,5 +1,6 @@
+import { CelebaGanError, UsageError } from '../errors.js';
 import { checkWeights } from '../model/check-weights.js';
-import { allParameters, parameterList } from '../model/shapes.js';
+import { allParameters, attributeCount, parameterList } from '../model/shapes.js';
 import type { ArchitectureSpec } from '../model/spec.js';
 import type { TensorMap } from '../model/tensors.js';
 import type { OptimizerState } from './engine.js';
@@ -37,4 +38,33 @@ export function checkedEma(spec: ArchitectureSpec, generator: TensorMap): Record
   const out: Record<string, Float32Array> = {};
   for (const p of parameterList(spec, 'generator')) out[p.name] = generator.get(p.name)!.data;
   return out;
+}
+
+/**
+ * The labels of a call (`trainStep`, `generate`, `discriminate`) checked against the spec: [n, K]
+ * finite values for a conditional spec, none for an unconditional one. Returns them (or undefined).
+ */
+export function checkedLabels(spec: ArchitectureSpec, labels: Float32Array | undefined, n: number, where: string): Float32Array | undefined {
+  const k = attributeCount(spec);
+  if (k === 0) {
+    if (labels !== undefined) {
+      throw new UsageError('E_NOT_CONDITIONAL', `${where}: attribute labels were given, but this ${spec.preset} model is unconditional`, {
+        hint: 'Leave the attributes out, or train a conditional model (train --conditional on a data set with labels).',
+      });
+    }
+    return undefined;
+  }
+  const names = spec.conditioning!.attributes.join(', ');
+  if (labels === undefined) {
+    throw new UsageError('E_NO_LABELS', `${where}: this model is conditional on ${k} attributes (${names}) and needs a label row per image`, {
+      hint: 'Use a data set prepared with attribute labels (prepare --attributes), or pass the attribute values.',
+    });
+  }
+  if (!(labels instanceof Float32Array) || labels.length !== n * k) {
+    throw new CelebaGanError('E_BAD_LABELS', `${where}: labels must be a Float32Array of ${n}x${k} values (${names}); received ${labels instanceof Float32Array ? labels.length : typeof labels}`);
+  }
+  for (let i = 0; i < labels.length; i++) {
+    if (!Number.isFinite(labels[i])) throw new CelebaGanError('E_BAD_LABELS', `${where}: label ${i} (image ${Math.floor(i / k)}, ${spec.conditioning!.attributes[i % k]}) is ${labels[i]}`);
+  }
+  return labels;
 }

@@ -1,5 +1,6 @@
 import { CelebaGanError } from '../errors.js';
 import type { ArchitectureSpec, LayerSpec, NetworkName, Padding } from './spec.js';
+import { numel } from './tensors.js';
 
 /** Activation shape without the batch dimension: [C, H, W] for images, [F] for vectors. */
 export type ActShape = readonly number[];
@@ -91,12 +92,32 @@ export function layerInfos(spec: ArchitectureSpec, network: NetworkName): LayerI
       case 'flatten':
         output = [input.reduce((a, b) => a * b, 1)];
         break;
+      case 'concatLabels':
+        if (input.length !== 1) throw rankError(1);
+        output = [input[0]! + labelCount(spec, where)];
+        break;
+      case 'projectLabels':
+        labelCount(spec, where);
+        output = input;
+        break;
       default:
         output = input;
     }
     shape = output;
     return { index, layer, input, output, pads };
   });
+}
+
+/** K, the number of attributes of a conditional spec; label layers in an unconditional spec are an error. */
+export function labelCount(spec: ArchitectureSpec, where = 'the spec'): number {
+  const k = spec.conditioning?.attributes.length ?? 0;
+  if (k === 0) throw new CelebaGanError('E_SPEC', `${where} needs attribute labels, but the spec has no conditioning attributes`);
+  return k;
+}
+
+/** K for a conditional spec, 0 for an unconditional one. */
+export function attributeCount(spec: ArchitectureSpec): number {
+  return spec.conditioning?.attributes.length ?? 0;
 }
 
 export function outputShape(spec: ArchitectureSpec, network: NetworkName): ActShape {
@@ -144,6 +165,9 @@ export function parameterList(spec: ArchitectureSpec, network: NetworkName): Par
       case 'convTranspose2d':
         add(l.name, 'weight', 'weight', [inputChannels(), l.filters, l.kernel, l.kernel]);
         if (l.bias) add(l.name, 'bias', 'bias', [l.filters]);
+        break;
+      case 'projectLabels':
+        add(l.name, 'weight', 'weight', [labelCount(spec), numel(info.input)]);
         break;
       case 'batchNorm': {
         const c = inputChannels();

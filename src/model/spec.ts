@@ -81,6 +81,22 @@ export interface SigmoidLayer {
 export interface FlattenLayer {
   kind: 'flatten';
 }
+/**
+ * Conditional generator: [F] -> [F + K], the attribute vector y (K values, +1/-1) appended to
+ * its input (placed before the first layer, so the first layer takes zDim + K inputs).
+ */
+export interface ConcatLabelsLayer {
+  kind: 'concatLabels';
+}
+/**
+ * Projection discriminator (Miyato & Koyama 2018): passes its input h through unchanged and adds
+ * sum_k y_k <e_k, flatten(h)> (flatten in C,H,W order) to the network's output logit.
+ * `<name>.weight` is E [K, C*H*W], a trainable discriminator tensor.
+ */
+export interface ProjectLabelsLayer {
+  kind: 'projectLabels';
+  name: string;
+}
 
 export type LayerSpec =
   | DenseLayer
@@ -93,7 +109,9 @@ export type LayerSpec =
   | DropoutLayer
   | TanhLayer
   | SigmoidLayer
-  | FlattenLayer;
+  | FlattenLayer
+  | ConcatLabelsLayer
+  | ProjectLabelsLayer;
 
 export type LayerKind = LayerSpec['kind'];
 export type NetworkName = 'generator' | 'discriminator';
@@ -115,6 +133,22 @@ export interface TrainingSpec {
   init: WeightInit;
 }
 
+/**
+ * An attribute-conditional model: every image has K attributes, +1 (has it) or -1 (not), in this
+ * order. The generator appends them to z (`concatLabels`), the discriminator projects them onto
+ * its features (`projectLabels`).
+ */
+export interface Conditioning {
+  /** Attribute names in the data set's order, e.g. CelebA's `Smiling`; K = their count. */
+  attributes: readonly string[];
+  /**
+   * Fraction of the training images with each attribute (+1), in attribute order. Only the EMA
+   * generator's batch-norm statistics use it (their labels are drawn with these odds, so the
+   * statistics match the label mix the generator trains on); 0.5 each when not given.
+   */
+  frequencies?: readonly number[];
+}
+
 export interface ArchitectureSpec {
   /** Preset this spec was built from, e.g. `seed28`. */
   preset: string;
@@ -123,9 +157,11 @@ export interface ArchitectureSpec {
   zDim: number;
   latent: 'uniform' | 'normal';
   image: { channels: number; height: number; width: number };
-  /** z [N, zDim] -> images [N, C, H, W] in [-1, 1]. */
+  /** Absent: an unconditional model (no label layers, no labels anywhere). */
+  conditioning?: Conditioning;
+  /** z [N, zDim] (and labels [N, K] when conditional) -> images [N, C, H, W] in [-1, 1]. */
   generator: readonly LayerSpec[];
-  /** images [N, C, H, W] in [-1, 1] -> logits [N, 1] (no sigmoid: losses use logits). */
+  /** images [N, C, H, W] in [-1, 1] (and labels [N, K]) -> logits [N, 1] (no sigmoid: losses use logits). */
   discriminator: readonly LayerSpec[];
   training: TrainingSpec;
 }

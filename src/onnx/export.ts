@@ -1,20 +1,22 @@
 import { CelebaGanError, UsageError, describe } from '../errors.js';
 import { checkWeights, firstNonFinite } from '../model/check-weights.js';
-import { layerInfos, outputShape, parameterList, type LayerInfo } from '../model/shapes.js';
+import { attributeCount, layerInfos, outputShape, parameterList, type LayerInfo } from '../model/shapes.js';
 import type { ArchitectureSpec } from '../model/spec.js';
 import { numel, type Tensor32, type TensorMap } from '../model/tensors.js';
 import { packageVersion } from '../version.js';
 import { foldBatchNorm, type BatchNormStats } from './fold.js';
 import { GraphBuilder, attr, tensorValue } from './graph-builder.js';
-import { META, specMetadata } from './metadata.js';
+import { ATTRIBUTES_INPUT, META, conditioningMetadata, specMetadata } from './metadata.js';
 import { encodeModel, type Model, type ValueInfo } from './onnx-proto.js';
 
 /**
  * spec + canonical weights -> the generator as an ONNX ModelProto, in inference mode: batch norm
  * with its running statistics (or folded into the preceding layer), dropout gone.
  *
- *   z       float32 [batch, zDim]           (symbolic `batch`)
- *   images  float32 [batch, C, H, W] NCHW   in [-1, 1]
+ *   z           float32 [batch, zDim]           (symbolic `batch`)
+ *   attributes  float32 [batch, K]              conditional specs only: +1/-1 per attribute, in the
+ *                                               order metadata `celeba_gan.attributes` lists
+ *   images      float32 [batch, C, H, W] NCHW   in [-1, 1]
  *
  * The graph is read off `layerInfos(spec, 'generator')`, the one architecture description; the
  * explicit pads of each transposed convolution come from src/model/shapes.ts, which computes
@@ -57,6 +59,12 @@ export interface BuildOnnxOptions {
   foldBatchNorm?: boolean;
   /** Extra metadata_props (step, checkpoint hash, ...); override the spec-derived keys. */
   metadata?: Record<string, string>;
+  /**
+   * Conditional specs: the fraction of training images with each attribute, in attribute order
+   * (from the data set), stored as metadata `celeba_gan.attribute_frequencies`. Default: the
+   * spec's own conditioning.frequencies, if it has them.
+   */
+  attributeFrequencies?: readonly number[];
 }
 
 /** Serialize the generator of `spec` with `weights` as an ONNX model. Pure: no I/O. */
@@ -143,6 +151,11 @@ export function buildGeneratorOnnx(spec: ArchitectureSpec, weights: TensorMap, o
         break;
       case 'dropout': // inference: identity
         break;
+      case 'concatLabels': // [z, attributes]: the first layer takes zDim + K inputs
+        x = g.node('Concat', nodeName, [x, ATTRIBUTES_INPUT], out, [attr.int('axis', 1)]);
+        break;
+      case 'projectLabels':
+        throw new CelebaGanError('E_SPEC', `generator layer ${info.index} is a discriminator's label projection`);
       default: {
         const never: never = l;
         throw new CelebaGanError('E_SPEC', `generator layer ${info.index} has unknown kind ${(never as { kind: string }).kind}`);
@@ -156,12 +169,14 @@ export function buildGeneratorOnnx(spec: ArchitectureSpec, weights: TensorMap, o
   shapes.pop();
 
   const image = outputShape(spec, 'generator');
-  const metadata = { ...specMetadata(spec, fold), ...opts.metadata };
+  const k = attributeCount(spec);
+  const metadata = { ...specMetadata(spec, fold), ...conditioningMetadata(spec, opts.attributeFrequencies), ...opts.metadata };
   const step = metadata[META.step];
   const doc =
     `celeba-gan ${spec.preset} generator (width ${spec.width})${step === undefined ? '' : `, training step ${step}`}: ` +
-    `z float32 [batch, ${spec.zDim}] ~ ${spec.latent === 'uniform' ? 'U(-1, 1)' : 'N(0, 1)'} -> ` +
-    `images float32 [batch, ${image.join(', ')}] (NCHW, RGB) in [-1, 1]; ` +
+    `z float32 [batch, ${spec.zDim}] ~ ${spec.latent === 'uniform' ? 'U(-1, 1)' : 'N(0, 1)'} ` +
+    (k > 0 ? `with attributes float32 [batch, ${k}] (+1/-1: ${spec.conditioning!.attributes.join(', ')}) ` : '') +
+    `-> images float32 [batch, ${image.join(', ')}] (NCHW, RGB) in [-1, 1]; ` +
     `batch norm ${fold ? 'folded into the preceding layers' : 'with running statistics'}.`;
   const model: Model = {
     ir_version: irVersionFor(opset),
@@ -173,7 +188,7 @@ export function buildGeneratorOnnx(spec: ArchitectureSpec, weights: TensorMap, o
       name: `celeba_gan_${spec.preset}_generator`,
       node: g.nodes,
       initializer: g.initializers,
-      input: [tensorValue('z', ['batch', spec.zDim])],
+      input: [tensorValue('z', ['batch', spec.zDim]), ...(k > 0 ? [tensorValue(ATTRIBUTES_INPUT, ['batch', k])] : [])],
       output: [tensorValue('images', ['batch', ...image])],
       value_info: shapes,
     },

@@ -1,4 +1,5 @@
-import { outputShape } from '../model/shapes.js';
+import { UsageError, assertNumber } from '../errors.js';
+import { attributeCount, outputShape } from '../model/shapes.js';
 import type { ArchitectureSpec } from '../model/spec.js';
 import { packageVersion } from '../version.js';
 
@@ -31,7 +32,35 @@ export const META = Object.freeze({
   weights: 'celeba_gan.weights',
   /** the EMA decay, when `weights` is `ema` (set by exportRun) */
   emaDecay: 'celeba_gan.ema_decay',
+  /** conditional models: JSON array of the attribute names, in the order of the `attributes` input */
+  attributes: 'celeba_gan.attributes',
+  /** conditional models: JSON array, the fraction of training images with each attribute (same order) */
+  attributeFrequencies: 'celeba_gan.attribute_frequencies',
 });
+
+/** The graph input of a conditional generator's attribute rows, [batch, K]. */
+export const ATTRIBUTES_INPUT = 'attributes';
+
+/**
+ * A conditional spec's keys: its attribute names and, when known (the export option, else the
+ * spec's own), their frequencies in the training data. None for an unconditional spec.
+ */
+export function conditioningMetadata(spec: ArchitectureSpec, frequencies?: readonly number[]): Record<string, string> {
+  const k = attributeCount(spec);
+  if (k === 0) {
+    if (frequencies) throw new UsageError('E_NOT_CONDITIONAL', `attribute frequencies were given for the export, but this ${spec.preset} model is unconditional`);
+    return {};
+  }
+  const names = spec.conditioning!.attributes;
+  const out: Record<string, string> = { [META.attributes]: JSON.stringify(names) };
+  const f = frequencies ?? spec.conditioning!.frequencies;
+  if (f) {
+    if (f.length !== k) throw new UsageError('E_BAD_ARGUMENT', `Expected ${k} attribute frequencies (${names.join(', ')}) for the export but received ${f.length}`);
+    f.forEach((v, i) => assertNumber(`frequency of ${names[i]}`, v, 0, 1));
+    out[META.attributeFrequencies] = JSON.stringify(f);
+  }
+  return out;
+}
 
 /** The keys derived from the spec alone; exportRun adds step, checkpoint hash and run details. */
 export function specMetadata(spec: ArchitectureSpec, foldBatchNorm: boolean): Record<string, string> {

@@ -186,7 +186,9 @@ export class Trainer {
         await new Promise((resolve) => setImmediate(resolve));
         if (await this.agreeToStop()) break;
 
-        const m = await engine.trainStep(batch.images, batch.n, { seed: run.seed, step: batch.step });
+        // A conditional spec trains on the batch's label rows (labelled data sets: src/data/batches.ts).
+        const labels = spec.conditioning ? (batch as { labels?: Float32Array }).labels : undefined;
+        const m = await engine.trainStep(batch.images, batch.n, { seed: run.seed, step: batch.step, labels });
         if (!isFiniteMetrics(m)) throw await this.diverged(batch.step + 1, m);
         step = batch.step + 1;
         const epoch = Math.floor(batch.step / loader.stepsPerEpoch);

@@ -3,12 +3,23 @@ import { loadOnnxruntime } from '../../src/bindings/onnxruntime.js';
 import { Rng } from '../../src/util/rng.js';
 import { PYTHON } from '../support/references.js';
 
-/** Run a serialized model in onnxruntime-node (CPU, all graph optimisations on). */
-export async function runOnnx(model: Uint8Array, z: Float32Array, n: number, zDim: number): Promise<{ data: Float32Array; dims: readonly number[] }> {
+/**
+ * Run a serialized model in onnxruntime-node (CPU, all graph optimisations on). A conditional
+ * model also takes `attributes` [n, K].
+ */
+export async function runOnnx(
+  model: Uint8Array,
+  z: Float32Array,
+  n: number,
+  zDim: number,
+  attributes?: { data: Float32Array; k: number },
+): Promise<{ data: Float32Array; dims: readonly number[] }> {
   const ort = await loadOnnxruntime();
   const session = await ort.InferenceSession.create(model, { graphOptimizationLevel: 'all', executionProviders: ['cpu'] });
   try {
-    const out = await session.run({ z: new ort.Tensor('float32', z, [n, zDim]) });
+    const feeds: Record<string, InstanceType<typeof ort.Tensor>> = { z: new ort.Tensor('float32', z, [n, zDim]) };
+    if (attributes) feeds.attributes = new ort.Tensor('float32', attributes.data, [n, attributes.k]);
+    const out = await session.run(feeds);
     const images = out.images!;
     return { data: images.data as Float32Array, dims: images.dims };
   } finally {

@@ -46,12 +46,19 @@ export class Network {
 
   /**
    * x: generator [N, zDim]; discriminator [N, H, W, C] (NHWC). Returns images NHWC or logits [N, 1].
+   * `labels` [N, K]: a conditional spec's attribute rows (its label layers need them).
    * `trace` (tests) receives every layer's output in canonical layout.
    */
-  forward(x: Tensor, mode: Mode, trace?: (info: LayerInfo, out: Tensor) => void): Tensor {
+  forward(x: Tensor, mode: Mode, labels?: Tensor, trace?: (info: LayerInfo, out: Tensor) => void): Tensor {
     const tf = this.tf;
     let h = x;
     let dropoutIndex = 0;
+    /** The projection discriminator's term, added to the output (spec.ts, ProjectLabelsLayer). */
+    let projection: Tensor | undefined;
+    const needLabels = (): Tensor => {
+      if (!labels) throw new Error(`tfjs engine: the ${this.name} is conditional and needs labels`);
+      return labels;
+    };
     for (const info of this.infos) {
       const l = info.layer;
       const n = h.shape[0];
@@ -100,6 +107,16 @@ export class Network {
         case 'sigmoid':
           h = tf.sigmoid(h);
           break;
+        case 'concatLabels':
+          h = tf.concat([h, needLabels()], 1);
+          break;
+        case 'projectLabels': {
+          // sum_k y_k <e_k, flatten(h)>: (y E) . h per image; E is held [F, K] (layout.ts).
+          const features = tf.reshape(nhwcToNchw(tf, h), [n, -1]);
+          const embedded = tf.matMul(needLabels(), this.v(l.name, 'weight'), false, true);
+          projection = tf.sum(tf.mul(embedded, features), 1, true);
+          break;
+        }
         case 'dropout': {
           if (mode.train && mode.masks) {
             const mask = mode.masks[dropoutIndex];
@@ -112,7 +129,7 @@ export class Network {
       }
       trace?.(info, nhwcToNchw(tf, h));
     }
-    return h;
+    return projection ? tf.add(h, projection) : h;
   }
 
   private batchNorm(x: Tensor, layer: string, momentum: number, epsilon: number, mode: Mode): Tensor {

@@ -5,12 +5,13 @@ import { allParameters, type LayerInfo, type ParamInfo } from '../../model/shape
 import type { ArchitectureSpec, NetworkName } from '../../model/spec.js';
 import type { TensorMap } from '../../model/tensors.js';
 import { stepRandomness } from '../randomness.js';
-import { EMA_STATS_CHUNK, EMA_STATS_CHUNKS, assertEmaDecay, emaDecayAt, emaStatsLatents } from '../ema.js';
-import type { EngineInfo, GeneratorWeights, OptimizerState, StepMetrics, StepRandomness, TrainingEngine } from '../engine.js';
+import { EMA_STATS_CHUNK, EMA_STATS_CHUNKS, assertEmaDecay, emaDecayAt, emaStatsLabels, emaStatsLatents } from '../ema.js';
+import type { EngineInfo, GeneratorWeights, OptimizerState, StepMetrics, TrainStepOptions, TrainingEngine } from '../engine.js';
 import { nchwToNhwc, nhwcToNchw, toCanonicalLayout, toEngineLayout } from './layout.js';
 import { Network, type TrainMode } from './network.js';
 import type { Scalar, Tensor, Tf, Variable } from './types.js';
-import { checkedEma, checkedState } from '../state.js';
+import { checkedEma, checkedLabels, checkedState } from '../state.js';
+import { attributeCount } from '../../model/shapes.js';
 
 /**
  * The TensorFlow.js engine: both networks as explicit tf.Variables built from the spec, Adam
@@ -166,12 +167,16 @@ export class TfjsEngine implements TrainingEngine {
     if (this.emaDecay === 0 || !this.emaStale) return;
     const tf = this.tf;
     const zDim = this.spec.zDim;
+    const K = attributeCount(this.spec);
     const all = emaStatsLatents(this.spec);
+    const allLabels = emaStatsLabels(this.spec);
     for (let k = 0; k < EMA_STATS_CHUNKS; k++) {
       const kept: Tensor[] = [];
       const mode: TrainMode = { train: true, masks: null, running: new Map(), kept, momentum: k / (k + 1) };
       tf.tidy(() => {
-        this.emaGenerator.forward(tf.tensor(all.subarray(k * EMA_STATS_CHUNK * zDim, (k + 1) * EMA_STATS_CHUNK * zDim), [EMA_STATS_CHUNK, zDim], 'float32'), mode);
+        const z = tf.tensor(all.subarray(k * EMA_STATS_CHUNK * zDim, (k + 1) * EMA_STATS_CHUNK * zDim), [EMA_STATS_CHUNK, zDim], 'float32');
+        const y = allLabels ? tf.tensor(allLabels.subarray(k * EMA_STATS_CHUNK * K, (k + 1) * EMA_STATS_CHUNK * K), [EMA_STATS_CHUNK, K], 'float32') : undefined;
+        this.emaGenerator.forward(z, mode, y);
       });
       for (const [name, value] of mode.running) this.emaVars.get(name)!.assign(value);
       for (const t of kept) t.dispose();
@@ -241,13 +246,14 @@ export class TfjsEngine implements TrainingEngine {
     return list.map((mask, i) => nchwToNhwc(tf, tf.tensor(mask, [n, ...shapes[i]!], 'float32')));
   }
 
-  async trainStep(batch: Uint8Array, n: number, opts: { seed: number; step: number; randomness?: StepRandomness }): Promise<StepMetrics> {
+  async trainStep(batch: Uint8Array, n: number, opts: TrainStepOptions): Promise<StepMetrics> {
     await this.ready();
     const { height: H, width: W, channels: C } = this.spec.image;
     if (!Number.isInteger(n) || n < 2) throw new UsageError('E_BAD_ARGUMENT', `Expected a batch of at least 2 images for trainStep but received ${n}`);
     if (batch.length !== n * H * W * C) throw new Error(`trainStep: batch has ${batch.length} bytes, ${n} images of ${H}x${W}x${C} need ${n * H * W * C}`);
     const r = opts.randomness ?? stepRandomness(this.spec, opts.seed, opts.step, n);
     if (r.z.length !== n * this.spec.zDim) throw new Error(`trainStep: z has ${r.z.length} values, expected ${n}x${this.spec.zDim}`);
+    const labelData = checkedLabels(this.spec, opts.labels, n, 'trainStep');
     const realData = new Float32Array(batch.length);
     for (let i = 0; i < batch.length; i++) realData[i] = PIXEL_TO_FLOAT[batch[i]!]!;
 
@@ -259,17 +265,19 @@ export class TfjsEngine implements TrainingEngine {
     const metrics = tf.tidy(() => {
       const real = tf.tensor(realData, [n, H, W, C], 'float32');
       const z = tf.tensor(r.z, [n, this.spec.zDim], 'float32');
+      // Conditional: the real batch's label rows, for the fakes too (engine.ts).
+      const y = labelData ? tf.tensor(labelData, [n, attributeCount(this.spec)], 'float32') : undefined;
       const realLabel = this.spec.training.realLabel;
 
       // D update: fake from G (train mode, masks m1), then D on real and on fake.
       const modeD: TrainMode = { train: true, masks: this.masks(r.dropoutD, n), running: new Map(), kept };
-      const fake = this.generator.forward(z, modeD);
+      const fake = this.generator.forward(z, modeD, y);
       let logitsReal: Tensor | undefined;
       let logitsFake: Tensor | undefined;
       const dVars = this.trainable('discriminator').map((s) => s.variable);
       const d = tf.variableGrads(() => {
-        logitsReal = tf.keep(this.discriminator.forward(real, modeD));
-        logitsFake = tf.keep(this.discriminator.forward(fake, modeD));
+        logitsReal = tf.keep(this.discriminator.forward(real, modeD, y));
+        logitsFake = tf.keep(this.discriminator.forward(fake, modeD, y));
         kept.push(logitsReal, logitsFake);
         return tf.add<Scalar>(this.bce(logitsReal, realLabel), this.bce(logitsFake, 0));
       }, dVars);
@@ -280,7 +288,7 @@ export class TfjsEngine implements TrainingEngine {
       const modeG: TrainMode = { train: true, masks: this.masks(r.dropoutG, n), running: new Map(), kept };
       const gVars = this.trainable('generator').map((s) => s.variable);
       const g = tf.variableGrads(
-        () => this.bce(this.discriminator.forward(this.generator.forward(z, modeG), modeG), 1) as Scalar,
+        () => this.bce(this.discriminator.forward(this.generator.forward(z, modeG, y), modeG, y), 1) as Scalar,
         gVars,
       );
       applyRunning(modeG.running);
@@ -299,14 +307,15 @@ export class TfjsEngine implements TrainingEngine {
     }
   }
 
-  async generate(z: Float32Array, n: number, weights: GeneratorWeights = 'raw'): Promise<Float32Array> {
+  async generate(z: Float32Array, n: number, weights: GeneratorWeights = 'raw', labels?: Float32Array): Promise<Float32Array> {
     await this.ready();
     if (z.length !== n * this.spec.zDim) throw new Error(`generate: z has ${z.length} values, expected ${n}x${this.spec.zDim}`);
+    const labelData = checkedLabels(this.spec, labels, n, 'generate');
     if (weights === 'ema' && this.emaDecay === 0) throw new Error('generate: the EMA generator is off (setEma was not called with a decay above 0)');
     const tf = this.tf;
     if (weights === 'ema') this.freshEma();
     const net = weights === 'ema' ? this.emaGenerator : this.generator;
-    const out = tf.tidy(() => nhwcToNchw(tf, net.forward(tf.tensor(z, [n, this.spec.zDim], 'float32'), { train: false })));
+    const out = tf.tidy(() => nhwcToNchw(tf, net.forward(tf.tensor(z, [n, this.spec.zDim], 'float32'), { train: false }, this.labelTensor(labelData, n))));
     try {
       return Float32Array.from(await out.data());
     } finally {
@@ -314,24 +323,32 @@ export class TfjsEngine implements TrainingEngine {
     }
   }
 
-  async discriminate(images: Float32Array, n: number): Promise<Float32Array> {
+  async discriminate(images: Float32Array, n: number, labels?: Float32Array): Promise<Float32Array> {
     await this.ready();
     const { channels: C, height: H, width: W } = this.spec.image;
     if (images.length !== n * C * H * W) throw new Error(`discriminate: images have ${images.length} values, expected ${n}x${C}x${H}x${W}`);
+    const labelData = checkedLabels(this.spec, labels, n, 'discriminate');
     const tf = this.tf;
-    const out = tf.tidy(() => tf.reshape(this.discriminator.forward(nchwToNhwc(tf, tf.tensor(images, [n, C, H, W], 'float32')), { train: false }), [n]));
+    const out = tf.tidy(() =>
+      tf.reshape(this.discriminator.forward(nchwToNhwc(tf, tf.tensor(images, [n, C, H, W], 'float32')), { train: false }, this.labelTensor(labelData, n)), [n]),
+    );
     try {
       return Float32Array.from(await out.data());
     } finally {
       out.dispose();
     }
+  }
+
+  /** Inside tf.tidy: checked label rows as a [n, K] tensor (undefined for an unconditional spec). */
+  private labelTensor(labels: Float32Array | undefined, n: number): Tensor | undefined {
+    return labels ? this.tf.tensor(labels, [n, attributeCount(this.spec)], 'float32') : undefined;
   }
 
   /**
    * Test hook: every layer's output (canonical layout) for one forward pass in inference mode.
    * Used to check each layer's shape against src/model/shapes.ts.
    */
-  async traceLayers(network: NetworkName, input: Float32Array, n: number): Promise<{ info: LayerInfo; shape: number[] }[]> {
+  async traceLayers(network: NetworkName, input: Float32Array, n: number, labels?: Float32Array): Promise<{ info: LayerInfo; shape: number[] }[]> {
     await this.ready();
     const tf = this.tf;
     const out: { info: LayerInfo; shape: number[] }[] = [];
@@ -339,7 +356,7 @@ export class TfjsEngine implements TrainingEngine {
       const { channels: C, height: H, width: W } = this.spec.image;
       const x = network === 'generator' ? tf.tensor(input, [n, this.spec.zDim]) : nchwToNhwc(tf, tf.tensor(input, [n, C, H, W]));
       const net = network === 'generator' ? this.generator : this.discriminator;
-      net.forward(x, { train: false }, (info, t) => out.push({ info, shape: [...t.shape] }));
+      net.forward(x, { train: false }, this.labelTensor(checkedLabels(this.spec, labels, n, 'traceLayers'), n), (info, t) => out.push({ info, shape: [...t.shape] }));
     });
     return out;
   }

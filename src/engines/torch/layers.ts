@@ -40,6 +40,8 @@ export function nativeLayers(spec: ArchitectureSpec, network: NetworkName): Nati
         return { kind: l.kind, alpha: l.alpha };
       case 'dropout':
         return { kind: l.kind, rate: l.rate };
+      case 'projectLabels':
+        return { kind: l.kind, weight: named(l.name, 'weight') };
       default:
         return { kind: l.kind };
     }

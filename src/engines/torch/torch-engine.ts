@@ -2,16 +2,16 @@ import { availableParallelism } from 'node:os';
 import { loadTorchAddon, type NativeEngine, type TorchSystemInfo } from '../../bindings/torch.js';
 import { CelebaGanError, UsageError, assertInteger } from '../../errors.js';
 import { initialWeights } from '../../model/init.js';
-import { allParameters } from '../../model/shapes.js';
+import { allParameters, attributeCount } from '../../model/shapes.js';
 import type { ArchitectureSpec } from '../../model/spec.js';
 import type { TensorMap } from '../../model/tensors.js';
 import { parseTrainDevice } from '../device.js';
 import { dropoutLayers } from '../randomness.js';
 import { deriveSeed } from '../../util/rng.js';
-import { EMA_STATS_CHUNK, assertEmaDecay, emaParameters, emaStatsLatents } from '../ema.js';
-import type { EngineInfo, GeneratorWeights, OptimizerState, StepMetrics, StepRandomness, TrainingEngine } from '../engine.js';
+import { EMA_STATS_CHUNK, assertEmaDecay, emaParameters, emaStatsLabels, emaStatsLatents } from '../ema.js';
+import type { EngineInfo, GeneratorWeights, OptimizerState, StepMetrics, TrainStepOptions, TrainingEngine } from '../engine.js';
 import { nativeLayers, nativeParams } from './layers.js';
-import { checkedEma, checkedState } from '../state.js';
+import { checkedEma, checkedLabels, checkedState } from '../state.js';
 import { distError, type ProcessGroup } from '../../distributed/group.js';
 
 /**
@@ -153,7 +153,7 @@ export class TorchEngine implements TrainingEngine {
   private async freshEma(native: NativeEngine): Promise<void> {
     if (!this.emaOn || !this.emaStale) return;
     const z = emaStatsLatents(this.spec);
-    await native.refreshEmaStatistics(z, z.length / this.spec.zDim, EMA_STATS_CHUNK);
+    await native.refreshEmaStatistics(z, z.length / this.spec.zDim, EMA_STATS_CHUNK, emaStatsLabels(this.spec) ?? null);
     this.emaStale = false;
   }
 
@@ -168,7 +168,7 @@ export class TorchEngine implements TrainingEngine {
     return out;
   }
 
-  async trainStep(batch: Uint8Array, n: number, opts: { seed: number; step: number; randomness?: StepRandomness }): Promise<StepMetrics> {
+  async trainStep(batch: Uint8Array, n: number, opts: TrainStepOptions): Promise<StepMetrics> {
     const { height: H, width: W, channels: C } = this.spec.image;
     if (!Number.isInteger(n) || n < 2) throw new UsageError('E_BAD_ARGUMENT', `Expected a batch of at least 2 images for trainStep but received ${n}`);
     if (batch.length !== n * H * W * C) throw new Error(`trainStep: batch has ${batch.length} bytes, ${n} images of ${H}x${W}x${C} need ${n * H * W * C}`);
@@ -184,12 +184,13 @@ export class TorchEngine implements TrainingEngine {
         });
       }
     }
+    const labels = checkedLabels(this.spec, opts.labels, n, 'trainStep') ?? null;
     const rank = this.group?.rank ?? 0;
     const seed = rank === 0 ? deriveSeed(opts.seed, 'torch-step', opts.step) : deriveSeed(opts.seed, 'torch-step', opts.step, 'rank', rank);
     const grouped = this.group !== null;
     return this.serial(async (native) => {
       try {
-        const { allReduceMs, ...m } = await native.trainStep(batch, n, seed, r ?? null);
+        const { allReduceMs, ...m } = await native.trainStep(batch, n, seed, r ?? null, labels);
         this.emaStale = this.emaOn;
         return grouped ? { ...m, allReduceMs } : m;
       } catch (err) {
@@ -210,18 +211,20 @@ export class TorchEngine implements TrainingEngine {
     this.group = group;
   }
 
-  generate(z: Float32Array, n: number, weights: GeneratorWeights = 'raw'): Promise<Float32Array> {
+  async generate(z: Float32Array, n: number, weights: GeneratorWeights = 'raw', labels?: Float32Array): Promise<Float32Array> {
     if (z.length !== n * this.spec.zDim) throw new Error(`generate: z has ${z.length} values, expected ${n}x${this.spec.zDim}`);
+    const y = checkedLabels(this.spec, labels, n, 'generate') ?? null;
     return this.serial(async (native) => {
       if (weights === 'ema') await this.freshEma(native);
-      return native.generate(z, n, weights === 'ema');
+      return native.generate(z, n, weights === 'ema', y);
     });
   }
 
-  discriminate(images: Float32Array, n: number): Promise<Float32Array> {
+  async discriminate(images: Float32Array, n: number, labels?: Float32Array): Promise<Float32Array> {
     const { channels: C, height: H, width: W } = this.spec.image;
     if (images.length !== n * C * H * W) throw new Error(`discriminate: images have ${images.length} values, expected ${n}x${C}x${H}x${W}`);
-    return this.serial((native) => native.discriminate(images, n));
+    const y = checkedLabels(this.spec, labels, n, 'discriminate') ?? null;
+    return this.serial((native) => native.discriminate(images, n, y));
   }
 
   /** Frees the native tensors once queued calls have finished. */
@@ -258,6 +261,7 @@ export async function createTorchEngine(spec: ArchitectureSpec, opts: TorchEngin
     generator: nativeLayers(spec, 'generator'),
     discriminator: nativeLayers(spec, 'discriminator'),
     zDim: spec.zDim,
+    labels: attributeCount(spec),
     latent: spec.latent,
     image: { ...spec.image },
     training: { ...spec.training },

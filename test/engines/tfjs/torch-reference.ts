@@ -54,8 +54,10 @@ P = read_st(sys.argv[2])
 X = read_st(sys.argv[3])
 for k in P: P[k].requires_grad_(P[k].dim() > 0 and not k.endswith('running_mean') and not k.endswith('running_var'))
 
-def run(net, x, train, masks):
+def run(net, x, train, masks, y=None):
+    # y [N, K]: a conditional spec's attribute rows (+1/-1).
     mi = 0
+    proj = None
     for L in spec[net]:
         kind = L['kind']; p = net + '.' + L.get('name', '') + '.'
         if kind == 'dense':
@@ -86,8 +88,11 @@ def run(net, x, train, masks):
             if train and masks is not None:
                 x = x * masks[mi].reshape(x.shape)
             mi += 1
+        elif kind == 'concatLabels': x = torch.cat([x, y], 1)
+        elif kind == 'projectLabels':  # Miyato & Koyama: sum_k y_k <e_k, h>, added to the logit
+            proj = torch.einsum('nk,kf,nf->n', y, P[p + 'weight'], x.reshape(x.shape[0], -1)).unsqueeze(1)
         else: raise ValueError(kind)
-    return x
+    return x if proj is None else x + proj
 
 def bce(logits, label):
     return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, label))
@@ -103,8 +108,8 @@ out = {}
 n = cfg['n']
 if cfg['mode'] == 'forward':
     with torch.no_grad():
-        out['images'] = run('generator', X['z'], False, None)
-        out['logits'] = run('discriminator', X['images'], False, None)
+        out['images'] = run('generator', X['z'], False, None, X.get('labels'))
+        out['logits'] = run('discriminator', X['images'], False, None, X.get('labels'))
 elif cfg['mode'] == 'dataParallel':
     # R replicas, each with its own half-batch (and so its own batch-norm statistics); each
     # update averages their gradients, then one Adam step: what DDP computes.
@@ -118,12 +123,13 @@ elif cfg['mode'] == 'dataParallel':
         opt.step()
     for step in range(cfg['steps']):
         def lossD(r):
-            z, real = X['z_%d_%d' % (step, r)], X['real_%d_%d' % (step, r)]
-            fake = run('generator', z, True, mk('mD', step, r)).detach()
-            return bce(run('discriminator', real, True, None), T['realLabel']) + bce(run('discriminator', fake, True, None), 0.0)
+            z, real, y = X['z_%d_%d' % (step, r)], X['real_%d_%d' % (step, r)], X.get('y_%d_%d' % (step, r))
+            fake = run('generator', z, True, mk('mD', step, r), y).detach()
+            return bce(run('discriminator', real, True, None, y), T['realLabel']) + bce(run('discriminator', fake, True, None, y), 0.0)
         averaged_step(optD, dp, lossD)
         def lossG(r):
-            return bce(run('discriminator', run('generator', X['z_%d_%d' % (step, r)], True, mk('mG', step, r)), True, None), 1.0)
+            y = X.get('y_%d_%d' % (step, r))
+            return bce(run('discriminator', run('generator', X['z_%d_%d' % (step, r)], True, mk('mG', step, r), y), True, None, y), 1.0)
         averaged_step(optG, gp, lossG)
     out = {k: v for k, v in P.items() if v.requires_grad}
     for opt, ps in ((optG, gp), (optD, dp)):
@@ -138,12 +144,12 @@ else:
     gp, dp, optG, optD = optimizers(T)
     metrics = []
     for step in range(cfg['steps']):
-        z, real = X['z%d' % step], X['real%d' % step]
-        fake = run('generator', z, True, masks('mD%d_' % step)).detach()
-        lr_, lf_ = run('discriminator', real, True, None), run('discriminator', fake, True, None)
+        z, real, y = X['z%d' % step], X['real%d' % step], X.get('y%d' % step)  # fakes get the real batch's labels
+        fake = run('generator', z, True, masks('mD%d_' % step), y).detach()
+        lr_, lf_ = run('discriminator', real, True, None, y), run('discriminator', fake, True, None, y)
         lossD = bce(lr_, T['realLabel']) + bce(lf_, 0.0)
         optD.zero_grad(); lossD.backward(); optD.step()
-        lossG = bce(run('discriminator', run('generator', z, True, masks('mG%d_' % step)), True, None), 1.0)
+        lossG = bce(run('discriminator', run('generator', z, True, masks('mG%d_' % step), y), True, None, y), 1.0)
         optG.zero_grad(); lossG.backward(); optG.step()
         metrics += [lossD.item(), lossG.item(), torch.sigmoid(lr_).mean().item(), torch.sigmoid(lf_).mean().item()]
     out = {k: v for k, v in P.items()}
@@ -166,7 +172,10 @@ export interface ReferenceRun {
   masks?: number | null;
 }
 
-/** Run the PyTorch reference; inputs by name (z, images, z0/real0/mD0_0/...), returns its outputs. */
+/**
+ * Run the PyTorch reference; inputs by name (z, images, z0/real0/mD0_0/...; a conditional spec's
+ * label rows as labels (forward), y<step> (train), y_<step>_<r> (dataParallel)), returns its outputs.
+ */
 export function runTorchReference(spec: ArchitectureSpec, weights: TensorMap, inputs: TensorMap, run: ReferenceRun): TensorMap {
   const dir = mkdtempSync(join(tmpdir(), 'cg-torchref-'));
   try {
