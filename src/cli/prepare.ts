@@ -1,10 +1,12 @@
 import { availableParallelism } from 'node:os';
+import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { CelebaGanError, UsageError, assertInteger, escapeControl, escapeName } from '../errors.js';
 import { missingFolders, recoverLeftovers, removeEmptyFolders } from '../util/atomic.js';
 import { prepareFromImages } from '../data/prepare.js';
-import { prepareSynthetic } from '../data/synthetic.js';
+import { exportSyntheticFolder, prepareSynthetic, type SyntheticOptions } from '../data/synthetic.js';
+import { ATTRIBUTE_FILE_NAME, parseAttributeList } from '../data/attributes.js';
 import { inspectDataset } from '../data/inspect.js';
 import { legacyNote, type DatasetHeader } from '../data/dataset-file.js';
 import { Progress } from './progress.js';
@@ -24,6 +26,8 @@ interface PrepareArgs {
   seed: number;
   sheet?: string;
   force: boolean;
+  attributes?: string;
+  attrSubset?: string;
 }
 
 /** Images `--synthetic` makes when given no count. */
@@ -50,6 +54,7 @@ export function describeHeader(h: DatasetHeader): string[] {
     `  images:    ${h.count}`,
     `  size:      ${h.height}x${h.width}, ${h.channels} channels (uint8 HWC, RGB)`,
     `  synthetic: ${h.synthetic ? `yes (procedural faces, not photographs${h.seed !== undefined ? `; seed ${h.seed}` : ''})` : 'no (prepared from images)'}`,
+    ...(h.attributes ? [`  labels:    ${h.attributes.names.length} attributes: ${h.attributes.names.map((n, i) => `${n} ${(100 * h.attributes!.frequencies[i]!).toFixed(1)}%`).join(', ')}`] : []),
     `  format:    version ${h.version}`,
     `  checksum:  sha256 ${h.checksum}`,
   ];
@@ -79,9 +84,13 @@ export const prepareCommand: CommandModule<object, PrepareArgs> = {
       .option('seed', { type: 'number', default: DEFAULT_SYNTHETIC_SEED, describe: 'Seed of the --synthetic data set (saved in its header)' })
       .option('sheet', { type: 'string', describe: 'With --inspect: contact sheet path (default <data set>.sheet.png)' })
       .option('force', { type: 'boolean', default: false, describe: 'Replace an existing --out' })
+      .option('attributes', { type: 'string', describe: `With --input: CelebA's ${ATTRIBUTE_FILE_NAME} to label the images with (default: one found among the input's files)` })
+      .option('attr-subset', { type: 'string', describe: 'Keep only these attributes, in this order, e.g. Smiling,Eyeglasses (--input with an attribute file, or --synthetic)' })
       .example('$0 prepare --synthetic', `${DEFAULT_SYNTHETIC_COUNT} synthetic faces -> data/synthetic-28.cgds (no download)`)
       .example('$0 prepare --input ~/celeba/img_align_celeba.zip', 'CelebA straight from its zip -> data/img_align_celeba-28.cgds')
       .example('$0 prepare --input photos/ --size 64 --crop 0 --out data/photos-64.cgds', 'a folder at 64x64, largest centred square')
+      .example('$0 prepare --input ~/celeba/img_align_celeba.zip --attributes ~/celeba/list_attr_celeba.txt --attr-subset Smiling,Eyeglasses', 'CelebA labelled with two attributes')
+      .example('$0 prepare --synthetic 2000 --out faces/', `2000 synthetic faces as PNGs plus ${ATTRIBUTE_FILE_NAME} (CelebA's format)`)
       .example('$0 prepare --inspect data/synthetic-28.cgds', 'header, checksum check and data/synthetic-28.sheet.png')
       .epilogue(
         'Images become RGB always: EXIF orientation is applied, alpha is flattened onto white, and greyscale, CMYK and ' +
@@ -98,7 +107,8 @@ export const prepareCommand: CommandModule<object, PrepareArgs> = {
         { hint: 'Use `--input <folder|zip>` for images, `--synthetic [N]` for procedural faces, or `--inspect <file.cgds>`.' },
       );
     }
-    for (const k of ['input', 'inspect', 'out', 'sheet'] as const) {
+    checkAttributeFlags(argv);
+    for (const k of ['input', 'inspect', 'out', 'sheet', 'attributes'] as const) {
       if (argv[k] === '') throw new UsageError('E_BAD_ARGUMENT', `Expected a path for --${k} but received an empty value`, { hint: 'Put the path right after the flag.' });
     }
     if (argv.sheet !== undefined && !('inspect' in argv)) {
@@ -121,6 +131,21 @@ export const prepareCommand: CommandModule<object, PrepareArgs> = {
     }
   },
 };
+
+/** --attributes only with --input; --attr-subset with --input or --synthetic. */
+function checkAttributeFlags(argv: PrepareArgs): void {
+  if (argv.attributes !== undefined && !('input' in argv)) {
+    throw new UsageError('E_BAD_ARGUMENT', '--attributes only applies with --input', { hint: 'Synthetic faces carry their own attributes; --inspect shows a data set\'s.' });
+  }
+  if (argv.attrSubset !== undefined && 'inspect' in argv) {
+    throw new UsageError('E_BAD_ARGUMENT', '--attr-subset does not apply with --inspect', { hint: 'Use it with --input or --synthetic.' });
+  }
+}
+
+/** `--out faces/` (a trailing slash) or an existing folder: write images plus an attribute file, not a .cgds. */
+function isFolderOut(out: string | undefined): boolean {
+  return out !== undefined && (/[\\/]$/.test(out) || (existsSync(out) && statSync(out).isDirectory()));
+}
 
 function say(line: string): void {
   process.stderr.write(escapeControl(`celeba-gan: ${line}\n`));
@@ -159,12 +184,15 @@ async function inspect(path: string, sheet: string | undefined): Promise<void> {
 async function synthetic(argv: PrepareArgs, out: string, size: number, signal: AbortSignal): Promise<void> {
   const count = argv.synthetic === undefined ? DEFAULT_SYNTHETIC_COUNT : assertInteger('--synthetic', argv.synthetic, 1, 10_000_000);
   const seed = assertInteger('--seed', argv.seed, 0, 0xffffffff);
+  const attrSubset = argv.attrSubset === undefined ? undefined : parseAttributeList(argv.attrSubset);
+  if (isFolderOut(argv.out)) return syntheticFolder({ count, out, size, seed, attrSubset, overwrite: argv.force, signal });
   let progress: Progress | null = null;
   const r = await prepareSynthetic({
     count,
     out,
     size,
     seed,
+    attrSubset,
     overwrite: argv.force,
     signal,
     onStart: () => {
@@ -177,6 +205,20 @@ async function synthetic(argv: PrepareArgs, out: string, size: number, signal: A
   process.stdout.write(
     escapeControl(`prepared ${r.header.count} synthetic images, skipped 0 -> ${out} (${(r.header.count / r.seconds).toFixed(0)} img/s, seed ${seed}, sha256 ${r.header.checksum.slice(0, 16)}…)\n`),
   );
+}
+
+async function syntheticFolder(opts: SyntheticOptions): Promise<void> {
+  let progress: Progress | null = null;
+  const r = await exportSyntheticFolder({
+    ...opts,
+    onStart: () => {
+      say(`drawing ${opts.count} synthetic faces (procedural, not photographs) at ${opts.size}x${opts.size}, seed ${opts.seed} -> PNGs and ${ATTRIBUTE_FILE_NAME} in ${opts.out}`);
+      progress = new Progress({ label: 'synthetic', total: opts.count, unit: 'img' });
+    },
+    onProgress: (p) => progress?.update(p.prepared),
+  });
+  (progress as Progress | null)?.finish();
+  process.stdout.write(escapeControl(`wrote ${r.count} synthetic faces and ${r.attributeFile} (${r.attributes.join(', ')}) -> ${r.out}\n`));
 }
 
 async function images(argv: PrepareArgs, input: string, out: string, size: number, signal: AbortSignal): Promise<void> {
@@ -193,12 +235,15 @@ async function images(argv: PrepareArgs, input: string, out: string, size: numbe
     limit,
     workers,
     overwrite: argv.force,
+    attributes: argv.attributes,
+    attrSubset: argv.attrSubset === undefined ? undefined : parseAttributeList(argv.attrSubset),
     signal,
     onStart: (s) => {
       say(
         `${s.images} images in ${s.kind} ${input}${s.refused ? `, ${s.refused} other entries refused` : ''}; ` +
           `crop ${crop === 0 ? 'largest centred square' : `${crop}x${crop}`} -> ${size}x${size}, ${s.workers} workers -> ${out}`,
       );
+      if (s.attributes) say(`labels: ${s.attributes.names.length} attributes from ${s.attributes.source}`);
       progress = new Progress({ label: 'prepare', total: Math.min(limit ?? Infinity, s.images) + s.refused, unit: 'img' });
     },
     onProgress: (p) => progress?.update(p.processed, p.skipped ? `skipped ${p.skipped}` : ''),

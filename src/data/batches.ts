@@ -1,6 +1,6 @@
 import { UsageError, assertInteger } from '../errors.js';
 import { Rng } from '../util/rng.js';
-import type { DatasetReader } from './dataset-file.js';
+import type { DatasetAttributes, DatasetReader } from './dataset-file.js';
 
 /**
  * Training batches from a dataset file, in an order that is a pure function of (seed, epoch).
@@ -19,6 +19,8 @@ import type { DatasetReader } from './dataset-file.js';
  *   batches; world size 1 is the single-process order.
  * - Batches are uint8 HWC (RGB) images back to back, the form `TrainingEngine.trainStep` takes.
  *   A fresh buffer is returned per batch unless the caller passes one to `read`.
+ * - A labelled data set's batches also carry `labels`: n x K floats, +1/-1, in the order of
+ *   `reader.attributes.names`, row i labelling image i. Unlabelled batches have no `labels` key.
  */
 
 export interface BatchPosition {
@@ -34,6 +36,8 @@ export interface Batch extends BatchPosition {
   images: Uint8Array;
   /** Number of images in `images` (always batchSize). */
   n: number;
+  /** Labelled data sets only: n x K labels (+1/-1) in the data set's attribute order. */
+  labels?: Float32Array;
 }
 
 export interface BatchLoaderOptions {
@@ -83,6 +87,11 @@ export class BatchLoader {
     this.stepsPerEpoch = Math.floor(count / global);
   }
 
+  /** The data set's attribute names and frequencies; undefined when it is unlabelled. */
+  get attributes(): DatasetAttributes | undefined {
+    return this.reader.attributes;
+  }
+
   /** Images per step over all ranks. */
   get globalBatchSize(): number {
     return this.batchSize * this.worldSize;
@@ -130,7 +139,9 @@ export class BatchLoader {
   read(pos: BatchPosition, out?: Uint8Array): Batch {
     const idx = this.indices(pos);
     const images = this.reader.read(idx, out ?? new Uint8Array(this.batchSize * this.reader.imageBytes));
-    return { epoch: pos.epoch, stepInEpoch: pos.stepInEpoch, step: this.stepOf(pos), images, n: this.batchSize };
+    const batch: Batch = { epoch: pos.epoch, stepInEpoch: pos.stepInEpoch, step: this.stepOf(pos), images, n: this.batchSize };
+    if (this.reader.attributes !== undefined) batch.labels = this.reader.readLabels(idx);
+    return batch;
   }
 
   /**

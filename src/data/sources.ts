@@ -32,7 +32,23 @@ export interface ImageSource {
   /** Entries refused before reading (unsafe zip paths, other file types), sorted by name. */
   readonly refused: readonly Skipped[];
   read(index: number): Promise<Buffer>;
+  /**
+   * The bytes of a file that is not an image, by its name in `refused` (how `prepare` reads a
+   * `list_attr_celeba.txt` that came with the images); `maxBytes` bounds what is read.
+   */
+  readOther(name: string, maxBytes: number): Promise<Buffer>;
   close(): Promise<void>;
+}
+
+/** What `readOther` throws for a file larger than `maxBytes` (its message gives the size). */
+export class TooLargeError extends Error {
+  constructor(
+    readonly file: string,
+    readonly bytes: number,
+    readonly maxBytes: number,
+  ) {
+    super(`${file} is ${bytes} bytes, more than the ${maxBytes} allowed`);
+  }
 }
 
 function isImageName(name: string): boolean {
@@ -115,6 +131,13 @@ async function openFolder(root: string): Promise<ImageSource> {
     // Synchronous on purpose: one small file costs a few syscalls, while fs.promises.readFile
     // makes four thread-pool round trips, a visible share of prepare's CPU time per CelebA image.
     read: async (i) => readFileSync(join(root, ...itemAt(names, i, 'image').split('/'))),
+    readOther: async (name, maxBytes) => {
+      if (!refused.some((s) => s.name === name)) throw new RangeError(`${name} is not one of the other files in ${root}`);
+      const path = join(root, ...name.split('/'));
+      const bytes = (await stat(path)).size;
+      if (bytes > maxBytes) throw new TooLargeError(name, bytes, maxBytes);
+      return readFileSync(path);
+    },
     close: async () => undefined,
   };
 }
@@ -214,6 +237,8 @@ async function openZip(path: string): Promise<ImageSource> {
   reader.cacheFrom = (zip as unknown as { readEntryCursor: number }).readEntryCursor;
   const entries: { name: string; entry: yauzl.Entry }[] = [];
   const refused: Skipped[] = [];
+  /** Entries that are not images, readable through readOther. */
+  const others = new Map<string, yauzl.Entry>();
   try {
     await new Promise<void>((resolve, reject) => {
       zip.on('entry', (entry: yauzl.Entry) => {
@@ -231,6 +256,7 @@ async function openZip(path: string): Promise<ImageSource> {
           entries.push({ name, entry: slimEntry(entry) });
         } else {
           refused.push(notAnImage(name));
+          others.set(name, slimEntry(entry));
         }
         zip.readEntry();
       });
@@ -253,6 +279,12 @@ async function openZip(path: string): Promise<ImageSource> {
     names: entries.map((e) => e.name),
     refused,
     read: async (i) => readZipEntrySync(fd, itemAt(entries, i, 'image').entry),
+    readOther: async (name, maxBytes) => {
+      const entry = others.get(name);
+      if (entry === undefined) throw new RangeError(`${name} is not one of the other entries of ${path}`);
+      if (entry.uncompressedSize > maxBytes) throw new TooLargeError(name, entry.uncompressedSize, maxBytes);
+      return readZipEntrySync(fd, entry);
+    },
     close: async () => zip.close(),
   };
 }

@@ -1,6 +1,11 @@
-import { assertInteger } from '../errors.js';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import sharp from 'sharp';
+import { UsageError, assertInteger, fileError } from '../errors.js';
 import { Rng } from '../util/rng.js';
 import { itemAt } from '../util/at.js';
+import { ensureFolder, fsyncDir, tempPathFor, writeAllSync } from '../util/atomic.js';
+import { ATTRIBUTE_FILE_NAME, formatAttributeFile } from './attributes.js';
 import { DatasetWriter, type DatasetHeader } from './dataset-file.js';
 import { abortedError, prepareOutput } from './prepare.js';
 
@@ -27,6 +32,79 @@ const HAIR: readonly Rgb[] = [
   [20, 16, 14], [45, 30, 22], [80, 52, 32], [120, 84, 50], [190, 150, 90], [226, 196, 130], [150, 60, 30], [170, 170, 170],
 ];
 const IRIS: readonly Rgb[] = [[70, 44, 26], [40, 28, 20], [60, 100, 150], [70, 110, 70], [110, 90, 60]];
+
+/**
+ * The CelebA attributes a synthetic face carries, in CelebA's order: each one is a choice the
+ * drawing makes and shows (see `attributesOf`). CelebA's other attributes (Male, Young,
+ * Wearing_Hat, ...) have no counterpart in the drawing, so they are not claimed.
+ */
+export const SYNTHETIC_ATTRIBUTES: readonly string[] = Object.freeze([
+  'Bangs', 'Black_Hair', 'Blond_Hair', 'Brown_Hair', 'Eyeglasses', 'Gray_Hair', 'Mouth_Slightly_Open', 'No_Beard', 'Pale_Skin', 'Smiling',
+]);
+
+/** CelebA's name for each HAIR colour (null: red, which CelebA has no attribute for). */
+const HAIR_NAMES: readonly (string | null)[] = ['Black_Hair', 'Black_Hair', 'Brown_Hair', 'Brown_Hair', 'Blond_Hair', 'Blond_Hair', null, 'Gray_Hair'];
+/**
+ * Skin lighter than this (Rec. 601 luma, 0..255) is Pale_Skin: the lightest quarter of the way
+ * between the two lightest SKIN tones (luma 230 and 204) and above.
+ */
+const PALE_LUMA = 223;
+
+function luma(c: Rgb): number {
+  return 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2];
+}
+
+/**
+ * Where "the middle of the forehead" is, in face half-heights above the face centre: halfway
+ * between the brows (about 0.3) and the hairline (about 0.9). A fringe that reaches it is Bangs;
+ * one that stops above it reads as a hairline. Short and long styles draw fringes ending between
+ * 0.76 and 0.53, so some of them are Bangs; a side part always reaches it; cropped hair never
+ * (about 31% of faces in all, measured over 4000).
+ */
+const FOREHEAD_MIDDLE = 0.6;
+
+/** Whether the point (x, y) lies inside `e` (its clips included); all in one frame. */
+function covers(e: EllipseShape, x: number, y: number): boolean {
+  const c = Math.cos(e.angle ?? 0);
+  const s = Math.sin(e.angle ?? 0);
+  const dx = x - e.cx;
+  const dy = y - e.cy;
+  const nx = (dx * c + dy * s) / e.rx;
+  const ny = (-dx * s + dy * c) / e.ry;
+  return nx * nx + ny * ny <= 1 && ny >= (e.yMin ?? -1) && ny <= (e.yMax ?? 1);
+}
+
+/** The HAIR palette colour nearest to `c` (the drawn hair blends two). */
+function nearestHair(c: Rgb): number {
+  let best = 0;
+  let bestD = Infinity;
+  HAIR.forEach((h, i) => {
+    const d = (h[0] - c[0]) ** 2 + (h[1] - c[1]) ** 2 + (h[2] - c[2]) ** 2;
+    if (d < bestD) {
+      bestD = d;
+      best = i;
+    }
+  });
+  return best;
+}
+
+/** A face's labels, +1/-1 per SYNTHETIC_ATTRIBUTES entry, from what was drawn. */
+export function attributesOf(t: FaceTraits): Int8Array {
+  const hairName = HAIR_NAMES[nearestHair(t.hair)];
+  const has: Record<string, boolean> = {
+    Bangs: t.bangs,
+    Black_Hair: hairName === 'Black_Hair',
+    Blond_Hair: hairName === 'Blond_Hair',
+    Brown_Hair: hairName === 'Brown_Hair',
+    Eyeglasses: t.glasses,
+    Gray_Hair: hairName === 'Gray_Hair',
+    Mouth_Slightly_Open: t.mouth === 2,
+    No_Beard: !t.beard,
+    Pale_Skin: luma(t.skin) > PALE_LUMA,
+    Smiling: t.mouth === 1,
+  };
+  return Int8Array.from(SYNTHETIC_ATTRIBUTES, (name) => (has[name] ? 1 : -1));
+}
 
 function mix(a: Rgb, b: Rgb, t: number): Rgb {
   return [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t, a[2] + (b[2] - a[2]) * t];
@@ -239,6 +317,41 @@ function supersample(size: number): number {
  * `out` at byte `offset`.
  */
 export function renderSyntheticFace(seed: number, index: number, size: number, out: Uint8Array = new Uint8Array(size * size * 3), offset = 0): Uint8Array {
+  drawFace(seed, index, size, out, offset);
+  return out;
+}
+
+/**
+ * Draw image `index` as `renderSyntheticFace` does, and write its labels (+1/-1, one per
+ * `SYNTHETIC_ATTRIBUTES` entry) into `labels` at `labelOffset`.
+ */
+export function renderLabelledFace(
+  seed: number,
+  index: number,
+  size: number,
+  out: Uint8Array = new Uint8Array(size * size * 3),
+  offset = 0,
+  labels: Int8Array = new Int8Array(SYNTHETIC_ATTRIBUTES.length),
+  labelOffset = 0,
+): { pixels: Uint8Array; labels: Int8Array } {
+  labels.set(attributesOf(drawFace(seed, index, size, out, offset)), labelOffset);
+  return { pixels: out, labels };
+}
+
+/** The drawing's choices that labels are read from; the rest (pose, colours, sizes) stay unlabelled. */
+export interface FaceTraits {
+  /** The hair colour as drawn (a blend of two palette colours). */
+  hair: Rgb;
+  /** Hair over the middle of the forehead (a low fringe, or a side part swept across). */
+  bangs: boolean;
+  glasses: boolean;
+  beard: boolean;
+  /** 0 closed mouth, 1 smile showing teeth, 2 open mouth. */
+  mouth: number;
+  skin: Rgb;
+}
+
+function drawFace(seed: number, index: number, size: number, out: Uint8Array, offset: number): FaceTraits {
   const rng = new Rng(seed, 'synthetic', index);
   const u = (lo: number, hi: number) => rng.range(lo, hi);
   const pick = <T>(xs: readonly T[]): T => itemAt(xs, rng.int(xs.length), 'choice');
@@ -288,13 +401,20 @@ export function renderSyntheticFace(seed: number, index: number, size: number, o
   canvas.ellipse({ cx: jx, cy: jy, rx: jawRx, ry: faceRy * 0.7, angle: tilt }, skin);
 
   // Fringe or parting across the forehead.
+  // `fringe` is the shape in face-local coordinates (upright, centre 0,0), kept for the Bangs label.
+  let fringe: EllipseShape | null = null;
   if (hairStyle === 0 || hairStyle === 1) {
-    const [fx, fy] = at(0, -faceRy * 0.82);
-    canvas.ellipse({ cx: fx, cy: fy, rx: faceRx * u(1.0, 1.1), ry: faceRy * u(0.3, 0.48), angle: tilt, yMax: u(0.2, 0.6) }, hair);
+    // Drawn in the order rx, ry, yMax, as the random stream has always been read.
+    const rx = faceRx * u(1.0, 1.1);
+    const ry = faceRy * u(0.3, 0.48);
+    fringe = { cx: 0, cy: -faceRy * 0.82, rx, ry, yMax: u(0.2, 0.6) };
+    const [fx, fy] = at(fringe.cx, fringe.cy);
+    canvas.ellipse({ ...fringe, cx: fx, cy: fy, angle: tilt }, hair);
   } else if (hairStyle === 3) {
     const side = rng.uniform() < 0.5 ? -1 : 1;
-    const [fx, fy] = at(side * faceRx * 0.25, -faceRy * 0.85);
-    canvas.ellipse({ cx: fx, cy: fy, rx: faceRx * 0.95, ry: faceRy * 0.4, angle: tilt + side * 0.35 }, hair);
+    fringe = { cx: side * faceRx * 0.25, cy: -faceRy * 0.85, rx: faceRx * 0.95, ry: faceRy * 0.4, angle: side * 0.35 };
+    const [fx, fy] = at(fringe.cx, fringe.cy);
+    canvas.ellipse({ ...fringe, cx: fx, cy: fy, angle: tilt + side * 0.35 }, hair);
   } else {
     // Cropped hair: a thin shadow along the hairline, clipped to the head.
     const [fx, fy] = at(0, -faceRy * 0.7);
@@ -349,7 +469,8 @@ export function renderSyntheticFace(seed: number, index: number, size: number, o
 
   // Beard (some faces), then the mouth over it.
   const mouthY = faceRy * u(0.42, 0.52);
-  if (rng.uniform() < 0.12) {
+  const beard = rng.uniform() < 0.12;
+  if (beard) {
     canvas.ellipse({ cx: jx, cy: jy, rx: jawRx, ry: faceRy * 0.7, angle: tilt, yMin: 0.2 }, hair, u(0.6, 0.95));
   }
   const [mx, my] = at(0, mouthY);
@@ -368,7 +489,7 @@ export function renderSyntheticFace(seed: number, index: number, size: number, o
   }
 
   canvas.downsample(size, out, offset);
-  return out;
+  return { hair, bangs: fringe !== null && covers(fringe, 0, -faceRy * FOREHEAD_MIDDLE), glasses, beard, mouth: mood, skin };
 }
 
 export interface SyntheticOptions {
@@ -377,6 +498,8 @@ export interface SyntheticOptions {
   size: number;
   seed: number;
   overwrite?: boolean;
+  /** Keep only these of SYNTHETIC_ATTRIBUTES, in this order; default all of them. */
+  attrSubset?: readonly string[];
   /** Called once the output is known to be writable, before drawing starts. */
   onStart?: () => void;
   onProgress?: (p: { prepared: number; total: number }) => void;
@@ -389,37 +512,194 @@ export interface SyntheticResult {
   header: DatasetHeader;
   seed: number;
   seconds: number;
+  /** The attributes each image is labelled with, in order. */
+  attributes: readonly string[];
 }
 
 const SYNTH_CHUNK = 512;
 
+/** The columns of SYNTHETIC_ATTRIBUTES that `subset` keeps (all by default). */
+function syntheticColumns(subset: readonly string[] | undefined): number[] {
+  if (subset === undefined) return SYNTHETIC_ATTRIBUTES.map((_, i) => i);
+  if (subset.length === 0) throw new UsageError('E_BAD_ARGUMENT', '--attr-subset names no attributes', { hint: 'Name one or more, e.g. --attr-subset Smiling,Eyeglasses.' });
+  return subset.map((name) => {
+    const c = SYNTHETIC_ATTRIBUTES.indexOf(name);
+    if (c < 0) {
+      throw new UsageError('E_ATTR_UNKNOWN', `--attr-subset names ${name}, which synthetic faces do not carry`, {
+        hint: `Synthetic faces carry: ${SYNTHETIC_ATTRIBUTES.join(', ')}.`,
+      });
+    }
+    return c;
+  });
+}
+
+/** Draw images start..start+n-1 into `pixels` and their labels (the kept columns) into `labels`. */
+function drawChunk(seed: number, start: number, n: number, size: number, columns: readonly number[], pixels: Uint8Array, labels: Int8Array): void {
+  const imageBytes = size * size * 3;
+  const all = new Int8Array(SYNTHETIC_ATTRIBUTES.length);
+  for (let k = 0; k < n; k++) {
+    renderLabelledFace(seed, start + k, size, pixels, k * imageBytes, all, 0);
+    columns.forEach((c, j) => (labels[k * columns.length + j] = all[c]!));
+  }
+}
+
 /**
- * Write a synthetic data set (header flag `synthetic` set). Drawing runs on the main thread in
- * chunks, yielding between them so progress can be shown; drawing is cheaper than decoding
- * JPEGs, so it needs no worker threads.
+ * Write a synthetic data set (header flag `synthetic` set), labelled with the attributes each
+ * face was drawn with. Drawing runs on the main thread in chunks, yielding between them so
+ * progress can be shown; drawing is cheaper than decoding JPEGs, so it needs no worker threads.
  */
 export async function prepareSynthetic(opts: SyntheticOptions): Promise<SyntheticResult> {
   const started = performance.now();
   const count = assertInteger('--synthetic', opts.count, 1, 10_000_000);
   const size = assertInteger('--size', opts.size, 4, 1024);
   const seed = assertInteger('--seed', opts.seed, 0, 0xffffffff);
+  const columns = syntheticColumns(opts.attrSubset);
+  const names = columns.map((c) => SYNTHETIC_ATTRIBUTES[c]!);
   prepareOutput(opts.out, opts.overwrite ?? false);
   opts.onStart?.();
   const imageBytes = size * size * 3;
-  const writer = new DatasetWriter(opts.out, size, size, 3, true, seed);
+  const writer = new DatasetWriter(opts.out, size, size, 3, true, seed, names);
   try {
     const chunk = new Uint8Array(SYNTH_CHUNK * imageBytes);
+    const labels = new Int8Array(SYNTH_CHUNK * columns.length);
     for (let start = 0; start < count; start += SYNTH_CHUNK) {
       if (opts.signal?.aborted) throw abortedError(opts.out);
       const n = Math.min(SYNTH_CHUNK, count - start);
-      for (let k = 0; k < n; k++) renderSyntheticFace(seed, start + k, size, chunk, k * imageBytes);
-      writer.append(chunk.subarray(0, n * imageBytes));
+      drawChunk(seed, start, n, size, columns, chunk, labels);
+      writer.append(chunk.subarray(0, n * imageBytes), labels.subarray(0, n * columns.length));
       opts.onProgress?.({ prepared: start + n, total: count });
       await new Promise((resolve) => setImmediate(resolve));
     }
     const header = writer.finish();
-    return { out: opts.out, header, seed, seconds: (performance.now() - started) / 1000 };
+    return { out: opts.out, header, seed, seconds: (performance.now() - started) / 1000, attributes: names };
   } finally {
     writer.abort(); // no-op after finish()
   }
+}
+
+/** `000001.png`: CelebA's 1-based, zero-padded names (6 digits, more for over 999,999 images). */
+export function syntheticImageName(index: number, count: number): string {
+  return `${String(index + 1).padStart(Math.max(6, String(count).length), '0')}.png`;
+}
+
+export interface SyntheticFolderResult {
+  out: string;
+  count: number;
+  seed: number;
+  seconds: number;
+  attributes: readonly string[];
+  /** The attribute file written beside the images. */
+  attributeFile: string;
+}
+
+/**
+ * `prepare --synthetic N --out <folder>/`: the same faces as PNGs (`000001.png`, ...) plus a
+ * `list_attr_celeba.txt` in CelebA's exact format, the interchange form any CelebA tool reads;
+ * `prepare --input <folder>` turns it back into a labelled data set with the same labels.
+ *
+ * Atomic like every write that matters: everything goes into a temporary folder beside `out`
+ * (each file fsynced), renamed into place at the end. `out` may be missing or empty; a folder
+ * with files in it is replaced only with `overwrite` and only when it is an earlier export (it
+ * holds a list_attr_celeba.txt), so --force cannot delete an unrelated folder.
+ */
+export async function exportSyntheticFolder(opts: SyntheticOptions): Promise<SyntheticFolderResult> {
+  const started = performance.now();
+  const count = assertInteger('--synthetic', opts.count, 1, 10_000_000);
+  const size = assertInteger('--size', opts.size, 4, 1024);
+  const seed = assertInteger('--seed', opts.seed, 0, 0xffffffff);
+  const columns = syntheticColumns(opts.attrSubset);
+  const names = columns.map((c) => SYNTHETIC_ATTRIBUTES[c]!);
+  const out = opts.out.replace(/[\\/]+$/, '') || opts.out;
+  const replacing = checkFolderOutput(out, opts.overwrite ?? false);
+  ensureFolder(dirname(out), 'create the output folder');
+  opts.onStart?.();
+  const tmp = tempPathFor(out);
+  try {
+    mkdirSync(tmp);
+  } catch (err) {
+    throw fileError(err, out, 'create');
+  }
+  try {
+    const imageBytes = size * size * 3;
+    const chunk = new Uint8Array(SYNTH_CHUNK * imageBytes);
+    const labels = new Int8Array(count * columns.length); // K bytes per image, for the attribute file
+    const imageNames: string[] = [];
+    for (let start = 0; start < count; start += SYNTH_CHUNK) {
+      if (opts.signal?.aborted) throw abortedError(out);
+      const n = Math.min(SYNTH_CHUNK, count - start);
+      drawChunk(seed, start, n, size, columns, chunk, labels.subarray(start * columns.length));
+      const pngs = await Promise.all(
+        Array.from({ length: n }, (_, k) => sharp(chunk.subarray(k * imageBytes, (k + 1) * imageBytes), { raw: { width: size, height: size, channels: 3 } }).png().toBuffer()),
+      );
+      pngs.forEach((png, k) => {
+        const name = syntheticImageName(start + k, count);
+        imageNames.push(name);
+        writeDurable(join(tmp, name), png, join(out, name));
+      });
+      opts.onProgress?.({ prepared: start + n, total: count });
+    }
+    writeDurable(join(tmp, ATTRIBUTE_FILE_NAME), formatAttributeFile(names, imageNames, labels), join(out, ATTRIBUTE_FILE_NAME));
+    fsyncDir(tmp);
+    moveIntoPlace(tmp, out, replacing);
+  } catch (err) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw err;
+  }
+  return { out, count, seed, seconds: (performance.now() - started) / 1000, attributes: names, attributeFile: join(out, ATTRIBUTE_FILE_NAME) };
+}
+
+/** Whether `out` is an earlier export to replace; throws E_OUTPUT_EXISTS for a folder it must not touch. */
+function checkFolderOutput(out: string, overwrite: boolean): boolean {
+  if (!existsSync(out)) return false;
+  if (!statSync(out).isDirectory()) {
+    throw new UsageError('E_OUTPUT_EXISTS', `--out ${out} is a file, but a folder of images was asked for (the trailing slash)`, {
+      hint: 'Choose a new folder, or leave out the trailing slash to write a .cgds data set.',
+    });
+  }
+  const entries = readdirSync(out);
+  if (entries.length === 0) return false;
+  if (!overwrite || !entries.includes(ATTRIBUTE_FILE_NAME)) {
+    throw new UsageError('E_OUTPUT_EXISTS', `--out ${out} is a folder that already holds ${entries.length} file${entries.length === 1 ? '' : 's'}`, {
+      hint: overwrite
+        ? `--force replaces only an earlier export (a folder with ${ATTRIBUTE_FILE_NAME}); choose a new or empty folder.`
+        : 'Choose a new or empty folder, or pass --force to replace an earlier export.',
+    });
+  }
+  return true;
+}
+
+function writeDurable(path: string, data: string | Uint8Array, shown: string): void {
+  let fd: number;
+  try {
+    fd = openSync(path, 'w');
+  } catch (err) {
+    throw fileError(err, shown, 'write');
+  }
+  try {
+    writeAllSync(fd, data);
+    fsyncSync(fd);
+  } catch (err) {
+    throw fileError(err, shown, 'write');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Rename the finished temporary folder to `out`; an earlier export is set aside first and deleted after. */
+function moveIntoPlace(tmp: string, out: string, replacing: boolean): void {
+  try {
+    if (replacing) {
+      const old = `${tmp}.old`;
+      renameSync(out, old);
+      renameSync(tmp, out);
+      fsyncDir(dirname(out));
+      rmSync(old, { recursive: true, force: true });
+    } else {
+      if (existsSync(out)) rmdirSync(out); // empty (checked): rename cannot replace a folder everywhere
+      renameSync(tmp, out);
+    }
+  } catch (err) {
+    throw fileError(err, out, 'write');
+  }
+  fsyncDir(dirname(out));
 }

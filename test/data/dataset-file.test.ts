@@ -88,7 +88,7 @@ test('EXPECTED FAILURE - truncated, wrong magic, wrong version, flipped pixel, m
     const v = Buffer.from(good);
     v.writeUInt16LE(9, 4);
     writeFileSync(version, v);
-    assert.throws(() => new DatasetReader(version), assertCode('E_DATASET_VERSION', /has dataset format version 9; this celeba-gan reads versions 1 and 2/));
+    assert.throws(() => new DatasetReader(version), assertCode('E_DATASET_VERSION', /has dataset format version 9; this celeba-gan reads versions 1, 2 and 3/));
 
     const flipped = join(dir, 'flipped.cgds');
     const f = Buffer.from(good);

@@ -88,11 +88,11 @@ test('EXPECTED FAILURE - usage errors exit 2, runtime failures exit 1', async ()
   const good = join(dir, 'for-corrupt-28.cgds'); // its own, so this test runs alone too
   assert.equal((await cli('prepare', '--synthetic', '5', '--out', good)).code, 0);
   const bytes = readFileSync(good);
-  bytes[bytes.length - 1]! ^= 0xff;
+  bytes[64 + 10]! ^= 0xff; // a pixel (the file ends with the synthetic labels' attribute table)
   writeFileSync(bad, bytes);
   const r = await cli('prepare', '--inspect', bad);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /\[E_DATASET_CORRUPT\]: .*corrupt\.cgds is not a valid celeba-gan dataset: checksum of the pixels and header fields/);
+  assert.match(r.stderr, /\[E_DATASET_CORRUPT\]: .*corrupt\.cgds is not a valid celeba-gan dataset: checksum of the pixels, labels and header fields/);
 });
 
 test('Ctrl-C during prepare: exit 130, a clear message, no file left behind', async () => {
@@ -202,4 +202,44 @@ test('crash leftovers: prepare reports and removes a killed prepare\'s .x.cgds.*
   assert.equal(r.code, 0, r.stderr);
   assert.ok(r.stderr.includes(`removed ${stale} (left by an interrupted prepare of faces-28.cgds)`), r.stderr);
   assert.deepEqual(readdirSync(data).sort(), [`.notes.txt.${dead}.lz0.tmp`, 'other-28.cgds']);
+});
+
+test('prepare --synthetic N --out <folder>/ writes PNGs and list_attr_celeba.txt; --input reads them back labelled; --inspect lists the labels', async () => {
+  const faces = join(dir, 'faces');
+  const w = await cli('prepare', '--synthetic', '12', '--out', `${faces}/`, '--seed', '4', '--attr-subset', 'Smiling,Eyeglasses');
+  assert.equal(w.code, 0, w.stderr);
+  assert.match(w.stdout, /^wrote 12 synthetic faces and .*faces\/list_attr_celeba\.txt \(Smiling, Eyeglasses\) -> .*faces$/m);
+  assert.equal(readdirSync(faces).length, 13);
+  assert.equal(readFileSync(join(faces, 'list_attr_celeba.txt'), 'utf8').split('\n')[1], 'Smiling Eyeglasses ');
+
+  const out = join(dir, 'faces-28.cgds');
+  const p = await cli('prepare', '--input', faces, '--crop', '0', '--out', out);
+  assert.equal(p.code, 0, p.stderr);
+  assert.match(p.stderr, /labels: 2 attributes from .*faces\/list_attr_celeba\.txt/);
+  assert.match(p.stdout, /^prepared 12, skipped 0 -> /m);
+  const i = await cli('prepare', '--inspect', out);
+  assert.equal(i.code, 0, i.stderr);
+  assert.match(i.stdout, /labels: +2 attributes: Smiling \d+\.\d%, Eyeglasses \d+\.\d%\n/);
+  assert.match(i.stdout, /format: +version 3/);
+});
+
+test('ERROR PATH - attribute flags and files through the CLI: usage errors exit 2, a bad file exits 1 naming the line', async () => {
+  const photos = join(dir, 'labelled-photos');
+  mkdirSync(photos);
+  await sharp({ create: { width: 8, height: 8, channels: 3, background: { r: 1, g: 2, b: 3 } } }).png().toFile(join(photos, 'a.png'));
+  writeFileSync(join(photos, 'list_attr_celeba.txt'), '1\nSmiling Male\na.png 1 yes\n');
+  const cases: [string[], number, RegExp][] = [
+    [['prepare', '--synthetic', '5', '--attributes', 'x.txt'], 2, /\[E_BAD_ARGUMENT\]: --attributes only applies with --input/],
+    [['prepare', '--inspect', 'x.cgds', '--attr-subset', 'Smiling'], 2, /\[E_BAD_ARGUMENT\]: --attr-subset does not apply with --inspect/],
+    [['prepare', '--synthetic', '5', '--out', join(dir, 'u.cgds'), '--attr-subset', 'Smiling,Male'], 2, /\[E_ATTR_UNKNOWN\]: --attr-subset names Male, which synthetic faces do not carry\n {2}Synthetic faces carry: Bangs, /],
+    [['prepare', '--synthetic', '5', '--out', join(dir, 'u.cgds'), '--attr-subset', 'Smiling,'], 2, /\[E_BAD_ARGUMENT\]: Expected attribute names separated by commas/],
+    [['prepare', '--input', photos, '--out', join(dir, 'v.cgds')], 1, /\[E_ATTR_VALUE\]: .*list_attr_celeba\.txt line 3: a\.png has "yes" for Male; values are 1 or -1/],
+    [['prepare', '--input', photos, '--out', join(dir, 'v.cgds'), '--attributes', join(dir, 'absent.txt')], 2, /\[E_ATTR_MISSING\]: --attributes .*absent\.txt does not exist/],
+  ];
+  for (const [args, code, pattern] of cases) {
+    const r = await cli(...args);
+    assert.equal(r.code, code, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, pattern, args.join(' '));
+  }
+  assert.equal(existsSync(join(dir, 'u.cgds')) || existsSync(join(dir, 'v.cgds')), false, 'nothing written');
 });

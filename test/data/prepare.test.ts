@@ -220,7 +220,7 @@ test(
         ['xx/evil.jpg', await jpg(3)],
         ['xabs/evil.jpg', await jpg(4)],
         ['__MACOSX/img_align_celeba/._000001.jpg', Buffer.from('resource fork')],
-        ['list_attr_celeba.txt', Buffer.from('202599\n')],
+        ['list_bbox_celeba.txt', Buffer.from('202599\n')],
       ],
       [
         ['xx/evil.jpg', '../evil.jpg'],
@@ -239,7 +239,7 @@ test(
     assert.equal(r.source, 'zip');
     assert.equal(r.prepared, 3);
     const byName = new Map(r.skipped.map((s) => [s.name, s.reason]));
-    assert.deepEqual([...byName.keys()].sort(), ['../evil.jpg', '/abs/evil.jpg', 'img_align_celeba/000004.jpg', 'img_align_celeba/000005.png', 'list_attr_celeba.txt']);
+    assert.deepEqual([...byName.keys()].sort(), ['../evil.jpg', '/abs/evil.jpg', 'img_align_celeba/000004.jpg', 'img_align_celeba/000005.png', 'list_bbox_celeba.txt']);
     assert.match(byName.get('img_align_celeba/000005.png')!, /^(unreadable|not a readable image): /);
     assert.match(byName.get('../evil.jpg')!, /refused: unsafe path in zip \(invalid relative path: \.\.\/evil\.jpg\)/);
     assert.match(byName.get('/abs/evil.jpg')!, /refused: unsafe path in zip \(absolute path: \/abs\/evil\.jpg\)/);

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatasetReader } from '../../src/data/dataset-file.js';
-import { prepareSynthetic, renderSyntheticFace } from '../../src/data/synthetic.js';
+import { SYNTHETIC_ATTRIBUTES, prepareSynthetic, renderSyntheticFace } from '../../src/data/synthetic.js';
 
 function withDir(fn: (dir: string) => Promise<void>): () => Promise<void> {
   return async () => {
@@ -27,7 +27,9 @@ test(
     assert.notEqual(c.header.checksum, a.header.checksum);
     const r = new DatasetReader(join(dir, 'a.cgds'));
     r.verify();
-    assert.deepEqual({ ...r.header, checksum: '' }, { version: 2, count: 600, height: 28, width: 28, channels: 3, synthetic: true, seed: 11, checksum: '' });
+    const { attributes, ...fields } = r.header;
+    assert.deepEqual({ ...fields, checksum: '' }, { version: 3, count: 600, height: 28, width: 28, channels: 3, synthetic: true, seed: 11, checksum: '' });
+    assert.deepEqual(attributes?.names, [...SYNTHETIC_ATTRIBUTES], 'labelled with every attribute the drawing shows');
     // Image i depends on (seed, i) only: the first 600 of a bigger set are the same images
     // (crossing the 512-image chunk boundary).
     const bigger = await prepareSynthetic({ count: 700, out: join(dir, 'd.cgds'), size: 28, seed: 11 });
