@@ -117,6 +117,31 @@ export class LabelRowCounter {
   }
 }
 
+/** What countLabelRows reads: a labelled data set (src/data's DatasetReader is one). */
+export interface LabelSource {
+  readonly count: number;
+  /** Labels of images `indices`, K per image (+1/-1), back to back into `out`. */
+  readLabels(indices: ArrayLike<number>, out: Float32Array): Float32Array;
+}
+
+/** Rows read per call: 4096 x K floats (640 KiB for 40 attributes) whatever the data set's size. */
+const COUNT_CHUNK = 4096;
+
+/**
+ * Count every label row of a data set, in chunks (memory: one chunk plus one entry per distinct
+ * row). For the export: `attributeRows: countLabelRows(reader, K).table()`.
+ */
+export function countLabelRows(source: LabelSource, attributeCount: number): LabelRowCounter {
+  const counter = new LabelRowCounter(attributeCount);
+  const out = new Float32Array(COUNT_CHUNK * attributeCount);
+  for (let first = 0; first < source.count; first += COUNT_CHUNK) {
+    const n = Math.min(COUNT_CHUNK, source.count - first);
+    const indices = Uint32Array.from({ length: n }, (_, i) => first + i);
+    counter.add(source.readLabels(indices, out).subarray(0, n * attributeCount));
+  }
+  return counter;
+}
+
 /** The metadata value of a table (keys in a fixed order, so equal tables give equal bytes). */
 export function encodeRowTable(t: LabelRowTable): string {
   return JSON.stringify({ images: t.images, rows: t.rows, counts: t.counts });
@@ -165,7 +190,10 @@ export function decodeRowTable(value: unknown, k: number, what: string): Decoded
     if (seen.has(key)) return bad(`row ${key} appears twice`);
     seen.add(key);
     if ((parseInt(key[digits - 1]!, 16) & ((1 << spare) - 1)) !== 0) return bad(`row ${key} sets bits past its ${k} attributes`);
-    for (let a = 0; a < k; a++) rows[i * k + a] = (parseInt(key[a >> 2]!, 16) >> (3 - (a & 3))) & 1 ? 1 : -1;
+    for (let d = 0; d < digits; d++) {
+      const digit = parseInt(key[d]!, 16);
+      for (let b = 0; b < 4 && 4 * d + b < k; b++) rows[i * k + 4 * d + b] = digit & (8 >> b) ? 1 : -1;
+    }
     counts[i] = count;
     covered += count;
   }

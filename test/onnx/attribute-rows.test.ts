@@ -7,7 +7,8 @@ import { buildSpec } from '../../src/config/presets.js';
 import type { CelebaGanError } from '../../src/errors.js';
 import { readModelSummary } from '../../src/inference/model-file.js';
 import { parseModelAttributes } from '../../src/inference/attributes.js';
-import { LabelRowCounter, MAX_ROW_TABLE_BYTES, encodeRowTable } from '../../src/onnx/attribute-rows.js';
+import { LabelRowCounter, MAX_ROW_TABLE_BYTES, countLabelRows, encodeRowTable } from '../../src/onnx/attribute-rows.js';
+import { DatasetReader, DatasetWriter } from '../../src/data/dataset-file.js';
 import { buildGeneratorOnnx } from '../../src/onnx/export.js';
 import { META } from '../../src/onnx/metadata.js';
 import { ONNX, referenceSkip } from '../support/references.js';
@@ -34,6 +35,28 @@ test('the rows are written under celeba_gan.attribute_rows and read back as they
   assert.deepEqual(parseModelAttributes(summary.metadata, 'm.onnx'), { names: [...TEST_ATTRIBUTES], frequencies: null, rows });
   // Without the option, none are claimed.
   assert.equal(readModelSummary(buildGeneratorOnnx(spec, weights)).metadata.has(META.attributeRows), false);
+});
+
+test('countLabelRows counts a labelled .cgds in chunks: every image, each distinct row with its count', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cg-onnx-rows-data-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'labelled.cgds');
+  const n = 5000; // more than one chunk of 4096
+  const labels = Int8Array.from(fakeLabels(n, K, 12, 'onnx-rows-data'));
+  const writer = new DatasetWriter(path, 2, 2, 3, true, 1, [...TEST_ATTRIBUTES]);
+  writer.append(new Uint8Array(n * 2 * 2 * 3), labels);
+  writer.finish();
+  const reader = new DatasetReader(path);
+  try {
+    const counted = countLabelRows(reader, K).table();
+    const expected = new LabelRowCounter(K);
+    expected.add(labels);
+    assert.deepEqual(counted, expected.table());
+    assert.equal(counted.images, n);
+    assert.equal(counted.counts.length, 8, 'all 2^3 rows occur');
+  } finally {
+    reader.close();
+  }
 });
 
 test('with the rows the model still passes onnx.checker (full_check=True)', { skip: referenceSkip(ONNX) }, () => {
