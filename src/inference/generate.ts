@@ -4,11 +4,12 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import { CelebaGanError, UsageError, assertInteger, assertOneOf, fileError } from '../errors.js';
 import { ensureFolder, writeFileAtomicSync, type AtomicIo } from '../util/atomic.js';
 import { floatNchwToUint8Hwc, writeGridPng } from '../util/image.js';
+import type { AttributeDraw } from './attributes.js';
 import { EXTENSIONS, IMAGE_FORMATS, RESIZE_KERNELS, encodeImage, type ImageFormat, type ResizeKernel } from './encode.js';
 import { MAX_FACE_INDEX, assertFaceRange, checkTruncation, latentsFor } from './latents.js';
 import { ManifestAppender, dropSupersededLines, manifestFileName, manifestPartTag, manifestParts, summarizeManifest } from './manifest.js';
 import { acquireOutputLock, lockFileName, type OutputLock } from './output-lock.js';
-import type { GeneratorSession } from './session.js';
+import { checkAttributesGiven, type GeneratorSession } from './session.js';
 import { shardSlice, shardTag, type Shard } from './shards.js';
 
 /**
@@ -18,7 +19,8 @@ import { shardSlice, shardTag, type Shard } from './shards.js';
  *   for each batch of the run (or of this shard's slice):
  *     wait for a free slot         at most `depth` batches alive (running + being written)
  *     z = latents(seed, index)     image i of seed S always gets the same z
- *     images = model(z)            onnxruntime
+ *     y = attributes(seed, index)  conditional models: its label row (src/inference/attributes.ts)
+ *     images = model(z, y)         onnxruntime
  *     write the batch              encoded in libuv's pool (p-limit), written in index order
  *
  * Files are `face-<index>.<ext>` (index zero-padded to 6 digits), so image i of seed S has one
@@ -66,6 +68,12 @@ export interface GenerateOptions {
   upscale?: number;
   resize?: ResizeKernel;
   truncation?: number;
+  /**
+   * A conditional model's label rows: attributeDraw(session.info.attributes, request) (required
+   * for a conditional model, E_NO_LABELS without; E_NOT_CONDITIONAL for an unconditional one).
+   * The request is written on every manifest line (`attr`).
+   */
+  attributes?: AttributeDraw;
   /** Overwrite existing files. */
   force?: boolean;
   /** Make only this shard's contiguous slice of the n images (its own manifest part and lock). */
@@ -132,8 +140,9 @@ export async function generateImages(session: GeneratorSession, opts: GenerateOp
       if (inFlight.failed || opts.signal?.aborted) break;
       const count = Math.min(plan.batchSize, plan.end - first);
       const z = latentsFor(plan.seed, first, count, plan.zDim, plan.latent, plan.truncation);
+      const y = opts.attributes?.rowsFor(plan.seed, first, count);
       stats.maxInFlight = Math.max(stats.maxInFlight, inFlight.size + 1); // this one and those being written
-      const images = await runModel(session, z, count, stats);
+      const images = await runModel(session, z, count, stats, y);
       inFlight.add(writer.writeBatch(first, count, images));
     }
     await inFlight.drain();
@@ -198,6 +207,7 @@ function planRun(session: GeneratorSession, opts: GenerateOptions): Plan {
   const concurrency = assertInteger('encodeConcurrency', opts.encodeConcurrency ?? DEFAULT_ENCODE_CONCURRENCY, 1, 1024);
   const { info } = session;
   const truncation = checkTruncation(info.latent, opts.truncation);
+  checkAttributeSource(session, opts.attributes);
   const { channels: c } = info.image;
   if (c !== 1 && c !== 3 && c !== 4) throw new CelebaGanError('E_MODEL_METADATA', `model makes ${c}-channel images; only 1, 3 or 4 channels can be saved as images`);
   if (opts.shard && opts.grid) {
@@ -236,6 +246,7 @@ function planRun(session: GeneratorSession, opts: GenerateOptions): Plan {
       model: basename(info.modelPath),
       modelSha256: info.modelSha256,
       step: info.step,
+      ...(opts.attributes ? { attr: opts.attributes.request.text } : {}),
       ...(opts.shard ? { shard: `${opts.shard.index}/${opts.shard.count}` } : {}),
       ...opts.manifestExtra,
     },
@@ -392,9 +403,21 @@ function outputError(path: string, err: unknown): CelebaGanError {
   return new CelebaGanError('E_OUTPUT_WRITE', `could not write ${path}: ${(err as Error).message}`, { cause: err });
 }
 
-async function runModel(session: GeneratorSession, z: Float32Array, count: number, stats: { modelSeconds: number }): Promise<Float32Array> {
+/** Before anything is touched: the draw fits the model (its rows, its attributes), or there is none. */
+function checkAttributeSource(session: GeneratorSession, draw: AttributeDraw | undefined): void {
+  const { info } = session;
+  checkAttributesGiven(info, info.modelPath, draw !== undefined);
+  const names = info.attributes?.names ?? [];
+  if (draw && draw.model.names.join(',') !== names.join(',')) {
+    throw new CelebaGanError('E_BAD_LABELS', `the attribute draw is for attributes ${draw.model.names.join(', ')}, but model ${info.modelPath} has ${names.join(', ')}`, {
+      hint: 'Make the draw from this session: attributeDraw(session.info.attributes, request).',
+    });
+  }
+}
+
+async function runModel(session: GeneratorSession, z: Float32Array, count: number, stats: { modelSeconds: number }, y?: Float32Array): Promise<Float32Array> {
   const t = performance.now();
-  const images = await session.run(z, count);
+  const images = await session.run(z, count, y);
   stats.modelSeconds += (performance.now() - t) / 1000;
   return images;
 }

@@ -7,6 +7,7 @@ export {
   checkTruncation,
   METADATA_KEYS,
   INPUT_NAME,
+  ATTRIBUTES_INPUT_NAME,
   OUTPUT_NAME,
   SUPPORTED_OUTPUT_RANGE,
   type GeneratorInfo,
@@ -31,3 +32,13 @@ export { encodeImage, EXTENSIONS, type EncodeOptions } from './encode.js';
 export { manifestFileName } from './manifest.js';
 export { parseShard, shardFromEnv, shardSlice, SHARD_INDEX_ENV, type Shard } from './shards.js';
 export { readModelSummary, type ModelFileSummary } from './model-file.js';
+export {
+  attributeDraw,
+  parseAttributeRequest,
+  parseModelAttributes,
+  rowText,
+  AttributeDraw,
+  type AttributeRequest,
+  type ModelAttributes,
+  type NamedAttribute,
+} from './attributes.js';

@@ -15,15 +15,17 @@ import {
 import { CelebaGanError, UsageError, assertInteger } from '../errors.js';
 import { readModelSummary } from './model-file.js';
 import type { LatentKind } from './latents.js';
-import { META } from '../onnx/metadata.js';
+import { parseModelAttributes, type ModelAttributes } from './attributes.js';
+import { ATTRIBUTES_INPUT, META } from '../onnx/metadata.js';
 import { sha256Hex } from '../util/hash.js';
 
 export { latentsFor, checkTruncation, type LatentKind } from './latents.js';
 
 /**
  * The one path to an onnxruntime InferenceSession: validate the model file, read the metadata
- * the exporter (src/onnx) writes, pick an execution provider, check the graph's input `z` and
- * output `images`. Nothing else in the project creates a session.
+ * the exporter (src/onnx) writes, pick an execution provider, check the graph's input `z` (and,
+ * for a conditional model, `attributes`) and output `images`. Nothing else in the project
+ * creates a session.
  */
 
 /** metadata_props keys written by the exporter (defined once, in src/onnx/metadata.ts). */
@@ -34,6 +36,8 @@ const REQUIRED_KEYS = ['version', 'preset', 'width', 'zDim', 'latent', 'imageHei
 export const SUPPORTED_OUTPUT_RANGE = '-1,1';
 
 export const INPUT_NAME = 'z';
+/** A conditional model's second input: [batch, K] label rows (src/inference/attributes.ts draws them). */
+export const ATTRIBUTES_INPUT_NAME = ATTRIBUTES_INPUT;
 export const OUTPUT_NAME = 'images';
 
 export interface GeneratorInfo {
@@ -52,6 +56,11 @@ export interface GeneratorInfo {
   /** The .onnx file: absolute path and the sha256 of its bytes. */
   modelPath: string;
   modelSha256: string;
+  /**
+   * A conditional model's attributes (names in input order, training frequencies, training label
+   * rows); null for an unconditional model. Requests are drawn with src/inference/attributes.ts.
+   */
+  attributes: ModelAttributes | null;
   /** Every metadata_props entry, including ones this version does not interpret. */
   metadata: Record<string, string>;
 }
@@ -61,8 +70,11 @@ export interface GeneratorSession {
   readonly providerUsed: ConcreteProvider;
   /** One line per provider considered and not used (`auto`), e.g. `cuda: not installed ...`. */
   readonly providerNotes: readonly string[];
-  /** z [n, zDim] -> images [n, C, H, W] float32 in [-1, 1]. */
-  run(z: Float32Array, n: number): Promise<Float32Array>;
+  /**
+   * z [n, zDim] (and, for a conditional model, attributes [n, K]: +1/-1 per attribute, in the
+   * order of info.attributes.names) -> images [n, C, H, W] float32 in [-1, 1].
+   */
+  run(z: Float32Array, n: number, attributes?: Float32Array): Promise<Float32Array>;
   close(): Promise<void>;
 }
 
@@ -131,6 +143,7 @@ export function parseGeneratorMetadata(metadata: Map<string, string>, what: stri
     outputRange: [-1, 1],
     step,
     checkpointSha256: metadata.get(METADATA_KEYS.checkpointSha256) || null,
+    attributes: parseModelAttributes(metadata, what),
     metadata: Object.fromEntries(metadata),
   };
 }
@@ -152,11 +165,18 @@ function checkIo(session: OrtSession, info: Omit<GeneratorInfo, 'modelPath' | 'm
   if (!input) fail(`has no input "${INPUT_NAME}" (inputs: ${session.inputNames.join(', ') || 'none'})`);
   const output = session.outputMetadata.find((m) => m.name === OUTPUT_NAME);
   if (!output) fail(`has no output "${OUTPUT_NAME}" (outputs: ${session.outputNames.join(', ') || 'none'})`);
-  if (session.inputNames.length !== 1) fail(`has ${session.inputNames.length} inputs (${session.inputNames.join(', ')}); expected only "${INPUT_NAME}"`);
+  const k = info.attributes?.names.length ?? 0;
+  const inputs = k > 0 ? [INPUT_NAME, ATTRIBUTES_INPUT_NAME] : [INPUT_NAME];
+  if (session.inputNames.length !== inputs.length || !inputs.every((name) => session.inputNames.includes(name))) {
+    const why = k > 0 ? `its metadata lists ${k} attributes` : `its metadata lists no attributes (${METADATA_KEYS.attributes})`;
+    fail(`has inputs ${session.inputNames.join(', ')}; expected ${inputs.map((name) => `"${name}"`).join(' and ')}, as ${why}`);
+  }
   const shapeOk = (m: typeof input, want: number[]): boolean =>
     m!.isTensor && m!.type === 'float32' && m!.shape.length === want.length && m!.shape.every((d, i) => i === 0 || typeof d !== 'number' || d === want[i]);
   const describeMeta = (m: typeof input): string => (m!.isTensor ? `${m!.type} [${m!.shape.join(', ')}]` : 'a non-tensor value');
   if (!shapeOk(input, [0, info.zDim])) fail(`input "${INPUT_NAME}" is ${describeMeta(input)}; expected float32 [batch, ${info.zDim}] (z_dim from its metadata)`);
+  const labels = session.inputMetadata.find((m) => m.name === ATTRIBUTES_INPUT_NAME);
+  if (k > 0 && !shapeOk(labels, [0, k])) fail(`input "${ATTRIBUTES_INPUT_NAME}" is ${describeMeta(labels)}; expected float32 [batch, ${k}] (one value per attribute its metadata lists)`);
   const { channels, height, width } = info.image;
   if (!shapeOk(output, [0, channels, height, width])) fail(`output "${OUTPUT_NAME}" is ${describeMeta(output)}; expected float32 [batch, ${channels}, ${height}, ${width}]`);
   // onnxruntime merges a disagreeing output batch leniently; each run's output shape is checked.
@@ -244,12 +264,14 @@ export async function openGenerator(modelPath: string, opts: OpenGeneratorOption
 
   const live = session;
   const { zDim } = info;
+  const k = info.attributes?.names.length ?? 0;
   const { channels, height, width } = info.image;
   const imageSize = channels * height * width;
 
-  /** One call of the graph on exactly `n` latents. */
-  const runOnce = async (z: Float32Array, n: number): Promise<Float32Array> => {
-    const feeds = { [INPUT_NAME]: new ort.Tensor('float32', z, [n, zDim]) };
+  /** One call of the graph on exactly `n` latents (and their label rows, y: [n, k]). */
+  const runOnce = async (z: Float32Array, y: Float32Array | undefined, n: number): Promise<Float32Array> => {
+    const feeds: Record<string, InstanceType<Ort['Tensor']>> = { [INPUT_NAME]: new ort.Tensor('float32', z, [n, zDim]) };
+    if (y) feeds[ATTRIBUTES_INPUT_NAME] = new ort.Tensor('float32', y, [n, k]);
     let result;
     try {
       result = await live.run(feeds);
@@ -271,18 +293,21 @@ export async function openGenerator(modelPath: string, opts: OpenGeneratorOption
 
   /**
    * A model with a fixed batch B runs in chunks of B; the last chunk is padded with zeros and
-   * the padding's images dropped. Each image depends on its own z only (batch norm in eval
-   * mode), so the faces are the same as from a model with a free batch.
+   * the padding's images dropped. Each image depends on its own z (and label row) only (batch
+   * norm in eval mode), so the faces are the same as from a model with a free batch.
    */
-  const runFixed = async (z: Float32Array, n: number, b: number): Promise<Float32Array> => {
-    if (n === b) return runOnce(z, n);
+  const runFixed = async (z: Float32Array, y: Float32Array | undefined, n: number, b: number): Promise<Float32Array> => {
+    if (n === b) return runOnce(z, y, n);
     const out = new Float32Array(n * imageSize);
     const chunk = new Float32Array(b * zDim);
+    const labels = y ? new Float32Array(b * k) : undefined;
     for (let i = 0; i < n; i += b) {
       const m = Math.min(b, n - i);
       chunk.fill(0);
       chunk.set(z.subarray(i * zDim, (i + m) * zDim));
-      const images = await runOnce(chunk, b);
+      labels?.fill(0);
+      labels?.set(y!.subarray(i * k, (i + m) * k));
+      const images = await runOnce(chunk, labels, b);
       out.set(images.subarray(0, m * imageSize), i * imageSize);
     }
     return out;
@@ -293,11 +318,12 @@ export async function openGenerator(modelPath: string, opts: OpenGeneratorOption
     info,
     providerUsed: used,
     providerNotes: notes,
-    async run(z: Float32Array, n: number): Promise<Float32Array> {
+    async run(z: Float32Array, n: number, attributes?: Float32Array): Promise<Float32Array> {
       if (closed) throw new Error('GeneratorSession.run called after close()');
       assertInteger('n', n, 1);
       if (z.length !== n * zDim) throw new Error(`z has ${z.length} values; [${n}, ${zDim}] needs ${n * zDim}`);
-      return fixedBatch === null ? runOnce(z, n) : runFixed(z, n, fixedBatch);
+      checkRunAttributes(info, modelPath, attributes, n);
+      return fixedBatch === null ? runOnce(z, attributes, n) : runFixed(z, attributes, n, fixedBatch);
     },
     async close(): Promise<void> {
       if (closed) return;
@@ -305,4 +331,36 @@ export async function openGenerator(modelPath: string, opts: OpenGeneratorOption
       await live.release();
     },
   };
+}
+
+/**
+ * Whether a call gives label rows as the model needs: always for a conditional model, never for
+ * an unconditional one (the engines' codes and wording: E_NO_LABELS, E_NOT_CONDITIONAL).
+ */
+export function checkAttributesGiven(info: Pick<GeneratorInfo, 'attributes'>, what: string, given: boolean): void {
+  const names = info.attributes?.names;
+  if (!names && given) {
+    throw new UsageError('E_NOT_CONDITIONAL', `model ${what}: attribute rows were given, but the model is unconditional (it has no "${ATTRIBUTES_INPUT_NAME}" input)`, {
+      hint: 'Leave the attributes out (--attr, attr=), or use a model trained with `celeba-gan train --conditional` and exported again.',
+    });
+  }
+  if (names && !given) {
+    throw new UsageError('E_NO_LABELS', `model ${what} is conditional on ${names.length} attributes (${names.join(', ')}) and needs a label row per image as its "${ATTRIBUTES_INPUT_NAME}" input`, {
+      hint: 'Draw the rows with attributeDraw(info.attributes, request) (src/inference/attributes.ts): `generate --attr Smiling,-Male`, or no --attr to draw every attribute from the training data.',
+    });
+  }
+}
+
+/** A run's label rows against the model: checkAttributesGiven, then [n, K] finite values. */
+export function checkRunAttributes(info: Pick<GeneratorInfo, 'attributes'>, what: string, attributes: Float32Array | undefined, n: number): void {
+  checkAttributesGiven(info, what, attributes !== undefined);
+  const names = info.attributes?.names;
+  if (!names || attributes === undefined) return;
+  const k = names.length;
+  if (!(attributes instanceof Float32Array) || attributes.length !== n * k) {
+    throw new CelebaGanError('E_BAD_LABELS', `model ${what}: attributes must be a Float32Array of ${n}x${k} values (${names.join(', ')}); received ${attributes instanceof Float32Array ? attributes.length : typeof attributes}`);
+  }
+  for (let i = 0; i < attributes.length; i++) {
+    if (!Number.isFinite(attributes[i])) throw new CelebaGanError('E_BAD_LABELS', `model ${what}: attribute value ${i} (image ${Math.floor(i / k)}, ${names[i % k]}) is ${attributes[i]}`);
+  }
 }

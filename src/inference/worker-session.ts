@@ -2,7 +2,7 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import type { ConcreteProvider } from '../bindings/onnxruntime.js';
 import { isErrorCode } from '../error-codes.js';
 import { CelebaGanError, assertInteger } from '../errors.js';
-import { openGenerator, type GeneratorInfo, type GeneratorSession, type OpenGeneratorOptions } from './session.js';
+import { checkRunAttributes, openGenerator, type GeneratorInfo, type GeneratorSession, type OpenGeneratorOptions } from './session.js';
 
 /**
  * A GeneratorSession whose onnxruntime session lives in a worker thread. onnxruntime-node's
@@ -11,8 +11,8 @@ import { openGenerator, type GeneratorInfo, type GeneratorSession, type OpenGene
  * the model runs (`celeba-gan serve` uses this).
  *
  * The worker opens the model through `openGenerator`, the one path to a session, and reports its
- * info and provider back. A run posts the latents (their buffer is transferred, not copied) and
- * gets the images back the same way. Errors keep their E_* code, message, hint and kind. A worker
+ * info and provider back. A run posts the latents and a conditional model's label rows (their
+ * buffers are transferred, not copied) and gets the images back the same way. Errors keep their E_* code, message, hint and kind. A worker
  * that dies fails every pending and later run with E_MODEL_WORKER (and resolves `failed`), so a
  * caller never waits on a dead thread.
  */
@@ -21,10 +21,11 @@ export const E_MODEL_WORKER = 'E_MODEL_WORKER';
 
 export interface WorkerGeneratorSession extends GeneratorSession {
   /**
-   * z [n, zDim] -> images [n, C, H, W]. Takes ownership of `z`: when it spans its whole buffer
-   * the buffer moves to the worker and `z` is left empty here (pass a copy to keep it).
+   * z [n, zDim] (and attributes [n, K] for a conditional model) -> images [n, C, H, W]. Takes
+   * ownership of `z` and `attributes`: an array that spans its whole buffer moves to the worker
+   * and is left empty here (pass a copy to keep it).
    */
-  run(z: Float32Array, n: number): Promise<Float32Array>;
+  run(z: Float32Array, n: number, attributes?: Float32Array): Promise<Float32Array>;
   /** Why the worker stopped, when it stopped by itself; null while it runs (and after close()). */
   readonly failure: CelebaGanError | null;
   /** Resolves when the worker stops by itself (a crash), never after close(). */
@@ -52,7 +53,7 @@ interface WireError {
   stack?: string;
 }
 
-type ToWorker = { type: 'run'; id: number; z: Float32Array; n: number } | { type: 'close' };
+type ToWorker = { type: 'run'; id: number; z: Float32Array; n: number; attributes?: Float32Array } | { type: 'close' };
 type FromWorker =
   | { type: 'ready'; info: GeneratorInfo; providerUsed: ConcreteProvider; providerNotes: string[] }
   | { type: 'open-failed'; error: WireError }
@@ -177,17 +178,23 @@ export async function openGeneratorInWorker(modelPath: string, opts: OpenGenerat
       return failure;
     },
     failed,
-    run(z: Float32Array, n: number): Promise<Float32Array> {
+    run(z: Float32Array, n: number, attributes?: Float32Array): Promise<Float32Array> {
       if (failure) return Promise.reject(failure);
       if (closing) return Promise.reject(new Error('GeneratorSession.run called after close()'));
       assertInteger('n', n, 1);
       if (z.length !== n * zDim) return Promise.reject(new Error(`z has ${z.length} values; [${n}, ${zDim}] needs ${n * zDim}`));
+      try {
+        checkRunAttributes(info, modelPath, attributes, n); // here, before the buffers move
+      } catch (err) {
+        return Promise.reject(err);
+      }
       const id = nextId++;
-      const { value, transfer } = movable(z);
+      const latents = movable(z);
+      const labels = attributes === undefined ? undefined : movable(attributes);
       return new Promise<Float32Array>((resolve, reject) => {
         pending.set(id, { resolve, reject });
-        const message: ToWorker = { type: 'run', id, z: value, n };
-        worker.postMessage(message, transfer);
+        const message: ToWorker = { type: 'run', id, z: latents.value, n, ...(labels ? { attributes: labels.value } : {}) };
+        worker.postMessage(message, [...latents.transfer, ...(labels?.transfer ?? [])]);
       });
     },
     async close(): Promise<void> {
@@ -234,7 +241,7 @@ export async function hostGenerator(open: typeof openGenerator = openGenerator):
         return;
       }
       try {
-        const { value, transfer } = movable(await session.run(m.z, m.n));
+        const { value, transfer } = movable(await session.run(m.z, m.n, m.attributes));
         post({ type: 'done', id: m.id, images: value }, transfer);
       } catch (err) {
         post({ type: 'run-failed', id: m.id, error: toWire(err) });

@@ -5,6 +5,7 @@ import type { ArchitectureSpec } from '../model/spec.js';
 import { numel, type Tensor32, type TensorMap } from '../model/tensors.js';
 import { packageVersion } from '../version.js';
 import { foldBatchNorm, type BatchNormStats } from './fold.js';
+import type { LabelRowTable } from './attribute-rows.js';
 import { GraphBuilder, attr, tensorValue } from './graph-builder.js';
 import { ATTRIBUTES_INPUT, META, conditioningMetadata, specMetadata } from './metadata.js';
 import { encodeModel, type Model, type ValueInfo } from './onnx-proto.js';
@@ -65,6 +66,13 @@ export interface BuildOnnxOptions {
    * spec's own conditioning.frequencies, if it has them.
    */
   attributeFrequencies?: readonly number[];
+  /**
+   * Conditional specs: the training data's distinct label rows with their counts
+   * (LabelRowCounter.table() over the data set's labels), stored as metadata
+   * `celeba_gan.attribute_rows` so that generation can draw the attributes a user does not name
+   * from the data's own rows. At most MAX_ROW_TABLE_BYTES encoded.
+   */
+  attributeRows?: LabelRowTable;
 }
 
 /** Serialize the generator of `spec` with `weights` as an ONNX model. Pure: no I/O. */
@@ -170,7 +178,7 @@ export function buildGeneratorOnnx(spec: ArchitectureSpec, weights: TensorMap, o
 
   const image = outputShape(spec, 'generator');
   const k = attributeCount(spec);
-  const metadata = { ...specMetadata(spec, fold), ...conditioningMetadata(spec, opts.attributeFrequencies), ...opts.metadata };
+  const metadata = { ...specMetadata(spec, fold), ...conditioningMetadata(spec, opts.attributeFrequencies, opts.attributeRows), ...opts.metadata };
   const step = metadata[META.step];
   const doc =
     `celeba-gan ${spec.preset} generator (width ${spec.width})${step === undefined ? '' : `, training step ${step}`}: ` +
