@@ -9,6 +9,7 @@ import { cli } from '../cli/in-process.js';
 import { injectFsError } from '../util/inject.js';
 import { startCli, until } from '../inference/run-cli.js';
 import { defaultDatasetPath } from '../../src/cli/prepare.js';
+import { waitFor } from '../support/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cg-prepare-cli-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -102,7 +103,7 @@ test('Ctrl-C during prepare: exit 130, a clear message, no file left behind', as
   let settled = false;
   const running = cli('prepare', '--synthetic', '2000000', '--out', out).finally(() => (settled = true));
   // The handler listens for SIGINT once it has started; deliver the event to it (no real signal).
-  while (!settled && process.listenerCount('SIGINT') === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+  await waitFor(() => settled || process.listenerCount('SIGINT') > 0, { timeoutMs: 60_000, what: "prepare's SIGINT handler", intervalMs: 5 });
   assert.equal(settled, false, 'prepare ended before it could be interrupted');
   process.emit('SIGINT', 'SIGINT');
   const r = await running;

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { spawnLocalRanks, type LocalRanks, type SpawnRanksOptions, type SpawnResult } from '../../src/distributed/index.js';
 import { jsonLines } from './helpers.js';
+import { waitFor } from '../support/wait.js';
 
 /**
  * The --nproc spawner with small node scripts as ranks (no addon needed): the environment each
@@ -43,7 +44,7 @@ async function run(script: string, extra: Partial<SpawnRanksOptions> = {}, durin
 
 /** Resolves once every rank has printed `ready` (their signal handlers are installed). */
 async function ready(out: string[]): Promise<void> {
-  while (!out.every((o) => o.includes('ready'))) await new Promise((resolve) => setTimeout(resolve, 20));
+  await waitFor(() => out.every((o) => o.includes('ready')), { timeoutMs: 30_000, what: "every rank's `ready`" });
 }
 
 describe('spawnLocalRanks', () => {
@@ -100,7 +101,7 @@ describe('spawnLocalRanks', () => {
       async (ranks, out) => {
         await ready(out);
         ranks.stop('SIGTERM');
-        while (!out.every((o) => o.includes('finishing'))) await new Promise((resolve) => setTimeout(resolve, 20));
+        await waitFor(() => out.every((o) => o.includes('finishing')), { timeoutMs: 30_000, what: "every rank's `finishing`" });
         ranks.stop('SIGTERM');
       },
     );

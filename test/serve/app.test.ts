@@ -7,6 +7,7 @@ import { latentsFor } from '../../src/inference/latents.js';
 import { LIMITS } from '../../src/serve/app.js';
 import { cli } from '../cli/in-process.js';
 import { errorCode, serveTiny, type Served } from './helpers.js';
+import { waitFor } from '../support/wait.js';
 
 /** The HTTP API through inject(): same bytes as `generate`, caching, validation, metrics, auth, static files. */
 
@@ -323,7 +324,7 @@ describe('a full queue', () => {
     const q = await serveTiny({ batcher: { maxBatch: 64, maxDelayMs: 60_000, maxQueue: 2 } });
     try {
       const waiting = q.app.inject('/v1/grid?seed=1&n=2');
-      for (let i = 0; i < 200 && q.batcher.queued < 2; i++) await new Promise((r) => setTimeout(r, 5));
+      await waitFor(() => q.batcher.queued >= 2, { timeoutMs: 30_000, what: 'the grid of 2 in the queue' });
       assert.equal(q.batcher.queued, 2);
       const full = await q.app.inject('/v1/faces/7/0.png');
       assert.equal(full.statusCode, 503);
