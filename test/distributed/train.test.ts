@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,7 @@ import type { TensorMap } from '../../src/model/tensors.js';
 import { readSafetensors, writeSafetensors } from '../../src/model/safetensors.js';
 import { listCheckpoints } from '../../src/train/index.js';
 import { runTorchReference } from '../engines/tfjs/torch-reference.js';
+import { PYTHON, TORCHRUN, referenceSkip } from '../support/references.js';
 import { distSkip, killAll, launchEnv, startRank } from './helpers.js';
 
 /**
@@ -24,7 +25,6 @@ import { distSkip, killAll, launchEnv, startRank } from './helpers.js';
  * --dist-timeout, and a resume is exact. Every process is bounded in time and killed in `after`.
  */
 
-const PYTHON = '/usr/bin/python3';
 /** bin/celeba-gan from test/distributed (tsx) or dist/test/distributed (compiled). */
 const BIN = ['../../bin/celeba-gan', '../../../bin/celeba-gan'].map((rel) => fileURLToPath(new URL(rel, import.meta.url))).find((p) => existsSync(p) && !p.includes('/dist/bin/'))!;
 const skip = distSkip();
@@ -290,7 +290,7 @@ test('resume after a 2-rank run is exact: 2 + 2 steps == 4 steps; another world 
   assert.match(p3.stderr, /was trained by 2 ranks and continues with 1/);
 });
 
-test('the real launcher: python3 -m torch.distributed.run --nproc_per_node 2 --no_python node bin/celeba-gan train trains, rank 0 writes the run', { skip: skip || (spawnSync(PYTHON, ['-c', 'import torch.distributed.run']).status !== 0 && process.env.CI !== 'true' ? `${PYTHON} lacks torch.distributed.run` : false) }, async () => {
+test('the real launcher: python3 -m torch.distributed.run --nproc_per_node 2 --no_python node bin/celeba-gan train trains, rank 0 writes the run', { skip: skip || referenceSkip(TORCHRUN) }, async () => {
   const out = join(tmp, 'torchrun');
   const port = await freePort();
   const args = ['-m', 'torch.distributed.run', '--nproc_per_node', '2', '--redirects', '1', '--tee', '1', '--master_addr', '127.0.0.1', '--master_port', String(port), '--no_python', process.execPath, ...trainArgs(out, '--steps', '2', '--seed', '5', '--dist-timeout', '30')];

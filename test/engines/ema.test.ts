@@ -11,7 +11,7 @@ import { layerInfos, parameterList } from '../../src/model/shapes.js';
 import type { ArchitectureSpec } from '../../src/model/spec.js';
 import type { TensorMap } from '../../src/model/tensors.js';
 import { stepLatents } from '../../src/engines/randomness.js';
-import { torchSkip } from './torch/available.js';
+import { torchSkip } from '../support/torch-addon.js';
 import { fakeBatch } from '../support/tensors.js';
 
 /**

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { buildSpec } from '../../src/config/presets.js';
 import { createEngine, torchUnavailable } from '../../src/engines/create-engine.js';
 import { CelebaGanError, UsageError } from '../../src/errors.js';
-import { torchSkip } from './torch/available.js';
+import { torchSkip } from '../support/torch-addon.js';
 
 const spec = buildSpec('seed28', 0.03125);
 

@@ -8,16 +8,10 @@ import { fileURLToPath } from 'node:url';
 import { renderSyntheticFace } from '../../src/data/synthetic.js';
 import { Rng } from '../../src/util/rng.js';
 import { Float32Sorter, laplacianPyramid, patchPositions, pyramidSizes, swd, swdAgainst, swdDirections, SWD_DEFAULTS, type ImageSet } from '../../src/eval/swd.js';
+import { NUMPY, PYTHON, referenceSkip } from '../support/references.js';
 
-const PYTHON = process.env.CELEBA_GAN_PYTHON ?? '/usr/bin/python3';
-// Under CI a missing reference fails the test instead of skipping it.
-function numpyMissing(): string | null {
-  const r = spawnSync(PYTHON, ['-c', 'import numpy'], { encoding: 'utf8' });
-  if (r.error) return `${PYTHON} cannot run (${r.error.message})`;
-  return r.status === 0 ? null : `${PYTHON} lacks numpy (apt-get install python3-numpy)`;
-}
-const missing = numpyMissing();
-const skipReference = missing && process.env.CI !== 'true' ? `SKIPPED: ${missing}; the NumPy port of ProGAN's SWD cannot run` : false;
+// The NumPy port of ProGAN's SWD; where NumPy is missing, test/support/references.ts decides.
+const skipReference = referenceSkip(NUMPY);
 /** test/eval/swd-reference.py, found from here whether this runs from test/ (tsx) or dist/test/. */
 function referenceScript(): string {
   for (let dir = dirname(fileURLToPath(import.meta.url)); dir !== dirname(dir); dir = dirname(dir)) {

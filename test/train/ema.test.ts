@@ -15,7 +15,7 @@ import { META } from '../../src/onnx/metadata.js';
 import { decodeModel } from '../../src/onnx/onnx-proto.js';
 import { sampleLatents } from '../../src/engines/randomness.js';
 import { exportRun, listCheckpoints, loadCheckpoint, train, type TrainConfig, type TrainStart } from '../../src/train/index.js';
-import { torchSkip } from '../engines/torch/available.js';
+import { torchSkip } from '../support/torch-addon.js';
 import { maxAbsDiff, runOnnx } from '../onnx/helpers.js';
 
 /**

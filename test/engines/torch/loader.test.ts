@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { ADDON_ENV, loadTorchAddon } from '../../../src/bindings/torch.js';
 import { classifyBlas, blasNotes } from '../../../src/engines/torch/torch-engine.js';
 import { CelebaGanError } from '../../../src/errors.js';
-import { torchSkip } from './available.js';
+import { torchSkip } from '../../support/torch-addon.js';
 
 // Each test file runs in its own process, so the loader's cache starts empty here.
 
