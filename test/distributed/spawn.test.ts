@@ -60,7 +60,7 @@ describe('spawnLocalRanks', () => {
     assert.ok(Number(a.port) > 0);
   });
 
-  test('EXPECTED FAILURE - rank 1 exits 3 while rank 0 would run for a minute: rank 0 is stopped, the result is 3 and names rank 1', async () => {
+  test('ERROR PATH - rank 1 exits 3 while rank 0 would run for a minute: rank 0 is stopped, the result is 3 and names rank 1', async () => {
     const { result } = await run("if (process.env.RANK === '1') process.exit(3); setTimeout(() => {}, 60000);");
     assert.equal(result.exitCode, 3);
     assert.equal(result.failed?.rank, 1);
@@ -68,7 +68,7 @@ describe('spawnLocalRanks', () => {
     assert.equal(result.ranks[0]!.signal, 'SIGTERM');
   });
 
-  test('EXPECTED FAILURE - a rank killed by SIGKILL: exit 1, named; a rank ignoring SIGTERM is killed after the grace period', async () => {
+  test('ERROR PATH - a rank killed by SIGKILL: exit 1, named; a rank ignoring SIGTERM is killed after the grace period', async () => {
     const { result } = await run("process.on('SIGTERM', () => {}); console.log('ready'); setTimeout(() => {}, 60000);", {}, async (ranks, out) => {
       await ready(out);
       process.kill(ranks.pids[0]!, 'SIGKILL');
@@ -111,7 +111,7 @@ describe('spawnLocalRanks', () => {
     for (const o of out) assert.equal(o.match(/finishing/g)?.length, 1);
   });
 
-  test('EXPECTED FAILURE - a command that does not exist: E_DIST_SPAWN naming it', async () => {
+  test('ERROR PATH - a command that does not exist: E_DIST_SPAWN naming it', async () => {
     const ranks = await spawnLocalRanks({ nproc: 2, command: '/nonexistent/celeba-gan', args: [], output: 'pipe' });
     await assert.rejects(ranks.done, (err: unknown) => (err as { code?: string }).code === 'E_DIST_SPAWN' && /\/nonexistent\/celeba-gan \(ENOENT\)/.test((err as Error).message));
   });

@@ -84,13 +84,13 @@ describe('inception (user-supplied ONNX)', { skip: referenceSkip(ONNX) }, () => 
     }
   });
 
-  it('EXPECTED FAILURE - a graph whose input is not an RGB image', async () => {
+  it('ERROR PATH - a graph whose input is not an RGB image', async () => {
     const path = join(dir, 'five.onnx');
     python(MAKE_MODEL, ['five', path]);
     await assert.rejects(loadInception(path), { name: 'CelebaGanError', code: 'E_INCEPTION_IO', message: /no dimension of 3 channels/ });
   });
 
-  it('EXPECTED FAILURE - a file that is not ONNX', async () => {
+  it('ERROR PATH - a file that is not ONNX', async () => {
     const path = join(dir, 'junk.onnx');
     writeFileSync(path, 'not a model');
     await assert.rejects(loadInception(path), { name: 'UsageError', code: 'E_INCEPTION_INVALID' });

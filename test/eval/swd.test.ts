@@ -171,17 +171,17 @@ describe('SWD (ProGAN, Karras et al. 2018)', () => {
 
   describe('BAD CALL', () => {
     const a = faces(1, 2, 28);
-    it('EXPECTED FAILURE - sets of different n', () => {
+    it('ERROR PATH - sets of different n', () => {
       assert.throws(() => swd(a, faces(1, 3, 28)), { name: 'RangeError', message: /same number of images \(received 2 and 3\)/ });
     });
-    it('EXPECTED FAILURE - sets of different size', () => {
+    it('ERROR PATH - sets of different size', () => {
       assert.throws(() => swd(a, faces(1, 2, 32)), { name: 'RangeError', message: /28x28 and 32x32/ });
     });
-    it('EXPECTED FAILURE - images below 12 px (16 / sqrt 2)', () => {
+    it('ERROR PATH - images below 12 px (16 / sqrt 2)', () => {
       const tiny = faces(1, 2, 11);
       assert.throws(() => swd(tiny, tiny), { name: 'RangeError', message: /smaller than the smallest pyramid level \(12 px\)/ });
     });
-    it('EXPECTED FAILURE - a buffer that does not hold n images', () => {
+    it('ERROR PATH - a buffer that does not hold n images', () => {
       assert.throws(() => swd({ ...a, data: a.data.subarray(1) }, a), { name: 'RangeError', message: /need 4704 bytes but received 4703/ });
     });
   });

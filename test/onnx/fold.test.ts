@@ -27,7 +27,7 @@ test('folds by hand: W\' = s W per output, b\' = s (b - mean) + beta, s = gamma 
   assert.deepEqual([...dense.bias], [-0.5, -0.5, 1, 1]);
 });
 
-test('EXPECTED FAILURE - a batch norm whose channels do not match the layer\'s outputs', () => {
+test('ERROR PATH - a batch norm whose channels do not match the layer\'s outputs', () => {
   const bn: BatchNormStats = { gamma: new Float32Array(3), beta: new Float32Array(3), mean: new Float32Array(3), variance: new Float32Array(3), epsilon: 1e-3 };
   assert.throws(
     () => foldBatchNorm({ weight: new Float32Array(8), shape: [4, 2], outAxis: 0, outputsPerChannel: 1 }, bn),
@@ -35,7 +35,7 @@ test('EXPECTED FAILURE - a batch norm whose channels do not match the layer\'s o
   );
 });
 
-test('EXPECTED FAILURE - running statistics shorter than gamma are refused, not folded as NaN', () => {
+test('ERROR PATH - running statistics shorter than gamma are refused, not folded as NaN', () => {
   const bn: BatchNormStats = { gamma: Float32Array.of(1, 1), beta: new Float32Array(2), mean: new Float32Array(1), variance: new Float32Array(2), epsilon: 1e-3 };
   assert.throws(
     () => foldBatchNorm({ weight: new Float32Array(4), shape: [2, 2], outAxis: 0, outputsPerChannel: 1 }, bn),

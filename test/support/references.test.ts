@@ -47,7 +47,7 @@ test('referencesRequired: CI=true (or 1) or CELEBA_GAN_REQUIRE_REFERENCES=1, not
 });
 
 for (const env of [{ CI: 'true' }, { CELEBA_GAN_REQUIRE_REFERENCES: '1' }] as Record<string, string>[]) {
-  test(`EXPECTED FAILURE - a missing reference fails the run under ${Object.entries(env)[0]!.join('=')}`, () => {
+  test(`ERROR PATH - a missing reference fails the run under ${Object.entries(env)[0]!.join('=')}`, () => {
     const r = childRun(env);
     assert.equal(r.status, 1, r.out);
     assert.match(r.out, /not ok \d+ - REFERENCE REQUIRED - python3 with torch, numpy/);

@@ -111,7 +111,7 @@ test('dropout masks: inverted, rate 0.5, independent per update', () => {
   assert.notDeepEqual(m, g);
 });
 
-test('EXPECTED FAILURE - setWeights with a missing or misshaped tensor changes nothing', async () => {
+test('ERROR PATH - setWeights with a missing or misshaped tensor changes nothing', async () => {
   const e = engines.get('seed28')!;
   const w = initialWeights(seed28, 3);
   w.delete('discriminator.fc.bias');
@@ -136,7 +136,7 @@ test('BAD CALL - unknown engine, unknown backend, device for tfjs', async () => 
   await assert.rejects(createEngine(seed28, { engine: 'tfjs', device: 'cuda:1' }), (err: CelebaGanError) => err.code === 'E_BAD_ARGUMENT' && /CUDA_VISIBLE_DEVICES/.test(err.hint!));
 });
 
-test('EXPECTED FAILURE - a tfjs backend asked for by name that cannot load is an error listing what was tried', async (t) => {
+test('ERROR PATH - a tfjs backend asked for by name that cannot load is an error listing what was tried', async (t) => {
   const require = createRequire(import.meta.url);
   try {
     require.resolve('@tensorflow/tfjs-node');

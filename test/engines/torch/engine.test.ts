@@ -291,7 +291,7 @@ describe('torch engine', { skip }, () => {
     }
   });
 
-  describe('EXPECTED FAILURE', () => {
+  describe('ERROR PATH', () => {
     const spec = SPECS[0]!;
     const rejectsWith = async (p: Promise<unknown>, code: string, message: RegExp): Promise<void> => {
       await assert.rejects(p, (err: unknown) => {
@@ -302,7 +302,7 @@ describe('torch engine', { skip }, () => {
       });
     };
 
-    test('EXPECTED FAILURE - --device cuda on a libtorch without CUDA', async (t) => {
+    test('ERROR PATH - --device cuda on a libtorch without CUDA', async (t) => {
       if (loadTorchAddon().systemInfo().cuda) return t.skip('this libtorch has CUDA');
       await assert.rejects(createTorchEngine(spec, { device: 'cuda' }), (err: unknown) => {
         assert.ok(err instanceof CelebaGanError);
@@ -314,14 +314,14 @@ describe('torch engine', { skip }, () => {
       });
     });
 
-    test('EXPECTED FAILURE - unknown device, backend, --amp on the CPU, bad threads', async () => {
+    test('ERROR PATH - unknown device, backend, --amp on the CPU, bad threads', async () => {
       await rejectsWith(createTorchEngine(spec, { device: 'gpu' }), 'E_BAD_ARGUMENT', /^Unsupported device "gpu" for the torch engine\. Should be one of: auto, cpu, cuda, cuda:N$/);
       await rejectsWith(createTorchEngine(spec, { backend: 'tfjs-node' }), 'E_BAD_ARGUMENT', /^Unsupported backend "tfjs-node" for the torch engine/);
       await rejectsWith(createTorchEngine(spec, { device: 'cpu', amp: true }), 'E_BAD_ARGUMENT', /--amp\) needs --device cuda/);
       await rejectsWith(createTorchEngine(spec, { device: 'cpu', threads: 0 }), 'E_BAD_ARGUMENT', /^Expected integer between 1 and 1024 for threads but received 0 of type number$/);
     });
 
-    test('EXPECTED FAILURE - weights of another width, a batch of one image', async () => {
+    test('ERROR PATH - weights of another width, a batch of one image', async () => {
       const e = torch.get('seed28')!;
       await rejectsWith(e.setWeights(initialWeights(buildSpec('seed28', 0.125), 1)), 'E_WEIGHTS_MISMATCH', /generator\.fc\.weight has shape \[\d+, 100\], expected \[\d+, 100\]/);
       const missing = initialWeights(spec, 1);
