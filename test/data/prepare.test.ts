@@ -9,7 +9,7 @@ import { DatasetReader } from '../../src/data/dataset-file.js';
 import { prepareFromImages, type PrepareProgress } from '../../src/data/prepare.js';
 import { openImageSource } from '../../src/data/sources.js';
 import { prepareSynthetic } from '../../src/data/synthetic.js';
-import { injectFsError } from '../util/inject.js';
+import { injectFsError } from '../support/inject.js';
 
 /** Distinct solid colours so each prepared image names its source. */
 const COLOURS: [number, number, number][] = [

@@ -14,7 +14,7 @@ import { layerInfos } from '../../src/model/shapes.js';
 import type { TensorMap } from '../../src/model/tensors.js';
 import { readSafetensors, writeSafetensors } from '../../src/model/safetensors.js';
 import { listCheckpoints } from '../../src/train/index.js';
-import { runTorchReference } from '../engines/tfjs/torch-reference.js';
+import { runTorchReference } from '../support/torch-reference.js';
 import { PYTHON, TORCHRUN, referenceSkip } from '../support/references.js';
 import { distSkip, killAll, launchEnv, startRank } from './helpers.js';
 

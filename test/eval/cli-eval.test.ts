@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { cli } from '../cli/in-process.js';
+import { cli } from '../support/in-process.js';
 import { prepareSynthetic } from '../../src/data/synthetic.js';
 import sharp from 'sharp';
 import { renameInput, tempDir, writeTinyModel } from '../inference/fixtures.js';

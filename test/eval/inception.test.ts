@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadInception, resizeToFloat } from '../../src/eval/inception.js';
-import { python } from '../onnx/helpers.js';
+import { python } from '../support/onnx.js';
 import { ONNX, referenceSkip } from '../support/references.js';
 import { tempDir } from '../inference/fixtures.js';
 

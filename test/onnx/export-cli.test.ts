@@ -3,8 +3,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import { cli } from '../cli/in-process.js';
-import { injectFsError } from '../util/inject.js';
+import { cli } from '../support/in-process.js';
+import { injectFsError } from '../support/inject.js';
 import { buildSpec } from '../../src/config/presets.js';
 import { openGenerator } from '../../src/inference/session.js';
 import { META } from '../../src/onnx/metadata.js';
@@ -12,7 +12,7 @@ import { decodeModel } from '../../src/onnx/onnx-proto.js';
 import { exportRun } from '../../src/train/export-run.js';
 import { listCheckpoints, MANIFEST_FILE } from '../../src/train/checkpoint.js';
 import { makeRun } from './fixtures.js';
-import { randomZ, runOnnx } from './helpers.js';
+import { randomZ, runOnnx } from '../support/onnx.js';
 
 /** `celeba-gan export` through main(), in a scratch working directory. */
 

@@ -14,7 +14,7 @@ import { decodeModel } from '../../src/onnx/onnx-proto.js';
 import { Rng } from '../../src/util/rng.js';
 import { packageVersion } from '../../src/version.js';
 import { weightsWithBatchNorm } from './fixtures.js';
-import { python, randomZ, runOnnx } from './helpers.js';
+import { python, randomZ, runOnnx } from '../support/onnx.js';
 import { ONNX, referenceSkip } from '../support/references.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'celeba-gan-onnx-'));

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { foldBatchNorm, type BatchNormStats, type FoldTarget } from '../../src/onnx/fold.js';
 import { Rng } from '../../src/util/rng.js';
-import { python } from './helpers.js';
+import { python } from '../support/onnx.js';
 import { TORCH, referenceSkip } from '../support/references.js';
 
 /**

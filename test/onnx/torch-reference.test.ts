@@ -7,7 +7,7 @@ import { buildSpec } from '../../src/config/presets.js';
 import type { TensorMap } from '../../src/model/tensors.js';
 import { buildGeneratorOnnx } from '../../src/onnx/export.js';
 import { weightsWithBatchNorm } from './fixtures.js';
-import { maxAbsDiff, python, randomZ, runOnnx } from './helpers.js';
+import { maxAbsDiff, python, randomZ, runOnnx } from '../support/onnx.js';
 import { TORCH, referenceSkip } from '../support/references.js';
 
 /**

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
 import { latentsFor } from '../../src/inference/latents.js';
 import { LIMITS } from '../../src/serve/app.js';
-import { cli } from '../cli/in-process.js';
+import { cli } from '../support/in-process.js';
 import { errorCode, serveTiny, type Served } from './helpers.js';
 import { waitFor } from '../support/wait.js';
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { defaultServeThreads } from '../../src/cli/serve.js';
 import { checkBindSafety, isLoopback } from '../../src/serve/auth.js';
-import { cli } from '../cli/in-process.js';
+import { cli } from '../support/in-process.js';
 import { tempDir, writeTinyModel } from '../inference/fixtures.js';
 import { serveTiny } from './helpers.js';
 import { waitFor, waitForLine } from '../support/wait.js';

@@ -12,7 +12,7 @@ import { CelebaGanError } from '../../src/errors.js';
 import { assertSameArchitecture, listCheckpoints, loadCheckpoint, saveCheckpoint } from '../../src/train/checkpoint.js';
 import { readRunConfig, writeRunConfig } from '../../src/train/run-config.js';
 import { readSafetensors } from '../../src/model/safetensors.js';
-import { injectFsError } from '../util/inject.js';
+import { injectFsError } from '../support/inject.js';
 
 const spec = buildSpec('seed28', 0.03125);
 

@@ -9,7 +9,7 @@ import { defaultRunDir, formatLogLine } from '../../src/cli/train.js';
 import { prepareSynthetic } from '../../src/data/synthetic.js';
 import { listCheckpoints, readRunConfig, writeRunConfig } from '../../src/train/index.js';
 import { buildSpec } from '../../src/config/presets.js';
-import { cli } from '../cli/in-process.js';
+import { cli } from '../support/in-process.js';
 import { waitFor } from '../support/wait.js';
 
 const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

@@ -16,7 +16,7 @@ import { decodeModel } from '../../src/onnx/onnx-proto.js';
 import { sampleLatents } from '../../src/engines/randomness.js';
 import { exportRun, listCheckpoints, loadCheckpoint, train, type TrainConfig, type TrainStart } from '../../src/train/index.js';
 import { torchSkip } from '../support/torch-addon.js';
-import { maxAbsDiff, runOnnx } from '../onnx/helpers.js';
+import { maxAbsDiff, runOnnx } from '../support/onnx.js';
 
 /**
  * The EMA generator through the training loop, checkpoints and export: exact resume with the

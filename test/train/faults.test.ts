@@ -16,8 +16,8 @@ import {
 import { exportRun } from '../../src/train/export-run.js';
 import { train, type TrainConfig } from '../../src/train/index.js';
 import { sha256Hex } from '../../src/util/hash.js';
-import { cli } from '../cli/in-process.js';
-import { injectFsError } from '../util/inject.js';
+import { cli } from '../support/in-process.js';
+import { injectFsError } from '../support/inject.js';
 
 // Faults a user (or the OS) causes during train/export: each must reach them as an E_* code that
 // names their path and the fix, and must not lose what was already saved.

@@ -8,7 +8,7 @@ import { CelebaGanError, escapeControl, fileError } from '../../src/errors.js';
 import {
   findLeftovers, missingFolders, recoverLeftovers, removeEmptyFolders, tempPathFor, tempTargetPath, writeDirAtomicSync, writeFileAtomicSync,
 } from '../../src/util/atomic.js';
-import { injectFsError } from './inject.js';
+import { injectFsError } from '../support/inject.js';
 
 function withDir(fn: (dir: string) => void): void {
   const dir = mkdtempSync(join(tmpdir(), 'cg-atomic-'));

@@ -12,7 +12,7 @@ import type { ArchitectureSpec } from '../../../src/model/spec.js';
 import type { TensorMap } from '../../../src/model/tensors.js';
 import { dropoutMasks, stepLatents, stepRandomness } from '../../../src/engines/randomness.js';
 import { Rng } from '../../../src/util/rng.js';
-import { runTorchReference } from './torch-reference.js';
+import { runTorchReference } from '../../support/torch-reference.js';
 import { TORCH, referenceSkip } from '../../support/references.js';
 import { fakeBatch, maxAbsDiff } from '../../support/tensors.js';
 
