@@ -9,6 +9,7 @@ import { renderSyntheticFace } from '../../src/data/synthetic.js';
 import { Rng } from '../../src/util/rng.js';
 import { Float32Sorter, laplacianPyramid, patchPositions, pyramidSizes, swd, swdAgainst, swdDirections, SWD_DEFAULTS, type ImageSet } from '../../src/eval/swd.js';
 import { NUMPY, PYTHON, referenceSkip } from '../support/references.js';
+import { assertWithin } from '../support/tensors.js';
 
 // The NumPy port of ProGAN's SWD; where NumPy is missing, test/support/references.ts decides.
 const skipReference = referenceSkip(NUMPY);
@@ -92,7 +93,7 @@ describe('SWD (ProGAN, Karras et al. 2018)', () => {
         assert.equal(ref.length, levels);
         ours.levels.forEach((l, i) => {
           const rel = Math.abs(l.value - ref[i]!) / ref[i]!;
-          assert.ok(rel < 1e-4, `${size} px, ${label}, level ${i}: ours ${l.value} vs reference ${ref[i]} (relative ${rel})`);
+          assertWithin(`SWD~NumPy ${size} px ${label} level ${i} (relative)`, rel, 1e-4, `${size} px, ${label}, level ${i}: ours ${l.value} vs reference ${ref[i]} (relative ${rel})`);
         });
         assert.ok(ours.mean > 1, `${label}: SWD ${ours.mean} should be clearly above 0`);
       }

@@ -4,6 +4,7 @@ import { foldBatchNorm, type BatchNormStats, type FoldTarget } from '../../src/o
 import { Rng } from '../../src/util/rng.js';
 import { python } from '../support/onnx.js';
 import { TORCH, referenceSkip } from '../support/references.js';
+import { assertWithin } from '../support/tensors.js';
 
 /**
  * src/onnx/fold.ts directly. By hand: values whose folded weights are exact. Against PyTorch:
@@ -90,7 +91,7 @@ test('folded layers equal batch_norm(layer(x)) computed by PyTorch (dense reshap
   for (const [i, [diff, scale]] of results.entries()) {
     assert.ok(scale > 0.1, `${cases[i]!.kind}: a non-trivial output`);
     // float32 folded weights against float64 maths: a few float32 ulps of the output.
-    assert.ok(diff <= 1e-5 * Math.max(1, scale), `${cases[i]!.kind}: max |unfolded - folded| ${diff} (output scale ${scale})`);
+    assertWithin(`fold~PyTorch ${cases[i]!.kind}`, diff, 1e-5 * Math.max(1, scale), `${cases[i]!.kind}: max |unfolded - folded| ${diff} (output scale ${scale})`);
   }
 });
 

@@ -14,7 +14,7 @@ import { dropoutMasks, stepLatents, stepRandomness } from '../../../src/engines/
 import { Rng } from '../../../src/util/rng.js';
 import { runTorchReference } from '../../support/torch-reference.js';
 import { TORCH, referenceSkip } from '../../support/references.js';
-import { fakeBatch, maxAbsDiff } from '../../support/tensors.js';
+import { assertWithin, fakeBatch, maxAbsDiff } from '../../support/tensors.js';
 
 // Tiny widths: the pure-JS CPU backend is what CI has.
 const seed28 = buildSpec('seed28', 0.03125);
@@ -173,8 +173,8 @@ for (const spec of [seed28, dcgan64]) {
     const z = stepLatents(spec, 3, 0, n);
     const images = new Rng(4).fillUniform(new Float32Array(n * 3 * spec.image.height * spec.image.width), -1, 1);
     const ref = runTorchReference(spec, weights, new Map([['z', { shape: [n, spec.zDim], data: z }], ['images', { shape: [n, 3, spec.image.height, spec.image.width], data: images }]]), { mode: 'forward', n });
-    assert.ok(maxAbsDiff(await e.generate(z, n), ref.get('images')!.data) < 1e-5, 'generator');
-    assert.ok(maxAbsDiff(await e.discriminate(images, n), ref.get('logits')!.data) < 1e-4, 'discriminator');
+    assertWithin(`tfjs~PyTorch ${spec.preset} generator`, maxAbsDiff(await e.generate(z, n), ref.get('images')!.data), 1e-5);
+    assertWithin(`tfjs~PyTorch ${spec.preset} discriminator`, maxAbsDiff(await e.discriminate(images, n), ref.get('logits')!.data), 1e-4);
     await e.setWeights(initialWeights(spec, 7));
   });
 }
@@ -201,7 +201,7 @@ for (const spec of [seed28, dcgan64]) {
         metrics.push(m.lossD, m.lossG, m.dReal, m.dFake);
       }
       const ref = runTorchReference(spec, w0, inputs, { mode: 'train', n, steps, masks: dropoutCount(spec) });
-      assert.ok(maxAbsDiff(Float32Array.from(metrics), ref.get('metrics')!.data) < 1e-4, `metrics ${metrics} vs ${[...ref.get('metrics')!.data]}`);
+      assertWithin(`tfjs~PyTorch ${spec.preset} step metrics`, maxAbsDiff(Float32Array.from(metrics), ref.get('metrics')!.data), 1e-4, `metrics ${metrics} vs ${[...ref.get('metrics')!.data]}`);
       const weights = await e.getWeights();
       const opt = await e.getOptimizerState();
       // A bias right before batch norm has a zero gradient in exact arithmetic (the norm removes
@@ -225,7 +225,7 @@ for (const spec of [seed28, dcgan64]) {
         const weightM = Math.max(...ref.get(`adam.m.${name.replace(/\.bias$/, '.weight')}`)!.data.map(Math.abs));
         for (const [who, m] of [['tfjs', opt.tensors.get(`adam.m.${name}`)!.data], ['torch', ref.get(`adam.m.${name}`)!.data]] as const) {
           const biasM = Math.max(...m.map(Math.abs));
-          assert.ok(biasM <= 1e-5 * weightM, `${name} (${who}): |m| ${biasM} is not noise next to the weight's ${weightM}`);
+          assertWithin(`tfjs~PyTorch ${spec.preset} noise premise ${name} (${who})`, biasM, 1e-5 * weightM, `${name} (${who}): |m| ${biasM} is not noise next to the weight's ${weightM}`);
         }
       }
       for (const [name, t] of weights) {
@@ -233,13 +233,13 @@ for (const spec of [seed28, dcgan64]) {
         const d = maxAbsDiff(t.data, ref.get(name)!.data);
         const bound = cancelled.has(name) ? 1e-4 : 2e-6;
         // Adam's first steps move each weight by about lr (2.5e-4): 2e-6 means equal updates.
-        assert.ok(d < bound, `${name}: max |tfjs - torch| = ${d} (bound ${bound})`);
+        assertWithin(`tfjs~PyTorch ${spec.preset} weight ${name}`, d, bound, `${name}: max |tfjs - torch| = ${d} (bound ${bound})`);
       }
       for (const [name, t] of opt.tensors) {
         if (cancelled.has(name.replace(/^adam\.[mv]\./, ''))) continue;
         const r = ref.get(name)!.data;
         const scale = Math.max(1e-12, ...r.map(Math.abs));
-        assert.ok(maxAbsDiff(t.data, r) / scale < 1e-3, `${name} relative to its largest value`);
+        assertWithin(`tfjs~PyTorch ${spec.preset} ${name}`, maxAbsDiff(t.data, r), 1e-3 * scale, `${name}: max |tfjs - torch| ${maxAbsDiff(t.data, r)} relative to its largest value ${scale}`);
       }
     } finally {
       e.dispose();
