@@ -190,18 +190,22 @@ function assertMatchesReference(ours: TensorMap, ref: TensorMap): void {
       assertWithin(`2 ranks~PyTorch ${name}`, d, 1e-4 * scale + 1e-12, `${name}: max |engine - torch| = ${d} (scale ${scale})`);
     } else {
       // A first Adam step moves a weight by lr * m / (|m| + eps): by about lr (2.5e-4) wherever the
-      // gradient is well above rounding noise, and there to 2e-6; where the gradient itself is
-      // noise (|m| below 1e-4 of its tensor's scale) the step's size is arbitrary in both
-      // frameworks: bounded by one step.
+      // gradient is well above rounding noise, and there to 2e-6; where the gradient is small
+      // (|m| below 1% of its tensor's scale, as in test/engines/torch) its relative rounding
+      // error, amplified near eps, sets the step: bounded by one step. (At 1e-4 of the scale,
+      // the bound had 4.6x headroom; the rounding depends on the BLAS kernels.)
       const m = ref.get(`adam.m.${name}`)!.data;
       const mScale = Math.max(...m.map(Math.abs));
-      let worst = { ratio: 0, what: '' };
+      let worst = { d: 0, what: `${name}: no element with |m| >= 1% of its scale` };
       for (let i = 0; i < t.data.length; i++) {
         const d = Math.abs(t.data[i]! - mine.data[i]!);
-        const bound = Math.abs(m[i]!) > 1e-4 * mScale ? 2e-6 : 2 * spec.training.learningRate;
-        if (d / bound > worst.ratio) worst = { ratio: d / bound, what: `${name}[${i}]: |engine - torch| = ${d} (bound ${bound}, |m| ${m[i]} of ${mScale})` };
+        if (Math.abs(m[i]!) < 0.01 * mScale) {
+          if (d > 2 * spec.training.learningRate) assert.fail(`${name}[${i}]: |engine - torch| = ${d}, more than two steps (|m| ${m[i]} of ${mScale})`);
+        } else if (d > worst.d) {
+          worst = { d, what: `${name}[${i}]: |engine - torch| = ${d} (|m| ${m[i]} of ${mScale})` };
+        }
       }
-      assertWithin(`2 ranks~PyTorch ${name} (of its bound)`, worst.ratio, 1, worst.what);
+      assertWithin(`2 ranks~PyTorch ${name}`, worst.d, 2e-6, worst.what);
     }
     compared++;
   }

@@ -79,8 +79,9 @@ describe('torch engine', { skip }, () => {
      * gradient, which sets the scale rounding happens at. The weight update itself is
      * lr * m / (sqrt(v) + eps) ~ lr * sign(grad) on the first step, so an element whose gradient
      * is ~0 may move by +lr in one engine and -lr in the other: updates are compared to 0.5% of
-     * lr where |m| >= 1% of the layer's scale, and only to 2 * lr elsewhere. Batch-norm running
-     * statistics (no division) to 1e-4.
+     * lr where |m| >= 1% of the layer's scale; elsewhere each engine's step is only held to Adam's
+     * bound for a first step, |update| <= lr (a property, not a parity: its size is set by
+     * rounding noise). Batch-norm running statistics (no division) to 1e-4.
      */
     test(`${spec.preset}: one training step from the same weights, batch and randomness matches tfjs`, async () => {
       const [t, j] = [torch.get(spec.preset)!, tfjs.get(spec.preset)!];
@@ -117,18 +118,21 @@ describe('torch engine', { skip }, () => {
         const mB = oJ.tensors.get(`adam.m.${p.name}`)!.data;
         const scale = layerScale.get(p.name)!;
         assertWithin(`torch~tfjs ${spec.preset} Adam m ${p.name}`, maxAbsDiff(mA, mB), 1e-3 * scale, `${p.name}: gradient (Adam m) max |diff| ${maxAbsDiff(mA, mB)}, its layer's gradient scale ${scale}`);
-        // The element whose update is furthest from tfjs's, relative to its bound.
-        let worst = { ratio: 0, what: '' };
+        // Where the gradient is real: the update furthest from tfjs's.
+        let worst = { diff: 0, what: `${p.name}: no element with |m| >= 1% of its layer's scale` };
         for (let i = 0; i < a.length; i++) {
-          const significant = Math.abs(mB[i]!) >= 0.01 * scale;
-          const tol = significant ? 0.005 * lr : 2.01 * lr;
-          const diff = Math.abs(a[i]! - before[i]! - (b[i]! - before[i]!));
-          if (diff / tol > worst.ratio) worst = { ratio: diff / tol, what: `${p.name}[${i}]: torch update ${a[i]! - before[i]!} vs tfjs ${b[i]! - before[i]!} (|grad| ${significant ? '>=' : '<'} 1% of max)` };
+          const [stepT, stepJ] = [a[i]! - before[i]!, b[i]! - before[i]!];
+          if (Math.abs(mB[i]!) >= 0.01 * scale) {
+            significantCount++;
+            const diff = Math.abs(stepT - stepJ);
+            if (diff > worst.diff) worst = { diff, what: `${p.name}[${i}]: torch update ${stepT} vs tfjs ${stepJ}` };
+          } else if (Math.max(Math.abs(stepT), Math.abs(stepJ)) > 1.001 * lr) {
+            assert.fail(`${p.name}[${i}]: a first Adam step larger than lr ${lr}: torch ${stepT}, tfjs ${stepJ}`);
+          }
           if (a[i] !== before[i]) moved++;
-          if (significant) significantCount++;
           trainableCount++;
         }
-        assertWithin(`torch~tfjs ${spec.preset} update ${p.name} (of its bound)`, worst.ratio, 1, worst.what);
+        assertWithin(`torch~tfjs ${spec.preset} update ${p.name}`, worst.diff, 0.005 * lr, worst.what);
       }
       assert.ok(moved > 0, 'the step changed the weights');
       // The tight comparison must cover most of the weights for the test to mean something.
