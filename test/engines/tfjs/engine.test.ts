@@ -14,7 +14,7 @@ import { dropoutMasks, stepLatents, stepRandomness } from '../../../src/engines/
 import { Rng } from '../../../src/util/rng.js';
 import { runTorchReference } from '../../support/torch-reference.js';
 import { TORCH, referenceSkip } from '../../support/references.js';
-import { assertWithin, fakeBatch, maxAbsDiff } from '../../support/tensors.js';
+import { assertWithin, fakeBatch, layerGradientScales, maxAbsDiff } from '../../support/tensors.js';
 
 // Tiny widths: the pure-JS CPU backend is what CI has.
 const seed28 = buildSpec('seed28', 0.03125);
@@ -228,12 +228,34 @@ for (const spec of [seed28, dcgan64]) {
           assertWithin(`tfjs~PyTorch ${spec.preset} noise premise ${name} (${who})`, biasM, 1e-5 * weightM, `${name} (${who}): |m| ${biasM} is not noise next to the weight's ${weightM}`);
         }
       }
+      // Adam's first steps move each weight by about lr (2.5e-4): 2e-6 means equal updates, where
+      // the gradient is real (|m| >= 1% of its layer's scale). Where it is small, its relative
+      // rounding (amplified near Adam's eps) sets the step: each framework moves it at most about
+      // lr per step, and that is all that is checked (with 1e-4 of the scale, generator.fc.weight
+      // kept 5.5x headroom; the rounding depends on the BLAS kernels).
+      const scales = layerGradientScales(spec, ref);
+      const lr = spec.training.learningRate;
       for (const [name, t] of weights) {
         if (cancelled.has(name) && name.endsWith('.bias')) continue; // noise-driven: checked above
-        const d = maxAbsDiff(t.data, ref.get(name)!.data);
-        const bound = cancelled.has(name) ? 1e-4 : 2e-6;
-        // Adam's first steps move each weight by about lr (2.5e-4): 2e-6 means equal updates.
-        assertWithin(`tfjs~PyTorch ${spec.preset} weight ${name}`, d, bound, `${name}: max |tfjs - torch| = ${d} (bound ${bound})`);
+        const want = ref.get(name)!.data;
+        const m = ref.get(`adam.m.${name}`)?.data;
+        if (!m) {
+          // Running statistics; the means behind a noise-driven bias follow its arbitrary steps.
+          const bound = cancelled.has(name) ? 1e-4 : 2e-6;
+          assertWithin(`tfjs~PyTorch ${spec.preset} weight ${name}`, maxAbsDiff(t.data, want), bound, `${name}: max |tfjs - torch| = ${maxAbsDiff(t.data, want)} (bound ${bound})`);
+          continue;
+        }
+        const scale = scales.get(name)!;
+        let worst = { d: 0, what: `${name}: no element with |m| >= 1% of its layer's scale` };
+        for (let i = 0; i < want.length; i++) {
+          const d = Math.abs(t.data[i]! - want[i]!);
+          if (Math.abs(m[i]!) < 0.01 * scale) {
+            if (d > 2 * steps * lr) assert.fail(`${name}[${i}]: |tfjs - torch| = ${d}, more than ${steps} steps each way (|m| ${m[i]} of ${scale})`);
+          } else if (d > worst.d) {
+            worst = { d, what: `${name}[${i}]: |tfjs - torch| = ${d} (|m| ${m[i]} of ${scale})` };
+          }
+        }
+        assertWithin(`tfjs~PyTorch ${spec.preset} weight ${name}`, worst.d, 2e-6, worst.what);
       }
       for (const [name, t] of opt.tensors) {
         if (cancelled.has(name.replace(/^adam\.[mv]\./, ''))) continue;
