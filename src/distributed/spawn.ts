@@ -170,7 +170,9 @@ export async function spawnLocalRanks(opts: SpawnRanksOptions): Promise<LocalRan
       live().forEach((c) => signalProcessGroup(c, 'SIGKILL'));
       finishIfAllExited();
     });
-    child.on('exit', (code, signal) => {
+    // Piped, a rank is done once its output is read too ('close' follows 'exit' and the last
+    // 'data'): on a loaded machine a rank's last lines can arrive after its exit.
+    child.on(opts.output === 'pipe' ? 'close' : 'exit', (code: number | null, signal: NodeJS.Signals | null) => {
       const e: RankExit = { rank, pid: child.pid ?? -1, code, signal };
       exits[rank] = e;
       if (code !== 0 && !stoppedBy && !failed) {

@@ -27,7 +27,7 @@ test('pickRun takes the newest run that has a checkpoint, skipping one stopped b
   }
 });
 
-test('EXPECTED FAILURE - pickRun when no run has a checkpoint names the unsaved run', () => {
+test('ERROR PATH - pickRun when no run has a checkpoint names the unsaved run', () => {
   const root = mkdtempSync(join(tmpdir(), 'cg-defaults-'));
   try {
     run(root, 'b', false, 2_000);
@@ -37,7 +37,7 @@ test('EXPECTED FAILURE - pickRun when no run has a checkpoint names the unsaved 
   }
 });
 
-test('EXPECTED FAILURE - empty folders name the command to run first', () => {
+test('ERROR PATH - empty folders name the command to run first', () => {
   const root = mkdtempSync(join(tmpdir(), 'cg-defaults-'));
   try {
     assert.throws(() => pickDataset(join(root, 'data')), { code: 'E_NO_DATASET', hint: /celeba-gan prepare --synthetic/ });

@@ -53,7 +53,7 @@ test('demo runs the whole pipeline and says where everything is', async () => {
   assert.equal(runJson.seed, 2018);
 });
 
-test('EXPECTED FAILURE - a second demo into the same folder without --force; --force replaces only the demo', async () => {
+test('ERROR PATH - a second demo into the same folder without --force; --force replaces only the demo', async () => {
   // Its own demo folder: this test does not depend on any other test having run.
   const own = join(root, 'again');
   const first = await runCli(['demo', '--out', own, '--minutes', '5', '--steps', '1', ...tiny], { cwd: root });
@@ -120,7 +120,7 @@ for (const [args, message] of [
   [['--engine', 'jax'], /Unsupported engine "jax" of type string. Should be one of: auto, tfjs, torch/],
   [['--synthetic', '3'], /for synthetic but received 3/],
 ] as const) {
-  test(`EXPECTED FAILURE - demo ${args.join(' ')}: usage error before any work`, async () => {
+  test(`ERROR PATH - demo ${args.join(' ')}: usage error before any work`, async () => {
     const dir = join(root, `bad-${args[0].slice(2)}`);
     const r = await runCli(['demo', '--out', dir, ...args], { cwd: root });
     assert.equal(r.code, 2, r.stderr);

@@ -5,7 +5,7 @@ import { after, describe, test } from 'node:test';
 import { prepareSynthetic } from '../../src/data/synthetic.js';
 import { tempDir, writeTinyModel } from '../inference/fixtures.js';
 import { readOnlyBind, smallTmpfs } from '../support/mounts.js';
-import { cli } from './in-process.js';
+import { cli } from '../support/in-process.js';
 
 /**
  * OS faults through the real commands, on real mounts: a new output path under a read-only

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { Screen } from '../../src/cli/output.js';
 import { tempDir, writeTinyModel } from '../inference/fixtures.js';
-import { cli } from './in-process.js';
+import { cli } from '../support/in-process.js';
 
 const dir = tempDir('cg-output-');
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { cli } from './in-process.js';
+import { cli } from '../support/in-process.js';
 
 /** Each command with an empty path flag: a usage error naming the flag, before anything loads or is written. */
 const CASES: string[][] = [

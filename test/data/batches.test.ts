@@ -88,7 +88,7 @@ test('shuffle: false keeps file order', () => {
   }
 });
 
-test('EXPECTED FAILURE - a data set smaller than one batch', () => {
+test('ERROR PATH - a data set smaller than one batch', () => {
   const ds = tinyDataset(3);
   try {
     const reader = new DatasetReader(ds.path);
@@ -117,7 +117,7 @@ test('BAD CALL - positions outside the epoch', () => {
   }
 });
 
-test('EXPECTED FAILURE - a data set of another image size than the model: training refuses it before any batch (E_DATASET_SIZE)', async () => {
+test('ERROR PATH - a data set of another image size than the model: training refuses it before any batch (E_DATASET_SIZE)', async () => {
   const ds = tinyDataset(8);
   const out = join(ds.path, '..', 'run');
   try {

@@ -64,7 +64,7 @@ test('nothing appears at the path until finish(); abort() leaves no file', () =>
   });
 });
 
-test('EXPECTED FAILURE - truncated, wrong magic, wrong version, flipped pixel, missing file', () => {
+test('ERROR PATH - truncated, wrong magic, wrong version, flipped pixel, missing file', () => {
   withDir((dir) => {
     const path = join(dir, 'd.cgds');
     writeSample(path);
@@ -107,7 +107,7 @@ test('EXPECTED FAILURE - truncated, wrong magic, wrong version, flipped pixel, m
   });
 });
 
-test('EXPECTED FAILURE - a flipped synthetic flag or seed byte fails verification (version 2 covers the header)', () => {
+test('ERROR PATH - a flipped synthetic flag or seed byte fails verification (version 2 covers the header)', () => {
   withDir((dir) => {
     const path = join(dir, 'h.cgds');
     const w = new DatasetWriter(path, 3, 2, 3, true, 4242);
@@ -153,7 +153,7 @@ test('a version-1 file (pixel checksum only) is still read and verified, with a 
   });
 });
 
-test('EXPECTED FAILURE - a header of height 0 is described one way, whatever the file size', () => {
+test('ERROR PATH - a header of height 0 is described one way, whatever the file size', () => {
   withDir((dir) => {
     for (const extra of [0, 30]) {
       const path = join(dir, `zero-${extra}.cgds`);
@@ -164,7 +164,7 @@ test('EXPECTED FAILURE - a header of height 0 is described one way, whatever the
   });
 });
 
-test('EXPECTED FAILURE - a folder as the data set: E_IS_FOLDER naming it and the fix', () => {
+test('ERROR PATH - a folder as the data set: E_IS_FOLDER naming it and the fix', () => {
   withDir((dir) => {
     assert.throws(() => new DatasetReader(dir), (err: CelebaGanError) => {
       assert.equal(err.code, 'E_IS_FOLDER');

@@ -5,10 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { spawnSync } from 'node:child_process';
-import { cli } from '../cli/in-process.js';
-import { injectFsError } from '../util/inject.js';
+import { cli } from '../support/in-process.js';
+import { injectFsError } from '../support/inject.js';
 import { startCli, until } from '../inference/run-cli.js';
 import { defaultDatasetPath } from '../../src/cli/prepare.js';
+import { waitFor } from '../support/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cg-prepare-cli-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -68,7 +69,7 @@ test('default output paths', () => {
   assert.equal(defaultDatasetPath('photos/', 64), join('data', 'photos-64.cgds'));
 });
 
-test('EXPECTED FAILURE - usage errors exit 2, runtime failures exit 1', async () => {
+test('ERROR PATH - usage errors exit 2, runtime failures exit 1', async () => {
   const cases: [string[], number, RegExp][] = [
     [['prepare'], 2, /\[E_BAD_ARGUMENT\]: prepare needs one of --input, --synthetic or --inspect/],
     [['prepare', '--input', join(dir, 'x'), '--synthetic', '5'], 2, /--input and --synthetic cannot be used together/],
@@ -102,7 +103,7 @@ test('Ctrl-C during prepare: exit 130, a clear message, no file left behind', as
   let settled = false;
   const running = cli('prepare', '--synthetic', '2000000', '--out', out).finally(() => (settled = true));
   // The handler listens for SIGINT once it has started; deliver the event to it (no real signal).
-  while (!settled && process.listenerCount('SIGINT') === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+  await waitFor(() => settled || process.listenerCount('SIGINT') > 0, { timeoutMs: 60_000, what: "prepare's SIGINT handler", intervalMs: 5 });
   assert.equal(settled, false, 'prepare ended before it could be interrupted');
   process.emit('SIGINT', 'SIGINT');
   const r = await running;
@@ -131,7 +132,7 @@ test('SIGINT during prepare with control characters in --out: every line names t
   }
 });
 
-test('EXPECTED FAILURE - prepare: SVG named .jpg is skipped by content before sharp sees it; only JPEG, PNG, WebP are accepted', async () => {
+test('ERROR PATH - prepare: SVG named .jpg is skipped by content before sharp sees it; only JPEG, PNG, WebP are accepted', async () => {
   const input = join(dir, 'mixed');
   mkdirSync(input, { recursive: true });
   const face = sharp({ create: { width: 40, height: 40, channels: 3, background: { r: 200, g: 150, b: 120 } } });
@@ -151,7 +152,7 @@ test('EXPECTED FAILURE - prepare: SVG named .jpg is skipped by content before sh
   assert.match(report, /^e\.png\tnot a readable image: unsupported image format: a GIF; only JPEG, PNG and WebP/m);
 });
 
-test('EXPECTED FAILURE - escape sequences in file names never reach the terminal raw', async () => {
+test('ERROR PATH - escape sequences in file names never reach the terminal raw', async () => {
   const input = join(dir, 'ansi');
   mkdirSync(input, { recursive: true });
   await sharp({ create: { width: 30, height: 30, channels: 3, background: { r: 1, g: 2, b: 3 } } }).jpeg().toFile(join(input, 'ok.jpg'));
@@ -168,7 +169,7 @@ test('EXPECTED FAILURE - escape sequences in file names never reach the terminal
   assert.doesNotMatch(missing.stderr, /\x1b/);
 });
 
-test('EXPECTED FAILURE - a failed prepare removes the folders it created; existing ones stay', async () => {
+test('ERROR PATH - a failed prepare removes the folders it created; existing ones stay', async () => {
   const empty = join(dir, 'no-images');
   mkdirSync(empty, { recursive: true });
   const out = join(dir, 'fresh', 'deeper', 'x.cgds');

@@ -9,7 +9,7 @@ import { DatasetReader } from '../../src/data/dataset-file.js';
 import { prepareFromImages, type PrepareProgress } from '../../src/data/prepare.js';
 import { openImageSource } from '../../src/data/sources.js';
 import { prepareSynthetic } from '../../src/data/synthetic.js';
-import { injectFsError } from '../util/inject.js';
+import { injectFsError } from '../support/inject.js';
 
 /** Distinct solid colours so each prepared image names its source. */
 const COLOURS: [number, number, number][] = [
@@ -126,7 +126,7 @@ test(
 );
 
 test(
-  'EXPECTED FAILURE - existing output without overwrite, missing input, a plain file, an empty folder',
+  'ERROR PATH - existing output without overwrite, missing input, a plain file, an empty folder',
   withDir(async (dir) => {
     const input = join(dir, 'faces');
     await makeFolder(input);
@@ -157,7 +157,7 @@ test(
 );
 
 test(
-  'EXPECTED FAILURE - a folder where nothing decodes writes no data set, only the report',
+  'ERROR PATH - a folder where nothing decodes writes no data set, only the report',
   withDir(async (dir) => {
     const input = join(dir, 'bad');
     mkdirSync(input);
@@ -260,7 +260,7 @@ test(
 );
 
 test(
-  'EXPECTED FAILURE - a file named .zip that is not a zip',
+  'ERROR PATH - a file named .zip that is not a zip',
   withDir(async (dir) => {
     const input = join(dir, 'broken.zip');
     writeFileSync(input, 'PK but not really');
@@ -294,7 +294,7 @@ test(
 );
 
 test(
-  'EXPECTED FAILURE - an aborted prepare (Ctrl-C) throws E_ABORTED and leaves no file, temporary or final',
+  'ERROR PATH - an aborted prepare (Ctrl-C) throws E_ABORTED and leaves no file, temporary or final',
   withDir(async (dir) => {
     const input = join(dir, 'faces');
     await makeFolder(input);
@@ -315,7 +315,7 @@ test(
       prepareSynthetic({ count: 2000, out: join(dir, 'out', 's.cgds'), size: 28, seed: 1, signal: stopSynth.signal, onProgress: () => stopSynth.abort() }),
       { code: 'E_ABORTED' },
     );
-    await new Promise((resolve) => setTimeout(resolve, 50)); // decodes still running finish into nothing
+    // No wait here: prepare lets the decodes it started settle before it rejects, so nothing can appear later.
     assert.deepEqual(readdirSync(join(dir, 'out')), []);
   }),
 );
@@ -338,7 +338,7 @@ test(
 
 for (const errno of ['EMFILE', 'ENFILE'] as const) {
   test(
-    `EXPECTED FAILURE - ${errno} while reading an image stops the run with E_TOO_MANY_FILES (not a skipped image); nothing is written`,
+    `ERROR PATH - ${errno} while reading an image stops the run with E_TOO_MANY_FILES (not a skipped image); nothing is written`,
     withDir(async (dir) => {
       const input = join(dir, 'in');
       await makeFolder(input);

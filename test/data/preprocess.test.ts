@@ -93,7 +93,7 @@ test('EXIF orientation is applied before cropping: orientation 6 turns the left 
   }
 });
 
-test('EXPECTED FAILURE - bytes that are not an image, and a truncated JPEG, throw saying which', async () => {
+test('ERROR PATH - bytes that are not an image, and a truncated JPEG, throw saying which', async () => {
   await assert.rejects(cropResize(Buffer.from('hello, not a picture'), { size: 4, crop: 8 }), /unsupported image format/i);
   const jpeg = await solid(64, 64, [1, 2, 3]).jpeg().toBuffer();
   assert.ok((await cropResize(jpeg, { size: 4, crop: 8 })).length === 4 * 4 * 3, 'the whole file decodes');

@@ -74,7 +74,7 @@ test('any size renders: 32 and 64 as well as 28', () => {
 });
 
 test(
-  'EXPECTED FAILURE - bad counts and seeds; an existing output',
+  'ERROR PATH - bad counts and seeds; an existing output',
   withDir(async (dir) => {
     await assert.rejects(prepareSynthetic({ count: 0, out: join(dir, 'x.cgds'), size: 28, seed: 1 }), /Expected integer between 1 and 10000000 for --synthetic but received 0/);
     await assert.rejects(prepareSynthetic({ count: 5, out: join(dir, 'x.cgds'), size: 28, seed: -1 }), /Expected integer between 0 and 4294967295 for --seed but received -1/);

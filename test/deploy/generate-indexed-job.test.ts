@@ -7,7 +7,7 @@ import yargs, { type Argv } from 'yargs';
 import { parse } from 'yaml';
 import { generateCommand } from '../../src/cli/generate.js';
 import { SHARD_INDEX_ENV } from '../../src/inference/shards.js';
-import { cli } from '../cli/in-process.js';
+import { cli } from '../support/in-process.js';
 import { tempDir, writeTinyModel } from '../inference/fixtures.js';
 
 /**

@@ -74,7 +74,7 @@ describe('resolveDistOptions and chooseBackend', () => {
     assert.match(g.why, /no NCCL/);
   });
 
-  test('EXPECTED FAILURE - nccl asked for by name in a build without it: E_DIST_UNAVAILABLE, never a silent fallback', () => {
+  test('ERROR PATH - nccl asked for by name in a build without it: E_DIST_UNAVAILABLE, never a silent fallback', () => {
     assert.throws(() => chooseBackend('nccl', 'cuda', ['gloo']), (err: unknown) => (err as { code?: string }).code === 'E_DIST_UNAVAILABLE' && /has: gloo/.test((err as Error).message));
     assert.throws(() => chooseBackend('nccl', 'cpu', ['gloo', 'nccl']), (err: unknown) => err instanceof UsageError && /needs a CUDA device/.test(err.message));
   });

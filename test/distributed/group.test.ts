@@ -77,7 +77,7 @@ describe('two ranks over Gloo on 127.0.0.1', { skip }, () => {
 
   for (const killed of [1, 0]) {
     const survivor = 1 - killed;
-    test(`EXPECTED FAILURE - rank ${killed} killed (SIGKILL) while rank ${survivor} waits in an all-reduce: rank ${survivor} exits 1 with E_DIST_TIMEOUT naming rank ${killed}`, async () => {
+    test(`ERROR PATH - rank ${killed} killed (SIGKILL) while rank ${survivor} waits in an all-reduce: rank ${survivor} exits 1 with E_DIST_TIMEOUT naming rank ${killed}`, async () => {
       const port = await freePort();
       const ranks = [0, 1].map((r) => startRank(launchEnv(r, 2, port, 20), ['stall', String(killed)], 60_000));
       await Promise.all(ranks.map((r) => r.nextLine())); // both joined
@@ -91,7 +91,7 @@ describe('two ranks over Gloo on 127.0.0.1', { skip }, () => {
     });
   }
 
-  test('EXPECTED FAILURE - a rank that is alive but never reaches the collective: E_DIST_TIMEOUT after --dist-timeout, naming it', async () => {
+  test('ERROR PATH - a rank that is alive but never reaches the collective: E_DIST_TIMEOUT after --dist-timeout, naming it', async () => {
     const port = await freePort();
     const ranks = [0, 1].map((r) => startRank(launchEnv(r, 2, port, 3, 30), ['stall', '1'], 60_000));
     await Promise.all(ranks.map((r) => r.nextLine()));
@@ -105,7 +105,7 @@ describe('two ranks over Gloo on 127.0.0.1', { skip }, () => {
   });
 });
 
-describe('EXPECTED FAILURE - rendezvous errors are E_DIST_RENDEZVOUS, not hangs', { skip }, () => {
+describe('ERROR PATH - rendezvous errors are E_DIST_RENDEZVOUS, not hangs', { skip }, () => {
   test('MASTER_PORT taken by another process: rank 0 says so at once', async () => {
     const port = await freePort();
     const holder: Server = createServer();

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { loadDistAddon } from '../../src/bindings/torch.js';
+import { addonRequired } from '../support/references.js';
 
 /** Tensors whose mean over ranks is exact in float32 (small multiples of 0.25). */
 export function rankTensors(rank: number): Float32Array[] {
@@ -19,15 +20,16 @@ export function digest(arrays: Float32Array[]): string {
 
 /**
  * Whether the 2-rank tests run: they skip only where the addon or its distributed part is missing
- * AND the environment does not require them (CI sets CELEBA_GAN_REQUIRE_TORCH=1 and installs
- * libgloo-dev, so a build without Gloo fails there).
+ * AND the environment does not require them (test/support/references.ts `addonRequired`: CI, or
+ * CELEBA_GAN_REQUIRE_TORCH=1, which .ci/run sets after installing libgloo-dev, so a build without
+ * Gloo fails there).
  */
 export function distSkip(): string | false {
   try {
     loadDistAddon();
     return false;
   } catch (err) {
-    if (process.env.CELEBA_GAN_REQUIRE_TORCH || process.env.CI === 'true') return false;
+    if (addonRequired()) return false;
     return `distributed training is not built (${(err as { code?: string }).code}); install libgloo-dev and npm run build:native, or set CELEBA_GAN_REQUIRE_TORCH=1 to fail instead`;
   }
 }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { spawnLocalRanks, type LocalRanks, type SpawnRanksOptions, type SpawnResult } from '../../src/distributed/index.js';
 import { jsonLines } from './helpers.js';
+import { waitFor } from '../support/wait.js';
 
 /**
  * The --nproc spawner with small node scripts as ranks (no addon needed): the environment each
@@ -43,7 +44,7 @@ async function run(script: string, extra: Partial<SpawnRanksOptions> = {}, durin
 
 /** Resolves once every rank has printed `ready` (their signal handlers are installed). */
 async function ready(out: string[]): Promise<void> {
-  while (!out.every((o) => o.includes('ready'))) await new Promise((resolve) => setTimeout(resolve, 20));
+  await waitFor(() => out.every((o) => o.includes('ready')), { timeoutMs: 30_000, what: "every rank's `ready`" });
 }
 
 describe('spawnLocalRanks', () => {
@@ -59,7 +60,7 @@ describe('spawnLocalRanks', () => {
     assert.ok(Number(a.port) > 0);
   });
 
-  test('EXPECTED FAILURE - rank 1 exits 3 while rank 0 would run for a minute: rank 0 is stopped, the result is 3 and names rank 1', async () => {
+  test('ERROR PATH - rank 1 exits 3 while rank 0 would run for a minute: rank 0 is stopped, the result is 3 and names rank 1', async () => {
     const { result } = await run("if (process.env.RANK === '1') process.exit(3); setTimeout(() => {}, 60000);");
     assert.equal(result.exitCode, 3);
     assert.equal(result.failed?.rank, 1);
@@ -67,7 +68,7 @@ describe('spawnLocalRanks', () => {
     assert.equal(result.ranks[0]!.signal, 'SIGTERM');
   });
 
-  test('EXPECTED FAILURE - a rank killed by SIGKILL: exit 1, named; a rank ignoring SIGTERM is killed after the grace period', async () => {
+  test('ERROR PATH - a rank killed by SIGKILL: exit 1, named; a rank ignoring SIGTERM is killed after the grace period', async () => {
     const { result } = await run("process.on('SIGTERM', () => {}); console.log('ready'); setTimeout(() => {}, 60000);", {}, async (ranks, out) => {
       await ready(out);
       process.kill(ranks.pids[0]!, 'SIGKILL');
@@ -100,7 +101,7 @@ describe('spawnLocalRanks', () => {
       async (ranks, out) => {
         await ready(out);
         ranks.stop('SIGTERM');
-        while (!out.every((o) => o.includes('finishing'))) await new Promise((resolve) => setTimeout(resolve, 20));
+        await waitFor(() => out.every((o) => o.includes('finishing')), { timeoutMs: 30_000, what: "every rank's `finishing`" });
         ranks.stop('SIGTERM');
       },
     );
@@ -110,7 +111,7 @@ describe('spawnLocalRanks', () => {
     for (const o of out) assert.equal(o.match(/finishing/g)?.length, 1);
   });
 
-  test('EXPECTED FAILURE - a command that does not exist: E_DIST_SPAWN naming it', async () => {
+  test('ERROR PATH - a command that does not exist: E_DIST_SPAWN naming it', async () => {
     const ranks = await spawnLocalRanks({ nproc: 2, command: '/nonexistent/celeba-gan', args: [], output: 'pipe' });
     await assert.rejects(ranks.done, (err: unknown) => (err as { code?: string }).code === 'E_DIST_SPAWN' && /\/nonexistent\/celeba-gan \(ENOENT\)/.test((err as Error).message));
   });

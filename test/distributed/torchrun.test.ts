@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { after, test } from 'node:test';
 import { freePort } from '../../src/distributed/index.js';
+import { PYTHON, TORCHRUN, referenceSkip } from '../support/references.js';
 import { digest, distSkip, jsonLines, rankTensors, workerArgs } from './helpers.js';
 
 /**
@@ -10,15 +11,8 @@ import { digest, distSkip, jsonLines, rankTensors, workerArgs } from './helpers.
  * Its static rendezvous hosts the TCPStore in its agent, so our ranks join it as clients.
  */
 
-const PYTHON = '/usr/bin/python3';
-
 function torchrunSkip(): string | false {
-  const dist = distSkip();
-  if (dist) return dist;
-  const probe = spawnSync(PYTHON, ['-c', 'import torch.distributed.run'], { encoding: 'utf8' });
-  if (probe.status === 0) return false;
-  if (process.env.CI === 'true' || process.env.CELEBA_GAN_REQUIRE_TORCH) return false; // fail below instead
-  return `${PYTHON} cannot import torch.distributed.run (apt-get install python3-torch)`;
+  return distSkip() || referenceSkip(TORCHRUN);
 }
 
 let launcherPid: number | undefined;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,8 +14,10 @@ import { layerInfos } from '../../src/model/shapes.js';
 import type { TensorMap } from '../../src/model/tensors.js';
 import { readSafetensors, writeSafetensors } from '../../src/model/safetensors.js';
 import { listCheckpoints } from '../../src/train/index.js';
-import { runTorchReference } from '../engines/tfjs/torch-reference.js';
+import { runTorchReference } from '../support/torch-reference.js';
+import { PYTHON, TORCHRUN, referenceSkip } from '../support/references.js';
 import { distSkip, killAll, launchEnv, startRank } from './helpers.js';
+import { assertWithin, maxAbsDiff } from '../support/tensors.js';
 
 /**
  * Data-parallel training on the torch engine, 2 ranks over 127.0.0.1 with Gloo: replicas stay
@@ -24,7 +26,6 @@ import { distSkip, killAll, launchEnv, startRank } from './helpers.js';
  * --dist-timeout, and a resume is exact. Every process is bounded in time and killed in `after`.
  */
 
-const PYTHON = '/usr/bin/python3';
 /** bin/celeba-gan from test/distributed (tsx) or dist/test/distributed (compiled). */
 const BIN = ['../../bin/celeba-gan', '../../../bin/celeba-gan'].map((rel) => fileURLToPath(new URL(rel, import.meta.url))).find((p) => existsSync(p) && !p.includes('/dist/bin/'))!;
 const skip = distSkip();
@@ -185,21 +186,26 @@ function assertMatchesReference(ours: TensorMap, ref: TensorMap): void {
     const scale = Math.max(...t.data.map(Math.abs));
     if (name.startsWith('adam.')) {
       // Adam's moments are the averaged gradients: to 1e-4 of their scale.
-      let d = 0;
-      for (let i = 0; i < t.data.length; i++) d = Math.max(d, Math.abs(t.data[i]! - mine.data[i]!));
-      assert.ok(d <= 1e-4 * scale + 1e-12, `${name}: max |engine - torch| = ${d} (scale ${scale})`);
+      const d = maxAbsDiff(t.data, mine.data);
+      assertWithin(`2 ranks~PyTorch ${name}`, d, 1e-4 * scale + 1e-12, `${name}: max |engine - torch| = ${d} (scale ${scale})`);
     } else {
       // A first Adam step moves a weight by lr * m / (|m| + eps): by about lr (2.5e-4) wherever the
-      // gradient is well above rounding noise, and there to 2e-6; where the gradient itself is
-      // noise (|m| below 1e-4 of its tensor's scale) the step's size is arbitrary in both
-      // frameworks: bounded by one step.
+      // gradient is well above rounding noise, and there to 2e-6; where the gradient is small
+      // (|m| below 1% of its tensor's scale, as in test/engines/torch) its relative rounding
+      // error, amplified near eps, sets the step: bounded by one step. (At 1e-4 of the scale,
+      // the bound had 4.6x headroom; the rounding depends on the BLAS kernels.)
       const m = ref.get(`adam.m.${name}`)!.data;
       const mScale = Math.max(...m.map(Math.abs));
+      let worst = { d: 0, what: `${name}: no element with |m| >= 1% of its scale` };
       for (let i = 0; i < t.data.length; i++) {
         const d = Math.abs(t.data[i]! - mine.data[i]!);
-        const bound = Math.abs(m[i]!) > 1e-4 * mScale ? 2e-6 : 2 * spec.training.learningRate;
-        assert.ok(d <= bound, `${name}[${i}]: |engine - torch| = ${d} (bound ${bound}, |m| ${m[i]} of ${mScale})`);
+        if (Math.abs(m[i]!) < 0.01 * mScale) {
+          if (d > 2 * spec.training.learningRate) assert.fail(`${name}[${i}]: |engine - torch| = ${d}, more than two steps (|m| ${m[i]} of ${mScale})`);
+        } else if (d > worst.d) {
+          worst = { d, what: `${name}[${i}]: |engine - torch| = ${d} (|m| ${m[i]} of ${mScale})` };
+        }
       }
+      assertWithin(`2 ranks~PyTorch ${name}`, worst.d, 2e-6, worst.what);
     }
     compared++;
   }
@@ -290,7 +296,7 @@ test('resume after a 2-rank run is exact: 2 + 2 steps == 4 steps; another world 
   assert.match(p3.stderr, /was trained by 2 ranks and continues with 1/);
 });
 
-test('the real launcher: python3 -m torch.distributed.run --nproc_per_node 2 --no_python node bin/celeba-gan train trains, rank 0 writes the run', { skip: skip || (spawnSync(PYTHON, ['-c', 'import torch.distributed.run']).status !== 0 && process.env.CI !== 'true' ? `${PYTHON} lacks torch.distributed.run` : false) }, async () => {
+test('the real launcher: python3 -m torch.distributed.run --nproc_per_node 2 --no_python node bin/celeba-gan train trains, rank 0 writes the run', { skip: skip || referenceSkip(TORCHRUN) }, async () => {
   const out = join(tmp, 'torchrun');
   const port = await freePort();
   const args = ['-m', 'torch.distributed.run', '--nproc_per_node', '2', '--redirects', '1', '--tee', '1', '--master_addr', '127.0.0.1', '--master_port', String(port), '--no_python', process.execPath, ...trainArgs(out, '--steps', '2', '--seed', '5', '--dist-timeout', '30')];

@@ -4,11 +4,11 @@ import assert from 'node:assert/strict';
 import { buildSpec } from '../../src/config/presets.js';
 import { createEngine, torchUnavailable } from '../../src/engines/create-engine.js';
 import { CelebaGanError, UsageError } from '../../src/errors.js';
-import { torchSkip } from './torch/available.js';
+import { torchSkip } from '../support/torch-addon.js';
 
 const spec = buildSpec('seed28', 0.03125);
 
-test('EXPECTED FAILURE - --amp on the tfjs engine is a usage error, not ignored', async () => {
+test('ERROR PATH - --amp on the tfjs engine is a usage error, not ignored', async () => {
   await assert.rejects(createEngine(spec, { engine: 'tfjs', amp: true }), {
     name: 'UsageError',
     code: 'E_BAD_ARGUMENT',
@@ -16,7 +16,7 @@ test('EXPECTED FAILURE - --amp on the tfjs engine is a usage error, not ignored'
   });
 });
 
-test('EXPECTED FAILURE - --engine auto --threads 0 is a usage error whichever engine would run', async () => {
+test('ERROR PATH - --engine auto --threads 0 is a usage error whichever engine would run', async () => {
   for (const engine of ['auto', 'tfjs'] as const) {
     await assert.rejects(createEngine(spec, { engine, threads: 0 }), {
       name: 'UsageError',
@@ -53,11 +53,11 @@ describe('--engine auto with the torch addon loaded', { skip: torchSkip() }, () 
     });
   };
 
-  test('EXPECTED FAILURE - auto --device gpu is the torch engine\'s error, not a fallback to tfjs', async () => {
+  test('ERROR PATH - auto --device gpu is the torch engine\'s error, not a fallback to tfjs', async () => {
     await rejectsWith(createEngine(spec, { engine: 'auto', device: 'gpu' }), 'E_BAD_ARGUMENT', /^Unsupported device "gpu" for the torch engine\. Should be one of: auto, cpu, cuda, cuda:N$/);
   });
 
-  test('EXPECTED FAILURE - auto --amp --device cpu says what is wrong, not that torch is unavailable', async () => {
+  test('ERROR PATH - auto --amp --device cpu says what is wrong, not that torch is unavailable', async () => {
     await assert.rejects(createEngine(spec, { engine: 'auto', amp: true, device: 'cpu' }), (err: unknown) => {
       assert.ok(err instanceof UsageError);
       assert.equal(err.code, 'E_BAD_ARGUMENT');
@@ -112,13 +112,13 @@ describe('--engine auto without the torch addon', () => {
     assert.match(r.notes![0]!, /^engine auto: torch not used \(Could not load the libtorch addon \(the torch engine\)\.\); using tfjs$/);
   });
 
-  test('EXPECTED FAILURE - --amp says the torch engine cannot load here', () => {
+  test('ERROR PATH - --amp says the torch engine cannot load here', () => {
     const r = withoutAddon({ engine: 'auto', amp: true });
     assert.equal(r.code, 'E_BAD_ARGUMENT');
     assert.match(r.message!, /^--amp needs the torch engine on CUDA, but the torch engine cannot load here \(Could not load the libtorch addon/);
   });
 
-  test('EXPECTED FAILURE - --engine torch is an error, never a fallback', () => {
+  test('ERROR PATH - --engine torch is an error, never a fallback', () => {
     const r = withoutAddon({ engine: 'torch' });
     assert.equal(r.code, 'E_TORCH_UNAVAILABLE');
     assert.match(r.message!, /\/nonexistent\/celeba_gan_torch\.node: not found/);

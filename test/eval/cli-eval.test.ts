@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { cli } from '../cli/in-process.js';
+import { cli } from '../support/in-process.js';
 import { prepareSynthetic } from '../../src/data/synthetic.js';
 import sharp from 'sharp';
 import { renameInput, tempDir, writeTinyModel } from '../inference/fixtures.js';
@@ -97,7 +97,7 @@ describe('celeba-gan eval', () => {
       ['a missing data set file', ['--real', 'data/nope.cgds'], 2, /E_EVAL_INPUT_MISSING.*--real data\/nope\.cgds does not exist/],
     ];
     for (const [what, args, code, message] of table) {
-      it(`EXPECTED FAILURE - ${what}`, async () => {
+      it(`ERROR PATH - ${what}`, async () => {
         const r = await cli('eval', ...args);
         assert.equal(r.code, code, r.stderr);
         assert.match(r.stderr.replace(/\n/g, ' '), message);
@@ -112,7 +112,7 @@ describe('celeba-gan train --eval-every', () => {
     ['--eval-n below 2', ['--eval-every', '10', '--eval-n', '1'], /Expected integer >= 2 for eval-n but received 1 of type number/],
   ];
   for (const [what, args, message] of table) {
-    it(`EXPECTED FAILURE - ${what}`, async () => {
+    it(`ERROR PATH - ${what}`, async () => {
       const r = await cli('train', ...args);
       assert.equal(r.code, 2, r.stderr);
       assert.match(r.stderr, message);

@@ -59,7 +59,7 @@ describe('colour distance', () => {
   });
 
   describe('BAD CALL', () => {
-    it('EXPECTED FAILURE - a single image (no covariance)', () => {
+    it('ERROR PATH - a single image (no covariance)', () => {
       const a = faces(1, 1, 28);
       assert.throws(() => colourDistance(a, a), { name: 'RangeError', message: /at least 2 images per set \(received 1 and 1\)/ });
     });
@@ -90,7 +90,7 @@ describe('real-halves baseline', () => {
   });
 
   describe('BAD CALL', () => {
-    it('EXPECTED FAILURE - fewer than 2n real images', () => {
+    it('ERROR PATH - fewer than 2n real images', () => {
       assert.throws(() => realHalves(faces(3, 7, 28), 4), { name: 'RangeError', message: /two disjoint halves of 4 need 8 real images but the set has 7/ });
     });
   });

@@ -83,7 +83,7 @@ describe('evaluate', () => {
   });
 
   describe('BAD CALL', () => {
-    it('EXPECTED FAILURE - a real set smaller than 2n: the exact message and hint', () => {
+    it('ERROR PATH - a real set smaller than 2n: the exact message and hint', () => {
       const real = slice(0, 10, 'ten images');
       assert.throws(() => checkSources(onnxSource(session, 50, 0), real, 50), (err: Error & { code?: string; hint?: string }) => {
         assert.equal(err.name, 'CelebaGanError');
@@ -94,7 +94,7 @@ describe('evaluate', () => {
       });
     });
 
-    it('EXPECTED FAILURE - a real set of fewer than 4 images cannot give two halves (no "--n 0 or less")', () => {
+    it('ERROR PATH - a real set of fewer than 4 images cannot give two halves (no "--n 0 or less")', () => {
       assert.throws(() => checkSources(onnxSource(session, 2, 0), slice(0, 1, 'one image'), 2), (err: Error & { code?: string; hint?: string }) => {
         assert.equal(err.code, 'E_EVAL_NOT_ENOUGH_REAL');
         assert.equal(err.hint, 'The real set needs at least 4 images; pass a larger one (a folder of images, or `celeba-gan prepare`).');
@@ -102,7 +102,7 @@ describe('evaluate', () => {
       });
     });
 
-    it('EXPECTED FAILURE - generated and real images of different sizes', async () => {
+    it('ERROR PATH - generated and real images of different sizes', async () => {
       await prepareSynthetic({ count: 8, out: join(dir, 'synthetic-32.cgds'), size: 32, seed: 1 });
       const other = new DatasetReader(join(dir, 'synthetic-32.cgds'));
       try {
@@ -117,7 +117,7 @@ describe('evaluate', () => {
       }
     });
 
-    it('EXPECTED FAILURE - a missing extractor package names the npm install command', () => {
+    it('ERROR PATH - a missing extractor package names the npm install command', () => {
       assert.throws(() => findPackage({ name: '@vladmandic/not-installed', version: '1.0.0' }), {
         name: 'CelebaGanError',
         code: 'E_EXTRACTOR_MISSING',
@@ -126,7 +126,7 @@ describe('evaluate', () => {
       });
     });
 
-    it('EXPECTED FAILURE - inception features without an Inception file', async () => {
+    it('ERROR PATH - inception features without an Inception file', async () => {
       await assert.rejects(loadExtractor({ features: 'inception' }), { name: 'UsageError', code: 'E_INCEPTION_MISSING', message: /needs --inception/ });
       await assert.rejects(loadExtractor({ features: 'inception', inception: join(dir, 'nope.onnx') }), { name: 'UsageError', code: 'E_INCEPTION_MISSING', message: /no such file/ });
       await assert.rejects(loadExtractor({ features: 'inception', inception: dir }), { name: 'UsageError', code: 'E_INCEPTION_MISSING', message: /cannot read the Inception model .*: it is a folder; expected an \.onnx file/ });
@@ -167,7 +167,7 @@ describe('openEvalSource', () => {
   });
 
   describe('BAD CALL', () => {
-    it('EXPECTED FAILURE - a .cgds file with one flipped pixel byte fails its checksum (E_DATASET_CORRUPT)', async () => {
+    it('ERROR PATH - a .cgds file with one flipped pixel byte fails its checksum (E_DATASET_CORRUPT)', async () => {
       const path = join(dir, 'flipped.cgds');
       await prepareSynthetic({ count: 8, out: path, size: 28, seed: 5 });
       const fd = openSync(path, 'r+');
@@ -183,7 +183,7 @@ describe('openEvalSource', () => {
       await assert.rejects(openEvalSource(path, { flag: '--real', count: 4, seed: 0 }), { name: 'CelebaGanError', code: 'E_DATASET_CORRUPT', message: /flipped\.cgds .*checksum of the pixels and header fields/ });
     });
 
-    it('EXPECTED FAILURE - images of different sizes in one folder name both files', async () => {
+    it('ERROR PATH - images of different sizes in one folder name both files', async () => {
       const folder = join(dir, 'sizes');
       mkdirSync(folder);
       await sharp({ create: { width: 20, height: 20, channels: 3, background: '#808080' } }).png().toFile(join(folder, 'a.png'));
@@ -196,14 +196,14 @@ describe('openEvalSource', () => {
       }
     });
 
-    it('EXPECTED FAILURE - a folder given where an .onnx file is expected (--model), and a plain file where a folder is expected', async () => {
+    it('ERROR PATH - a folder given where an .onnx file is expected (--model), and a plain file where a folder is expected', async () => {
       await assert.rejects(openEvalSource(join(dir, 'mixed'), { flag: '--model', count: 2, seed: 0, onnxOnly: true }), { name: 'UsageError', code: 'E_EVAL_EXPECTED_FILE', message: /--model .*mixed is a folder; expected an \.onnx file/ });
       await assert.rejects(openEvalSource(join(dir, 'mixed', 'a.png'), { flag: '--real', count: 2, seed: 0 }), { name: 'UsageError', code: 'E_EVAL_EXPECTED_FOLDER', message: /--real .*mixed\/a\.png is a file \(\.png\); expected a folder of JPEG\/PNG\/WebP images/ });
       mkdirSync(join(dir, 'looks-like.cgds'));
       await assert.rejects(openEvalSource(join(dir, 'looks-like.cgds'), { flag: '--real', count: 2, seed: 0 }), { name: 'UsageError', code: 'E_EVAL_EXPECTED_FILE', message: /looks-like\.cgds is a folder, but its name says it should be a \.cgds file/ });
     });
 
-    it('EXPECTED FAILURE - a missing path, an empty folder, an undecodable image', async () => {
+    it('ERROR PATH - a missing path, an empty folder, an undecodable image', async () => {
       await assert.rejects(openEvalSource(join(dir, 'nope'), { flag: '--real', count: 2, seed: 0 }), { code: 'E_EVAL_INPUT_MISSING', message: /--real .*nope does not exist/ });
       mkdirSync(join(dir, 'empty'));
       await assert.rejects(openEvalSource(join(dir, 'empty'), { flag: '--real', count: 2, seed: 0 }), { code: 'E_EVAL_NO_IMAGES', message: /--real .*empty holds no images/ });

@@ -68,16 +68,16 @@ describe('tiny face detector', () => {
   });
 
   describe('BAD CALL', () => {
-    it('EXPECTED FAILURE - image bytes that do not match n x h x w x 3', async () => {
+    it('ERROR PATH - image bytes that do not match n x h x w x 3', async () => {
       await assert.rejects(det.scores(new Uint8Array(100), 1, 8, 8), { name: 'RangeError', message: /100 bytes; 1 RGB images of 8x8 need 192/ });
     });
-    it('EXPECTED FAILURE - input size not a multiple of 32', async () => {
+    it('ERROR PATH - input size not a multiple of 32', async () => {
       await assert.rejects(loadTinyFaceDetector({ inputSize: 100 }), { name: 'RangeError', message: /multiple of 32, got 100/ });
     });
   });
 });
 
-describe('EXPECTED FAILURE - face-api weights', () => {
+describe('ERROR PATH - face-api weights', () => {
   it('a manifest that lacks a tensor the detector reads fails with E_EXTRACTOR_CORRUPT naming it', () => {
     const names = ['conv0/filters', 'conv0/bias', ...['conv1', 'conv2', 'conv3', 'conv4', 'conv5'].flatMap((c) => [`${c}/depthwise_filter`, `${c}/pointwise_filter`, `${c}/bias`]), 'conv8/filters', 'conv8/bias'];
     const all = Object.fromEntries(names.map((n) => [n, {}]));

@@ -107,7 +107,7 @@ describe('faceres features', () => {
     assert.ok(maxHalf > 1, `half-pixel centres should differ visibly at 28 -> 224 px (largest difference ${maxHalf})`);
   });
 
-  it('EXPECTED FAILURE - image bytes that do not match n x h x w x 3', async () => {
+  it('ERROR PATH - image bytes that do not match n x h x w x 3', async () => {
     await assert.rejects(fr.extract(new Uint8Array(10), 1, 2, 2), { name: 'RangeError', message: /10 bytes; 1 RGB images of 2x2 need 12/ });
   });
 });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadInception, resizeToFloat } from '../../src/eval/inception.js';
-import { python } from '../onnx/helpers.js';
+import { python } from '../support/onnx.js';
 import { ONNX, referenceSkip } from '../support/references.js';
 import { tempDir } from '../inference/fixtures.js';
 
@@ -84,13 +84,13 @@ describe('inception (user-supplied ONNX)', { skip: referenceSkip(ONNX) }, () => 
     }
   });
 
-  it('EXPECTED FAILURE - a graph whose input is not an RGB image', async () => {
+  it('ERROR PATH - a graph whose input is not an RGB image', async () => {
     const path = join(dir, 'five.onnx');
     python(MAKE_MODEL, ['five', path]);
     await assert.rejects(loadInception(path), { name: 'CelebaGanError', code: 'E_INCEPTION_IO', message: /no dimension of 3 channels/ });
   });
 
-  it('EXPECTED FAILURE - a file that is not ONNX', async () => {
+  it('ERROR PATH - a file that is not ONNX', async () => {
     const path = join(dir, 'junk.onnx');
     writeFileSync(path, 'not a model');
     await assert.rejects(loadInception(path), { name: 'UsageError', code: 'E_INCEPTION_INVALID' });

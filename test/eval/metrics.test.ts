@@ -87,7 +87,7 @@ describe('FID', () => {
     assert.deepEqual([...s.cov], [2, 4, 4, 8]);
   });
 
-  it('EXPECTED FAILURE - feature sets of different dimensions', () => {
+  it('ERROR PATH - feature sets of different dimensions', () => {
     const a = featureSet(new Float32Array(8), 4, 2);
     const b = featureSet(new Float32Array(12), 4, 3);
     assert.throws(() => fid(a, b), { name: 'RangeError', message: /different dimensions \(2 and 3\)/ });
@@ -133,7 +133,7 @@ describe('KID', () => {
     assert.notEqual(other.kid, cached.kid);
   });
 
-  it('EXPECTED FAILURE - fewer than 2 rows in a set', () => {
+  it('ERROR PATH - fewer than 2 rows in a set', () => {
     assert.throws(() => kid(featureSet(new Float32Array(2), 1, 2), featureSet(new Float32Array(4), 2, 2)), { name: 'RangeError', message: /at least 2 feature vectors/ });
   });
 });

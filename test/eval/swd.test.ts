@@ -8,16 +8,11 @@ import { fileURLToPath } from 'node:url';
 import { renderSyntheticFace } from '../../src/data/synthetic.js';
 import { Rng } from '../../src/util/rng.js';
 import { Float32Sorter, laplacianPyramid, patchPositions, pyramidSizes, swd, swdAgainst, swdDirections, SWD_DEFAULTS, type ImageSet } from '../../src/eval/swd.js';
+import { NUMPY, PYTHON, referenceSkip } from '../support/references.js';
+import { assertWithin } from '../support/tensors.js';
 
-const PYTHON = process.env.CELEBA_GAN_PYTHON ?? '/usr/bin/python3';
-// Under CI a missing reference fails the test instead of skipping it.
-function numpyMissing(): string | null {
-  const r = spawnSync(PYTHON, ['-c', 'import numpy'], { encoding: 'utf8' });
-  if (r.error) return `${PYTHON} cannot run (${r.error.message})`;
-  return r.status === 0 ? null : `${PYTHON} lacks numpy (apt-get install python3-numpy)`;
-}
-const missing = numpyMissing();
-const skipReference = missing && process.env.CI !== 'true' ? `SKIPPED: ${missing}; the NumPy port of ProGAN's SWD cannot run` : false;
+// The NumPy port of ProGAN's SWD; where NumPy is missing, test/support/references.ts decides.
+const skipReference = referenceSkip(NUMPY);
 /** test/eval/swd-reference.py, found from here whether this runs from test/ (tsx) or dist/test/. */
 function referenceScript(): string {
   for (let dir = dirname(fileURLToPath(import.meta.url)); dir !== dirname(dir); dir = dirname(dir)) {
@@ -98,7 +93,7 @@ describe('SWD (ProGAN, Karras et al. 2018)', () => {
         assert.equal(ref.length, levels);
         ours.levels.forEach((l, i) => {
           const rel = Math.abs(l.value - ref[i]!) / ref[i]!;
-          assert.ok(rel < 1e-4, `${size} px, ${label}, level ${i}: ours ${l.value} vs reference ${ref[i]} (relative ${rel})`);
+          assertWithin(`SWD~NumPy ${size} px ${label} level ${i} (relative)`, rel, 1e-4, `${size} px, ${label}, level ${i}: ours ${l.value} vs reference ${ref[i]} (relative ${rel})`);
         });
         assert.ok(ours.mean > 1, `${label}: SWD ${ours.mean} should be clearly above 0`);
       }
@@ -177,17 +172,17 @@ describe('SWD (ProGAN, Karras et al. 2018)', () => {
 
   describe('BAD CALL', () => {
     const a = faces(1, 2, 28);
-    it('EXPECTED FAILURE - sets of different n', () => {
+    it('ERROR PATH - sets of different n', () => {
       assert.throws(() => swd(a, faces(1, 3, 28)), { name: 'RangeError', message: /same number of images \(received 2 and 3\)/ });
     });
-    it('EXPECTED FAILURE - sets of different size', () => {
+    it('ERROR PATH - sets of different size', () => {
       assert.throws(() => swd(a, faces(1, 2, 32)), { name: 'RangeError', message: /28x28 and 32x32/ });
     });
-    it('EXPECTED FAILURE - images below 12 px (16 / sqrt 2)', () => {
+    it('ERROR PATH - images below 12 px (16 / sqrt 2)', () => {
       const tiny = faces(1, 2, 11);
       assert.throws(() => swd(tiny, tiny), { name: 'RangeError', message: /smaller than the smallest pyramid level \(12 px\)/ });
     });
-    it('EXPECTED FAILURE - a buffer that does not hold n images', () => {
+    it('ERROR PATH - a buffer that does not hold n images', () => {
       assert.throws(() => swd({ ...a, data: a.data.subarray(1) }, a), { name: 'RangeError', message: /need 4704 bytes but received 4703/ });
     });
   });

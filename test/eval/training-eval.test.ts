@@ -77,7 +77,7 @@ describe('train --eval-every (hook)', () => {
     assert.equal(a[0]!.colour, b[0]!.colour);
   });
 
-  it('EXPECTED FAILURE - eval-every below 1', () => {
+  it('ERROR PATH - eval-every below 1', () => {
     assert.throws(() => createTrainingEvalHook({ every: 0 }), { name: 'RangeError', message: /eval-every must be an integer >= 1, got 0/ });
   });
 });

@@ -118,7 +118,7 @@ describe('check:gpu:prepare, then check:gpu on a machine without node', () => {
     assert.match(readFileSync(join(out, 'summary.md'), 'utf8'), /\| torch-system \| FAILED \| \d+ \| exit 1, see torch-system\.json \|/);
   });
 
-  test('EXPECTED FAILURE - check: compiled code from other sources is refused (run prepare again)', () => {
+  test('ERROR PATH - check: compiled code from other sources is refused (run prepare again)', () => {
     writeFileSync(join(gpu, 'source.sha256'), `${'0'.repeat(64)}\n`);
     const out = join(work, 'out-stale');
     const r = script('check-gpu', ['--skip-build', '--skip-tests', '--skip-bench'], { OUT: out, CELEBA_GAN_GPU_DIR: gpu });
@@ -130,7 +130,7 @@ describe('check:gpu:prepare, then check:gpu on a machine without node', () => {
 // The whole check on this machine (no GPU), from the compiled tree npm test builds.
 const compiled = import.meta.url.endsWith('.js') && existsSync(join(ROOT, 'dist', 'test', 'engines', 'torch', 'cuda.test.js'));
 test(
-  'EXPECTED FAILURE - check:gpu without a GPU: CUDA REQUIRED fails the tests, the GPU benchmarks do not run, exit 1',
+  'ERROR PATH - check:gpu without a GPU: CUDA REQUIRED fails the tests, the GPU benchmarks do not run, exit 1',
   { skip: compiled ? false : 'runs from the compiled tests (npm test), which check:gpu uses as dist/' },
   () => {
     const out = join(work, 'out-no-gpu');

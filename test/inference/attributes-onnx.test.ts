@@ -14,7 +14,7 @@ import { buildGeneratorOnnx } from '../../src/onnx/export.js';
 import { encodeModel, modelProtoType, type Model } from '../../src/onnx/onnx-proto.js';
 import { TEST_ATTRIBUTES, fakeLabels } from '../engines/labels.js';
 import { weightsWithBatchNorm } from '../onnx/fixtures.js';
-import { maxAbsDiff } from '../onnx/helpers.js';
+import { maxAbsDiff } from '../support/onnx.js';
 import { tempDir, writeTinyModel } from './fixtures.js';
 
 /**

@@ -60,7 +60,7 @@ test('generate --n 1000 --provider cpu writes 1000 valid PNGs and a manifest int
   assert.doesNotMatch(twice.stderr, /the rest/, 'nothing written, so no rest command');
 });
 
-test('EXPECTED FAILURE - generate --n 1000 --provider cuda without the CUDA provider: exit 1, how to get it', async (t) => {
+test('ERROR PATH - generate --n 1000 --provider cuda without the CUDA provider: exit 1, how to get it', async (t) => {
   if (checkProvider('cuda').ok) return t.skip('the CUDA provider is installed on this machine');
   const r = await cli('generate', '--n', '1000', '--provider', 'cuda', '--out', 'cuda-out');
   assert.equal(r.code, 1);
@@ -86,14 +86,14 @@ const usage: { args: string[]; message: RegExp }[] = [
   { args: ['--shard', '0/2', '--grid'], message: /\[E_BAD_ARGUMENT\]: --grid cannot be combined with --shard/ },
 ];
 for (const u of usage) {
-  test(`EXPECTED FAILURE - generate ${u.args.join(' ')}: usage error, exit 2`, async () => {
+  test(`ERROR PATH - generate ${u.args.join(' ')}: usage error, exit 2`, async () => {
     const r = await runCli(['generate', ...u.args], { env: withoutShardIndex() });
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, u.message);
   });
 }
 
-test('EXPECTED FAILURE - generate with no model anywhere names the command to run first', async () => {
+test('ERROR PATH - generate with no model anywhere names the command to run first', async () => {
   const empty = tempDir('cg-cli-empty-');
   process.chdir(empty);
   try {
@@ -185,7 +185,7 @@ test('generate --shards N with JOB_COMPLETION_INDEX: the shards together are the
   assert.match(bad.stderr, /\[E_BAD_SHARD\]: Expected a shard index K between 0 and 2 .* but received JOB_COMPLETION_INDEX=3 with --shards 3/);
 });
 
-test('EXPECTED FAILURE - a conflict in the middle of a run: exit 2, the files before it listed, and the command for the rest', async () => {
+test('ERROR PATH - a conflict in the middle of a run: exit 2, the files before it listed, and the command for the rest', async () => {
   const dir = join(cwd, 'conflict');
   mkdirSync(dir);
   writeFileSync(join(dir, 'face-000010.png'), 'mine');

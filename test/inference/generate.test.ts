@@ -143,7 +143,7 @@ test('formats, upscaling and the contact sheet', async () => {
   }
 });
 
-test('EXPECTED FAILURE - existing files are never overwritten without --force: the conflict is found at write time', async () => {
+test('ERROR PATH - existing files are never overwritten without --force: the conflict is found at write time', async () => {
   const out = freshOut();
   await generateImages(session, { outDir: out, n: 5, seed: 1 });
   const seed1Face4 = readFileSync(join(out, 'face-000004.png'));
@@ -197,7 +197,7 @@ test('--force by a shard: the older lines for its files leave the other manifest
   assert.deepEqual(readdirSync(out).filter((f) => f.endsWith('.lock') || f.startsWith('.')), []);
 });
 
-test('EXPECTED FAILURE - a full disk in the middle of a batch: complete files keep their lines, no temp files, E_NO_SPACE names the file and the rest command', async () => {
+test('ERROR PATH - a full disk in the middle of a batch: complete files keep their lines, no temp files, E_NO_SPACE names the file and the rest command', async () => {
   const out = freshOut();
   let writes = 0;
   const fullAfter6 = (path: string, data: Uint8Array): void => {
@@ -228,7 +228,7 @@ test('EXPECTED FAILURE - a full disk in the middle of a batch: complete files ke
   assert.equal(existsSync(join(never, '..')), false, 'and its parent, which it created too');
 });
 
-test('EXPECTED FAILURE - the model fails mid-run: the batches already computed still land, listed, before the lock is released', async () => {
+test('ERROR PATH - the model fails mid-run: the batches already computed still land, listed, before the lock is released', async () => {
   const out = freshOut();
   let calls = 0;
   const failing: GeneratorSession = {
@@ -244,7 +244,7 @@ test('EXPECTED FAILURE - the model fails mid-run: the batches already computed s
   assert.equal(existsSync(join(out, 'generate.lock')), false);
 });
 
-test('EXPECTED FAILURE - a file system without hard links: E_OUTPUT_NO_LINKS says to use another --out or --force', async () => {
+test('ERROR PATH - a file system without hard links: E_OUTPUT_NO_LINKS says to use another --out or --force', async () => {
   const out = freshOut();
   const noLinks = (): void => {
     throw Object.assign(new Error('EPERM: operation not permitted, link'), { code: 'EPERM' });
@@ -260,7 +260,7 @@ test('EXPECTED FAILURE - a file system without hard links: E_OUTPUT_NO_LINKS say
   assert.equal(forced.written, 3, '--force renames instead of linking');
 });
 
-test('EXPECTED FAILURE - two runs into one folder: the second fails with E_OUTPUT_LOCKED naming the holder and the lock', async () => {
+test('ERROR PATH - two runs into one folder: the second fails with E_OUTPUT_LOCKED naming the holder and the lock', async () => {
   const out = freshOut();
   const first = generateImages(session, { outDir: out, n: 40, seed: 1, batchSize: 8 });
   await assert.rejects(generateImages(session, { outDir: out, n: 40, seed: 2, batchSize: 8 }), (err: CelebaGanError) => {
@@ -338,7 +338,7 @@ test('a model with a fixed batch runs in chunks of it and gives the same faces',
   }
 });
 
-test('EXPECTED FAILURE - an output folder that cannot be created: a file in the way is E_NOT_FOLDER', async () => {
+test('ERROR PATH - an output folder that cannot be created: a file in the way is E_NOT_FOLDER', async () => {
   const file = join(root, 'a-file');
   writeFileSync(file, 'x');
   await assert.rejects(generateImages(session, { outDir: join(file, 'faces'), n: 1, seed: 1 }), (err: CelebaGanError) => {
@@ -349,7 +349,7 @@ test('EXPECTED FAILURE - an output folder that cannot be created: a file in the 
   });
 });
 
-test('EXPECTED FAILURE - a read-only or forbidden output folder: E_READ_ONLY / E_PERMISSION with the --out hint', async () => {
+test('ERROR PATH - a read-only or forbidden output folder: E_READ_ONLY / E_PERMISSION with the --out hint', async () => {
   for (const [errno, code] of [['EROFS', 'E_READ_ONLY'], ['EACCES', 'E_PERMISSION']] as const) {
     const out = freshOut();
     const refuse = (): void => {

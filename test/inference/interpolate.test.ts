@@ -5,7 +5,7 @@ import { after, describe, test } from 'node:test';
 import sharp from 'sharp';
 import { latentsFor } from '../../src/inference/latents.js';
 import { parseFaceRef, walkFrameCount, walkLatents } from '../../src/inference/interpolate.js';
-import { cli } from '../cli/in-process.js';
+import { cli } from '../support/in-process.js';
 import { tempDir, writeTinyModel } from './fixtures.js';
 
 /** Latent walks (src/inference/interpolate.ts) and `celeba-gan interpolate`. */

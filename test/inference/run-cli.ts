@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { waitFor } from '../support/wait.js';
 
 /**
  * Run the CLI entry (src/cli/main) in a child process, as a user would, and collect its exit
@@ -46,9 +47,12 @@ export function startCli(args: string[], opts: { cwd?: string; env?: NodeJS.Proc
   return { child, stderr: () => stderr, result };
 }
 
-/** Poll `ready` every 50 ms until it holds or the child has exited (then the caller's assertions fail). */
-export async function until(ready: () => boolean, child: ChildProcess): Promise<void> {
-  while (!ready() && child.exitCode === null && child.signalCode === null) await new Promise((r) => setTimeout(r, 50));
+/**
+ * Poll `ready` every 50 ms until it holds or the child has exited (then the caller's assertions
+ * fail); fails when neither happens within `timeoutMs`.
+ */
+export async function until(ready: () => boolean, child: ChildProcess, timeoutMs = 120_000): Promise<void> {
+  await waitFor(() => ready() || child.exitCode !== null || child.signalCode !== null, { timeoutMs, what: `the CLI child (pid ${child.pid}) to get ready`, intervalMs: 50 });
 }
 
 /** Resident memory of a process in bytes (Linux /proc), or null elsewhere. */

@@ -103,7 +103,7 @@ test('checkProvider knows each platform', () => {
   assert.match(checkProvider('cuda', { platform: 'win32', arch: 'x64', binDir: empty }).reason!, /onnxruntime_providers_cuda\.dll is missing/);
 });
 
-test('EXPECTED FAILURE - cuda asked for by name without the CUDA provider installed', async (t) => {
+test('ERROR PATH - cuda asked for by name without the CUDA provider installed', async (t) => {
   if (checkProvider('cuda').ok) return t.skip('the CUDA provider is installed on this machine');
   await assert.rejects(openGenerator(modelPath, { provider: 'cuda' }), (err: CelebaGanError) => {
     assert.equal(err.name, 'CelebaGanError');
@@ -114,7 +114,7 @@ test('EXPECTED FAILURE - cuda asked for by name without the CUDA provider instal
   });
 });
 
-test('EXPECTED FAILURE - dml asked for by name off Windows', async (t) => {
+test('ERROR PATH - dml asked for by name off Windows', async (t) => {
   if (process.platform === 'win32') return t.skip('DirectML exists on Windows');
   await assert.rejects(openGenerator(modelPath, { provider: 'dml' }), (err: CelebaGanError) => {
     assert.equal(err.code, 'E_PROVIDER_UNAVAILABLE');
@@ -184,7 +184,7 @@ const badModels: { name: string; make: () => string; code: string; message: RegE
 ];
 
 for (const bad of badModels) {
-  test(`EXPECTED FAILURE - ${bad.name}`, async () => {
+  test(`ERROR PATH - ${bad.name}`, async () => {
     await assert.rejects(openGenerator(bad.make(), { provider: 'cpu' }), (err: CelebaGanError) => {
       assert.ok(err instanceof CelebaGanError, `a CelebaGanError, got ${String(err)}`);
       assert.equal(err.code, bad.code);
@@ -203,7 +203,7 @@ test('BAD CALL - run with a z of the wrong size, or after close', async () => {
   await assert.rejects(session.run(new Float32Array(100), 1), /after close/);
 });
 
-test('EXPECTED FAILURE - a graph onnxruntime rejects: cpu by name -> E_MODEL_INVALID; auto -> one error listing every provider', async (t) => {
+test('ERROR PATH - a graph onnxruntime rejects: cpu by name -> E_MODEL_INVALID; auto -> one error listing every provider', async (t) => {
   // Input renamed but not its uses: the first node reads a value nothing produces.
   const broken = writeModel('dangling.onnx', tinyModelBytes({ edit: (m) => void (m.graph.input[0]!.name = 'noise') }));
   await assert.rejects(openGenerator(broken, { provider: 'cpu' }), (err: CelebaGanError) => {

@@ -60,7 +60,7 @@ test('runs posted while one computes are answered in order, each with its own fa
   }
 });
 
-describe('EXPECTED FAILURE - errors from the worker keep their code, message, hint and kind', () => {
+describe('ERROR PATH - errors from the worker keep their code, message, hint and kind', () => {
   test('a missing model: E_MODEL_NOT_FOUND (usage)', async () => {
     await assert.rejects(openGeneratorInWorker(join(dir, 'nope.onnx'), { provider: 'cpu' }), (err: CelebaGanError) => {
       assert.ok(err instanceof CelebaGanError);

@@ -47,43 +47,43 @@ test('round trip: encodeSafetensors -> decodeSafetensors keeps names, order, sha
   assert.deepEqual(decodeSafetensors(craft(good)).tensors.get('b')!.data, b);
 });
 
-test('EXPECTED FAILURE - safetensors: negative data_offsets: E_SAFETENSORS_OFFSETS', () => {
+test('ERROR PATH - safetensors: negative data_offsets: E_SAFETENSORS_OFFSETS', () => {
   rejects(craft({ ...good, a: { ...good.a, data_offsets: [-24, 0] } }), 'E_SAFETENSORS_OFFSETS', /tensor a has data_offsets \[-24,0\]/);
 });
 
-test('EXPECTED FAILURE - safetensors: begin after end: E_SAFETENSORS_OFFSETS', () => {
+test('ERROR PATH - safetensors: begin after end: E_SAFETENSORS_OFFSETS', () => {
   rejects(craft({ ...good, a: { ...good.a, data_offsets: [24, 0] } }), 'E_SAFETENSORS_OFFSETS', /0 <= begin <= end/);
 });
 
-test('EXPECTED FAILURE - safetensors: overlapping tensors (both read bytes 0..16): E_SAFETENSORS_OFFSETS', () => {
+test('ERROR PATH - safetensors: overlapping tensors (both read bytes 0..16): E_SAFETENSORS_OFFSETS', () => {
   const header = { a: { dtype: 'F32', shape: [4], data_offsets: [0, 16] }, b: { dtype: 'F32', shape: [4], data_offsets: [8, 24] } };
   rejects(craft(header, data.subarray(0, 24)), 'E_SAFETENSORS_OFFSETS', /tensor b at bytes \[8, 24\] overlaps the tensor before it \(which ends at 16\)/);
 });
 
-test('EXPECTED FAILURE - safetensors: a gap between tensors: E_SAFETENSORS_OFFSETS', () => {
+test('ERROR PATH - safetensors: a gap between tensors: E_SAFETENSORS_OFFSETS', () => {
   const header = { a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [4], data_offsets: [24, 40] } };
   rejects(craft(header), 'E_SAFETENSORS_OFFSETS', /bytes \[8, 24\) of the data belong to no tensor/);
 });
 
-test('EXPECTED FAILURE - safetensors: trailing bytes and truncated data: E_SAFETENSORS_OFFSETS', () => {
+test('ERROR PATH - safetensors: trailing bytes and truncated data: E_SAFETENSORS_OFFSETS', () => {
   rejects(craft(good, Buffer.concat([data, Buffer.alloc(4)])), 'E_SAFETENSORS_OFFSETS', /the last 4 bytes of the file belong to no tensor/);
   rejects(craft(good, data.subarray(0, 36)), 'E_SAFETENSORS_OFFSETS', /the tensors need 40 bytes of data but the file holds 36 \(truncated\?\)/);
 });
 
-test('EXPECTED FAILURE - safetensors: a dtype other than F32: E_SAFETENSORS_DTYPE', () => {
+test('ERROR PATH - safetensors: a dtype other than F32: E_SAFETENSORS_DTYPE', () => {
   rejects(craft({ ...good, b: { ...good.b, dtype: 'F16', shape: [8] } }), 'E_SAFETENSORS_DTYPE', /tensor b has dtype "F16"; celeba-gan stores and reads F32 only/);
 });
 
-test('EXPECTED FAILURE - safetensors: a bad shape: E_SAFETENSORS_SHAPE', () => {
+test('ERROR PATH - safetensors: a bad shape: E_SAFETENSORS_SHAPE', () => {
   rejects(craft({ ...good, b: { ...good.b, shape: [-4] } }), 'E_SAFETENSORS_SHAPE', /tensor b has shape \[-4\]/);
   rejects(craft({ ...good, b: { ...good.b, shape: [2.5] } }), 'E_SAFETENSORS_SHAPE', /tensor b has shape \[2\.5\]/);
 });
 
-test('EXPECTED FAILURE - safetensors: shape x dtype size differs from the offsets: E_SAFETENSORS_SIZE', () => {
+test('ERROR PATH - safetensors: shape x dtype size differs from the offsets: E_SAFETENSORS_SIZE', () => {
   rejects(craft({ ...good, a: { ...good.a, shape: [3, 3] } }), 'E_SAFETENSORS_SIZE', /tensor a of shape \[3, 3\] x 4 bytes needs 36 bytes but data_offsets \[0, 24\] hold 24/);
 });
 
-test('EXPECTED FAILURE - safetensors: a header length over the cap or past the file: E_SAFETENSORS_HEADER_SIZE', () => {
+test('ERROR PATH - safetensors: a header length over the cap or past the file: E_SAFETENSORS_HEADER_SIZE', () => {
   const huge = craft(good);
   huge.writeBigUInt64LE(BigInt(MAX_HEADER_BYTES) + 1n, 0);
   rejects(huge, 'E_SAFETENSORS_HEADER_SIZE', new RegExp(`exceeds the limit of ${MAX_HEADER_BYTES} bytes`));
@@ -92,7 +92,7 @@ test('EXPECTED FAILURE - safetensors: a header length over the cap or past the f
   rejects(past, 'E_SAFETENSORS_HEADER_SIZE', /does not fit the file size/);
 });
 
-test('EXPECTED FAILURE - safetensors: not JSON, not an object: E_SAFETENSORS_CORRUPT', () => {
+test('ERROR PATH - safetensors: not JSON, not an object: E_SAFETENSORS_CORRUPT', () => {
   const notJson = craft(good);
   notJson[8] = 0x7e; // '{' -> '~'
   rejects(notJson, 'E_SAFETENSORS_CORRUPT', /header is not JSON/);

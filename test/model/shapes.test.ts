@@ -56,18 +56,18 @@ test('initial weights are deterministic by seed and follow the init rule', () =>
   assert.ok(a.get('generator.bn1.running_var')!.data.every((v) => v === 1));
 });
 
-test('EXPECTED FAILURE - unknown preset and bad width name the input', () => {
+test('ERROR PATH - unknown preset and bad width name the input', () => {
   assert.throws(() => buildSpec('dcgan128'), { name: 'UsageError', message: /Unsupported preset "dcgan128". Should be one of: seed28, dcgan64/ });
   assert.throws(() => buildSpec('seed28', 0), { name: 'UsageError', message: /for width but received 0 of type number/ });
 });
 
-test('EXPECTED FAILURE - a network with no layers has no output shape: E_SPEC, not a TypeError', () => {
+test('ERROR PATH - a network with no layers has no output shape: E_SPEC, not a TypeError', () => {
   const spec = buildSpec('seed28', 1);
   const empty = { ...spec, discriminator: [] };
   assert.throws(() => outputShape(empty, 'discriminator'), (e: Error & { code?: string }) => e.code === 'E_SPEC' && /discriminator has no layers/.test(e.message));
 });
 
-test('EXPECTED FAILURE - a convolution after a dense layer is a rank error naming the layer', () => {
+test('ERROR PATH - a convolution after a dense layer is a rank error naming the layer', () => {
   const spec = buildSpec('seed28', 1);
   const conv = spec.generator.find((l) => l.kind === 'convTranspose2d');
   assert.ok(conv);

@@ -14,7 +14,7 @@ import { META } from '../../src/onnx/metadata.js';
 import { ONNX, referenceSkip } from '../support/references.js';
 import { TEST_ATTRIBUTES, fakeLabels } from '../engines/labels.js';
 import { weightsWithBatchNorm } from './fixtures.js';
-import { python } from './helpers.js';
+import { python } from '../support/onnx.js';
 
 /** The export option `attributeRows`: the training data's label rows in the model's metadata. */
 

@@ -11,7 +11,7 @@ import { DEFAULT_OPSET, MIN_OPSET, buildGeneratorOnnx } from '../../src/onnx/exp
 import { META } from '../../src/onnx/metadata.js';
 import { decodeModel } from '../../src/onnx/onnx-proto.js';
 import { weightsWithBatchNorm } from './fixtures.js';
-import { maxAbsDiff, python, randomZ, runOnnx } from './helpers.js';
+import { maxAbsDiff, python, randomZ, runOnnx } from '../support/onnx.js';
 import { ONNX, referenceSkip } from '../support/references.js';
 import { TEST_ATTRIBUTES, fakeLabels } from '../engines/labels.js';
 

@@ -3,8 +3,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import { cli } from '../cli/in-process.js';
-import { injectFsError } from '../util/inject.js';
+import { cli } from '../support/in-process.js';
+import { injectFsError } from '../support/inject.js';
 import { buildSpec } from '../../src/config/presets.js';
 import { openGenerator } from '../../src/inference/session.js';
 import { META } from '../../src/onnx/metadata.js';
@@ -12,7 +12,7 @@ import { decodeModel } from '../../src/onnx/onnx-proto.js';
 import { exportRun } from '../../src/train/export-run.js';
 import { listCheckpoints, MANIFEST_FILE } from '../../src/train/checkpoint.js';
 import { makeRun } from './fixtures.js';
-import { randomZ, runOnnx } from './helpers.js';
+import { randomZ, runOnnx } from '../support/onnx.js';
 
 /** `celeba-gan export` through main(), in a scratch working directory. */
 
@@ -109,21 +109,21 @@ describe('hand-off to generate', () => {
 });
 
 describe('celeba-gan export: errors', () => {
-  test('EXPECTED FAILURE - no run anywhere: usage error naming `celeba-gan train`', async () => {
+  test('ERROR PATH - no run anywhere: usage error naming `celeba-gan train`', async () => {
     const r = await cli('export', '--onnx');
     assert.equal(r.code, 2);
     assert.match(r.stderr, /error \[E_NO_RUN\]: no training run found in runs\//);
     assert.match(r.stderr, /celeba-gan train/);
   });
 
-  test('EXPECTED FAILURE - --run of a missing folder', async () => {
+  test('ERROR PATH - --run of a missing folder', async () => {
     const r = await cli('export', '--run', 'runs/nope', '--onnx', 'x.onnx');
     assert.equal(r.code, 2);
     assert.match(r.stderr, /\[E_NO_RUN\]: run folder runs\/nope does not exist/);
     assert.match(r.stderr, /celeba-gan train/);
   });
 
-  test('EXPECTED FAILURE - --run naming a file says it is a file, not a run folder', async () => {
+  test('ERROR PATH - --run naming a file says it is a file, not a run folder', async () => {
     makeRun('runs/a', spec, 3, [10]);
     const r = await cli('export', '--run', 'runs/a/run.json', '--onnx', 'x.onnx');
     assert.equal(r.code, 2);
@@ -132,7 +132,7 @@ describe('celeba-gan export: errors', () => {
     assert.doesNotMatch(r.stderr, /does not exist/);
   });
 
-  test('EXPECTED FAILURE - export on a full disk: E_NO_SPACE naming the .onnx path, the old model kept, no temp file', async () => {
+  test('ERROR PATH - export on a full disk: E_NO_SPACE naming the .onnx path, the old model kept, no temp file', async () => {
     makeRun('runs/a', spec, 4, [10, 20]);
     assert.equal((await cli('export', '--onnx', '--checkpoint', '10')).code, 0);
     const before = readFileSync('models/a.onnx');
@@ -150,7 +150,7 @@ describe('celeba-gan export: errors', () => {
     assert.deepEqual(readdirSync('models'), ['a.onnx']);
   });
 
-  test('EXPECTED FAILURE - --onnx under a file: E_NOT_FOLDER naming the path (a real ENOTDIR)', async () => {
+  test('ERROR PATH - --onnx under a file: E_NOT_FOLDER naming the path (a real ENOTDIR)', async () => {
     makeRun('runs/a', spec, 4, [10]);
     writeFileSync('plain', 'x');
     const r = await cli('export', '--run', 'runs/a', '--onnx', 'plain/m.onnx');
@@ -158,14 +158,14 @@ describe('celeba-gan export: errors', () => {
     assert.match(r.stderr, /error \[E_NOT_FOLDER\]: cannot create the folder plain: /);
   });
 
-  test('EXPECTED FAILURE - a folder without run.json is not a run', async () => {
+  test('ERROR PATH - a folder without run.json is not a run', async () => {
     mkdirSync('notarun');
     const r = await cli('export', '--run', 'notarun');
     assert.equal(r.code, 2);
     assert.match(r.stderr, /\[E_NO_RUN\]: notarun is not a training run: it has no run\.json/);
   });
 
-  test('EXPECTED FAILURE - a run without checkpoints, and a step it does not have', async () => {
+  test('ERROR PATH - a run without checkpoints, and a step it does not have', async () => {
     makeRun('runs/empty', spec, 5, []);
     const none = await cli('export', '--run', 'runs/empty');
     assert.equal(none.code, 2);
@@ -180,7 +180,7 @@ describe('celeba-gan export: errors', () => {
     assert.match(bad.stderr, /\[E_BAD_ARGUMENT\]: Expected `latest` or a step number for checkpoint but received "newest" of type string/);
   });
 
-  test('EXPECTED FAILURE - a checkpoint of an unknown format version', async () => {
+  test('ERROR PATH - a checkpoint of an unknown format version', async () => {
     makeRun('runs/future', spec, 6, [10]);
     const manifestPath = join(listCheckpoints('runs/future')[0]!.dir, MANIFEST_FILE);
     const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as Record<string, unknown>;
@@ -192,7 +192,7 @@ describe('celeba-gan export: errors', () => {
   });
 
   for (const opset of ['12', '22', 'abc']) {
-    test(`EXPECTED FAILURE - --opset ${opset} names the supported range`, async () => {
+    test(`ERROR PATH - --opset ${opset} names the supported range`, async () => {
       makeRun('runs/a', spec, 7, [10]);
       const r = await cli('export', '--onnx', '--opset', opset);
       assert.equal(r.code, 2);
@@ -201,7 +201,7 @@ describe('celeba-gan export: errors', () => {
     });
   }
 
-  test('EXPECTED FAILURE - a different existing file is kept without --force, replaced with it', async () => {
+  test('ERROR PATH - a different existing file is kept without --force, replaced with it', async () => {
     makeRun('runs/a', spec, 8, [10, 20]);
     assert.equal((await cli('export', '--onnx', '--checkpoint', '10')).code, 0);
     const before = readFileSync('models/a.onnx');
@@ -215,7 +215,7 @@ describe('celeba-gan export: errors', () => {
     assert.equal(metadataOf('models/a.onnx')[META.step], '20');
   });
 
-  test('EXPECTED FAILURE - exportRun reports errors with name and code (library, no printing)', async () => {
+  test('ERROR PATH - exportRun reports errors with name and code (library, no printing)', async () => {
     await assert.rejects(exportRun({ runDir: 'runs/missing', out: 'm.onnx' }), { name: 'CelebaGanError', code: 'E_NO_RUN' });
     makeRun('runs/a', spec, 9, [10]);
     await assert.rejects(exportRun({ runDir: 'runs/a', out: 'm.onnx', opset: 9 }), { name: 'UsageError', code: 'E_OPSET' });

@@ -14,7 +14,7 @@ import { decodeModel } from '../../src/onnx/onnx-proto.js';
 import { Rng } from '../../src/util/rng.js';
 import { packageVersion } from '../../src/version.js';
 import { weightsWithBatchNorm } from './fixtures.js';
-import { python, randomZ, runOnnx } from './helpers.js';
+import { python, randomZ, runOnnx } from '../support/onnx.js';
 import { ONNX, referenceSkip } from '../support/references.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'celeba-gan-onnx-'));
@@ -228,7 +228,7 @@ describe('buildGeneratorOnnx: bad calls', () => {
   const weights = initialWeights(spec, 1);
 
   for (const opset of [12, 22, 17.5, '17', Number.NaN, -1]) {
-    test(`EXPECTED FAILURE - opset ${typeof opset === 'string' ? JSON.stringify(opset) : String(opset)} is refused with E_OPSET naming the supported range`, () => {
+    test(`ERROR PATH - opset ${typeof opset === 'string' ? JSON.stringify(opset) : String(opset)} is refused with E_OPSET naming the supported range`, () => {
       assert.throws(
         () => buildGeneratorOnnx(spec, weights, { opset: opset as number }),
         (err: Error & { code?: string; hint?: string }) => {
@@ -242,13 +242,13 @@ describe('buildGeneratorOnnx: bad calls', () => {
     });
   }
 
-  test('EXPECTED FAILURE - a missing generator tensor is named', () => {
+  test('ERROR PATH - a missing generator tensor is named', () => {
     const partial = new Map(weights);
     partial.delete('generator.deconv2.bias');
     assert.throws(() => buildGeneratorOnnx(spec, partial), { name: 'CelebaGanError', code: 'E_WEIGHTS_MISMATCH', message: /generator\.deconv2\.bias is missing/ });
   });
 
-  test('EXPECTED FAILURE - weights holding NaN or Inf are refused: E_WEIGHTS_NOT_FINITE naming the tensor', () => {
+  test('ERROR PATH - weights holding NaN or Inf are refused: E_WEIGHTS_NOT_FINITE naming the tensor', () => {
     for (const bad of [Number.NaN, Number.POSITIVE_INFINITY]) {
       const poisoned = new Map(weights);
       const t = weights.get('generator.deconv2.weight')!;
@@ -257,7 +257,7 @@ describe('buildGeneratorOnnx: bad calls', () => {
     }
   });
 
-  test('EXPECTED FAILURE - weights of another width are refused with both shapes', () => {
+  test('ERROR PATH - weights of another width are refused with both shapes', () => {
     const other = initialWeights(buildSpec('seed28', 0.125), 1);
     assert.throws(() => buildGeneratorOnnx(spec, other), {
       name: 'CelebaGanError',
@@ -266,7 +266,7 @@ describe('buildGeneratorOnnx: bad calls', () => {
     });
   });
 
-  test('EXPECTED FAILURE - folding a batch norm that follows an activation is refused, not skipped', () => {
+  test('ERROR PATH - folding a batch norm that follows an activation is refused, not skipped', () => {
     const odd: ArchitectureSpec = {
       ...spec,
       generator: [

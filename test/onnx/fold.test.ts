@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { foldBatchNorm, type BatchNormStats, type FoldTarget } from '../../src/onnx/fold.js';
 import { Rng } from '../../src/util/rng.js';
-import { python } from './helpers.js';
+import { python } from '../support/onnx.js';
 import { TORCH, referenceSkip } from '../support/references.js';
+import { assertWithin } from '../support/tensors.js';
 
 /**
  * src/onnx/fold.ts directly. By hand: values whose folded weights are exact. Against PyTorch:
@@ -27,7 +28,7 @@ test('folds by hand: W\' = s W per output, b\' = s (b - mean) + beta, s = gamma 
   assert.deepEqual([...dense.bias], [-0.5, -0.5, 1, 1]);
 });
 
-test('EXPECTED FAILURE - a batch norm whose channels do not match the layer\'s outputs', () => {
+test('ERROR PATH - a batch norm whose channels do not match the layer\'s outputs', () => {
   const bn: BatchNormStats = { gamma: new Float32Array(3), beta: new Float32Array(3), mean: new Float32Array(3), variance: new Float32Array(3), epsilon: 1e-3 };
   assert.throws(
     () => foldBatchNorm({ weight: new Float32Array(8), shape: [4, 2], outAxis: 0, outputsPerChannel: 1 }, bn),
@@ -35,7 +36,7 @@ test('EXPECTED FAILURE - a batch norm whose channels do not match the layer\'s o
   );
 });
 
-test('EXPECTED FAILURE - running statistics shorter than gamma are refused, not folded as NaN', () => {
+test('ERROR PATH - running statistics shorter than gamma are refused, not folded as NaN', () => {
   const bn: BatchNormStats = { gamma: Float32Array.of(1, 1), beta: new Float32Array(2), mean: new Float32Array(1), variance: new Float32Array(2), epsilon: 1e-3 };
   assert.throws(
     () => foldBatchNorm({ weight: new Float32Array(4), shape: [2, 2], outAxis: 0, outputsPerChannel: 1 }, bn),
@@ -90,7 +91,7 @@ test('folded layers equal batch_norm(layer(x)) computed by PyTorch (dense reshap
   for (const [i, [diff, scale]] of results.entries()) {
     assert.ok(scale > 0.1, `${cases[i]!.kind}: a non-trivial output`);
     // float32 folded weights against float64 maths: a few float32 ulps of the output.
-    assert.ok(diff <= 1e-5 * Math.max(1, scale), `${cases[i]!.kind}: max |unfolded - folded| ${diff} (output scale ${scale})`);
+    assertWithin(`fold~PyTorch ${cases[i]!.kind}`, diff, 1e-5 * Math.max(1, scale), `${cases[i]!.kind}: max |unfolded - folded| ${diff} (output scale ${scale})`);
   }
 });
 

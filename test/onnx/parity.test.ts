@@ -5,7 +5,7 @@ import { createTfjsEngine, type TfjsEngine } from '../../src/engines/tfjs/tfjs-e
 import { outputShape } from '../../src/model/shapes.js';
 import { buildGeneratorOnnx } from '../../src/onnx/export.js';
 import { weightsWithBatchNorm } from './fixtures.js';
-import { maxAbsDiff, randomZ, runOnnx } from './helpers.js';
+import { maxAbsDiff, randomZ, runOnnx } from '../support/onnx.js';
 
 /**
  * The exported model against the training engine: the TensorFlow.js engine's generator in

@@ -7,8 +7,9 @@ import { buildSpec } from '../../src/config/presets.js';
 import type { TensorMap } from '../../src/model/tensors.js';
 import { buildGeneratorOnnx } from '../../src/onnx/export.js';
 import { weightsWithBatchNorm } from './fixtures.js';
-import { maxAbsDiff, python, randomZ, runOnnx } from './helpers.js';
+import { maxAbsDiff, python, randomZ, runOnnx } from '../support/onnx.js';
 import { TORCH, referenceSkip } from '../support/references.js';
+import { assertWithin } from '../support/tensors.js';
 
 /**
  * An independent reference: the 2018 seed28 generator written out by hand in PyTorch (not read
@@ -71,7 +72,7 @@ test(
     for (const fold of [false, true]) {
       const got = await runOnnx(buildGeneratorOnnx(spec, weights, { foldBatchNorm: fold }), z, n, spec.zDim);
       const diff = maxAbsDiff(got.data, expected);
-      assert.ok(diff <= 1e-4, `${fold ? 'folded' : 'running stats'}: max |onnx - torch| = ${diff}`);
+      assertWithin(`onnx~PyTorch ${fold ? 'folded' : 'running stats'}`, diff, 1e-4, `${fold ? 'folded' : 'running stats'}: max |onnx - torch| = ${diff}`);
     }
   },
 );

@@ -5,8 +5,9 @@ import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
 import { latentsFor } from '../../src/inference/latents.js';
 import { LIMITS } from '../../src/serve/app.js';
-import { cli } from '../cli/in-process.js';
+import { cli } from '../support/in-process.js';
 import { errorCode, serveTiny, type Served } from './helpers.js';
+import { waitFor } from '../support/wait.js';
 
 /** The HTTP API through inject(): same bytes as `generate`, caching, validation, metrics, auth, static files. */
 
@@ -276,7 +277,7 @@ describe('static files: the page and onnxruntime-web, nothing else', () => {
     '/ort/../package.json',
   ];
   for (const url of escapes) {
-    test(`EXPECTED FAILURE - ${url} does not escape`, async () => {
+    test(`ERROR PATH - ${url} does not escape`, async () => {
       const res = await s.app.inject(url);
       assert.ok([400, 403, 404].includes(res.statusCode), `${url}: ${res.statusCode}`);
       assert.doesNotMatch(res.body, /"name": "celeba-gan"|"dependencies"/);
@@ -319,11 +320,11 @@ describe('auth token', () => {
 });
 
 describe('a full queue', () => {
-  test('EXPECTED FAILURE - a full queue answers 503 E_QUEUE_FULL with Retry-After, /readyz says not ready; queued work still completes', async () => {
+  test('ERROR PATH - a full queue answers 503 E_QUEUE_FULL with Retry-After, /readyz says not ready; queued work still completes', async () => {
     const q = await serveTiny({ batcher: { maxBatch: 64, maxDelayMs: 60_000, maxQueue: 2 } });
     try {
       const waiting = q.app.inject('/v1/grid?seed=1&n=2');
-      for (let i = 0; i < 200 && q.batcher.queued < 2; i++) await new Promise((r) => setTimeout(r, 5));
+      await waitFor(() => q.batcher.queued >= 2, { timeoutMs: 30_000, what: 'the grid of 2 in the queue' });
       assert.equal(q.batcher.queued, 2);
       const full = await q.app.inject('/v1/faces/7/0.png');
       assert.equal(full.statusCode, 503);

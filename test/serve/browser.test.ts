@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import sharp from 'sharp';
+import { CHROMIUM, referenceSkip } from '../support/references.js';
 import { serveTiny, type Served } from './helpers.js';
 
 /**
@@ -13,9 +14,8 @@ import { serveTiny, type Served } from './helpers.js';
  * dist/test-output/serve/ (look at them).
  */
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-// Under CI a missing browser fails the tests (the launch throws); elsewhere they skip, saying why.
-const skip = !existsSync(CHROMIUM) && process.env.CI !== 'true' ? `no chromium at ${CHROMIUM} (set CHROMIUM_PATH, or install it: .ci/setup)` : false;
+// Where chromium is missing, test/support/references.ts decides: a failure under CI, else a skip.
+const skip = referenceSkip(CHROMIUM);
 export const SCREENSHOTS = join(process.cwd(), 'dist', 'test-output', 'serve');
 
 let served: Served;
@@ -28,7 +28,7 @@ before(async () => {
   mkdirSync(SCREENSHOTS, { recursive: true });
   served = await serveTiny();
   base = await served.app.listen({ host: '127.0.0.1', port: 0 });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  browser = await chromium.launch({ executablePath: CHROMIUM.executable, args: ['--no-sandbox'] });
   page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
   page.setDefaultTimeout(30_000);
 });

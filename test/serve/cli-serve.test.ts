@@ -8,9 +8,10 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { defaultServeThreads } from '../../src/cli/serve.js';
 import { checkBindSafety, isLoopback } from '../../src/serve/auth.js';
-import { cli } from '../cli/in-process.js';
+import { cli } from '../support/in-process.js';
 import { tempDir, writeTinyModel } from '../inference/fixtures.js';
 import { serveTiny } from './helpers.js';
+import { waitFor, waitForLine } from '../support/wait.js';
 
 /**
  * `celeba-gan serve` as a user runs it: a child process on 127.0.0.1 (real sockets), its
@@ -38,6 +39,7 @@ interface Server {
   child: ChildProcessWithoutNullStreams;
   base: URL;
   port: number;
+  stdout: () => string;
   stderr: () => string;
   exited: Promise<number | null>;
 }
@@ -54,7 +56,8 @@ async function startServe(...args: string[]): Promise<Server> {
     const timer = setTimeout(() => reject(new Error(`serve did not start in 60 s: ${stderr}`)), 60_000);
     child.stdout.on('data', (d) => {
       stdout += String(d);
-      const m = / at (http:\/\/\S+?)\/?\n/.exec(stdout);
+      // `serving <model> at <url>/` (with --verbose, fastify's JSON log lines come first).
+      const m = /^serving .* at (http:\/\/\S+?)\/?$/m.exec(stdout);
       if (m) {
         clearTimeout(timer);
         resolve(new URL(m[1]!));
@@ -62,7 +65,7 @@ async function startServe(...args: string[]): Promise<Server> {
     });
     child.on('exit', () => reject(new Error(`serve exited before listening: ${stderr}`)));
   });
-  return { child, base, port: Number(base.port), stderr: () => stderr, exited };
+  return { child, base, port: Number(base.port), stdout: () => stdout, stderr: () => stderr, exited };
 }
 
 function get(base: URL, path: string): Promise<{ status: number; body: Buffer }> {
@@ -91,10 +94,21 @@ function slowPost(port: number): { finish: () => void; response: Promise<string>
   return { finish: () => socket.write(body.slice(10)), response };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/**
+ * Resolves once the server has read the headers of slowPost's request (it is in flight): fastify's
+ * `incoming request` log line, which `--verbose` turns on.
+ */
+function inFlightSeen(s: Server): Promise<unknown> {
+  return waitForLine(s.child.stdout, /"msg":"incoming request".*"method":"POST","url":"\/v1\/generate"|"method":"POST","url":"\/v1\/generate".*"msg":"incoming request"/, 30_000, s.stdout);
+}
+
+/** Resolves once the server has taken the first stop signal (its `no longer accepting` line). */
+function stopSeen(s: Server): Promise<unknown> {
+  return waitForLine(s.child.stderr, /SIGTERM: no longer accepting/, 30_000, s.stderr);
+}
 
 test('serve: answers on 127.0.0.1; SIGTERM stops accepting, finishes the in-flight request, exits 0', async () => {
-  const s = await startServe('--max-delay-ms', '1');
+  const s = await startServe('--max-delay-ms', '1', '--verbose');
   const face = await get(s.base, '/v1/faces/7/3.png');
   assert.equal(face.status, 200);
   // The model runs in a worker thread with onnxruntime on all the cores (README "bench:serve").
@@ -102,11 +116,17 @@ test('serve: answers on 127.0.0.1; SIGTERM stops accepting, finishes the in-flig
   assert.equal(defaultServeThreads(), availableParallelism());
   assert.deepEqual(face.body.subarray(1, 4), Buffer.from('PNG'));
   const inFlight = slowPost(s.port);
-  await sleep(300);
+  await inFlightSeen(s);
   s.child.kill('SIGTERM');
-  await sleep(500);
-  // No longer accepting new connections.
-  await assert.rejects(get(s.base, '/healthz'), /ECONNREFUSED|ECONNRESET|socket hang up/);
+  await stopSeen(s);
+  // No longer accepting new connections (once the listening socket is closed, just after the line).
+  await waitFor(
+    () => get(s.base, '/healthz').then(
+      () => false,
+      (err: Error) => /ECONNREFUSED|ECONNRESET|socket hang up/.test(err.message) || assert.fail(err),
+    ),
+    { timeoutMs: 30_000, what: 'new connections to be refused after SIGTERM' },
+  );
   inFlight.finish();
   const answer = await inFlight.response;
   assert.match(answer, /^HTTP\/1\.1 200 /);
@@ -117,11 +137,11 @@ test('serve: answers on 127.0.0.1; SIGTERM stops accepting, finishes the in-flig
 });
 
 test('serve: a second SIGTERM quits at once with 143', async () => {
-  const s = await startServe();
+  const s = await startServe('--verbose');
   const inFlight = slowPost(s.port);
-  await sleep(300);
+  await inFlightSeen(s);
   s.child.kill('SIGTERM');
-  await sleep(300);
+  await stopSeen(s);
   s.child.kill('SIGTERM');
   assert.equal(await s.exited, 143, s.stderr());
   assert.match(s.stderr(), /SIGTERM again: quitting now/);
@@ -129,16 +149,16 @@ test('serve: a second SIGTERM quits at once with 143', async () => {
 });
 
 test('serve: an in-flight request that outlasts --drain-ms is cut off, exit 1', async () => {
-  const s = await startServe('--drain-ms', '400');
+  const s = await startServe('--drain-ms', '400', '--verbose');
   const inFlight = slowPost(s.port);
-  await sleep(300);
+  await inFlightSeen(s);
   s.child.kill('SIGTERM');
   assert.equal(await s.exited, 1, s.stderr());
   assert.match(s.stderr(), /did not finish within 0.4 s/);
   await inFlight.response;
 });
 
-test('EXPECTED FAILURE - serve refuses a non-loopback address without a token (E_INSECURE_BIND, exit 2)', async () => {
+test('ERROR PATH - serve refuses a non-loopback address without a token (E_INSECURE_BIND, exit 2)', async () => {
   const r = await cli('serve', '--model', model, '--host', '0.0.0.0', '--port', '0');
   assert.equal(r.code, 2);
   assert.match(r.stderr, /error \[E_INSECURE_BIND\]: refusing to serve on 0\.0\.0\.0 without an auth token/);
@@ -167,10 +187,10 @@ test('a client that disconnects has its queued work dropped (real socket)', asyn
     const base = new URL(await s.app.listen({ host: '127.0.0.1', port: 0 }));
     const socket = connect(Number(base.port), '127.0.0.1');
     socket.write('GET /v1/faces/7/3.png HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
-    for (let i = 0; i < 100 && s.batcher.queued === 0; i++) await sleep(20);
+    await waitFor(() => s.batcher.queued > 0, { timeoutMs: 30_000, what: 'the request in the queue' });
     assert.equal(s.batcher.queued, 1);
     socket.destroy();
-    for (let i = 0; i < 100 && s.batcher.queued > 0; i++) await sleep(20);
+    await waitFor(() => s.batcher.queued === 0, { timeoutMs: 30_000, what: 'the disconnected client\'s work to leave the queue' });
     assert.equal(s.batcher.queued, 0);
     const metrics = (await s.app.inject('/metrics')).body;
     assert.match(metrics, /celeba_gan_images_generated_total 0/);

@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import { E_MODEL_WORKER } from '../../src/inference/worker-session.js';
 import { CRASH_BATCH, FAIL_BATCH, GATED_WORKER, Gate } from '../inference/gate.js';
 import { errorCode, serveTiny, type Served } from './helpers.js';
+import { waitFor } from '../support/wait.js';
 
 /**
  * The model runs in a worker thread, so the HTTP side goes on while a batch computes: checked by
@@ -38,7 +39,7 @@ test('/healthz, /readyz, /metrics and /v1/model answer while a model call is in 
     }
     // A second request is read and queued meanwhile: the next batch forms while this one runs.
     const other = tracked(s.app.inject('/v1/faces/7/418.png'));
-    for (let i = 0; i < 200 && s.batcher.queued < 1; i++) await new Promise((r) => setTimeout(r, 5));
+    await waitFor(() => s.batcher.queued >= 1, { timeoutMs: 30_000, what: 'the second request in the queue' });
     assert.equal(s.batcher.queued, 1);
     assert.equal(face.settled(), false, 'the face was answered before its model call finished');
     gate.release(run);
@@ -48,13 +49,13 @@ test('/healthz, /readyz, /metrics and /v1/model answer while a model call is in 
   });
 });
 
-test('EXPECTED FAILURE - overload while the model computes: the excess gets 503 E_QUEUE_FULL + Retry-After at once, then the queue is served', async () => {
+test('ERROR PATH - overload while the model computes: the excess gets 503 E_QUEUE_FULL + Retry-After at once, then the queue is served', async () => {
   await withGated({ batcher: { maxBatch: 4, maxDelayMs: 0, maxQueue: 4 } }, async (s, gate) => {
     const first = s.app.inject('/v1/grid?seed=1&n=4');
     const running = await gate.next();
     assert.equal(running.n, 4);
     const queued = [0, 1, 2, 3].map((i) => s.app.inject(`/v1/faces/7/${i}.png`));
-    for (let i = 0; i < 200 && s.batcher.queued < 4; i++) await new Promise((r) => setTimeout(r, 5));
+    await waitFor(() => s.batcher.queued >= 4, { timeoutMs: 30_000, what: 'four queued requests' });
     assert.equal(s.batcher.queued, 4);
     const refused = await Promise.all([10, 11, 12].map((i) => s.app.inject(`/v1/faces/7/${i}.png`)));
     for (const r of refused) {
@@ -75,7 +76,7 @@ test('EXPECTED FAILURE - overload while the model computes: the excess gets 503 
   });
 });
 
-describe('EXPECTED FAILURE - the model worker', () => {
+describe('ERROR PATH - the model worker', () => {
   test('a model call that fails in the worker is a 500 with its E_* code and hint; the server goes on', async () => {
     await withGated({}, async (s, gate) => {
       const res = await s.app.inject(`/v1/grid?seed=1&n=${FAIL_BATCH}`);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { appendFileSync } from 'node:fs';
 import { allParameters } from '../../src/model/shapes.js';
 import type { ArchitectureSpec } from '../../src/model/spec.js';
 import { Rng } from '../../src/util/rng.js';
@@ -45,4 +46,20 @@ export function layerGradientScales(spec: ArchitectureSpec, moments: ReadonlyMap
   }
   // `!`: every trainable parameter's layer was set above.
   return new Map(trainable.map((p) => [p.name, perLayer.get(`${p.network}.${p.layer}`)!]));
+}
+
+/**
+ * Asserts `diff <= tol` (a parity check's error within its bound). Where the environment names a
+ * file in CELEBA_GAN_TOLERANCE_LOG, each check also appends `{check, diff, tol, ratio}` to it as a
+ * JSON line: runs under different BLAS settings (OPENBLAS_CORETYPE, ATEN_CPU_CAPABILITY) then
+ * show how much headroom each bound has (docs/development.md, "Tests").
+ */
+export function assertWithin(check: string, diff: number, tol: number, message = `${check}: max |diff| ${diff} > ${tol}`): void {
+  const log = process.env.CELEBA_GAN_TOLERANCE_LOG;
+  if (log) appendFileSync(log, `${JSON.stringify({ check, diff, tol, ratio: diff / tol, env: blasEnv() })}\n`);
+  assert.ok(diff <= tol, message);
+}
+
+function blasEnv(): string {
+  return `OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE ?? '(unset)'} ATEN_CPU_CAPABILITY=${process.env.ATEN_CPU_CAPABILITY ?? '(unset)'}`;
 }

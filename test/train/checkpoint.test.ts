@@ -12,7 +12,7 @@ import { CelebaGanError } from '../../src/errors.js';
 import { assertSameArchitecture, listCheckpoints, loadCheckpoint, saveCheckpoint } from '../../src/train/checkpoint.js';
 import { readRunConfig, writeRunConfig } from '../../src/train/run-config.js';
 import { readSafetensors } from '../../src/model/safetensors.js';
-import { injectFsError } from '../util/inject.js';
+import { injectFsError } from '../support/inject.js';
 
 const spec = buildSpec('seed28', 0.03125);
 
@@ -92,7 +92,7 @@ test('run.json round-trips', () => {
   }
 });
 
-test('EXPECTED FAILURE - loadCheckpoint on a run without checkpoints: E_NO_CHECKPOINT', async () => {
+test('ERROR PATH - loadCheckpoint on a run without checkpoints: E_NO_CHECKPOINT', async () => {
   const run = tempRun();
   try {
     await assert.rejects(loadCheckpoint(run), (err: CelebaGanError) => {
@@ -109,7 +109,7 @@ test('EXPECTED FAILURE - loadCheckpoint on a run without checkpoints: E_NO_CHECK
   }
 });
 
-test('EXPECTED FAILURE - a flipped byte in weights.safetensors: E_CHECKPOINT_CORRUPT', async () => {
+test('ERROR PATH - a flipped byte in weights.safetensors: E_CHECKPOINT_CORRUPT', async () => {
   const run = tempRun();
   try {
     const { result } = save(run, 10);
@@ -129,7 +129,7 @@ test('EXPECTED FAILURE - a flipped byte in weights.safetensors: E_CHECKPOINT_COR
   }
 });
 
-test('EXPECTED FAILURE - a checkpoint of another format version: E_CHECKPOINT_VERSION', async () => {
+test('ERROR PATH - a checkpoint of another format version: E_CHECKPOINT_VERSION', async () => {
   const run = tempRun();
   try {
     const { result } = save(run, 10);
@@ -147,7 +147,7 @@ test('EXPECTED FAILURE - a checkpoint of another format version: E_CHECKPOINT_VE
   }
 });
 
-test('EXPECTED FAILURE - a checkpoint of another preset/width: E_CHECKPOINT_MISMATCH', async () => {
+test('ERROR PATH - a checkpoint of another preset/width: E_CHECKPOINT_MISMATCH', async () => {
   const run = tempRun();
   try {
     save(run, 10);
@@ -186,7 +186,7 @@ test('pruning renames a checkpoint away before deleting it: a kill mid-delete ne
   }
 });
 
-test('EXPECTED FAILURE - weights that do not fit the spec: one validator, E_WEIGHTS_MISMATCH naming the checkpoint', async () => {
+test('ERROR PATH - weights that do not fit the spec: one validator, E_WEIGHTS_MISMATCH naming the checkpoint', async () => {
   const run = tempRun();
   try {
     const { result } = save(run, 5);

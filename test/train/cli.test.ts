@@ -9,7 +9,8 @@ import { defaultRunDir, formatLogLine } from '../../src/cli/train.js';
 import { prepareSynthetic } from '../../src/data/synthetic.js';
 import { listCheckpoints, readRunConfig, writeRunConfig } from '../../src/train/index.js';
 import { buildSpec } from '../../src/config/presets.js';
-import { cli } from '../cli/in-process.js';
+import { cli } from '../support/in-process.js';
+import { waitFor } from '../support/wait.js';
 
 const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
@@ -90,7 +91,7 @@ test('celeba-gan train on SIGINT: finishes the step, saves a checkpoint, exits 1
   const out = join(root, 'interrupted');
   const running = main(['train', '--data', data, '--out', out, '--steps', '500', '--seed', '4', ...tiny]);
   // Signal once the first step is logged (the handler is installed by then).
-  while (!existsSync(join(out, 'metrics.jsonl'))) await new Promise((r) => setTimeout(r, 20));
+  await waitFor(() => existsSync(join(out, 'metrics.jsonl')), { timeoutMs: 120_000, what: `the first step's ${join(out, 'metrics.jsonl')}` });
   process.emit('SIGINT', 'SIGINT');
   assert.equal(await running, 130);
   const saved = listCheckpoints(out);

@@ -15,8 +15,9 @@ import { META } from '../../src/onnx/metadata.js';
 import { decodeModel } from '../../src/onnx/onnx-proto.js';
 import { sampleLatents } from '../../src/engines/randomness.js';
 import { exportRun, listCheckpoints, loadCheckpoint, train, type TrainConfig, type TrainStart } from '../../src/train/index.js';
-import { torchSkip } from '../engines/torch/available.js';
-import { maxAbsDiff, runOnnx } from '../onnx/helpers.js';
+import { torchSkip } from '../support/torch-addon.js';
+import { maxAbsDiff, runOnnx } from '../support/onnx.js';
+import { assertWithin } from '../support/tensors.js';
 
 /**
  * The EMA generator through the training loop, checkpoints and export: exact resume with the
@@ -145,8 +146,8 @@ describe('export --weights ema|raw', () => {
       assert.equal(meta(join(root, 'raw.onnx'))[META.weights], 'raw');
       const outEma = (await runOnnx(readFileSync(join(root, 'ema.onnx')), z, 3, spec.zDim)).data;
       const outRaw = (await runOnnx(readFileSync(join(root, 'raw.onnx')), z, 3, spec.zDim)).data;
-      assert.ok(maxAbsDiff(outEma, wantEma) < 1e-4, 'the EMA model computes the EMA generator');
-      assert.ok(maxAbsDiff(outRaw, wantRaw) < 1e-4, 'the raw model computes the raw generator');
+      assertWithin("tfjs EMA onnx~engine", maxAbsDiff(outEma, wantEma), 1e-4, 'the EMA model computes the EMA generator');
+      assertWithin("tfjs raw onnx~engine", maxAbsDiff(outRaw, wantRaw), 1e-4, 'the raw model computes the raw generator');
       assert.ok(maxAbsDiff(outEma, outRaw) > 1e-3, `and the two differ (by ${maxAbsDiff(outEma, outRaw)})`);
 
       await train(cfg('export-old', { steps: 2, ema: 0 }), engine);

@@ -16,8 +16,8 @@ import {
 import { exportRun } from '../../src/train/export-run.js';
 import { train, type TrainConfig } from '../../src/train/index.js';
 import { sha256Hex } from '../../src/util/hash.js';
-import { cli } from '../cli/in-process.js';
-import { injectFsError } from '../util/inject.js';
+import { cli } from '../support/in-process.js';
+import { injectFsError } from '../support/inject.js';
 
 // Faults a user (or the OS) causes during train/export: each must reach them as an E_* code that
 // names their path and the fix, and must not lose what was already saved.
@@ -55,7 +55,7 @@ async function poison(runDir: string, step: number): Promise<void> {
   writeFileSync(join(c.dir, MANIFEST_FILE), JSON.stringify(manifest));
 }
 
-test('EXPECTED FAILURE - train --data naming a folder: E_IS_FOLDER naming it and the fix, never "unexpected error"', async () => {
+test('ERROR PATH - train --data naming a folder: E_IS_FOLDER naming it and the fix, never "unexpected error"', async () => {
   const folder = join(root, 'images');
   mkdirSync(folder, { recursive: true });
   const r = await cli('train', '--data', folder, '--out', join(root, 'run-folder'), '--steps', '1', ...tiny);
@@ -65,7 +65,7 @@ test('EXPECTED FAILURE - train --data naming a folder: E_IS_FOLDER naming it and
   assert.doesNotMatch(r.stderr, /unexpected error|EISDIR: illegal/);
 });
 
-test('EXPECTED FAILURE - train on a full disk: E_NO_SPACE naming the run file, exit 1, not "unexpected error"', async () => {
+test('ERROR PATH - train on a full disk: E_NO_SPACE naming the run file, exit 1, not "unexpected error"', async () => {
   const out = join(root, 'run-nospace');
   const restore = injectFsError('writeSync', 'ENOSPC');
   let r;
@@ -79,7 +79,7 @@ test('EXPECTED FAILURE - train on a full disk: E_NO_SPACE naming the run file, e
   assert.doesNotMatch(r.stderr, /unexpected error|\.tmp/);
 });
 
-test('EXPECTED FAILURE - train into a read-only folder: E_READ_ONLY naming the run folder, not ENOENT on samples/', async () => {
+test('ERROR PATH - train into a read-only folder: E_READ_ONLY naming the run folder, not ENOENT on samples/', async () => {
   const out = join(root, 'run-rofs');
   const restore = injectFsError('mkdirSync', 'EROFS', (args) => String(args[0]).startsWith(out));
   let r;
@@ -117,7 +117,7 @@ test('a periodic checkpoint that fails for lack of space: said, training goes on
   assert.deepEqual(readdirSync(join(dir, 'checkpoints')).sort(), ['step-000000002', 'step-000000006'], 'no temporary folder left');
 });
 
-test('EXPECTED FAILURE - the final checkpoint failing for lack of space ends the run with E_NO_SPACE naming the checkpoint folder', async () => {
+test('ERROR PATH - the final checkpoint failing for lack of space ends the run with E_NO_SPACE naming the checkpoint folder', async () => {
   const dir = join(root, 'run-final-space');
   const restore = injectFsError('openSync', 'ENOSPC', (args) => String(args[0]).includes(join('checkpoints', '.step-000000003')));
   try {
@@ -157,7 +157,7 @@ test('crash leftovers: train reports and removes .step-*.tmp folders and half-de
   assert.deepEqual(readdirSync(ck).sort(), ['step-000000002', 'step-000000004', 'step-000000005']);
 });
 
-test('EXPECTED FAILURE - a deleted manifest.json is said, not silently skipped for an older checkpoint', async () => {
+test('ERROR PATH - a deleted manifest.json is said, not silently skipped for an older checkpoint', async () => {
   const out = join(root, 'run-manifest');
   assert.equal((await cli('train', '--data', data, '--out', out, '--steps', '4', '--checkpoint-every', '2', ...tiny)).code, 0);
   const newest = join(out, 'checkpoints', 'step-000000004');
@@ -176,7 +176,7 @@ test('EXPECTED FAILURE - a deleted manifest.json is said, not silently skipped f
   assert.equal((await cli('export', '--run', out, '--onnx', join(root, 'm2.onnx'), '--checkpoint', '2')).code, 0);
 });
 
-test('EXPECTED FAILURE - NaN weights: never saved, never exported, never called the last good checkpoint', async () => {
+test('ERROR PATH - NaN weights: never saved, never exported, never called the last good checkpoint', async () => {
   const out = join(root, 'run-nan');
   await train(cfg('run-nan', { steps: 4 }), engine);
   const good = await loadCheckpoint(out, 2);
@@ -214,7 +214,7 @@ test('EXPECTED FAILURE - NaN weights: never saved, never exported, never called 
   });
 });
 
-test('EXPECTED FAILURE - a string width in run.json is blamed on run.json, not on a flag the user never passed', async () => {
+test('ERROR PATH - a string width in run.json is blamed on run.json, not on a flag the user never passed', async () => {
   const out = join(root, 'run-badjson');
   assert.equal((await cli('train', '--data', data, '--out', out, '--steps', '1', ...tiny)).code, 0);
   const path = join(out, 'run.json');
@@ -226,7 +226,7 @@ test('EXPECTED FAILURE - a string width in run.json is blamed on run.json, not o
   assert.doesNotMatch(r.stderr, /--width/);
 });
 
-test('EXPECTED FAILURE - --epochs -1 is refused even with --steps (both are validated)', async () => {
+test('ERROR PATH - --epochs -1 is refused even with --steps (both are validated)', async () => {
   const r = await cli('train', '--data', data, '--out', join(root, 'run-epochs'), '--steps', '2', '--epochs', '-1', ...tiny);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /error \[E_BAD_ARGUMENT\]: Expected integer >= 1 for --epochs but received -1 of type number/);
@@ -236,14 +236,14 @@ test('EXPECTED FAILURE - --epochs -1 is refused even with --steps (both are vali
   assert.equal(existsSync(join(root, 'run-epochs')), false);
 });
 
-test('EXPECTED FAILURE - an unknown flag prints the error and a pointer to --help, not the whole help', async () => {
+test('ERROR PATH - an unknown flag prints the error and a pointer to --help, not the whole help', async () => {
   const r = await cli('train', '--data', data, '--stpes', '3');
   assert.equal(r.code, 2);
   assert.equal(r.stderr, 'celeba-gan: Unknown argument: stpes\n  See `celeba-gan train --help` for the options and examples.\n');
   assert.equal(r.stdout, '');
 });
 
-test('EXPECTED FAILURE - train --device gpu is one usage error, whatever engine auto would pick', async () => {
+test('ERROR PATH - train --device gpu is one usage error, whatever engine auto would pick', async () => {
   for (const engineFlag of [[], ['--engine', 'tfjs'], ['--engine', 'auto']]) {
     const r = await cli('train', '--data', data, '--out', join(root, 'run-device'), '--steps', '1', '--device', 'gpu', ...engineFlag);
     assert.equal(r.code, 2, r.stderr);
@@ -252,7 +252,7 @@ test('EXPECTED FAILURE - train --device gpu is one usage error, whatever engine 
   }
 });
 
-test('EXPECTED FAILURE - an OS error no command wrapped still reaches the user as an E_* code naming the path (main.ts)', async () => {
+test('ERROR PATH - an OS error no command wrapped still reaches the user as an E_* code naming the path (main.ts)', async () => {
   const home = process.cwd();
   const ws = join(root, 'ws-eacces');
   mkdirSync(join(ws, 'data'), { recursive: true });
@@ -270,7 +270,7 @@ test('EXPECTED FAILURE - an OS error no command wrapped still reaches the user a
   assert.doesNotMatch(r.stderr, /unexpected error/);
 });
 
-test('EXPECTED FAILURE - without an onCheckpointFailed listener, a periodic checkpoint out of space ends the run (nobody would be told)', async () => {
+test('ERROR PATH - without an onCheckpointFailed listener, a periodic checkpoint out of space ends the run (nobody would be told)', async () => {
   const restore = injectFsError('openSync', 'ENOSPC', (args) => String(args[0]).includes(join('checkpoints', '.step-000000002')));
   try {
     await assert.rejects(train(cfg('run-untold', { steps: 4 }), engine), (err: CelebaGanError) => err.code === 'E_NO_SPACE' && err.message.includes('step-000000002'));
@@ -279,7 +279,7 @@ test('EXPECTED FAILURE - without an onCheckpointFailed listener, a periodic chec
   }
 });
 
-test('EXPECTED FAILURE - resume when the only checkpoint lost its manifest: E_CHECKPOINT_INCOMPLETE, not a silent restart from step 0', async () => {
+test('ERROR PATH - resume when the only checkpoint lost its manifest: E_CHECKPOINT_INCOMPLETE, not a silent restart from step 0', async () => {
   const out = join(root, 'run-only-manifest');
   assert.equal((await cli('train', '--data', data, '--out', out, '--steps', '2', ...tiny)).code, 0);
   rmSync(join(out, 'checkpoints', 'step-000000002', MANIFEST_FILE));

@@ -135,7 +135,7 @@ function nanAt(inner: TrainingEngine, at: number): TrainingEngine {
   };
 }
 
-test('EXPECTED FAILURE - a NaN loss stops the run with E_NAN_LOSS and keeps the last good checkpoint', async () => {
+test('ERROR PATH - a NaN loss stops the run with E_NAN_LOSS and keeps the last good checkpoint', async () => {
   const dir = join(root, 'nan');
   await assert.rejects(train(cfg('nan', { steps: 10, checkpointEvery: 2, sampleEvery: 0, keep: 5 }), nanAt(engine, 4)), (err: CelebaGanError) => {
     assert.equal(err.code, 'E_NAN_LOSS');
@@ -146,7 +146,7 @@ test('EXPECTED FAILURE - a NaN loss stops the run with E_NAN_LOSS and keeps the 
   assert.deepEqual(listCheckpoints(dir).map((c) => c.step), [2, 4]);
 });
 
-test('EXPECTED FAILURE - bad inputs: clear errors, nothing written or overwritten', async (t) => {
+test('ERROR PATH - bad inputs: clear errors, nothing written or overwritten', async (t) => {
   // Its own existing run (not another test's), so this test runs alone or in any order.
   await train(cfg('existing', { steps: 1, checkpointEvery: 0, sampleEvery: 0 }), engine);
   const cases: { name: string; config: TrainConfig; code: string; message: RegExp; hint?: RegExp }[] = [
@@ -175,7 +175,7 @@ test('EXPECTED FAILURE - bad inputs: clear errors, nothing written or overwritte
   for (const d of ['bad1', 'bad2', 'bad3', 'bad4']) assert.equal(existsSync(join(root, d)), false, `${d} not created`);
 });
 
-test('EXPECTED FAILURE - a corrupt data set or a non-run --out folder', async () => {
+test('ERROR PATH - a corrupt data set or a non-run --out folder', async () => {
   const corrupt = join(root, 'corrupt.cgds');
   const buf = readFileSync(data);
   buf[buf.length - 10]! ^= 0xff;

@@ -10,7 +10,7 @@ import { allParameters } from '../../src/model/shapes.js';
 import type { TensorMap } from '../../src/model/tensors.js';
 import { OPTIMIZER_FILE, WEIGHTS_FILE, saveCheckpoint } from '../../src/train/checkpoint.js';
 import { Rng } from '../../src/util/rng.js';
-import { python } from '../onnx/helpers.js';
+import { python } from '../support/onnx.js';
 import { TORCH, referenceSkip } from '../support/references.js';
 
 /**

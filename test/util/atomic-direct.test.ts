@@ -43,7 +43,7 @@ for (const [name, write] of [
     assert.deepEqual(readdirSync(dir), ['out.bin']);
   });
 
-  test(`EXPECTED FAILURE - ${name}: a write failing half way (ENOSPC) is E_NO_SPACE, keeps the old file and removes the temp file`, async () => {
+  test(`ERROR PATH - ${name}: a write failing half way (ENOSPC) is E_NO_SPACE, keeps the old file and removes the temp file`, async () => {
     const dir = fresh();
     const path = join(dir, 'keep.txt');
     writeFileSync(path, 'old');
@@ -54,7 +54,7 @@ for (const [name, write] of [
     assert.deepEqual(readdirSync(dir), ['keep.txt']);
   });
 
-  test(`EXPECTED FAILURE - ${name}: a target that is a folder fails with E_IS_FOLDER, the folder untouched and no temp file left`, async () => {
+  test(`ERROR PATH - ${name}: a target that is a folder fails with E_IS_FOLDER, the folder untouched and no temp file left`, async () => {
     const dir = fresh();
     const path = join(dir, 'a-folder');
     mkdirSync(path);
@@ -67,7 +67,7 @@ for (const [name, write] of [
     assert.deepEqual(readdirSync(path), ['inside.txt']);
   });
 
-  test(`EXPECTED FAILURE - ${name}: a missing parent folder fails with ENOENT and creates nothing`, async () => {
+  test(`ERROR PATH - ${name}: a missing parent folder fails with ENOENT and creates nothing`, async () => {
     const dir = fresh();
     await assert.rejects(write(join(dir, 'no', 'such', 'file'), 'x'), (err: NodeJS.ErrnoException) => err.code === 'ENOENT');
     assert.deepEqual(readdirSync(dir), []);

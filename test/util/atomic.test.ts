@@ -8,7 +8,7 @@ import { CelebaGanError, escapeControl, fileError } from '../../src/errors.js';
 import {
   findLeftovers, missingFolders, recoverLeftovers, removeEmptyFolders, tempPathFor, tempTargetPath, writeDirAtomicSync, writeFileAtomicSync,
 } from '../../src/util/atomic.js';
-import { injectFsError } from './inject.js';
+import { injectFsError } from '../support/inject.js';
 
 function withDir(fn: (dir: string) => void): void {
   const dir = mkdtempSync(join(tmpdir(), 'cg-atomic-'));
@@ -47,7 +47,7 @@ test('writeFileAtomicSync: writes all parts, replaces, leaves no temporary file'
   });
 });
 
-test('EXPECTED FAILURE - ENOSPC while writing: E_NO_SPACE naming the target (not the temp file); the old file stays; no temp left', () => {
+test('ERROR PATH - ENOSPC while writing: E_NO_SPACE naming the target (not the temp file); the old file stays; no temp left', () => {
   withDir((dir) => {
     const path = join(dir, 'model.onnx');
     writeFileSync(path, 'old');
@@ -62,7 +62,7 @@ test('EXPECTED FAILURE - ENOSPC while writing: E_NO_SPACE naming the target (not
   });
 });
 
-test('EXPECTED FAILURE - EROFS and EACCES when creating the file: E_READ_ONLY / E_PERMISSION naming the target', () => {
+test('ERROR PATH - EROFS and EACCES when creating the file: E_READ_ONLY / E_PERMISSION naming the target', () => {
   withDir((dir) => {
     const path = join(dir, 'x.cgds');
     for (const [errno, code] of [['EROFS', 'E_READ_ONLY'], ['EACCES', 'E_PERMISSION'], ['EMFILE', 'E_TOO_MANY_FILES']] as const) {
@@ -76,7 +76,7 @@ test('EXPECTED FAILURE - EROFS and EACCES when creating the file: E_READ_ONLY / 
   });
 });
 
-test('EXPECTED FAILURE - real ENOTDIR and EISDIR: E_NOT_FOLDER / E_IS_FOLDER naming the path', () => {
+test('ERROR PATH - real ENOTDIR and EISDIR: E_NOT_FOLDER / E_IS_FOLDER naming the path', () => {
   withDir((dir) => {
     const file = join(dir, 'file.txt');
     writeFileSync(file, 'x');
@@ -153,7 +153,7 @@ test('writeDirAtomicSync: a new folder, then a safe replacement; every file comp
   });
 });
 
-test('EXPECTED FAILURE - writeDirAtomicSync out of space mid-folder: E_NO_SPACE naming the folder, the old folder intact, no temp left', () => {
+test('ERROR PATH - writeDirAtomicSync out of space mid-folder: E_NO_SPACE naming the folder, the old folder intact, no temp left', () => {
   withDir((dir) => {
     const ck = join(dir, 'step-000000004');
     writeDirAtomicSync(ck, [['weights', 'old weights'], ['manifest', 'old']]);

@@ -12,7 +12,7 @@ test('gridPixels: tiles in row-major order with the gap filled by the background
   assert.deepEqual({ width: g.width, height: g.height, data: [...g.data] }, { width: 5, height: 3, data: [0, 0, 0, 0, 0, 0, 10, 0, 20, 0, 0, 0, 0, 0, 0] });
 });
 
-test('EXPECTED FAILURE - inputs shorter than their stated size are refused instead of read as black', () => {
+test('ERROR PATH - inputs shorter than their stated size are refused instead of read as black', () => {
   assert.throws(() => floatNchwToUint8Hwc(new Float32Array(11), 1, 3, 2, 2), /^RangeError: floatNchwToUint8Hwc: \[1, 3, 2, 2\] needs 12 values but received 11$/);
   assert.throws(() => gridPixels(new Uint8Array(5), 2, 1, 1, 3), /^RangeError: gridPixels: 2 images of 1x1x3 need 6 bytes but received 5$/);
 });

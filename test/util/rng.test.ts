@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Rng, deriveSeed } from '../../src/util/rng.js';
-import { python } from '../onnx/helpers.js';
+import { python } from '../support/onnx.js';
 import { referenceSkip } from '../support/references.js';
 
 /**

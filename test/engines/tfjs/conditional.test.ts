@@ -9,7 +9,7 @@ import type { ArchitectureSpec } from '../../../src/model/spec.js';
 import type { TensorMap } from '../../../src/model/tensors.js';
 import { stepLatents, stepRandomness } from '../../../src/engines/randomness.js';
 import { Rng } from '../../../src/util/rng.js';
-import { runTorchReference } from './torch-reference.js';
+import { runTorchReference } from '../../support/torch-reference.js';
 import { TORCH, referenceSkip } from '../../support/references.js';
 import { fakeBatch, layerGradientScales, maxAbs, maxAbsDiff } from '../../support/tensors.js';
 import { TEST_ATTRIBUTES, fakeLabels } from '../labels.js';

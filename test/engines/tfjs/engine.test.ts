@@ -12,9 +12,9 @@ import type { ArchitectureSpec } from '../../../src/model/spec.js';
 import type { TensorMap } from '../../../src/model/tensors.js';
 import { dropoutMasks, stepLatents, stepRandomness } from '../../../src/engines/randomness.js';
 import { Rng } from '../../../src/util/rng.js';
-import { runTorchReference } from './torch-reference.js';
+import { runTorchReference } from '../../support/torch-reference.js';
 import { TORCH, referenceSkip } from '../../support/references.js';
-import { fakeBatch, maxAbsDiff } from '../../support/tensors.js';
+import { assertWithin, fakeBatch, layerGradientScales, maxAbsDiff } from '../../support/tensors.js';
 
 // Tiny widths: the pure-JS CPU backend is what CI has.
 const seed28 = buildSpec('seed28', 0.03125);
@@ -111,7 +111,7 @@ test('dropout masks: inverted, rate 0.5, independent per update', () => {
   assert.notDeepEqual(m, g);
 });
 
-test('EXPECTED FAILURE - setWeights with a missing or misshaped tensor changes nothing', async () => {
+test('ERROR PATH - setWeights with a missing or misshaped tensor changes nothing', async () => {
   const e = engines.get('seed28')!;
   const w = initialWeights(seed28, 3);
   w.delete('discriminator.fc.bias');
@@ -136,7 +136,7 @@ test('BAD CALL - unknown engine, unknown backend, device for tfjs', async () => 
   await assert.rejects(createEngine(seed28, { engine: 'tfjs', device: 'cuda:1' }), (err: CelebaGanError) => err.code === 'E_BAD_ARGUMENT' && /CUDA_VISIBLE_DEVICES/.test(err.hint!));
 });
 
-test('EXPECTED FAILURE - a tfjs backend asked for by name that cannot load is an error listing what was tried', async (t) => {
+test('ERROR PATH - a tfjs backend asked for by name that cannot load is an error listing what was tried', async (t) => {
   const require = createRequire(import.meta.url);
   try {
     require.resolve('@tensorflow/tfjs-node');
@@ -173,8 +173,8 @@ for (const spec of [seed28, dcgan64]) {
     const z = stepLatents(spec, 3, 0, n);
     const images = new Rng(4).fillUniform(new Float32Array(n * 3 * spec.image.height * spec.image.width), -1, 1);
     const ref = runTorchReference(spec, weights, new Map([['z', { shape: [n, spec.zDim], data: z }], ['images', { shape: [n, 3, spec.image.height, spec.image.width], data: images }]]), { mode: 'forward', n });
-    assert.ok(maxAbsDiff(await e.generate(z, n), ref.get('images')!.data) < 1e-5, 'generator');
-    assert.ok(maxAbsDiff(await e.discriminate(images, n), ref.get('logits')!.data) < 1e-4, 'discriminator');
+    assertWithin(`tfjs~PyTorch ${spec.preset} generator`, maxAbsDiff(await e.generate(z, n), ref.get('images')!.data), 1e-5);
+    assertWithin(`tfjs~PyTorch ${spec.preset} discriminator`, maxAbsDiff(await e.discriminate(images, n), ref.get('logits')!.data), 1e-4);
     await e.setWeights(initialWeights(spec, 7));
   });
 }
@@ -201,7 +201,7 @@ for (const spec of [seed28, dcgan64]) {
         metrics.push(m.lossD, m.lossG, m.dReal, m.dFake);
       }
       const ref = runTorchReference(spec, w0, inputs, { mode: 'train', n, steps, masks: dropoutCount(spec) });
-      assert.ok(maxAbsDiff(Float32Array.from(metrics), ref.get('metrics')!.data) < 1e-4, `metrics ${metrics} vs ${[...ref.get('metrics')!.data]}`);
+      assertWithin(`tfjs~PyTorch ${spec.preset} step metrics`, maxAbsDiff(Float32Array.from(metrics), ref.get('metrics')!.data), 1e-4, `metrics ${metrics} vs ${[...ref.get('metrics')!.data]}`);
       const weights = await e.getWeights();
       const opt = await e.getOptimizerState();
       // A bias right before batch norm has a zero gradient in exact arithmetic (the norm removes
@@ -225,21 +225,46 @@ for (const spec of [seed28, dcgan64]) {
         const weightM = Math.max(...ref.get(`adam.m.${name.replace(/\.bias$/, '.weight')}`)!.data.map(Math.abs));
         for (const [who, m] of [['tfjs', opt.tensors.get(`adam.m.${name}`)!.data], ['torch', ref.get(`adam.m.${name}`)!.data]] as const) {
           const biasM = Math.max(...m.map(Math.abs));
-          assert.ok(biasM <= 1e-5 * weightM, `${name} (${who}): |m| ${biasM} is not noise next to the weight's ${weightM}`);
+          assertWithin(`tfjs~PyTorch ${spec.preset} noise premise ${name} (${who})`, biasM, 1e-5 * weightM, `${name} (${who}): |m| ${biasM} is not noise next to the weight's ${weightM}`);
         }
       }
+      // Adam's first steps move each weight by about lr (2.5e-4): 2e-6 means equal updates, where
+      // the gradient is real (|m| >= 1% of its layer's scale). Where it is small, its relative
+      // rounding (amplified near Adam's eps) sets the step: each framework moves it at most about
+      // lr per step, and that is all that is checked (with 1e-4 of the scale, generator.fc.weight
+      // kept 5.5x headroom; the rounding depends on the BLAS kernels).
+      const scales = layerGradientScales(spec, ref);
+      const lr = spec.training.learningRate;
       for (const [name, t] of weights) {
         if (cancelled.has(name) && name.endsWith('.bias')) continue; // noise-driven: checked above
-        const d = maxAbsDiff(t.data, ref.get(name)!.data);
-        const bound = cancelled.has(name) ? 1e-4 : 2e-6;
-        // Adam's first steps move each weight by about lr (2.5e-4): 2e-6 means equal updates.
-        assert.ok(d < bound, `${name}: max |tfjs - torch| = ${d} (bound ${bound})`);
+        const want = ref.get(name)!.data;
+        const m = ref.get(`adam.m.${name}`)?.data;
+        if (!m) {
+          // Running statistics. A mean behind a noise-driven bias follows that bias's arbitrary
+          // steps (up to about lr each way per step), damped to 1 - momentum (0.01) per forward
+          // pass: a few 1e-5 at most, whatever the kernels (measured up to 2.2e-5 under five BLAS
+          // settings), so 1e-4.
+          const bound = cancelled.has(name) ? 1e-4 : 2e-6;
+          assertWithin(`tfjs~PyTorch ${spec.preset} weight ${name}`, maxAbsDiff(t.data, want), bound, `${name}: max |tfjs - torch| = ${maxAbsDiff(t.data, want)} (bound ${bound})`);
+          continue;
+        }
+        const scale = scales.get(name)!;
+        let worst = { d: 0, what: `${name}: no element with |m| >= 1% of its layer's scale` };
+        for (let i = 0; i < want.length; i++) {
+          const d = Math.abs(t.data[i]! - want[i]!);
+          if (Math.abs(m[i]!) < 0.01 * scale) {
+            if (d > 2 * steps * lr) assert.fail(`${name}[${i}]: |tfjs - torch| = ${d}, more than ${steps} steps each way (|m| ${m[i]} of ${scale})`);
+          } else if (d > worst.d) {
+            worst = { d, what: `${name}[${i}]: |tfjs - torch| = ${d} (|m| ${m[i]} of ${scale})` };
+          }
+        }
+        assertWithin(`tfjs~PyTorch ${spec.preset} weight ${name}`, worst.d, 2e-6, worst.what);
       }
       for (const [name, t] of opt.tensors) {
         if (cancelled.has(name.replace(/^adam\.[mv]\./, ''))) continue;
         const r = ref.get(name)!.data;
         const scale = Math.max(1e-12, ...r.map(Math.abs));
-        assert.ok(maxAbsDiff(t.data, r) / scale < 1e-3, `${name} relative to its largest value`);
+        assertWithin(`tfjs~PyTorch ${spec.preset} ${name}`, maxAbsDiff(t.data, r), 1e-3 * scale, `${name}: max |tfjs - torch| ${maxAbsDiff(t.data, r)} relative to its largest value ${scale}`);
       }
     } finally {
       e.dispose();

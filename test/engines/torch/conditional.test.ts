@@ -15,7 +15,7 @@ import type { TensorMap } from '../../../src/model/tensors.js';
 import { loadCheckpoint, saveCheckpoint } from '../../../src/train/checkpoint.js';
 import { stepLatents, stepRandomness } from '../../../src/engines/randomness.js';
 import { Rng } from '../../../src/util/rng.js';
-import { torchSkip } from './available.js';
+import { torchSkip } from '../../support/torch-addon.js';
 import { fakeBatch, layerGradientScales, maxAbs, maxAbsDiff } from '../../support/tensors.js';
 import { TEST_ATTRIBUTES, fakeLabels } from '../labels.js';
 

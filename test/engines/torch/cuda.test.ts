@@ -6,7 +6,7 @@ import { CelebaGanError } from '../../../src/errors.js';
 import { initialWeights } from '../../../src/model/init.js';
 import type { ArchitectureSpec } from '../../../src/model/spec.js';
 import { stepLatents, stepRandomness } from '../../../src/engines/randomness.js';
-import { cudaSkip } from './available.js';
+import { cudaSkip } from '../../support/torch-addon.js';
 import { fakeBatch, layerGradientScales, maxAbs, maxAbsDiff } from '../../support/tensors.js';
 
 /**

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { ADDON_ENV, loadTorchAddon } from '../../../src/bindings/torch.js';
 import { classifyBlas, blasNotes } from '../../../src/engines/torch/torch-engine.js';
 import { CelebaGanError } from '../../../src/errors.js';
-import { torchSkip } from './available.js';
+import { torchSkip } from '../../support/torch-addon.js';
 
 // Each test file runs in its own process, so the loader's cache starts empty here.
 
@@ -21,7 +21,7 @@ function withAddonPath<T>(path: string, fn: () => T): T {
   }
 }
 
-test('EXPECTED FAILURE - addon missing: E_TORCH_UNAVAILABLE says what was tried and the possible solutions', () => {
+test('ERROR PATH - addon missing: E_TORCH_UNAVAILABLE says what was tried and the possible solutions', () => {
   withAddonPath('/nonexistent/celeba_gan_torch.node', () => {
     assert.throws(loadTorchAddon, (err: unknown) => {
       assert.ok(err instanceof CelebaGanError);
@@ -41,7 +41,7 @@ test('EXPECTED FAILURE - addon missing: E_TORCH_UNAVAILABLE says what was tried 
   });
 });
 
-test('EXPECTED FAILURE - addon file that is not a library: the dlopen message is in the error', () => {
+test('ERROR PATH - addon file that is not a library: the dlopen message is in the error', () => {
   const dir = mkdtempSync(join(tmpdir(), 'cgt-addon-'));
   try {
     const bogus = join(dir, 'celeba_gan_torch.node');

@@ -2,10 +2,10 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ArchitectureSpec } from '../../../src/model/spec.js';
-import type { TensorMap } from '../../../src/model/tensors.js';
-import { readSafetensors, writeSafetensors } from '../../../src/model/safetensors.js';
-import { PYTHON } from '../../support/references.js';
+import type { ArchitectureSpec } from '../../src/model/spec.js';
+import type { TensorMap } from '../../src/model/tensors.js';
+import { readSafetensors, writeSafetensors } from '../../src/model/safetensors.js';
+import { PYTHON } from './references.js';
 
 /**
  * An independent reference: the same spec run by PyTorch eager (Debian's python3-torch), written

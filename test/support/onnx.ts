@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { loadOnnxruntime } from '../../src/bindings/onnxruntime.js';
 import { Rng } from '../../src/util/rng.js';
-import { PYTHON } from '../support/references.js';
+import { PYTHON } from './references.js';
 
 /**
  * Run a serialized model in onnxruntime-node (CPU, all graph optimisations on). A conditional
@@ -33,10 +33,10 @@ export function randomZ(seed: number, n: number, zDim: number, latent: 'uniform'
   return latent === 'uniform' ? rng.fillUniform(z, -1, 1) : rng.fillNormal(z);
 }
 
-export { maxAbsDiff } from '../support/tensors.js';
+export { maxAbsDiff } from './tensors.js';
 
 // Which python3, and whether a reference may be missing: test/support/references.ts decides.
-export { PYTHON, pythonMissing } from '../support/references.js';
+export { PYTHON, pythonMissing } from './references.js';
 
 /** Run a python script with arguments; returns stdout (text, or bytes), throws with stderr on failure. */
 export function python(script: string, args?: string[]): string;

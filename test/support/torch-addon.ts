@@ -1,18 +1,20 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { loadTorchAddon } from '../../../src/bindings/torch.js';
+import { loadTorchAddon } from '../../src/bindings/torch.js';
+import { addonRequired } from './references.js';
 
 /**
- * Whether the torch tests run: they skip only where the addon is missing AND the environment does
- * not require it. CI sets CELEBA_GAN_REQUIRE_TORCH=1 (.ci/run installs libtorch), so a broken
- * build fails there instead of skipping.
+ * The one gate for the tests of the torch addon: they skip only where the addon is missing AND
+ * the environment does not require it (`addonRequired`: CI, or CELEBA_GAN_REQUIRE_TORCH=1, which
+ * .ci/run sets after installing libtorch). Where it is required they run, and fail on the load
+ * error, so a broken build can never pass by skipping.
  */
-export function torchSkip(): string | false {
+export function torchSkip(env: NodeJS.ProcessEnv = process.env): string | false {
   try {
     loadTorchAddon();
     return false;
   } catch (err) {
-    if (process.env.CELEBA_GAN_REQUIRE_TORCH) return false;
+    if (addonRequired(env)) return false;
     return `the torch addon is not built (${(err as { code?: string }).code}); npm run build:native, or set CELEBA_GAN_REQUIRE_TORCH=1 to fail instead`;
   }
 }
