@@ -30,7 +30,14 @@ export function presentedToken(headers: Record<string, string | string[] | undef
   if (typeof cookie === 'string') {
     for (const part of cookie.split(';')) {
       const [k, ...v] = part.trim().split('=');
-      if (k === TOKEN_COOKIE) return decodeURIComponent(v.join('='));
+      if (k === TOKEN_COOKIE) {
+        // A malformed escape (%E0%A4%A) is no token at all: the request is then unauthorised, not a 500.
+        try {
+          return decodeURIComponent(v.join('='));
+        } catch {
+          break;
+        }
+      }
     }
   }
   const q = query as { access_token?: unknown } | undefined;

@@ -1,14 +1,15 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { CelebaGanError } from '../errors.js';
+import type { CelebaGanError } from '../errors.js';
 import type { ImageFormat } from '../inference/encode.js';
 import type { RunModel } from '../inference/interpolate.js';
 import type { GeneratorSession } from '../inference/session.js';
 import { sha256Hex } from '../util/hash.js';
 import type { Batcher } from './batcher.js';
+import type { InFlight } from './in-flight.js';
 
 /**
- * What every route shares: the model's facts, the one batcher, the deadline, and the small
- * helpers for caching and for stopping a request's work when its client goes away.
+ * What every route shares: the model's facts, the one batcher, the requests in flight (their
+ * deadline, disconnect and shutdown signal), the cost ceiling, and the caching helpers.
  */
 
 export const MIME: Readonly<Record<ImageFormat | 'gif' | 'tar', string>> = Object.freeze({
@@ -23,16 +24,9 @@ const IMMUTABLE = 'public, max-age=31536000, immutable';
 export interface RouteContext {
   session: GeneratorSession & { readonly failure?: CelebaGanError | null };
   batcher: Batcher<Float32Array, Float32Array>;
-  deadlineMs: number;
-}
-
-/** Abort a request's queued work when its client goes away before the answer is sent. */
-export function clientGone(reply: FastifyReply): AbortSignal {
-  const ac = new AbortController();
-  reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) ac.abort(new CelebaGanError('E_CLIENT_GONE', 'the client disconnected'));
-  });
-  return ac.signal;
+  work: InFlight;
+  /** PNG-equivalent pixels one request may cost (limits.ts checkCost). */
+  maxPixels: number;
 }
 
 /** z [n, zDim] through the batcher -> images [n, C, H, W] (the interpolation's RunModel). */
@@ -40,8 +34,8 @@ export function runBatched(ctx: RouteContext, signal: AbortSignal): RunModel {
   const { zDim, image } = ctx.session.info;
   const size = image.channels * image.height * image.width;
   return async (z, n) => {
-    const rows = Array.from({ length: n }, (_, i) => z.slice(i * zDim, (i + 1) * zDim));
-    const outs = await ctx.batcher.submit(rows, { signal, deadlineMs: ctx.deadlineMs });
+    const rows = Array.from({ length: n }, (_, i) => z.subarray(i * zDim, (i + 1) * zDim));
+    const outs = await ctx.batcher.submit(rows, { signal });
     const images = new Float32Array(n * size);
     outs.forEach((o, i) => images.set(o, i * size));
     return images;

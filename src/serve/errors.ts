@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { CelebaGanError } from '../errors.js';
 import { QueueFullError } from './batcher.js';
@@ -26,6 +28,39 @@ const STATUS_BY_CODE: Readonly<Record<string, number>> = Object.freeze({
   E_CLIENT_GONE: 499,
 });
 
+/** Fastify's own request errors, as the app's codes. */
+const FASTIFY_4XX: Readonly<Record<string, { code: string; hint: string }>> = Object.freeze({
+  FST_ERR_CTP_INVALID_JSON_BODY: { code: 'E_BAD_REQUEST', hint: 'Send JSON; NaN and Infinity are not JSON numbers.' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'E_BAD_REQUEST', hint: 'Send a JSON body, e.g. {"z": [[...]]}.' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { code: 'E_UNSUPPORTED_MEDIA_TYPE', hint: 'Send the body as Content-Type: application/json.' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { code: 'E_BAD_REQUEST', hint: 'The Content-Length header must match the body.' },
+});
+
+/**
+ * Errors Node's HTTP parser meets before Fastify sees a request (a header block over the size
+ * limit, a slow client past --headers-timeout-ms / --request-timeout-ms, bytes that are not
+ * HTTP): answered in the same shape on the raw socket, which is then closed.
+ */
+function clientErrorAnswer(err: NodeJS.ErrnoException): { status: number; body: ErrorBody } {
+  if (err.code === 'HPE_HEADER_OVERFLOW') {
+    return { status: 431, body: errorBody('E_HEADERS_TOO_LARGE', 'the request headers (the URL included) are larger than this server accepts', 'Send a shorter URL and fewer or smaller headers (Node\'s limit: 16 KiB in all).') };
+  }
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    return { status: 408, body: errorBody('E_REQUEST_TIMEOUT', 'the request did not arrive in time', 'Send the whole request promptly, or start `celeba-gan serve` with a larger --headers-timeout-ms / --request-timeout-ms.') };
+  }
+  return { status: 400, body: errorBody('E_BAD_REQUEST', `the request is not valid HTTP (${err.code ?? err.message})`, 'Send an HTTP/1.1 request.') };
+}
+
+export function handleClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  if (socket.writable) {
+    const { status, body } = clientErrorAnswer(err);
+    const text = JSON.stringify(body);
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`);
+  }
+  socket.destroy(err);
+}
+
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, _request, reply) => {
     if (err.validation) {
@@ -46,9 +81,10 @@ export function registerErrorHandling(app: FastifyInstance): void {
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       return reply.code(413).send(errorBody('E_BODY_TOO_LARGE', `the request body is larger than ${LIMITS.bodyBytes} bytes`, `Send at most ${LIMITS.maxImages} latents per request.`));
     }
+    const fastify4xx = FASTIFY_4XX[err.code];
+    if (fastify4xx !== undefined) return reply.code(err.statusCode ?? 400).send(errorBody(fastify4xx.code, err.message, fastify4xx.hint));
     if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
-      const hint = err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' ? 'Send JSON; NaN and Infinity are not JSON numbers.' : undefined;
-      return reply.code(err.statusCode).send(errorBody('E_BAD_REQUEST', err.message, hint));
+      return reply.code(err.statusCode).send(errorBody('E_BAD_REQUEST', err.message, 'See README "serve" for the routes and their parameters.'));
     }
     reply.log.error(err);
     return reply.code(500).send(errorBody('E_INTERNAL', `internal error: ${err.message}`, 'See the server log; run `celeba-gan serve --verbose` for details.'));

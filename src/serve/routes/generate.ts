@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { encodeImage, type ImageFormat } from '../../inference/encode.js';
 import { floatNchwToUint8Hwc } from '../../util/image.js';
-import { clientGone, type RouteContext } from '../context.js';
-import { LIMITS } from '../limits.js';
+import type { RouteContext } from '../context.js';
+import { LIMITS, checkCost } from '../limits.js';
 import { upscaleSchema } from './schemas.js';
 
 /** POST /v1/generate — faces from caller-supplied latents. */
@@ -38,11 +38,14 @@ export function registerGenerateRoutes(app: FastifyInstance, ctx: RouteContext):
     },
     async (request, reply) => {
       const { z, format, upscale } = request.body;
+      checkCost(`${z.length} faces at upscale ${upscale}`, z.length * h * w * upscale * upscale, format, ctx.maxPixels);
+      const signal = ctx.work.begin(reply);
       const outs = await ctx.batcher.submit(
         z.map((row) => Float32Array.from(row)),
-        { signal: clientGone(reply), deadlineMs: ctx.deadlineMs },
+        { signal },
       );
-      const images = await Promise.all(outs.map((o) => encodeImage(floatNchwToUint8Hwc(o, 1, c, h, w), h, w, c, { format, upscale, resize: 'lanczos' })));
+      const encode = (o: Float32Array): Promise<Buffer> => encodeImage(floatNchwToUint8Hwc(o, 1, c, h, w), h, w, c, { format, upscale, resize: 'lanczos' });
+      const images = await ctx.work.run(signal, () => Promise.all(outs.map(encode)));
       return { format, images: images.map((b) => b.toString('base64')) };
     },
   );

@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify';
-import { encodeImage } from '../../inference/encode.js';
 import { checkTruncation, latentsFor } from '../../inference/latents.js';
-import { floatNchwToUint8Hwc, gridPixels } from '../../util/image.js';
-import { MIME, clientGone, etagOf, notModified, runBatched, type RouteContext } from '../context.js';
-import { LIMITS } from '../limits.js';
+import { floatNchwToUint8Hwc } from '../../util/image.js';
+import { MIME, etagOf, notModified, runBatched, type RouteContext } from '../context.js';
+import { encodeGridPng } from '../encode.js';
+import { LIMITS, checkCost } from '../limits.js';
 import { accessTokenSchema, seedSchema, truncationSchema, upscaleSchema } from './schemas.js';
 
 /** GET /v1/grid — a contact sheet of faces index 0..n-1 of a seed. */
@@ -32,10 +32,12 @@ export function registerGridRoutes(app: FastifyInstance, ctx: RouteContext): voi
     async (request, reply) => {
       const { seed, n, upscale, cols } = request.query;
       const truncation = checkTruncation(info.latent, request.query.truncation);
+      checkCost(`a grid of ${n} faces at upscale ${upscale}`, n * h * w * upscale * upscale, 'png', ctx.maxPixels);
       if (notModified(request, reply, etagOf(ctx, 'grid', seed, n, upscale, cols ?? null, truncation ?? null))) return reply.code(304).send();
-      const images = await runBatched(ctx, clientGone(reply))(latentsFor(seed, 0, n, info.zDim, info.latent, truncation), n);
-      const g = gridPixels(floatNchwToUint8Hwc(images, n, c, h, w), n, h, w, c, { upscale, cols });
-      const png = await encodeImage(g.data, g.height, g.width, c, { format: 'png', upscale: 1, resize: 'nearest' });
+      const signal = ctx.work.begin(reply);
+      const images = await runBatched(ctx, signal)(latentsFor(seed, 0, n, info.zDim, info.latent, truncation), n);
+      const faces = floatNchwToUint8Hwc(images, n, c, h, w);
+      const png = await ctx.work.run(signal, () => encodeGridPng(faces, n, info.image, upscale, cols));
       return reply.type(MIME.png).send(png);
     },
   );

@@ -1,8 +1,9 @@
 import type { FastifyInstance } from 'fastify';
-import { encodeWalk, formatFaceRef, parseFaceRef, renderFrames, walkLatents, type WalkFormat } from '../../inference/interpolate.js';
+import { formatFaceRef, parseFaceRef, renderFrames, walkFrameCount, walkLatents, type WalkFormat } from '../../inference/interpolate.js';
 import { checkTruncation } from '../../inference/latents.js';
-import { MIME, clientGone, etagOf, notModified, runBatched, type RouteContext } from '../context.js';
-import { LIMITS } from '../limits.js';
+import { MIME, etagOf, notModified, runBatched, type RouteContext } from '../context.js';
+import { encodeWalkAbortable } from '../encode.js';
+import { LIMITS, checkCost, type EncodedKind } from '../limits.js';
 import { accessTokenSchema, faceRefSchema, truncationSchema, upscaleSchema } from './schemas.js';
 
 interface WalkQuery {
@@ -16,6 +17,8 @@ interface WalkQuery {
   loop: boolean;
   delay: number;
 }
+
+const ENCODED: Readonly<Record<WalkFormat, EncodedKind>> = Object.freeze({ png: 'png', gif: 'gif', webp: 'webp-animated' });
 
 /** GET /v1/interpolate — the latent walk `celeba-gan interpolate` makes, as one animation or strip. */
 export function registerInterpolateRoutes(app: FastifyInstance, ctx: RouteContext): void {
@@ -48,10 +51,15 @@ export function registerInterpolateRoutes(app: FastifyInstance, ctx: RouteContex
       const keys = [parseFaceRef(q.from, 'from'), parseFaceRef(q.to, 'to')];
       const truncation = checkTruncation(info.latent, q.truncation);
       const walk = { steps: q.steps, slerp: q.slerp, loop: q.loop, truncation };
+      const frameCount = walkFrameCount(keys.length, q.steps, q.loop);
+      const { height: h, width: w } = info.image;
+      checkCost(`a walk of ${frameCount} frames at upscale ${q.upscale}`, frameCount * h * w * q.upscale * q.upscale, ENCODED[q.format], ctx.maxPixels);
       if (notModified(request, reply, etagOf(ctx, 'walk', keys.map(formatFaceRef), walk, q.format, q.upscale, q.delay))) return reply.code(304).send();
+      const signal = ctx.work.begin(reply);
       const z = walkLatents(keys, info.zDim, info.latent, walk);
-      const frames = await renderFrames(runBatched(ctx, clientGone(reply)), z, info.zDim, info.image, { batchSize: LIMITS.maxImages });
-      const bytes = await encodeWalk(frames, info.image, { format: q.format, upscale: q.upscale, resize: 'lanczos', delayMs: q.delay });
+      const frames = await renderFrames(runBatched(ctx, signal), z, info.zDim, info.image, { batchSize: LIMITS.maxImages, signal });
+      const encode = { format: q.format, upscale: q.upscale, resize: 'lanczos', delayMs: q.delay } as const;
+      const bytes = await ctx.work.run(signal, () => encodeWalkAbortable(frames, info.image, encode, signal));
       return reply.type(MIME[q.format]).send(bytes);
     },
   );

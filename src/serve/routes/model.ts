@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
-import { MAX_INDEX, MAX_SEED } from '../../inference/interpolate.js';
+import { MAX_FACE_INDEX, MAX_SEED } from '../../inference/latents.js';
 import type { BatcherOptions } from '../batcher.js';
 import { notModified, type RouteContext } from '../context.js';
 import { LIMITS } from '../limits.js';
@@ -24,7 +24,7 @@ export function registerModelRoutes(app: FastifyInstance, ctx: RouteContext, bat
     metadata: info.metadata,
     provider: session.providerUsed,
     batching,
-    limits: { ...LIMITS, maxSeed: MAX_SEED, maxIndex: MAX_INDEX, truncation: info.latent === 'uniform' ? '(0, 1]' : '(0, 10]' },
+    limits: { ...LIMITS, maxPixels: ctx.maxPixels, maxSeed: MAX_SEED, maxIndex: MAX_FACE_INDEX, truncation: info.latent === 'uniform' ? '(0, 1]' : '(0, 10]' },
   }));
 
   // The page's in-browser generation loads this.
