@@ -37,7 +37,7 @@ export function registerGridRoutes(app: FastifyInstance, ctx: RouteContext): voi
       const signal = ctx.work.begin(reply);
       const images = await runBatched(ctx, signal)(latentsFor(seed, 0, n, info.zDim, info.latent, truncation), n);
       const faces = floatNchwToUint8Hwc(images, n, c, h, w);
-      const png = await ctx.work.run(signal, () => encodeGridPng(faces, n, info.image, upscale, cols));
+      const png = await ctx.work.run(signal, () => encodeGridPng(faces, n, info.image, upscale, cols, signal));
       return reply.type(MIME.png).send(png);
     },
   );
