@@ -108,6 +108,9 @@ export async function buildApp(opts: AppOptions): Promise<ServeApp> {
     ajv: { customOptions: { removeAdditional: false } },
   });
   app.server.maxConnections = conn.maxConnections;
+  app.addHook('onRequest', async (_request, reply) => {
+    work.open(reply);
+  });
   registerHttpMetrics(app, registry);
   if (opts.authToken) registerAuth(app, opts.authToken);
   registerErrorHandling(app);

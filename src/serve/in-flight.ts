@@ -12,6 +12,8 @@ import { CelebaGanError } from '../errors.js';
 
 export class InFlight {
   private readonly requests = new Set<AbortController>();
+  /** Each open request's controller, by its response (set by `open`, read by `signal`). */
+  private readonly byResponse = new WeakMap<object, AbortController>();
   private readonly pending = new Set<Promise<unknown>>();
   private idleWaiters: (() => void)[] = [];
 
@@ -22,10 +24,16 @@ export class InFlight {
     return this.requests.size + this.pending.size;
   }
 
-  /** The signal of one request's work; ends (and stops counting) when its response closes. */
-  begin(reply: FastifyReply): AbortSignal {
+  /** The signal of a request's work (opened by the onRequest hook, see `open`). */
+  signal(reply: FastifyReply): AbortSignal {
+    return (this.byResponse.get(reply.raw) ?? this.open(reply)).signal;
+  }
+
+  /** Count a request from its arrival (its body may still be coming) until its response closes. */
+  open(reply: FastifyReply): AbortController {
     const ac = new AbortController();
     this.requests.add(ac);
+    this.byResponse.set(reply.raw, ac);
     const deadline = setTimeout(() => {
       const err = new CelebaGanError('E_DEADLINE', `the request was not served within its ${this.deadlineMs} ms deadline (queued and computing)`, {
         hint: 'The server is overloaded or the request is large: retry later, ask for less, or start `celeba-gan serve` with a larger --deadline-ms.',
@@ -41,7 +49,7 @@ export class InFlight {
     };
     reply.raw.once('close', done);
     reply.raw.once('finish', done);
-    return ac.signal;
+    return ac;
   }
 
   /**

@@ -60,7 +60,7 @@ export function registerBatchRoutes(app: FastifyInstance, ctx: RouteContext): vo
       }
       checkCost(`a batch of ${q.n} faces at upscale ${q.upscale}`, q.n * h * w * q.upscale * q.upscale, q.format, ctx.maxPixels);
       if (notModified(request, reply, etagOf(ctx, 'batch', q.seed, q.start, q.n, q.format, q.upscale, q.resize, truncation ?? null))) return reply.code(304).send();
-      const signal = ctx.work.begin(reply);
+      const signal = ctx.work.signal(reply);
       const last = q.start + q.n - 1;
       reply.header('Content-Disposition', `attachment; filename="faces-${q.seed}-${q.start}-${last}.tar"`);
       return reply.type(MIME.tar).send(Readable.from(tarOfFaces(ctx, { ...q, truncation }, signal), { objectMode: false }));

@@ -31,7 +31,7 @@ export function registerFaceRoutes(app: FastifyInstance, ctx: RouteContext): voi
       const format = FORMAT_OF_EXT[ext];
       checkCost('this face', h * w * upscale * upscale, format, ctx.maxPixels);
       if (notModified(request, reply, etagOf(ctx, 'face', seed, index, format, upscale, resize, truncation ?? null))) return reply.code(304).send();
-      const signal = ctx.work.begin(reply);
+      const signal = ctx.work.signal(reply);
       const [out] = await ctx.batcher.submit([latentsFor(seed, index, 1, info.zDim, info.latent, truncation)], { signal });
       const pixels = floatNchwToUint8Hwc(out!, 1, c, h, w);
       const bytes = await ctx.work.run(signal, () => encodeImage(pixels, h, w, c, { format, upscale, resize }));

@@ -39,7 +39,7 @@ export function registerGenerateRoutes(app: FastifyInstance, ctx: RouteContext):
     async (request, reply) => {
       const { z, format, upscale } = request.body;
       checkCost(`${z.length} faces at upscale ${upscale}`, z.length * h * w * upscale * upscale, format, ctx.maxPixels);
-      const signal = ctx.work.begin(reply);
+      const signal = ctx.work.signal(reply);
       const outs = await ctx.batcher.submit(
         z.map((row) => Float32Array.from(row)),
         { signal },

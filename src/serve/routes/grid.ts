@@ -34,7 +34,7 @@ export function registerGridRoutes(app: FastifyInstance, ctx: RouteContext): voi
       const truncation = checkTruncation(info.latent, request.query.truncation);
       checkCost(`a grid of ${n} faces at upscale ${upscale}`, n * h * w * upscale * upscale, 'png', ctx.maxPixels);
       if (notModified(request, reply, etagOf(ctx, 'grid', seed, n, upscale, cols ?? null, truncation ?? null))) return reply.code(304).send();
-      const signal = ctx.work.begin(reply);
+      const signal = ctx.work.signal(reply);
       const images = await runBatched(ctx, signal)(latentsFor(seed, 0, n, info.zDim, info.latent, truncation), n);
       const faces = floatNchwToUint8Hwc(images, n, c, h, w);
       const png = await ctx.work.run(signal, () => encodeGridPng(faces, n, info.image, upscale, cols, signal));

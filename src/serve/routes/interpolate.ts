@@ -55,7 +55,7 @@ export function registerInterpolateRoutes(app: FastifyInstance, ctx: RouteContex
       const { height: h, width: w } = info.image;
       checkCost(`a walk of ${frameCount} frames at upscale ${q.upscale}`, frameCount * h * w * q.upscale * q.upscale, ENCODED[q.format], ctx.maxPixels);
       if (notModified(request, reply, etagOf(ctx, 'walk', keys.map(formatFaceRef), walk, q.format, q.upscale, q.delay))) return reply.code(304).send();
-      const signal = ctx.work.begin(reply);
+      const signal = ctx.work.signal(reply);
       const z = walkLatents(keys, info.zDim, info.latent, walk);
       const frames = await renderFrames(runBatched(ctx, signal), z, info.zDim, info.image, { batchSize: LIMITS.maxImages, signal });
       const encode = { format: q.format, upscale: q.upscale, resize: 'lanczos', delayMs: q.delay } as const;
