@@ -8,8 +8,7 @@ import { UsageError } from '../errors.js';
  * Cost: the pixels a request makes the server encode (faces x pixels, grid cells x pixels,
  * frames x pixels), weighted by the encoder's effort per pixel relative to PNG, measured with
  * sharp on one core (docs: serve.md "Limits"). One GET of a 64-frame GIF at upscale 8 was 105
- * CPU-s before this ceiling; now the default lets no request cost much more than the largest
- * grid (64 faces at upscale 8 of a 28x28 model, 3.2 Mpx of PNG).
+ * CPU-s before this ceiling; the default below bounds any request to about 0.4 CPU-s of encoding.
  */
 
 export const LIMITS = Object.freeze({
@@ -27,19 +26,26 @@ export const LIMITS = Object.freeze({
 });
 
 export const DEFAULT_DEADLINE_MS = 30_000;
-/** PNG-equivalent pixels one request may cost by default (4 Mpx, see above). */
-export const DEFAULT_MAX_PIXELS = 4 * 1024 * 1024;
+/**
+ * PNG-equivalent pixels one request may cost by default: 8 Mi, about 0.4 CPU-s of encoding on one
+ * core of the machine in docs serve.md; it admits the largest grid (3.2 Mpx) and the page's
+ * longest walk (64 frames of 56x56 as animated WebP, 6 M) for a 28x28 model.
+ */
+export const DEFAULT_MAX_PIXELS = 8 * 1024 * 1024;
 
 /** What the encoder makes: a still image, or an animation (every frame of it). */
 export type EncodedKind = 'png' | 'jpeg' | 'webp' | 'gif' | 'webp-animated';
 
-/** CPU per pixel relative to PNG, measured by sharp on one core (rounded up). */
+/**
+ * CPU per pixel relative to PNG (about 50 ns a pixel), measured with sharp on one core on 16
+ * frames of 112x112 (docs serve.md "Limits"), rounded up; JPEG measured cheaper and counts as 1.
+ */
 export const ENCODER_EFFORT: Readonly<Record<EncodedKind, number>> = Object.freeze({
   png: 1,
   jpeg: 1,
-  webp: 2,
-  'webp-animated': 8,
-  gif: 24,
+  webp: 3,
+  'webp-animated': 30,
+  gif: 36,
 });
 
 /** Refuse a request whose encode would cost more than `maxPixels` PNG-equivalent pixels. */

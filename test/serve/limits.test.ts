@@ -60,8 +60,8 @@ describe('ERROR PATH - the cost ceiling: 400 E_COST_LIMIT naming the limit and -
   // This server allows 64 x 28 x 28 = 50176 PNG-equivalent pixels per request.
   const table: [string, string, RegExp][] = [
     ['a grid over it', '/v1/grid?seed=1&n=17&upscale=2', /a grid of 17 faces at upscale 2 needs 53312 pixels encoded as png, over this server's limit of 50176 \(--max-pixels\)/],
-    ['a GIF weighted by its encoder effort', '/v1/interpolate?from=7:1&to=7:2&steps=8&upscale=1&format=gif', /a walk of 8 frames .* \(gif costs 24x PNG per pixel: 150528 PNG-equivalent pixels/],
-    ['a face at a large upscale', '/v1/faces/7/1.webp?upscale=8', /this face needs 50176 pixels encoded as webp \(webp costs 2x PNG/],
+    ['a GIF weighted by its encoder effort', '/v1/interpolate?from=7:1&to=7:2&steps=8&upscale=1&format=gif', /a walk of 8 frames .* \(gif costs 36x PNG per pixel: 225792 PNG-equivalent pixels/],
+    ['a face at a large upscale', '/v1/faces/7/1.webp?upscale=8', /this face needs 50176 pixels encoded as webp \(webp costs 3x PNG/],
     ['a batch over it', '/v1/batch?seed=1&n=65', /a batch of 65 faces at upscale 1 needs 50960 pixels/],
   ];
   for (const [name, url, message] of table) {

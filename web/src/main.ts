@@ -19,7 +19,7 @@ interface ModelInfo {
   model: string;
   modelSha256: string;
   provider: string;
-  limits: { maxSteps: number };
+  limits: { maxSteps: number; maxPixels: number; encoderEffort: Record<'webp-animated', number> };
 }
 
 interface FaceRef {
@@ -251,7 +251,10 @@ function showPick(slot: 'a' | 'b'): void {
 function walk(): void {
   const { a, b } = state;
   if (!a || !b) return;
-  const steps = Math.min(state.info!.limits.maxSteps, Math.max(2, Number($<HTMLInputElement>('steps').value) || 16));
+  const { limits, image } = state.info!;
+  // The server refuses a walk over its cost ceiling (--max-pixels): the animation below is WebP at upscale 4.
+  const affordable = Math.floor(limits.maxPixels / (limits.encoderEffort['webp-animated'] * 16 * image.height * image.width));
+  const steps = Math.max(2, Math.min(limits.maxSteps, affordable, Number($<HTMLInputElement>('steps').value) || 16));
   const q = `from=${a.seed}:${a.index}&to=${b.seed}:${b.index}&steps=${steps}${truncationQuery()}`;
   const anim = $<HTMLImageElement>('walk-anim');
   anim.src = `/v1/interpolate?${q}&format=webp&upscale=4`;

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { MAX_FACE_INDEX, MAX_SEED } from '../../inference/latents.js';
 import type { BatcherOptions } from '../batcher.js';
 import { notModified, type RouteContext } from '../context.js';
-import { LIMITS } from '../limits.js';
+import { ENCODER_EFFORT, LIMITS } from '../limits.js';
 import { accessTokenSchema } from './schemas.js';
 
 /** GET /v1/model (what the model is and what the server accepts) and /v1/model.onnx (the generator itself). */
@@ -24,7 +24,7 @@ export function registerModelRoutes(app: FastifyInstance, ctx: RouteContext, bat
     metadata: info.metadata,
     provider: session.providerUsed,
     batching,
-    limits: { ...LIMITS, maxPixels: ctx.maxPixels, maxSeed: MAX_SEED, maxIndex: MAX_FACE_INDEX, truncation: info.latent === 'uniform' ? '(0, 1]' : '(0, 10]' },
+    limits: { ...LIMITS, maxPixels: ctx.maxPixels, encoderEffort: ENCODER_EFFORT, maxSeed: MAX_SEED, maxIndex: MAX_FACE_INDEX, truncation: info.latent === 'uniform' ? '(0, 1]' : '(0, 10]' },
   }));
 
   // The page's in-browser generation loads this.
