@@ -11,10 +11,18 @@ export function registerHttpMetrics(app: FastifyInstance, registry: Registry): v
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [registry],
   });
+  // Label children cached by their values: resolving labels costs more than counting (bench:serve).
+  const counters = new Map<string, ReturnType<typeof requests.labels>>();
+  const histograms = new Map<string, ReturnType<typeof latency.labels>>();
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
-    requests.inc({ route, method: request.method, status: String(reply.statusCode) });
-    latency.observe({ route }, reply.elapsedTime / 1000);
+    const key = `${route} ${request.method} ${reply.statusCode}`;
+    let counter = counters.get(key);
+    if (counter === undefined) counters.set(key, (counter = requests.labels({ route, method: request.method, status: String(reply.statusCode) })));
+    counter.inc();
+    let histogram = histograms.get(route);
+    if (histogram === undefined) histograms.set(route, (histogram = latency.labels({ route })));
+    histogram.observe(reply.elapsedTime / 1000);
   });
   // A client that went away gets no response (no onResponse): count it as nginx's 499.
   app.addHook('onRequestAbort', async (request) => {

@@ -8,12 +8,23 @@ import { CelebaGanError } from '../errors.js';
  * (E_SHUTTING_DOWN). Work that cannot be interrupted once started (one model call, one libvips
  * encode) is bounded by the cost limit (limits.ts) and tracked here until it settles, so a drain
  * that says "completed" means nothing of any request still runs.
+ *
+ * A request is counted from its arrival (`open`, an onRequest hook: its body may still be
+ * coming); its controller and deadline timer are made only when a route asks for its signal,
+ * which keeps /healthz and 304s cheap.
  */
 
+interface Open {
+  /** performance.now() at arrival: the deadline runs from here. */
+  at: number;
+  ac?: AbortController;
+  timer?: NodeJS.Timeout;
+  reply: FastifyReply;
+}
+
 export class InFlight {
-  private readonly requests = new Set<AbortController>();
-  /** Each open request's controller, by its response (set by `open`, read by `signal`). */
-  private readonly byResponse = new WeakMap<object, AbortController>();
+  private readonly requests = new Set<Open>();
+  private readonly byResponse = new WeakMap<object, Open>();
   private readonly pending = new Set<Promise<unknown>>();
   private idleWaiters: (() => void)[] = [];
 
@@ -24,32 +35,43 @@ export class InFlight {
     return this.requests.size + this.pending.size;
   }
 
-  /** The signal of a request's work (opened by the onRequest hook, see `open`). */
-  signal(reply: FastifyReply): AbortSignal {
-    return (this.byResponse.get(reply.raw) ?? this.open(reply)).signal;
-  }
-
-  /** Count a request from its arrival (its body may still be coming) until its response closes. */
-  open(reply: FastifyReply): AbortController {
-    const ac = new AbortController();
-    this.requests.add(ac);
-    this.byResponse.set(reply.raw, ac);
-    const deadline = setTimeout(() => {
-      const err = new CelebaGanError('E_DEADLINE', `the request was not served within its ${this.deadlineMs} ms deadline (queued and computing)`, {
-        hint: 'The server is overloaded or the request is large: retry later, ask for less, or start `celeba-gan serve` with a larger --deadline-ms.',
-      });
-      ac.abort(err);
-    }, this.deadlineMs);
-    // The deadline matters only while the request's own work keeps the process alive.
-    deadline.unref();
+  /** Count a request from its arrival until its response closes. */
+  open(reply: FastifyReply): void {
+    const o: Open = { at: performance.now(), reply };
+    this.requests.add(o);
+    this.byResponse.set(reply.raw, o);
     const done = (): void => {
-      clearTimeout(deadline);
-      if (!reply.raw.writableFinished) ac.abort(new CelebaGanError('E_CLIENT_GONE', 'the client disconnected'));
-      if (this.requests.delete(ac)) this.notifyIdle();
+      if (!this.requests.delete(o)) return;
+      if (o.timer) clearTimeout(o.timer);
+      if (o.ac && !reply.raw.writableFinished) o.ac.abort(new CelebaGanError('E_CLIENT_GONE', 'the client disconnected'));
+      this.notifyIdle();
     };
     reply.raw.once('close', done);
     reply.raw.once('finish', done);
-    return ac;
+  }
+
+  /** The signal of a request's work (aborts on disconnect, deadline or cut-off). */
+  signal(reply: FastifyReply): AbortSignal {
+    let o = this.byResponse.get(reply.raw);
+    if (o === undefined) {
+      this.open(reply);
+      o = this.byResponse.get(reply.raw)!;
+    }
+    if (o.ac) return o.ac.signal;
+    const ac = (o.ac = new AbortController());
+    // A response already closed (the client left before the route asked): nothing more to do.
+    if (!this.requests.has(o)) ac.abort(new CelebaGanError('E_CLIENT_GONE', 'the client disconnected'));
+    else {
+      o.timer = setTimeout(() => {
+        const err = new CelebaGanError('E_DEADLINE', `the request was not served within its ${this.deadlineMs} ms deadline (queued and computing)`, {
+          hint: 'The server is overloaded or the request is large: retry later, ask for less, or start `celeba-gan serve` with a larger --deadline-ms.',
+        });
+        ac.abort(err);
+      }, Math.max(0, this.deadlineMs - (performance.now() - o.at)));
+      // The deadline matters only while the request's own work keeps the process alive.
+      o.timer.unref();
+    }
+    return ac.signal;
   }
 
   /**
@@ -81,11 +103,14 @@ export class InFlight {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** Abort every open request (a shutdown past its drain); returns how many there were. */
+  /** Abort every open request's work (a drain past its limit); returns how many requests and pieces of work there were. */
   cutOff(): number {
     const n = this.busy;
     const reason = new CelebaGanError('E_SHUTTING_DOWN', 'the server shut down before the request finished', { hint: 'Retry against another instance or after the restart.' });
-    for (const ac of this.requests) ac.abort(reason);
+    for (const o of this.requests) {
+      if (!o.ac) o.ac = new AbortController();
+      o.ac.abort(reason);
+    }
     return n;
   }
 
