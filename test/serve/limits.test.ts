@@ -162,6 +162,23 @@ describe('GET /v1/batch: many faces in one tar stream, the bytes generate writes
     }
   });
 
+  test('ERROR PATH - a client that leaves mid-archive stops the batch: the rest is never made', async () => {
+    const b = await serveTiny({ batcher: { maxBatch: 16, maxDelayMs: 1, maxQueue: 64 } });
+    let made: number;
+    try {
+      const port = Number(new URL(await b.app.listen({ host: '127.0.0.1', port: 0 })).port);
+      const { socket, answer } = talk(port, 'GET /v1/batch?seed=1&n=5000 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n', 30_000);
+      await new Promise((resolve) => socket.once('data', resolve));
+      socket.destroy();
+      await answer;
+    } finally {
+      // stop() drains: it returns once the batch's work has stopped; the count is final then.
+      await b.stop();
+      made = Number(/celeba_gan_images_generated_total (\d+)/.exec(await b.registry.getSingleMetricAsString('celeba_gan_images_generated_total'))?.[1] ?? NaN);
+    }
+    assert.ok(made < 5000, `the model made ${made} of 5000 faces for a client that left`);
+  });
+
   test('ERROR PATH - a batch past the last face index is 400 naming it', async () => {
     const res = await s.app.inject('/v1/batch?seed=7&start=4294967295&n=2');
     assert.equal(res.statusCode, 400, res.body);
