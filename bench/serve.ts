@@ -149,7 +149,7 @@ function load(url: string, connections: number, duration: number): Promise<Canno
 type Rate = { rate: number; cpuPerImage: number };
 
 /** Faces/s of GET /v1/batch: BATCH_IN_FLIGHT requests of BATCH_FACES faces each, for about `seconds`. */
-async function batchRoute(url: string, secs: number): Promise<{ rate: number }> {
+async function batchRoute(url: string, secs: number): Promise<{ rate: number; faces: number }> {
   const one = (start: number): Promise<number> =>
     new Promise((resolve, reject) => {
       request(`${url}/v1/batch?seed=${SEED}&start=${start}&n=${BATCH_FACES}`, (res) => {
@@ -171,7 +171,7 @@ async function batchRoute(url: string, secs: number): Promise<{ rate: number }> 
       }
     }),
   );
-  return { rate: faces / ((performance.now() - t0) / 1000) };
+  return { rate: faces / ((performance.now() - t0) / 1000), faces };
 }
 
 /** (a) for one model: the faster of default threads and 1 at batch 64 (and batch 1), and in a worker as serve runs it. */
@@ -269,7 +269,8 @@ async function oneWidth(width: number, dir: string, first: boolean, servers: Set
       await batchRoute(server.url, 1); // warm-up
       const cpu0 = cpuMsOf(server.child.pid!);
       const b = await batchRoute(server.url, seconds);
-      const cpu = (cpuMsOf(server.child.pid!) - cpu0) / (b.rate * seconds);
+      // Every face of the requests started within `seconds`: the last ones may run past it.
+      const cpu = (cpuMsOf(server.child.pid!) - cpu0) / b.faces;
       points.set('batch', { rate: b.rate, cpuPerImage: cpu });
       log(`(d) GET /v1/batch, ${BATCH_IN_FLIGHT} requests of ${BATCH_FACES} faces in flight: ${b.rate.toFixed(1)} faces/s (${(b.rate / m64.rate).toFixed(2)} of model-only), server CPU ${cpu.toFixed(3)} ms/face`);
     }
