@@ -276,7 +276,7 @@ describe('static files: the page and onnxruntime-web, nothing else', () => {
     '/ort/../package.json',
   ];
   for (const url of escapes) {
-    test(`EXPECTED FAILURE - ${url} does not escape`, async () => {
+    test(`ERROR PATH - ${url} does not escape`, async () => {
       const res = await s.app.inject(url);
       assert.ok([400, 403, 404].includes(res.statusCode), `${url}: ${res.statusCode}`);
       assert.doesNotMatch(res.body, /"name": "celeba-gan"|"dependencies"/);
@@ -319,7 +319,7 @@ describe('auth token', () => {
 });
 
 describe('a full queue', () => {
-  test('EXPECTED FAILURE - a full queue answers 503 E_QUEUE_FULL with Retry-After, /readyz says not ready; queued work still completes', async () => {
+  test('ERROR PATH - a full queue answers 503 E_QUEUE_FULL with Retry-After, /readyz says not ready; queued work still completes', async () => {
     const q = await serveTiny({ batcher: { maxBatch: 64, maxDelayMs: 60_000, maxQueue: 2 } });
     try {
       const waiting = q.app.inject('/v1/grid?seed=1&n=2');

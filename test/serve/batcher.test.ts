@@ -57,7 +57,7 @@ test('max batch 1: one item per call', async () => {
   assert.deepEqual(calls, [[1], [2]]);
 });
 
-test('EXPECTED FAILURE - a full queue refuses at once with E_QUEUE_FULL and a Retry-After', async () => {
+test('ERROR PATH - a full queue refuses at once with E_QUEUE_FULL and a Retry-After', async () => {
   const f = fake({ maxBatch: 2, maxDelayMs: 0, maxQueue: 4 }, -1);
   const running = f.batcher.submit([1, 2]); // taken by the (held) model call
   const queued = f.batcher.submit([3, 4, 5, 6]); // fills the queue
@@ -70,13 +70,13 @@ test('EXPECTED FAILURE - a full queue refuses at once with E_QUEUE_FULL and a Re
   assert.deepEqual(await queued, [30, 40, 50, 60]);
 });
 
-test('EXPECTED FAILURE - a request larger than the whole queue is a usage error, not "busy"', async () => {
+test('ERROR PATH - a request larger than the whole queue is a usage error, not "busy"', async () => {
   const f = fake({ maxBatch: 2, maxDelayMs: 0, maxQueue: 3 });
   await assert.rejects(f.batcher.submit([1, 2, 3, 4]), (err: { code?: string; kind?: string; message?: string }) => err.code === 'E_BAD_ARGUMENT' && err.kind === 'usage' && /needs 4 images at once but the queue holds at most 3/.test(err.message ?? ''));
   assert.deepEqual(await f.batcher.submit([1, 2, 3]), [10, 20, 30]);
 });
 
-test('EXPECTED FAILURE - a request not started by its deadline fails with E_DEADLINE and leaves the queue', async () => {
+test('ERROR PATH - a request not started by its deadline fails with E_DEADLINE and leaves the queue', async () => {
   const f = fake({ maxBatch: 1, maxDelayMs: 0, maxQueue: 10 }, -1);
   const running = f.batcher.submit([1]);
   const late = f.batcher.submit([2], { deadlineMs: 20 });
@@ -117,7 +117,7 @@ test('a failing model call fails the requests in that batch only', async () => {
   assert.deepEqual(b, { status: 'fulfilled', value: [2] });
 });
 
-test('EXPECTED FAILURE - a model call that returns fewer results than items fails those requests instead of resolving holes', async () => {
+test('ERROR PATH - a model call that returns fewer results than items fails those requests instead of resolving holes', async () => {
   const batcher = new Batcher<number, number>(async (items) => items.slice(1), { maxBatch: 4, maxDelayMs: 20, maxQueue: 10 }, new Registry());
   const results = await Promise.allSettled([batcher.submit([1, 2]), batcher.submit([3])]);
   for (const r of results) {

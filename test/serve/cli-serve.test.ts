@@ -183,7 +183,7 @@ test('ERROR PATH - clients abandon the largest walks, then SIGTERM: serve exits 
   assert.ok(elapsed < drainMs + 2000, `exited after ${elapsed.toFixed(0)} ms`);
 });
 
-test('EXPECTED FAILURE - serve refuses a non-loopback address without a token (E_INSECURE_BIND, exit 2)', async () => {
+test('ERROR PATH - serve refuses a non-loopback address without a token (E_INSECURE_BIND, exit 2)', async () => {
   const r = await cli('serve', '--model', model, '--host', '0.0.0.0', '--port', '0');
   assert.equal(r.code, 2);
   assert.match(r.stderr, /error \[E_INSECURE_BIND\]: refusing to serve on 0\.0\.0\.0 without an auth token/);

@@ -48,7 +48,7 @@ test('/healthz, /readyz, /metrics and /v1/model answer while a model call is in 
   });
 });
 
-test('EXPECTED FAILURE - overload while the model computes: the excess gets 503 E_QUEUE_FULL + Retry-After at once, then the queue is served', async () => {
+test('ERROR PATH - overload while the model computes: the excess gets 503 E_QUEUE_FULL + Retry-After at once, then the queue is served', async () => {
   await withGated({ batcher: { maxBatch: 4, maxDelayMs: 0, maxQueue: 4 } }, async (s, gate) => {
     const first = s.app.inject('/v1/grid?seed=1&n=4');
     const running = await gate.next();
@@ -75,7 +75,7 @@ test('EXPECTED FAILURE - overload while the model computes: the excess gets 503 
   });
 });
 
-describe('EXPECTED FAILURE - the model worker', () => {
+describe('ERROR PATH - the model worker', () => {
   test('a model call that fails in the worker is a 500 with its E_* code and hint; the server goes on', async () => {
     await withGated({}, async (s, gate) => {
       const res = await s.app.inject(`/v1/grid?seed=1&n=${FAIL_BATCH}`);
