@@ -1,6 +1,6 @@
 /**
- * Serving speed, in one run on one model (seed28 at --width, initial weights, exported by the
- * project's exporter), all on 127.0.0.1 and bounded in time and request count:
+ * Serving speed, in one run, for each model width of --widths (seed28, initial weights, exported
+ * by the project's exporter), all on 127.0.0.1 and bounded in time and request count:
  *
  *   (a) model only: onnxruntime-node session.run images/s at batch 64 and 1 (as bench:generate),
  *       with onnxruntime's default threads and with 1, and in a worker thread as serve runs it
@@ -10,12 +10,22 @@
  *   (c) 10x overload: 10x --max-queue connections against --max-batch 64: 503s, the server's
  *       peak RSS, and its RSS before and after (after a pause, when nothing is queued)
  *
- * Targets (issue 11): at concurrency 64, served/model-only(batch 64) >= 0.7; batching >= 3x
- * unbatched; under overload RSS stays under the stated bound and the excess gets 503.
+ *   (d) GET /v1/batch (a tar stream of N PNGs, generate's bytes), two requests of 1024 faces
+ *       in flight: faces/s
  *
- *   npm run bench:serve [-- --width 1 --seconds 4 --provider cpu --threads N]
+ * The last table puts the widths side by side: model-only, served at concurrency 64 (rate, ratio,
+ * server CPU per face and the part of it outside the model) and the batch route (rate, ratio).
+ * Sections (b) at concurrency 1 and 16, --max-batch 1, and (c) run at the first width only.
+ *
+ * Targets: issue 11: at concurrency 64, served/model-only(batch 64) >= 0.7; batching >= 3x
+ * unbatched; under overload RSS stays under the stated bound and the excess gets 503. Issue 19:
+ * served/model-only >= 0.7 at widths 1 and 0.25; the batch route >= 0.9 of model-only at every
+ * width; server CPU per face outside the model <= 0.1 ms at width 0.125.
+ *
+ *   npm run bench:serve [-- --widths 0.125,0.25,1 --seconds 4 --provider cpu --threads N]
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { request } from 'node:http';
 import { readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
@@ -33,7 +43,7 @@ import { buildGeneratorOnnx } from '../src/onnx/export.js';
 
 const { values: args } = parseArgs({
   options: {
-    width: { type: 'string', default: '1' },
+    widths: { type: 'string', default: '0.125,0.25,1' },
     seconds: { type: 'string', default: '4' },
     provider: { type: 'string', default: 'cpu' },
     /** onnxruntime threads for the served runs (default: serve's default). */
@@ -42,7 +52,8 @@ const { values: args } = parseArgs({
     'rss-bound': { type: 'string', default: '600' },
   },
 });
-const width = Number(args.width);
+const widths = args.widths.split(',').map(Number);
+if (widths.some((w) => !(w > 0))) throw new Error(`--widths: expected numbers > 0 separated by commas, received ${args.widths}`);
 const seconds = Number(args.seconds);
 const provider = parseProvider(args.provider);
 const RSS_BOUND_MB = Number(args['rss-bound']);
@@ -51,6 +62,9 @@ const OVERLOAD_QUEUE = 64;
 /** Requests one autocannon run may send at most, whatever its duration. */
 const MAX_REQUESTS = 200_000;
 const SEED = 2018;
+/** Faces per GET /v1/batch, and such requests in flight at once. */
+const BATCH_FACES = 1024;
+const BATCH_IN_FLIGHT = 2;
 const BIN = fileURLToPath(new URL('../../bin/celeba-gan', import.meta.url));
 
 interface CannonResult {
@@ -132,27 +146,45 @@ function load(url: string, connections: number, duration: number): Promise<Canno
   });
 }
 
-async function main(): Promise<void> {
-  const spec = buildSpec('seed28', width);
-  const dir = mkdtempSync(join(tmpdir(), 'cg-bench-serve-'));
-  const servers = new Set<Server>();
-  try {
-    const model = join(dir, `seed28-w${width}.onnx`);
-    writeFileSync(model, buildGeneratorOnnx(spec, initialWeights(spec, SEED), {}));
-    log(`celeba-gan bench:serve: seed28 width ${width}, ${cpus()[0]?.model ?? 'cpu'} x${availableParallelism()}, node ${process.version}, ${seconds} s per point`);
+type Rate = { rate: number; cpuPerImage: number };
 
-    log(`  load average at start: ${loadavg().map((l) => l.toFixed(1)).join(' ')} (other processes share the cores)`);
-    // Model-only with onnxruntime's default threads (the cores, as bench:generate and `generate`)
-    // and with 1; served figures are compared with the faster of the two at batch 64. The last
-    // line runs the model in a worker thread as serve does (the latents and images cross threads).
-    const serveThreads = args.threads === undefined ? defaultServeThreads() : Number(args.threads);
-    type Rate = { rate: number; cpuPerImage: number };
-    const modelRuns: { threads: string; b64: Rate; b1: Rate }[] = [];
-    for (const threads of [undefined, 1]) {
-      const session = await openGenerator(model, { provider, threads });
-      modelRuns.push({ threads: threads === undefined ? `default (${availableParallelism()})` : String(threads), b64: await modelOnly(session, 64, seconds, SEED), b1: await modelOnly(session, 1, seconds, SEED) });
-      await session.close();
-    }
+/** Faces/s of GET /v1/batch: BATCH_IN_FLIGHT requests of BATCH_FACES faces each, for about `seconds`. */
+async function batchRoute(url: string, secs: number): Promise<{ rate: number; faces: number }> {
+  const one = (start: number): Promise<number> =>
+    new Promise((resolve, reject) => {
+      request(`${url}/v1/batch?seed=${SEED}&start=${start}&n=${BATCH_FACES}`, (res) => {
+        let bytes = 0;
+        res.on('data', (c: Buffer) => (bytes += c.length));
+        res.on('end', () => (res.statusCode === 200 ? resolve(bytes) : reject(new Error(`GET /v1/batch: ${res.statusCode}`))));
+      })
+        .on('error', reject)
+        .end();
+    });
+  let next = 0;
+  let faces = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: BATCH_IN_FLIGHT }, async () => {
+      while (performance.now() - t0 < secs * 1000) {
+        await one((next++) * BATCH_FACES);
+        faces += BATCH_FACES;
+      }
+    }),
+  );
+  return { rate: faces / ((performance.now() - t0) / 1000), faces };
+}
+
+/** (a) for one model: the faster of default threads and 1 at batch 64 (and batch 1), and in a worker as serve runs it. */
+async function modelOnlyFigures(model: string, serveThreads: number, verbose: boolean): Promise<{ m64: Rate; best1: Rate }> {
+  const modelRuns: { threads: string; b64: Rate; b1: Rate }[] = [];
+  for (const threads of [undefined, 1]) {
+    const session = await openGenerator(model, { provider, threads });
+    modelRuns.push({ threads: threads === undefined ? `default (${availableParallelism()})` : String(threads), b64: await modelOnly(session, 64, seconds, SEED), b1: await modelOnly(session, 1, seconds, SEED) });
+    await session.close();
+  }
+  const m64 = modelRuns.reduce((a, b) => (b.b64.rate > a.b64.rate ? b : a)).b64;
+  const best1 = modelRuns.reduce((a, b) => (b.b1.rate > a.b1.rate ? b : a)).b1;
+  if (verbose) {
     const inWorker = await openGeneratorInWorker(model, { provider, threads: serveThreads, spinning: false });
     const viaWorker = { b64: await modelOnly(inWorker, 64, seconds, SEED), b1: await modelOnly(inWorker, 1, seconds, SEED) };
     await inWorker.close();
@@ -161,67 +193,126 @@ async function main(): Promise<void> {
       log(`  threads ${r.threads}: batch 64 ${r.b64.rate.toFixed(1)} images/s (CPU ${r.b64.cpuPerImage.toFixed(2)} ms/image), batch 1 ${r.b1.rate.toFixed(1)} images/s (CPU ${r.b1.cpuPerImage.toFixed(2)} ms/image)`);
     }
     log(`  in a worker thread, threads ${serveThreads}, no spinning (as serve): batch 64 ${viaWorker.b64.rate.toFixed(1)} images/s, batch 1 ${viaWorker.b1.rate.toFixed(1)} images/s`);
-    const m64 = modelRuns.reduce((a, b) => (b.b64.rate > a.b64.rate ? b : a)).b64;
-    const best1 = modelRuns.reduce((a, b) => (b.b1.rate > a.b1.rate ? b : a)).b1;
     log(`  batching in the model itself (best batch 64 / best batch 1): ${(m64.rate / best1.rate).toFixed(2)}x`);
-    const model64 = m64.rate;
+  }
+  return { m64, best1 };
+}
 
-    log(`(b) served (serve's default: ${serveThreads} onnxruntime thread${serveThreads === 1 ? '' : 's'}): GET /v1/faces/S/I.png, one face per request`);
-    log('  | --max-batch | concurrency | images/s | p50 ms | p99 ms | / model-only b64 | server CPU ms/image | non-2xx |');
-    const rate = new Map<string, number>();
-    const cpuPer = new Map<string, number>();
-    for (const maxBatch of [64, 1]) {
-      const server = await startServer(model, ['--max-batch', String(maxBatch), '--max-queue', '4096']);
-      servers.add(server);
-      await load(server.url, 4, 1); // warm-up
-      for (const c of CONCURRENCY) {
-        const cpu0 = cpuMsOf(server.child.pid!);
-        const r = await load(server.url, c, seconds);
-        const served = r.requests.total - r.non2xx;
-        const ips = served / r.duration;
-        const cpu = (cpuMsOf(server.child.pid!) - cpu0) / served;
-        rate.set(`${maxBatch}/${c}`, ips);
-        cpuPer.set(`${maxBatch}/${c}`, cpu);
-        log(`  | ${maxBatch} | ${c} | ${ips.toFixed(1)} | ${r.latency.p50} | ${r.latency.p99} | ${(ips / model64).toFixed(2)} | ${cpu.toFixed(2)} | ${r.non2xx + r.errors} |`);
-      }
-      await stopServer(server);
-      servers.delete(server);
-    }
+interface Point {
+  rate: number;
+  cpuPerImage: number;
+}
 
-    log(`(c) 10x overload: ${10 * OVERLOAD_QUEUE} connections, --max-batch 64 --max-queue ${OVERLOAD_QUEUE}`);
-    const server = await startServer(model, ['--max-batch', '64', '--max-queue', String(OVERLOAD_QUEUE)]);
+/** (b) one served point: images/s and the server's CPU per image at `c` connections. */
+async function servedPoint(server: Server, c: number, model64: number, maxBatch: number): Promise<Point> {
+  const cpu0 = cpuMsOf(server.child.pid!);
+  const r = await load(server.url, c, seconds);
+  const served = r.requests.total - r.non2xx;
+  const ips = served / r.duration;
+  const cpu = (cpuMsOf(server.child.pid!) - cpu0) / served;
+  log(`  | ${maxBatch} | ${c} | ${ips.toFixed(1)} | ${r.latency.p50} | ${r.latency.p99} | ${(ips / model64).toFixed(2)} | ${cpu.toFixed(3)} | ${r.non2xx + r.errors} |`);
+  return { rate: ips, cpuPerImage: cpu };
+}
+
+/** (c) 10x overload: 503s and the server's RSS. */
+async function overload(model: string, servers: Set<Server>): Promise<void> {
+  log(`(c) 10x overload: ${10 * OVERLOAD_QUEUE} connections, --max-batch 64 --max-queue ${OVERLOAD_QUEUE}`);
+  const server = await startServer(model, ['--max-batch', '64', '--max-queue', String(OVERLOAD_QUEUE)]);
+  servers.add(server);
+  const pid = server.child.pid!;
+  const fresh = rssMb(pid);
+  // A first overload round warms everything up (JIT, heap, libuv pools); "before" is after it,
+  // so before -> after compares two states that should be the same if nothing leaks.
+  await load(server.url, 10 * OVERLOAD_QUEUE, seconds);
+  await new Promise((r) => setTimeout(r, 2000));
+  const before = rssMb(pid);
+  let peak = before;
+  const sampler = setInterval(() => (peak = Math.max(peak, rssMb(pid))), 100);
+  const r = await load(server.url, 10 * OVERLOAD_QUEUE, seconds * 2);
+  clearInterval(sampler);
+  await new Promise((r2) => setTimeout(r2, 2000));
+  const after = rssMb(pid);
+  const codes = Object.entries(r.statusCodeStats)
+    .map(([code, v]) => `${code}: ${v.count}`)
+    .join(', ');
+  const ok = r.statusCodeStats['200']?.count ?? 0;
+  log(`  status codes: ${codes}; connection errors ${r.errors}; ${(ok / r.duration).toFixed(1)} images/s served meanwhile`);
+  log(`  server RSS: fresh ${fresh.toFixed(0)} MB; after a first overload round ${before.toFixed(0)} MB; during the second: peak ${peak.toFixed(0)} MB (bound ${RSS_BOUND_MB} MB); 2 s after it ${after.toFixed(0)} MB`);
+  log(`  overload: peak RSS ${peak.toFixed(0)} MB ${peak < RSS_BOUND_MB ? '<' : '>='} ${RSS_BOUND_MB} MB; 503s ${r.statusCodeStats['503']?.count ?? 0}; after - before ${(after - before).toFixed(0)} MB`);
+  await stopServer(server);
+  servers.delete(server);
+}
+
+interface WidthRow {
+  width: number;
+  model: Rate;
+  served: Point;
+  batch: Point;
+}
+
+async function oneWidth(width: number, dir: string, first: boolean, servers: Set<Server>): Promise<WidthRow> {
+  const spec = buildSpec('seed28', width);
+  const model = join(dir, `seed28-w${width}.onnx`);
+  writeFileSync(model, buildGeneratorOnnx(spec, initialWeights(spec, SEED), {}));
+  log(`--- width ${width}`);
+  const serveThreads = args.threads === undefined ? defaultServeThreads() : Number(args.threads);
+  const { m64 } = await modelOnlyFigures(model, serveThreads, first);
+  log(`(b) served (serve's default: ${serveThreads} onnxruntime thread${serveThreads === 1 ? '' : 's'}): GET /v1/faces/S/I.png, one face per request`);
+  log('  | --max-batch | concurrency | images/s | p50 ms | p99 ms | / model-only b64 | server CPU ms/image | non-2xx |');
+  const points = new Map<string, Point>();
+  for (const maxBatch of first ? [64, 1] : [64]) {
+    const server = await startServer(model, ['--max-batch', String(maxBatch), '--max-queue', '4096']);
     servers.add(server);
-    const pid = server.child.pid!;
-    const fresh = rssMb(pid);
-    // A first overload round warms everything up (JIT, heap, libuv pools); "before" is after it,
-    // so before -> after compares two states that should be the same if nothing leaks.
-    await load(server.url, 10 * OVERLOAD_QUEUE, seconds);
-    await new Promise((r) => setTimeout(r, 2000));
-    const before = rssMb(pid);
-    let peak = before;
-    const sampler = setInterval(() => (peak = Math.max(peak, rssMb(pid))), 100);
-    const r = await load(server.url, 10 * OVERLOAD_QUEUE, seconds * 2);
-    clearInterval(sampler);
-    await new Promise((r2) => setTimeout(r2, 2000));
-    const after = rssMb(pid);
-    const codes = Object.entries(r.statusCodeStats)
-      .map(([code, v]) => `${code}: ${v.count}`)
-      .join(', ');
-    const ok = r.statusCodeStats['200']?.count ?? 0;
-    log(`  status codes: ${codes}; connection errors ${r.errors}; ${(ok / r.duration).toFixed(1)} images/s served meanwhile`);
-    log(`  server RSS: fresh ${fresh.toFixed(0)} MB; after a first overload round ${before.toFixed(0)} MB; during the second: peak ${peak.toFixed(0)} MB (bound ${RSS_BOUND_MB} MB); 2 s after it ${after.toFixed(0)} MB`);
+    await load(server.url, 4, 1); // warm-up
+    for (const c of first ? CONCURRENCY : [64]) points.set(`${maxBatch}/${c}`, await servedPoint(server, c, m64.rate, maxBatch));
+    if (maxBatch === 64) {
+      await batchRoute(server.url, 1); // warm-up
+      const cpu0 = cpuMsOf(server.child.pid!);
+      const b = await batchRoute(server.url, seconds);
+      // Every face of the requests started within `seconds`: the last ones may run past it.
+      const cpu = (cpuMsOf(server.child.pid!) - cpu0) / b.faces;
+      points.set('batch', { rate: b.rate, cpuPerImage: cpu });
+      log(`(d) GET /v1/batch, ${BATCH_IN_FLIGHT} requests of ${BATCH_FACES} faces in flight: ${b.rate.toFixed(1)} faces/s (${(b.rate / m64.rate).toFixed(2)} of model-only), server CPU ${cpu.toFixed(3)} ms/face`);
+    }
     await stopServer(server);
     servers.delete(server);
-
-    const at64 = rate.get('64/64')!;
-    const ratio = at64 / model64;
-    const gain = at64 / rate.get('1/64')!;
-    log('targets:');
-    log(`  concurrency 64, --max-batch 64 / model-only batch 64: ${ratio.toFixed(2)} (target >= 0.7) ${ratio >= 0.7 ? 'ok' : 'BELOW TARGET'}`);
+  }
+  if (first) {
+    const at64 = points.get('64/64')!;
+    const gain = at64.rate / points.get('1/64')!.rate;
     log(`  --max-batch 64 / --max-batch 1 at concurrency 64: ${gain.toFixed(2)}x (target >= 3x) ${gain >= 3 ? 'ok' : 'BELOW TARGET'}`);
-    log(`  CPU per image, model-only batch 64 / served at concurrency 64: ${(m64.cpuPerImage / cpuPer.get('64/64')!).toFixed(2)} (--max-batch 64), ${(m64.cpuPerImage / cpuPer.get('1/64')!).toFixed(2)} (--max-batch 1)`);
+    await overload(model, servers);
+  }
+  return { width, model: m64, served: points.get('64/64')!, batch: points.get('batch')! };
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'cg-bench-serve-'));
+  const servers = new Set<Server>();
+  try {
+    log(`celeba-gan bench:serve: seed28 widths ${widths.join(', ')}, ${cpus()[0]?.model ?? 'cpu'} x${availableParallelism()}, node ${process.version}, OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE ?? '(unset)'}, ${seconds} s per point`);
+    log(`  load average at start: ${loadavg().map((l) => l.toFixed(1)).join(' ')} (other processes share the cores)`);
+    const rows: WidthRow[] = [];
+    for (const [i, width] of widths.entries()) rows.push(await oneWidth(width, dir, i === 0, servers));
+
+    log('side by side (concurrency 64, --max-batch 64; CPU per face: the server process, all threads):');
+    log('  | width | model-only b64 img/s | model CPU ms/face | served img/s | served / model-only | server CPU ms/face | outside the model ms/face | batch route faces/s | batch / model-only |');
+    for (const r of rows) {
+      const outside = r.served.cpuPerImage - r.model.cpuPerImage;
+      log(
+        `  | ${r.width} | ${r.model.rate.toFixed(1)} | ${r.model.cpuPerImage.toFixed(3)} | ${r.served.rate.toFixed(1)} | ${(r.served.rate / r.model.rate).toFixed(2)} | ${r.served.cpuPerImage.toFixed(3)} | ${outside.toFixed(3)} | ${r.batch.rate.toFixed(1)} | ${(r.batch.rate / r.model.rate).toFixed(2)} |`,
+      );
+    }
+    log('targets:');
+    for (const r of rows) {
+      const ratio = r.served.rate / r.model.rate;
+      const batch = r.batch.rate / r.model.rate;
+      const servedTarget = r.width === 1 || r.width === 0.25 ? ` served/model-only ${ratio.toFixed(2)} (target >= 0.7) ${ratio >= 0.7 ? 'ok' : 'BELOW TARGET'};` : '';
+      const outside = r.served.cpuPerImage - r.model.cpuPerImage;
+      const cpuTarget = r.width === 0.125 ? ` outside the model ${outside.toFixed(3)} ms/face (target <= 0.1) ${outside <= 0.1 ? 'ok' : 'ABOVE TARGET'};` : '';
+      log(`  width ${r.width}:${servedTarget}${cpuTarget} batch/model-only ${batch.toFixed(2)} (target >= 0.9) ${batch >= 0.9 ? 'ok' : 'BELOW TARGET'}`);
+    }
     log(`  load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
-    log(`  overload: peak RSS ${peak.toFixed(0)} MB ${peak < RSS_BOUND_MB ? '<' : '>='} ${RSS_BOUND_MB} MB; 503s ${r.statusCodeStats['503']?.count ?? 0}; after - before ${(after - before).toFixed(0)} MB`);
   } finally {
     for (const s of servers) s.child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });

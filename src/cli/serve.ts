@@ -3,12 +3,35 @@ import type { Argv, CommandModule } from 'yargs';
 import { PROVIDER_NAMES, parseProvider } from '../bindings/onnxruntime.js';
 import { CelebaGanError, assertInteger } from '../errors.js';
 import { openGeneratorInWorker } from '../inference/worker-session.js';
-import { buildApp, DEFAULT_DEADLINE_MS } from '../serve/app.js';
+import { buildApp, DEFAULT_CONNECTION_LIMITS, DEFAULT_DEADLINE_MS, DEFAULT_MAX_PIXELS, type ServeApp } from '../serve/app.js';
 import { checkBindSafety } from '../serve/auth.js';
 import { pickModel } from './defaults.js';
 import { catchStopSignals } from './signals.js';
 
 /** `celeba-gan serve`: faces over HTTP, dynamically batched, with a page at `/`. */
+
+/**
+ * Stop accepting and wait up to `drainMs` for the requests in flight and any work they left
+ * running. Past it, their work is aborted and their connections closed; work that cannot be
+ * interrupted (one libvips encode, one model call) gets one more second before the process
+ * exits regardless. The log line says which happened; true when the drain completed.
+ */
+async function drainWithin(served: ServeApp, drainMs: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const completed = await Promise.race([
+    served.close().then(() => true),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), drainMs))),
+  ]).finally(() => clearTimeout(timer));
+  if (completed) {
+    process.stderr.write('celeba-gan: drain completed: every request and its work finished\n');
+    return true;
+  }
+  const cut = served.cutOff();
+  served.app.server.closeAllConnections();
+  process.stderr.write(`celeba-gan: drain cut off: ${cut} request${cut === 1 ? '' : 's'} or their work did not finish within ${drainMs / 1000} s (--drain-ms); aborted them and closed their connections\n`);
+  setTimeout(() => process.exit(1), 1000).unref();
+  return false;
+}
 
 /**
  * onnxruntime intra-op threads unless --threads says otherwise: all the cores. The model runs in
@@ -33,6 +56,10 @@ interface ServeArgs {
   'max-queue': number;
   'deadline-ms': number;
   'drain-ms': number;
+  'max-pixels': number;
+  'headers-timeout-ms': number;
+  'request-timeout-ms': number;
+  'max-connections': number;
   'auth-token'?: string;
   insecure: boolean;
   verbose: boolean;
@@ -52,8 +79,12 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
       .option('max-batch', { type: 'number', default: 64, describe: 'Most faces in one model call' })
       .option('max-delay-ms', { type: 'number', default: 5, describe: 'Longest wait for a batch to fill' })
       .option('max-queue', { type: 'number', default: 1024, describe: 'Most faces waiting; beyond it requests get 503 + Retry-After' })
-      .option('deadline-ms', { type: 'number', default: DEFAULT_DEADLINE_MS, describe: 'A request not in a model call by then gets 503' })
-      .option('drain-ms', { type: 'number', default: 10_000, describe: 'On SIGTERM/Ctrl-C: longest wait for in-flight requests' })
+      .option('deadline-ms', { type: 'number', default: DEFAULT_DEADLINE_MS, describe: 'A request not answered by then (queued, computing or encoding) stops and gets 503 + Retry-After' })
+      .option('drain-ms', { type: 'number', default: 10_000, describe: 'On SIGTERM/Ctrl-C: longest wait for in-flight requests; then they are cut off and serve exits 1 within 1 s' })
+      .option('max-pixels', { type: 'number', default: DEFAULT_MAX_PIXELS, describe: 'Most pixels one request may have encoded (faces/grid cells/frames x pixels, weighted by format: GIF 24x PNG); more gets 400 E_COST_LIMIT' })
+      .option('headers-timeout-ms', { type: 'number', default: DEFAULT_CONNECTION_LIMITS.headersTimeoutMs, describe: 'A client must send its request headers within this (else 408)' })
+      .option('request-timeout-ms', { type: 'number', default: DEFAULT_CONNECTION_LIMITS.requestTimeoutMs, describe: 'A client must send its whole request (headers and body) within this (else 408)' })
+      .option('max-connections', { type: 'number', default: DEFAULT_CONNECTION_LIMITS.maxConnections, describe: 'Open connections at most; more are closed as they arrive' })
       .option('auth-token', { type: 'string', describe: 'Require `Authorization: Bearer T` on every route but /healthz (default: env CELEBA_GAN_TOKEN)' })
       .option('insecure', { type: 'boolean', default: false, describe: 'Allow a non-loopback --host without a token' })
       .example('$0 serve', 'the newest model in models/ at http://127.0.0.1:8080/')
@@ -71,6 +102,13 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
     };
     const deadlineMs = assertInteger('deadline-ms', argv['deadline-ms'], 1, 3_600_000);
     const drainMs = assertInteger('drain-ms', argv['drain-ms'], 0, 3_600_000);
+    const maxPixels = assertInteger('max-pixels', argv['max-pixels'], 1, 2 ** 40);
+    const headersTimeoutMs = assertInteger('headers-timeout-ms', argv['headers-timeout-ms'], 100, 3_600_000);
+    const connections = {
+      headersTimeoutMs,
+      requestTimeoutMs: assertInteger('request-timeout-ms', argv['request-timeout-ms'], headersTimeoutMs, 3_600_000),
+      maxConnections: assertInteger('max-connections', argv['max-connections'], 1, 1_000_000),
+    };
     const token = argv['auth-token'] ?? (process.env.CELEBA_GAN_TOKEN || undefined);
     checkBindSafety(argv.host, token, argv.insecure);
 
@@ -86,7 +124,7 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
     const stop = catchStopSignals({ finishing: () => `no longer accepting; finishing in-flight requests (at most ${drainMs / 1000} s)` });
     try {
       const { info } = session;
-      const served = await buildApp({ session, batcher, authToken: token, deadlineMs, logger: argv.verbose });
+      const served = await buildApp({ session, batcher, authToken: token, deadlineMs, maxPixels, connections, logger: argv.verbose });
       const notes = provider === 'auto' ? ` (auto${session.providerNotes.length ? `; not used: ${session.providerNotes.join('; ')}` : ''})` : '';
       let address: string;
       try {
@@ -110,24 +148,12 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
         new Promise<null>((resolve) => stop.signal.addEventListener('abort', () => resolve(null), { once: true })),
         session.failed,
       ]);
-      let timer: NodeJS.Timeout | undefined;
-      const inTime = await Promise.race([
-        served.close().then(() => true),
-        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), drainMs))),
-      ]).finally(() => clearTimeout(timer));
-      if (!inTime) {
-        served.app.server.closeAllConnections();
-        process.stderr.write(`celeba-gan: in-flight requests did not finish within ${drainMs / 1000} s; closed their connections\n`);
-        process.exitCode = 1;
-      }
+      const drained = await drainWithin(served, drainMs);
       // Reported like any other error (message, hint, exit 1), after the requests were answered.
       if (failure) throw failure;
-      if (inTime) {
-        process.stderr.write('celeba-gan: stopped cleanly\n');
-        // A requested shutdown that drained cleanly is a success for a service (SIGTERM: 0);
-        // Ctrl-C keeps the interactive convention, 130.
-        process.exitCode = stop.received === 'SIGINT' ? 130 : 0;
-      }
+      if (drained) process.stderr.write('celeba-gan: stopped cleanly\n');
+      // A requested shutdown that drained is a success for a service (SIGTERM: 0); Ctrl-C keeps 130.
+      process.exitCode = drained ? (stop.received === 'SIGINT' ? 130 : 0) : 1;
     } finally {
       stop.dispose();
       await session.close();

@@ -2,7 +2,7 @@ import sharp from 'sharp';
 import { UsageError, assertInteger, assertOneOf, expected } from '../errors.js';
 import { floatNchwToUint8Hwc, gridPixels } from '../util/image.js';
 import { encodeImage, RESIZE_KERNELS, type ResizeKernel } from './encode.js';
-import { MAX_FACE_INDEX, checkTruncation, latentsFor, type LatentKind } from './latents.js';
+import { MAX_FACE_INDEX, MAX_SEED, checkTruncation, latentsFor, type LatentKind } from './latents.js';
 import { itemAt } from '../util/at.js';
 
 /**
@@ -25,7 +25,7 @@ export const WALK_FORMATS = ['webp', 'gif', 'png'] as const;
 /** webp / gif: animated; png: a strip of the frames side by side. */
 export type WalkFormat = (typeof WALK_FORMATS)[number];
 
-export const MAX_SEED = 2 ** 32 - 1;
+export { MAX_SEED };
 
 /** `7:417` -> { seed: 7, index: 417 }. `name` is the flag or parameter named in errors. */
 export function parseFaceRef(text: string, name: string): FaceRef {

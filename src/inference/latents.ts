@@ -14,14 +14,17 @@ import { Rng } from '../util/rng.js';
 
 export type LatentKind = 'uniform' | 'normal';
 
+/**
+ * The one range of seeds and face indices, for generate, interpolate, serve and the web page:
+ * 0 .. 2^32-1 each. An index is an Rng key (exact as a double far beyond this), and the largest
+ * face any command makes or serves is index MAX_FACE_INDEX (so a run of n faces from --index i
+ * needs i + n - 1 <= MAX_FACE_INDEX).
+ */
+export const MAX_SEED = 2 ** 32 - 1;
+export const MAX_FACE_INDEX = 2 ** 32 - 1;
+
 /** Redraws per value before clamping; only matters for tiny t (t = 0.1 accepts 8% of draws). */
 const MAX_REDRAWS = 64;
-
-/**
- * The largest face index, in generate, interpolate, serve and the web page alike: 2^32 - 1, as
- * far as the Rng keys that latentsFor builds from an index stay exact.
- */
-export const MAX_FACE_INDEX = 2 ** 32 - 1;
 
 /** Faces start .. start+n-1 must all have valid indices; the error names the largest allowed start. */
 export function assertFaceRange(start: number, n: number, names: { index: string; n: string } = { index: 'index', n: 'n' }): void {

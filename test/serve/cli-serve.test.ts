@@ -154,8 +154,48 @@ test('serve: an in-flight request that outlasts --drain-ms is cut off, exit 1', 
   await inFlightSeen(s);
   s.child.kill('SIGTERM');
   assert.equal(await s.exited, 1, s.stderr());
-  assert.match(s.stderr(), /did not finish within 0.4 s/);
+  assert.match(s.stderr(), /drain cut off: 1 request or their work did not finish within 0.4 s \(--drain-ms\)/);
+  assert.doesNotMatch(s.stderr(), /stopped cleanly/);
   await inFlight.response;
+});
+
+/** Resolves with `p`'s value, or rejects once `ms` have passed. */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer));
+}
+
+async function metricValue(base: URL, name: string): Promise<number> {
+  const text = (await get(base, '/metrics')).body.toString();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line === undefined ? 0 : Number(line.split(' ').pop());
+}
+
+test('ERROR PATH - clients abandon the largest walks, then SIGTERM: serve exits within --drain-ms + 1 s and says whether the drain completed', async () => {
+  const drainMs = 1500;
+  const s = await startServe('--drain-ms', String(drainMs));
+  // The largest walk the default cost ceiling admits: 64 frames at upscale 8, as a PNG strip.
+  const walk = 'GET /v1/interpolate?from=7:1&to=9:2&steps=64&upscale=8&format=png HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n';
+  const clients = [0, 1, 2].map(() => {
+    const socket = connect(s.port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    socket.write(walk);
+    return socket;
+  });
+  // Their work has begun once the model has made frames for them (a capped poll: it fails when it runs out).
+  await waitFor(async () => (await metricValue(s.base, 'celeba_gan_images_generated_total')) >= 64, { timeoutMs: 10_000, what: 'the model making 64 frames for the abandoned walks' });
+  for (const c of clients) c.destroy();
+  const t0 = performance.now();
+  s.child.kill('SIGTERM');
+  // drain-ms + 1 s is the promise; the other second is for the process's own exit on a shared machine.
+  const code = await within(s.exited, drainMs + 2000, 'the exit after SIGTERM');
+  const elapsed = performance.now() - t0;
+  if (code === 0) assert.match(s.stderr(), /drain completed: every request and its work finished\n.*stopped cleanly/s);
+  else {
+    assert.equal(code, 1, s.stderr());
+    assert.match(s.stderr(), /drain cut off: \d+ requests? or their work did not finish within 1.5 s/);
+  }
+  assert.ok(elapsed < drainMs + 2000, `exited after ${elapsed.toFixed(0)} ms`);
 });
 
 test('ERROR PATH - serve refuses a non-loopback address without a token (E_INSECURE_BIND, exit 2)', async () => {

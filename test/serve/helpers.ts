@@ -24,7 +24,14 @@ export async function serveTiny(opts: Partial<Omit<AppOptions, 'session'>> & { p
   const session = await openGeneratorInWorker(modelPath, { provider: 'cpu' }, { entry: opts.workerEntry });
   let served: ServeApp;
   try {
-    served = await buildApp({ session, batcher: opts.batcher ?? { maxBatch: 64, maxDelayMs: 2, maxQueue: 256 }, authToken: opts.authToken, deadlineMs: opts.deadlineMs });
+    served = await buildApp({
+      session,
+      batcher: opts.batcher ?? { maxBatch: 64, maxDelayMs: 2, maxQueue: 256 },
+      authToken: opts.authToken,
+      deadlineMs: opts.deadlineMs,
+      maxPixels: opts.maxPixels,
+      connections: opts.connections,
+    });
   } catch (err) {
     await session.close();
     rmSync(dir, { recursive: true, force: true });

@@ -7,7 +7,7 @@
  * with the page), so a face here is the same z, and through the same model the same pixels.
  */
 import type * as OrtWeb from 'onnxruntime-web';
-import { latentsFor, type LatentKind } from '../../src/inference/latents.js';
+import { MAX_FACE_INDEX, MAX_SEED, latentsFor, type LatentKind } from '../../src/inference/latents.js';
 
 interface ModelInfo {
   preset: string;
@@ -19,7 +19,7 @@ interface ModelInfo {
   model: string;
   modelSha256: string;
   provider: string;
-  limits: { maxSeed: number; maxSteps: number };
+  limits: { maxSteps: number; maxPixels: number; encoderEffort: Record<'webp-animated', number> };
 }
 
 interface FaceRef {
@@ -179,8 +179,17 @@ function faceElement(f: FaceRef, upscale: number): HTMLElement {
   return img;
 }
 
-function addFaces(count: number): void {
+/** A seed as the server takes it: plain decimal digits, 0 .. MAX_SEED (the one range, src/inference/latents.ts). */
+function parseSeed(text: string): number | null {
+  if (!/^(0|[1-9][0-9]*)$/.test(text)) return null;
+  const v = Number(text);
+  return v <= MAX_SEED ? v : null;
+}
+
+function addFaces(wanted: number): void {
   const grid = $('grid');
+  // The grid ends at the last face index any command makes.
+  const count = Math.max(0, Math.min(wanted, MAX_FACE_INDEX - state.shown + 1));
   for (let k = 0; k < count; k++) {
     const f = { seed: state.seed, index: state.shown + k };
     const button = document.createElement('button');
@@ -242,7 +251,10 @@ function showPick(slot: 'a' | 'b'): void {
 function walk(): void {
   const { a, b } = state;
   if (!a || !b) return;
-  const steps = Math.min(state.info!.limits.maxSteps, Math.max(2, Number($<HTMLInputElement>('steps').value) || 16));
+  const { limits, image } = state.info!;
+  // The server refuses a walk over its cost ceiling (--max-pixels): the animation below is WebP at upscale 4.
+  const affordable = Math.floor(limits.maxPixels / (limits.encoderEffort['webp-animated'] * 16 * image.height * image.width));
+  const steps = Math.max(2, Math.min(limits.maxSteps, affordable, Number($<HTMLInputElement>('steps').value) || 16));
   const q = `from=${a.seed}:${a.index}&to=${b.seed}:${b.index}&steps=${steps}${truncationQuery()}`;
   const anim = $<HTMLImageElement>('walk-anim');
   anim.src = `/v1/interpolate?${q}&format=webp&upscale=4`;
@@ -278,18 +290,18 @@ async function init(): Promise<void> {
   const slider = $<HTMLInputElement>('truncation');
   slider.max = info.latent === 'uniform' ? '1' : '3';
   const seedInput = $<HTMLInputElement>('seed');
-  const seedFromHash = /seed=(\d+)/.exec(location.hash)?.[1];
-  if (seedFromHash !== undefined) seedInput.value = seedFromHash;
-  state.seed = Number(seedInput.value);
+  const seedFromHash = parseSeed(/seed=([^&]*)/.exec(location.hash)?.[1] ?? '');
+  if (seedFromHash !== null) seedInput.value = String(seedFromHash);
+  state.seed = parseSeed(seedInput.value) ?? 7;
 
   seedInput.addEventListener('change', () => {
-    const v = Number(seedInput.value);
-    if (!Number.isInteger(v) || v < 0 || v > info.limits.maxSeed) return setStatus(`seed must be an integer from 0 to ${info.limits.maxSeed}`);
+    const v = parseSeed(seedInput.value.trim());
+    if (v === null) return setStatus(`seed must be a whole number from 0 to ${MAX_SEED}, in digits`);
     state.seed = v;
     resetGrid();
   });
   $('new-seed').addEventListener('click', () => {
-    seedInput.value = String(Math.floor(Math.random() * 2 ** 31));
+    seedInput.value = String(Math.floor(Math.random() * (MAX_SEED + 1)));
     seedInput.dispatchEvent(new Event('change'));
   });
   const on = $<HTMLInputElement>('truncation-on');

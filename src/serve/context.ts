@@ -1,0 +1,56 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { CelebaGanError } from '../errors.js';
+import type { ImageFormat } from '../inference/encode.js';
+import type { RunModel } from '../inference/interpolate.js';
+import type { GeneratorSession } from '../inference/session.js';
+import { sha256Hex } from '../util/hash.js';
+import type { Batcher } from './batcher.js';
+import type { InFlight } from './in-flight.js';
+
+/**
+ * What every route shares: the model's facts, the one batcher, the requests in flight (their
+ * deadline, disconnect and shutdown signal), the cost ceiling, and the caching helpers.
+ */
+
+export const MIME: Readonly<Record<ImageFormat | 'gif' | 'tar', string>> = Object.freeze({
+  png: 'image/png',
+  jpeg: 'image/jpeg',
+  webp: 'image/webp',
+  gif: 'image/gif',
+  tar: 'application/x-tar',
+});
+const IMMUTABLE = 'public, max-age=31536000, immutable';
+
+export interface RouteContext {
+  session: GeneratorSession & { readonly failure?: CelebaGanError | null };
+  batcher: Batcher<Float32Array, Float32Array>;
+  work: InFlight;
+  /** PNG-equivalent pixels one request may cost (limits.ts checkCost). */
+  maxPixels: number;
+}
+
+/** z [n, zDim] through the batcher -> images [n, C, H, W] (the interpolation's RunModel). */
+export function runBatched(ctx: RouteContext, signal: AbortSignal): RunModel {
+  const { zDim, image } = ctx.session.info;
+  const size = image.channels * image.height * image.width;
+  return async (z, n) => {
+    const rows = Array.from({ length: n }, (_, i) => z.subarray(i * zDim, (i + 1) * zDim));
+    const outs = await ctx.batcher.submit(rows, { signal });
+    const images = new Float32Array(n * size);
+    outs.forEach((o, i) => images.set(o, i * size));
+    return images;
+  };
+}
+
+/** A strong ETag from the model's bytes and everything that decides the response's bytes. */
+export function etagOf(ctx: RouteContext, ...parts: unknown[]): string {
+  return `"${sha256Hex([Buffer.from(JSON.stringify([ctx.session.info.modelSha256, ...parts]))]).slice(0, 40)}"`;
+}
+
+/** Sets the caching headers; true when the client already has these bytes (answer 304). */
+export function notModified(request: FastifyRequest, reply: FastifyReply, etag: string): boolean {
+  reply.header('ETag', etag).header('Cache-Control', IMMUTABLE);
+  const inm = request.headers['if-none-match'];
+  if (typeof inm !== 'string') return false;
+  return inm.trim() === '*' || inm.split(',').some((t) => t.trim() === etag);
+}
