@@ -4,12 +4,15 @@ import { UsageError, assertInteger, assertOneOf } from '../errors.js';
 import {
   DETECTORS,
   EVAL_BACKENDS,
+  SWD_KERNELS,
   INCEPTION_RANGES,
   checkSources,
   evaluate,
   loadDetector,
   loadExtractor,
   openEvalSource,
+  openSwdKernel,
+  parseSwdKernel,
   smallestSideWithLevels,
   SWD_MIN_LEVELS,
   type EvalProgress,
@@ -46,6 +49,7 @@ interface EvalArgs {
   'eval-backend': string;
   'kid-subsets': number;
   'kid-subset-size': number;
+  'swd-kernel': string;
 }
 
 export const DEFAULT_EVAL_N = 1000;
@@ -74,7 +78,7 @@ export function formatReport(r: EvalReport, seed: number): string {
   ];
   r.swd.value.levels.forEach((l, i) => lines.push(row(`  level ${l.height}x${l.width}`, l.value.toFixed(1), itemAt(r.swd.baseline.levels, i, 'SWD baseline level').value.toFixed(1))));
   lines.push(row('colour check x1e3', r.colour.value.value.toFixed(2), r.colour.baseline.value.toFixed(2), `means ${r.colour.value.meanTerm.toFixed(2)} + spread ${r.colour.value.covTerm.toFixed(2)}`));
-  lines.push(`  SWD: ${r.swd.options.patchesPerImage} patches of ${r.swd.options.patchSize}x${r.swd.options.patchSize} per image and level, ${r.swd.options.repeats * r.swd.options.directionsPerRepeat} directions, seed ${r.swd.options.seed}`);
+  lines.push(`  SWD: ${r.swd.options.patchesPerImage} patches of ${r.swd.options.patchSize}x${r.swd.options.patchSize} per image and level, ${r.swd.options.repeats * r.swd.options.directionsPerRepeat} directions, seed ${r.swd.options.seed}; projections on ${r.swd.kernel}`);
   lines.push(`  SWD at ${r.height}x${r.width} (${r.validity.swd.levels} pyramid levels): ${r.validity.swd.note}`);
   lines.push(`  colour check: ${r.validity.colour}`);
 
@@ -132,6 +136,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       .option('json', { type: 'boolean', default: false, describe: 'Print the report as JSON (for scripts)' })
       .option('provider', { type: 'string', default: 'auto', describe: `onnxruntime provider for a generator: ${PROVIDER_NAMES.join(', ')}` })
       .option('eval-backend', { type: 'string', default: 'auto', describe: `tfjs backend for faceres and the detector: ${EVAL_BACKENDS.join(', ')} (auto: tensorflow if loaded, else wasm)` })
+      .option('swd-kernel', { type: 'string', default: 'auto', describe: `SWD's projection kernel: ${SWD_KERNELS.join(', ')} (auto: onnxruntime, else the JS loop; the report says which ran)` })
       .option('kid-subsets', { type: 'number', default: 100, describe: 'KID: number of random subsets averaged' })
       .option('kid-subset-size', { type: 'number', default: 1000, describe: 'KID: images per subset (capped at --n)' })
       .example('$0 eval', 'the newest model in models/ against the newest data set in data/')
@@ -150,6 +155,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
     const subsetSize = assertInteger('kid-subset-size', argv['kid-subset-size'], 2);
     const resize = argv.resize === undefined ? undefined : assertInteger('resize', argv.resize, smallestSideWithLevels(SWD_MIN_LEVELS), 4096);
     const provider = parseProvider(argv.provider);
+    const swdKernelChoice = parseSwdKernel(argv['swd-kernel']);
     if (argv.generated !== undefined && argv.model !== undefined) {
       throw new UsageError('E_BAD_ARGUMENT', 'Pass either --generated or --model, not both', { hint: '--model <file.onnx> is the short form of --generated <file.onnx>.' });
     }
@@ -180,38 +186,45 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       const faceOk = argv['face-metrics'];
       const skipFaceres = features === 'faceres' && !faceOk;
       const skipDetector = detectorName !== 'none' && !faceOk;
-      const extractor = features === 'none' || skipFaceres ? null : await loadExtractor({ features, inception: argv.inception, inceptionRange, backend });
-      const detector = skipDetector ? null : await loadDetector(detectorName, backend);
+      // The SWD kernel first: --swd-kernel onnxruntime that cannot start fails before the extractors load.
+      const swdKernel = await openSwdKernel(swdKernelChoice);
       try {
-        if (!argv.json && extractor) process.stderr.write(`celeba-gan: ${extractor.info.description} on ${extractor.info.runtime}${generated.note ? `; generator on ${generated.note}` : ''}\n`);
-        let progress: Progress | null = null;
-        let phase = '';
-        const report = await evaluate({
-          generated: generated.source,
-          real: real.source,
-          n,
-          extractor,
-          detector,
-          faceMetrics: faceOk,
-          notLoaded: { features: skipFaceres ? `faceres (${HUMAN_PACKAGE.name} ${HUMAN_PACKAGE.version})` : undefined, detector: skipDetector ? `tiny face detector (${FACE_API_PACKAGE.name} ${FACE_API_PACKAGE.version})` : undefined },
-          swd: { seed },
-          kid: { subsets, subsetSize, seed },
-          onProgress: (p) => {
-            if (p.phase !== phase) {
-              progress?.finish();
-              phase = p.phase;
-              const [label, unit] = PHASE_LABEL[p.phase];
-              progress = new Progress({ label, total: p.total, unit });
-            }
-            progress?.update(p.done);
-          },
-        });
-        (progress as Progress | null)?.finish();
-        if (argv.json) process.stdout.write(`${JSON.stringify({ ...report, seed, generatedPath, realPath }, null, 2)}\n`);
-        else process.stdout.write(`${formatReport(report, seed)}\n`);
+        const extractor = features === 'none' || skipFaceres ? null : await loadExtractor({ features, inception: argv.inception, inceptionRange, backend });
+        const detector = skipDetector ? null : await loadDetector(detectorName, backend);
+        try {
+          if (!argv.json && extractor) process.stderr.write(`celeba-gan: ${extractor.info.description} on ${extractor.info.runtime}${generated.note ? `; generator on ${generated.note}` : ''}\n`);
+          let progress: Progress | null = null;
+          let phase = '';
+          const report = await evaluate({
+            generated: generated.source,
+            real: real.source,
+            n,
+            extractor,
+            detector,
+            faceMetrics: faceOk,
+            notLoaded: { features: skipFaceres ? `faceres (${HUMAN_PACKAGE.name} ${HUMAN_PACKAGE.version})` : undefined, detector: skipDetector ? `tiny face detector (${FACE_API_PACKAGE.name} ${FACE_API_PACKAGE.version})` : undefined },
+            swd: { seed },
+            swdKernel,
+            kid: { subsets, subsetSize, seed },
+            onProgress: (p) => {
+              if (p.phase !== phase) {
+                progress?.finish();
+                phase = p.phase;
+                const [label, unit] = PHASE_LABEL[p.phase];
+                progress = new Progress({ label, total: p.total, unit });
+              }
+              progress?.update(p.done);
+            },
+          });
+          (progress as Progress | null)?.finish();
+          if (argv.json) process.stdout.write(`${JSON.stringify({ ...report, seed, generatedPath, realPath }, null, 2)}\n`);
+          else process.stdout.write(`${formatReport(report, seed)}\n`);
+        } finally {
+          await extractor?.dispose();
+          detector?.dispose();
+        }
       } finally {
-        await extractor?.dispose();
-        detector?.dispose();
+        await swdKernel.dispose();
       }
     } finally {
       for (const o of opened.reverse()) await o.close();

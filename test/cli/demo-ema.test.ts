@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEMO_RECIPE, demoSpec } from '../../src/cli/demo.js';
+import { DEMO_RECIPE, demoSpec } from '../../src/config/demo.js';
 import { buildSpec } from '../../src/config/presets.js';
 import { META } from '../../src/onnx/metadata.js';
 import { decodeModel } from '../../src/onnx/onnx-proto.js';
