@@ -18,10 +18,10 @@
  * the CPU time per step (all threads) is printed too.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEMO_RECIPE, demoSpec, demoThreads } from '../src/config/demo.js';
+import { DEMO_RECIPE, demoSpec } from '../src/config/demo.js';
 import { DatasetReader } from '../src/data/dataset-file.js';
 import { prepareSynthetic } from '../src/data/synthetic.js';
 import { createEngine, type EngineChoice } from '../src/engines/create-engine.js';
@@ -138,7 +138,7 @@ async function main(): Promise<void> {
     const base = { swd: baseSwd.mean, colour: baseline.colour.value };
 
     const spec = benchSpec();
-    const engine = await createEngine(spec, { engine: args.engine as EngineChoice, threads: args.threads === undefined ? demoThreads(availableParallelism()) : Number(args.threads) });
+    const engine = await createEngine(spec, { engine: args.engine as EngineChoice, ...(args.threads === undefined ? {} : { threads: Number(args.threads) }) });
     log(`bench:ema: the ${DEMO_RECIPE.name} recipe on ${engine.info.engine} (${engine.info.backend})`);
     log(`  seed28 width ${recipe.width}, batch ${recipe.batchSize}, Adam lr ${recipe.learningRate} beta1 ${recipe.beta1}, EMA ${recipe.ema}, G dropout ${dropoutRate(spec)}, D width ${recipe.discriminatorWidth ?? recipe.width}, G stride-2 kernel ${upKernel(spec)}; ${steps} steps; n = ${n}, ${latentSets} latent sets; seed ${seed}`);
     log(`  SWD projections on ${kernel.description}`);

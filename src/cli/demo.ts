@@ -1,8 +1,7 @@
 import { existsSync, rmSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { DEMO_PRESET, DEMO_RECIPE, demoSpec, demoThreads } from '../config/demo.js';
+import { DEMO_PRESET, DEMO_RECIPE, demoSpec } from '../config/demo.js';
 import { DatasetReader } from '../data/dataset-file.js';
 import { prepareSynthetic } from '../data/synthetic.js';
 import { ENGINE_CHOICES, createEngine, type EngineChoice } from '../engines/create-engine.js';
@@ -137,14 +136,12 @@ interface DemoEngine {
   why: string;
   /** Why `auto` chose this engine, and what it found (BLAS, ...). */
   notes: string[];
-  /** libtorch's threads on the CPU (demoThreads); undefined: the engine's own default. */
-  threads?: number;
 }
 
 /**
  * The engine at the width and batch the demo trains. The engine comes first because its speed
- * decides the width; libtorch on the CPU gets demoThreads(cores) threads (its default, every
- * core, oversubscribes OpenBLAS's own threads), so it is opened again when either differs.
+ * decides the width (pure-JS tfjs gets a narrower network); it is opened again only when the
+ * width differs. libtorch keeps its default threads, one per core (src/config/demo.ts says why).
  */
 async function openDemoEngine(cfg: DemoConfig): Promise<DemoEngine> {
   const probeWidth = cfg.width ?? DEMO_RECIPE.width;
@@ -153,11 +150,10 @@ async function openDemoEngine(cfg: DemoConfig): Promise<DemoEngine> {
   const notes = [...probe.info.notes];
   const width = cfg.width ?? picked.width;
   const batchSize = cfg.batchSize ?? picked.batchSize;
-  const threads = probe.info.engine === 'torch' && probe.info.device === 'cpu' ? demoThreads(availableParallelism()) : undefined;
-  if (width === probeWidth && threads === undefined) return { engine: probe, width, batchSize, why: picked.why, notes };
+  if (width === probeWidth) return { engine: probe, width, batchSize, why: picked.why, notes };
   probe.dispose();
-  const engine = await createEngine(demoSpec(width), { engine: probe.info.engine, ...(threads === undefined ? {} : { threads }) });
-  return { engine, width, batchSize, why: picked.why, notes, threads };
+  const engine = await createEngine(demoSpec(width), { engine: probe.info.engine });
+  return { engine, width, batchSize, why: picked.why, notes };
 }
 
 /** The first n real faces (R1) and the next n (R2) of the demo's data set. */
@@ -415,7 +411,7 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
     const paths = demoPaths(cfg.out);
     clearPreviousDemo(paths, cfg);
     const setup = await openDemoEngine(cfg);
-    say(`engine ${setup.engine.info.engine} (${setup.engine.info.backend})${setup.threads === undefined ? '' : `, ${setup.threads} libtorch thread${setup.threads === 1 ? '' : 's'} for ${availableParallelism()} cores`}`);
+    say(`engine ${setup.engine.info.engine} (${setup.engine.info.backend})`);
     for (const note of setup.notes) say(`  ${note}`);
     say(`${DEMO_PRESET} at width ${setup.width}, batch ${setup.batchSize}${cfg.width === undefined ? `: ${setup.why}` : ' (--width)'}; seed ${cfg.seed}`);
     const stops = new DemoStops();

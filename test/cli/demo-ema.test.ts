@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEMO_RECIPE, demoSpec, demoThreads } from '../../src/config/demo.js';
+import { DEMO_RECIPE, demoSpec } from '../../src/config/demo.js';
 import { buildSpec } from '../../src/config/presets.js';
 import { META } from '../../src/onnx/metadata.js';
 import { decodeModel } from '../../src/onnx/onnx-proto.js';
@@ -58,8 +58,4 @@ test('the demo recipe is its own config: seed28 networks, its own Adam settings;
   assert.equal(demo.training.beta1, DEMO_RECIPE.beta1);
   assert.equal(faithful.training.learningRate, 0.00025);
   assert.equal(faithful.training.beta1, 0.45);
-});
-
-test('libtorch threads for the demo: half the cores, at least one (on 2 cores 1 thread trains faster than 2)', () => {
-  assert.deepEqual([1, 2, 3, 4, 8, 16].map(demoThreads), [1, 1, 1, 2, 4, 8]);
 });
