@@ -1,6 +1,9 @@
 import { Rng } from '../util/rng.js';
 import { itemAt } from '../util/at.js';
+import { ColumnSorter } from './column-sort.js';
 import { sharedSwdKernel, type SwdKernel, type SwdKernelName } from './swd-kernel.js';
+
+export { Float32Sorter } from './float32-sort.js';
 
 /**
  * Sliced Wasserstein distance between two image sets, as Karras et al. 2018 ("Progressive
@@ -308,65 +311,6 @@ function normaliseDescriptors(desc: Float32Array, count: number, patchSize: numb
   }
 }
 
-/**
- * Sort float32 values in place, ascending (LSD radix sort on order-preserving uint32 keys, three
- * passes of 11 bits): the same order as Float32Array.prototype.sort for finite values, about 3x
- * faster on the 10^4..10^6 projections a level has. One read builds the keys and all three
- * histograms; each pass then only scatters, and the last one writes the floats back: four passes
- * over the data instead of eight.
- */
-export class Float32Sorter {
-  private keys = new Uint32Array(0);
-  private spare = new Uint32Array(0);
-  private readonly counts = new Uint32Array(3 * 2048);
-
-  sort(values: Float32Array): Float32Array {
-    const n = values.length;
-    if (this.keys.length < n) {
-      this.keys = new Uint32Array(n);
-      this.spare = new Uint32Array(n);
-    }
-    const bits = new Uint32Array(values.buffer, values.byteOffset, n);
-    const counts = this.counts;
-    counts.fill(0);
-    const a = this.keys;
-    const b = this.spare;
-    // `]!` in the hot loops: i < n <= keys.length = spare.length = bits.length, a digit is 11 bits
-    // (< 2048) plus its histogram's offset (< 3 * 2048 = counts.length), and a bucket's running
-    // offset stays below n.
-    // Negative floats: flip all bits; positive: flip the sign bit. Unsigned order = float order.
-    for (let i = 0; i < n; i++) {
-      const v = bits[i]!;
-      const k = v & 0x80000000 ? ~v >>> 0 : (v | 0x80000000) >>> 0;
-      a[i] = k;
-      counts[k & 2047]!++;
-      counts[2048 + ((k >>> 11) & 2047)]!++;
-      counts[4096 + (k >>> 22)]!++;
-    }
-    for (let h = 0; h < 3; h++) {
-      let sum = 0;
-      for (let d = h * 2048; d < (h + 1) * 2048; d++) {
-        const c = counts[d]!;
-        counts[d] = sum;
-        sum += c;
-      }
-    }
-    for (let i = 0; i < n; i++) {
-      const k = a[i]!;
-      b[counts[k & 2047]!++] = k;
-    }
-    for (let i = 0; i < n; i++) {
-      const k = b[i]!;
-      a[counts[2048 + ((k >>> 11) & 2047)]!++] = k;
-    }
-    for (let i = 0; i < n; i++) {
-      const k = a[i]!;
-      bits[counts[4096 + (k >>> 22)]!++] = k & 0x80000000 ? (k ^ 0x80000000) >>> 0 : ~k >>> 0;
-    }
-    return values;
-  }
-}
-
 /** How one SWD computation runs (not what it measures: that is SwdOptions). */
 export interface SwdRun {
   /** The projection kernel (swd-kernel.ts); default: the process's `auto` kernel (onnxruntime, else js). */
@@ -393,13 +337,18 @@ export async function swdAgainst(reference: ImageSet, sets: readonly ImageSet[],
   const sizes = checkSwdInputs(reference, sets, o, run.referenceName ?? 'reference set');
   const kernel = run.kernel ?? (await sharedSwdKernel());
   const levels: SwdLevel[][] = sets.map(() => []);
-  for (const [l, [h, w]] of sizes.entries()) {
-    // The same positions for every set: a set against itself is exactly 0.
-    const positions = patchPositions(o.seed, l, reference.n, o.patchesPerImage, h, w, o.patchSize);
-    const descriptors = [reference, ...sets].map((set) => levelDescriptors(set, sizes.length, l, positions, o.patchesPerImage, o.patchSize));
-    const values = await levelDistances(kernel, descriptors, o, l);
-    values.forEach((value, k) => itemAt(levels, k, 'set').push({ height: h, width: w, value }));
-    run.onLevel?.(l + 1, sizes.length);
+  const sorter = new ColumnSorter();
+  try {
+    for (const [l, [h, w]] of sizes.entries()) {
+      // The same positions for every set: a set against itself is exactly 0.
+      const positions = patchPositions(o.seed, l, reference.n, o.patchesPerImage, h, w, o.patchSize);
+      const descriptors = [reference, ...sets].map((set) => levelDescriptors(set, sizes.length, l, positions, o.patchesPerImage, o.patchSize));
+      const values = await levelDistances(kernel, sorter, descriptors, o, l);
+      values.forEach((value, k) => itemAt(levels, k, 'set').push({ height: h, width: w, value }));
+      run.onLevel?.(l + 1, sizes.length);
+    }
+  } finally {
+    await sorter.close();
   }
   return levels.map((ls) => ({ levels: ls, mean: ls.reduce((s, l) => s + l.value, 0) / ls.length, n: reference.n, seed: o.seed, kernel: kernel.name }));
 }
@@ -420,27 +369,26 @@ function checkSwdInputs(reference: ImageSet, sets: readonly ImageSet[], o: Requi
 
 /**
  * One level: SWD x1e3 of each of descriptors[1..] against descriptors[0], averaged over the
- * repeats. The kernel projects the next set while this thread sorts the current one (onnxruntime
- * runs off the main thread), so the product and the sort overlap; at most three [m, count]
- * projection arrays are alive at once.
+ * repeats. The worker threads sort one set's projections while this thread projects the next;
+ * one [m, count] array per set is alive at a time (sets + 1 in all).
  */
-async function levelDistances(kernel: SwdKernel, descriptors: readonly Float32Array[], o: Required<SwdOptions>, level: number): Promise<number[]> {
+async function levelDistances(kernel: SwdKernel, sorter: ColumnSorter, descriptors: readonly Float32Array[], o: Required<SwdOptions>, level: number): Promise<number[]> {
   const dim = CHANNELS * o.patchSize * o.patchSize;
   const m = o.directionsPerRepeat;
   const count = itemAt(descriptors, 0, 'reference descriptors').length / dim;
-  const sorter = new Float32Sorter();
   const sums = new Float64Array(descriptors.length - 1);
   for (let r = 0; r < o.repeats; r++) {
     const dirs = swdDirections(o.seed, level, r, dim, m);
-    let next = kernel.project(itemAt(descriptors, 0, 'descriptors'), count, dim, dirs, m);
-    let reference: Float32Array | null = null;
-    for (let k = 0; k < descriptors.length; k++) {
-      const projected = await next;
-      if (k + 1 < descriptors.length) next = kernel.project(itemAt(descriptors, k + 1, 'descriptors'), count, dim, dirs, m);
-      for (let j = 0; j < m; j++) sorter.sort(projected.subarray(j * count, (j + 1) * count));
-      if (reference === null) reference = projected;
-      else sums[k - 1]! += meanAbsDifference(projected, reference);
+    const sorted: Promise<Float32Array>[] = [];
+    for (const desc of descriptors) {
+      const job = sorter.sort(await kernel.project(desc, count, dim, dirs, m), m, count);
+      // Observed by Promise.all below; if a later projection throws, close() rejects the queued
+      // sorts, which must not surface as unhandled rejections.
+      job.catch(() => {});
+      sorted.push(job);
     }
+    const [reference, ...rest] = await Promise.all(sorted);
+    rest.forEach((p, k) => (sums[k]! += meanAbsDifference(p, reference!)));
   }
   return Array.from(sums, (s) => (s / o.repeats) * 1e3);
 }
