@@ -31,8 +31,11 @@ export { Float32Sorter } from './float32-sort.js';
  * image, so nothing separates fine texture from the face's structure; here 28 px gets a 28 px
  * band-pass level over a 14 px residual, as 32 px gets 32 over 16).
  *
- * Memory: one level at a time, two sets of n x 128 descriptors of 147 float32s (about 150 KB per
- * image of n).
+ * Speed: the projections run on a matrix kernel (swd-kernel.ts: onnxruntime's Gemm, or the JS
+ * loop where it cannot load) and their columns are sorted by worker threads (column-sort.ts).
+ *
+ * Memory: one level at a time: per set, n x 128 descriptors of 147 float32s (about 75 KB per
+ * image of n) and one repeat's projections, n x 128 x 128 float32s (64 KB per image of n).
  */
 
 /** n images, uint8 HWC RGB, back to back (what every eval source reads). */
