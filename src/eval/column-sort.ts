@@ -37,12 +37,20 @@ export class ColumnSorter {
   private readonly all: Worker[] = [];
   private readonly queue: Job[] = [];
   private readonly running = new Map<Worker, Job>();
+  private closing = false;
+  /** Why the workers are gone (one threw or exited): every later sort fails with it. */
+  private broken: Error | null = null;
 
   constructor(workers = Math.max(1, availableParallelism())) {
     for (let k = 0; k < workers; k++) {
-      const worker = new Worker(WORKER_SOURCE, { eval: true });
+      // No inherited flags: under `node --input-type=module -e ...` they would make this
+      // CommonJS source a module, or run the parent's script again.
+      const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
       worker.on('message', (buffer: ArrayBuffer) => this.done(worker, null, buffer));
       worker.on('error', (err) => this.done(worker, err, null));
+      worker.on('exit', (code) => {
+        if (!this.closing) this.done(worker, new Error(`a sort worker exited with code ${code}`), null);
+      });
       this.all.push(worker);
       this.idle.push(worker);
     }
@@ -54,12 +62,14 @@ export class ColumnSorter {
     const buffer = new ArrayBuffer(values.byteLength);
     new Float32Array(buffer).set(values);
     return new Promise((resolve, reject) => {
+      if (this.broken) return reject(this.broken);
       this.queue.push({ buffer, m, count, resolve, reject });
       this.next();
     });
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     for (const job of this.queue.splice(0)) job.reject(new Error('ColumnSorter closed'));
     await Promise.all(this.all.map((w) => w.terminate()));
   }
@@ -77,7 +87,9 @@ export class ColumnSorter {
     const job = this.running.get(worker);
     this.running.delete(worker);
     if (err) {
-      // A worker that threw is gone: fail its job and every queued one rather than wait forever.
+      // A worker that threw or exited is gone: fail its job, every queued one and every later
+      // one rather than wait forever.
+      this.broken ??= err;
       job?.reject(err);
       for (const queued of this.queue.splice(0)) queued.reject(err);
       return;

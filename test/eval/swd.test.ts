@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { renderSyntheticFace } from '../../src/data/synthetic.js';
 import { Rng } from '../../src/util/rng.js';
 import { Float32Sorter, laplacianPyramid, patchPositions, pyramidSizes, swd, swdAgainst, swdDirections, SWD_DEFAULTS, type ImageSet } from '../../src/eval/swd.js';
+import { ColumnSorter } from '../../src/eval/column-sort.js';
 import { openSwdKernel, parseSwdKernel, SWD_KERNELS, type SwdKernel, type SwdKernelName } from '../../src/eval/swd-kernel.js';
 
 const PYTHON = process.env.CELEBA_GAN_PYTHON ?? '/usr/bin/python3';
@@ -210,6 +211,21 @@ describe('SWD (ProGAN, Karras et al. 2018)', () => {
       const v = new Float32Array(n);
       for (let i = 0; i < n; i++) v[i] = i % 17 === 0 ? 0 : i % 13 === 0 ? v[i - 1]! : rng.normal() * 10 ** rng.int(6);
       assert.deepEqual(sorter.sort(v.slice()), v.slice().sort());
+    }
+  });
+
+  it('sorts every column of a [m, count] array in worker threads, as Float32Array.prototype.sort does', async () => {
+    const rng = new Rng(12, 'columns');
+    const [m, count] = [5, 1001];
+    const values = rng.fillNormal(new Float32Array(m * count));
+    const sorter = new ColumnSorter(2);
+    try {
+      const sorted = await Promise.all([sorter.sort(values, m, count), sorter.sort(values.map((v) => -v), m, count), sorter.sort(values, m, count)]);
+      for (let j = 0; j < m; j++) assert.deepEqual(sorted[0].subarray(j * count, (j + 1) * count), values.slice(j * count, (j + 1) * count).sort(), `column ${j}`);
+      assert.deepEqual(sorted[2], sorted[0]);
+      assert.notDeepEqual(sorted[1], sorted[0]);
+    } finally {
+      await sorter.close();
     }
   });
 
