@@ -220,7 +220,13 @@ describe('SWD (ProGAN, Karras et al. 2018)', () => {
     const values = rng.fillNormal(new Float32Array(m * count));
     const sorter = new ColumnSorter(2);
     try {
-      const sorted = await Promise.all([sorter.sort(values, m, count), sorter.sort(values.map((v) => -v), m, count), sorter.sort(values, m, count)]);
+      // A view into a larger buffer is copied; an array owning its buffer moves to the worker.
+      const view = new Float32Array(m * count + 1);
+      view.set(values, 1);
+      const moved = values.slice();
+      const sorted = await Promise.all([sorter.sort(view.subarray(1), m, count), sorter.sort(values.map((v) => -v), m, count), sorter.sort(moved, m, count)]);
+      assert.equal(view.length, m * count + 1, 'a view is not taken');
+      assert.equal(moved.length, 0, 'an owned array moves to the worker');
       for (let j = 0; j < m; j++) assert.deepEqual(sorted[0].subarray(j * count, (j + 1) * count), values.slice(j * count, (j + 1) * count).sort(), `column ${j}`);
       assert.deepEqual(sorted[2], sorted[0]);
       assert.notDeepEqual(sorted[1], sorted[0]);
