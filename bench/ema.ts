@@ -5,7 +5,7 @@
  *                     [--engine auto|torch|tfjs --width W --batch-size B --lr L --beta1 B1 --ema 0.999 --threads T]
  *                     [--dropout R --d-width W --up-kernel K]   (experiments, see benchSpec)
  *
- * Trains the demo's recipe (DEMO_RECIPE in src/cli/demo.ts; each flag overrides one number) on
+ * Trains the demo's recipe (DEMO_RECIPE in src/config/demo.ts; each flag overrides one number) on
  * the demo's synthetic set through the real training loop. At each step of --at it generates n
  * images from the raw and from the EMA generator (the same fixed latents) and measures both
  * against n real images with src/eval's SWD and colour distance; beside them, the baseline: the
@@ -21,13 +21,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEMO_RECIPE, demoSpec } from '../src/cli/demo.js';
+import { DEMO_RECIPE, demoSpec } from '../src/config/demo.js';
 import { DatasetReader } from '../src/data/dataset-file.js';
 import { prepareSynthetic } from '../src/data/synthetic.js';
 import { createEngine, type EngineChoice } from '../src/engines/create-engine.js';
 import type { GeneratorWeights, TrainingEngine } from '../src/engines/engine.js';
 import { sampleLatents } from '../src/engines/randomness.js';
-import { colourDistance, realHalves, swd, type ImageSet } from '../src/eval/index.js';
+import { openSwdKernel, realHalves, realHalvesScores, scoreAgainst, type ImageSet, type SwdKernel } from '../src/eval/index.js';
 import type { ArchitectureSpec } from '../src/model/spec.js';
 import { train, type StepHook } from '../src/train/index.js';
 import { floatNchwToUint8Hwc } from '../src/util/image.js';
@@ -108,17 +108,17 @@ interface Score {
 }
 
 /** Mean SWD and colour distance over the latent sets (each n latents) against `real`. */
-async function score(engine: TrainingEngine, zs: Float32Array[], weights: GeneratorWeights, real: ImageSet): Promise<Score> {
+async function score(engine: TrainingEngine, zs: Float32Array[], weights: GeneratorWeights, real: ImageSet, kernel: SwdKernel): Promise<Score> {
   const { channels: c, height: h, width: w } = engine.spec.image;
   const swds: number[] = [];
   let colour = 0;
   let levels: number[] = [];
   for (const z of zs) {
     const set: ImageSet = { data: floatNchwToUint8Hwc(await engine.generate(z, n, weights), n, c, h, w), n, height: h, width: w };
-    const s = swd(set, real);
-    swds.push(s.mean);
-    levels = s.levels.map((l, i) => (levels[i] ?? 0) + l.value / zs.length);
-    colour += colourDistance(set, real).value / zs.length;
+    const scored = await scoreAgainst(real, set, { run: { kernel } });
+    swds.push(scored.swd.mean);
+    levels = scored.swd.levels.map((l, i) => (levels[i] ?? 0) + l.value / zs.length);
+    colour += scored.colour.value / zs.length;
   }
   return { swd: swds.reduce((a, b) => a + b, 0) / swds.length, spread: (Math.max(...swds) - Math.min(...swds)) / 2, colour, levels };
 }
@@ -132,13 +132,16 @@ async function main(): Promise<void> {
     const all: ImageSet = { data: reader.read(Uint32Array.from({ length: 2 * n }, (_, i) => i)), n: 2 * n, height: 28, width: 28 };
     reader.close();
     const [r1, r2] = realHalves(all, n);
-    const baseSwd = swd(r2, r1);
-    const base = { swd: baseSwd.mean, colour: colourDistance(r2, r1).value };
+    const kernel = await openSwdKernel('auto');
+    const { baseline } = await realHalvesScores(r1, r2, [], { run: { kernel } });
+    const baseSwd = baseline.swd;
+    const base = { swd: baseSwd.mean, colour: baseline.colour.value };
 
     const spec = benchSpec();
-    const engine = await createEngine(spec, { engine: args.engine as EngineChoice, threads: Number(args.threads ?? DEMO_RECIPE.threads) });
+    const engine = await createEngine(spec, { engine: args.engine as EngineChoice, ...(args.threads === undefined ? {} : { threads: Number(args.threads) }) });
     log(`bench:ema: the ${DEMO_RECIPE.name} recipe on ${engine.info.engine} (${engine.info.backend})`);
     log(`  seed28 width ${recipe.width}, batch ${recipe.batchSize}, Adam lr ${recipe.learningRate} beta1 ${recipe.beta1}, EMA ${recipe.ema}, G dropout ${dropoutRate(spec)}, D width ${recipe.discriminatorWidth ?? recipe.width}, G stride-2 kernel ${upKernel(spec)}; ${steps} steps; n = ${n}, ${latentSets} latent sets; seed ${seed}`);
+    log(`  SWD projections on ${kernel.description}`);
     log(`  baseline, two disjoint halves of the real set (n = ${n}): SWD x1e3 ${base.swd.toFixed(1)} (per level ${baseSwd.levels.map((l) => l.value.toFixed(0)).join(' / ')}), colour ${base.colour.toFixed(2)}`);
     log('');
     log('  step | raw SWD [+-] (/ base)  | EMA SWD [+-] (/ base)  | EMA <= raw | raw colour | EMA colour | CPU s/step | wall s/step | raw / EMA SWD per level (finest first)');
@@ -154,8 +157,8 @@ async function main(): Promise<void> {
         const cpu = process.cpuUsage(mark.cpu);
         trainWall += (performance.now() - mark.wall) / 1000;
         trainCpu += (cpu.user + cpu.system) / 1e6;
-        const raw = await score(e, zs, 'raw', r1);
-        const ema = await score(e, zs, 'ema', r1);
+        const raw = await score(e, zs, 'raw', r1, kernel);
+        const ema = await score(e, zs, 'ema', r1, kernel);
         rows.push({ step, raw, ema });
         const ratio = (s: Score): string => `${s.swd.toFixed(1).padStart(6)} [${s.spread.toFixed(1)}] (${(s.swd / base.swd).toFixed(2)}x)`;
         log(
@@ -174,6 +177,7 @@ async function main(): Promise<void> {
       );
     } finally {
       engine.dispose();
+      await kernel.dispose();
     }
     const held = rows.filter((r) => r.ema.swd <= r.raw.swd).length;
     log('');

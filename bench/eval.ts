@@ -6,6 +6,10 @@
  *       (`auto`: tensorflow when tfjs-node is loaded, else wasm) and on the pure-JS cpu backend
  *   (b) Inception from a user-supplied ONNX file (--inception), on onnxruntime cpu
  *   (c) KID (100 subsets of 1000) and FID on n x 1024 random features
+ *   (e) SWD and the colour check as `eval` computes them (generated and real halves against R1)
+ *       at --swd-n (300) 28 px faces: projections on the JS loop (the path before onnxruntime)
+ *       and on onnxruntime side by side, with the ratio and the largest difference per level.
+ *       --swd-only runs just this part.
  *
  * Each extractor is timed on a few images after one warm-up batch and the time is scaled to
  * 1,000 images (printed as "extrapolated from N"): the per-image cost does not depend on n.
@@ -17,6 +21,7 @@
  *       training goes)
  *
  *   npm run bench:eval [-- --images 64 --cpu-images 4 --inception pt_inception.onnx --metrics-n 2000 --quick]
+ *   npm run bench:eval -- --swd-only [--swd-n 300 --swd-size 28 --swd-repeats 3]
  *   npm run bench:eval -- --curve [--engine auto --width 0.125 --steps 400 --eval-every 50 --eval-n 200]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -30,6 +35,9 @@ import { loadTinyFaceDetector } from '../src/eval/face-detector.js';
 import { loadFaceres } from '../src/eval/faceres.js';
 import { loadInception } from '../src/eval/inception.js';
 import { featureSet, fid, kid } from '../src/eval/metrics.js';
+import { openSwdKernel, type SwdKernelName } from '../src/eval/swd-kernel.js';
+import type { ImageSet } from '../src/eval/swd.js';
+import { realHalvesScores, type SetScore } from '../src/eval/yardstick.js';
 import { loadEvalRuntime, type EvalBackendName } from '../src/eval/tfjs-runtime.js';
 import { createTrainingEvalHook } from '../src/eval/training-eval.js';
 import { train } from '../src/train/loop.js';
@@ -49,6 +57,10 @@ const { values: args } = parseArgs({
     'batch-size': { type: 'string', default: '32' },
     'eval-every': { type: 'string', default: '50' },
     'eval-n': { type: 'string', default: '200' },
+    'swd-only': { type: 'boolean', default: false },
+    'swd-n': { type: 'string', default: '300' },
+    'swd-size': { type: 'string', default: '28' },
+    'swd-repeats': { type: 'string', default: '3' },
   },
 });
 const quick = args.quick;
@@ -97,8 +109,59 @@ async function extractors(backend: EvalBackendName, n: number): Promise<void> {
   }
 }
 
+function header(): void {
+  log(`celeba-gan bench:eval  ${new Date().toISOString()}  ${cpus()[0]?.model ?? 'cpu'} x${availableParallelism()}, node ${process.version}, OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE ?? '(unset)'}`);
+}
+
+function syntheticSet(seed: number, n: number, size: number): ImageSet {
+  const bytes = size * size * 3;
+  const data = new Uint8Array(n * bytes);
+  for (let i = 0; i < n; i++) renderSyntheticFace(seed, i, size, data, i * bytes);
+  return { data, n, height: size, width: size };
+}
+
+/**
+ * (e) What `eval` spends on SWD + colour: the generated set and the real halves against R1, on
+ * each projection kernel; the fastest of --swd-repeats runs (after one warm-up), so a busy
+ * machine's stalls do not count.
+ */
+async function swdSpeed(): Promise<void> {
+  const n = Number(args['swd-n']);
+  const size = Number(args['swd-size']);
+  const repeats = Number(args['swd-repeats']);
+  const r1 = syntheticSet(2018, n, size);
+  const r2 = syntheticSet(2019, n, size);
+  const generated = syntheticSet(77, n, size);
+  log(`(e) SWD + colour as \`eval\` computes them: n = ${n} per set, ${size} px (generated and real halves against R1), best of ${repeats}:`);
+  const results: Partial<Record<SwdKernelName, { seconds: number; scores: { baseline: SetScore; generated: SetScore[] }; description: string }>> = {};
+  for (const name of ['js', 'onnxruntime'] as const) {
+    const kernel = await openSwdKernel(name);
+    try {
+      let best = Infinity;
+      let scores = await realHalvesScores(r1, r2, [generated], { run: { kernel } });
+      for (let k = 0; k < repeats; k++) {
+        const t0 = performance.now();
+        scores = await realHalvesScores(r1, r2, [generated], { run: { kernel } });
+        best = Math.min(best, (performance.now() - t0) / 1000);
+      }
+      results[name] = { seconds: best, scores, description: kernel.description };
+      log(`  ${name.padEnd(12)} ${best.toFixed(2).padStart(7)} s   ${kernel.description}`);
+    } finally {
+      await kernel.dispose();
+    }
+  }
+  const js = results.js!;
+  const ort = results.onnxruntime!;
+  log(`  onnxruntime is ${(js.seconds / ort.seconds).toFixed(1)}x faster than the JS loop`);
+  const pairs: [string, SetScore, SetScore][] = [['generated', js.scores.generated[0]!, ort.scores.generated[0]!], ['real halves', js.scores.baseline, ort.scores.baseline]];
+  for (const [what, a, b] of pairs) {
+    const levels = a.swd.levels.map((l, i) => `${l.value.toFixed(4)} / ${b.swd.levels[i]!.value.toFixed(4)} (${(Math.abs(l.value - b.swd.levels[i]!.value) / l.value).toExponential(1)})`);
+    log(`  ${what.padEnd(12)} SWD x1e3 per level, JS / onnxruntime (relative difference): ${levels.join(', ')}`);
+  }
+}
+
 async function main(): Promise<void> {
-  log(`celeba-gan bench:eval: ${cpus()[0]?.model ?? 'cpu'} x${availableParallelism()}, node ${process.version}`);
+  header();
   const fast = await loadEvalRuntime('auto');
   if (fast.notes.length) log(`  fast backend ${fast.backend}; not used: ${fast.notes.join('; ')}`);
   log('(a) tfjs extractors:');
@@ -129,6 +192,7 @@ async function main(): Promise<void> {
   t0 = performance.now();
   fid(a, b);
   log(`  FID (${metricsN < 1024 ? 'sample space' : '1024 x 1024 covariances'})  ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  await swdSpeed();
 }
 
 /** (d) A short run with the eval hook: the SWD curve of training. */
@@ -164,4 +228,7 @@ async function curve(): Promise<void> {
 }
 
 if (args.curve) await curve();
-else await main();
+else if (args['swd-only']) {
+  header();
+  await swdSpeed();
+} else await main();

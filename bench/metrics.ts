@@ -64,7 +64,7 @@ for (const size of sizes) {
     const f1 = faceres ? await features(ladder.r1) : null;
     const rows: [string, ImageSet][] = [['real halves (baseline)', ladder.r2], ...ladder.rungs.map((r) => [r.name, r.set] as [string, ImageSet]), ['colour cast ±24', colourShift(ladder.r2, [24, 0, -24])]];
     // All rows against R1 at once: R1's descriptors and sorted projections are shared (the same numbers as swd() per row).
-    const swds = swdAgainst(ladder.r1, rows.map(([, set]) => set));
+    const swds = await swdAgainst(ladder.r1, rows.map(([, set]) => set));
     for (const [k, [name, set]] of rows.entries()) {
       const s = swds[k]!;
       const levels = s.levels.length > 1 ? ` (${s.levels.map((l) => l.value.toFixed(0)).join(' / ')})` : '';

@@ -33,7 +33,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseProvider } from '../src/bindings/onnxruntime.js';
-import { defaultServeThreads } from '../src/cli/serve.js';
+import { defaultServeThreads } from '../src/serve/limits.js';
 import { buildSpec } from '../src/config/presets.js';
 import { openGenerator } from '../src/inference/session.js';
 import { openGeneratorInWorker } from '../src/inference/worker-session.js';

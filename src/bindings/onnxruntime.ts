@@ -34,13 +34,13 @@ export const PROVIDERS: Readonly<Record<ConcreteProvider, ProviderEntry>> = Obje
 });
 export const AUTO_ORDER: readonly ConcreteProvider[] = Object.freeze(['cuda', 'dml', 'cpu'] as const);
 
-export const CUDA_INSTALL_HINT =
+const CUDA_INSTALL_HINT =
   'To use CUDA: add the CUDA 12 provider to onnxruntime-node (its install script downloads it from NuGet): ' +
   '`ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node` where it is installed, or `ONNXRUNTIME_NODE_INSTALL=cuda12 npm install onnxruntime-node`. ' +
   "npm 11 runs that script only for packages allowed in package.json's allowScripts (celeba-gan allows onnxruntime-node; " +
   'elsewhere run `npm install-scripts approve onnxruntime-node` first). It also needs an NVIDIA GPU with a CUDA 12 runtime and cuDNN 9 ' +
   'on the library path. Or use --provider cpu.';
-export const DML_HINT = 'DirectML runs only on Windows (x64 or arm64). Use --provider cuda on an NVIDIA GPU or --provider cpu.';
+const DML_HINT = 'DirectML runs only on Windows (x64 or arm64). Use --provider cuda on an NVIDIA GPU or --provider cpu.';
 
 export function parseProvider(value: unknown): ProviderName {
   if (typeof value !== 'string' || !(PROVIDER_NAMES as readonly string[]).includes(value)) {
@@ -52,7 +52,7 @@ export function parseProvider(value: unknown): ProviderName {
 }
 
 /** Highest GPU index --device accepts for cuda / dml. */
-export const MAX_PROVIDER_DEVICE = 255;
+const MAX_PROVIDER_DEVICE = 255;
 
 /**
  * The one validator of an inference `--device` (the GPU index given to cuda / dml; the cpu
@@ -82,7 +82,7 @@ export async function loadOnnxruntime(): Promise<Ort> {
 }
 
 /** Folder holding onnxruntime-node's native binaries for this platform. */
-export function onnxruntimeBinDir(): string | null {
+function onnxruntimeBinDir(): string | null {
   try {
     const main = createRequire(import.meta.url).resolve('onnxruntime-node');
     return join(dirname(main), '..', 'bin', 'napi-v6', process.platform, process.arch);

@@ -117,7 +117,7 @@ function packageRoot(): string {
 }
 
 /** Where the addon may be, in the order tried. */
-export function addonCandidates(): string[] {
+function addonCandidates(): string[] {
   const override = process.env[ADDON_ENV];
   if (override) return [override];
   return [join(packageRoot(), ADDON_FILE)];

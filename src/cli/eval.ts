@@ -4,12 +4,15 @@ import { UsageError, assertInteger, assertOneOf } from '../errors.js';
 import {
   DETECTORS,
   EVAL_BACKENDS,
+  SWD_KERNELS,
   INCEPTION_RANGES,
   checkSources,
   evaluate,
   loadDetector,
   loadExtractor,
   openEvalSource,
+  openSwdKernel,
+  parseSwdKernel,
   smallestSideWithLevels,
   SWD_MIN_LEVELS,
   type EvalProgress,
@@ -19,6 +22,7 @@ import {
 import { FACE_API_PACKAGE, HUMAN_PACKAGE } from '../eval/model-files.js';
 import { pickDataset, pickModel } from './defaults.js';
 import { Progress } from '../util/progress.js';
+import { Screen } from './output.js';
 import { itemAt } from '../util/at.js';
 
 /**
@@ -46,12 +50,13 @@ interface EvalArgs {
   'eval-backend': string;
   'kid-subsets': number;
   'kid-subset-size': number;
+  'swd-kernel': string;
 }
 
-export const DEFAULT_EVAL_N = 1000;
+const DEFAULT_EVAL_N = 1000;
 /** Fixed by default so two evaluations of the same model give the same numbers. */
-export const DEFAULT_EVAL_SEED = 0;
-export const EVAL_FEATURES = Object.freeze(['faceres', 'inception', 'none'] as const);
+const DEFAULT_EVAL_SEED = 0;
+const EVAL_FEATURES = Object.freeze(['faceres', 'inception', 'none'] as const);
 
 function pct(x: number): string {
   return `${(100 * x).toFixed(1)}%`;
@@ -62,7 +67,7 @@ function row(name: string, value: string, baseline: string, note = ''): string {
 }
 
 /** A readable report: every number beside its real-halves baseline and the model it came from. */
-export function formatReport(r: EvalReport, seed: number): string {
+function formatReport(r: EvalReport, seed: number): string {
   const lines = [
     `celeba-gan eval (celeba-gan ${r.celebaGanVersion}): n = ${r.n} per set, ${r.height}x${r.width}, seed ${seed}`,
     `  generated  ${r.generated.label}`,
@@ -74,7 +79,7 @@ export function formatReport(r: EvalReport, seed: number): string {
   ];
   r.swd.value.levels.forEach((l, i) => lines.push(row(`  level ${l.height}x${l.width}`, l.value.toFixed(1), itemAt(r.swd.baseline.levels, i, 'SWD baseline level').value.toFixed(1))));
   lines.push(row('colour check x1e3', r.colour.value.value.toFixed(2), r.colour.baseline.value.toFixed(2), `means ${r.colour.value.meanTerm.toFixed(2)} + spread ${r.colour.value.covTerm.toFixed(2)}`));
-  lines.push(`  SWD: ${r.swd.options.patchesPerImage} patches of ${r.swd.options.patchSize}x${r.swd.options.patchSize} per image and level, ${r.swd.options.repeats * r.swd.options.directionsPerRepeat} directions, seed ${r.swd.options.seed}`);
+  lines.push(`  SWD: ${r.swd.options.patchesPerImage} patches of ${r.swd.options.patchSize}x${r.swd.options.patchSize} per image and level, ${r.swd.options.repeats * r.swd.options.directionsPerRepeat} directions, seed ${r.swd.options.seed}; projections on ${r.swd.kernel}`);
   lines.push(`  SWD at ${r.height}x${r.width} (${r.validity.swd.levels} pyramid levels): ${r.validity.swd.note}`);
   lines.push(`  colour check: ${r.validity.colour}`);
 
@@ -105,6 +110,9 @@ export function formatReport(r: EvalReport, seed: number): string {
   return lines.join('\n');
 }
 
+/** eval's notes (stderr) and its report (stdout), each line escaped. */
+const screen = new Screen();
+
 const PHASE_LABEL: Record<EvalProgress['phase'], [string, string]> = {
   real: ['reading real images', 'images'],
   generated: ['reading generated images', 'images'],
@@ -132,6 +140,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       .option('json', { type: 'boolean', default: false, describe: 'Print the report as JSON (for scripts)' })
       .option('provider', { type: 'string', default: 'auto', describe: `onnxruntime provider for a generator: ${PROVIDER_NAMES.join(', ')}` })
       .option('eval-backend', { type: 'string', default: 'auto', describe: `tfjs backend for faceres and the detector: ${EVAL_BACKENDS.join(', ')} (auto: tensorflow if loaded, else wasm)` })
+      .option('swd-kernel', { type: 'string', default: 'auto', describe: `SWD's projection kernel: ${SWD_KERNELS.join(', ')} (auto: onnxruntime, else the JS loop; the report says which ran)` })
       .option('kid-subsets', { type: 'number', default: 100, describe: 'KID: number of random subsets averaged' })
       .option('kid-subset-size', { type: 'number', default: 1000, describe: 'KID: images per subset (capped at --n)' })
       .example('$0 eval', 'the newest model in models/ against the newest data set in data/')
@@ -150,6 +159,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
     const subsetSize = assertInteger('kid-subset-size', argv['kid-subset-size'], 2);
     const resize = argv.resize === undefined ? undefined : assertInteger('resize', argv.resize, smallestSideWithLevels(SWD_MIN_LEVELS), 4096);
     const provider = parseProvider(argv.provider);
+    const swdKernelChoice = parseSwdKernel(argv['swd-kernel']);
     if (argv.generated !== undefined && argv.model !== undefined) {
       throw new UsageError('E_BAD_ARGUMENT', 'Pass either --generated or --model, not both', { hint: '--model <file.onnx> is the short form of --generated <file.onnx>.' });
     }
@@ -159,13 +169,13 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
     if (!generatedPath) {
       const pick = pickModel();
       generatedPath = pick.path;
-      process.stderr.write(`celeba-gan: model ${generatedPath} (${pick.why})\n`);
+      screen.say(`model ${generatedPath} (${pick.why})`);
     }
     let realPath = argv.real;
     if (!realPath) {
       const pick = pickDataset();
       realPath = pick.path;
-      process.stderr.write(`celeba-gan: real images ${realPath} (${pick.why})\n`);
+      screen.say(`real images ${realPath} (${pick.why})`);
     }
 
     const opened: OpenedEvalSource[] = [];
@@ -180,38 +190,45 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       const faceOk = argv['face-metrics'];
       const skipFaceres = features === 'faceres' && !faceOk;
       const skipDetector = detectorName !== 'none' && !faceOk;
-      const extractor = features === 'none' || skipFaceres ? null : await loadExtractor({ features, inception: argv.inception, inceptionRange, backend });
-      const detector = skipDetector ? null : await loadDetector(detectorName, backend);
+      // The SWD kernel first: --swd-kernel onnxruntime that cannot start fails before the extractors load.
+      const swdKernel = await openSwdKernel(swdKernelChoice);
       try {
-        if (!argv.json && extractor) process.stderr.write(`celeba-gan: ${extractor.info.description} on ${extractor.info.runtime}${generated.note ? `; generator on ${generated.note}` : ''}\n`);
-        let progress: Progress | null = null;
-        let phase = '';
-        const report = await evaluate({
-          generated: generated.source,
-          real: real.source,
-          n,
-          extractor,
-          detector,
-          faceMetrics: faceOk,
-          notLoaded: { features: skipFaceres ? `faceres (${HUMAN_PACKAGE.name} ${HUMAN_PACKAGE.version})` : undefined, detector: skipDetector ? `tiny face detector (${FACE_API_PACKAGE.name} ${FACE_API_PACKAGE.version})` : undefined },
-          swd: { seed },
-          kid: { subsets, subsetSize, seed },
-          onProgress: (p) => {
-            if (p.phase !== phase) {
-              progress?.finish();
-              phase = p.phase;
-              const [label, unit] = PHASE_LABEL[p.phase];
-              progress = new Progress({ label, total: p.total, unit });
-            }
-            progress?.update(p.done);
-          },
-        });
-        (progress as Progress | null)?.finish();
-        if (argv.json) process.stdout.write(`${JSON.stringify({ ...report, seed, generatedPath, realPath }, null, 2)}\n`);
-        else process.stdout.write(`${formatReport(report, seed)}\n`);
+        const extractor = features === 'none' || skipFaceres ? null : await loadExtractor({ features, inception: argv.inception, inceptionRange, backend });
+        const detector = skipDetector ? null : await loadDetector(detectorName, backend);
+        try {
+          if (!argv.json && extractor) screen.say(`${extractor.info.description} on ${extractor.info.runtime}${generated.note ? `; generator on ${generated.note}` : ''}`);
+          let progress: Progress | null = null;
+          let phase = '';
+          const report = await evaluate({
+            generated: generated.source,
+            real: real.source,
+            n,
+            extractor,
+            detector,
+            faceMetrics: faceOk,
+            notLoaded: { features: skipFaceres ? `faceres (${HUMAN_PACKAGE.name} ${HUMAN_PACKAGE.version})` : undefined, detector: skipDetector ? `tiny face detector (${FACE_API_PACKAGE.name} ${FACE_API_PACKAGE.version})` : undefined },
+            swd: { seed },
+            swdKernel,
+            kid: { subsets, subsetSize, seed },
+            onProgress: (p) => {
+              if (p.phase !== phase) {
+                progress?.finish();
+                phase = p.phase;
+                const [label, unit] = PHASE_LABEL[p.phase];
+                progress = new Progress({ label, total: p.total, unit });
+              }
+              progress?.update(p.done);
+            },
+          });
+          (progress as Progress | null)?.finish();
+          if (argv.json) process.stdout.write(`${JSON.stringify({ ...report, seed, generatedPath, realPath }, null, 2)}\n`);
+          else screen.result(...formatReport(report, seed).split('\n'));
+        } finally {
+          await extractor?.dispose();
+          detector?.dispose();
+        }
       } finally {
-        await extractor?.dispose();
-        detector?.dispose();
+        await swdKernel.dispose();
       }
     } finally {
       for (const o of opened.reverse()) await o.close();

@@ -32,9 +32,9 @@ interface PrepareArgs {
 }
 
 /** Images `--synthetic` makes when given no count. */
-export const DEFAULT_SYNTHETIC_COUNT = 20000;
+const DEFAULT_SYNTHETIC_COUNT = 20000;
 /** The synthetic data set's default seed: fixed, so everyone's synthetic-28.cgds is the same file. */
-export const DEFAULT_SYNTHETIC_SEED = 0;
+const DEFAULT_SYNTHETIC_SEED = 0;
 /** Skipped files named on the terminal before the rest go only to the report. */
 const SHOW_SKIPPED = 10;
 
@@ -50,7 +50,7 @@ function mb(bytes: number): string {
   return `${(bytes / 1e6).toFixed(1)} MB`;
 }
 
-export function describeHeader(h: DatasetHeader): string[] {
+function describeHeader(h: DatasetHeader): string[] {
   return [
     `  images:    ${h.count}`,
     `  size:      ${h.height}x${h.width}, ${h.channels} channels (uint8 HWC, RGB)`,

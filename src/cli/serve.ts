@@ -1,12 +1,16 @@
-import { availableParallelism } from 'node:os';
 import type { Argv, CommandModule } from 'yargs';
 import { PROVIDER_NAMES, parseProvider } from '../bindings/onnxruntime.js';
 import { CelebaGanError, assertInteger } from '../errors.js';
 import { openGeneratorInWorker } from '../inference/worker-session.js';
 import { buildApp, DEFAULT_CONNECTION_LIMITS, DEFAULT_DEADLINE_MS, DEFAULT_MAX_PIXELS, type ServeApp } from '../serve/app.js';
+import { defaultServeThreads } from '../serve/limits.js';
 import { checkBindSafety } from '../serve/auth.js';
 import { pickModel } from './defaults.js';
+import { Screen } from './output.js';
 import { catchStopSignals } from './signals.js';
+
+/** serve's notes (stderr) and its address (stdout), each line escaped. */
+const screen = new Screen();
 
 /** `celeba-gan serve`: faces over HTTP, dynamically batched, with a page at `/`. */
 
@@ -23,25 +27,14 @@ async function drainWithin(served: ServeApp, drainMs: number): Promise<boolean> 
     new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), drainMs))),
   ]).finally(() => clearTimeout(timer));
   if (completed) {
-    process.stderr.write('celeba-gan: drain completed: every request and its work finished\n');
+    screen.say('drain completed: every request and its work finished');
     return true;
   }
   const cut = served.cutOff();
   served.app.server.closeAllConnections();
-  process.stderr.write(`celeba-gan: drain cut off: ${cut} request${cut === 1 ? '' : 's'} or their work did not finish within ${drainMs / 1000} s (--drain-ms); aborted them and closed their connections\n`);
+  screen.say(`drain cut off: ${cut} request${cut === 1 ? '' : 's'} or their work did not finish within ${drainMs / 1000} s (--drain-ms); aborted them and closed their connections`);
   setTimeout(() => process.exit(1), 1000).unref();
   return false;
-}
-
-/**
- * onnxruntime intra-op threads unless --threads says otherwise: all the cores. The model runs in
- * its own thread (src/inference/worker-session.ts), so while a batch computes the HTTP thread
- * only waits, and a second onnxruntime thread nearly doubles a wide model's speed. Between
- * batches the HTTP work needs the cores back, so serve also turns off the pool threads' spinning
- * (they would otherwise busy-wait for the next run). README "bench:serve" has the measurements.
- */
-export function defaultServeThreads(cores = availableParallelism()): number {
-  return Math.max(1, cores);
 }
 
 interface ServeArgs {
@@ -116,7 +109,7 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
     if (!model) {
       const pick = pickModel();
       model = pick.path;
-      process.stderr.write(`celeba-gan: model ${model} (${pick.why})\n`);
+      screen.say(`model ${model} (${pick.why})`);
     }
     const threads = argv.threads ?? defaultServeThreads();
     // The model runs in a worker thread, so this thread answers HTTP while a batch computes.
@@ -136,12 +129,12 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
           cause: err,
         });
       }
-      process.stderr.write(`celeba-gan: provider ${session.providerUsed}${notes}${session.providerUsed === 'cpu' ? `, ${threads} onnxruntime thread${threads === 1 ? '' : 's'}` : ''}\n`);
-      process.stderr.write(
-        `celeba-gan: ${info.preset} width ${info.width}${info.step === null ? '' : ` step ${info.step}`}, z ${info.zDim} ~ ${info.latent}, ` +
-          `${info.image.channels}x${info.image.height}x${info.image.width}; batches of up to ${batcher.maxBatch} within ${batcher.maxDelayMs} ms, queue ${batcher.maxQueue}${token ? '; auth token required' : ''}\n`,
+      screen.say(`provider ${session.providerUsed}${notes}${session.providerUsed === 'cpu' ? `, ${threads} onnxruntime thread${threads === 1 ? '' : 's'}` : ''}`);
+      screen.say(
+        `${info.preset} width ${info.width}${info.step === null ? '' : ` step ${info.step}`}, z ${info.zDim} ~ ${info.latent}, ` +
+          `${info.image.channels}x${info.image.height}x${info.image.width}; batches of up to ${batcher.maxBatch} within ${batcher.maxDelayMs} ms, queue ${batcher.maxQueue}${token ? '; auth token required' : ''}`,
       );
-      process.stdout.write(`serving ${model} at ${address}/\n`);
+      screen.result(`serving ${model} at ${address}/`);
 
       // Until a stop signal, or until the model's thread dies (then there is nothing to serve).
       const failure = await Promise.race([
@@ -151,7 +144,7 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
       const drained = await drainWithin(served, drainMs);
       // Reported like any other error (message, hint, exit 1), after the requests were answered.
       if (failure) throw failure;
-      if (drained) process.stderr.write('celeba-gan: stopped cleanly\n');
+      if (drained) screen.say('stopped cleanly');
       // A requested shutdown that drained is a success for a service (SIGTERM: 0); Ctrl-C keeps 130.
       process.exitCode = drained ? (stop.received === 'SIGINT' ? 130 : 0) : 1;
     } finally {

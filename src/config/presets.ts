@@ -10,7 +10,7 @@ export const PRESET_NAMES = ['seed28', 'dcgan64'] as const;
 export type PresetName = (typeof PRESET_NAMES)[number];
 
 /** Scaled channel count: at least 1, rounded to the nearest integer. */
-export function scaleChannels(channels: number, width: number): number {
+function scaleChannels(channels: number, width: number): number {
   return Math.max(1, Math.round(channels * width));
 }
 

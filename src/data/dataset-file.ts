@@ -41,20 +41,20 @@ import { itemAt } from '../util/at.js';
  * the seed field see flag bit 1 clear and no seed.
  */
 
-export const DATASET_MAGIC = 'CGDS';
+const DATASET_MAGIC = 'CGDS';
 /** The version written for a labelled data set; an unlabelled one is written as version 2. */
-export const DATASET_VERSION = 3;
-export const UNLABELLED_DATASET_VERSION = 2;
+const DATASET_VERSION = 3;
+const UNLABELLED_DATASET_VERSION = 2;
 /** Versions this celeba-gan reads. */
-export const READABLE_DATASET_VERSIONS: readonly number[] = Object.freeze([1, 2, 3]);
+const READABLE_DATASET_VERSIONS: readonly number[] = Object.freeze([1, 2, 3]);
 export const DATASET_HEADER_SIZE = 64;
-export const FLAG_SYNTHETIC = 1;
-export const FLAG_SEED = 2;
-export const FLAG_LABELLED = 4;
+const FLAG_SYNTHETIC = 1;
+const FLAG_SEED = 2;
+const FLAG_LABELLED = 4;
 /** Attribute names: what CelebA's file can hold (no spaces), at most 64 characters each. */
 const ATTRIBUTE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,63}$/;
 /** More attributes than any face attribute set has (CelebA: 40), bounding label memory per image. */
-export const MAX_ATTRIBUTES = 1024;
+const MAX_ATTRIBUTES = 1024;
 
 /** The attributes of a labelled data set. */
 export interface DatasetAttributes {
@@ -192,7 +192,7 @@ function decodeAttributeTable(bytes: Buffer, path: string, count: number, k: num
 }
 
 /** Whether `name` can be an attribute name in a data set (and in CelebA's space-separated file). */
-export function isAttributeName(name: string): boolean {
+function isAttributeName(name: string): boolean {
   return ATTRIBUTE_NAME.test(name);
 }
 

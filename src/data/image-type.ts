@@ -1,12 +1,10 @@
 /**
- * What `prepare` accepts, decided by content (magic bytes), never by the file name: JPEG, PNG
- * and WebP, the formats README lists. Anything else (SVG, whose rasteriser may fetch fonts and
+ * What `prepare` accepts once a file's extension has picked it as an image: its content (magic
+ * bytes) decides, JPEG, PNG and WebP. Anything else (SVG, whose rasteriser may fetch fonts and
  * write the system font cache; GIF, TIFF, HEIF, PDF...) is refused before sharp sees it.
  */
 
 export type ImageType = 'jpeg' | 'png' | 'webp';
-
-export const ACCEPTED_IMAGE_TYPES: readonly ImageType[] = Object.freeze(['jpeg', 'png', 'webp'] as const);
 
 const PNG_MAGIC = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 

@@ -32,7 +32,7 @@ export function cropBox(width: number, height: number, crop: number): CropBox {
   return { left: Math.floor((width - side) / 2), top: Math.floor((height - side) / 2), side };
 }
 
-export const FLATTEN_BACKGROUND = '#ffffff';
+const FLATTEN_BACKGROUND = '#ffffff';
 
 export interface JpegHeader {
   width: number;

@@ -89,7 +89,7 @@ function nearestHair(c: Rgb): number {
 }
 
 /** A face's labels, +1/-1 per SYNTHETIC_ATTRIBUTES entry, from what was drawn. */
-export function attributesOf(t: FaceTraits): Int8Array {
+function attributesOf(t: FaceTraits): Int8Array {
   const hairName = HAIR_NAMES[nearestHair(t.hair)];
   const has: Record<string, boolean> = {
     Bangs: t.bangs,
@@ -578,7 +578,7 @@ export async function prepareSynthetic(opts: SyntheticOptions): Promise<Syntheti
 }
 
 /** `000001.png`: CelebA's 1-based, zero-padded names (6 digits, more for over 999,999 images). */
-export function syntheticImageName(index: number, count: number): string {
+function syntheticImageName(index: number, count: number): string {
   return `${String(index + 1).padStart(Math.max(6, String(count).length), '0')}.png`;
 }
 

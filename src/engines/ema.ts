@@ -37,7 +37,7 @@ import { Rng } from '../util/rng.js';
 export const DEFAULT_EMA_DECAY = 0.999;
 export const EMA_PREFIX = 'ema.';
 
-export function emaName(name: string): string {
+function emaName(name: string): string {
   return `${EMA_PREFIX}${name}`;
 }
 

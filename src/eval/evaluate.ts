@@ -1,11 +1,14 @@
 import { CelebaGanError } from '../errors.js';
 import { packageVersion } from '../version.js';
-import { colourDistance, type ColourDistance } from './colour.js';
+import { itemAt } from '../util/at.js';
+import type { ColourDistance } from './colour.js';
 import type { FeatureExtractor, ExtractorInfo } from './extractor.js';
 import type { FaceDetector } from './face-detector.js';
 import { featureSet, fid, kid, type FeatureSet, type KidOptions, type KidResult } from './metrics.js';
 import type { ImageSource } from './sources.js';
-import { imageSubset, pyramidSizes, swdAgainst, SWD_DEFAULTS, type ImageSet, type SwdOptions, type SwdResult } from './swd.js';
+import { imageSubset, pyramidSizes, SWD_DEFAULTS, type ImageSet, type SwdOptions, type SwdResult } from './swd.js';
+import { sharedSwdKernel, type SwdKernel } from './swd-kernel.js';
+import { realHalves, realHalvesScores } from './yardstick.js';
 import { COLOUR_CHECK_NOTE, smallestSideWithLevels, swdValidity, SWD_MIN_LEVELS, type SwdValidity } from './validity.js';
 
 /**
@@ -44,6 +47,8 @@ export interface EvaluateOptions {
   /** Images per set. */
   n: number;
   swd?: SwdOptions;
+  /** SWD's projection kernel (swd-kernel.ts); default: the process's `auto` kernel. */
+  swdKernel?: SwdKernel;
   /** faceres or Inception; null/undefined: no KID/FID. */
   extractor?: FeatureExtractor | null;
   detector?: FaceDetector | null;
@@ -92,7 +97,8 @@ export interface EvalReport {
   width: number;
   generated: { label: string };
   real: { label: string };
-  swd: { value: SwdResult; baseline: SwdResult; options: Required<SwdOptions> };
+  /** `kernel`: which projection kernel ran, and why (swd-kernel.ts). */
+  swd: { value: SwdResult; baseline: SwdResult; options: Required<SwdOptions>; kernel: string };
   colour: { value: ColourDistance; baseline: ColourDistance };
   /** What SWD and the colour distance rank at this size (the validation ladder; README). */
   validity: { swd: SwdValidity; colour: string };
@@ -195,8 +201,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalReport> {
 
   let t = performance.now();
   const realAll = await readImages(real, 0, 2 * n, chunk, 'real', 0, 2 * n, onProgress);
-  const r1 = imageSubset(realAll, 0, n);
-  const r2 = imageSubset(realAll, n, n);
+  const [r1, r2] = realHalves(realAll, n);
   const gen = await readImages(generated, 0, n, chunk, 'generated', 0, n, onProgress);
   const readSeconds = (performance.now() - t) / 1000;
 
@@ -205,8 +210,9 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalReport> {
   // Progress in pyramid levels of the two pairs (computed together against R1).
   const levels = pyramidSizes(height, width, swdOptions.minResolution).length;
   onProgress?.({ phase: 'swd', done: 0, total: 2 * levels });
-  const [swdValue, swdBaseline] = swdAgainst(r1, [gen, r2], swdOptions, (done) => onProgress?.({ phase: 'swd', done: 2 * done, total: 2 * levels })) as [SwdResult, SwdResult];
-  const colour = { value: colourDistance(gen, r1), baseline: colourDistance(r2, r1) };
+  const kernel = opts.swdKernel ?? (await sharedSwdKernel());
+  const scores = await realHalvesScores(r1, r2, [gen], { swd: swdOptions, run: { kernel, onLevel: (done) => onProgress?.({ phase: 'swd', done: 2 * done, total: 2 * levels }) } });
+  const generatedScore = itemAt(scores.generated, 0, 'generated score');
   const swdSeconds = (performance.now() - t) / 1000;
 
   t = performance.now();
@@ -269,8 +275,8 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalReport> {
     width,
     generated: { label: generated.label },
     real: { label: real.label },
-    swd: { value: swdValue, baseline: swdBaseline, options: swdOptions },
-    colour,
+    swd: { value: generatedScore.swd, baseline: scores.baseline.swd, options: swdOptions, kernel: kernel.description },
+    colour: { value: generatedScore.colour, baseline: scores.baseline.colour },
     validity: { swd: swdValid, colour: COLOUR_CHECK_NOTE },
     features,
     detector,

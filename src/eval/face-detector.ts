@@ -15,8 +15,8 @@ import { loadEvalRuntime, withBackend, type EvalBackendName, type EvalRuntime } 
  * above `scoreThreshold` (face-api's default is 0.5). No NMS is needed for that question.
  */
 
-export const DETECTOR_INPUT_SIZE = 128;
-export const DETECTOR_THRESHOLD = 0.5;
+const DETECTOR_INPUT_SIZE = 128;
+const DETECTOR_THRESHOLD = 0.5;
 const MANIFEST = 'model/tiny_face_detector_model-weights_manifest.json';
 // face-api src/tinyFaceDetector/const.ts
 const MEAN_RGB = [117.001, 114.697, 97.404] as const;

@@ -17,7 +17,7 @@ import { loadEvalRuntime, withBackend, type EvalBackendName, type EvalRuntime } 
 
 export const FACERES_SIZE = 224;
 export const FACERES_DIM = 1024;
-export const FACERES_OUTPUT = 'global_pooling/Mean';
+const FACERES_OUTPUT = 'global_pooling/Mean';
 const MODEL_JSON = 'models/faceres.json';
 
 interface GraphModelJson {

@@ -20,7 +20,7 @@ import { sha256Hex } from '../util/hash.js';
 
 export const INCEPTION_RANGES = ['0,1', '-1,1', '0,255'] as const;
 export type InceptionRange = (typeof INCEPTION_RANGES)[number];
-export const DEFAULT_INCEPTION_SIZE = 299;
+const DEFAULT_INCEPTION_SIZE = 299;
 
 export interface InceptionOptions {
   /** Pixel range the graph expects (default `0,1`, pytorch-fid's InceptionV3 convention). */

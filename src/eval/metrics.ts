@@ -100,7 +100,7 @@ function symmetrise(m: Matrix): Matrix {
 }
 
 /** Square root of a symmetric positive semi-definite matrix: V diag(sqrt(max(l, 0))) V^T. */
-export function sqrtPsd(m: Matrix): Matrix {
+function sqrtPsd(m: Matrix): Matrix {
   // `]!`: roots has one eigenvalue per column of v.
   const e = new EigenvalueDecomposition(symmetrise(m.clone()), { assumeSymmetric: true });
   const v = e.eigenvectorMatrix;
@@ -111,7 +111,7 @@ export function sqrtPsd(m: Matrix): Matrix {
 }
 
 /** tr((S1^1/2 S2 S1^1/2)^1/2): the sum of the square roots of that PSD matrix's eigenvalues. */
-export function traceSqrtProduct(s1: Matrix, s2: Matrix): number {
+function traceSqrtProduct(s1: Matrix, s2: Matrix): number {
   const r1 = sqrtPsd(s1);
   const inner = symmetrise(r1.mmul(s2).mmul(r1));
   const e = new EigenvalueDecomposition(inner, { assumeSymmetric: true });

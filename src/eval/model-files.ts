@@ -52,7 +52,7 @@ export function findPackage(pkg: ExtractorPackage): { dir: string; version: stri
 }
 
 /** Read one file shipped in `pkg`; a missing file is reported with the install command. */
-export function readPackageFile(pkg: ExtractorPackage, relPath: string): Buffer {
+function readPackageFile(pkg: ExtractorPackage, relPath: string): Buffer {
   const { dir } = findPackage(pkg);
   const path = join(dir, relPath);
   try {

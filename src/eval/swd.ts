@@ -1,5 +1,9 @@
 import { Rng } from '../util/rng.js';
 import { itemAt } from '../util/at.js';
+import { ColumnSorter } from './column-sort.js';
+import { sharedSwdKernel, type SwdKernel, type SwdKernelName } from './swd-kernel.js';
+
+export { Float32Sorter } from './float32-sort.js';
 
 /**
  * Sliced Wasserstein distance between two image sets, as Karras et al. 2018 ("Progressive
@@ -27,8 +31,11 @@ import { itemAt } from '../util/at.js';
  * image, so nothing separates fine texture from the face's structure; here 28 px gets a 28 px
  * band-pass level over a 14 px residual, as 32 px gets 32 over 16).
  *
- * Memory: one level at a time, two sets of n x 128 descriptors of 147 float32s (about 150 KB per
- * image of n).
+ * Speed: the projections run on a matrix kernel (swd-kernel.ts: onnxruntime's Gemm, or the JS
+ * loop where it cannot load) and their columns are sorted by worker threads (column-sort.ts).
+ *
+ * Memory: one level at a time: per set, n x 128 descriptors of 147 float32s (about 75 KB per
+ * image of n) and one repeat's projections, n x 128 x 128 float32s (64 KB per image of n).
  */
 
 /** n images, uint8 HWC RGB, back to back (what every eval source reads). */
@@ -71,6 +78,8 @@ export interface SwdResult {
   mean: number;
   n: number;
   seed: number;
+  /** Which kernel computed the projections (swd-kernel.ts). */
+  kernel: SwdKernelName;
 }
 
 export const SWD_DEFAULTS = Object.freeze({ seed: 0, patchesPerImage: 128, patchSize: 7, repeats: 4, directionsPerRepeat: 128, minResolution: 16 });
@@ -130,23 +139,35 @@ export function mirror(i: number, n: number): number {
   return j;
 }
 
+/** Indices 0..n+3 -> the mirrored source index of i - 2: the blur's five taps without a modulo per tap. */
+function mirroredTaps(n: number): Int32Array {
+  const out = new Int32Array(n + 4);
+  for (let i = 0; i < n + 4; i++) out[i] = mirror(i - 2, n);
+  return out;
+}
+
 /** 5x5 binomial blur of one plane, mirrored borders, times `gain`. */
 function blur(src: Float32Array, h: number, w: number, gain: number): Float32Array {
-  // Hot loops keep `]!`: k < 5 = TAPS.length, mirror() maps into 0..n-1, and src holds h * w.
+  // Hot loops keep `]!`: mx / my map 0..w+3 / 0..h+3 into the plane, and src holds h * w.
+  const mx = mirroredTaps(w);
+  const my = mirroredTaps(h);
+  const [t0, t1, t2, t3, t4] = TAPS;
   const tmp = new Float64Array(h * w);
   for (let y = 0; y < h; y++) {
+    const row = y * w;
     for (let x = 0; x < w; x++) {
-      let s = 0;
-      for (let k = 0; k < 5; k++) s += TAPS[k]! * src[y * w + mirror(x + k - 2, w)]!;
-      tmp[y * w + x] = s;
+      tmp[row + x] = t0 * src[row + mx[x]!]! + t1 * src[row + mx[x + 1]!]! + t2 * src[row + mx[x + 2]!]! + t3 * src[row + mx[x + 3]!]! + t4 * src[row + mx[x + 4]!]!;
     }
   }
   const out = new Float32Array(h * w);
   for (let y = 0; y < h; y++) {
+    const r0 = my[y]! * w;
+    const r1 = my[y + 1]! * w;
+    const r2 = my[y + 2]! * w;
+    const r3 = my[y + 3]! * w;
+    const r4 = my[y + 4]! * w;
     for (let x = 0; x < w; x++) {
-      let s = 0;
-      for (let k = 0; k < 5; k++) s += TAPS[k]! * tmp[mirror(y + k - 2, h) * w + x]!;
-      out[y * w + x] = s * gain;
+      out[y * w + x] = (t0 * tmp[r0 + x]! + t1 * tmp[r1 + x]! + t2 * tmp[r2 + x]! + t3 * tmp[r3 + x]! + t4 * tmp[r4 + x]!) * gain;
     }
   }
   return out;
@@ -235,7 +256,7 @@ export function swdDirections(seed: number, level: number, repeat: number, dim: 
  * channel. Within a descriptor the layout is (channel, column, row): the reference's ogrid puts
  * x on the third axis, and with fixed directions the layout decides the exact number.
  */
-export function levelDescriptors(set: ImageSet, levels: number, level: number, positions: Int32Array, perImage: number, patchSize: number): Float32Array {
+function levelDescriptors(set: ImageSet, levels: number, level: number, positions: Int32Array, perImage: number, patchSize: number): Float32Array {
   const { n, height, width } = set;
   const p2 = patchSize * patchSize;
   const dim = CHANNELS * p2;
@@ -293,122 +314,20 @@ function normaliseDescriptors(desc: Float32Array, count: number, patchSize: numb
   }
 }
 
-/**
- * Project rows [count, dim] on directions [m, dim]: direction-major [m, count]. Blocked 4 rows x
- * 2 directions (each load feeds several products); about 4x faster than the plain triple loop.
- */
-function project(desc: Float32Array, count: number, dim: number, dirs: Float32Array, m: number): Float32Array {
-  // `]!` in the hot loops: rows r0..r3 + k < count * dim and d0, d1 + k < m * dim.
-  const out = new Float32Array(m * count);
-  const rows4 = count - (count % 4);
-  const dirs2 = m - (m % 2);
-  for (let q = 0; q < rows4; q += 4) {
-    const r0 = q * dim;
-    const r1 = r0 + dim;
-    const r2 = r1 + dim;
-    const r3 = r2 + dim;
-    for (let j = 0; j < dirs2; j += 2) {
-      const d0 = j * dim;
-      const d1 = d0 + dim;
-      let s00 = 0, s01 = 0, s10 = 0, s11 = 0, s20 = 0, s21 = 0, s30 = 0, s31 = 0;
-      for (let k = 0; k < dim; k++) {
-        const e0 = dirs[d0 + k]!;
-        const e1 = dirs[d1 + k]!;
-        const v0 = desc[r0 + k]!;
-        const v1 = desc[r1 + k]!;
-        const v2 = desc[r2 + k]!;
-        const v3 = desc[r3 + k]!;
-        s00 += v0 * e0;
-        s01 += v0 * e1;
-        s10 += v1 * e0;
-        s11 += v1 * e1;
-        s20 += v2 * e0;
-        s21 += v2 * e1;
-        s30 += v3 * e0;
-        s31 += v3 * e1;
-      }
-      const o0 = j * count + q;
-      const o1 = o0 + count;
-      out[o0] = s00;
-      out[o1] = s01;
-      out[o0 + 1] = s10;
-      out[o1 + 1] = s11;
-      out[o0 + 2] = s20;
-      out[o1 + 2] = s21;
-      out[o0 + 3] = s30;
-      out[o1 + 3] = s31;
-    }
-  }
-  // The rows and directions the blocks left over.
-  for (let q = 0; q < count; q++) {
-    for (let j = q < rows4 ? dirs2 : 0; j < m; j++) {
-      let s = 0;
-      for (let k = 0; k < dim; k++) s += desc[q * dim + k]! * dirs[j * dim + k]!;
-      out[j * count + q] = s;
-    }
-  }
-  return out;
+/** How one SWD computation runs (not what it measures: that is SwdOptions). */
+export interface SwdRun {
+  /** The projection kernel (swd-kernel.ts); default: the process's `auto` kernel (onnxruntime, else js). */
+  kernel?: SwdKernel;
+  /** Called after each pyramid level (a level takes a second or more at n in the thousands). */
+  onLevel?: (done: number, levels: number) => void;
+  /** The reference set's name in error messages. */
+  referenceName?: string;
 }
 
-/**
- * Sort float32 values in place, ascending (LSD radix sort on order-preserving uint32 keys, three
- * passes of 11 bits): the same order as Float32Array.prototype.sort for finite values, about 3x
- * faster on the 10^4..10^6 projections a level has.
- */
-export class Float32Sorter {
-  private keys = new Uint32Array(0);
-  private spare = new Uint32Array(0);
-  private readonly counts = new Uint32Array(2048);
-
-  sort(values: Float32Array): Float32Array {
-    const n = values.length;
-    if (this.keys.length < n) {
-      this.keys = new Uint32Array(n);
-      this.spare = new Uint32Array(n);
-    }
-    const bits = new Uint32Array(values.buffer, values.byteOffset, n);
-    let a = this.keys;
-    let b = this.spare;
-    // `]!` in the hot loops: i < n <= keys.length = spare.length, buckets are 11 bits < 2048 =
-    // counts.length, and a bucket's running offset stays below n.
-    // Negative floats: flip all bits; positive: flip the sign bit. Unsigned order = float order.
-    for (let i = 0; i < n; i++) {
-      const v = bits[i]!;
-      a[i] = v & 0x80000000 ? ~v >>> 0 : (v | 0x80000000) >>> 0;
-    }
-    const counts = this.counts;
-    for (let shift = 0; shift < 32; shift += 11) {
-      counts.fill(0);
-      for (let i = 0; i < n; i++) counts[(a[i]! >>> shift) & 2047]!++;
-      let sum = 0;
-      for (let k = 0; k < 2048; k++) {
-        const c = counts[k]!;
-        counts[k] = sum;
-        sum += c;
-      }
-      for (let i = 0; i < n; i++) {
-        const v = a[i]!;
-        b[counts[(v >>> shift) & 2047]!++] = v;
-      }
-      const t = a;
-      a = b;
-      b = t;
-    }
-    for (let i = 0; i < n; i++) {
-      const v = a[i]!;
-      bits[i] = v & 0x80000000 ? (v ^ 0x80000000) >>> 0 : ~v >>> 0;
-    }
-    return values;
-  }
-}
-
-/**
- * SWD x1e3 between two sets of n images of the same size, per pyramid level and averaged.
- * `onLevel` is called after each level (levels take seconds each at n in the thousands).
- */
-export function swd(a: ImageSet, b: ImageSet, opts: SwdOptions = {}, onLevel?: (done: number, levels: number) => void): SwdResult {
+/** SWD x1e3 between two sets of n images of the same size, per pyramid level and averaged. */
+export async function swd(a: ImageSet, b: ImageSet, opts: SwdOptions = {}, run: SwdRun = {}): Promise<SwdResult> {
   checkImageSet(a, 'swd: first set');
-  return itemAt(swdAgainst(b, [a], opts, onLevel, 'second set'), 0, 'swd result');
+  return itemAt(await swdAgainst(b, [a], opts, { referenceName: 'second set', ...run }), 0, 'swd result');
 }
 
 /**
@@ -416,8 +335,29 @@ export function swd(a: ImageSet, b: ImageSet, opts: SwdOptions = {}, onLevel?: (
  * sorted projections (a generated set and the real-halves baseline are both read against R1:
  * a quarter less work than two `swd` calls, with the same numbers).
  */
-export function swdAgainst(reference: ImageSet, sets: readonly ImageSet[], opts: SwdOptions = {}, onLevel?: (done: number, levels: number) => void, referenceName = 'reference set'): SwdResult[] {
+export async function swdAgainst(reference: ImageSet, sets: readonly ImageSet[], opts: SwdOptions = {}, run: SwdRun = {}): Promise<SwdResult[]> {
   const o: Required<SwdOptions> = { ...SWD_DEFAULTS, ...opts };
+  const sizes = checkSwdInputs(reference, sets, o, run.referenceName ?? 'reference set');
+  const kernel = run.kernel ?? (await sharedSwdKernel());
+  const levels: SwdLevel[][] = sets.map(() => []);
+  const sorter = new ColumnSorter();
+  try {
+    for (const [l, [h, w]] of sizes.entries()) {
+      // The same positions for every set: a set against itself is exactly 0.
+      const positions = patchPositions(o.seed, l, reference.n, o.patchesPerImage, h, w, o.patchSize);
+      const descriptors = [reference, ...sets].map((set) => levelDescriptors(set, sizes.length, l, positions, o.patchesPerImage, o.patchSize));
+      const values = await levelDistances(kernel, sorter, descriptors, o, l);
+      values.forEach((value, k) => itemAt(levels, k, 'set').push({ height: h, width: w, value }));
+      run.onLevel?.(l + 1, sizes.length);
+    }
+  } finally {
+    await sorter.close();
+  }
+  return levels.map((ls) => ({ levels: ls, mean: ls.reduce((s, l) => s + l.value, 0) / ls.length, n: reference.n, seed: o.seed, kernel: kernel.name }));
+}
+
+/** The pyramid's sizes after checking the sets and options; RangeError saying what is wrong otherwise. */
+function checkSwdInputs(reference: ImageSet, sets: readonly ImageSet[], o: Required<SwdOptions>, referenceName: string): [number, number][] {
   checkImageSet(reference, `swd: ${referenceName}`);
   for (const [k, set] of sets.entries()) {
     checkImageSet(set, `swd: set ${k}`);
@@ -427,33 +367,39 @@ export function swdAgainst(reference: ImageSet, sets: readonly ImageSet[], opts:
   if (!Number.isInteger(o.patchSize) || o.patchSize < 1 || o.patchSize % 2 !== 1) throw new RangeError(`swd: expected an odd patch size but received ${o.patchSize}`);
   const sizes = pyramidSizes(reference.height, reference.width, o.minResolution);
   if (sizes.length === 0) throw new RangeError(`swd: images of ${reference.height}x${reference.width} are smaller than the smallest pyramid level (${smallestImageSide(o.minResolution)} px)`);
+  return sizes;
+}
+
+/**
+ * One level: SWD x1e3 of each of descriptors[1..] against descriptors[0], averaged over the
+ * repeats. The worker threads sort one set's projections while this thread projects the next;
+ * one [m, count] array per set is alive at a time (sets + 1 in all).
+ */
+async function levelDistances(kernel: SwdKernel, sorter: ColumnSorter, descriptors: readonly Float32Array[], o: Required<SwdOptions>, level: number): Promise<number[]> {
   const dim = CHANNELS * o.patchSize * o.patchSize;
-  const count = reference.n * o.patchesPerImage;
   const m = o.directionsPerRepeat;
-  const tracks = sets.map((set) => ({ set, levels: [] as SwdLevel[] }));
-  const sorter = new Float32Sorter();
-  const sortColumns = (p: Float32Array): Float32Array => {
-    for (let j = 0; j < m; j++) sorter.sort(p.subarray(j * count, (j + 1) * count));
-    return p;
-  };
-  for (const [l, [h, w]] of sizes.entries()) {
-    // The same positions for every set: a set against itself is exactly 0.
-    const positions = patchPositions(o.seed, l, reference.n, o.patchesPerImage, h, w, o.patchSize);
-    const dRef = levelDescriptors(reference, sizes.length, l, positions, o.patchesPerImage, o.patchSize);
-    const work = tracks.map((track) => ({ track, desc: levelDescriptors(track.set, sizes.length, l, positions, o.patchesPerImage, o.patchSize), sum: 0 }));
-    for (let r = 0; r < o.repeats; r++) {
-      const dirs = swdDirections(o.seed, l, r, dim, m);
-      const pRef = sortColumns(project(dRef, count, dim, dirs, m));
-      for (const item of work) {
-        const p = sortColumns(project(item.desc, count, dim, dirs, m));
-        let total = 0;
-        // `]!` in the hot loop: p and pRef are both [m, count].
-        for (let i = 0; i < m * count; i++) total += Math.abs(p[i]! - pRef[i]!);
-        item.sum += total / (m * count);
-      }
+  const count = itemAt(descriptors, 0, 'reference descriptors').length / dim;
+  const sums = new Float64Array(descriptors.length - 1);
+  for (let r = 0; r < o.repeats; r++) {
+    const dirs = swdDirections(o.seed, level, r, dim, m);
+    const sorted: Promise<Float32Array>[] = [];
+    for (const desc of descriptors) {
+      const job = sorter.sort(await kernel.project(desc, count, dim, dirs, m), m, count);
+      // Observed by Promise.all below; if a later projection throws, close() rejects the queued
+      // sorts, which must not surface as unhandled rejections.
+      job.catch(() => {});
+      sorted.push(job);
     }
-    for (const { track, sum } of work) track.levels.push({ height: h, width: w, value: (sum / o.repeats) * 1e3 });
-    onLevel?.(l + 1, sizes.length);
+    const [reference, ...rest] = await Promise.all(sorted);
+    rest.forEach((p, k) => (sums[k]! += meanAbsDifference(p, reference!)));
   }
-  return tracks.map(({ levels: ls }) => ({ levels: ls, mean: ls.reduce((s, l) => s + l.value, 0) / ls.length, n: reference.n, seed: o.seed }));
+  return Array.from(sums, (s) => (s / o.repeats) * 1e3);
+}
+
+/** mean |a - b| over two arrays of one length. */
+function meanAbsDifference(a: Float32Array, b: Float32Array): number {
+  let total = 0;
+  // `]!` in the hot loop: a and b have one length.
+  for (let i = 0; i < a.length; i++) total += Math.abs(a[i]! - b[i]!);
+  return total / a.length;
 }

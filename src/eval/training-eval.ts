@@ -1,9 +1,9 @@
 import { DatasetReader } from '../data/dataset-file.js';
 import type { StepEndContext, StepHook } from '../train/loop.js';
 import { deriveSeed } from '../util/rng.js';
-import { colourDistance, type ColourDistance } from './colour.js';
 import { datasetSource, engineSource, sampleIndices } from './sources.js';
-import { imageSubset, swd, type ImageSet, type SwdResult } from './swd.js';
+import type { ImageSet } from './swd.js';
+import { realHalves, realHalvesScores, scoreAgainst, type SetScore } from './yardstick.js';
 import { smallestSideWithLevels, swdValidity, SWD_MIN_LEVELS } from './validity.js';
 
 /**
@@ -15,7 +15,7 @@ import { smallestSideWithLevels, swdValidity, SWD_MIN_LEVELS } from './validity.
  *
  * The slices are not withheld from training (the loop trains on every image): the point is a
  * stable yardstick that shows a run improving or collapsing, not a test of memorisation.
- * Values go to metrics.jsonl as {"kind": "eval", "step": N, "swd": ..., "swdBaseline": ...}.
+ * Values go to metrics.jsonl as {"kind": "eval", "step": N, "swd": ..., "swdBaseline": ..., "swdKernel": ...}.
  */
 
 export const DEFAULT_TRAIN_EVAL_N = 200;
@@ -39,7 +39,7 @@ export function createTrainingEvalHook(opts: TrainingEvalOptions): TrainingEvalH
   const n = opts.n ?? DEFAULT_TRAIN_EVAL_N;
   if (!Number.isInteger(every) || every < 1) throw new RangeError(`eval-every must be an integer >= 1, got ${every}`);
   if (!Number.isInteger(n) || n < 2) throw new RangeError(`eval-n must be an integer >= 2, got ${n}`);
-  let real: { dataPath: string; r1: ImageSet; swd: SwdResult; colour: ColourDistance } | null = null;
+  let real: { dataPath: string; r1: ImageSet; baseline: SetScore } | null = null;
 
   return {
     name: TRAIN_EVAL_HOOK,
@@ -56,9 +56,8 @@ export function createTrainingEvalHook(opts: TrainingEvalOptions): TrainingEvalH
           if (!swdValidity(height, width)) throw new RangeError(`--eval-every: SWD needs ${SWD_MIN_LEVELS} pyramid levels, images of at least ${smallestSideWithLevels(SWD_MIN_LEVELS)} px (README, valid range of each metric); ${ctx.run.data.path} holds ${height}x${width}`);
           const source = datasetSource(reader, sampleIndices(reader.count, 2 * count, ctx.run.seed, 'train-eval-real'), ctx.run.data.path);
           const all: ImageSet = { data: await source.read(0, 2 * count), n: 2 * count, height, width };
-          const r1 = imageSubset(all, 0, count);
-          const r2 = imageSubset(all, count, count);
-          real = { dataPath: ctx.run.data.path, r1, swd: swd(r2, r1, { seed: ctx.run.seed }), colour: colourDistance(r2, r1) };
+          const [r1, r2] = realHalves(all, count);
+          real = { dataPath: ctx.run.data.path, r1, baseline: (await realHalvesScores(r1, r2, [], { swd: { seed: ctx.run.seed } })).baseline };
         } finally {
           reader.close();
         }
@@ -66,15 +65,16 @@ export function createTrainingEvalHook(opts: TrainingEvalOptions): TrainingEvalH
       const { r1 } = real;
       const generated = engineSource(ctx.engine, r1.n, deriveSeed(ctx.run.seed, 'train-eval-latents'), `step ${ctx.step}`);
       const gen: ImageSet = { data: await generated.read(0, r1.n), n: r1.n, height: generated.height, width: generated.width };
-      const s = swd(gen, r1, { seed: ctx.run.seed });
-      const c = colourDistance(gen, r1);
+      const { swd: s, colour: c } = await scoreAgainst(r1, gen, { swd: { seed: ctx.run.seed } });
       return {
         swd: s.mean,
-        swdBaseline: real.swd.mean,
+        swdBaseline: real.baseline.swd.mean,
         swdLevels: s.levels.map((l) => l.value.toFixed(2)).join(' '),
         colour: c.value,
-        colourBaseline: real.colour.value,
+        colourBaseline: real.baseline.colour.value,
         n: r1.n,
+        // Which kernel projected (onnxruntime, or the JS loop where it cannot load): swd-kernel.ts.
+        swdKernel: s.kernel,
         seconds: (performance.now() - started) / 1000,
       };
     },

@@ -20,7 +20,7 @@ export interface CheckWeightsOptions {
   hint?: string;
 }
 
-export function expectedParameters(spec: ArchitectureSpec, network?: NetworkName): ParamInfo[] {
+function expectedParameters(spec: ArchitectureSpec, network?: NetworkName): ParamInfo[] {
   return network ? parameterList(spec, network) : allParameters(spec);
 }
 

@@ -109,7 +109,7 @@ export function layerInfos(spec: ArchitectureSpec, network: NetworkName): LayerI
 }
 
 /** K, the number of attributes of a conditional spec; label layers in an unconditional spec are an error. */
-export function labelCount(spec: ArchitectureSpec, where = 'the spec'): number {
+function labelCount(spec: ArchitectureSpec, where = 'the spec'): number {
   const k = spec.conditioning?.attributes.length ?? 0;
   if (k === 0) throw new CelebaGanError('E_SPEC', `${where} needs attribute labels, but the spec has no conditioning attributes`);
   return k;

@@ -50,7 +50,7 @@ export interface LabelRowTable {
 }
 
 /** Hex digits per row of K attributes. */
-export function hexDigitsPerRow(k: number): number {
+function hexDigitsPerRow(k: number): number {
   return Math.ceil(k / 4);
 }
 

@@ -11,7 +11,7 @@ import protobuf from 'protobufjs';
  * onnx/onnx.proto3 in the ONNX repository; fields we never write are left out (protobuf skips
  * unknown fields when reading a model written by another tool).
  */
-export const ONNX_PROTO_SUBSET = `
+const ONNX_PROTO_SUBSET = `
 syntax = "proto3";
 package onnx;
 

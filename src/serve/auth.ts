@@ -10,17 +10,17 @@ import { errorBody } from './errors.js';
  * server then sets an HttpOnly, SameSite=Strict cookie carrying the same token.
  */
 
-export const TOKEN_COOKIE = 'celeba_gan_token';
+const TOKEN_COOKIE = 'celeba_gan_token';
 
 /** Constant time whatever the lengths: both sides are hashed to 32 bytes first. */
-export function tokenMatches(given: string, token: string): boolean {
+function tokenMatches(given: string, token: string): boolean {
   const a = createHash('sha256').update(given).digest();
   const b = createHash('sha256').update(token).digest();
   return timingSafeEqual(a, b);
 }
 
 /** The token a request carries: `Authorization: Bearer T`, the page's cookie, or `?access_token=T`. */
-export function presentedToken(headers: Record<string, string | string[] | undefined>, query: unknown): string | undefined {
+function presentedToken(headers: Record<string, string | string[] | undefined>, query: unknown): string | undefined {
   const auth = headers.authorization;
   if (typeof auth === 'string') {
     const m = /^Bearer[ ]+(\S+)\s*$/i.exec(auth);

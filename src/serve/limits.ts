@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { UsageError } from '../errors.js';
 
 /**
@@ -56,4 +57,15 @@ export function checkCost(what: string, pixels: number, kind: EncodedKind, maxPi
   throw new UsageError('E_COST_LIMIT', `${what} needs ${pixels} pixels encoded as ${kind}${weighed}, over this server's limit of ${maxPixels} (--max-pixels)`, {
     hint: `Ask for fewer faces, frames or a smaller upscale${kind === 'gif' || kind === 'webp-animated' ? ', or format=png for a strip' : ''}; or start \`celeba-gan serve\` with --max-pixels ${cost} or more.`,
   });
+}
+
+/**
+ * onnxruntime intra-op threads unless --threads says otherwise: all the cores. The model runs in
+ * its own thread (src/inference/worker-session.ts), so while a batch computes the HTTP thread
+ * only waits, and a second onnxruntime thread nearly doubles a wide model's speed. Between
+ * batches the HTTP work needs the cores back, so serve also turns off the pool threads' spinning
+ * (they would otherwise busy-wait for the next run). docs/benchmarks.md has the measurements.
+ */
+export function defaultServeThreads(cores = availableParallelism()): number {
+  return Math.max(1, cores);
 }

@@ -12,7 +12,7 @@ function octal(value: number, width: number): string {
 }
 
 /** The 512-byte header of a file `name` of `size` bytes. */
-export function tarHeader(name: string, size: number): Buffer {
+function tarHeader(name: string, size: number): Buffer {
   const nameBytes = Buffer.from(name, 'utf8');
   if (nameBytes.length > 100) throw new RangeError(`tar: the name ${name} is longer than 100 bytes`);
   const h = Buffer.alloc(BLOCK);
@@ -32,7 +32,7 @@ export function tarHeader(name: string, size: number): Buffer {
 }
 
 /** Zeros that round a file of `size` bytes up to whole blocks. */
-export function tarPadding(size: number): Buffer {
+function tarPadding(size: number): Buffer {
   return Buffer.alloc((BLOCK - (size % BLOCK)) % BLOCK);
 }
 

@@ -32,7 +32,7 @@ export const CHECKPOINT_FORMAT_VERSION = 1;
 export const WEIGHTS_FILE = 'weights.safetensors';
 export const OPTIMIZER_FILE = 'optimizer.safetensors';
 export const MANIFEST_FILE = 'manifest.json';
-export const CHECKPOINTS_DIR = 'checkpoints';
+const CHECKPOINTS_DIR = 'checkpoints';
 
 export interface CheckpointManifest {
   format: 'celeba-gan-checkpoint';

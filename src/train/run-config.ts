@@ -17,7 +17,7 @@ import { packageVersion } from '../version.js';
  */
 
 export const RUN_FORMAT_VERSION = 1;
-export const RUN_FILE = 'run.json';
+const RUN_FILE = 'run.json';
 
 export interface DataRef {
   /** As given when the run was created (relative paths stay relative). */
@@ -58,7 +58,7 @@ export function newRunConfig(run: NewRun): RunConfig {
   return { format: 'celeba-gan-run', formatVersion: RUN_FORMAT_VERSION, packageVersion: packageVersion(), preset: run.spec.preset, width: run.spec.width, ...run };
 }
 
-export function runConfigPath(runDir: string): string {
+function runConfigPath(runDir: string): string {
   return join(runDir, RUN_FILE);
 }
 

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEMO_RECIPE, demoSpec } from '../../src/cli/demo.js';
+import { DEMO_RECIPE, demoSpec } from '../../src/config/demo.js';
 import { buildSpec } from '../../src/config/presets.js';
 import { META } from '../../src/onnx/metadata.js';
 import { decodeModel } from '../../src/onnx/onnx-proto.js';
@@ -41,6 +41,8 @@ test('demo: EMA generator exported and gridded; SWD and colour distance at the f
   // lifts the baseline: 2.85x measured with SWD's two levels at 28 px.)
   assert.ok(first[1]! > 2.4, `first sample at ${first[1]}x baseline`);
   assert.ok(Number.isFinite(ema[0]));
+  // Where the time after training goes: all SWD in one pass (the baseline computed once), then export and faces.
+  assert.match(r.stdout, /time {3}data \d+\.\d s, training \d+ s, then \d+\.\d s: SWD \+ colour \d+\.\d s \(onnxruntime \(MLAS Gemm, cpu\)\), export \d+\.\d s, faces \d+\.\d s/);
   const model = decodeModel(readFileSync(join(out, 'models', 'demo-seed28.onnx')));
   const meta = Object.fromEntries(model.metadata_props.map((p) => [p.key, p.value]));
   assert.equal(meta[META.weights], 'ema');

@@ -66,6 +66,20 @@ describe('celeba-gan eval', () => {
     assert.match(r.stdout, /faceres KID and FID: not meaningful below 64 px/);
     assert.match(r.stdout, /faces detected: not meaningful below 64 px/);
     assert.doesNotMatch(r.stdout, /KID x1000/);
+    assert.match(r.stdout, /512 directions, seed 0; projections on onnxruntime \(MLAS Gemm, cpu\)/);
+  });
+
+  it('--swd-kernel js projects on the JS loop, says so, and gives the numbers onnxruntime gives', async () => {
+    const run = async (kernel: string) => {
+      const r = await cli('eval', '--model', 'models/tiny.onnx', '--real', 'data/synthetic-28.cgds', '--n', '6', '--json', '--swd-kernel', kernel);
+      assert.equal(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout);
+    };
+    const [js, onnx] = [await run('js'), await run('onnxruntime')];
+    assert.equal(js.swd.kernel, 'JavaScript loop (asked for)');
+    assert.deepEqual([js.swd.value.kernel, onnx.swd.value.kernel], ['js', 'onnxruntime']);
+    // The same float32 products summed in another order (swd.test.ts: the NumPy reference's tolerance).
+    assert.ok(Math.abs(js.swd.value.mean - onnx.swd.value.mean) < 1e-4 * js.swd.value.mean, `${js.swd.value.mean} vs ${onnx.swd.value.mean}`);
   });
 
   it('compares two folders of images: eval --generated <folder> --real <folder>', async () => {
@@ -94,6 +108,7 @@ describe('celeba-gan eval', () => {
       ['an unknown feature space', ['--features', 'clip'], 2, /E_BAD_ARGUMENT.*Unsupported features "clip" of type string\. Should be one of: faceres, inception, none/],
       ['an unknown detector', ['--detector', 'yolo'], 2, /Should be one of: tiny, none/],
       ['--n below 2', ['--n', '1'], 2, /Expected integer >= 2 for n but received 1 of type number/],
+      ['an unknown SWD kernel', ['--swd-kernel', 'blas'], 2, /E_BAD_ARGUMENT.*Unsupported swd-kernel "blas" of type string\. Should be one of: auto, onnxruntime, js/],
       ['a missing data set file', ['--real', 'data/nope.cgds'], 2, /E_EVAL_INPUT_MISSING.*--real data\/nope\.cgds does not exist/],
     ];
     for (const [what, args, code, message] of table) {

@@ -44,7 +44,7 @@ describe('colour distance', () => {
     assert.ok(colourDistance(a, a).value < 1e-9);
   });
 
-  it('catches the global colour shift that SWD is blind to, and grows with it', () => {
+  it('catches the global colour shift that SWD is blind to, and grows with it', async () => {
     const n = 60;
     const r1 = faces(1, n, 28);
     const r2 = faces(1, n, 28, n);
@@ -53,8 +53,8 @@ describe('colour distance', () => {
     for (let k = 1; k < shifted.length; k++) assert.ok(shifted[k]! > shifted[k - 1]!, `shift ladder ${shifted.join(' < ')}`);
     assert.ok(shifted[3]! > 3 * base, `a shift of ±24 (${shifted[3]}) should stand far above the real-halves baseline ${base}`);
     // SWD of the most shifted set stays near its own baseline: it normalises colour away.
-    const swdBase = swd(r2, r1).mean;
-    const swdShift = swd(colourShift(r2, [24, 0, -24]), r1).mean;
+    const swdBase = (await swd(r2, r1)).mean;
+    const swdShift = (await swd(colourShift(r2, [24, 0, -24]), r1)).mean;
     assert.ok(swdShift < 1.3 * swdBase, `SWD ${swdShift} vs baseline ${swdBase}`);
   });
 
@@ -77,16 +77,16 @@ describe('real-halves baseline', () => {
     assert.deepEqual(b.data, real.data.subarray(4 * bytes, 8 * bytes));
   });
 
-  it('reads the generated set and the baseline against the same first half R1', () => {
+  it('reads the generated set and the baseline against the same first half R1', async () => {
     const real = faces(3, 16, 28);
     const generated = faces(4, 8, 28);
-    const r = yardstick(generated, real);
+    const r = await yardstick(generated, real);
     assert.equal(r.n, 8);
-    const base = realHalvesBaseline(real);
+    const base = await realHalvesBaseline(real);
     assert.equal(r.swd.baseline.mean, base.swd.mean);
     assert.equal(r.colour.baseline.value, base.colour.value);
     // The first half of the real set as "generated" is the same images as R1: exactly 0.
-    assert.equal(yardstick(realHalves(real)[0], real).swd.value.mean, 0);
+    assert.equal((await yardstick(realHalves(real)[0], real)).swd.value.mean, 0);
   });
 
   describe('BAD CALL', () => {

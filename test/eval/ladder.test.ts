@@ -25,10 +25,10 @@ import { photoLadder, syntheticLadder, type Ladder } from './ladder.js';
 
 type Scores = Record<LadderRung, number>;
 
-function scores(ladder: Ladder, metric: 'swd' | 'colour'): Scores {
+async function scores(ladder: Ladder, metric: 'swd' | 'colour'): Promise<Scores> {
   const sets = [ladder.r2, ...ladder.rungs.map((r) => r.set)];
   const names = ['baseline', ...ladder.rungs.map((r) => r.name)] as LadderRung[];
-  const values = metric === 'swd' ? swdAgainst(ladder.r1, sets).map((r) => r.mean) : sets.map((s) => colourDistance(s, ladder.r1).value);
+  const values = metric === 'swd' ? (await swdAgainst(ladder.r1, sets)).map((r) => r.mean) : sets.map((s) => colourDistance(s, ladder.r1).value);
   return Object.fromEntries(names.map((name, k) => [name, values[k]!])) as Scores;
 }
 
@@ -64,14 +64,14 @@ describe('validation ladder: SWD wherever it is offered, and the colour check', 
       const full = validity.ranks === 'full';
       it(`${kind} at ${size} px (${validity.levels} levels): SWD holds ${full ? 'the whole ladder' : 'the ladder but for the checkerboard against noise'}; the colour check sees what changes colour`, async () => {
         const ladder = await make(size);
-        const s = scores(ladder, 'swd');
+        const s = await scores(ladder, 'swd');
         assert.ok(Math.abs(s['same distribution'] - s.baseline) < 0.3 * s.baseline, `SWD same distribution ${s['same distribution']} vs baseline ${s.baseline}`);
         increasing(s, swdRankedRungs(validity), `SWD ${ladder.name}`);
         // The checkerboard's measured place where it is not ranked: above blur, below flat grey.
         if (!full) increasing(s, ['blur σ2', 'checkerboard ±24', 'flat grey'], `SWD ${ladder.name} (checkerboard)`);
         assert.ok(s['blur σ1'] > Math.max(s.baseline, s['same distribution']), `SWD blur σ1 ${s['blur σ1']} should be above the baseline ${s.baseline} and the same distribution ${s['same distribution']}`);
 
-        const c = scores(ladder, 'colour');
+        const c = await scores(ladder, 'colour');
         // Noise and flat grey replace the colours: far above the baseline, in order.
         increasing(c, ['baseline', 'uniform noise', 'flat grey'], `colour ${ladder.name}`);
         assert.ok(c['uniform noise'] > 5 * c.baseline, `colour: uniform noise ${c['uniform noise']} vs baseline ${c.baseline}`);
@@ -84,9 +84,9 @@ describe('validation ladder: SWD wherever it is offered, and the colour check', 
     }
   }
 
-  it('16 px (one pyramid level, the raw image): the checkerboard ranks below blur, so SWD is not offered there', () => {
+  it('16 px (one pyramid level, the raw image): the checkerboard ranks below blur, so SWD is not offered there', async () => {
     const ladder = syntheticLadder(16, N);
-    const s = scores(ladder, 'swd');
+    const s = await scores(ladder, 'swd');
     assert.ok(s['checkerboard ±24'] < s['blur σ2'], `checkerboard ${s['checkerboard ±24']} vs blur σ2 ${s['blur σ2']}`);
     const source = (label: string): ImageSource => ({ label, count: 100, height: 16, width: 16, read: () => Promise.reject(new Error('not read')) });
     assert.throws(() => checkSources(source('generated'), source('real'), 10), { code: 'E_EVAL_TOO_SMALL', message: /needs 2 pyramid levels \(images of at least 23 px\)/ });

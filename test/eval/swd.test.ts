@@ -10,6 +10,8 @@ import { Rng } from '../../src/util/rng.js';
 import { Float32Sorter, laplacianPyramid, patchPositions, pyramidSizes, swd, swdAgainst, swdDirections, SWD_DEFAULTS, type ImageSet } from '../../src/eval/swd.js';
 import { NUMPY, PYTHON, referenceSkip } from '../support/references.js';
 import { assertWithin } from '../support/tensors.js';
+import { ColumnSorter } from '../../src/eval/column-sort.js';
+import { openSwdKernel, parseSwdKernel, SWD_KERNELS, type SwdKernel, type SwdKernelName } from '../../src/eval/swd-kernel.js';
 
 // The NumPy port of ProGAN's SWD; where NumPy is missing, test/support/references.ts decides.
 const skipReference = referenceSkip(NUMPY);
@@ -80,57 +82,94 @@ function reference(a: ImageSet, b: ImageSet, name: string, seed = 0): number[] {
   return JSON.parse(r.stdout) as number[];
 }
 
+/** Both projection kernels, opened once for the file (the onnxruntime one must start here: it is a dependency). */
+const kernels: Record<SwdKernelName, SwdKernel> = { onnxruntime: await openSwdKernel('onnxruntime'), js: await openSwdKernel('js') };
+after(() => Promise.all(Object.values(kernels).map((k) => k.dispose())));
+
+// Projections are float32 products summed in another order than NumPy's (MLAS with fused
+// multiply-adds, or the JS loop in float64): a few float32 ulps per projection, about 1e-6 of an
+// SWD; 1e-4 leaves room without hiding a wrong pyramid, patch or direction (those move it by %).
+const RELATIVE_TOLERANCE = 1e-4;
+
 describe('SWD (ProGAN, Karras et al. 2018)', () => {
   for (const [size, levels] of [[28, 2], [32, 2], [64, 3]] as const) {
-    it(`matches the NumPy port of ProGAN's sliced_wasserstein.py at ${size} px (${levels} pyramid level${levels > 1 ? 's' : ''})`, { skip: skipReference }, () => {
-      const n = size === 64 ? 8 : 16;
-      const a = faces(1, n, size);
-      const pairs: [string, ImageSet][] = [['other faces', faces(2, n, size)], ['blurred', boxBlur(a)]];
-      for (const [label, b] of pairs) {
-        const ours = swd(a, b);
-        const ref = reference(a, b, `${size}-${label.replace(' ', '-')}`);
-        assert.equal(ours.levels.length, levels);
-        assert.equal(ref.length, levels);
-        ours.levels.forEach((l, i) => {
-          const rel = Math.abs(l.value - ref[i]!) / ref[i]!;
-          assertWithin(`SWD~NumPy ${size} px ${label} level ${i} (relative)`, rel, 1e-4, `${size} px, ${label}, level ${i}: ours ${l.value} vs reference ${ref[i]} (relative ${rel})`);
-        });
-        assert.ok(ours.mean > 1, `${label}: SWD ${ours.mean} should be clearly above 0`);
-      }
-    });
+    for (const kernel of Object.values(kernels)) {
+      it(`matches the NumPy port of ProGAN's sliced_wasserstein.py at ${size} px (${levels} pyramid level${levels > 1 ? 's' : ''}), projections on ${kernel.name}`, { skip: skipReference }, async () => {
+        const n = size === 64 ? 8 : 16;
+        const a = faces(1, n, size);
+        const pairs: [string, ImageSet][] = [['other faces', faces(2, n, size)], ['blurred', boxBlur(a)]];
+        for (const [label, b] of pairs) {
+          const ours = await swd(a, b, {}, { kernel });
+          assert.equal(ours.kernel, kernel.name);
+          const ref = reference(a, b, `${size}-${label.replace(' ', '-')}`);
+          assert.equal(ours.levels.length, levels);
+          assert.equal(ref.length, levels);
+          ours.levels.forEach((l, i) => {
+            const rel = Math.abs(l.value - ref[i]!) / ref[i]!;
+            assertWithin(`SWD~NumPy ${size} px ${label} level ${i} on ${kernel.name} (relative)`, rel, RELATIVE_TOLERANCE, `${size} px, ${label}, level ${i}: ours ${l.value} vs reference ${ref[i]} (relative ${rel})`);
+          });
+          assert.ok(ours.mean > 1, `${label}: SWD ${ours.mean} should be clearly above 0`);
+        }
+      });
+    }
   }
 
-  it('is exactly 0 for a set against itself, and symmetric', () => {
+  it('gives the same numbers on onnxruntime and on the JS loop, and exactly 0 for a set against itself on each', async () => {
+    const a = faces(13, 24, 28);
+    const b = boxBlur(faces(14, 24, 28));
+    const [onOrt, onJs] = [await swd(a, b, {}, { kernel: kernels.onnxruntime }), await swd(a, b, {}, { kernel: kernels.js })];
+    assert.deepEqual([onOrt.kernel, onJs.kernel], ['onnxruntime', 'js']);
+    onOrt.levels.forEach((l, i) => {
+      const js = onJs.levels[i]!.value;
+      assert.ok(Math.abs(l.value - js) < RELATIVE_TOLERANCE * js, `level ${i}: onnxruntime ${l.value} vs JS ${js}`);
+    });
+    for (const kernel of Object.values(kernels)) assert.equal((await swd(a, a, {}, { kernel })).mean, 0, kernel.name);
+  });
+
+  it('uses onnxruntime when no kernel is given (auto), and says so', async () => {
+    const a = faces(15, 4, 28);
+    assert.equal((await swd(a, faces(16, 4, 28))).kernel, 'onnxruntime');
+    const auto = await openSwdKernel('auto');
+    try {
+      assert.equal(auto.name, 'onnxruntime');
+      assert.match(auto.description, /onnxruntime/);
+    } finally {
+      await auto.dispose();
+    }
+  });
+
+  it('is exactly 0 for a set against itself, and symmetric', async () => {
     const a = faces(3, 8, 32);
     const b = faces(4, 8, 32);
-    assert.equal(swd(a, a).mean, 0);
-    const ab = swd(a, b).mean;
-    const ba = swd(b, a).mean;
+    assert.equal((await swd(a, a)).mean, 0);
+    const ab = (await swd(a, b)).mean;
+    const ba = (await swd(b, a)).mean;
     assert.ok(Math.abs(ab - ba) < 1e-9 * ab, `${ab} vs ${ba}`);
   });
 
-  it('swdAgainst reads several sets against one reference with exactly the numbers of separate swd calls', () => {
+  it('swdAgainst reads several sets against one reference with exactly the numbers of separate swd calls', async () => {
     const r = faces(10, 6, 32);
     const a = faces(11, 6, 32);
     const b = boxBlur(faces(12, 6, 32));
-    const [ra, rb] = swdAgainst(r, [a, b], { seed: 2 });
-    assert.deepEqual(ra, swd(a, r, { seed: 2 }));
-    assert.deepEqual(rb, swd(b, r, { seed: 2 }));
+    const [ra, rb] = await swdAgainst(r, [a, b], { seed: 2 });
+    assert.deepEqual(ra, await swd(a, r, { seed: 2 }));
+    assert.deepEqual(rb, await swd(b, r, { seed: 2 }));
   });
 
-  it('is reproducible: the same seed gives the same number, another seed a different one', () => {
+  it('is reproducible: the same seed gives the same number, another seed a different one', async () => {
     const a = faces(5, 8, 28);
     const b = faces(6, 8, 28);
-    assert.equal(swd(a, b, { seed: 3 }).mean, swd(a, b, { seed: 3 }).mean);
-    assert.notEqual(swd(a, b, { seed: 3 }).mean, swd(a, b, { seed: 4 }).mean);
+    const mean = async (seed: number): Promise<number> => (await swd(a, b, { seed })).mean;
+    assert.equal(await mean(3), await mean(3));
+    assert.notEqual(await mean(3), await mean(4));
   });
 
-  it('ignores a global colour shift (per-channel normalisation), as the paper intends', () => {
+  it('ignores a global colour shift (per-channel normalisation), as the paper intends', async () => {
     const a = faces(7, 8, 28);
     const shifted = { ...a, data: a.data.map((v) => Math.min(255, v + 20)) };
     const other = faces(8, 8, 28);
     // Clipping at 255 changes a few pixels; the shift itself is normalised away.
-    assert.ok(swd(a, shifted).mean < 0.25 * swd(a, other).mean);
+    assert.ok((await swd(a, shifted)).mean < 0.25 * (await swd(a, other)).mean);
   });
 
   it("halves to the coarsest level nearest 16 px: ProGAN's `while res >= 16` at powers of two, 28 px over 14", () => {
@@ -170,20 +209,44 @@ describe('SWD (ProGAN, Karras et al. 2018)', () => {
     }
   });
 
+  it('sorts every column of a [m, count] array in worker threads, as Float32Array.prototype.sort does', async () => {
+    const rng = new Rng(12, 'columns');
+    const [m, count] = [5, 1001];
+    const values = rng.fillNormal(new Float32Array(m * count));
+    const sorter = new ColumnSorter(2);
+    try {
+      // A view into a larger buffer is copied; an array owning its buffer moves to the worker.
+      const view = new Float32Array(m * count + 1);
+      view.set(values, 1);
+      const moved = values.slice();
+      const sorted = await Promise.all([sorter.sort(view.subarray(1), m, count), sorter.sort(values.map((v) => -v), m, count), sorter.sort(moved, m, count)]);
+      assert.equal(view.length, m * count + 1, 'a view is not taken');
+      assert.equal(moved.length, 0, 'an owned array moves to the worker');
+      for (let j = 0; j < m; j++) assert.deepEqual(sorted[0].subarray(j * count, (j + 1) * count), values.slice(j * count, (j + 1) * count).sort(), `column ${j}`);
+      assert.deepEqual(sorted[2], sorted[0]);
+      assert.notDeepEqual(sorted[1], sorted[0]);
+    } finally {
+      await sorter.close();
+    }
+  });
+
   describe('BAD CALL', () => {
     const a = faces(1, 2, 28);
-    it('ERROR PATH - sets of different n', () => {
-      assert.throws(() => swd(a, faces(1, 3, 28)), { name: 'RangeError', message: /same number of images \(received 2 and 3\)/ });
+    it('ERROR PATH - sets of different n', async () => {
+      await assert.rejects(() => swd(a, faces(1, 3, 28)), { name: 'RangeError', message: /same number of images \(received 2 and 3\)/ });
     });
-    it('ERROR PATH - sets of different size', () => {
-      assert.throws(() => swd(a, faces(1, 2, 32)), { name: 'RangeError', message: /28x28 and 32x32/ });
+    it('ERROR PATH - sets of different size', async () => {
+      await assert.rejects(() => swd(a, faces(1, 2, 32)), { name: 'RangeError', message: /28x28 and 32x32/ });
     });
-    it('ERROR PATH - images below 12 px (16 / sqrt 2)', () => {
+    it('ERROR PATH - images below 12 px (16 / sqrt 2)', async () => {
       const tiny = faces(1, 2, 11);
-      assert.throws(() => swd(tiny, tiny), { name: 'RangeError', message: /smaller than the smallest pyramid level \(12 px\)/ });
+      await assert.rejects(() => swd(tiny, tiny), { name: 'RangeError', message: /smaller than the smallest pyramid level \(12 px\)/ });
     });
-    it('ERROR PATH - a buffer that does not hold n images', () => {
-      assert.throws(() => swd({ ...a, data: a.data.subarray(1) }, a), { name: 'RangeError', message: /need 4704 bytes but received 4703/ });
+    it('ERROR PATH - an unknown kernel name', () => {
+      assert.throws(() => parseSwdKernel('blas'), { name: 'UsageError', code: 'E_BAD_ARGUMENT', message: `Unsupported swd-kernel "blas" of type string. Should be one of: ${SWD_KERNELS.join(', ')}` });
+    });
+    it('ERROR PATH - a buffer that does not hold n images', async () => {
+      await assert.rejects(() => swd({ ...a, data: a.data.subarray(1) }, a), { name: 'RangeError', message: /need 4704 bytes but received 4703/ });
     });
   });
 });

@@ -6,7 +6,7 @@ import { rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { defaultServeThreads } from '../../src/cli/serve.js';
+import { defaultServeThreads } from '../../src/serve/limits.js';
 import { checkBindSafety, isLoopback } from '../../src/serve/auth.js';
 import { cli } from '../support/in-process.js';
 import { tempDir, writeTinyModel } from '../inference/fixtures.js';

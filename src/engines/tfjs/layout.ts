@@ -10,7 +10,7 @@ import type { ParamInfo } from '../../model/shapes.js';
  * Both 4-D conversions are the same permutation, [2, 3, 1, 0]; its inverse is [3, 2, 0, 1].
  */
 
-export function layerKindOf(p: ParamInfo): 'matrix' | 'kernel' | 'vector' {
+function layerKindOf(p: ParamInfo): 'matrix' | 'kernel' | 'vector' {
   if (p.shape.length === 2) return 'matrix';
   if (p.shape.length === 4) return 'kernel';
   return 'vector';

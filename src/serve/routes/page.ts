@@ -14,7 +14,7 @@ function packageRoot(): string {
   return root;
 }
 
-export function pageDirs(): { public: string; compiled: string } {
+function pageDirs(): { public: string; compiled: string } {
   const root = packageRoot();
   return Object.freeze({
     /** index.html, style.css */
