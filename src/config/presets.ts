@@ -15,7 +15,7 @@ function scaleChannels(channels: number, width: number): number {
 }
 
 /**
- * seed28: the 2018 TensorFlow CelebA DCGAN exactly (shared/SEED-NOTES.md).
+ * seed28: the 2018 TensorFlow CelebA DCGAN exactly (docs/architecture.md lists its numbers).
  * TF1 defaults where the notebook relied on them: glorot-uniform kernels, biased convolutions,
  * batch norm momentum 0.99 and epsilon 0.001, Adam epsilon 1e-8.
  */
