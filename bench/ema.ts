@@ -70,7 +70,7 @@ const recipe = {
 };
 
 /**
- * The demo's spec, with the experiments README's bench:ema notes measured against it (none kept
+ * The demo's spec, with the experiments docs/research/demo-recipe.md measured against it (none kept
  * in the recipe): generator dropout rate (0 removes the layers), the discriminator at another
  * width, the kernel of the generator's stride-2 transposed convolutions.
  */

@@ -5,7 +5,7 @@
  *   real halves (the baseline) | same distribution | blur σ1 | blur σ2 | checkerboard ±24 |
  *   uniform noise | flat grey | colour cast ±24 (what the colour check is for)
  * each against R1, with SWD per pyramid level and what src/eval/validity.ts says SWD ranks at
- * that size. Prints a markdown table per set (README's "Valid range of each metric" table comes
+ * that size. Prints a markdown table per set (docs/eval.md's "Valid range of each metric" table comes
  * from here). With --face-metrics it adds faceres KID/FID and the detection rate (slow on the
  * wasm backend), which is how their failure at 64 px was measured.
  *

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # npm run check:gpu [-- options] — the CUDA checks, in one command, on a machine with an NVIDIA GPU
-# and a Python PyTorch built with CUDA (README, "GPUs"). Prepare once where node and
+# and a Python PyTorch built with CUDA (docs/gpu.md). Prepare once where node and
 # node_modules exist: npm run check:gpu:prepare (fills .gpu/).
 #
 #   1. node: the one on PATH, else unpacked from .gpu/node.tar.xz

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # npm run check:gpu:prepare — fills .gpu/ (ignored by git) with what `npm run check:gpu` needs on a
 # GPU machine that has only the working tree, Python with a CUDA PyTorch, a C++ toolchain and no
-# network (see README, "GPUs"):
+# network (see docs/gpu.md):
 #   .gpu/node.tar.xz          this machine's node binary (bin/node), its headers (include/node,
 #                             without OpenSSL's, for node-gyp --nodedir) and npm with its node-gyp
 #                             (lib/node_modules/npm): unpacked there only when node is missing

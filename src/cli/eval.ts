@@ -135,7 +135,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       .option('inception', { type: 'string', describe: 'Inception-v3 ONNX file for the standard FID (never downloaded)' })
       .option('inception-range', { type: 'string', default: '0,1', describe: `Pixel range the Inception file expects: ${INCEPTION_RANGES.join(' | ')}` })
       .option('detector', { type: 'string', default: 'tiny', describe: `Face detector for the detection rate (only with --face-metrics): ${DETECTORS.join(', ')}` })
-      .option('face-metrics', { type: 'boolean', default: false, describe: 'Also print faceres KID/FID and the detection rate, which do not rank images in order (meaningless below 64 px; README)' })
+      .option('face-metrics', { type: 'boolean', default: false, describe: 'Also print faceres KID/FID and the detection rate, which do not rank images in order (meaningless below 64 px; docs/eval.md)' })
       .option('seed', { type: 'number', default: DEFAULT_EVAL_SEED, describe: 'Seed of the latents, the image samples, SWD\'s patches and directions, and the KID subsets' })
       .option('json', { type: 'boolean', default: false, describe: 'Print the report as JSON (for scripts)' })
       .option('provider', { type: 'string', default: 'auto', describe: `onnxruntime provider for a generator: ${PROVIDER_NAMES.join(', ')}` })

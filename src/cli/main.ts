@@ -25,7 +25,7 @@ function buildParser(argv: string[]): Argv {
     .example('$0 train', 'train on the newest data set in data/')
     .example('$0 export --onnx', 'export the newest run in runs/ to models/')
     .example('$0 generate --n 1000', 'write 1000 faces with the newest model in models/')
-    .epilogue('Each command has its own --help with examples. Docs: README.md')
+    .epilogue('Each command has its own --help with examples. Docs: README.md and docs/')
     .option('verbose', { type: 'boolean', default: false, describe: 'Show stack traces and extra detail' })
     .strict()
     .middleware(rejectEmptyPaths)

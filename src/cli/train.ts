@@ -245,7 +245,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('dist-backend', { type: 'string', choices: [...DIST_BACKENDS], describe: 'Data-parallel: auto (NCCL on CUDA when built in, else Gloo) | gloo | nccl' })
       .example('$0 train --ema 0', 'keep no EMA generator (samples and export use the raw weights)')
       .example('$0 train --engine torch --nproc 2 --batch-size 32', 'data-parallel on 2 local ranks: global batch 64')
-      .example('python3 -m torch.distributed.run --nproc_per_node 2 --no_python celeba-gan train --engine torch --out runs/ddp --seed 1', 'the same under torchrun (also PyTorchJob, SLURM: README)'),
+      .example('python3 -m torch.distributed.run --nproc_per_node 2 --no_python celeba-gan train --engine torch --out runs/ddp --seed 1', 'the same under torchrun (also PyTorchJob, SLURM: docs/distributed.md)'),
   handler: async (argv) => {
     const flags = checkFlags(argv);
     const screen = new Screen();

@@ -31,7 +31,7 @@ export function dropoutMasks(spec: ArchitectureSpec, seed: number, step: number,
     const mask = new Float32Array(n * size);
     if (rate === 0.5) {
       // One random bit per unit (32 per draw) instead of one draw per unit: the seed preset's
-      // masks are large, and their cost matters next to a GPU step (README has the figures).
+      // masks are large, and their cost matters next to a GPU step (docs/benchmarks.md has the figures).
       for (let i = 0; i < mask.length; i += 32) {
         let bits = rng.nextU32();
         const end = Math.min(mask.length, i + 32);

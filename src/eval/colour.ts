@@ -16,7 +16,7 @@ import { CHANNELS, checkImageSet, type ImageSet } from './swd.js';
  *   256-bin histogram distance is dominated by sampling noise at small n.
  *
  * It measures colour, not structure: a strong blur lowers contrast and so moves it more than a
- * fine checkerboard does. README gives its valid range.
+ * fine checkerboard does. docs/eval.md gives its valid range.
  */
 
 export interface ColourDistance {

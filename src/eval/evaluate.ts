@@ -23,7 +23,7 @@ import { COLOUR_CHECK_NOTE, smallestSideWithLevels, swdValidity, SWD_MIN_LEVELS,
  *   ceiling (KID of flat grey images: what a generator that learned nothing scores).
  * - The face-detection rate of the tiny face detector.
  * faceres and the detector are not meaningful below 64 px, and from 64 px they fail the
- * validation ladder (README: "Valid range of each metric"): the report says so instead of giving
+ * validation ladder (docs/eval.md: "Valid range of each metric"): the report says so instead of giving
  * a number, unless `faceMetrics` asks for them anyway.
  *
  * The real source holds at least 2n images: R1 = its first n, R2 = the next n.
@@ -31,8 +31,8 @@ import { COLOUR_CHECK_NOTE, smallestSideWithLevels, swdValidity, SWD_MIN_LEVELS,
 
 export const FACE_METRICS_MIN_SIZE = 64;
 export const NOT_MEANINGFUL = `not meaningful below ${FACE_METRICS_MIN_SIZE} px`;
-/** From 64 px up they are not meaningless, but they do not hold the validation ladder either (README). */
-export const NOT_VALIDATED = 'not validated: does not rank blur, checkerboard, noise and flat grey in order at 64 px (README)';
+/** From 64 px up they are not meaningless, but they do not hold the validation ladder either (docs/eval.md). */
+export const NOT_VALIDATED = 'not validated: does not rank blur, checkerboard, noise and flat grey in order at 64 px (docs/eval.md)';
 
 export interface EvalProgress {
   phase: 'real' | 'generated' | 'swd' | 'features' | 'detector';
@@ -52,7 +52,7 @@ export interface EvaluateOptions {
   /** faceres or Inception; null/undefined: no KID/FID. */
   extractor?: FeatureExtractor | null;
   detector?: FaceDetector | null;
-  /** Compute faceres KID/FID and the detection rate anyway (they do not rank images in order; README). */
+  /** Compute faceres KID/FID and the detection rate anyway (they do not rank images in order; docs/eval.md). */
   faceMetrics?: boolean;
   /**
    * Descriptions of face metrics the caller did not load because `faceMetrics` is off (loading
@@ -100,7 +100,7 @@ export interface EvalReport {
   /** `kernel`: which projection kernel ran, and why (swd-kernel.ts). */
   swd: { value: SwdResult; baseline: SwdResult; options: Required<SwdOptions>; kernel: string };
   colour: { value: ColourDistance; baseline: ColourDistance };
-  /** What SWD and the colour distance rank at this size (the validation ladder; README). */
+  /** What SWD and the colour distance rank at this size (the validation ladder; docs/eval.md). */
   validity: { swd: SwdValidity; colour: string };
   features: FeatureReport | null;
   detector: DetectorReport | null;
@@ -135,7 +135,7 @@ export function checkSources(generated: ImageSource, real: ImageSource, n: numbe
   const validity = swdValidity(real.height, real.width);
   if (!validity) {
     const side = smallestSideWithLevels(SWD_MIN_LEVELS);
-    throw new CelebaGanError('E_EVAL_TOO_SMALL', `images of ${real.height}x${real.width} are too small for SWD: it needs ${SWD_MIN_LEVELS} pyramid levels (images of at least ${side} px); with one level it ranks a fine checkerboard below blur (README, valid range of each metric)`, {
+    throw new CelebaGanError('E_EVAL_TOO_SMALL', `images of ${real.height}x${real.width} are too small for SWD: it needs ${SWD_MIN_LEVELS} pyramid levels (images of at least ${side} px); with one level it ranks a fine checkerboard below blur (docs/eval.md, valid range of each metric)`, {
       hint: `Pass --resize ${side} or more for image folders, or compare larger images.`,
     });
   }

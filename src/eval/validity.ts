@@ -6,7 +6,7 @@ import { pyramidSizes, SWD_DEFAULTS } from './swd.js';
  *   same distribution ≈ real-halves baseline < blur σ1 < blur σ2 < checkerboard ±24 (1-px cells)
  *   < uniform noise < flat grey,
  * measured on synthetic faces and on real face photos (test/eval/ladder.ts) by
- * test/eval/ladder.test.ts and `npm run bench:metrics`; README "Valid range of each metric" has
+ * test/eval/ladder.test.ts and `npm run bench:metrics`; docs/eval.md "Valid range of each metric" has
  * the figures. One table, read by `eval`'s report and by the tests, so what is printed is what
  * is tested.
  *
@@ -55,13 +55,13 @@ export function swdValidity(height: number, width: number, minResolution: number
   const levels = pyramidSizes(height, width, minResolution).length;
   if (levels < SWD_MIN_LEVELS) return null;
   if (levels >= SWD_FULL_LADDER_LEVELS) {
-    return { levels, ranks: 'full', note: `validated at this size: ranks blur, a fine checkerboard, noise and flat grey in order (README)` };
+    return { levels, ranks: 'full', note: `validated at this size: ranks blur, a fine checkerboard, noise and flat grey in order (docs/eval.md)` };
   }
   const full = smallestSideWithLevels(SWD_FULL_LADDER_LEVELS, minResolution);
   return {
     levels,
     ranks: 'no-fine-texture',
-    note: `not a ranking of fine texture below ${full} px: it ranks blur, noise and flat grey in order, but a 1-px checkerboard scores as high as uniform noise or higher (README)`,
+    note: `not a ranking of fine texture below ${full} px: it ranks blur, noise and flat grey in order, but a 1-px checkerboard scores as high as uniform noise or higher (docs/eval.md)`,
   };
 }
 
@@ -72,4 +72,4 @@ export function swdRankedRungs(v: SwdValidity): LadderRung[] {
     : ['baseline', 'blur σ1', 'blur σ2', 'uniform noise', 'flat grey'];
 }
 
-export const COLOUR_CHECK_NOTE = 'a colour check, not a quality ranking: catches colour casts and contrast changes that SWD cannot see; blind to fine texture (README)';
+export const COLOUR_CHECK_NOTE = 'a colour check, not a quality ranking: catches colour casts and contrast changes that SWD cannot see; blind to fine texture (docs/eval.md)';

@@ -26,7 +26,7 @@ export interface EncodeOptions {
 export async function encodeImage(raw: Uint8Array, h: number, w: number, c: number, o: EncodeOptions): Promise<Buffer> {
   if (o.format === 'png' && o.upscale === 1 && c === 3) {
     // Plain PNG of a small face: pngjs (zlib) costs a fraction of a sharp pipeline's fixed
-    // per-call CPU, which on the cpu provider is taken from onnxruntime (README: bench:generate).
+    // per-call CPU, which on the cpu provider is taken from onnxruntime (docs/benchmarks.md: bench:generate).
     return PNG.sync.write(Object.assign(new PNG({ width: w, height: h }), { data: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength) }), {
       colorType: 2,
       inputColorType: 2,

@@ -27,7 +27,7 @@ import { shardSlice, shardTag, type Shard } from './shards.js';
  * name whatever the batch size or sharding. Each file is written by src/util/atomic.ts: to a
  * temporary name, then linked to its final name, which fails if the name exists (no overwrite
  * without `force`, and no race with another writer); with `force` it is renamed over it. Files
- * are not fsynced one by one (`sync: false`): an fsync costs more than making a face (README:
+ * are not fsynced one by one (`sync: false`): an fsync costs more than making a face (docs/benchmarks.md:
  * bench:generate), and each face can be made again from its manifest line, which is fsynced
  * when the run ends; a killed process still never leaves a half-written face. Files land strictly in index
  * order and each gets its manifest line right after it lands (manifest.ts), so whatever stops a
@@ -35,7 +35,7 @@ import { shardSlice, shardTag, type Shard } from './shards.js';
  *
  * The overlap of model and encoding is for a model on a GPU (cuda, dml): the CPU encodes while
  * the GPU computes. With the cpu provider, onnxruntime already uses every core and encoding beside
- * it competes with it (measured in README: bench:generate), so the cpu provider defaults to
+ * it competes with it (measured in docs/benchmarks.md: bench:generate), so the cpu provider defaults to
  * depth 1, GPUs to 2.
  */
 

@@ -67,7 +67,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
       const first = err.validation[0];
       const extra = first?.keyword === 'additionalProperties' ? (first.params as { additionalProperty?: string }).additionalProperty : undefined;
       const message = extra === undefined ? err.message : `${err.validationContext} has an unknown parameter "${extra}"`;
-      return reply.code(400).send(errorBody('E_BAD_ARGUMENT', message, 'See GET /v1/model for the limits, and README "serve" for each route\'s parameters.'));
+      return reply.code(400).send(errorBody('E_BAD_ARGUMENT', message, 'See GET /v1/model for the limits, and docs/serve.md for each route\'s parameters.'));
     }
     if (err instanceof QueueFullError) {
       reply.header('Retry-After', String(err.retryAfterSeconds));
@@ -84,7 +84,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
     const fastify4xx = FASTIFY_4XX[err.code];
     if (fastify4xx !== undefined) return reply.code(err.statusCode ?? 400).send(errorBody(fastify4xx.code, err.message, fastify4xx.hint));
     if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
-      return reply.code(err.statusCode).send(errorBody('E_BAD_REQUEST', err.message, 'See README "serve" for the routes and their parameters.'));
+      return reply.code(err.statusCode).send(errorBody('E_BAD_REQUEST', err.message, 'See docs/serve.md for the routes and their parameters.'));
     }
     reply.log.error(err);
     return reply.code(500).send(errorBody('E_INTERNAL', `internal error: ${err.message}`, 'See the server log; run `celeba-gan serve --verbose` for details.'));

@@ -82,7 +82,7 @@ export interface WriteFileOptions {
    * survives a power loss. false: still atomic (no reader, and no killed process, ever leaves a
    * half-written file under `path`), but a power loss or kernel crash may lose recent files. Only
    * for many small files that can be made again from a durable record (generate's faces): an
-   * fsync costs milliseconds per file, more than making the file (README: bench:generate).
+   * fsync costs milliseconds per file, more than making the file (docs/benchmarks.md: bench:generate).
    */
   sync?: boolean;
   /** Hints replacing the generic ones, keyed by errno (`ENOSPC`, as for fileError) or by `E_OUTPUT_EXISTS` / `E_OUTPUT_NO_LINKS`. */

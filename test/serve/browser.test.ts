@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -115,6 +115,4 @@ test('faces made in the browser (onnxruntime-web, wasm) equal the server faces w
   const b = await served.app.inject('/v1/faces/7/1.png');
   assert.notDeepEqual(a.rawPayload, b.rawPayload);
   await shot('in-browser.png');
-  // README's screenshot is refreshed only when asked: tests do not write into the sources.
-  if (process.env.CELEBA_GAN_UPDATE_DOCS === '1') copyFileSync(join(SCREENSHOTS, 'interpolate.png'), join(process.cwd(), 'docs', 'serve-page.png'));
 });

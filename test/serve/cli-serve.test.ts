@@ -111,7 +111,7 @@ test('serve: answers on 127.0.0.1; SIGTERM stops accepting, finishes the in-flig
   const s = await startServe('--max-delay-ms', '1', '--verbose');
   const face = await get(s.base, '/v1/faces/7/3.png');
   assert.equal(face.status, 200);
-  // The model runs in a worker thread with onnxruntime on all the cores (README "bench:serve").
+  // The model runs in a worker thread with onnxruntime on all the cores (docs/benchmarks.md, bench:serve).
   assert.match(s.stderr(), new RegExp(`provider cpu, ${defaultServeThreads()} onnxruntime threads?\\n`));
   assert.equal(defaultServeThreads(), availableParallelism());
   assert.deepEqual(face.body.subarray(1, 4), Buffer.from('PNG'));

@@ -64,7 +64,7 @@ export function classifyBlas(paths: readonly string[]): BlasKind {
 export function blasNotes(kind: BlasKind): string[] {
   if (kind !== 'reference') return [];
   return [
-    'BLAS: libtorch is using the reference BLAS, which makes training several times slower (README: The native engine); install OpenBLAS: sudo apt-get install libopenblas0-pthread (or select it: update-alternatives --config libblas.so.3-x86_64-linux-gnu)',
+    'BLAS: libtorch is using the reference BLAS, which makes training several times slower (docs/development.md: the native addon); install OpenBLAS: sudo apt-get install libopenblas0-pthread (or select it: update-alternatives --config libblas.so.3-x86_64-linux-gnu)',
   ];
 }
 

@@ -83,6 +83,6 @@ test('BLAS detection: reference BLAS warns, optimised ones do not', () => {
   for (const [paths, kind] of cases) assert.equal(classifyBlas(paths), kind, paths.join(', '));
   assert.equal(blasNotes('reference').length, 1);
   assert.match(blasNotes('reference')[0]!, /reference BLAS.*libopenblas0-pthread/);
-  assert.doesNotMatch(blasNotes('reference')[0]!, /\d+ ?x\b/, 'no benchmark figure in a message (figures live in README)');
+  assert.doesNotMatch(blasNotes('reference')[0]!, /\d+ ?x\b/, 'no benchmark figure in a message (figures live in docs/benchmarks.md)');
   assert.deepEqual(blasNotes('openblas'), []);
 });
