@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import { basename, extname, join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { PRESET_NAMES, buildSpec } from '../config/presets.js';
+import type { ArchitectureSpec } from '../model/spec.js';
 import { ENGINE_CHOICES, createEngine, type EngineChoice } from '../engines/create-engine.js';
 import { parseTrainDevice } from '../engines/device.js';
 import { DEFAULT_EMA_DECAY } from '../engines/ema.js';
@@ -254,7 +255,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       return;
     }
     const run = chooseRun(argv, screen);
-    const spec = buildSpec(argv.preset ?? run.existing?.preset ?? 'seed28', argv.width ?? run.existing?.width ?? 1);
+    const spec = runSpec(argv, run.existing);
     // Data-parallel: rendezvous first; rank 0 opens (and, after a crash, repairs) the run before
     // the others read it, and writes nothing until every rank has opened it (Trainer.run).
     const group = flags.launch ? await joinGroup(flags.launch, flags.dist, argv.device) : null;
@@ -338,8 +339,20 @@ function checkFlags(argv: TrainArgs): Flags {
   return { engine, evalEvery, evalN, dist, launch };
 }
 
+/**
+ * What this run trains. A resumed run trains the spec its run.json records (the demo's recipe, a
+ * conditional spec: more than a preset and a width), unless --preset or --width asks for another
+ * architecture, which openRun then refuses with E_CHECKPOINT_MISMATCH; a new run, the preset's.
+ */
+function runSpec(argv: TrainArgs, existing: RunConfig | null): ArchitectureSpec {
+  const preset = argv.preset ?? existing?.preset ?? 'seed28';
+  const width = argv.width ?? existing?.width ?? 1;
+  if (existing && existing.preset === preset && existing.width === width) return existing.spec;
+  return buildSpec(preset, width);
+}
+
 /** The engine asked for, joined to the process group when there is one; the data reader is closed if it fails. */
-async function openEngine(argv: TrainArgs, flags: Flags, spec: ReturnType<typeof buildSpec>, opened: OpenedRun, group: ProcessGroup | null): Promise<TrainingEngine> {
+async function openEngine(argv: TrainArgs, flags: Flags, spec: ArchitectureSpec, opened: OpenedRun, group: ProcessGroup | null): Promise<TrainingEngine> {
   let engine: TrainingEngine;
   try {
     engine = await createEngine(spec, { engine: flags.engine, backend: argv.backend, device: argv.device, threads: argv.threads ?? (flags.launch ? ranksThreads() : undefined), amp: argv.amp || undefined });

@@ -51,6 +51,11 @@ test('demo runs the whole pipeline and says where everything is', async () => {
   }
   const runJson = JSON.parse(readFileSync(join(run, 'run.json'), 'utf8'));
   assert.equal(runJson.seed, 2018);
+  // What the demo prints after Ctrl-C, `train --out <run> --resume`, goes on with the demo's own
+  // recipe (run.json's spec, not the preset's defaults).
+  const more = await runCli(['train', '--out', run, '--resume', '--steps', '3', '--sample-every', '0'], { cwd: root });
+  assert.equal(more.code, 0, more.stderr);
+  assert.ok(existsSync(join(run, 'checkpoints', 'step-000000003')), 'the resumed run saved step 3');
 });
 
 test('ERROR PATH - a second demo into the same folder without --force; --force replaces only the demo', async () => {
