@@ -16,7 +16,10 @@ export default tseslint.config(
     rules: {
       // `_name` marks a binding kept on purpose (a rest sibling dropped from an object, an
       // interface's unused argument).
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_', ignoreRestSiblings: true }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_', ignoreRestSiblings: true },
+      ],
       // `==` hides a number/string mix-up in parsed flags and headers; `== null` is allowed.
       eqeqeq: ['error', 'smart'],
       // Off: where this project writes a control character in a regex it is on purpose, to find

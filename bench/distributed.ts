@@ -102,7 +102,15 @@ async function rank(): Promise<void> {
         if (i >= warmup) times.push(performance.now() - t0);
       }
       times.sort((a, b) => a - b);
-      rows.push({ preset, width, paramsD: count(d), paramsG: count(g), bytesPerStep: 4 * (count(d) + count(g)), msPerStep: times[Math.floor(times.length / 2)]!, msMin: times[0]! });
+      rows.push({
+        preset,
+        width,
+        paramsD: count(d),
+        paramsG: count(g),
+        bytesPerStep: 4 * (count(d) + count(g)),
+        msPerStep: times[Math.floor(times.length / 2)]!,
+        msMin: times[0]!,
+      });
     }
   }
   await group.barrier();

@@ -78,7 +78,8 @@ function benchSpec(): ArchitectureSpec {
   const base = demoSpec(recipe.width, recipe);
   const { dropout, discriminatorWidth, upKernel } = recipe;
   let generator = base.generator;
-  if (dropout !== undefined) generator = generator.filter((l) => l.kind !== 'dropout' || dropout > 0).map((l) => (l.kind === 'dropout' ? { ...l, rate: dropout } : l));
+  if (dropout !== undefined)
+    generator = generator.filter((l) => l.kind !== 'dropout' || dropout > 0).map((l) => (l.kind === 'dropout' ? { ...l, rate: dropout } : l));
   if (upKernel !== undefined) generator = generator.map((l) => (l.kind === 'convTranspose2d' && l.stride === 2 ? { ...l, kernel: upKernel } : l));
   const discriminator = discriminatorWidth === undefined ? base.discriminator : demoSpec(discriminatorWidth, recipe).discriminator;
   return { ...base, generator, discriminator };
@@ -140,11 +141,17 @@ async function main(): Promise<void> {
     const spec = benchSpec();
     const engine = await createEngine(spec, { engine: args.engine as EngineChoice, ...(args.threads === undefined ? {} : { threads: Number(args.threads) }) });
     log(`bench:ema: the ${DEMO_RECIPE.name} recipe on ${engine.info.engine} (${engine.info.backend})`);
-    log(`  seed28 width ${recipe.width}, batch ${recipe.batchSize}, Adam lr ${recipe.learningRate} beta1 ${recipe.beta1}, EMA ${recipe.ema}, G dropout ${dropoutRate(spec)}, D width ${recipe.discriminatorWidth ?? recipe.width}, G stride-2 kernel ${upKernel(spec)}; ${steps} steps; n = ${n}, ${latentSets} latent sets; seed ${seed}`);
+    log(
+      `  seed28 width ${recipe.width}, batch ${recipe.batchSize}, Adam lr ${recipe.learningRate} beta1 ${recipe.beta1}, EMA ${recipe.ema}, G dropout ${dropoutRate(spec)}, D width ${recipe.discriminatorWidth ?? recipe.width}, G stride-2 kernel ${upKernel(spec)}; ${steps} steps; n = ${n}, ${latentSets} latent sets; seed ${seed}`,
+    );
     log(`  SWD projections on ${kernel.description}`);
-    log(`  baseline, two disjoint halves of the real set (n = ${n}): SWD x1e3 ${base.swd.toFixed(1)} (per level ${baseSwd.levels.map((l) => l.value.toFixed(0)).join(' / ')}), colour ${base.colour.toFixed(2)}`);
+    log(
+      `  baseline, two disjoint halves of the real set (n = ${n}): SWD x1e3 ${base.swd.toFixed(1)} (per level ${baseSwd.levels.map((l) => l.value.toFixed(0)).join(' / ')}), colour ${base.colour.toFixed(2)}`,
+    );
     log('');
-    log('  step | raw SWD [+-] (/ base)  | EMA SWD [+-] (/ base)  | EMA <= raw | raw colour | EMA colour | CPU s/step | wall s/step | raw / EMA SWD per level (finest first)');
+    log(
+      '  step | raw SWD [+-] (/ base)  | EMA SWD [+-] (/ base)  | EMA <= raw | raw colour | EMA colour | CPU s/step | wall s/step | raw / EMA SWD per level (finest first)',
+    );
     const zs = Array.from({ length: latentSets }, (_, k) => sampleLatents(spec, seed + k, n));
     const rows: { step: number; raw: Score; ema: Score }[] = [];
     let trainWall = 0;
@@ -170,7 +177,18 @@ async function main(): Promise<void> {
     };
     try {
       await train(
-        { spec, dataPath: data, outDir: join(dir, 'run'), seed, batchSize: recipe.batchSize, steps, ema: recipe.ema, sampleEvery: 0, checkpointEvery: 0, verifyData: false },
+        {
+          spec,
+          dataPath: data,
+          outDir: join(dir, 'run'),
+          seed,
+          batchSize: recipe.batchSize,
+          steps,
+          ema: recipe.ema,
+          sampleEvery: 0,
+          checkpointEvery: 0,
+          verifyData: false,
+        },
         engine,
         {},
         [hook],
@@ -181,7 +199,9 @@ async function main(): Promise<void> {
     }
     const held = rows.filter((r) => r.ema.swd <= r.raw.swd).length;
     log('');
-    log(`EMA SWD <= raw SWD at ${held} of ${rows.length} checkpoints${held === rows.length ? '' : ' (NOT at every one)'}; training took ${trainWall.toFixed(0)} s wall, ${trainCpu.toFixed(0)} s CPU here`);
+    log(
+      `EMA SWD <= raw SWD at ${held} of ${rows.length} checkpoints${held === rows.length ? '' : ' (NOT at every one)'}; training took ${trainWall.toFixed(0)} s wall, ${trainCpu.toFixed(0)} s CPU here`,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

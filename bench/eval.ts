@@ -80,7 +80,11 @@ function faces(n: number): Uint8Array {
 }
 
 /** Seconds per 1,000 images of `run` on n images, after one warm-up call on a small batch. */
-async function perThousand(n: number, warm: (imgs: Uint8Array, k: number) => Promise<unknown>, run: (imgs: Uint8Array, k: number) => Promise<unknown>): Promise<number> {
+async function perThousand(
+  n: number,
+  warm: (imgs: Uint8Array, k: number) => Promise<unknown>,
+  run: (imgs: Uint8Array, k: number) => Promise<unknown>,
+): Promise<number> {
   await warm(faces(Math.min(n, 2)), Math.min(n, 2));
   const imgs = faces(n);
   const t0 = performance.now();
@@ -95,14 +99,22 @@ function line(what: string, runtime: string, seconds: number, n: number): void {
 async function extractors(backend: EvalBackendName, n: number): Promise<void> {
   const fr = await loadFaceres({ backend });
   try {
-    const s = await perThousand(n, (i, k) => fr.extract(i, k, SIZE, SIZE), (i, k) => fr.extract(i, k, SIZE, SIZE));
+    const s = await perThousand(
+      n,
+      (i, k) => fr.extract(i, k, SIZE, SIZE),
+      (i, k) => fr.extract(i, k, SIZE, SIZE),
+    );
     line('faceres 1024-d @224', fr.info.runtime, s, n);
   } finally {
     await fr.dispose();
   }
   const det = await loadTinyFaceDetector({ backend });
   try {
-    const s = await perThousand(n, (i, k) => det.scores(i, k, SIZE, SIZE), (i, k) => det.scores(i, k, SIZE, SIZE));
+    const s = await perThousand(
+      n,
+      (i, k) => det.scores(i, k, SIZE, SIZE),
+      (i, k) => det.scores(i, k, SIZE, SIZE),
+    );
     line('tiny face detector @128', det.info.runtime, s, n);
   } finally {
     det.dispose();
@@ -110,7 +122,9 @@ async function extractors(backend: EvalBackendName, n: number): Promise<void> {
 }
 
 function header(): void {
-  log(`celeba-gan bench:eval  ${new Date().toISOString()}  ${cpus()[0]?.model ?? 'cpu'} x${availableParallelism()}, node ${process.version}, OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE ?? '(unset)'}`);
+  log(
+    `celeba-gan bench:eval  ${new Date().toISOString()}  ${cpus()[0]?.model ?? 'cpu'} x${availableParallelism()}, node ${process.version}, OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE ?? '(unset)'}`,
+  );
 }
 
 function syntheticSet(seed: number, n: number, size: number): ImageSet {
@@ -153,9 +167,14 @@ async function swdSpeed(): Promise<void> {
   const js = results.js!;
   const ort = results.onnxruntime!;
   log(`  onnxruntime is ${(js.seconds / ort.seconds).toFixed(1)}x faster than the JS loop`);
-  const pairs: [string, SetScore, SetScore][] = [['generated', js.scores.generated[0]!, ort.scores.generated[0]!], ['real halves', js.scores.baseline, ort.scores.baseline]];
+  const pairs: [string, SetScore, SetScore][] = [
+    ['generated', js.scores.generated[0]!, ort.scores.generated[0]!],
+    ['real halves', js.scores.baseline, ort.scores.baseline],
+  ];
   for (const [what, a, b] of pairs) {
-    const levels = a.swd.levels.map((l, i) => `${l.value.toFixed(4)} / ${b.swd.levels[i]!.value.toFixed(4)} (${(Math.abs(l.value - b.swd.levels[i]!.value) / l.value).toExponential(1)})`);
+    const levels = a.swd.levels.map(
+      (l, i) => `${l.value.toFixed(4)} / ${b.swd.levels[i]!.value.toFixed(4)} (${(Math.abs(l.value - b.swd.levels[i]!.value) / l.value).toExponential(1)})`,
+    );
     log(`  ${what.padEnd(12)} SWD x1e3 per level, JS / onnxruntime (relative difference): ${levels.join(', ')}`);
   }
 }
@@ -173,7 +192,11 @@ async function main(): Promise<void> {
     const inc = await loadInception(args.inception);
     try {
       const n = Math.max(2, Math.floor(fastImages / 2));
-      const s = await perThousand(n, (i, k) => inc.extract(i, k, SIZE, SIZE), (i, k) => inc.extract(i, k, SIZE, SIZE));
+      const s = await perThousand(
+        n,
+        (i, k) => inc.extract(i, k, SIZE, SIZE),
+        (i, k) => inc.extract(i, k, SIZE, SIZE),
+      );
       line(`inception ${inc.info.dim}-d @${inc.info.inputSize}`, inc.info.runtime, s, n);
     } finally {
       await inc.dispose();
@@ -205,15 +228,32 @@ async function curve(): Promise<void> {
     const engine = await createEngine(spec, { engine: args.engine as EngineChoice });
     const every = Number(args['eval-every']);
     const n = Number(args['eval-n']);
-    log(`(d) SWD curve: seed28 width ${spec.width}, ${engine.info.engine} on ${engine.info.backend}, batch ${args['batch-size']}, ${args.steps} steps, synthetic faces; n ${n}, every ${every} steps`);
+    log(
+      `(d) SWD curve: seed28 width ${spec.width}, ${engine.info.engine} on ${engine.info.backend}, batch ${args['batch-size']}, ${args.steps} steps, synthetic faces; n ${n}, every ${every} steps`,
+    );
     const hook = createTrainingEvalHook({ every, n, includeFirstStep: true });
     const t0 = performance.now();
     try {
       log('  step   SWD x1e3 (real halves)   colour x1e3 (real halves)   eval s   elapsed s');
       const row = (step: number, v: Record<string, number | string>): void =>
-        log(`  ${String(step).padStart(5)}  ${(v.swd as number).toFixed(1).padStart(8)} (${(v.swdBaseline as number).toFixed(1)})  ${(v.colour as number).toFixed(2).padStart(12)} (${(v.colourBaseline as number).toFixed(2)})  ${(v.seconds as number).toFixed(1).padStart(12)} ${((performance.now() - t0) / 1000).toFixed(0).padStart(11)}`);
+        log(
+          `  ${String(step).padStart(5)}  ${(v.swd as number).toFixed(1).padStart(8)} (${(v.swdBaseline as number).toFixed(1)})  ${(v.colour as number).toFixed(2).padStart(12)} (${(v.colourBaseline as number).toFixed(2)})  ${(v.seconds as number).toFixed(1).padStart(12)} ${((performance.now() - t0) / 1000).toFixed(0).padStart(11)}`,
+        );
       await train(
-        { spec, dataPath: data, outDir: join(dir, 'run'), seed: 2018, batchSize: Number(args['batch-size']), steps: Number(args.steps), sampleEvery: 0, checkpointEvery: 0, keep: 1, logEvery: 50, plotEvery: 60, verifyData: false },
+        {
+          spec,
+          dataPath: data,
+          outDir: join(dir, 'run'),
+          seed: 2018,
+          batchSize: Number(args['batch-size']),
+          steps: Number(args.steps),
+          sampleEvery: 0,
+          checkpointEvery: 0,
+          keep: 1,
+          logEvery: 50,
+          plotEvery: 60,
+          verifyData: false,
+        },
         engine,
         { onEval: (_name, step, values) => row(step, values) },
         [hook],

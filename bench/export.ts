@@ -61,11 +61,20 @@ export async function benchExport(preset: string, width: number, repeats: number
       sampleCount: 16,
     });
     saveCheckpoint(runDir, {
-      spec, step: 1000, stepsPerEpoch: 3165, batchSize: spec.training.batchSize, seed: 1,
-      dataChecksum: '0'.repeat(64), engine: 'tfjs', weights, optimizer: { tensors: moments, steps: { generator: 1000, discriminator: 1000 } },
+      spec,
+      step: 1000,
+      stepsPerEpoch: 3165,
+      batchSize: spec.training.batchSize,
+      seed: 1,
+      dataChecksum: '0'.repeat(64),
+      engine: 'tfjs',
+      weights,
+      optimizer: { tensors: moments, steps: { generator: 1000, discriminator: 1000 } },
     });
     const weightBytes = generatorWeightBytes(spec);
-    process.stdout.write(`export bench: ${preset} width ${width}, generator float32 weights ${(weightBytes / 1e6).toFixed(2)} MB, ${repeats} repeats (median)\n`);
+    process.stdout.write(
+      `export bench: ${preset} width ${width}, generator float32 weights ${(weightBytes / 1e6).toFixed(2)} MB, ${repeats} repeats (median)\n`,
+    );
     for (const fold of [false, true]) {
       const build: number[] = [];
       const whole: number[] = [];

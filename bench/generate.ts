@@ -67,7 +67,9 @@ async function main(): Promise<void> {
     log(`celeba-gan bench:generate: seed28 width 1, ${cpus()[0]?.model ?? 'cpu'} x${availableParallelism()}, node ${process.version}`);
     log(`  exported in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
     const session = await openGenerator(modelPath, { provider });
-    log(`  onnxruntime provider ${session.providerUsed}${session.providerNotes.length ? ` (not used: ${session.providerNotes.map((n) => n.split(':')[0]).join(', ')})` : ''}`);
+    log(
+      `  onnxruntime provider ${session.providerUsed}${session.providerNotes.length ? ` (not used: ${session.providerNotes.map((n) => n.split(':')[0]).join(', ')})` : ''}`,
+    );
 
     log('(a) model only (session.run):');
     const rates = new Map<number, number>();
@@ -88,7 +90,9 @@ async function main(): Promise<void> {
     // one for comparison: overlapping encoding with the model (2) or not (1).
     const defaultDepth = args.depth === undefined ? defaultPipelineDepth(session.providerUsed) : Number(args.depth);
     const depths = args.depth === undefined ? [defaultDepth, 3 - defaultDepth] : [defaultDepth];
-    log(`(b) end to end: generate ${e2eImages} PNGs, batch ${e2eBatch}, pipeline depth ${depths.join(' then ')} (default here: ${defaultPipelineDepth(session.providerUsed)}):`);
+    log(
+      `(b) end to end: generate ${e2eImages} PNGs, batch ${e2eBatch}, pipeline depth ${depths.join(' then ')} (default here: ${defaultPipelineDepth(session.providerUsed)}):`,
+    );
     const e2eRuns: { depth: number; rate: number; cpu: number }[] = [];
     for (const depth of depths) {
       const outDir = join(dir, `faces-depth${depth}`);
@@ -143,7 +147,9 @@ async function main(): Promise<void> {
     // When the CPU is the bottleneck (cpu provider) throughput follows CPU time per image, which
     // other processes on a shared machine disturb far less than wall time.
     log(`  CPU per image, model-only / end-to-end (batch ${e2eBatch}, depth ${e2e.depth}): ${(cpuPerImage.get(e2eBatch)! / e2e.cpu).toFixed(2)}`);
-    log(`  onnxruntime best / tfjs: ${(best / tfjsRate).toFixed(1)}x; at batch ${rates.has(tfjsImages) ? tfjsImages : 16}: ${(ortBatch / tfjsRate).toFixed(1)}x (target >= 3x) ${ortBatch / tfjsRate >= 3 ? 'ok' : 'BELOW TARGET'}`);
+    log(
+      `  onnxruntime best / tfjs: ${(best / tfjsRate).toFixed(1)}x; at batch ${rates.has(tfjsImages) ? tfjsImages : 16}: ${(ortBatch / tfjsRate).toFixed(1)}x (target >= 3x) ${ortBatch / tfjsRate >= 3 ? 'ok' : 'BELOW TARGET'}`,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -42,7 +42,9 @@ function log(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
-log(`bench:metrics  ${new Date().toISOString()}  ${availableParallelism()} cores (${cpus()[0]?.model ?? '?'}), OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE ?? '(unset)'}`);
+log(
+  `bench:metrics  ${new Date().toISOString()}  ${availableParallelism()} cores (${cpus()[0]?.model ?? '?'}), OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE ?? '(unset)'}`,
+);
 log(`synthetic sets: n = ${n}; photo sets: 11 people per half x ${variants} crops = ${11 * variants}`);
 
 const faceres = args['face-metrics'] ? await loadFaceres() : null;
@@ -62,9 +64,16 @@ for (const size of sizes) {
     log(`| pair | SWD x1e3 (per level) | colour x1e3 |${faceCols}`);
     log(`|---|---|---|${faceres ? '---|---|---|' : ''}`);
     const f1 = faceres ? await features(ladder.r1) : null;
-    const rows: [string, ImageSet][] = [['real halves (baseline)', ladder.r2], ...ladder.rungs.map((r) => [r.name, r.set] as [string, ImageSet]), ['colour cast ±24', colourShift(ladder.r2, [24, 0, -24])]];
+    const rows: [string, ImageSet][] = [
+      ['real halves (baseline)', ladder.r2],
+      ...ladder.rungs.map((r) => [r.name, r.set] as [string, ImageSet]),
+      ['colour cast ±24', colourShift(ladder.r2, [24, 0, -24])],
+    ];
     // All rows against R1 at once: R1's descriptors and sorted projections are shared (the same numbers as swd() per row).
-    const swds = await swdAgainst(ladder.r1, rows.map(([, set]) => set));
+    const swds = await swdAgainst(
+      ladder.r1,
+      rows.map(([, set]) => set),
+    );
     for (const [k, [name, set]] of rows.entries()) {
       const s = swds[k]!;
       const levels = s.levels.length > 1 ? ` (${s.levels.map((l) => l.value.toFixed(0)).join(' / ')})` : '';

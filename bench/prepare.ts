@@ -145,7 +145,9 @@ const outDir = join(tmpdir(), `celeba-gan-bench-prepare-out-${process.pid}`);
 mkdirSync(outDir, { recursive: true });
 const out = join(outDir, `bench-${SIZE}.cgds`);
 
-process.stderr.write(`bench:prepare: ${N} JPEGs 178x218 -> crop ${CROP} -> ${SIZE}x${SIZE}, ${WORKERS} in flight, ${availableParallelism()} cores, sharp ${sharp.versions.sharp} / libvips ${sharp.versions.vips}, ${ROUNDS} rounds\n`);
+process.stderr.write(
+  `bench:prepare: ${N} JPEGs 178x218 -> crop ${CROP} -> ${SIZE}x${SIZE}, ${WORKERS} in flight, ${availableParallelism()} cores, sharp ${sharp.versions.sharp} / libvips ${sharp.versions.vips}, ${ROUNDS} rounds\n`,
+);
 // Warm up the decoder, the thread pool and the page cache.
 await bareSharp(files.slice(0, Math.min(200, files.length)), 'file');
 

@@ -82,7 +82,6 @@ function log(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
-
 /** CPU ms (user + system, all threads) a process has used, from /proc. */
 function cpuMsOf(pid: number): number {
   // After the `)` that closes the command name: state, ppid, ..., utime (14th field), stime (15th).
@@ -166,7 +165,7 @@ async function batchRoute(url: string, secs: number): Promise<{ rate: number; fa
   await Promise.all(
     Array.from({ length: BATCH_IN_FLIGHT }, async () => {
       while (performance.now() - t0 < secs * 1000) {
-        await one((next++) * BATCH_FACES);
+        await one(next++ * BATCH_FACES);
         faces += BATCH_FACES;
       }
     }),
@@ -179,7 +178,11 @@ async function modelOnlyFigures(model: string, serveThreads: number, verbose: bo
   const modelRuns: { threads: string; b64: Rate; b1: Rate }[] = [];
   for (const threads of [undefined, 1]) {
     const session = await openGenerator(model, { provider, threads });
-    modelRuns.push({ threads: threads === undefined ? `default (${availableParallelism()})` : String(threads), b64: await modelOnly(session, 64, seconds, SEED), b1: await modelOnly(session, 1, seconds, SEED) });
+    modelRuns.push({
+      threads: threads === undefined ? `default (${availableParallelism()})` : String(threads),
+      b64: await modelOnly(session, 64, seconds, SEED),
+      b1: await modelOnly(session, 1, seconds, SEED),
+    });
     await session.close();
   }
   const m64 = modelRuns.reduce((a, b) => (b.b64.rate > a.b64.rate ? b : a)).b64;
@@ -190,9 +193,13 @@ async function modelOnlyFigures(model: string, serveThreads: number, verbose: bo
     await inWorker.close();
     log(`(a) model only (${provider}):`);
     for (const r of modelRuns) {
-      log(`  threads ${r.threads}: batch 64 ${r.b64.rate.toFixed(1)} images/s (CPU ${r.b64.cpuPerImage.toFixed(2)} ms/image), batch 1 ${r.b1.rate.toFixed(1)} images/s (CPU ${r.b1.cpuPerImage.toFixed(2)} ms/image)`);
+      log(
+        `  threads ${r.threads}: batch 64 ${r.b64.rate.toFixed(1)} images/s (CPU ${r.b64.cpuPerImage.toFixed(2)} ms/image), batch 1 ${r.b1.rate.toFixed(1)} images/s (CPU ${r.b1.cpuPerImage.toFixed(2)} ms/image)`,
+      );
     }
-    log(`  in a worker thread, threads ${serveThreads}, no spinning (as serve): batch 64 ${viaWorker.b64.rate.toFixed(1)} images/s, batch 1 ${viaWorker.b1.rate.toFixed(1)} images/s`);
+    log(
+      `  in a worker thread, threads ${serveThreads}, no spinning (as serve): batch 64 ${viaWorker.b64.rate.toFixed(1)} images/s, batch 1 ${viaWorker.b1.rate.toFixed(1)} images/s`,
+    );
     log(`  batching in the model itself (best batch 64 / best batch 1): ${(m64.rate / best1.rate).toFixed(2)}x`);
   }
   return { m64, best1 };
@@ -210,7 +217,9 @@ async function servedPoint(server: Server, c: number, model64: number, maxBatch:
   const served = r.requests.total - r.non2xx;
   const ips = served / r.duration;
   const cpu = (cpuMsOf(server.child.pid!) - cpu0) / served;
-  log(`  | ${maxBatch} | ${c} | ${ips.toFixed(1)} | ${r.latency.p50} | ${r.latency.p99} | ${(ips / model64).toFixed(2)} | ${cpu.toFixed(3)} | ${r.non2xx + r.errors} |`);
+  log(
+    `  | ${maxBatch} | ${c} | ${ips.toFixed(1)} | ${r.latency.p50} | ${r.latency.p99} | ${(ips / model64).toFixed(2)} | ${cpu.toFixed(3)} | ${r.non2xx + r.errors} |`,
+  );
   return { rate: ips, cpuPerImage: cpu };
 }
 
@@ -237,8 +246,12 @@ async function overload(model: string, servers: Set<Server>): Promise<void> {
     .join(', ');
   const ok = r.statusCodeStats['200']?.count ?? 0;
   log(`  status codes: ${codes}; connection errors ${r.errors}; ${(ok / r.duration).toFixed(1)} images/s served meanwhile`);
-  log(`  server RSS: fresh ${fresh.toFixed(0)} MB; after a first overload round ${before.toFixed(0)} MB; during the second: peak ${peak.toFixed(0)} MB (bound ${RSS_BOUND_MB} MB); 2 s after it ${after.toFixed(0)} MB`);
-  log(`  overload: peak RSS ${peak.toFixed(0)} MB ${peak < RSS_BOUND_MB ? '<' : '>='} ${RSS_BOUND_MB} MB; 503s ${r.statusCodeStats['503']?.count ?? 0}; after - before ${(after - before).toFixed(0)} MB`);
+  log(
+    `  server RSS: fresh ${fresh.toFixed(0)} MB; after a first overload round ${before.toFixed(0)} MB; during the second: peak ${peak.toFixed(0)} MB (bound ${RSS_BOUND_MB} MB); 2 s after it ${after.toFixed(0)} MB`,
+  );
+  log(
+    `  overload: peak RSS ${peak.toFixed(0)} MB ${peak < RSS_BOUND_MB ? '<' : '>='} ${RSS_BOUND_MB} MB; 503s ${r.statusCodeStats['503']?.count ?? 0}; after - before ${(after - before).toFixed(0)} MB`,
+  );
   await stopServer(server);
   servers.delete(server);
 }
@@ -272,7 +285,9 @@ async function oneWidth(width: number, dir: string, first: boolean, servers: Set
       // Every face of the requests started within `seconds`: the last ones may run past it.
       const cpu = (cpuMsOf(server.child.pid!) - cpu0) / b.faces;
       points.set('batch', { rate: b.rate, cpuPerImage: cpu });
-      log(`(d) GET /v1/batch, ${BATCH_IN_FLIGHT} requests of ${BATCH_FACES} faces in flight: ${b.rate.toFixed(1)} faces/s (${(b.rate / m64.rate).toFixed(2)} of model-only), server CPU ${cpu.toFixed(3)} ms/face`);
+      log(
+        `(d) GET /v1/batch, ${BATCH_IN_FLIGHT} requests of ${BATCH_FACES} faces in flight: ${b.rate.toFixed(1)} faces/s (${(b.rate / m64.rate).toFixed(2)} of model-only), server CPU ${cpu.toFixed(3)} ms/face`,
+      );
     }
     await stopServer(server);
     servers.delete(server);
@@ -290,13 +305,21 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'cg-bench-serve-'));
   const servers = new Set<Server>();
   try {
-    log(`celeba-gan bench:serve: seed28 widths ${widths.join(', ')}, ${cpus()[0]?.model ?? 'cpu'} x${availableParallelism()}, node ${process.version}, OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE ?? '(unset)'}, ${seconds} s per point`);
-    log(`  load average at start: ${loadavg().map((l) => l.toFixed(1)).join(' ')} (other processes share the cores)`);
+    log(
+      `celeba-gan bench:serve: seed28 widths ${widths.join(', ')}, ${cpus()[0]?.model ?? 'cpu'} x${availableParallelism()}, node ${process.version}, OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE ?? '(unset)'}, ${seconds} s per point`,
+    );
+    log(
+      `  load average at start: ${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')} (other processes share the cores)`,
+    );
     const rows: WidthRow[] = [];
     for (const [i, width] of widths.entries()) rows.push(await oneWidth(width, dir, i === 0, servers));
 
     log('side by side (concurrency 64, --max-batch 64; CPU per face: the server process, all threads):');
-    log('  | width | model-only b64 img/s | model CPU ms/face | served img/s | served / model-only | server CPU ms/face | outside the model ms/face | batch route faces/s | batch / model-only |');
+    log(
+      '  | width | model-only b64 img/s | model CPU ms/face | served img/s | served / model-only | server CPU ms/face | outside the model ms/face | batch route faces/s | batch / model-only |',
+    );
     for (const r of rows) {
       const outside = r.served.cpuPerImage - r.model.cpuPerImage;
       log(
@@ -307,12 +330,17 @@ async function main(): Promise<void> {
     for (const r of rows) {
       const ratio = r.served.rate / r.model.rate;
       const batch = r.batch.rate / r.model.rate;
-      const servedTarget = r.width === 1 || r.width === 0.25 ? ` served/model-only ${ratio.toFixed(2)} (target >= 0.7) ${ratio >= 0.7 ? 'ok' : 'BELOW TARGET'};` : '';
+      const servedTarget =
+        r.width === 1 || r.width === 0.25 ? ` served/model-only ${ratio.toFixed(2)} (target >= 0.7) ${ratio >= 0.7 ? 'ok' : 'BELOW TARGET'};` : '';
       const outside = r.served.cpuPerImage - r.model.cpuPerImage;
       const cpuTarget = r.width === 0.125 ? ` outside the model ${outside.toFixed(3)} ms/face (target <= 0.1) ${outside <= 0.1 ? 'ok' : 'ABOVE TARGET'};` : '';
       log(`  width ${r.width}:${servedTarget}${cpuTarget} batch/model-only ${batch.toFixed(2)} (target >= 0.9) ${batch >= 0.9 ? 'ok' : 'BELOW TARGET'}`);
     }
-    log(`  load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+    log(
+      `  load average at the end: ${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')}`,
+    );
   } finally {
     for (const s of servers) s.child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });

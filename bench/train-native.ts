@@ -49,7 +49,13 @@ export async function benchTorchEngine(o: NativeBenchOptions): Promise<NativeBen
   const spec = buildSpec(o.preset, o.width);
   let engine;
   try {
-    engine = await createTorchEngine(spec, { threads: o.threads, device: o.device ?? 'cpu', amp: o.amp, channelsLast: o.channelsLast, convTranspose: o.convTranspose });
+    engine = await createTorchEngine(spec, {
+      threads: o.threads,
+      device: o.device ?? 'cpu',
+      amp: o.amp,
+      channelsLast: o.channelsLast,
+      convTranspose: o.convTranspose,
+    });
   } catch (err) {
     return { name: 'torch engine', imagesPerSecond: null, note: `skipped: ${String((err as Error).message).split('\n')[0]}` };
   }
@@ -64,7 +70,12 @@ export async function benchTorchEngine(o: NativeBenchOptions): Promise<NativeBen
     for (let s = 0; s < o.steps; s++) await engine.trainStep(batch, o.batch, { seed: 1, step: o.warmup + s });
     const seconds = (performance.now() - t0) / 1000;
     const c = process.cpuUsage(c0);
-    return { name: 'torch engine', imagesPerSecond: (o.batch * o.steps) / seconds, cpuSecondsPerStep: (c.user + c.system) / 1e6 / o.steps, note: engine.info.backend };
+    return {
+      name: 'torch engine',
+      imagesPerSecond: (o.batch * o.steps) / seconds,
+      cpuSecondsPerStep: (c.user + c.system) / 1e6 / o.steps,
+      note: engine.info.backend,
+    };
   } finally {
     engine.dispose();
   }
@@ -102,7 +113,14 @@ export function benchPytorchEager(o: NativeBenchOptions): NativeBenchResult {
   });
   const run = spawnSync(python, [script], { input, encoding: 'utf8', maxBuffer: 1 << 20 });
   if (run.status !== 0) return { name, imagesPerSecond: null, note: `failed: ${run.stderr.trim().split('\n').pop()}` };
-  const out = JSON.parse(run.stdout.trim().split('\n').pop()!) as { imagesPerSecond: number; cpuSecondsPerStep: number; torch: string; threads: number; device: string; amp: boolean };
+  const out = JSON.parse(run.stdout.trim().split('\n').pop()!) as {
+    imagesPerSecond: number;
+    cpuSecondsPerStep: number;
+    torch: string;
+    threads: number;
+    device: string;
+    amp: boolean;
+  };
   const where = out.device === 'cpu' ? `${out.threads} threads` : `${out.device}${out.amp ? ', bfloat16 autocast' : ', float32'}`;
   return { name, imagesPerSecond: out.imagesPerSecond, cpuSecondsPerStep: out.cpuSecondsPerStep, note: `python torch ${out.torch}, ${where}` };
 }
@@ -176,7 +194,9 @@ export async function benchVariants(o: NativeBenchOptions, log: (line: string) =
     const t = [...times[i]!].sort((a, b) => a - b);
     const min = t[0]!;
     const c = [...cpu[i]!].sort((a, b) => a - b);
-    log(`  ${v.name.padEnd(28)} min ${min.toFixed(2)} s/step (${(o.batch / min).toFixed(1)} images/s), median ${t[t.length >> 1]!.toFixed(2)} s, CPU ${c[c.length >> 1]!.toFixed(2)} s/step`);
+    log(
+      `  ${v.name.padEnd(28)} min ${min.toFixed(2)} s/step (${(o.batch / min).toFixed(1)} images/s), median ${t[t.length >> 1]!.toFixed(2)} s, CPU ${c[c.length >> 1]!.toFixed(2)} s/step`,
+    );
   }
 }
 

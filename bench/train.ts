@@ -104,7 +104,16 @@ async function nativeContenders(): Promise<{ contenders: Contender[]; why?: stri
   } catch (err) {
     return { contenders: [], why: (err as Error).message.split('\n')[0] };
   }
-  const opts = (c: BenchCase) => ({ preset: c.preset, width: c.width, batch: c.batch, threads: c.threads, warmup: c.warmup, steps: c.steps, device: c.device, amp: c.amp });
+  const opts = (c: BenchCase) => ({
+    preset: c.preset,
+    width: c.width,
+    batch: c.batch,
+    threads: c.threads,
+    warmup: c.warmup,
+    steps: c.steps,
+    device: c.device,
+    amp: c.amp,
+  });
   return {
     contenders: [
       {
@@ -112,7 +121,13 @@ async function nativeContenders(): Promise<{ contenders: Contender[]; why?: stri
         engine: 'torch',
         async run(c) {
           const r = await mod.benchTorchEngine(opts(c));
-          return { name: r.name, backend: r.imagesPerSecond === null ? '' : (r.note ?? ''), imagesPerSecond: r.imagesPerSecond, steps: c.steps, note: r.imagesPerSecond === null ? r.note : undefined };
+          return {
+            name: r.name,
+            backend: r.imagesPerSecond === null ? '' : (r.note ?? ''),
+            imagesPerSecond: r.imagesPerSecond,
+            steps: c.steps,
+            note: r.imagesPerSecond === null ? r.note : undefined,
+          };
         },
       },
       {
@@ -120,7 +135,13 @@ async function nativeContenders(): Promise<{ contenders: Contender[]; why?: stri
         engine: 'torch',
         async run(c) {
           const r = mod.benchPytorchEager(opts(c));
-          return { name: r.name, backend: r.imagesPerSecond === null ? '' : (r.note ?? ''), imagesPerSecond: r.imagesPerSecond, steps: c.steps, note: r.imagesPerSecond === null ? r.note : 'reference' };
+          return {
+            name: r.name,
+            backend: r.imagesPerSecond === null ? '' : (r.note ?? ''),
+            imagesPerSecond: r.imagesPerSecond,
+            steps: c.steps,
+            note: r.imagesPerSecond === null ? r.note : 'reference',
+          };
         },
       },
     ],
@@ -152,7 +173,13 @@ export async function benchTrain(
       // The pure-JS backend needs minutes per step at full width: in a comparison of all engines
       // it is measured at the tiny width only (for scale); `--engine tfjs` still runs it.
       if (engines === 'all' && contender.engine === 'tfjs' && width >= 0.5 && (await tfjsIsPureJs(c))) {
-        results.push({ name: contender.name, backend: 'cpu (pure JS)', imagesPerSecond: null, steps: 0, note: 'skipped at this width (minutes per step); run `--engine tfjs` to measure it' });
+        results.push({
+          name: contender.name,
+          backend: 'cpu (pure JS)',
+          imagesPerSecond: null,
+          steps: 0,
+          note: 'skipped at this width (minutes per step); run `--engine tfjs` to measure it',
+        });
         continue;
       }
       results.push(await contender.run(c));
@@ -160,7 +187,8 @@ export async function benchTrain(
     // Ratios against the reference: PyTorch eager where it ran, else the first measured contender.
     const reference = results.find((x) => x.name === 'PyTorch eager' && x.imagesPerSecond !== null) ?? results.find((x) => x.imagesPerSecond !== null);
     for (const r of results) {
-      const ratio = r.imagesPerSecond !== null && reference && reference !== r ? `${(r.imagesPerSecond / reference.imagesPerSecond!).toFixed(2)}x ${reference.name}` : '';
+      const ratio =
+        r.imagesPerSecond !== null && reference && reference !== r ? `${(r.imagesPerSecond / reference.imagesPerSecond!).toFixed(2)}x ${reference.name}` : '';
       const speed = r.imagesPerSecond === null ? '-'.padStart(10) : r.imagesPerSecond.toFixed(2).padStart(10);
       log(`  ${r.name.padEnd(14)} ${speed} images/s  ${ratio.padEnd(24)} ${r.backend}${r.note ? `; ${r.note}` : ''}`);
     }

@@ -47,12 +47,19 @@ function findLibtorch() {
       const out = execFileSync(python, ['-c', 'import os, torch; print(os.path.dirname(torch.__file__)); print(int(torch._C._GLIBCXX_USE_CXX11_ABI))'], {
         encoding: 'utf8',
         stdio: ['ignore', 'pipe', 'pipe'],
-      }).trim().split('\n');
+      })
+        .trim()
+        .split('\n');
       const found = layoutAt(out[0], `LIBTORCH_USE_PYTORCH=1 (${python}: ${out[0]})`);
       if (found) return { found: { ...found, cxx11Abi: out[1] }, tried };
       tried.push(`LIBTORCH_USE_PYTORCH=1 (${out[0]} has no include/ or lib/libtorch.so)`);
     } catch (err) {
-      tried.push(`LIBTORCH_USE_PYTORCH=1 (${python} cannot import torch: ${String(err.stderr || err.message).trim().split('\n').pop()})`);
+      tried.push(
+        `LIBTORCH_USE_PYTORCH=1 (${python} cannot import torch: ${String(err.stderr || err.message)
+          .trim()
+          .split('\n')
+          .pop()})`,
+      );
     }
     return { found: null, tried };
   }
@@ -102,15 +109,17 @@ function newestSource() {
 
 const { found, tried } = findLibtorch();
 if (!found) {
-  say(`libtorch not found (tried ${tried.join('; ')}); the torch engine is unavailable, the tfjs engine still works. ` +
-    'To get it: apt-get install libtorch-dev libopenblas0-pthread, or LIBTORCH=/path/to/libtorch (or LIBTORCH_USE_PYTORCH=1), then npm run build:native');
+  say(
+    `libtorch not found (tried ${tried.join('; ')}); the torch engine is unavailable, the tfjs engine still works. ` +
+      'To get it: apt-get install libtorch-dev libopenblas0-pthread, or LIBTORCH=/path/to/libtorch (or LIBTORCH_USE_PYTORCH=1), then npm run build:native',
+  );
   process.exit(force ? 1 : 0);
 }
 
 // One build at a time: `npm install` runs this script, and several may run in one checkout.
 const lockDir = join(nativeDir, '.build-lock');
 const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-for (let waited = false; ; ) {
+for (let waited = false; ;) {
   try {
     mkdirSync(lockDir);
     break;
@@ -160,8 +169,7 @@ function findDistributed(found, hasCuda) {
 
 const distributed = findDistributed(found, existsSync(join(found.libDir, 'libtorch_cuda.so')));
 const stamp = JSON.stringify({ how: found.how, includes: found.includes, libDir: found.libDir, distributed });
-if (!force && existsSync(addonPath) && existsSync(stampPath) && readFileSync(stampPath, 'utf8') === stamp &&
-    statSync(addonPath).mtimeMs >= newestSource()) {
+if (!force && existsSync(addonPath) && existsSync(stampPath) && readFileSync(stampPath, 'utf8') === stamp && statSync(addonPath).mtimeMs >= newestSource()) {
   say(`addon up to date (${found.how}); npm run build:native rebuilds it`);
   process.exit(0);
 }
@@ -194,8 +202,10 @@ const gypArgs = ['rebuild', '--release', '--loglevel=warn', `--jobs=${Math.max(1
 const nodePrefix = dirname(dirname(process.execPath));
 if (!process.env.npm_config_nodedir && existsSync(join(nodePrefix, 'include', 'node', 'node_api.h'))) gypArgs.push(`--nodedir=${nodePrefix}`);
 
-say(`building the libtorch addon against ${found.how}${hasCuda ? ' (CUDA)' : ''} (about a minute); ` +
-  `distributed training: ${distributed.on ? distributed.why : `not built (${distributed.why})`}`);
+say(
+  `building the libtorch addon against ${found.how}${hasCuda ? ' (CUDA)' : ''} (about a minute); ` +
+    `distributed training: ${distributed.on ? distributed.why : `not built (${distributed.why})`}`,
+);
 const started = Date.now();
 const result = spawnSync(process.execPath, [nodeGyp, ...gypArgs], {
   cwd: nativeDir,

@@ -115,7 +115,11 @@ export function checkProvider(provider: ConcreteProvider, env: { platform?: stri
       return { ok: true };
     case 'cuda': {
       if (!((platform === 'linux' || platform === 'win32') && arch === 'x64')) {
-        return { ok: false, reason: `onnxruntime-node has no CUDA provider for ${platform}-${arch} (only linux-x64 and win32-x64)`, hint: 'Use --provider cpu.' };
+        return {
+          ok: false,
+          reason: `onnxruntime-node has no CUDA provider for ${platform}-${arch} (only linux-x64 and win32-x64)`,
+          hint: 'Use --provider cpu.',
+        };
       }
       const binDir = env.binDir === undefined ? onnxruntimeBinDir() : env.binDir;
       const lib = platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so';
@@ -139,7 +143,8 @@ export function executionProviderConfig(provider: ConcreteProvider, device: numb
 
 /** Hint for a provider that passed `checkProvider` but failed to start a session. */
 export function providerStartHint(provider: ConcreteProvider): string {
-  if (provider === 'cuda') return `Check that an NVIDIA GPU is visible (nvidia-smi) and that CUDA 12 and cuDNN 9 libraries are on the library path. ${CUDA_INSTALL_HINT}`;
+  if (provider === 'cuda')
+    return `Check that an NVIDIA GPU is visible (nvidia-smi) and that CUDA 12 and cuDNN 9 libraries are on the library path. ${CUDA_INSTALL_HINT}`;
   if (provider === 'dml') return 'Check that a DirectX 12 capable GPU and driver are present, or use --provider cpu.';
   return 'The model may use an operator this onnxruntime build lacks; re-export it with `celeba-gan export --onnx`.';
 }

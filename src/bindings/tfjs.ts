@@ -105,7 +105,14 @@ export async function loadTfjs(requested: 'auto' | TfjsBackendName = 'auto'): Pr
       notes.push(why(name, err));
     }
   }
-  throw new CelebaGanError('E_BACKEND_UNAVAILABLE', `TensorFlow.js backend ${requested === 'auto' ? '(any)' : `"${requested}"`} cannot load. Tried:\n  ${notes.join('\n  ')}`, {
-    hint: requested === 'auto' ? 'Reinstall the package dependencies (`npm install`).' : 'Install it as shown above, or pass --backend auto to use the best available one.',
-  });
+  throw new CelebaGanError(
+    'E_BACKEND_UNAVAILABLE',
+    `TensorFlow.js backend ${requested === 'auto' ? '(any)' : `"${requested}"`} cannot load. Tried:\n  ${notes.join('\n  ')}`,
+    {
+      hint:
+        requested === 'auto'
+          ? 'Reinstall the package dependencies (`npm install`).'
+          : 'Install it as shown above, or pass --backend auto to use the best available one.',
+    },
+  );
 }

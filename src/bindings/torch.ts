@@ -209,7 +209,7 @@ export function loadDistAddon(): TorchDistAddon {
   if (!dist || !dist.available) {
     const why = dist ? dist.reason : 'this build of the addon predates distributed training';
     throw new CelebaGanError('E_DIST_UNAVAILABLE', `Distributed training is not available in the libtorch addon: ${why}.`, {
-      hint: 'Install Gloo\'s headers (Debian/Ubuntu: sudo apt-get install libgloo-dev), then rebuild the addon: npm run build:native',
+      hint: "Install Gloo's headers (Debian/Ubuntu: sudo apt-get install libgloo-dev), then rebuild the addon: npm run build:native",
     });
   }
   return dist;

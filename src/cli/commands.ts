@@ -10,4 +10,13 @@ import { interpolateCommand } from './interpolate.js';
 
 /** Every CLI command, in the order `--help` lists them. One module per command. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [prepareCommand, trainCommand, exportCommand, generateCommand, interpolateCommand, serveCommand, evalCommand, demoCommand];
+export const commands: CommandModule<any, any>[] = [
+  prepareCommand,
+  trainCommand,
+  exportCommand,
+  generateCommand,
+  interpolateCommand,
+  serveCommand,
+  evalCommand,
+  demoCommand,
+];

@@ -62,9 +62,18 @@ interface DemoConfig {
  */
 function demoSettings(engine: TrainingEngine['info']): { width: number; batchSize: number; why: string } {
   const recipe = `${DEMO_RECIPE.name}: width ${DEMO_RECIPE.width}, batch ${DEMO_RECIPE.batchSize}, Adam ${DEMO_RECIPE.learningRate}/${DEMO_RECIPE.beta1}, EMA ${DEMO_RECIPE.ema}`;
-  if (engine.engine === 'torch') return { width: DEMO_RECIPE.width, batchSize: DEMO_RECIPE.batchSize, why: `${recipe} (libtorch: ~0.1 s per step on 2 idle cores, ~1,800 steps in 3 minutes)` };
+  if (engine.engine === 'torch')
+    return {
+      width: DEMO_RECIPE.width,
+      batchSize: DEMO_RECIPE.batchSize,
+      why: `${recipe} (libtorch: ~0.1 s per step on 2 idle cores, ~1,800 steps in 3 minutes)`,
+    };
   if (/pure JS/i.test(engine.backend)) {
-    return { width: 0.03125, batchSize: 16, why: 'pure-JS tfjs is slow (seconds per step at width 0.25): width 0.03125, batch 16 (build the torch addon or install tfjs-node for more)' };
+    return {
+      width: 0.03125,
+      batchSize: 16,
+      why: 'pure-JS tfjs is slow (seconds per step at width 0.25): width 0.03125, batch 16 (build the torch addon or install tfjs-node for more)',
+    };
   }
   return { width: DEMO_RECIPE.width, batchSize: DEMO_RECIPE.batchSize, why: `${recipe} (${engine.backend})` };
 }
@@ -302,7 +311,14 @@ async function makeFaces(cfg: DemoConfig, paths: DemoPaths, stops: DemoStops): P
   stops.step = { finishing: () => 'writing the faces already computed' };
   const session = await openGenerator(paths.model, { provider: 'auto' });
   try {
-    const generated = await generateImages(session, { outDir: paths.faces, n: cfg.faces, seed: cfg.seed, upscale: 4, grid: { path: paths.grid }, signal: stops.signals.signal });
+    const generated = await generateImages(session, {
+      outDir: paths.faces,
+      n: cfg.faces,
+      seed: cfg.seed,
+      upscale: 4,
+      grid: { path: paths.grid },
+      signal: stops.signals.signal,
+    });
     return { ...generated, provider: session.providerUsed };
   } finally {
     await session.close();
@@ -381,15 +397,22 @@ async function runDemo(cfg: DemoConfig, paths: DemoPaths, setup: DemoEngine, sto
   const exported = await exportRun({ runDir: paths.run, out: paths.model });
   times.export = since(t);
   say(`exported step ${exported.step} (${exported.weights === 'ema' ? 'EMA generator' : 'raw weights'}) -> ${paths.model}`);
-  if (stops.signals.received) return stops.stopped([`celeba-gan generate --model ${paths.model} --out ${paths.faces} --n ${cfg.faces} --seed ${cfg.seed} --upscale 4`]);
+  if (stops.signals.received)
+    return stops.stopped([`celeba-gan generate --model ${paths.model} --out ${paths.faces} --n ${cfg.faces} --seed ${cfg.seed} --upscale 4`]);
 
   t = performance.now();
   const faces = await makeFaces(cfg, paths, stops);
   times.faces = since(t);
   if (faces.stopped) {
-    return stops.stopped([`celeba-gan generate --model ${paths.model} --out ${paths.faces} --seed ${cfg.seed} --upscale 4 --index ${faces.firstIndex + faces.written} --n ${cfg.faces - faces.written}`]);
+    return stops.stopped([
+      `celeba-gan generate --model ${paths.model} --out ${paths.faces} --seed ${cfg.seed} --upscale 4 --index ${faces.firstIndex + faces.written} --n ${cfg.faces - faces.written}`,
+    ]);
   }
-  screen.result(...summary({ cfg, paths, setup, trained, scores, exported, faces, times, total: since(started) }).trimEnd().split('\n'));
+  screen.result(
+    ...summary({ cfg, paths, setup, trained, scores, exported, faces, times, total: since(started) })
+      .trimEnd()
+      .split('\n'),
+  );
 }
 
 export const demoCommand: CommandModule<object, DemoArgs> = {
@@ -400,7 +423,11 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
       .option('out', { type: 'string', default: 'demo', describe: 'Folder for everything the demo makes' })
       .option('minutes', { type: 'number', default: 3, describe: 'Training time' })
       .option('synthetic', { type: 'number', default: DEMO_RECIPE.synthetic, describe: 'Synthetic faces in the data set' })
-      .option('engine', { type: 'string', default: 'auto', describe: `Training engine: ${ENGINE_CHOICES.join(', ')} (auto: torch when its addon loads, else tfjs)` })
+      .option('engine', {
+        type: 'string',
+        default: 'auto',
+        describe: `Training engine: ${ENGINE_CHOICES.join(', ')} (auto: torch when its addon loads, else tfjs)`,
+      })
       .option('width', { type: 'number', describe: 'Channel width of seed28 (default: picked for the engine, see docs)' })
       .option('batch-size', { type: 'number', describe: 'Training batch (default: picked for the engine)' })
       .option('steps', { type: 'number', describe: 'Stop training after this many steps even within --minutes' })

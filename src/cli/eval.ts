@@ -75,11 +75,27 @@ function formatReport(r: EvalReport, seed: number): string {
     `             R1 = the first ${r.n} (compared with the generated set), R2 = the next ${r.n} (baseline: R2 vs R1)`,
     '',
     row('', 'generated', 'real halves', 'lower is better; read each number against its baseline'),
-    row('SWD x1e3 (ProGAN), mean', r.swd.value.mean.toFixed(1), r.swd.baseline.mean.toFixed(1), `${(r.swd.value.mean / r.swd.baseline.mean).toFixed(2)}x the baseline`),
+    row(
+      'SWD x1e3 (ProGAN), mean',
+      r.swd.value.mean.toFixed(1),
+      r.swd.baseline.mean.toFixed(1),
+      `${(r.swd.value.mean / r.swd.baseline.mean).toFixed(2)}x the baseline`,
+    ),
   ];
-  r.swd.value.levels.forEach((l, i) => lines.push(row(`  level ${l.height}x${l.width}`, l.value.toFixed(1), itemAt(r.swd.baseline.levels, i, 'SWD baseline level').value.toFixed(1))));
-  lines.push(row('colour check x1e3', r.colour.value.value.toFixed(2), r.colour.baseline.value.toFixed(2), `means ${r.colour.value.meanTerm.toFixed(2)} + spread ${r.colour.value.covTerm.toFixed(2)}`));
-  lines.push(`  SWD: ${r.swd.options.patchesPerImage} patches of ${r.swd.options.patchSize}x${r.swd.options.patchSize} per image and level, ${r.swd.options.repeats * r.swd.options.directionsPerRepeat} directions, seed ${r.swd.options.seed}; projections on ${r.swd.kernel}`);
+  r.swd.value.levels.forEach((l, i) =>
+    lines.push(row(`  level ${l.height}x${l.width}`, l.value.toFixed(1), itemAt(r.swd.baseline.levels, i, 'SWD baseline level').value.toFixed(1))),
+  );
+  lines.push(
+    row(
+      'colour check x1e3',
+      r.colour.value.value.toFixed(2),
+      r.colour.baseline.value.toFixed(2),
+      `means ${r.colour.value.meanTerm.toFixed(2)} + spread ${r.colour.value.covTerm.toFixed(2)}`,
+    ),
+  );
+  lines.push(
+    `  SWD: ${r.swd.options.patchesPerImage} patches of ${r.swd.options.patchSize}x${r.swd.options.patchSize} per image and level, ${r.swd.options.repeats * r.swd.options.directionsPerRepeat} directions, seed ${r.swd.options.seed}; projections on ${r.swd.kernel}`,
+  );
   lines.push(`  SWD at ${r.height}x${r.width} (${r.validity.swd.levels} pyramid levels): ${r.validity.swd.note}`);
   lines.push(`  colour check: ${r.validity.colour}`);
 
@@ -93,7 +109,12 @@ function formatReport(r: EvalReport, seed: number): string {
       '',
       `  ${name} features: ${f.info.description}, on ${f.info.runtime}; numbers from other extractors or other n are not comparable`,
       row(`${name} KID x1000`, k(f.kid), k(f.kid.baseline), f.blankKid ? `blank-image ceiling ${k(f.blankKid)} (flat grey images score this)` : ''),
-      row(`${name} FID`, f.fid.value.toFixed(2), f.fid.baseline.toFixed(2), `means ${f.fid.meanTerm.toFixed(2)} + covariances ${f.fid.covTerm.toFixed(2)}${name === 'faceres' ? '; not Inception-FID' : ''}`),
+      row(
+        `${name} FID`,
+        f.fid.value.toFixed(2),
+        f.fid.baseline.toFixed(2),
+        `means ${f.fid.meanTerm.toFixed(2)} + covariances ${f.fid.covTerm.toFixed(2)}${name === 'faceres' ? '; not Inception-FID' : ''}`,
+      ),
       `  KID: unbiased, ${f.kid.subsets} subsets of ${f.kid.subsetSize}${f.kid.subsetSize >= r.n ? ', each the whole set: no spread' : ''}`,
     );
   }
@@ -106,7 +127,10 @@ function formatReport(r: EvalReport, seed: number): string {
       `  detector: ${d.description}, on ${d.runtime}`,
     );
   }
-  lines.push('', `  time: reading ${r.seconds.read.toFixed(1)} s, SWD + colour ${r.seconds.swd.toFixed(1)} s, features ${r.seconds.features.toFixed(1)} s, detector ${r.seconds.detector.toFixed(1)} s`);
+  lines.push(
+    '',
+    `  time: reading ${r.seconds.read.toFixed(1)} s, SWD + colour ${r.seconds.swd.toFixed(1)} s, features ${r.seconds.features.toFixed(1)} s, detector ${r.seconds.detector.toFixed(1)} s`,
+  );
   return lines.join('\n');
 }
 
@@ -123,31 +147,62 @@ const PHASE_LABEL: Record<EvalProgress['phase'], [string, string]> = {
 
 export const evalCommand: CommandModule<object, EvalArgs> = {
   command: 'eval',
-  describe: 'Compare two image sets offline: SWD and a colour check beside their real-halves baseline; Inception FID; faceres KID/FID and face detection on request',
+  describe:
+    'Compare two image sets offline: SWD and a colour check beside their real-halves baseline; Inception FID; faceres KID/FID and face detection on request',
   builder: (y: Argv) =>
     y
       .option('generated', { type: 'string', describe: 'Images to judge: a folder (or .zip) of JPEG/PNG/WebP images, a .cgds data set, or an .onnx generator' })
       .option('model', { type: 'string', describe: 'Short form of an ONNX --generated; default: the newest .onnx in models/' })
-      .option('real', { type: 'string', describe: 'Real images, as --generated (2n are read: n to compare with, n for the baseline); default: the newest data set in data/' })
+      .option('real', {
+        type: 'string',
+        describe: 'Real images, as --generated (2n are read: n to compare with, n for the baseline); default: the newest data set in data/',
+      })
       .option('n', { type: 'number', default: DEFAULT_EVAL_N, describe: 'Generated images compared (the real set needs 2n)' })
-      .option('resize', { type: 'number', describe: 'Resize folder images to this square size (centre crop), e.g. to the model\'s size' })
-      .option('features', { type: 'string', default: 'faceres', describe: `KID/FID feature space: ${EVAL_FEATURES.join(', ')} (faceres only with --face-metrics; inception needs --inception)` })
+      .option('resize', { type: 'number', describe: "Resize folder images to this square size (centre crop), e.g. to the model's size" })
+      .option('features', {
+        type: 'string',
+        default: 'faceres',
+        describe: `KID/FID feature space: ${EVAL_FEATURES.join(', ')} (faceres only with --face-metrics; inception needs --inception)`,
+      })
       .option('inception', { type: 'string', describe: 'Inception-v3 ONNX file for the standard FID (never downloaded)' })
       .option('inception-range', { type: 'string', default: '0,1', describe: `Pixel range the Inception file expects: ${INCEPTION_RANGES.join(' | ')}` })
-      .option('detector', { type: 'string', default: 'tiny', describe: `Face detector for the detection rate (only with --face-metrics): ${DETECTORS.join(', ')}` })
-      .option('face-metrics', { type: 'boolean', default: false, describe: 'Also print faceres KID/FID and the detection rate, which do not rank images in order (meaningless below 64 px; docs/eval.md)' })
-      .option('seed', { type: 'number', default: DEFAULT_EVAL_SEED, describe: 'Seed of the latents, the image samples, SWD\'s patches and directions, and the KID subsets' })
+      .option('detector', {
+        type: 'string',
+        default: 'tiny',
+        describe: `Face detector for the detection rate (only with --face-metrics): ${DETECTORS.join(', ')}`,
+      })
+      .option('face-metrics', {
+        type: 'boolean',
+        default: false,
+        describe: 'Also print faceres KID/FID and the detection rate, which do not rank images in order (meaningless below 64 px; docs/eval.md)',
+      })
+      .option('seed', {
+        type: 'number',
+        default: DEFAULT_EVAL_SEED,
+        describe: "Seed of the latents, the image samples, SWD's patches and directions, and the KID subsets",
+      })
       .option('json', { type: 'boolean', default: false, describe: 'Print the report as JSON (for scripts)' })
       .option('provider', { type: 'string', default: 'auto', describe: `onnxruntime provider for a generator: ${PROVIDER_NAMES.join(', ')}` })
-      .option('eval-backend', { type: 'string', default: 'auto', describe: `tfjs backend for faceres and the detector: ${EVAL_BACKENDS.join(', ')} (auto: tensorflow if loaded, else wasm)` })
-      .option('swd-kernel', { type: 'string', default: 'auto', describe: `SWD's projection kernel: ${SWD_KERNELS.join(', ')} (auto: onnxruntime, else the JS loop; the report says which ran)` })
+      .option('eval-backend', {
+        type: 'string',
+        default: 'auto',
+        describe: `tfjs backend for faceres and the detector: ${EVAL_BACKENDS.join(', ')} (auto: tensorflow if loaded, else wasm)`,
+      })
+      .option('swd-kernel', {
+        type: 'string',
+        default: 'auto',
+        describe: `SWD's projection kernel: ${SWD_KERNELS.join(', ')} (auto: onnxruntime, else the JS loop; the report says which ran)`,
+      })
       .option('kid-subsets', { type: 'number', default: 100, describe: 'KID: number of random subsets averaged' })
       .option('kid-subset-size', { type: 'number', default: 1000, describe: 'KID: images per subset (capped at --n)' })
       .example('$0 eval', 'the newest model in models/ against the newest data set in data/')
       .example('$0 eval --generated out/faces/ --real photos/ --resize 64', 'two folders of images, as pytorch-fid and torch-fidelity compare them')
       .example('$0 eval --model models/celeba28.onnx --real data/celeba-28.cgds --n 500 --json', 'JSON for scripts')
       .example('$0 eval --features inception --inception pt_inception.onnx', 'standard FID with your own Inception-v3 ONNX file')
-      .example('$0 eval --model models/celeba64.onnx --face-metrics', 'also faceres KID/FID (with its blank-image ceiling) and the detection rate, labelled as unvalidated'),
+      .example(
+        '$0 eval --model models/celeba64.onnx --face-metrics',
+        'also faceres KID/FID (with its blank-image ceiling) and the detection rate, labelled as unvalidated',
+      ),
   handler: async (argv) => {
     const n = assertInteger('n', argv.n, 2);
     const features = assertOneOf('features', argv.features, EVAL_FEATURES);
@@ -161,7 +216,9 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
     const provider = parseProvider(argv.provider);
     const swdKernelChoice = parseSwdKernel(argv['swd-kernel']);
     if (argv.generated !== undefined && argv.model !== undefined) {
-      throw new UsageError('E_BAD_ARGUMENT', 'Pass either --generated or --model, not both', { hint: '--model <file.onnx> is the short form of --generated <file.onnx>.' });
+      throw new UsageError('E_BAD_ARGUMENT', 'Pass either --generated or --model, not both', {
+        hint: '--model <file.onnx> is the short form of --generated <file.onnx>.',
+      });
     }
 
     let generatedPath = argv.generated ?? argv.model;
@@ -196,7 +253,8 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
         const extractor = features === 'none' || skipFaceres ? null : await loadExtractor({ features, inception: argv.inception, inceptionRange, backend });
         const detector = skipDetector ? null : await loadDetector(detectorName, backend);
         try {
-          if (!argv.json && extractor) screen.say(`${extractor.info.description} on ${extractor.info.runtime}${generated.note ? `; generator on ${generated.note}` : ''}`);
+          if (!argv.json && extractor)
+            screen.say(`${extractor.info.description} on ${extractor.info.runtime}${generated.note ? `; generator on ${generated.note}` : ''}`);
           let progress: Progress | null = null;
           let phase = '';
           const report = await evaluate({
@@ -206,7 +264,10 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
             extractor,
             detector,
             faceMetrics: faceOk,
-            notLoaded: { features: skipFaceres ? `faceres (${HUMAN_PACKAGE.name} ${HUMAN_PACKAGE.version})` : undefined, detector: skipDetector ? `tiny face detector (${FACE_API_PACKAGE.name} ${FACE_API_PACKAGE.version})` : undefined },
+            notLoaded: {
+              features: skipFaceres ? `faceres (${HUMAN_PACKAGE.name} ${HUMAN_PACKAGE.version})` : undefined,
+              detector: skipDetector ? `tiny face detector (${FACE_API_PACKAGE.name} ${FACE_API_PACKAGE.version})` : undefined,
+            },
             swd: { seed },
             swdKernel,
             kid: { subsets, subsetSize, seed },

@@ -107,7 +107,10 @@ export const generateCommand: CommandModule<object, GenerateArgs> = {
       .example('$0 generate --model models/celeba28.onnx --n 64 --upscale 4 --grid out/grid.png --seed 7', '64 faces at 112x112 and a contact sheet')
       .example('$0 generate --seed 7 --index 417', 'regenerate face 417 of seed 7')
       .example('$0 generate --n 1000000 --seed 7 --out faces --shard 2/8', 'the third of 8 slices of a million faces (faces 250000..374999)')
-      .example(`${SHARD_INDEX_ENV}=2 $0 generate --n 1000000 --seed 7 --out faces --shards 8`, 'the same in a Kubernetes Indexed Job (deploy/generate-indexed-job.yaml)'),
+      .example(
+        `${SHARD_INDEX_ENV}=2 $0 generate --n 1000000 --seed 7 --out faces --shards 8`,
+        'the same in a Kubernetes Indexed Job (deploy/generate-indexed-job.yaml)',
+      ),
   handler: async (argv) => {
     const flags = checkFlags(argv); // typos fail before anything loads
     const screen = new Screen();
@@ -251,7 +254,9 @@ async function generateWithProgress(session: GeneratorSession, f: Flags, paths: 
 /** --shard K/N, or --shards N with K from JOB_COMPLETION_INDEX; neither: unsharded. */
 function pickShard(argv: GenerateArgs): Shard | undefined {
   if (argv.shard !== undefined && argv.shards !== undefined) {
-    throw new UsageError('E_BAD_SHARD', '--shard and --shards cannot be used together', { hint: `Use --shard K/N, or --shards N with K in ${SHARD_INDEX_ENV}.` });
+    throw new UsageError('E_BAD_SHARD', '--shard and --shards cannot be used together', {
+      hint: `Use --shard K/N, or --shards N with K in ${SHARD_INDEX_ENV}.`,
+    });
   }
   if (argv.shard !== undefined) return parseShard(String(argv.shard));
   if (argv.shards !== undefined) return shardFromEnv(argv.shards);

@@ -65,7 +65,11 @@ export const interpolateCommand: CommandModule<object, InterpolateArgs> = {
   describe: 'Walk the latent space between faces (seed:index) into an animated WebP/GIF or a PNG strip',
   builder: (y: Argv) =>
     y
-      .positional('faces', { type: 'string', array: true, describe: 'Keyframes as seed:index (the face `generate --seed S --index I` makes); none: random ones' })
+      .positional('faces', {
+        type: 'string',
+        array: true,
+        describe: 'Keyframes as seed:index (the face `generate --seed S --index I` makes); none: random ones',
+      })
       .option('model', { type: 'string', describe: 'ONNX generator; default: the newest .onnx in models/' })
       .option('out', { type: 'string', describe: 'Output file: .webp or .gif (animated) or .png (a strip); default out/<model>/walk-<from>-<to>.webp' })
       .option('steps', { type: 'number', default: 16, describe: 'Frames from one face to the next, both included' })
@@ -109,7 +113,12 @@ export const interpolateCommand: CommandModule<object, InterpolateArgs> = {
       );
       const frames = await renderWithProgress(session, z, total, screen);
       if (frames === null) return; // stopped by a signal: process.exitCode is set
-      const bytes = await encodeWalk(frames, info.image, { format, upscale: flags.upscale, resize: flags.resize, delayMs: Math.max(1, Math.round(1000 / flags.fps)) });
+      const bytes = await encodeWalk(frames, info.image, {
+        format,
+        upscale: flags.upscale,
+        resize: flags.resize,
+        delayMs: Math.max(1, Math.round(1000 / flags.fps)),
+      });
       writeOutput(out, bytes);
       if (argv.frames !== undefined) await writeFrames(argv.frames, frames, total, info.image, flags);
       const first = itemAt(keys, 0, 'keyframe');
@@ -156,7 +165,9 @@ function keyframes(argv: InterpolateArgs & { _?: (string | number)[] }, screen: 
   const afterDashes = (argv._ ?? []).slice(1).map(String);
   const named = [...(argv.faces ?? []).map(String), ...afterDashes].map((f, i) => parseFaceRef(f, `face ${i + 1}`));
   if (named.length === 1) {
-    throw new UsageError('E_BAD_ARGUMENT', `interpolate needs at least 2 faces but received 1 (${named.map(formatFaceRef).join(' ')})`, { hint: 'Name a second face, e.g. `celeba-gan interpolate 7:0 7:1`, or none for random ones.' });
+    throw new UsageError('E_BAD_ARGUMENT', `interpolate needs at least 2 faces but received 1 (${named.map(formatFaceRef).join(' ')})`, {
+      hint: 'Name a second face, e.g. `celeba-gan interpolate 7:0 7:1`, or none for random ones.',
+    });
   }
   if (named.length > 0) return named;
   const count = assertInteger('random', argv.random, 2, 64);
@@ -189,10 +200,13 @@ function frameName(i: number, format: ImageFormat): string {
 /** Before any work: an existing --out (or first frame) is refused without --force. */
 function refuseOverwrite(out: string, frames: string | undefined, frameFormat: ImageFormat, force: boolean): void {
   if (force) return;
-  if (existsSync(out)) throw new UsageError('E_OUTPUT_EXISTS', `${out} already exists; not overwriting it`, { hint: 'Pass --force to overwrite, or choose another --out.' });
+  if (existsSync(out))
+    throw new UsageError('E_OUTPUT_EXISTS', `${out} already exists; not overwriting it`, { hint: 'Pass --force to overwrite, or choose another --out.' });
   const first = frames === undefined ? null : join(frames, frameName(0, frameFormat));
   if (first !== null && existsSync(first)) {
-    throw new UsageError('E_OUTPUT_EXISTS', `${first} already exists; not overwriting it`, { hint: 'Pass --force to overwrite, or choose another --frames folder.' });
+    throw new UsageError('E_OUTPUT_EXISTS', `${first} already exists; not overwriting it`, {
+      hint: 'Pass --force to overwrite, or choose another --frames folder.',
+    });
   }
 }
 
@@ -237,4 +251,3 @@ async function writeFrames(dir: string, frames: Uint8Array, total: number, image
     writeFileAtomicSync(join(dir, frameName(i, f.frameFormat)), bytes, { hints: OUTPUT_HINTS });
   }
 }
-

@@ -6,7 +6,20 @@ import { UsageError } from '../errors.js';
  * unset it would write to, or read from, the default place without a word. `--onnx` and
  * `--grid` are not here: bare, they mean "the default path".
  */
-const PATH_FLAGS = Object.freeze(['attributes', 'data', 'frames', 'generated', 'inception', 'input', 'inspect', 'model', 'out', 'real', 'run', 'sheet'] as const);
+const PATH_FLAGS = Object.freeze([
+  'attributes',
+  'data',
+  'frames',
+  'generated',
+  'inception',
+  'input',
+  'inspect',
+  'model',
+  'out',
+  'real',
+  'run',
+  'sheet',
+] as const);
 
 /** yargs middleware (src/cli/main.ts): runs for every command before its handler. */
 export function rejectEmptyPaths(argv: Record<string, unknown>): void {

@@ -55,7 +55,11 @@ function describeHeader(h: DatasetHeader): string[] {
     `  images:    ${h.count}`,
     `  size:      ${h.height}x${h.width}, ${h.channels} channels (uint8 HWC, RGB)`,
     `  synthetic: ${h.synthetic ? `yes (procedural faces, not photographs${h.seed !== undefined ? `; seed ${h.seed}` : ''})` : 'no (prepared from images)'}`,
-    ...(h.attributes ? [`  labels:    ${h.attributes.names.length} attributes: ${h.attributes.names.map((n, i) => `${n} ${(100 * h.attributes!.frequencies[i]!).toFixed(1)}%`).join(', ')}`] : []),
+    ...(h.attributes
+      ? [
+          `  labels:    ${h.attributes.names.length} attributes: ${h.attributes.names.map((n, i) => `${n} ${(100 * h.attributes!.frequencies[i]!).toFixed(1)}%`).join(', ')}`,
+        ]
+      : []),
     `  format:    version ${h.version}`,
     `  checksum:  sha256 ${h.checksum}`,
   ];
@@ -66,12 +70,15 @@ export const prepareCommand: CommandModule<object, PrepareArgs> = {
   describe: 'Make a training data set (.cgds) from images or synthetic faces, or inspect one',
   builder: (y: Argv) =>
     y
-      .option('input', { type: 'string', describe: 'Folder of JPEG/PNG/WebP images (searched recursively) or a zip such as img_align_celeba.zip (read in place)' })
+      .option('input', {
+        type: 'string',
+        describe: 'Folder of JPEG/PNG/WebP images (searched recursively) or a zip such as img_align_celeba.zip (read in place)',
+      })
       .option('synthetic', {
         type: 'number',
         describe: `Make N procedural, face-like SYNTHETIC images instead (no download; a bare --synthetic makes ${DEFAULT_SYNTHETIC_COUNT})`,
       })
-      .option('inspect', { type: 'string', describe: 'Print a data set file\'s header, verify its checksum and write a contact sheet of the first 64 images' })
+      .option('inspect', { type: 'string', describe: "Print a data set file's header, verify its checksum and write a contact sheet of the first 64 images" })
       .option('out', { type: 'string', describe: 'Data set file to write; default data/<input name>-<size>.cgds or data/synthetic-<size>.cgds' })
       .option('size', { type: 'number', default: 28, describe: 'Output side in pixels (28 for seed28, 64 for dcgan64)' })
       .option('crop', {
@@ -85,12 +92,21 @@ export const prepareCommand: CommandModule<object, PrepareArgs> = {
       .option('seed', { type: 'number', default: DEFAULT_SYNTHETIC_SEED, describe: 'Seed of the --synthetic data set (saved in its header)' })
       .option('sheet', { type: 'string', describe: 'With --inspect: contact sheet path (default <data set>.sheet.png)' })
       .option('force', { type: 'boolean', default: false, describe: 'Replace an existing --out' })
-      .option('attributes', { type: 'string', describe: `With --input: CelebA's ${ATTRIBUTE_FILE_NAME} to label the images with (default: one found among the input's files)` })
-      .option('attr-subset', { type: 'string', describe: 'Keep only these attributes, in this order, e.g. Smiling,Eyeglasses (--input with an attribute file, or --synthetic)' })
+      .option('attributes', {
+        type: 'string',
+        describe: `With --input: CelebA's ${ATTRIBUTE_FILE_NAME} to label the images with (default: one found among the input's files)`,
+      })
+      .option('attr-subset', {
+        type: 'string',
+        describe: 'Keep only these attributes, in this order, e.g. Smiling,Eyeglasses (--input with an attribute file, or --synthetic)',
+      })
       .example('$0 prepare --synthetic', `${DEFAULT_SYNTHETIC_COUNT} synthetic faces -> data/synthetic-28.cgds (no download)`)
       .example('$0 prepare --input ~/celeba/img_align_celeba.zip', 'CelebA straight from its zip -> data/img_align_celeba-28.cgds')
       .example('$0 prepare --input photos/ --size 64 --crop 0 --out data/photos-64.cgds', 'a folder at 64x64, largest centred square')
-      .example('$0 prepare --input ~/celeba/img_align_celeba.zip --attributes ~/celeba/list_attr_celeba.txt --attr-subset Smiling,Eyeglasses', 'CelebA labelled with two attributes')
+      .example(
+        '$0 prepare --input ~/celeba/img_align_celeba.zip --attributes ~/celeba/list_attr_celeba.txt --attr-subset Smiling,Eyeglasses',
+        'CelebA labelled with two attributes',
+      )
       .example('$0 prepare --synthetic 2000 --out faces/', `2000 synthetic faces as PNGs plus ${ATTRIBUTE_FILE_NAME} (CelebA's format)`)
       .example('$0 prepare --inspect data/synthetic-28.cgds', 'header, checksum check and data/synthetic-28.sheet.png')
       .epilogue(
@@ -116,7 +132,10 @@ export const prepareCommand: CommandModule<object, PrepareArgs> = {
     const size = assertInteger('--size', argv.size, 4, 1024);
     const out = argv.out ?? defaultDatasetPath(argv.input, size);
     // The first signal stops cleanly, leaving no temporary file (exit 130 / 143); a second quits.
-    const stop = catchStopSignals({ finishing: () => `stopping after the images being decoded now; ${out} will not be written`, print: (line) => screen.log(line) });
+    const stop = catchStopSignals({
+      finishing: () => `stopping after the images being decoded now; ${out} will not be written`,
+      print: (line) => screen.log(line),
+    });
     try {
       if (argv.input !== undefined) await withOutputFolder(out, () => images(argv, argv.input!, out, size, stop.signal));
       else await withOutputFolder(out, () => synthetic(argv, out, size, stop.signal));
@@ -139,7 +158,9 @@ const screen = new Screen();
 /** --attributes only with --input; --attr-subset with --input or --synthetic. */
 function checkAttributeFlags(argv: PrepareArgs): void {
   if (argv.attributes !== undefined && !('input' in argv)) {
-    throw new UsageError('E_BAD_ARGUMENT', '--attributes only applies with --input', { hint: 'Synthetic faces carry their own attributes; --inspect shows a data set\'s.' });
+    throw new UsageError('E_BAD_ARGUMENT', '--attributes only applies with --input', {
+      hint: "Synthetic faces carry their own attributes; --inspect shows a data set's.",
+    });
   }
   if (argv.attrSubset !== undefined && 'inspect' in argv) {
     throw new UsageError('E_BAD_ARGUMENT', '--attr-subset does not apply with --inspect', { hint: 'Use it with --input or --synthetic.' });
@@ -174,7 +195,11 @@ async function withOutputFolder(out: string, work: () => Promise<void>): Promise
 async function inspect(path: string, sheet: string | undefined): Promise<void> {
   const r = await inspectDataset(path, sheet === undefined ? {} : { sheet });
   const covered = r.header.version === 1 ? 'pixel checksum matches' : 'checksum of pixels and header matches';
-  const lines = [`${path}${r.header.synthetic ? ' (SYNTHETIC data set)' : ''}`, ...describeHeader(r.header), `  verified:  ok (${covered}, ${mb(r.pixelBytes)})`];
+  const lines = [
+    `${path}${r.header.synthetic ? ' (SYNTHETIC data set)' : ''}`,
+    ...describeHeader(r.header),
+    `  verified:  ok (${covered}, ${mb(r.pixelBytes)})`,
+  ];
   if (r.sheet) lines.push(`  sheet:     ${r.sheet.path} (first ${r.sheet.images} images, ${r.sheet.upscale}x)`);
   const note = legacyNote(r.header);
   if (note) lines.push(`  note:      ${note}`);
@@ -202,7 +227,9 @@ async function synthetic(argv: PrepareArgs, out: string, size: number, signal: A
     onProgress: (p) => progress?.update(p.prepared),
   });
   screen.endBar();
-  screen.result(`prepared ${r.header.count} synthetic images, skipped 0 -> ${out} (${(r.header.count / r.seconds).toFixed(0)} img/s, seed ${seed}, sha256 ${r.header.checksum.slice(0, 16)}…)`);
+  screen.result(
+    `prepared ${r.header.count} synthetic images, skipped 0 -> ${out} (${(r.header.count / r.seconds).toFixed(0)} img/s, seed ${seed}, sha256 ${r.header.checksum.slice(0, 16)}…)`,
+  );
 }
 
 async function syntheticFolder(opts: SyntheticOptions): Promise<void> {
@@ -210,7 +237,9 @@ async function syntheticFolder(opts: SyntheticOptions): Promise<void> {
   const r = await exportSyntheticFolder({
     ...opts,
     onStart: () => {
-      screen.say(`drawing ${opts.count} synthetic faces (procedural, not photographs) at ${opts.size}x${opts.size}, seed ${opts.seed} -> PNGs and ${ATTRIBUTE_FILE_NAME} in ${opts.out}`);
+      screen.say(
+        `drawing ${opts.count} synthetic faces (procedural, not photographs) at ${opts.size}x${opts.size}, seed ${opts.seed} -> PNGs and ${ATTRIBUTE_FILE_NAME} in ${opts.out}`,
+      );
       progress = screen.startBar(new Progress({ label: 'synthetic', total: opts.count, unit: 'img' }));
     },
     onProgress: (p) => progress?.update(p.prepared),

@@ -32,7 +32,9 @@ async function drainWithin(served: ServeApp, drainMs: number): Promise<boolean> 
   }
   const cut = served.cutOff();
   served.app.server.closeAllConnections();
-  screen.say(`drain cut off: ${cut} request${cut === 1 ? '' : 's'} or their work did not finish within ${drainMs / 1000} s (--drain-ms); aborted them and closed their connections`);
+  screen.say(
+    `drain cut off: ${cut} request${cut === 1 ? '' : 's'} or their work did not finish within ${drainMs / 1000} s (--drain-ms); aborted them and closed their connections`,
+  );
   setTimeout(() => process.exit(1), 1000).unref();
   return false;
 }
@@ -72,12 +74,36 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
       .option('max-batch', { type: 'number', default: 64, describe: 'Most faces in one model call' })
       .option('max-delay-ms', { type: 'number', default: 5, describe: 'Longest wait for a batch to fill' })
       .option('max-queue', { type: 'number', default: 1024, describe: 'Most faces waiting; beyond it requests get 503 + Retry-After' })
-      .option('deadline-ms', { type: 'number', default: DEFAULT_DEADLINE_MS, describe: 'A request not answered by then (queued, computing or encoding) stops and gets 503 + Retry-After' })
-      .option('drain-ms', { type: 'number', default: 10_000, describe: 'On SIGTERM/Ctrl-C: longest wait for in-flight requests; then they are cut off and serve exits 1 within 1 s' })
-      .option('max-pixels', { type: 'number', default: DEFAULT_MAX_PIXELS, describe: 'Most pixels one request may have encoded (faces/grid cells/frames x pixels, weighted by format: GIF 24x PNG); more gets 400 E_COST_LIMIT' })
-      .option('headers-timeout-ms', { type: 'number', default: DEFAULT_CONNECTION_LIMITS.headersTimeoutMs, describe: 'A client must send its request headers within this (else 408)' })
-      .option('request-timeout-ms', { type: 'number', default: DEFAULT_CONNECTION_LIMITS.requestTimeoutMs, describe: 'A client must send its whole request (headers and body) within this (else 408)' })
-      .option('max-connections', { type: 'number', default: DEFAULT_CONNECTION_LIMITS.maxConnections, describe: 'Open connections at most; more are closed as they arrive' })
+      .option('deadline-ms', {
+        type: 'number',
+        default: DEFAULT_DEADLINE_MS,
+        describe: 'A request not answered by then (queued, computing or encoding) stops and gets 503 + Retry-After',
+      })
+      .option('drain-ms', {
+        type: 'number',
+        default: 10_000,
+        describe: 'On SIGTERM/Ctrl-C: longest wait for in-flight requests; then they are cut off and serve exits 1 within 1 s',
+      })
+      .option('max-pixels', {
+        type: 'number',
+        default: DEFAULT_MAX_PIXELS,
+        describe: 'Most pixels one request may have encoded (faces/grid cells/frames x pixels, weighted by format: GIF 24x PNG); more gets 400 E_COST_LIMIT',
+      })
+      .option('headers-timeout-ms', {
+        type: 'number',
+        default: DEFAULT_CONNECTION_LIMITS.headersTimeoutMs,
+        describe: 'A client must send its request headers within this (else 408)',
+      })
+      .option('request-timeout-ms', {
+        type: 'number',
+        default: DEFAULT_CONNECTION_LIMITS.requestTimeoutMs,
+        describe: 'A client must send its whole request (headers and body) within this (else 408)',
+      })
+      .option('max-connections', {
+        type: 'number',
+        default: DEFAULT_CONNECTION_LIMITS.maxConnections,
+        describe: 'Open connections at most; more are closed as they arrive',
+      })
       .option('auth-token', { type: 'string', describe: 'Require `Authorization: Bearer T` on every route but /healthz (default: env CELEBA_GAN_TOKEN)' })
       .option('insecure', { type: 'boolean', default: false, describe: 'Allow a non-loopback --host without a token' })
       .example('$0 serve', 'the newest model in models/ at http://127.0.0.1:8080/')
@@ -125,11 +151,16 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         throw new CelebaGanError('E_LISTEN', `cannot listen on ${argv.host}:${port}: ${(err as Error).message}`, {
-          hint: code === 'EADDRINUSE' ? 'Another program uses that port: pass --port <other> (or 0 for any free one).' : 'Check --host (an address of this machine) and --port.',
+          hint:
+            code === 'EADDRINUSE'
+              ? 'Another program uses that port: pass --port <other> (or 0 for any free one).'
+              : 'Check --host (an address of this machine) and --port.',
           cause: err,
         });
       }
-      screen.say(`provider ${session.providerUsed}${notes}${session.providerUsed === 'cpu' ? `, ${threads} onnxruntime thread${threads === 1 ? '' : 's'}` : ''}`);
+      screen.say(
+        `provider ${session.providerUsed}${notes}${session.providerUsed === 'cpu' ? `, ${threads} onnxruntime thread${threads === 1 ? '' : 's'}` : ''}`,
+      );
       screen.say(
         `${info.preset} width ${info.width}${info.step === null ? '' : ` step ${info.step}`}, z ${info.zDim} ~ ${info.latent}, ` +
           `${info.image.channels}x${info.image.height}x${info.image.width}; batches of up to ${batcher.maxBatch} within ${batcher.maxDelayMs} ms, queue ${batcher.maxQueue}${token ? '; auth token required' : ''}`,

@@ -10,7 +10,17 @@ import { DEFAULT_EMA_DECAY } from '../engines/ema.js';
 import { UsageError, assertInteger, assertOneOf } from '../errors.js';
 import { legacyNote } from '../data/dataset-file.js';
 import { DEFAULT_TRAIN_EVAL_N, createTrainingEvalHook } from '../eval/training-eval.js';
-import { Trainer, openRun, readRunConfig, type LogEntry, type OpenedRun, type RunConfig, type TrainCallbacks, type TrainResult, type TrainStart } from '../train/index.js';
+import {
+  Trainer,
+  openRun,
+  readRunConfig,
+  type LogEntry,
+  type OpenedRun,
+  type RunConfig,
+  type TrainCallbacks,
+  type TrainResult,
+  type TrainStart,
+} from '../train/index.js';
 import { randomSeed } from '../util/rng.js';
 import { loadDistAddon } from '../bindings/torch.js';
 import {
@@ -180,7 +190,9 @@ async function launchLocalRanks(argv: TrainArgs, dist: DistOptions, screen: Scre
   const nproc = dist.nproc!;
   const extra = chosenFlags(argv, chooseRun(argv, screen));
   const threads = argv.threads ?? 1;
-  screen.say(`starting ${nproc} rank${nproc === 1 ? '' : 's'} on 127.0.0.1 (torch engine, ${threads} thread${threads === 1 ? '' : 's'} each${argv.threads === undefined ? '; --threads to change' : ''})`);
+  screen.say(
+    `starting ${nproc} rank${nproc === 1 ? '' : 's'} on 127.0.0.1 (torch engine, ${threads} thread${threads === 1 ? '' : 's'} each${argv.threads === undefined ? '; --threads to change' : ''})`,
+  );
   const ranks = await spawnLocalRanks({
     nproc,
     command: process.execPath,
@@ -210,11 +222,11 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     y
       .option('data', { type: 'string', describe: 'Data set (.cgds from `prepare`); default: the newest in data/' })
       .option('out', { type: 'string', describe: 'Run folder; default: runs/<data set>-<preset> (-2, -3... if taken)' })
-      .option('preset', { type: 'string', choices: [...PRESET_NAMES], describe: 'Architecture preset (default seed28; on --resume the run\'s)' })
-      .option('width', { type: 'number', describe: 'Channel width multiplier, e.g. 0.0625 for a tiny model (default 1; on --resume the run\'s)' })
+      .option('preset', { type: 'string', choices: [...PRESET_NAMES], describe: "Architecture preset (default seed28; on --resume the run's)" })
+      .option('width', { type: 'number', describe: "Channel width multiplier, e.g. 0.0625 for a tiny model (default 1; on --resume the run's)" })
       .option('epochs', { type: 'number', describe: 'Passes over the data set in all (default 20)' })
       .option('steps', { type: 'number', describe: 'Training steps in all (instead of --epochs)' })
-      .option('batch-size', { type: 'number', describe: 'Images per step (default: the preset\'s, 64 for seed28)' })
+      .option('batch-size', { type: 'number', describe: "Images per step (default: the preset's, 64 for seed28)" })
       .option('engine', { type: 'string', default: 'auto', choices: [...ENGINE_CHOICES], describe: 'auto = torch when its addon loads, else tfjs' })
       .option('backend', { type: 'string', describe: 'tfjs: tfjs-node-gpu | tfjs-node | cpu (default: the best that loads)' })
       .option('device', { type: 'string', describe: 'torch engine: cpu | cuda | cuda:N' })
@@ -227,8 +239,13 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('log-every', { type: 'number', default: 50, describe: 'Log a line (and a metrics.jsonl entry) every N steps' })
       .option('resume', { type: 'boolean', default: false, describe: 'Continue the run in --out from its newest checkpoint, exactly' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'Train one step only (checks the whole setup quickly)' })
-      .option('verify-data', { type: 'boolean', default: true, describe: 'Check the data set\'s pixel checksum before training' })
-      .option('eval-every', { type: 'number', default: 0, describe: 'Every N steps: SWD and colour distance vs a fixed slice of the data, beside the real-halves baseline, to metrics.jsonl and loss.svg (0: off)' })
+      .option('verify-data', { type: 'boolean', default: true, describe: "Check the data set's pixel checksum before training" })
+      .option('eval-every', {
+        type: 'number',
+        default: 0,
+        describe:
+          'Every N steps: SWD and colour distance vs a fixed slice of the data, beside the real-halves baseline, to metrics.jsonl and loss.svg (0: off)',
+      })
       .option('eval-n', { type: 'number', default: DEFAULT_TRAIN_EVAL_N, describe: 'Images per set for --eval-every (the data set needs 2n)' })
       .option('ema', {
         type: 'number',
@@ -241,12 +258,26 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .example('$0 train --out runs/celeba28 --resume --epochs 30', 'continue a run exactly where it stopped')
       .example('$0 train --eval-every 2000 --eval-n 300', 'log SWD every 2000 steps (a collapsing run shows in loss.svg)')
       .option('nproc', { type: 'number', describe: 'Data-parallel: start N local ranks (torch engine; Gloo on the CPU, 1 thread each unless --threads)' })
-      .option('dist-timeout', { type: 'number', describe: 'Data-parallel: seconds before a lost rank fails the others (rendezvous and each all-reduce; default 60)' })
-      .option('sync-bn', { type: 'boolean', default: false, describe: 'Data-parallel: batch norm over the global batch (statistics all-reduced, like PyTorch SyncBatchNorm); default: per rank, as DDP' })
-      .option('dist-backend', { type: 'string', choices: [...DIST_BACKENDS], describe: 'Data-parallel: auto (NCCL on CUDA when built in, else Gloo) | gloo | nccl' })
+      .option('dist-timeout', {
+        type: 'number',
+        describe: 'Data-parallel: seconds before a lost rank fails the others (rendezvous and each all-reduce; default 60)',
+      })
+      .option('sync-bn', {
+        type: 'boolean',
+        default: false,
+        describe: 'Data-parallel: batch norm over the global batch (statistics all-reduced, like PyTorch SyncBatchNorm); default: per rank, as DDP',
+      })
+      .option('dist-backend', {
+        type: 'string',
+        choices: [...DIST_BACKENDS],
+        describe: 'Data-parallel: auto (NCCL on CUDA when built in, else Gloo) | gloo | nccl',
+      })
       .example('$0 train --ema 0', 'keep no EMA generator (samples and export use the raw weights)')
       .example('$0 train --engine torch --nproc 2 --batch-size 32', 'data-parallel on 2 local ranks: global batch 64')
-      .example('python3 -m torch.distributed.run --nproc_per_node 2 --no_python celeba-gan train --engine torch --out runs/ddp --seed 1', 'the same under torchrun (also PyTorchJob, SLURM: docs/distributed.md)'),
+      .example(
+        'python3 -m torch.distributed.run --nproc_per_node 2 --no_python celeba-gan train --engine torch --out runs/ddp --seed 1',
+        'the same under torchrun (also PyTorchJob, SLURM: docs/distributed.md)',
+      ),
   handler: async (argv) => {
     const flags = checkFlags(argv);
     const screen = new Screen();
@@ -319,7 +350,9 @@ function checkFlags(argv: TrainArgs): Flags {
   const dist = resolveDistOptions({ nproc: argv.nproc, distTimeout: argv['dist-timeout'], distBackend: argv['dist-backend'] });
   const launch = readLaunchEnv();
   if ((dist.nproc !== undefined || launch) && engine === 'tfjs') {
-    throw new UsageError('E_BAD_ARGUMENT', 'Data-parallel training (--nproc, or a launcher\'s RANK/WORLD_SIZE) needs the torch engine, not tfjs', { hint: 'Use --engine torch (build the addon with npm run build:native).' });
+    throw new UsageError('E_BAD_ARGUMENT', "Data-parallel training (--nproc, or a launcher's RANK/WORLD_SIZE) needs the torch engine, not tfjs", {
+      hint: 'Use --engine torch (build the addon with npm run build:native).',
+    });
   }
   if (argv['sync-bn'] && dist.nproc === undefined && !launch) {
     throw new UsageError('E_BAD_ARGUMENT', '--sync-bn synchronises batch norm across data-parallel ranks; this is a single-process run', {
@@ -327,14 +360,22 @@ function checkFlags(argv: TrainArgs): Flags {
     });
   }
   if (dist.nproc !== undefined && launch && process.env[LOCAL_RANK_MARKER] !== '1') {
-    throw new UsageError('E_BAD_ARGUMENT', `--nproc ${dist.nproc} starts its own ranks, but this process is already rank ${launch.rank} of ${launch.worldSize} (RANK and WORLD_SIZE are set)`, {
-      hint: 'Leave --nproc out under torchrun, a PyTorchJob or SLURM: the launcher starts the ranks.',
-    });
+    throw new UsageError(
+      'E_BAD_ARGUMENT',
+      `--nproc ${dist.nproc} starts its own ranks, but this process is already rank ${launch.rank} of ${launch.worldSize} (RANK and WORLD_SIZE are set)`,
+      {
+        hint: 'Leave --nproc out under torchrun, a PyTorchJob or SLURM: the launcher starts the ranks.',
+      },
+    );
   }
   if (launch && !argv.resume && (argv.seed === undefined || argv.out === undefined)) {
-    throw new UsageError('E_BAD_ARGUMENT', `rank ${launch.rank} of ${launch.worldSize}: a new data-parallel run needs --seed and --out given, so that every rank trains the same run`, {
-      hint: 'Add --seed N --out runs/NAME to the command every rank runs (--nproc fills them in itself).',
-    });
+    throw new UsageError(
+      'E_BAD_ARGUMENT',
+      `rank ${launch.rank} of ${launch.worldSize}: a new data-parallel run needs --seed and --out given, so that every rank trains the same run`,
+      {
+        hint: 'Add --seed N --out runs/NAME to the command every rank runs (--nproc fills them in itself).',
+      },
+    );
   }
   return { engine, evalEvery, evalN, dist, launch };
 }
@@ -355,7 +396,13 @@ function runSpec(argv: TrainArgs, existing: RunConfig | null): ArchitectureSpec 
 async function openEngine(argv: TrainArgs, flags: Flags, spec: ArchitectureSpec, opened: OpenedRun, group: ProcessGroup | null): Promise<TrainingEngine> {
   let engine: TrainingEngine;
   try {
-    engine = await createEngine(spec, { engine: flags.engine, backend: argv.backend, device: argv.device, threads: argv.threads ?? (flags.launch ? ranksThreads() : undefined), amp: argv.amp || undefined });
+    engine = await createEngine(spec, {
+      engine: flags.engine,
+      backend: argv.backend,
+      device: argv.device,
+      threads: argv.threads ?? (flags.launch ? ranksThreads() : undefined),
+      amp: argv.amp || undefined,
+    });
   } catch (err) {
     opened.reader.close();
     throw err;
@@ -364,16 +411,28 @@ async function openEngine(argv: TrainArgs, flags: Flags, spec: ArchitectureSpec,
   if (!(engine instanceof TorchEngine)) {
     opened.reader.close();
     engine.dispose();
-    throw new UsageError('E_BAD_ARGUMENT', `Data-parallel training needs the torch engine; --engine ${flags.engine} chose ${engine.info.engine}`, { hint: 'Use --engine torch (build the addon with npm run build:native).' });
+    throw new UsageError('E_BAD_ARGUMENT', `Data-parallel training needs the torch engine; --engine ${flags.engine} chose ${engine.info.engine}`, {
+      hint: 'Use --engine torch (build the addon with npm run build:native).',
+    });
   }
   await engine.setGroup(group, { syncBn: argv['sync-bn'] });
   return engine;
 }
 
 /** Train with a progress bar; the first Ctrl-C/SIGTERM finishes the step and saves a checkpoint. */
-async function trainWithProgress(argv: TrainArgs, flags: Flags, opened: OpenedRun, engine: TrainingEngine, group: ProcessGroup | null, screen: Screen): Promise<void> {
+async function trainWithProgress(
+  argv: TrainArgs,
+  flags: Flags,
+  opened: OpenedRun,
+  engine: TrainingEngine,
+  group: ProcessGroup | null,
+  screen: Screen,
+): Promise<void> {
   const evalHook = flags.evalEvery > 0 ? createTrainingEvalHook({ every: flags.evalEvery, n: flags.evalN }) : null;
-  if (evalHook) screen.say(`eval every ${flags.evalEvery} steps: SWD and colour distance, ${flags.evalN} generated vs ${flags.evalN} fixed data images, beside 2 x ${flags.evalN} real halves`);
+  if (evalHook)
+    screen.say(
+      `eval every ${flags.evalEvery} steps: SWD and colour distance, ${flags.evalN} generated vs ${flags.evalN} fixed data images, beside 2 x ${flags.evalN} real halves`,
+    );
   const clock = new StepTimer();
   const trainer = new Trainer(opened, engine, trainEvents(argv, engine, clock, screen), evalHook ? [evalHook] : [], group ? { group } : undefined);
   // The first signal's message says how long the current step took last time, since a step
@@ -419,8 +478,15 @@ function trainEvents(argv: TrainArgs, engine: TrainingEngine, clock: StepTimer, 
     onSample: (path) => screen.log(`  samples ${path}`),
     onCheckpoint: (dir) => screen.log(`  checkpoint ${dir}`),
     onCheckpointFailed: (err, step) =>
-      screen.log(`  warning: the checkpoint at step ${step} was not saved [${err.code}]: ${err.message}; training goes on and the next checkpoint tries again (the earlier ones are intact)`),
-    onEval: (name, step, values) => screen.log(`  ${name} at step ${step}: ${Object.entries(values).map(([k, v]) => `${k} ${typeof v === 'number' ? fmt(v) : v}`).join(', ')}`),
+      screen.log(
+        `  warning: the checkpoint at step ${step} was not saved [${err.code}]: ${err.message}; training goes on and the next checkpoint tries again (the earlier ones are intact)`,
+      ),
+    onEval: (name, step, values) =>
+      screen.log(
+        `  ${name} at step ${step}: ${Object.entries(values)
+          .map(([k, v]) => `${k} ${typeof v === 'number' ? fmt(v) : v}`)
+          .join(', ')}`,
+      ),
   };
 }
 
@@ -433,7 +499,9 @@ function sayStart(s: TrainStart, argv: TrainArgs, engine: TrainingEngine, screen
   if (s.ema.decay > 0) screen.say(`EMA generator, decay ${s.ema.decay}: samples/step-N.png (raw) and step-N-ema.png; export writes the EMA generator`);
   if (s.ema.note) screen.say(`note: ${s.ema.note}`);
   if (s.checkpointEngine && s.checkpointEngine !== engine.info.engine) {
-    screen.say(`note: the checkpoint was written by the ${s.checkpointEngine} engine; ${engine.info.engine} continues it, but not bit-identically (each engine draws its own noise)`);
+    screen.say(
+      `note: the checkpoint was written by the ${s.checkpointEngine} engine; ${engine.info.engine} continues it, but not bit-identically (each engine draws its own noise)`,
+    );
   }
   if (s.dist.worldSize > 1) {
     screen.say(
@@ -456,4 +524,3 @@ function report(result: TrainResult, outDir: string, screen: Screen): void {
     `  next: celeba-gan export --onnx --run ${outDir}`,
   );
 }
-

@@ -87,10 +87,22 @@ function dcgan64(width: number, conditioning?: Conditioning): ArchitectureSpec {
   const relu: LayerSpec = { kind: 'relu' };
   const lrelu: LayerSpec = { kind: 'leakyRelu', alpha: 0.2 };
   const up = (name: string, filters: number): LayerSpec => ({
-    kind: 'convTranspose2d', name, filters, kernel: 4, stride: 2, padding: 'same', bias: false,
+    kind: 'convTranspose2d',
+    name,
+    filters,
+    kernel: 4,
+    stride: 2,
+    padding: 'same',
+    bias: false,
   });
   const down = (name: string, filters: number): LayerSpec => ({
-    kind: 'conv2d', name, filters, kernel: 4, stride: 2, padding: 'same', bias: false,
+    kind: 'conv2d',
+    name,
+    filters,
+    kernel: 4,
+    stride: 2,
+    padding: 'same',
+    bias: false,
   });
   return {
     preset: 'dcgan64',
@@ -191,7 +203,10 @@ export function buildSpec(preset: string, width = 1, opts: SpecOptions = {}): Ar
 function conditioningOf(opts: SpecOptions): Conditioning | undefined {
   const attributes = opts.attributes ?? [];
   if (attributes.length === 0) {
-    if (opts.frequencies?.length) throw new UsageError('E_BAD_ARGUMENT', 'Attribute frequencies were given without attributes', { hint: 'Pass the attribute names with their frequencies.' });
+    if (opts.frequencies?.length)
+      throw new UsageError('E_BAD_ARGUMENT', 'Attribute frequencies were given without attributes', {
+        hint: 'Pass the attribute names with their frequencies.',
+      });
     return undefined;
   }
   const seen = new Set<string>();

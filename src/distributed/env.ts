@@ -45,9 +45,13 @@ export function readLaunchEnv(env: NodeJS.ProcessEnv = process.env): LaunchEnv |
   if (set.length === 0) return null;
   if (set.length < LAUNCH_VARIABLES.length) {
     const missing = LAUNCH_VARIABLES.filter((name) => !set.includes(name));
-    throw new UsageError('E_DIST_ENV', `A distributed launch needs ${LAUNCH_VARIABLES.join(', ')}; ${set.join(', ')} ${set.length === 1 ? 'is' : 'are'} set but ${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} not.`, {
-      hint: 'Start the ranks with a launcher that sets all of them (torchrun, a PyTorchJob, celeba-gan train --nproc N), or unset them for a single-process run.',
-    });
+    throw new UsageError(
+      'E_DIST_ENV',
+      `A distributed launch needs ${LAUNCH_VARIABLES.join(', ')}; ${set.join(', ')} ${set.length === 1 ? 'is' : 'are'} set but ${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} not.`,
+      {
+        hint: 'Start the ranks with a launcher that sets all of them (torchrun, a PyTorchJob, celeba-gan train --nproc N), or unset them for a single-process run.',
+      },
+    );
   }
   const worldSize = envInteger(env, 'WORLD_SIZE', 1, 65536);
   const rank = envInteger(env, 'RANK', 0, worldSize - 1);

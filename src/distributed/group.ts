@@ -22,8 +22,10 @@ export class DistributedError extends CelebaGanError {
 }
 
 const HINTS: Readonly<Partial<Record<ErrorCode, string>>> = Object.freeze({
-  E_DIST_RENDEZVOUS: 'Start every rank with the same MASTER_ADDR, MASTER_PORT and WORLD_SIZE, a free MASTER_PORT on rank 0\'s machine, and rank 0 reachable from the others (or let `--nproc N` start them).',
-  E_DIST_TIMEOUT: 'Look at the lost rank\'s own output for why it stopped; resume the run from its last checkpoint with --resume. A longer --dist-timeout helps only if that rank was slow, not dead.',
+  E_DIST_RENDEZVOUS:
+    "Start every rank with the same MASTER_ADDR, MASTER_PORT and WORLD_SIZE, a free MASTER_PORT on rank 0's machine, and rank 0 reachable from the others (or let `--nproc N` start them).",
+  E_DIST_TIMEOUT:
+    "Look at the lost rank's own output for why it stopped; resume the run from its last checkpoint with --resume. A longer --dist-timeout helps only if that rank was slow, not dead.",
   E_DIST_UNAVAILABLE: 'Install libgloo-dev and rebuild the addon: npm run build:native',
   E_DIST_BAD_CALL: 'This is a bug in the caller of the process group; please report it with the message above.',
   E_DIST_FAILED: 'Run again with --verbose and report the message above.',
@@ -162,10 +164,14 @@ export async function checkIdenticalWeights(group: ProcessGroup, weights: Readon
   const first = Buffer.from(all[0]!);
   const differ = all.map((d, r) => (Buffer.from(d).equals(first) ? -1 : r)).filter((r) => r >= 0);
   if (differ.length > 0) {
-    throw new DistributedError('E_DIST_WEIGHTS_DIFFER', `The ranks start from different weights: rank${differ.length > 1 ? 's' : ''} ${differ.join(', ')} differ${differ.length > 1 ? '' : 's'} from rank 0 (SHA-256 ${first.toString('hex').slice(0, 16)}…; this is rank ${group.rank}).`, {
-      hint: 'Start every rank with the same --seed and the same checkpoint (--resume on a folder every rank reads), and the same --preset and --width.',
-      lostRank: differ[0],
-    });
+    throw new DistributedError(
+      'E_DIST_WEIGHTS_DIFFER',
+      `The ranks start from different weights: rank${differ.length > 1 ? 's' : ''} ${differ.join(', ')} differ${differ.length > 1 ? '' : 's'} from rank 0 (SHA-256 ${first.toString('hex').slice(0, 16)}…; this is rank ${group.rank}).`,
+      {
+        hint: 'Start every rank with the same --seed and the same checkpoint (--resume on a folder every rank reads), and the same --preset and --width.',
+        lostRank: differ[0],
+      },
+    );
   }
   return mine.toString('hex');
 }

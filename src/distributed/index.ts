@@ -4,7 +4,16 @@
  * local `--nproc` spawner (spawn.ts).
  */
 export { LAUNCH_VARIABLES, readLaunchEnv, type LaunchEnv } from './env.js';
-export { DEFAULT_DIST_TIMEOUT_S, DIST_BACKENDS, MAX_NPROC, chooseBackend, resolveDistOptions, type DistBackend, type DistBackendChoice, type DistOptions } from './options.js';
+export {
+  DEFAULT_DIST_TIMEOUT_S,
+  DIST_BACKENDS,
+  MAX_NPROC,
+  chooseBackend,
+  resolveDistOptions,
+  type DistBackend,
+  type DistBackendChoice,
+  type DistOptions,
+} from './options.js';
 export {
   DistributedError,
   ProcessGroup,

@@ -40,15 +40,24 @@ export function chooseBackend(choice: DistBackendChoice, device: string, availab
   const cuda = device.startsWith('cuda');
   if (choice === 'auto') {
     if (cuda && available.includes('nccl')) return { backend: 'nccl', why: `auto: ${device} and the addon has NCCL` };
-    return { backend: 'gloo', why: cuda ? 'auto: the addon has no NCCL (not built against a CUDA libtorch with NCCL), so Gloo' : 'auto: CPU training uses Gloo' };
+    return {
+      backend: 'gloo',
+      why: cuda ? 'auto: the addon has no NCCL (not built against a CUDA libtorch with NCCL), so Gloo' : 'auto: CPU training uses Gloo',
+    };
   }
   if (!available.includes(choice)) {
-    throw new CelebaGanError('E_DIST_UNAVAILABLE', `--dist-backend ${choice} is not in this build of the libtorch addon (it has: ${available.join(', ') || 'none'}).`, {
-      hint: choice === 'nccl'
-        ? 'Build the addon against a CUDA libtorch with NCCL (LIBTORCH=/path/to/libtorch npm run build:native), or use --dist-backend gloo.'
-        : 'Install libgloo-dev and rebuild the addon: npm run build:native',
-    });
+    throw new CelebaGanError(
+      'E_DIST_UNAVAILABLE',
+      `--dist-backend ${choice} is not in this build of the libtorch addon (it has: ${available.join(', ') || 'none'}).`,
+      {
+        hint:
+          choice === 'nccl'
+            ? 'Build the addon against a CUDA libtorch with NCCL (LIBTORCH=/path/to/libtorch npm run build:native), or use --dist-backend gloo.'
+            : 'Install libgloo-dev and rebuild the addon: npm run build:native',
+      },
+    );
   }
-  if (choice === 'nccl' && !cuda) throw new UsageError('E_BAD_ARGUMENT', `--dist-backend nccl needs a CUDA device, but --device is ${device}. Use --device cuda or --dist-backend gloo.`);
+  if (choice === 'nccl' && !cuda)
+    throw new UsageError('E_BAD_ARGUMENT', `--dist-backend nccl needs a CUDA device, but --device is ${device}. Use --device cuda or --dist-backend gloo.`);
   return { backend: choice, why: `--dist-backend ${choice}` };
 }

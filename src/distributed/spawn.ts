@@ -200,4 +200,3 @@ export async function spawnLocalRanks(opts: SpawnRanksOptions): Promise<LocalRan
     done,
   };
 }
-

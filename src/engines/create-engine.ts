@@ -45,7 +45,8 @@ export async function createEngine(spec: ArchitectureSpec, opts: CreateEngineOpt
   if (opts.threads !== undefined) assertInteger('threads', opts.threads, 1, 1024);
   const { engine: _ignored, ...rest } = opts;
   if (choice === 'tfjs') {
-    if (opts.amp) throw new UsageError('E_BAD_ARGUMENT', '--amp is for the torch engine on CUDA (--engine torch --device cuda); the tfjs engine has no mixed precision');
+    if (opts.amp)
+      throw new UsageError('E_BAD_ARGUMENT', '--amp is for the torch engine on CUDA (--engine torch --device cuda); the tfjs engine has no mixed precision');
     return createTfjsEngine(spec, rest);
   }
   if (choice === 'torch') {

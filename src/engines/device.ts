@@ -14,9 +14,13 @@ const DEVICE = /^(auto|cpu|cuda(?::(\d{1,3}))?)$/;
 export function parseTrainDevice(value: unknown): TrainDevice {
   const m = typeof value === 'string' ? DEVICE.exec(value) : null;
   if (!m) {
-    throw new UsageError('E_BAD_ARGUMENT', `Unsupported device ${typeof value === 'string' ? JSON.stringify(value) : describe(value)} for the torch engine. Should be one of: auto, cpu, cuda, cuda:N`, {
-      hint: 'cpu trains on the CPU; cuda (or cuda:N for the N-th GPU) needs the torch engine built against a CUDA libtorch.',
-    });
+    throw new UsageError(
+      'E_BAD_ARGUMENT',
+      `Unsupported device ${typeof value === 'string' ? JSON.stringify(value) : describe(value)} for the torch engine. Should be one of: auto, cpu, cuda, cuda:N`,
+      {
+        hint: 'cpu trains on the CPU; cuda (or cuda:N for the N-th GPU) needs the torch engine built against a CUDA libtorch.',
+      },
+    );
   }
   if (m[1] === 'auto' || m[1] === 'cpu') return { kind: m[1] };
   return { kind: 'cuda', index: m[2] === undefined ? 0 : Number(m[2]) };

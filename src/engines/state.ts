@@ -61,10 +61,14 @@ export function checkedLabels(spec: ArchitectureSpec, labels: Float32Array | und
     });
   }
   if (!(labels instanceof Float32Array) || labels.length !== n * k) {
-    throw new CelebaGanError('E_BAD_LABELS', `${where}: labels must be a Float32Array of ${n}x${k} values (${names}); received ${labels instanceof Float32Array ? labels.length : typeof labels}`);
+    throw new CelebaGanError(
+      'E_BAD_LABELS',
+      `${where}: labels must be a Float32Array of ${n}x${k} values (${names}); received ${labels instanceof Float32Array ? labels.length : typeof labels}`,
+    );
   }
   for (let i = 0; i < labels.length; i++) {
-    if (!Number.isFinite(labels[i])) throw new CelebaGanError('E_BAD_LABELS', `${where}: label ${i} (image ${Math.floor(i / k)}, ${spec.conditioning!.attributes[i % k]}) is ${labels[i]}`);
+    if (!Number.isFinite(labels[i]))
+      throw new CelebaGanError('E_BAD_LABELS', `${where}: label ${i} (image ${Math.floor(i / k)}, ${spec.conditioning!.attributes[i % k]}) is ${labels[i]}`);
   }
   return labels;
 }

@@ -65,7 +65,7 @@ export class ColumnSorter {
   sort(values: Float32Array, m: number, count: number): Promise<Float32Array> {
     if (values.length !== m * count) throw new RangeError(`ColumnSorter: ${values.length} values are not ${m} columns of ${count}`);
     const owned = values.buffer instanceof ArrayBuffer && values.byteOffset === 0 && values.buffer.byteLength === values.byteLength;
-    const buffer = owned ? (values.buffer) : new Float32Array(values).buffer;
+    const buffer = owned ? values.buffer : new Float32Array(values).buffer;
     return new Promise((resolve, reject) => {
       if (this.broken) return reject(this.broken);
       this.queue.push({ buffer, m, count, resolve, reject });

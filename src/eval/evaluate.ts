@@ -88,7 +88,15 @@ export interface DetectionSummary {
 
 export type DetectorReport =
   | { skipped: string; description: string }
-  | { description: string; source: string; runtime: string; threshold: number; generated: DetectionSummary; real: DetectionSummary; baseline: DetectionSummary };
+  | {
+      description: string;
+      source: string;
+      runtime: string;
+      threshold: number;
+      generated: DetectionSummary;
+      real: DetectionSummary;
+      baseline: DetectionSummary;
+    };
 
 export interface EvalReport {
   celebaGanVersion: string;
@@ -110,43 +118,72 @@ export interface EvalReport {
 /** Check that the two sources can be compared at this n (errors say what to change); what SWD ranks at their size. */
 export function checkSources(generated: ImageSource, real: ImageSource, n: number): SwdValidity {
   if (!Number.isInteger(n) || n < 2) {
-    throw new CelebaGanError('E_BAD_ARGUMENT', `Expected integer >= 2 for n but received ${String(n)}`, { hint: 'The metrics need at least 2 images per set; 1000 or more gives stable numbers.' });
+    throw new CelebaGanError('E_BAD_ARGUMENT', `Expected integer >= 2 for n but received ${String(n)}`, {
+      hint: 'The metrics need at least 2 images per set; 1000 or more gives stable numbers.',
+    });
   }
   if (real.count < 2 * n) {
     const most = Math.floor(real.count / 2);
-    throw new CelebaGanError('E_EVAL_NOT_ENOUGH_REAL', `the real set ${real.label} has ${real.count} images; --n ${n} needs at least ${2 * n} (n to compare with, n more for the real-halves baseline)`, {
-      hint: most >= 2 ? `Pass --n ${most} or less, or a larger real set.` : 'The real set needs at least 4 images; pass a larger one (a folder of images, or `celeba-gan prepare`).',
-    });
+    throw new CelebaGanError(
+      'E_EVAL_NOT_ENOUGH_REAL',
+      `the real set ${real.label} has ${real.count} images; --n ${n} needs at least ${2 * n} (n to compare with, n more for the real-halves baseline)`,
+      {
+        hint:
+          most >= 2
+            ? `Pass --n ${most} or less, or a larger real set.`
+            : 'The real set needs at least 4 images; pass a larger one (a folder of images, or `celeba-gan prepare`).',
+      },
+    );
   }
   if (generated.count < n) {
-    throw new CelebaGanError('E_EVAL_NOT_ENOUGH_GENERATED', `the generated set ${generated.label} has ${generated.count} images; --n ${n} needs at least ${n}`, {
-      hint: generated.count >= 2 ? `Pass --n ${Math.min(generated.count, Math.floor(real.count / 2))} or less, or generate more images.` : 'Pass a folder with at least 2 images.',
-    });
+    throw new CelebaGanError(
+      'E_EVAL_NOT_ENOUGH_GENERATED',
+      `the generated set ${generated.label} has ${generated.count} images; --n ${n} needs at least ${n}`,
+      {
+        hint:
+          generated.count >= 2
+            ? `Pass --n ${Math.min(generated.count, Math.floor(real.count / 2))} or less, or generate more images.`
+            : 'Pass a folder with at least 2 images.',
+      },
+    );
   }
   if (generated.height !== real.height || generated.width !== real.width) {
     throw new CelebaGanError(
       'E_EVAL_SIZE_MISMATCH',
       `generated images (${generated.label}) are ${generated.height}x${generated.width} but the real images (${real.label}) are ${real.height}x${real.width}`,
       {
-        hint: 'Compare images of one size: pass --resize <px> to resize image folders, or a data set prepared at the model\'s size (`celeba-gan prepare --size ...`).',
+        hint: "Compare images of one size: pass --resize <px> to resize image folders, or a data set prepared at the model's size (`celeba-gan prepare --size ...`).",
       },
     );
   }
   const validity = swdValidity(real.height, real.width);
   if (!validity) {
     const side = smallestSideWithLevels(SWD_MIN_LEVELS);
-    throw new CelebaGanError('E_EVAL_TOO_SMALL', `images of ${real.height}x${real.width} are too small for SWD: it needs ${SWD_MIN_LEVELS} pyramid levels (images of at least ${side} px); with one level it ranks a fine checkerboard below blur (docs/eval.md, valid range of each metric)`, {
-      hint: `Pass --resize ${side} or more for image folders, or compare larger images.`,
-    });
+    throw new CelebaGanError(
+      'E_EVAL_TOO_SMALL',
+      `images of ${real.height}x${real.width} are too small for SWD: it needs ${SWD_MIN_LEVELS} pyramid levels (images of at least ${side} px); with one level it ranks a fine checkerboard below blur (docs/eval.md, valid range of each metric)`,
+      {
+        hint: `Pass --resize ${side} or more for image folders, or compare larger images.`,
+      },
+    );
   }
   return validity;
 }
 
 /** Images start..start+count-1 of a source, in memory. */
-async function readImages(source: ImageSource, start: number, count: number, chunk: number, phase: 'real' | 'generated', offset: number, total: number, onProgress?: (p: EvalProgress) => void): Promise<ImageSet> {
+async function readImages(
+  source: ImageSource,
+  start: number,
+  count: number,
+  chunk: number,
+  phase: 'real' | 'generated',
+  offset: number,
+  total: number,
+  onProgress?: (p: EvalProgress) => void,
+): Promise<ImageSet> {
   const bytes = source.height * source.width * 3;
   const data = new Uint8Array(count * bytes);
-  for (let done = 0; done < count; ) {
+  for (let done = 0; done < count;) {
     const k = Math.min(chunk, count - done);
     data.set(await source.read(start + done, k), done * bytes);
     done += k;
@@ -211,7 +248,10 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalReport> {
   const levels = pyramidSizes(height, width, swdOptions.minResolution).length;
   onProgress?.({ phase: 'swd', done: 0, total: 2 * levels });
   const kernel = opts.swdKernel ?? (await sharedSwdKernel());
-  const scores = await realHalvesScores(r1, r2, [gen], { swd: swdOptions, run: { kernel, onLevel: (done) => onProgress?.({ phase: 'swd', done: 2 * done, total: 2 * levels }) } });
+  const scores = await realHalvesScores(r1, r2, [gen], {
+    swd: swdOptions,
+    run: { kernel, onLevel: (done) => onProgress?.({ phase: 'swd', done: 2 * done, total: 2 * levels }) },
+  });
   const generatedScore = itemAt(scores.generated, 0, 'generated score');
   const swdSeconds = (performance.now() - t) / 1000;
 
@@ -264,7 +304,15 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalReport> {
     const realRate = await detectAll(d, r1, chunk, tick);
     const baseline = await detectAll(d, r2, chunk, tick);
     const generatedRate = await detectAll(d, gen, chunk, tick);
-    detector = { description: d.info.description, source: d.info.source, runtime: d.info.runtime, threshold: d.info.threshold, generated: generatedRate, real: realRate, baseline };
+    detector = {
+      description: d.info.description,
+      source: d.info.source,
+      runtime: d.info.runtime,
+      threshold: d.info.threshold,
+      generated: generatedRate,
+      real: realRate,
+      baseline,
+    };
   }
   const detectorSeconds = (performance.now() - t) / 1000;
 

@@ -155,7 +155,12 @@ function param(p: Params, name: string): Tensor4D {
 }
 
 function separable(tf: Tf, x: Tensor4D, p: Params, name: string): Tensor4D {
-  const padded = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]);
+  const padded = tf.pad(x, [
+    [0, 0],
+    [1, 1],
+    [1, 1],
+    [0, 0],
+  ]);
   const y = tf.separableConv2d(padded, param(p, `${name}/depthwise_filter`), param(p, `${name}/pointwise_filter`), [1, 1], 'valid');
   return leaky(tf, tf.add(y, param(p, `${name}/bias`)));
 }

@@ -29,7 +29,6 @@ export interface InceptionOptions {
   threads?: number;
 }
 
-
 const hint = 'Pass an Inception-v3 ONNX file with one float32 image input [N, 3, H, W] or [N, H, W, 3] and a feature output (2048-d pool3 for standard FID).';
 
 /** Bilinear resize (half-pixel centres, edge clamp) of uint8 HWC images to float NCHW or NHWC in `range`. */
@@ -81,7 +80,7 @@ export async function loadInception(path: string, opts: InceptionOptions = {}): 
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder; expected an .onnx file' : (err as Error).message;
     throw new UsageError('E_INCEPTION_MISSING', `cannot read the Inception model ${path}: ${why}`, {
-      hint: 'celeba-gan does not download Inception: export pytorch-fid\'s InceptionV3 to ONNX yourself and pass its path, or use --features faceres (no file needed).',
+      hint: "celeba-gan does not download Inception: export pytorch-fid's InceptionV3 to ONNX yourself and pass its path, or use --features faceres (no file needed).",
       cause: err,
     });
   }
@@ -91,7 +90,10 @@ export async function loadInception(path: string, opts: InceptionOptions = {}): 
     opened = await openOnnxSession(bytes, path, { provider: 'cpu', ...(opts.threads === undefined ? {} : { threads: opts.threads }) });
   } catch (err) {
     if (err instanceof CelebaGanError && err.code === 'E_MODEL_INVALID') {
-      throw new UsageError('E_INCEPTION_INVALID', `onnxruntime cannot load ${path}: ${(err.cause as Error)?.message?.split('\n')[0] ?? err.message}`, { hint, cause: err });
+      throw new UsageError('E_INCEPTION_INVALID', `onnxruntime cannot load ${path}: ${(err.cause as Error)?.message?.split('\n')[0] ?? err.message}`, {
+        hint,
+        cause: err,
+      });
     }
     throw err;
   }
@@ -101,12 +103,20 @@ export async function loadInception(path: string, opts: InceptionOptions = {}): 
     throw new CelebaGanError('E_INCEPTION_IO', `Inception model ${path} ${why}`, { hint });
   };
   const input = session.inputMetadata[0];
-  if (session.inputNames.length !== 1 || input === undefined) return bad(`has ${session.inputNames.length} inputs (${session.inputNames.join(', ')}); expected one image input`);
+  if (session.inputNames.length !== 1 || input === undefined)
+    return bad(`has ${session.inputNames.length} inputs (${session.inputNames.join(', ')}); expected one image input`);
   if (!input.isTensor || input.type !== 'float32' || input.shape.length !== 4) {
-    await bad(`input "${input.name}" is ${input.isTensor ? `${input.type} [${input.shape.join(', ')}]` : 'not a tensor'}; expected float32 [N, 3, H, W] or [N, H, W, 3]`);
+    await bad(
+      `input "${input.name}" is ${input.isTensor ? `${input.type} [${input.shape.join(', ')}]` : 'not a tensor'}; expected float32 [N, 3, H, W] or [N, H, W, 3]`,
+    );
   }
   const shape = (input as { shape: readonly (number | string)[] }).shape;
-  const layout: 'NCHW' | 'NHWC' = shape[1] === 3 ? 'NCHW' : shape[3] === 3 ? 'NHWC' : await bad(`input "${input.name}" is [${shape.join(', ')}]: no dimension of 3 channels at position 1 (NCHW) or 3 (NHWC)`);
+  const layout: 'NCHW' | 'NHWC' =
+    shape[1] === 3
+      ? 'NCHW'
+      : shape[3] === 3
+        ? 'NHWC'
+        : await bad(`input "${input.name}" is [${shape.join(', ')}]: no dimension of 3 channels at position 1 (NCHW) or 3 (NHWC)`);
   const spatial = layout === 'NCHW' ? [shape[2], shape[3]] : [shape[1], shape[2]];
   const fixed = spatial.filter((d): d is number => typeof d === 'number' && d > 0);
   if (fixed.length === 2 && fixed[0] !== fixed[1]) await bad(`input is ${fixed[0]}x${fixed[1]}; only square inputs are supported`);
@@ -115,7 +125,9 @@ export async function loadInception(path: string, opts: InceptionOptions = {}): 
   if (outputName === undefined) return bad('has no outputs; expected one feature output');
 
   // One forward pass of a blank image tells the feature length.
-  const probe = await session.run({ [input.name]: new ort.Tensor('float32', new Float32Array(3 * size * size), layout === 'NCHW' ? [1, 3, size, size] : [1, size, size, 3]) });
+  const probe = await session.run({
+    [input.name]: new ort.Tensor('float32', new Float32Array(3 * size * size), layout === 'NCHW' ? [1, 3, size, size] : [1, size, size, 3]),
+  });
   const features = probe[outputName];
   if (features === undefined) return bad(`gave no output "${outputName}" for one blank image`);
   const dim = features.size;
@@ -139,7 +151,8 @@ export async function loadInception(path: string, opts: InceptionOptions = {}): 
         const result = await session.run({ [input.name]: new ort.Tensor('float32', x, dims) });
         const y = result[outputName];
         if (y === undefined) throw new CelebaGanError('E_INCEPTION_IO', `Inception model ${path} gave no output "${outputName}" for ${count} images`, { hint });
-        if (y.size !== count * dim) throw new CelebaGanError('E_INCEPTION_IO', `Inception model ${path} gave ${y.size} values for ${count} images; expected ${count} x ${dim}`, { hint });
+        if (y.size !== count * dim)
+          throw new CelebaGanError('E_INCEPTION_IO', `Inception model ${path} gave ${y.size} values for ${count} images; expected ${count} x ${dim}`, { hint });
         out.set(y.data as Float32Array, start * dim);
       }
       return out;

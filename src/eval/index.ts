@@ -5,15 +5,69 @@
  * features and a face-detection rate from 64 px; standard FID on a user-supplied Inception.
  */
 
-export { evaluate, checkSources, FACE_METRICS_MIN_SIZE, NOT_MEANINGFUL, NOT_VALIDATED, type EvalReport, type EvalProgress, type EvaluateOptions, type DetectionSummary, type FeatureReport, type DetectorReport, type KidSummary } from './evaluate.js';
-export { swd, swdAgainst, pyramidSizes, smallestImageSide, imageSubset, SWD_DEFAULTS, type ImageSet, type SwdOptions, type SwdResult, type SwdLevel, type SwdRun } from './swd.js';
+export {
+  evaluate,
+  checkSources,
+  FACE_METRICS_MIN_SIZE,
+  NOT_MEANINGFUL,
+  NOT_VALIDATED,
+  type EvalReport,
+  type EvalProgress,
+  type EvaluateOptions,
+  type DetectionSummary,
+  type FeatureReport,
+  type DetectorReport,
+  type KidSummary,
+} from './evaluate.js';
+export {
+  swd,
+  swdAgainst,
+  pyramidSizes,
+  smallestImageSide,
+  imageSubset,
+  SWD_DEFAULTS,
+  type ImageSet,
+  type SwdOptions,
+  type SwdResult,
+  type SwdLevel,
+  type SwdRun,
+} from './swd.js';
 export { openSwdKernel, sharedSwdKernel, parseSwdKernel, SWD_KERNELS, type SwdKernel, type SwdKernelChoice, type SwdKernelName } from './swd-kernel.js';
 export { colourDistance, colourStatistics, type ColourDistance } from './colour.js';
-export { swdValidity, swdRankedRungs, smallestSideWithLevels, SWD_MIN_LEVELS, SWD_FULL_LADDER_LEVELS, COLOUR_CHECK_NOTE, type SwdValidity, type LadderRung } from './validity.js';
-export { yardstick, realHalves, realHalvesBaseline, realHalvesScores, scoreAgainst, type YardstickResult, type YardstickOptions, type MetricPair, type SetScore } from './yardstick.js';
+export {
+  swdValidity,
+  swdRankedRungs,
+  smallestSideWithLevels,
+  SWD_MIN_LEVELS,
+  SWD_FULL_LADDER_LEVELS,
+  COLOUR_CHECK_NOTE,
+  type SwdValidity,
+  type LadderRung,
+} from './validity.js';
+export {
+  yardstick,
+  realHalves,
+  realHalvesBaseline,
+  realHalvesScores,
+  scoreAgainst,
+  type YardstickResult,
+  type YardstickOptions,
+  type MetricPair,
+  type SetScore,
+} from './yardstick.js';
 export { gaussianBlur, checkerboard, uniformNoise, flatGrey, colourShift } from './degrade.js';
 export { kid, fid, featureSet, gaussianStats, frechetDistance, type FeatureSet, type KidOptions, type KidResult } from './metrics.js';
-export { datasetSource, onnxSource, engineSource, sampleIndices, openEvalSource, type ImageSource, type OpenedEvalSource, type OpenEvalSourceOptions, type EvalSourceKind } from './sources.js';
+export {
+  datasetSource,
+  onnxSource,
+  engineSource,
+  sampleIndices,
+  openEvalSource,
+  type ImageSource,
+  type OpenedEvalSource,
+  type OpenEvalSourceOptions,
+  type EvalSourceKind,
+} from './sources.js';
 export type { FeatureExtractor, FeatureSpace, ExtractorInfo } from './extractor.js';
 export type { FaceDetector } from './face-detector.js';
 export { EVAL_BACKENDS, type EvalBackendName } from './tfjs-runtime.js';

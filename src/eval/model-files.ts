@@ -42,9 +42,13 @@ export function findPackage(pkg: ExtractorPackage): { dir: string; version: stri
   const json = dir === null ? null : readPackageJson(dir);
   if (dir !== null && json) {
     if (json.version !== pkg.version) {
-      throw new CelebaGanError('E_EXTRACTOR_VERSION', `${pkg.name} ${json.version} is installed; celeba-gan's feature numbers are defined with ${pkg.version}`, {
-        hint: `Install the expected version: \`npm install ${pkg.name}@${pkg.version}\` (features from other model versions are not comparable).`,
-      });
+      throw new CelebaGanError(
+        'E_EXTRACTOR_VERSION',
+        `${pkg.name} ${json.version} is installed; celeba-gan's feature numbers are defined with ${pkg.version}`,
+        {
+          hint: `Install the expected version: \`npm install ${pkg.name}@${pkg.version}\` (features from other model versions are not comparable).`,
+        },
+      );
     }
     return { dir, version: json.version };
   }

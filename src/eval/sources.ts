@@ -46,7 +46,17 @@ export function sampleIndices(count: number, n: number, seed: number, key = 'eva
   return new Rng(seed, key).permutation(count).slice(0, n);
 }
 
-function generated(label: string, count: number, zDim: number, latent: LatentKind, seed: number, channels: number, height: number, width: number, run: (z: Float32Array, n: number) => Promise<Float32Array>): ImageSource {
+function generated(
+  label: string,
+  count: number,
+  zDim: number,
+  latent: LatentKind,
+  seed: number,
+  channels: number,
+  height: number,
+  width: number,
+  run: (z: Float32Array, n: number) => Promise<Float32Array>,
+): ImageSource {
   if (channels !== 3) throw new RangeError(`the generator makes ${channels}-channel images; evaluation needs RGB (3)`);
   return {
     label,
@@ -64,13 +74,17 @@ function generated(label: string, count: number, zDim: number, latent: LatentKin
 /** Images 0..count-1 of `seed` from an exported ONNX generator (the same faces `generate --seed` writes). */
 export function onnxSource(session: GeneratorSession, count: number, seed: number): ImageSource {
   const { zDim, latent, image } = session.info;
-  return generated(`${session.info.modelPath}: ${count} images (seed ${seed})`, count, zDim, latent, seed, image.channels, image.height, image.width, (z, n) => session.run(z, n));
+  return generated(`${session.info.modelPath}: ${count} images (seed ${seed})`, count, zDim, latent, seed, image.channels, image.height, image.width, (z, n) =>
+    session.run(z, n),
+  );
 }
 
 /** Images from a training engine's generator in inference mode (no ONNX needed). */
 export function engineSource(engine: TrainingEngine, count: number, seed: number, label = 'training generator'): ImageSource {
   const { zDim, latent, image } = engine.spec;
-  return generated(`${label}: ${count} images (seed ${seed})`, count, zDim, latent, seed, image.channels, image.height, image.width, (z, n) => engine.generate(z, n));
+  return generated(`${label}: ${count} images (seed ${seed})`, count, zDim, latent, seed, image.channels, image.height, image.width, (z, n) =>
+    engine.generate(z, n),
+  );
 }
 
 /** How `eval` reads a path given for --generated / --real / --model. */
@@ -114,22 +128,40 @@ export async function openEvalSource(path: string, opts: OpenEvalSourceOptions):
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') {
-      throw new UsageError('E_EVAL_INPUT_MISSING', `${flag} ${path} does not exist`, { hint: `Pass ${opts.onnxOnly ? 'an exported .onnx generator (`celeba-gan export --onnx`)' : ACCEPTED}.` });
+      throw new UsageError('E_EVAL_INPUT_MISSING', `${flag} ${path} does not exist`, {
+        hint: `Pass ${opts.onnxOnly ? 'an exported .onnx generator (`celeba-gan export --onnx`)' : ACCEPTED}.`,
+      });
     }
-    if (code === 'EACCES' || code === 'EPERM') throw new UsageError('E_EVAL_INPUT_UNREADABLE', `${flag} ${path} cannot be read (${code})`, { hint: 'Check its permissions.' });
+    if (code === 'EACCES' || code === 'EPERM')
+      throw new UsageError('E_EVAL_INPUT_UNREADABLE', `${flag} ${path} cannot be read (${code})`, { hint: 'Check its permissions.' });
     throw err;
   }
   const ext = extname(path).toLowerCase();
   if (st.isDirectory()) {
-    if (opts.onnxOnly) throw new UsageError('E_EVAL_EXPECTED_FILE', `${flag} ${path} is a folder; expected an .onnx file`, { hint: `Pass the exported generator file, or use --generated ${path} to evaluate a folder of images.` });
-    if (ext === '.onnx' || ext === '.cgds') throw new UsageError('E_EVAL_EXPECTED_FILE', `${flag} ${path} is a folder, but its name says it should be a ${ext} file`, { hint: `Pass the ${ext} file itself, or rename the folder if it holds images.` });
+    if (opts.onnxOnly)
+      throw new UsageError('E_EVAL_EXPECTED_FILE', `${flag} ${path} is a folder; expected an .onnx file`, {
+        hint: `Pass the exported generator file, or use --generated ${path} to evaluate a folder of images.`,
+      });
+    if (ext === '.onnx' || ext === '.cgds')
+      throw new UsageError('E_EVAL_EXPECTED_FILE', `${flag} ${path} is a folder, but its name says it should be a ${ext} file`, {
+        hint: `Pass the ${ext} file itself, or rename the folder if it holds images.`,
+      });
     return openFolderSource(path, opts);
   }
   if (!st.isFile()) throw new UsageError('E_EVAL_EXPECTED_FILE', `${flag} ${path} is neither a file nor a folder`, { hint: `Pass ${ACCEPTED}.` });
-  if (opts.onnxOnly && ext !== '.onnx') throw new UsageError('E_EVAL_EXPECTED_ONNX', `${flag} ${path} is not an .onnx file`, { hint: 'Pass an exported generator (`celeba-gan export --onnx`), or use --generated for folders and data sets.' });
+  if (opts.onnxOnly && ext !== '.onnx')
+    throw new UsageError('E_EVAL_EXPECTED_ONNX', `${flag} ${path} is not an .onnx file`, {
+      hint: 'Pass an exported generator (`celeba-gan export --onnx`), or use --generated for folders and data sets.',
+    });
   if (ext === '.onnx') {
     const session = await openGenerator(path, { provider: opts.provider ?? 'auto' });
-    return { kind: 'onnx', source: onnxSource(session, opts.count, opts.seed), available: opts.count, note: session.providerUsed, close: () => session.close() };
+    return {
+      kind: 'onnx',
+      source: onnxSource(session, opts.count, opts.seed),
+      available: opts.count,
+      note: session.providerUsed,
+      close: () => session.close(),
+    };
   }
   if (ext === '.cgds') {
     const reader = new DatasetReader(path);
@@ -153,7 +185,9 @@ async function openFolderSource(path: string, opts: OpenEvalSourceOptions): Prom
   const images = await openImageSource(path);
   try {
     if (images.names.length === 0) {
-      throw new UsageError('E_EVAL_NO_IMAGES', `${opts.flag} ${path} holds no images`, { hint: `Put JPEG/PNG/WebP files in it (${IMAGE_EXTENSIONS.join(', ')}).` });
+      throw new UsageError('E_EVAL_NO_IMAGES', `${opts.flag} ${path} holds no images`, {
+        hint: `Put JPEG/PNG/WebP files in it (${IMAGE_EXTENSIONS.join(', ')}).`,
+      });
     }
     const take = Math.min(opts.count, images.names.length);
     const order = sampleIndices(images.names.length, take, opts.seed, 'eval-folder');
@@ -165,9 +199,15 @@ async function openFolderSource(path: string, opts: OpenEvalSourceOptions): Prom
         if (opts.resize) pipeline = pipeline.resize(opts.resize, opts.resize, { fit: 'cover', position: 'centre' });
         img = await pipeline.removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
       } catch (err) {
-        throw new UsageError('E_EVAL_BAD_IMAGE', `${opts.flag}: ${join(path, name)} could not be decoded (${(err as Error).message})`, { hint: 'Remove or replace the file.', cause: err });
+        throw new UsageError('E_EVAL_BAD_IMAGE', `${opts.flag}: ${join(path, name)} could not be decoded (${(err as Error).message})`, {
+          hint: 'Remove or replace the file.',
+          cause: err,
+        });
       }
-      if (img.info.channels !== 3) throw new UsageError('E_EVAL_BAD_IMAGE', `${opts.flag}: ${join(path, name)} decodes to ${img.info.channels} channels, not RGB`, { hint: 'Convert it to RGB.' });
+      if (img.info.channels !== 3)
+        throw new UsageError('E_EVAL_BAD_IMAGE', `${opts.flag}: ${join(path, name)} decodes to ${img.info.channels} channels, not RGB`, {
+          hint: 'Convert it to RGB.',
+        });
       return { data: img.data, width: img.info.width, height: img.info.height };
     };
     const firstIndex = itemAt(order, 0, 'sample');
@@ -185,9 +225,13 @@ async function openFolderSource(path: string, opts: OpenEvalSourceOptions): Prom
           const index = itemAt(order, start + i, 'sample');
           const img = await decode(index);
           if (img.width !== width || img.height !== height) {
-            throw new UsageError('E_EVAL_SIZE_MISMATCH', `${opts.flag}: ${join(path, itemAt(images.names, index, 'image'))} is ${img.height}x${img.width} but ${join(path, firstName)} is ${height}x${width}`, {
-              hint: 'Pass --resize <px> to bring every image to one size.',
-            });
+            throw new UsageError(
+              'E_EVAL_SIZE_MISMATCH',
+              `${opts.flag}: ${join(path, itemAt(images.names, index, 'image'))} is ${img.height}x${img.width} but ${join(path, firstName)} is ${height}x${width}`,
+              {
+                hint: 'Pass --resize <px> to bring every image to one size.',
+              },
+            );
           }
           out.set(img.data, i * height * width * 3);
         }

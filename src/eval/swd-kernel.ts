@@ -139,7 +139,14 @@ function projectJs(desc: Float32Array, count: number, dim: number, dirs: Float32
     for (let j = 0; j < dirs2; j += 2) {
       const d0 = j * dim;
       const d1 = d0 + dim;
-      let s00 = 0, s01 = 0, s10 = 0, s11 = 0, s20 = 0, s21 = 0, s30 = 0, s31 = 0;
+      let s00 = 0,
+        s01 = 0,
+        s10 = 0,
+        s11 = 0,
+        s20 = 0,
+        s21 = 0,
+        s30 = 0,
+        s31 = 0;
       for (let k = 0; k < dim; k++) {
         const e0 = dirs[d0 + k]!;
         const e1 = dirs[d1 + k]!;

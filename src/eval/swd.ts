@@ -156,7 +156,8 @@ function blur(src: Float32Array, h: number, w: number, gain: number): Float32Arr
   for (let y = 0; y < h; y++) {
     const row = y * w;
     for (let x = 0; x < w; x++) {
-      tmp[row + x] = t0 * src[row + mx[x]!]! + t1 * src[row + mx[x + 1]!]! + t2 * src[row + mx[x + 2]!]! + t3 * src[row + mx[x + 3]!]! + t4 * src[row + mx[x + 4]!]!;
+      tmp[row + x] =
+        t0 * src[row + mx[x]!]! + t1 * src[row + mx[x + 1]!]! + t2 * src[row + mx[x + 2]!]! + t3 * src[row + mx[x + 3]!]! + t4 * src[row + mx[x + 4]!]!;
     }
   }
   const out = new Float32Array(h * w);
@@ -361,12 +362,18 @@ function checkSwdInputs(reference: ImageSet, sets: readonly ImageSet[], o: Requi
   checkImageSet(reference, `swd: ${referenceName}`);
   for (const [k, set] of sets.entries()) {
     checkImageSet(set, `swd: set ${k}`);
-    if (set.n !== reference.n) throw new RangeError(`swd: the sets must have the same number of images (received ${set.n} and ${reference.n}); SWD depends on n`);
-    if (set.height !== reference.height || set.width !== reference.width) throw new RangeError(`swd: images are ${set.height}x${set.width} and ${reference.height}x${reference.width}; resize them to one size first`);
+    if (set.n !== reference.n)
+      throw new RangeError(`swd: the sets must have the same number of images (received ${set.n} and ${reference.n}); SWD depends on n`);
+    if (set.height !== reference.height || set.width !== reference.width)
+      throw new RangeError(`swd: images are ${set.height}x${set.width} and ${reference.height}x${reference.width}; resize them to one size first`);
   }
-  if (!Number.isInteger(o.patchSize) || o.patchSize < 1 || o.patchSize % 2 !== 1) throw new RangeError(`swd: expected an odd patch size but received ${o.patchSize}`);
+  if (!Number.isInteger(o.patchSize) || o.patchSize < 1 || o.patchSize % 2 !== 1)
+    throw new RangeError(`swd: expected an odd patch size but received ${o.patchSize}`);
   const sizes = pyramidSizes(reference.height, reference.width, o.minResolution);
-  if (sizes.length === 0) throw new RangeError(`swd: images of ${reference.height}x${reference.width} are smaller than the smallest pyramid level (${smallestImageSide(o.minResolution)} px)`);
+  if (sizes.length === 0)
+    throw new RangeError(
+      `swd: images of ${reference.height}x${reference.width} are smaller than the smallest pyramid level (${smallestImageSide(o.minResolution)} px)`,
+    );
   return sizes;
 }
 
@@ -375,7 +382,13 @@ function checkSwdInputs(reference: ImageSet, sets: readonly ImageSet[], o: Requi
  * repeats. The worker threads sort one set's projections while this thread projects the next;
  * one [m, count] array per set is alive at a time (sets + 1 in all).
  */
-async function levelDistances(kernel: SwdKernel, sorter: ColumnSorter, descriptors: readonly Float32Array[], o: Required<SwdOptions>, level: number): Promise<number[]> {
+async function levelDistances(
+  kernel: SwdKernel,
+  sorter: ColumnSorter,
+  descriptors: readonly Float32Array[],
+  o: Required<SwdOptions>,
+  level: number,
+): Promise<number[]> {
   const dim = CHANNELS * o.patchSize * o.patchSize;
   const m = o.directionsPerRepeat;
   const count = itemAt(descriptors, 0, 'reference descriptors').length / dim;

@@ -113,9 +113,13 @@ async function load(requested: EvalBackendName): Promise<EvalRuntime> {
       notes.push(failure(name, err));
     }
   }
-  throw new CelebaGanError('E_BACKEND_UNAVAILABLE', `TensorFlow.js backend "${requested}" for the feature extractors cannot load. Tried:\n  ${notes.join('\n  ')}`, {
-    hint: 'Install it as shown above, or pass --eval-backend auto.',
-  });
+  throw new CelebaGanError(
+    'E_BACKEND_UNAVAILABLE',
+    `TensorFlow.js backend "${requested}" for the feature extractors cannot load. Tried:\n  ${notes.join('\n  ')}`,
+    {
+      hint: 'Install it as shown above, or pass --eval-backend auto.',
+    },
+  );
 }
 
 /** Run `fn` with `backend` as the global tfjs backend, then restore the previous one. */

@@ -53,7 +53,10 @@ export function createTrainingEvalHook(opts: TrainingEvalOptions): TrainingEvalH
           const count = Math.min(n, Math.floor(reader.count / 2));
           if (count < 2) throw new RangeError(`--eval-every needs a data set of at least 4 images; ${ctx.run.data.path} has ${reader.count}`);
           const { height, width } = reader.header;
-          if (!swdValidity(height, width)) throw new RangeError(`--eval-every: SWD needs ${SWD_MIN_LEVELS} pyramid levels, images of at least ${smallestSideWithLevels(SWD_MIN_LEVELS)} px (docs/eval.md, valid range of each metric); ${ctx.run.data.path} holds ${height}x${width}`);
+          if (!swdValidity(height, width))
+            throw new RangeError(
+              `--eval-every: SWD needs ${SWD_MIN_LEVELS} pyramid levels, images of at least ${smallestSideWithLevels(SWD_MIN_LEVELS)} px (docs/eval.md, valid range of each metric); ${ctx.run.data.path} holds ${height}x${width}`,
+            );
           const source = datasetSource(reader, sampleIndices(reader.count, 2 * count, ctx.run.seed, 'train-eval-real'), ctx.run.data.path);
           const all: ImageSet = { data: await source.read(0, 2 * count), n: 2 * count, height, width };
           const [r1, r2] = realHalves(all, count);

@@ -72,4 +72,5 @@ export function swdRankedRungs(v: SwdValidity): LadderRung[] {
     : ['baseline', 'blur σ1', 'blur σ2', 'uniform noise', 'flat grey'];
 }
 
-export const COLOUR_CHECK_NOTE = 'a colour check, not a quality ranking: catches colour casts and contrast changes that SWD cannot see; blind to fine texture (docs/eval.md)';
+export const COLOUR_CHECK_NOTE =
+  'a colour check, not a quality ranking: catches colour casts and contrast changes that SWD cannot see; blind to fine texture (docs/eval.md)';

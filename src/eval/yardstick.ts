@@ -52,7 +52,12 @@ export function realHalves(real: ImageSet, n = Math.floor(real.n / 2)): [ImageSe
  * computes R1's descriptors and sorted projections once (swdAgainst): the same numbers as
  * separate swd() calls. Every generated set holds exactly r1.n images.
  */
-export async function realHalvesScores(r1: ImageSet, r2: ImageSet, generated: readonly ImageSet[], opts: Omit<YardstickOptions, 'n'> = {}): Promise<{ baseline: SetScore; generated: SetScore[] }> {
+export async function realHalvesScores(
+  r1: ImageSet,
+  r2: ImageSet,
+  generated: readonly ImageSet[],
+  opts: Omit<YardstickOptions, 'n'> = {},
+): Promise<{ baseline: SetScore; generated: SetScore[] }> {
   const [baseline, ...rest] = await swdAgainst(r1, [r2, ...generated], opts.swd, opts.run);
   return {
     baseline: { swd: baseline!, colour: colourDistance(r2, r1) },
@@ -77,6 +82,9 @@ export async function yardstick(generated: ImageSet, real: ImageSet, opts: Yards
   const n = opts.n ?? Math.min(generated.n, Math.floor(real.n / 2));
   if (generated.n < n) throw new RangeError(`yardstick: n = ${n} but the generated set has ${generated.n} images`);
   const [r1, r2] = realHalves(real, n);
-  const { baseline, generated: [value] } = await realHalvesScores(r1, r2, [imageSubset(generated, 0, n)], opts);
+  const {
+    baseline,
+    generated: [value],
+  } = await realHalvesScores(r1, r2, [imageSubset(generated, 0, n)], opts);
   return { n, swd: { value: value!.swd, baseline: baseline.swd }, colour: { value: value!.colour, baseline: baseline.colour } };
 }

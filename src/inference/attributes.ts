@@ -78,12 +78,16 @@ export function parseModelAttributes(metadata: ReadonlyMap<string, string>, what
   if (repeated !== undefined) bad(ATTRIBUTE_KEYS.names, `${repeated} is listed twice`);
   const k = names.length;
   const frequencies = json(ATTRIBUTE_KEYS.frequencies);
-  if (frequencies !== undefined && !(Array.isArray(frequencies) && frequencies.length === k && frequencies.every((f) => typeof f === 'number' && f >= 0 && f <= 1))) {
+  if (
+    frequencies !== undefined &&
+    !(Array.isArray(frequencies) && frequencies.length === k && frequencies.every((f) => typeof f === 'number' && f >= 0 && f <= 1))
+  ) {
     bad(ATTRIBUTE_KEYS.frequencies, `expected a JSON array of ${k} numbers in [0, 1], one per attribute`);
   }
   const rowsText = metadata.get(ATTRIBUTE_KEYS.rows);
   // The bound the exporter keeps, so the work of every draw stays bounded for any model.
-  if (rowsText !== undefined && rowsText.length > MAX_ROW_TABLE_BYTES) bad(ATTRIBUTE_KEYS.rows, `it is ${rowsText.length} bytes, more than the ${MAX_ROW_TABLE_BYTES} an export writes`);
+  if (rowsText !== undefined && rowsText.length > MAX_ROW_TABLE_BYTES)
+    bad(ATTRIBUTE_KEYS.rows, `it is ${rowsText.length} bytes, more than the ${MAX_ROW_TABLE_BYTES} an export writes`);
   const rows = json(ATTRIBUTE_KEYS.rows);
   if (rows !== undefined) decodeRowTable(rows, k, what); // checks it
   return {
@@ -116,21 +120,31 @@ export function parseAttributeRequest(text: string, model: ModelAttributes | nul
     const m = /^([+-]?)([^\s+,-][^\s,]*)$/.exec(item);
     if (!m) {
       const why = item === '' ? 'is empty' : `is ${JSON.stringify(item)}`;
-      throw new UsageError('E_ATTR_REQUEST', `attribute ${position + 1} of the request "${text}" ${why}; expected a name, or -name for a face without it (${list})`, { hint: requestHint(names) });
+      throw new UsageError(
+        'E_ATTR_REQUEST',
+        `attribute ${position + 1} of the request "${text}" ${why}; expected a name, or -name for a face without it (${list})`,
+        { hint: requestHint(names) },
+      );
     }
     const [, sign, name] = m as unknown as [string, string, string];
     const index = names.indexOf(name);
     if (index < 0) {
       const near = names.find((n) => n.toLowerCase() === name.toLowerCase());
-      throw new UsageError('E_ATTR_UNKNOWN', `${modelName(what)} has no attribute "${name}"${near ? ` (did you mean "${near}"?)` : ''}; ${list}`, { hint: requestHint(names) });
+      throw new UsageError('E_ATTR_UNKNOWN', `${modelName(what)} has no attribute "${name}"${near ? ` (did you mean "${near}"?)` : ''}; ${list}`, {
+        hint: requestHint(names),
+      });
     }
     const value = sign === '-' ? -1 : 1;
     const before = named.get(index);
     if (before) {
       const twice = before.value === value;
-      throw new UsageError(twice ? 'E_ATTR_DUPLICATE' : 'E_ATTR_CONFLICT', twice ? `the request "${text}" names ${name} twice` : `the request "${text}" asks for both ${name} and -${name}`, {
-        hint: `Name each attribute once: ${name} for faces with it, -${name} for faces without it, or leave it out to draw it from the training data.`,
-      });
+      throw new UsageError(
+        twice ? 'E_ATTR_DUPLICATE' : 'E_ATTR_CONFLICT',
+        twice ? `the request "${text}" names ${name} twice` : `the request "${text}" asks for both ${name} and -${name}`,
+        {
+          hint: `Name each attribute once: ${name} for faces with it, -${name} for faces without it, or leave it out to draw it from the training data.`,
+        },
+      );
     }
     named.set(index, { index, name, value });
   }
@@ -206,17 +220,23 @@ function drawNotes(draw: AttributeDraw, table: DecodedRowTable | null, what?: st
   const unnamed = model.names.length - request.named.length;
   if (unnamed === 0) return [];
   const name = modelName(what);
-  const how = model.frequencies || table?.covered
-    ? 'independently, each with its frequency in the training data'
-    : 'independently, each +1 or -1 with probability 1/2 (the model lists no frequencies)';
-  if (table === null) return [`${name} stores no training label rows (exported without them): the ${unnamed} attributes not named are drawn ${how}, so their usual combinations are lost`];
+  const how =
+    model.frequencies || table?.covered
+      ? 'independently, each with its frequency in the training data'
+      : 'independently, each +1 or -1 with probability 1/2 (the model lists no frequencies)';
+  if (table === null)
+    return [
+      `${name} stores no training label rows (exported without them): the ${unnamed} attributes not named are drawn ${how}, so their usual combinations are lost`,
+    ];
   if (draw.matching === 0) {
     const asked = request.text === '' ? 'a request naming nothing' : `"${request.text}"`;
     return [`no training label row stored in ${name} agrees with ${asked}: the ${unnamed} attributes not named are drawn ${how}`];
   }
   if (table.covered < table.images) {
     const share = ((100 * table.covered) / table.images).toFixed(1);
-    return [`${name} stores its ${table.counts.length} most common training label rows (${share}% of ${table.images} images); rarer combinations are not drawn`];
+    return [
+      `${name} stores its ${table.counts.length} most common training label rows (${share}% of ${table.images} images); rarer combinations are not drawn`,
+    ];
   }
   return [];
 }

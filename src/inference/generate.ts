@@ -209,7 +209,8 @@ function planRun(session: GeneratorSession, opts: GenerateOptions): Plan {
   const truncation = checkTruncation(info.latent, opts.truncation);
   checkAttributeSource(session, opts.attributes);
   const { channels: c } = info.image;
-  if (c !== 1 && c !== 3 && c !== 4) throw new CelebaGanError('E_MODEL_METADATA', `model makes ${c}-channel images; only 1, 3 or 4 channels can be saved as images`);
+  if (c !== 1 && c !== 3 && c !== 4)
+    throw new CelebaGanError('E_MODEL_METADATA', `model makes ${c}-channel images; only 1, 3 or 4 channels can be saved as images`);
   if (opts.shard && opts.grid) {
     throw new UsageError('E_BAD_ARGUMENT', '--grid cannot be combined with --shard/--shards (every shard would write the same contact sheet)', {
       hint: 'Make the grid with an unsharded run: celeba-gan generate --n 64 --grid ... with the same --seed.',
@@ -289,7 +290,9 @@ function openOutput(dir: string, plan: Plan, note: (line: string) => void): Outp
   for (const line of lock.notes) note(line);
   try {
     if (plan.grid && !plan.force && existsSync(plan.grid.path)) {
-      throw new UsageError('E_OUTPUT_EXISTS', `${plan.grid.path} already exists; not overwriting it`, { hint: 'Pass --force to overwrite it, or another --grid path.' });
+      throw new UsageError('E_OUTPUT_EXISTS', `${plan.grid.path} already exists; not overwriting it`, {
+        hint: 'Pass --force to overwrite it, or another --grid path.',
+      });
     }
     const manifestPath = join(dir, plan.manifestName);
     const manifestExisted = existsSync(manifestPath);
@@ -371,7 +374,8 @@ async function dropSupersededEverywhere(out: Output, plan: Plan, written: number
     }
     try {
       const dropped = await dropSupersededLines(path, superseded);
-      if (dropped > 0) notes.push(`${path}: removed ${dropped} line${dropped === 1 ? '' : 's'} for files this run rewrote (now listed in ${plan.manifestName})`);
+      if (dropped > 0)
+        notes.push(`${path}: removed ${dropped} line${dropped === 1 ? '' : 's'} for files this run rewrote (now listed in ${plan.manifestName})`);
     } finally {
       lock.release();
     }
@@ -409,9 +413,13 @@ function checkAttributeSource(session: GeneratorSession, draw: AttributeDraw | u
   checkAttributesGiven(info, info.modelPath, draw !== undefined);
   const names = info.attributes?.names ?? [];
   if (draw && draw.model.names.join(',') !== names.join(',')) {
-    throw new CelebaGanError('E_BAD_LABELS', `the attribute draw is for attributes ${draw.model.names.join(', ')}, but model ${info.modelPath} has ${names.join(', ')}`, {
-      hint: 'Make the draw from this session: attributeDraw(session.info.attributes, request).',
-    });
+    throw new CelebaGanError(
+      'E_BAD_LABELS',
+      `the attribute draw is for attributes ${draw.model.names.join(', ')}, but model ${info.modelPath} has ${names.join(', ')}`,
+      {
+        hint: 'Make the draw from this session: attributeDraw(session.info.attributes, request).',
+      },
+    );
   }
 }
 

@@ -97,7 +97,9 @@ function mix(a: Float32Array, b: Float32Array, t: number, slerp: boolean, out: F
 export function walkLatents(keyframes: readonly FaceRef[], zDim: number, latent: LatentKind, opts: WalkOptions): Float32Array {
   const loop = opts.loop ?? false;
   if (keyframes.length < 2) {
-    throw new UsageError('E_BAD_ARGUMENT', expected('at least 2 faces', 'keyframes', keyframes.length), { hint: 'Name two faces, e.g. `7:0 7:1`, or none for two random ones.' });
+    throw new UsageError('E_BAD_ARGUMENT', expected('at least 2 faces', 'keyframes', keyframes.length), {
+      hint: 'Name two faces, e.g. `7:0 7:1`, or none for two random ones.',
+    });
   }
   const steps = assertInteger('steps', opts.steps, 2, 1000);
   const truncation = checkTruncation(latent, opts.truncation);
@@ -200,7 +202,9 @@ export async function encodeWalk(frames: Uint8Array, image: ImageShape, o: WalkE
   }
   if (format === 'png') {
     const strip = gridPixels(data, n, fh, fw, c, { cols: n, gap: 0 });
-    return sharp(strip.data, { raw: { width: strip.width, height: strip.height, channels: c as 1 | 3 | 4 } }).png().toBuffer();
+    return sharp(strip.data, { raw: { width: strip.width, height: strip.height, channels: c as 1 | 3 | 4 } })
+      .png()
+      .toBuffer();
   }
   const img = sharp(data, { raw: { width: fw, height: fh * n, channels: c as 1 | 3 | 4, pageHeight: fh } });
   const anim = { loop: 0, delay: Array.from({ length: n }, () => delay) };

@@ -30,9 +30,13 @@ const MAX_REDRAWS = 64;
 export function assertFaceRange(start: number, n: number, names: { index: string; n: string } = { index: 'index', n: 'n' }): void {
   if (start + n - 1 <= MAX_FACE_INDEX) return;
   const largest = MAX_FACE_INDEX - n + 1;
-  throw new UsageError('E_BAD_ARGUMENT', `${expected(`a start of at most ${largest} for ${n} faces`, names.index, start)}: the last face index would be ${start + n - 1}, beyond ${MAX_FACE_INDEX}`, {
-    hint: `Face indices go from 0 to ${MAX_FACE_INDEX}: pass --${names.index} ${largest} or less, or a smaller --${names.n}.`,
-  });
+  throw new UsageError(
+    'E_BAD_ARGUMENT',
+    `${expected(`a start of at most ${largest} for ${n} faces`, names.index, start)}: the last face index would be ${start + n - 1}, beyond ${MAX_FACE_INDEX}`,
+    {
+      hint: `Face indices go from 0 to ${MAX_FACE_INDEX}: pass --${names.index} ${largest} or less, or a smaller --${names.n}.`,
+    },
+  );
 }
 
 export function checkTruncation(latent: LatentKind, truncation: number | undefined): number | undefined {
@@ -40,7 +44,10 @@ export function checkTruncation(latent: LatentKind, truncation: number | undefin
   const max = latent === 'uniform' ? 1 : 10;
   if (typeof truncation !== 'number' || !Number.isFinite(truncation) || truncation <= 0 || truncation > max) {
     throw new UsageError('E_BAD_ARGUMENT', expected(`number > 0 and <= ${max} (latent is ${latent})`, 'truncation', truncation), {
-      hint: latent === 'uniform' ? 'For U(-1, 1) latents, --truncation t draws from U(-t, t): try 0.8.' : 'For N(0, 1) latents, --truncation t redraws values beyond +-t: try 1.5.',
+      hint:
+        latent === 'uniform'
+          ? 'For U(-1, 1) latents, --truncation t draws from U(-t, t): try 0.8.'
+          : 'For N(0, 1) latents, --truncation t redraws values beyond +-t: try 1.5.',
     });
   }
   return truncation;

@@ -33,7 +33,9 @@ export function manifestPartTag(name: string): string | null | undefined {
 
 /** The manifest parts in `dir`, by name. */
 export function manifestParts(dir: string): string[] {
-  return readdirSync(dir).filter((n) => PART_NAME.test(n)).sort();
+  return readdirSync(dir)
+    .filter((n) => PART_NAME.test(n))
+    .sort();
 }
 
 /** Appends lines to one manifest part; `startOffset` is where this run's lines begin. */

@@ -165,7 +165,12 @@ function checkOverlaps(dir: string, ownName: string, me: LockHolder): void {
     const other = readHolder(join(dir, name));
     if (other === null || staleness(join(dir, name), other) !== null || other.extension !== me.extension) continue;
     if (other.range[0] < me.range[1] && me.range[0] < other.range[1]) {
-      throw lockedError(dir, join(dir, name), other, `, writing faces ${other.range[0]}..${other.range[1] - 1}, which overlap this run's ${me.range[0]}..${me.range[1] - 1}`);
+      throw lockedError(
+        dir,
+        join(dir, name),
+        other,
+        `, writing faces ${other.range[0]}..${other.range[1] - 1}, which overlap this run's ${me.range[0]}..${me.range[1] - 1}`,
+      );
     }
   }
 }

@@ -126,7 +126,8 @@ export function parseGeneratorMetadata(metadata: Map<string, string>, what: stri
   if (latent !== 'uniform' && latent !== 'normal') bad('latent', '"uniform" or "normal"');
   if (get('layout') !== 'NCHW') bad('layout', '"NCHW"');
   // The exporter always writes -1,1 (tanh); anything else would be scaled wrongly to pixels.
-  if (get('outputRange').replace(/\s+/g, '') !== SUPPORTED_OUTPUT_RANGE) bad('outputRange', `"${SUPPORTED_OUTPUT_RANGE}" (the generator's tanh range, the only one celeba-gan converts to pixels)`);
+  if (get('outputRange').replace(/\s+/g, '') !== SUPPORTED_OUTPUT_RANGE)
+    bad('outputRange', `"${SUPPORTED_OUTPUT_RANGE}" (the generator's tanh range, the only one celeba-gan converts to pixels)`);
   const width = Number(get('width'));
   if (!(width > 0)) bad('width', 'a positive number');
   const stepText = metadata.get(METADATA_KEYS.step);
@@ -174,11 +175,14 @@ function checkIo(session: OrtSession, info: Omit<GeneratorInfo, 'modelPath' | 'm
   const shapeOk = (m: typeof input, want: number[]): boolean =>
     m!.isTensor && m!.type === 'float32' && m!.shape.length === want.length && m!.shape.every((d, i) => i === 0 || typeof d !== 'number' || d === want[i]);
   const describeMeta = (m: typeof input): string => (m!.isTensor ? `${m!.type} [${m!.shape.join(', ')}]` : 'a non-tensor value');
-  if (!shapeOk(input, [0, info.zDim])) fail(`input "${INPUT_NAME}" is ${describeMeta(input)}; expected float32 [batch, ${info.zDim}] (z_dim from its metadata)`);
+  if (!shapeOk(input, [0, info.zDim]))
+    fail(`input "${INPUT_NAME}" is ${describeMeta(input)}; expected float32 [batch, ${info.zDim}] (z_dim from its metadata)`);
   const labels = session.inputMetadata.find((m) => m.name === ATTRIBUTES_INPUT_NAME);
-  if (k > 0 && !shapeOk(labels, [0, k])) fail(`input "${ATTRIBUTES_INPUT_NAME}" is ${describeMeta(labels)}; expected float32 [batch, ${k}] (one value per attribute its metadata lists)`);
+  if (k > 0 && !shapeOk(labels, [0, k]))
+    fail(`input "${ATTRIBUTES_INPUT_NAME}" is ${describeMeta(labels)}; expected float32 [batch, ${k}] (one value per attribute its metadata lists)`);
   const { channels, height, width } = info.image;
-  if (!shapeOk(output, [0, channels, height, width])) fail(`output "${OUTPUT_NAME}" is ${describeMeta(output)}; expected float32 [batch, ${channels}, ${height}, ${width}]`);
+  if (!shapeOk(output, [0, channels, height, width]))
+    fail(`output "${OUTPUT_NAME}" is ${describeMeta(output)}; expected float32 [batch, ${channels}, ${height}, ${width}]`);
   // onnxruntime merges a disagreeing output batch leniently; each run's output shape is checked.
   const batch = input!.isTensor ? input!.shape[0] : undefined;
   return typeof batch === 'number' && batch > 0 ? batch : null;
@@ -230,7 +234,10 @@ export async function openOnnxSession(model: Uint8Array, what: string, opts: Ope
         if (candidate === 'cpu') {
           throw new CelebaGanError('E_MODEL_INVALID', `onnxruntime cannot load ${what}: ${message}`, { hint: providerStartHint('cpu'), cause: err });
         }
-        throw new CelebaGanError('E_PROVIDER_UNAVAILABLE', `provider "${candidate}" failed to start on device ${device}: ${message}`, { hint: providerStartHint(candidate), cause: err });
+        throw new CelebaGanError('E_PROVIDER_UNAVAILABLE', `provider "${candidate}" failed to start on device ${device}: ${message}`, {
+          hint: providerStartHint(candidate),
+          cause: err,
+        });
       }
       notes.push(`${candidate}: failed to start (${message})`);
       failures.push(`[${candidate}] ${message}`);
@@ -253,7 +260,12 @@ export async function openGenerator(modelPath: string, opts: OpenGeneratorOption
   const partial = parseGeneratorMetadata(summary.metadata, modelPath);
   const info: GeneratorInfo = { ...partial, modelPath: resolve(modelPath), modelSha256: sha256Hex([bytes]) };
 
-  const { ort, session, providerUsed: used, providerNotes: notes } = await openOnnxSession(bytes, modelPath, { provider, device: opts.device, threads, spinning: opts.spinning });
+  const {
+    ort,
+    session,
+    providerUsed: used,
+    providerNotes: notes,
+  } = await openOnnxSession(bytes, modelPath, { provider, device: opts.device, threads, spinning: opts.spinning });
   let fixedBatch: number | null;
   try {
     fixedBatch = checkIo(session, partial, modelPath);
@@ -284,9 +296,13 @@ export async function openGenerator(modelPath: string, opts: OpenGeneratorOption
     const images = result[OUTPUT_NAME];
     const want = [n, channels, height, width];
     if (!images || images.type !== 'float32' || images.dims.length !== 4 || images.dims.some((d, i) => d !== want[i])) {
-      throw new CelebaGanError('E_MODEL_IO', `model ${modelPath} returned images [${images?.dims.join(', ') ?? 'none'}] for a batch of ${n}; expected [${want.join(', ')}]`, {
-        hint: 'Re-export the run with `celeba-gan export --onnx`.',
-      });
+      throw new CelebaGanError(
+        'E_MODEL_IO',
+        `model ${modelPath} returned images [${images?.dims.join(', ') ?? 'none'}] for a batch of ${n}; expected [${want.join(', ')}]`,
+        {
+          hint: 'Re-export the run with `celeba-gan export --onnx`.',
+        },
+      );
     }
     return images.data as Float32Array;
   };
@@ -340,14 +356,22 @@ export async function openGenerator(modelPath: string, opts: OpenGeneratorOption
 export function checkAttributesGiven(info: Pick<GeneratorInfo, 'attributes'>, what: string, given: boolean): void {
   const names = info.attributes?.names;
   if (!names && given) {
-    throw new UsageError('E_NOT_CONDITIONAL', `model ${what}: attribute rows were given, but the model is unconditional (it has no "${ATTRIBUTES_INPUT_NAME}" input)`, {
-      hint: 'Leave the attributes out (--attr, attr=), or use a model trained with `celeba-gan train --conditional` and exported again.',
-    });
+    throw new UsageError(
+      'E_NOT_CONDITIONAL',
+      `model ${what}: attribute rows were given, but the model is unconditional (it has no "${ATTRIBUTES_INPUT_NAME}" input)`,
+      {
+        hint: 'Leave the attributes out (--attr, attr=), or use a model trained with `celeba-gan train --conditional` and exported again.',
+      },
+    );
   }
   if (names && !given) {
-    throw new UsageError('E_NO_LABELS', `model ${what} is conditional on ${names.length} attributes (${names.join(', ')}) and needs a label row per image as its "${ATTRIBUTES_INPUT_NAME}" input`, {
-      hint: 'Draw the rows with attributeDraw(info.attributes, request) (src/inference/attributes.ts): `generate --attr Smiling,-Male`, or no --attr to draw every attribute from the training data.',
-    });
+    throw new UsageError(
+      'E_NO_LABELS',
+      `model ${what} is conditional on ${names.length} attributes (${names.join(', ')}) and needs a label row per image as its "${ATTRIBUTES_INPUT_NAME}" input`,
+      {
+        hint: 'Draw the rows with attributeDraw(info.attributes, request) (src/inference/attributes.ts): `generate --attr Smiling,-Male`, or no --attr to draw every attribute from the training data.',
+      },
+    );
   }
 }
 
@@ -358,9 +382,13 @@ export function checkRunAttributes(info: Pick<GeneratorInfo, 'attributes'>, what
   if (!names || attributes === undefined) return;
   const k = names.length;
   if (!(attributes instanceof Float32Array) || attributes.length !== n * k) {
-    throw new CelebaGanError('E_BAD_LABELS', `model ${what}: attributes must be a Float32Array of ${n}x${k} values (${names.join(', ')}); received ${attributes instanceof Float32Array ? attributes.length : typeof attributes}`);
+    throw new CelebaGanError(
+      'E_BAD_LABELS',
+      `model ${what}: attributes must be a Float32Array of ${n}x${k} values (${names.join(', ')}); received ${attributes instanceof Float32Array ? attributes.length : typeof attributes}`,
+    );
   }
   for (let i = 0; i < attributes.length; i++) {
-    if (!Number.isFinite(attributes[i])) throw new CelebaGanError('E_BAD_LABELS', `model ${what}: attribute value ${i} (image ${Math.floor(i / k)}, ${names[i % k]}) is ${attributes[i]}`);
+    if (!Number.isFinite(attributes[i]))
+      throw new CelebaGanError('E_BAD_LABELS', `model ${what}: attribute value ${i} (image ${Math.floor(i / k)}, ${names[i % k]}) is ${attributes[i]}`);
   }
 }

@@ -24,7 +24,9 @@ function wholeNumber(text: string): number | null {
 function checked(index: number | null, count: number | null, received: string): Shard {
   if (count === null || count < 1) throw new UsageError('E_BAD_SHARD', `Expected a shard count N >= 1 but received ${received}`, { hint: shardHint });
   if (index === null || index >= count) {
-    throw new UsageError('E_BAD_SHARD', `Expected a shard index K between 0 and ${count - 1} (shards are numbered from 0) but received ${received}`, { hint: shardHint });
+    throw new UsageError('E_BAD_SHARD', `Expected a shard index K between 0 and ${count - 1} (shards are numbered from 0) but received ${received}`, {
+      hint: shardHint,
+    });
   }
   return { index, count };
 }

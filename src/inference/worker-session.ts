@@ -105,7 +105,11 @@ function startWorker(entry: URL, data: StartData): Worker {
 }
 
 /** Open `modelPath` with openGenerator inside a new worker thread. */
-export async function openGeneratorInWorker(modelPath: string, opts: OpenGeneratorOptions = {}, hooks: WorkerSessionHooks = {}): Promise<WorkerGeneratorSession> {
+export async function openGeneratorInWorker(
+  modelPath: string,
+  opts: OpenGeneratorOptions = {},
+  hooks: WorkerSessionHooks = {},
+): Promise<WorkerGeneratorSession> {
   const data: StartData = { celebaGanGenerator: hooks.entry === undefined ? 'self' : 'entry', modelPath, opts: { ...opts } };
   const worker = startWorker(hooks.entry ?? new URL(import.meta.url), data);
 

@@ -27,7 +27,7 @@ function expectedParameters(spec: ArchitectureSpec, network?: NetworkName): Para
 export function checkWeights(spec: ArchitectureSpec, tensors: TensorMap, o: CheckWeightsOptions): void {
   const mismatch = (what: string): CelebaGanError =>
     new CelebaGanError('E_WEIGHTS_MISMATCH', `tensors of ${o.where} do not fit ${spec.preset} at width ${spec.width}: ${what}`, {
-      hint: o.hint ?? 'Use weights saved for the same --preset and --width (each checkpoint\'s manifest.json names them).',
+      hint: o.hint ?? "Use weights saved for the same --preset and --width (each checkpoint's manifest.json names them).",
     });
   for (const p of expectedParameters(spec, o.network)) {
     if (o.prefix !== undefined && !p.trainable) continue;

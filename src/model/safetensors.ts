@@ -90,7 +90,8 @@ export function decodeSafetensors(buf: Buffer, source = 'safetensors data'): Saf
     const e = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown } | null;
     if (typeof e !== 'object' || e === null) throw fail('E_SAFETENSORS_CORRUPT', `entry ${name} is not an object`);
     if (e.dtype !== 'F32') throw fail('E_SAFETENSORS_DTYPE', `tensor ${name} has dtype ${JSON.stringify(e.dtype)}; celeba-gan stores and reads F32 only`);
-    if (!Array.isArray(e.shape) || !e.shape.every(isIndex)) throw fail('E_SAFETENSORS_SHAPE', `tensor ${name} has shape ${JSON.stringify(e.shape)}; expected a list of integers >= 0`);
+    if (!Array.isArray(e.shape) || !e.shape.every(isIndex))
+      throw fail('E_SAFETENSORS_SHAPE', `tensor ${name} has shape ${JSON.stringify(e.shape)}; expected a list of integers >= 0`);
     const off = e.data_offsets;
     if (!Array.isArray(off) || off.length !== 2 || !isIndex(off[0]) || !isIndex(off[1]) || off[0] > off[1]) {
       throw fail('E_SAFETENSORS_OFFSETS', `tensor ${name} has data_offsets ${JSON.stringify(off)}; expected [begin, end] with 0 <= begin <= end`);
@@ -98,7 +99,10 @@ export function decodeSafetensors(buf: Buffer, source = 'safetensors data'): Saf
     const shape = e.shape;
     const [begin, end] = off as [number, number];
     if (end - begin !== numel(shape) * 4) {
-      throw fail('E_SAFETENSORS_SIZE', `tensor ${name} of shape [${shape.join(', ')}] x 4 bytes needs ${numel(shape) * 4} bytes but data_offsets [${begin}, ${end}] hold ${end - begin}`);
+      throw fail(
+        'E_SAFETENSORS_SIZE',
+        `tensor ${name} of shape [${shape.join(', ')}] x 4 bytes needs ${numel(shape) * 4} bytes but data_offsets [${begin}, ${end}] hold ${end - begin}`,
+      );
     }
     entries.push({ name, shape, begin, end });
   }
@@ -106,12 +110,22 @@ export function decodeSafetensors(buf: Buffer, source = 'safetensors data'): Saf
   let at = 0;
   for (const e of entries) {
     if (e.begin !== at) {
-      throw fail('E_SAFETENSORS_OFFSETS', e.begin < at ? `tensor ${e.name} at bytes [${e.begin}, ${e.end}] overlaps the tensor before it (which ends at ${at})` : `bytes [${at}, ${e.begin}) of the data belong to no tensor`);
+      throw fail(
+        'E_SAFETENSORS_OFFSETS',
+        e.begin < at
+          ? `tensor ${e.name} at bytes [${e.begin}, ${e.end}] overlaps the tensor before it (which ends at ${at})`
+          : `bytes [${at}, ${e.begin}) of the data belong to no tensor`,
+      );
     }
     at = e.end;
   }
   if (at !== dataBytes) {
-    throw fail('E_SAFETENSORS_OFFSETS', at > dataBytes ? `the tensors need ${at} bytes of data but the file holds ${dataBytes} (truncated?)` : `the last ${dataBytes - at} bytes of the file belong to no tensor`);
+    throw fail(
+      'E_SAFETENSORS_OFFSETS',
+      at > dataBytes
+        ? `the tensors need ${at} bytes of data but the file holds ${dataBytes} (truncated?)`
+        : `the last ${dataBytes - at} bytes of the file belong to no tensor`,
+    );
   }
   const tensors: TensorMap = new Map();
   for (const e of entries) {

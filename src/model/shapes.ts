@@ -36,7 +36,8 @@ export function convTransposeAxis(inSize: number, kernel: number, stride: number
   if (padding === 'valid') {
     // TensorFlow's `valid` output is (in - 1) * stride + max(kernel, stride); the extra
     // (stride > kernel) rows would be zeros + bias. No preset uses that case, so refuse it.
-    if (stride > kernel) throw new CelebaGanError('E_SPEC', `transposed convolution with stride ${stride} > kernel ${kernel} and valid padding is not supported`);
+    if (stride > kernel)
+      throw new CelebaGanError('E_SPEC', `transposed convolution with stride ${stride} > kernel ${kernel} and valid padding is not supported`);
     return { out: full, pads: { begin: 0, end: 0 } };
   }
   const out = inSize * stride;

@@ -77,7 +77,8 @@ export class LabelRowCounter {
   private total = 0;
 
   constructor(readonly attributeCount: number) {
-    if (!Number.isInteger(attributeCount) || attributeCount < 1) throw new UsageError('E_BAD_ARGUMENT', expected('integer >= 1', 'attribute count', attributeCount));
+    if (!Number.isInteger(attributeCount) || attributeCount < 1)
+      throw new UsageError('E_BAD_ARGUMENT', expected('integer >= 1', 'attribute count', attributeCount));
   }
 
   /** Training images counted so far. */
@@ -175,7 +176,8 @@ export function decodeRowTable(value: unknown, k: number, what: string): Decoded
   if (!Array.isArray(t.counts)) return bad('counts is not an array');
   const digits = hexDigitsPerRow(k);
   const m = t.counts.length;
-  if (t.rows.length !== m * digits) return bad(`${m} counts need ${m * digits} hex digits of rows (${digits} per row of ${k} attributes), found ${t.rows.length}`);
+  if (t.rows.length !== m * digits)
+    return bad(`${m} counts need ${m * digits} hex digits of rows (${digits} per row of ${k} attributes), found ${t.rows.length}`);
   const rows = new Int8Array(m * k);
   const counts = new Float64Array(m);
   const seen = new Set<string>();

@@ -34,7 +34,15 @@ export const MAX_OPSET = 21;
  * model loads in the oldest runtimes that know the opset.
  */
 const IR_VERSION_FOR_OPSET: Readonly<Record<number, number>> = Object.freeze({
-  13: 7, 14: 7, 15: 8, 16: 8, 17: 8, 18: 8, 19: 9, 20: 9, 21: 10,
+  13: 7,
+  14: 7,
+  15: 8,
+  16: 8,
+  17: 8,
+  18: 8,
+  19: 9,
+  20: 9,
+  21: 10,
 });
 
 /** Validate an opset request; returns the opset. */
@@ -220,9 +228,13 @@ function generatorTensors(spec: ArchitectureSpec, weights: TensorMap): (name: st
   const generator = new Map([...weights].filter(([name]) => name.startsWith('generator.')));
   const bad = firstNonFinite(generator);
   if (bad) {
-    throw new CelebaGanError('E_WEIGHTS_NOT_FINITE', `the weights to export hold ${bad.value} in ${bad.name} (value ${bad.index}); a model of them would only draw noise`, {
-      hint: 'Export an earlier checkpoint (--checkpoint <step>), one from before training diverged.',
-    });
+    throw new CelebaGanError(
+      'E_WEIGHTS_NOT_FINITE',
+      `the weights to export hold ${bad.value} in ${bad.name} (value ${bad.index}); a model of them would only draw noise`,
+      {
+        hint: 'Export an earlier checkpoint (--checkpoint <step>), one from before training diverged.',
+      },
+    );
   }
   return (name) => weights.get(name)!;
 }
@@ -248,9 +260,13 @@ function planFolds(infos: LayerInfo[]): Map<number, LayerInfo> {
     const producer = infos[j];
     const kind = producer?.layer.kind;
     if (!producer || !(kind === 'dense' || kind === 'conv2d' || kind === 'convTranspose2d') || folds.has(producer.index)) {
-      throw new UsageError('E_FOLD_BATCHNORM', `generator batch norm ${info.layer.name} does not directly follow a dense or convolution layer, so it cannot be folded`, {
-        hint: 'Export without --fold-batchnorm.',
-      });
+      throw new UsageError(
+        'E_FOLD_BATCHNORM',
+        `generator batch norm ${info.layer.name} does not directly follow a dense or convolution layer, so it cannot be folded`,
+        {
+          hint: 'Export without --fold-batchnorm.',
+        },
+      );
     }
     folds.set(producer.index, info);
   }

@@ -29,15 +29,21 @@ export interface FoldTarget {
 export function foldBatchNorm(t: FoldTarget, bn: BatchNormStats): { weight: Float32Array; bias: Float32Array } {
   const outputs = t.shape[t.outAxis];
   const before = t.outAxis === 0 ? 1 : t.shape[0]; // [in] for convTranspose2d's [in, out, kh, kw]
-  if (outputs === undefined || before === undefined) throw new Error(`cannot fold batch norm into a layer of shape [${t.shape.join(', ')}]: it has no axis ${t.outAxis}`);
+  if (outputs === undefined || before === undefined)
+    throw new Error(`cannot fold batch norm into a layer of shape [${t.shape.join(', ')}]: it has no axis ${t.outAxis}`);
   const channels = bn.gamma.length;
   if (outputs !== channels * t.outputsPerChannel) {
     throw new Error(`cannot fold batch norm of ${channels} channels into a layer with ${outputs} outputs (${t.outputsPerChannel} per channel)`);
   }
-  for (const [what, values] of [['beta', bn.beta], ['mean', bn.mean], ['variance', bn.variance]] as const) {
+  for (const [what, values] of [
+    ['beta', bn.beta],
+    ['mean', bn.mean],
+    ['variance', bn.variance],
+  ] as const) {
     if (values.length !== channels) throw new Error(`cannot fold batch norm: ${channels} gammas but ${values.length} ${what} values`);
   }
-  if (t.weight.length % (before * outputs) !== 0) throw new Error(`cannot fold batch norm: ${t.weight.length} weights do not fill shape [${t.shape.join(', ')}]`);
+  if (t.weight.length % (before * outputs) !== 0)
+    throw new Error(`cannot fold batch norm: ${t.weight.length} weights do not fill shape [${t.shape.join(', ')}]`);
   // `]!` below: c < channels, the length of gamma, beta, mean, variance and scale (checked
   // above); o < outputs and base + k < before * outputs * inner = weight.length.
   const scale = new Float64Array(channels);

@@ -52,7 +52,8 @@ export const ATTRIBUTES_INPUT = 'attributes';
 export function conditioningMetadata(spec: ArchitectureSpec, frequencies?: readonly number[], rows?: LabelRowTable): Record<string, string> {
   const k = attributeCount(spec);
   if (k === 0) {
-    if (frequencies) throw new UsageError('E_NOT_CONDITIONAL', `attribute frequencies were given for the export, but this ${spec.preset} model is unconditional`);
+    if (frequencies)
+      throw new UsageError('E_NOT_CONDITIONAL', `attribute frequencies were given for the export, but this ${spec.preset} model is unconditional`);
     if (rows) throw new UsageError('E_NOT_CONDITIONAL', `attribute label rows were given for the export, but this ${spec.preset} model is unconditional`);
     return {};
   }
@@ -60,7 +61,8 @@ export function conditioningMetadata(spec: ArchitectureSpec, frequencies?: reado
   const out: Record<string, string> = { [META.attributes]: JSON.stringify(names) };
   const f = frequencies ?? spec.conditioning!.frequencies;
   if (f) {
-    if (f.length !== k) throw new UsageError('E_BAD_ARGUMENT', `Expected ${k} attribute frequencies (${names.join(', ')}) for the export but received ${f.length}`);
+    if (f.length !== k)
+      throw new UsageError('E_BAD_ARGUMENT', `Expected ${k} attribute frequencies (${names.join(', ')}) for the export but received ${f.length}`);
     f.forEach((v, i) => assertNumber(`frequency of ${names[i]}`, v, 0, 1));
     out[META.attributeFrequencies] = JSON.stringify(f);
   }
@@ -73,10 +75,14 @@ function rowTableValue(rows: LabelRowTable, k: number, names: readonly string[])
   try {
     decodeRowTable(rows, k, 'being exported');
   } catch (err) {
-    throw new UsageError('E_BAD_ARGUMENT', `the attribute label rows for the export do not fit ${k} attributes (${names.join(', ')}): ${(err as Error).message}`, {
-      hint: 'Count the rows of the data set the model was trained on with LabelRowCounter (src/onnx/attribute-rows.ts).',
-      cause: err,
-    });
+    throw new UsageError(
+      'E_BAD_ARGUMENT',
+      `the attribute label rows for the export do not fit ${k} attributes (${names.join(', ')}): ${(err as Error).message}`,
+      {
+        hint: 'Count the rows of the data set the model was trained on with LabelRowCounter (src/onnx/attribute-rows.ts).',
+        cause: err,
+      },
+    );
   }
   const value = encodeRowTable(rows);
   if (value.length > MAX_ROW_TABLE_BYTES) {

@@ -43,7 +43,11 @@ export interface ConnectionLimits {
   maxConnections: number;
 }
 
-export const DEFAULT_CONNECTION_LIMITS: Readonly<ConnectionLimits> = Object.freeze({ headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, maxConnections: 1024 });
+export const DEFAULT_CONNECTION_LIMITS: Readonly<ConnectionLimits> = Object.freeze({
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  maxConnections: 1024,
+});
 
 export interface AppOptions {
   /** The model (serve hosts it in a worker thread: `failure` is set when that thread died). */
@@ -102,7 +106,10 @@ export async function buildApp(opts: AppOptions): Promise<ServeApp> {
     forceCloseConnections: 'idle',
     requestTimeout: conn.requestTimeoutMs,
     // Node checks the two timeouts on this interval (default 30 s): a quarter of the shorter one.
-    http: { headersTimeout: conn.headersTimeoutMs, connectionsCheckingInterval: Math.max(10, Math.floor(Math.min(conn.headersTimeoutMs, conn.requestTimeoutMs) / 4)) },
+    http: {
+      headersTimeout: conn.headersTimeoutMs,
+      connectionsCheckingInterval: Math.max(10, Math.floor(Math.min(conn.headersTimeoutMs, conn.requestTimeoutMs) / 4)),
+    },
     clientErrorHandler: handleClientError,
     // An unknown parameter (a typo such as ?upscal=4) is an error, not silently dropped.
     ajv: { customOptions: { removeAdditional: false } },

@@ -67,9 +67,15 @@ export function registerAuth(app: FastifyInstance, token: string): void {
     const given = presentedToken(request.headers, request.query);
     if (given === undefined || !tokenMatches(given, token)) {
       reply.header('WWW-Authenticate', 'Bearer realm="celeba-gan"');
-      return reply.code(401).send(
-        errorBody('E_UNAUTHORIZED', given === undefined ? 'this server needs an auth token' : 'the auth token is wrong', 'Send `Authorization: Bearer <token>` (the --auth-token of `celeba-gan serve`); open the page as /?access_token=<token>.'),
-      );
+      return reply
+        .code(401)
+        .send(
+          errorBody(
+            'E_UNAUTHORIZED',
+            given === undefined ? 'this server needs an auth token' : 'the auth token is wrong',
+            'Send `Authorization: Bearer <token>` (the --auth-token of `celeba-gan serve`); open the page as /?access_token=<token>.',
+          ),
+        );
     }
     // The page's images and scripts cannot send headers: remember the token in a cookie.
     if ((request.query as { access_token?: unknown }).access_token !== undefined) {

@@ -40,7 +40,9 @@ export class QueueFullError extends CelebaGanError {
     queued: number,
     max: number,
   ) {
-    super('E_QUEUE_FULL', `the server is busy: ${queued} images queued (max ${max})`, { hint: `Retry after ${retryAfterSeconds} s, or start the server with a larger --max-queue.` });
+    super('E_QUEUE_FULL', `the server is busy: ${queued} images queued (max ${max})`, {
+      hint: `Retry after ${retryAfterSeconds} s, or start the server with a larger --max-queue.`,
+    });
   }
 }
 
@@ -86,7 +88,10 @@ export class Batcher<I, O> {
    * they do not fit, E_DEADLINE when not started within `deadlineMs`, or the signal's reason.
    */
   submit(items: I[], opts: { signal?: AbortSignal; deadlineMs?: number } = {}): Promise<O[]> {
-    if (this.closed) return Promise.reject(new CelebaGanError('E_SHUTTING_DOWN', 'the server is shutting down', { hint: 'Retry against another instance or after the restart.' }));
+    if (this.closed)
+      return Promise.reject(
+        new CelebaGanError('E_SHUTTING_DOWN', 'the server is shutting down', { hint: 'Retry against another instance or after the restart.' }),
+      );
     if (items.length === 0) return Promise.resolve([]);
     if (items.length > this.opts.maxQueue) {
       // Never fits, however idle the server: not a "busy, retry" answer.
@@ -120,7 +125,13 @@ export class Batcher<I, O> {
       };
       if (opts.deadlineMs !== undefined) {
         deadline = setTimeout(
-          () => this.drop(p, new CelebaGanError('E_DEADLINE', `the request was not served within its ${opts.deadlineMs} ms deadline`, { hint: 'The server is overloaded; retry later.' })),
+          () =>
+            this.drop(
+              p,
+              new CelebaGanError('E_DEADLINE', `the request was not served within its ${opts.deadlineMs} ms deadline`, {
+                hint: 'The server is overloaded; retry later.',
+              }),
+            ),
           opts.deadlineMs,
         );
       }

@@ -19,7 +19,14 @@ import { gridPixels } from '../util/image.js';
 const bigEncodes = pLimit(Math.max(1, availableParallelism() - 1));
 
 /** A contact sheet laid out at the model's size (2 px gaps), then nearest-upscaled and encoded by sharp. */
-export function encodeGridPng(images: Uint8Array, n: number, image: ImageShape, upscale: number, cols: number | undefined, signal: AbortSignal): Promise<Buffer> {
+export function encodeGridPng(
+  images: Uint8Array,
+  n: number,
+  image: ImageShape,
+  upscale: number,
+  cols: number | undefined,
+  signal: AbortSignal,
+): Promise<Buffer> {
   return bigEncodes(() => {
     signal.throwIfAborted();
     const { channels: c, height: h, width: w } = image;

@@ -43,10 +43,24 @@ const FASTIFY_4XX: Readonly<Record<string, { code: string; hint: string }>> = Ob
  */
 function clientErrorAnswer(err: NodeJS.ErrnoException): { status: number; body: ErrorBody } {
   if (err.code === 'HPE_HEADER_OVERFLOW') {
-    return { status: 431, body: errorBody('E_HEADERS_TOO_LARGE', 'the request headers (the URL included) are larger than this server accepts', 'Send a shorter URL and fewer or smaller headers (Node\'s limit: 16 KiB in all).') };
+    return {
+      status: 431,
+      body: errorBody(
+        'E_HEADERS_TOO_LARGE',
+        'the request headers (the URL included) are larger than this server accepts',
+        "Send a shorter URL and fewer or smaller headers (Node's limit: 16 KiB in all).",
+      ),
+    };
   }
   if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-    return { status: 408, body: errorBody('E_REQUEST_TIMEOUT', 'the request did not arrive in time', 'Send the whole request promptly, or start `celeba-gan serve` with a larger --headers-timeout-ms / --request-timeout-ms.') };
+    return {
+      status: 408,
+      body: errorBody(
+        'E_REQUEST_TIMEOUT',
+        'the request did not arrive in time',
+        'Send the whole request promptly, or start `celeba-gan serve` with a larger --headers-timeout-ms / --request-timeout-ms.',
+      ),
+    };
   }
   return { status: 400, body: errorBody('E_BAD_REQUEST', `the request is not valid HTTP (${err.code ?? err.message})`, 'Send an HTTP/1.1 request.') };
 }
@@ -56,7 +70,9 @@ export function handleClientError(err: NodeJS.ErrnoException, socket: Socket): v
   if (socket.writable) {
     const { status, body } = clientErrorAnswer(err);
     const text = JSON.stringify(body);
-    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`);
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
+    );
   }
   socket.destroy(err);
 }
@@ -67,7 +83,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
       const first = err.validation[0];
       const extra = first?.keyword === 'additionalProperties' ? (first.params as { additionalProperty?: string }).additionalProperty : undefined;
       const message = extra === undefined ? err.message : `${err.validationContext} has an unknown parameter "${extra}"`;
-      return reply.code(400).send(errorBody('E_BAD_ARGUMENT', message, 'See GET /v1/model for the limits, and docs/serve.md for each route\'s parameters.'));
+      return reply.code(400).send(errorBody('E_BAD_ARGUMENT', message, "See GET /v1/model for the limits, and docs/serve.md for each route's parameters."));
     }
     if (err instanceof QueueFullError) {
       reply.header('Retry-After', String(err.retryAfterSeconds));
@@ -79,7 +95,11 @@ export function registerErrorHandling(app: FastifyInstance): void {
       return reply.code(status).send(errorBody(err.code, err.message, err.hint));
     }
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      return reply.code(413).send(errorBody('E_BODY_TOO_LARGE', `the request body is larger than ${LIMITS.bodyBytes} bytes`, `Send at most ${LIMITS.maxImages} latents per request.`));
+      return reply
+        .code(413)
+        .send(
+          errorBody('E_BODY_TOO_LARGE', `the request body is larger than ${LIMITS.bodyBytes} bytes`, `Send at most ${LIMITS.maxImages} latents per request.`),
+        );
     }
     const fastify4xx = FASTIFY_4XX[err.code];
     if (fastify4xx !== undefined) return reply.code(err.statusCode ?? 400).send(errorBody(fastify4xx.code, err.message, fastify4xx.hint));
@@ -90,6 +110,14 @@ export function registerErrorHandling(app: FastifyInstance): void {
     return reply.code(500).send(errorBody('E_INTERNAL', `internal error: ${err.message}`, 'See the server log; run `celeba-gan serve --verbose` for details.'));
   });
   app.setNotFoundHandler((request, reply) => {
-    reply.code(404).send(errorBody('E_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`, 'The API is under /v1/ (GET /v1/model lists it); the page is at /.'));
+    reply
+      .code(404)
+      .send(
+        errorBody(
+          'E_NOT_FOUND',
+          `no route ${request.method} ${request.url.split('?')[0]}`,
+          'The API is under /v1/ (GET /v1/model lists it); the page is at /.',
+        ),
+      );
   });
 }

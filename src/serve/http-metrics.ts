@@ -3,7 +3,12 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 
 /** Requests by route and status, and their latency: registered once, beside the hooks that count them. */
 export function registerHttpMetrics(app: FastifyInstance, registry: Registry): void {
-  const requests = new Counter({ name: 'celeba_gan_http_requests_total', help: 'HTTP requests by route and status', labelNames: ['route', 'method', 'status'], registers: [registry] });
+  const requests = new Counter({
+    name: 'celeba_gan_http_requests_total',
+    help: 'HTTP requests by route and status',
+    labelNames: ['route', 'method', 'status'],
+    registers: [registry],
+  });
   const latency = new Histogram({
     name: 'celeba_gan_http_request_duration_seconds',
     help: 'HTTP request latency by route',

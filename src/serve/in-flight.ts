@@ -62,12 +62,15 @@ export class InFlight {
     // A response already closed (the client left before the route asked): nothing more to do.
     if (!this.requests.has(o)) ac.abort(new CelebaGanError('E_CLIENT_GONE', 'the client disconnected'));
     else {
-      o.timer = setTimeout(() => {
-        const err = new CelebaGanError('E_DEADLINE', `the request was not served within its ${this.deadlineMs} ms deadline (queued and computing)`, {
-          hint: 'The server is overloaded or the request is large: retry later, ask for less, or start `celeba-gan serve` with a larger --deadline-ms.',
-        });
-        ac.abort(err);
-      }, Math.max(0, this.deadlineMs - (performance.now() - o.at)));
+      o.timer = setTimeout(
+        () => {
+          const err = new CelebaGanError('E_DEADLINE', `the request was not served within its ${this.deadlineMs} ms deadline (queued and computing)`, {
+            hint: 'The server is overloaded or the request is large: retry later, ask for less, or start `celeba-gan serve` with a larger --deadline-ms.',
+          });
+          ac.abort(err);
+        },
+        Math.max(0, this.deadlineMs - (performance.now() - o.at)),
+      );
       // The deadline matters only while the request's own work keeps the process alive.
       o.timer.unref();
     }
@@ -106,7 +109,9 @@ export class InFlight {
   /** Abort every open request's work (a drain past its limit); returns how many requests and pieces of work there were. */
   cutOff(): number {
     const n = this.busy;
-    const reason = new CelebaGanError('E_SHUTTING_DOWN', 'the server shut down before the request finished', { hint: 'Retry against another instance or after the restart.' });
+    const reason = new CelebaGanError('E_SHUTTING_DOWN', 'the server shut down before the request finished', {
+      hint: 'Retry against another instance or after the restart.',
+    });
     for (const o of this.requests) {
       if (!o.ac) o.ac = new AbortController();
       o.ac.abort(reason);

@@ -40,9 +40,13 @@ export function registerStrictIntegers(app: FastifyInstance): void {
         const raw = rawValue(request, f);
         if (raw === undefined || (typeof raw === 'string' && PLAIN_DECIMAL.test(raw))) continue;
         const shown = typeof raw === 'string' ? `"${raw}"` : Array.isArray(raw) ? `${raw.length} values` : String(raw);
-        throw new UsageError('E_BAD_ARGUMENT', `${f.part}/${f.name} must be a plain decimal integer (digits only, no sign, exponent, hex or leading zero) but received ${shown}`, {
-          hint: `Write ${f.name} in digits, once: e.g. /v1/faces/7/1000.png, not 1e3, 0x3e8 or 01000.`,
-        });
+        throw new UsageError(
+          'E_BAD_ARGUMENT',
+          `${f.part}/${f.name} must be a plain decimal integer (digits only, no sign, exponent, hex or leading zero) but received ${shown}`,
+          {
+            hint: `Write ${f.name} in digits, once: e.g. /v1/faces/7/1000.png, not 1e3, 0x3e8 or 01000.`,
+          },
+        );
       }
     };
     const existing = route.preValidation;

@@ -152,7 +152,11 @@ export function recoverCheckpoints(runDir: string): string[] {
   const lines: string[] = [];
   try {
     for (const l of recoverLeftovers(root)) {
-      lines.push(l.action === 'restored' ? `restored ${l.target} from ${l.path} (a replacement was interrupted)` : `removed ${l.path} (left by an interrupted write or prune)`);
+      lines.push(
+        l.action === 'restored'
+          ? `restored ${l.target} from ${l.path} (a replacement was interrupted)`
+          : `removed ${l.path} (left by an interrupted write or prune)`,
+      );
     }
     const all = scanCheckpoints(runDir);
     const latest = all.filter((c) => c.complete).at(-1)?.step ?? -1;
@@ -176,9 +180,13 @@ export function saveCheckpoint(runDir: string, o: SaveCheckpointOptions): { dir:
   checkWeights(o.spec, o.weights, { where: 'the checkpoint to save' });
   const bad = firstNonFinite(o.weights);
   if (bad) {
-    throw new CelebaGanError('E_WEIGHTS_NOT_FINITE', `the weights at step ${o.step} hold ${bad.value} in ${bad.name}; training diverged and this state was not saved`, {
-      hint: 'Resume from the last checkpoint with --resume, or start again with another --seed or a smaller --batch-size.',
-    });
+    throw new CelebaGanError(
+      'E_WEIGHTS_NOT_FINITE',
+      `the weights at step ${o.step} hold ${bad.value} in ${bad.name}; training diverged and this state was not saved`,
+      {
+        hint: 'Resume from the last checkpoint with --resume, or start again with another --seed or a smaller --batch-size.',
+      },
+    );
   }
   const weightParts = encodeSafetensors(o.weights, { format: 'pt', 'celeba_gan.step': String(o.step) });
   const optParts = encodeSafetensors(o.optimizer.tensors, {
@@ -275,11 +283,15 @@ export async function loadCheckpoint(runDir: string, which: 'latest' | number = 
     const newer = incompleteAfterLatest(runDir).at(-1);
     if (newer) {
       const fallback = all.at(-1);
-      throw new CelebaGanError('E_CHECKPOINT_INCOMPLETE', `checkpoint ${newer.dir} has no ${MANIFEST_FILE}${fallback ? `, so the latest usable one would be the older step ${fallback.step}` : ', and no older checkpoint is usable'}`, {
-        hint: fallback
-          ? `Restore ${join(newer.dir, MANIFEST_FILE)}, or delete ${newer.dir} to continue from step ${fallback.step} (${fallback.dir}).`
-          : `Restore ${join(newer.dir, MANIFEST_FILE)}, or delete ${newer.dir} and train again.`,
-      });
+      throw new CelebaGanError(
+        'E_CHECKPOINT_INCOMPLETE',
+        `checkpoint ${newer.dir} has no ${MANIFEST_FILE}${fallback ? `, so the latest usable one would be the older step ${fallback.step}` : ', and no older checkpoint is usable'}`,
+        {
+          hint: fallback
+            ? `Restore ${join(newer.dir, MANIFEST_FILE)}, or delete ${newer.dir} to continue from step ${fallback.step} (${fallback.dir}).`
+            : `Restore ${join(newer.dir, MANIFEST_FILE)}, or delete ${newer.dir} and train again.`,
+        },
+      );
     }
   }
   if (all.length === 0) {

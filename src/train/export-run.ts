@@ -87,9 +87,13 @@ export async function exportRun(o: ExportRunOptions): Promise<ExportRunResult> {
   // then: not a model to hand out, whichever generator is asked for.
   const bad = firstNonFinite(ckpt.weights);
   if (bad) {
-    throw new CelebaGanError('E_WEIGHTS_NOT_FINITE', `checkpoint ${ckpt.dir}: its weights hold ${bad.value} in ${bad.name} (value ${bad.index}); a model of them would only draw noise`, {
-      hint: 'Export an earlier checkpoint (--checkpoint <step>), one from before training diverged.',
-    });
+    throw new CelebaGanError(
+      'E_WEIGHTS_NOT_FINITE',
+      `checkpoint ${ckpt.dir}: its weights hold ${bad.value} in ${bad.name} (value ${bad.index}); a model of them would only draw noise`,
+      {
+        hint: 'Export an earlier checkpoint (--checkpoint <step>), one from before training diverged.',
+      },
+    );
   }
   const sha = ckpt.manifest.files[WEIGHTS_FILE] ?? '';
   const withEma = hasEma(ckpt.spec, ckpt.weights);

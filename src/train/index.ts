@@ -2,9 +2,20 @@
 export { Trainer, train, type StepEndContext, type StepHook, type TrainCallbacks, type TrainResult, type TrainStart } from './loop.js';
 export { openRun, type OpenedRun, type TrainConfig } from './open-run.js';
 export {
-  listCheckpoints, loadCheckpoint, lastGoodCheckpoint, saveCheckpoint, pruneCheckpoints, recoverCheckpoints, readManifest, assertSameArchitecture,
-  checkpointDirName, CHECKPOINT_FORMAT_VERSION,
-  type CheckpointManifest, type CheckpointRef, type LoadedCheckpoint, type SaveCheckpointOptions,
+  listCheckpoints,
+  loadCheckpoint,
+  lastGoodCheckpoint,
+  saveCheckpoint,
+  pruneCheckpoints,
+  recoverCheckpoints,
+  readManifest,
+  assertSameArchitecture,
+  checkpointDirName,
+  CHECKPOINT_FORMAT_VERSION,
+  type CheckpointManifest,
+  type CheckpointRef,
+  type LoadedCheckpoint,
+  type SaveCheckpointOptions,
 } from './checkpoint.js';
 export { newRunConfig, readRunConfig, writeRunConfig, RUN_FORMAT_VERSION, type NewRun, type RunConfig, type DataRef } from './run-config.js';
 export { exportRun, assertRunFolder, EXPORT_WEIGHTS, type ExportRunOptions, type ExportRunResult } from './export-run.js';

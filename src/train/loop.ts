@@ -167,15 +167,23 @@ export class Trainer {
       // What rank 0 (or the only process) writes; null on the other ranks.
       const out = writes
         ? {
-          metrics: new MetricsLog(runDir, step),
-          plot: new LossPlot(runDir, `${spec.preset} x${spec.width} seed ${run.seed}`, config.plotEvery),
-          samples: new SampleGrid(runDir, spec, run),
-        }
+            metrics: new MetricsLog(runDir, step),
+            plot: new LossPlot(runDir, `${spec.preset} x${spec.width} seed ${run.seed}`, config.plotEvery),
+            samples: new SampleGrid(runDir, spec, run),
+          }
         : null;
       this.callbacks.onStart?.({
-        run, runDir, resumedFrom: resumeFrom ? step : null, startStep: step, totalSteps,
-        stepsPerEpoch: loader.stepsPerEpoch, droppedPerEpoch: loader.droppedPerEpoch,
-        checkpointEngine: resumeFrom?.manifest.engine ?? null, recovered: this.opened.recovered, ema, dist,
+        run,
+        runDir,
+        resumedFrom: resumeFrom ? step : null,
+        startStep: step,
+        totalSteps,
+        stepsPerEpoch: loader.stepsPerEpoch,
+        droppedPerEpoch: loader.droppedPerEpoch,
+        checkpointEngine: resumeFrom?.manifest.engine ?? null,
+        recovered: this.opened.recovered,
+        ema,
+        dist,
       });
       if (out && step === 0 && !resumeFrom) await this.writeSamples(out.samples, step);
 
@@ -233,9 +241,10 @@ export class Trainer {
   private async startDist(): Promise<TrainStart['dist']> {
     const saved = this.opened.resumeFrom?.manifest.worldSize ?? (this.opened.resumeFrom ? 1 : undefined);
     const worldSize = this.dist?.group.worldSize ?? 1;
-    const note = saved !== undefined && saved !== worldSize
-      ? `checkpoint ${this.opened.resumeFrom!.dir} was trained by ${saved} rank${saved === 1 ? '' : 's'} and continues with ${worldSize}: the global batch becomes ${worldSize} x ${this.opened.loader.batchSize} and the data order changes from here, so this is not the run ${saved} rank${saved === 1 ? '' : 's'} would have made (an exact resume needs the same world size)`
-      : undefined;
+    const note =
+      saved !== undefined && saved !== worldSize
+        ? `checkpoint ${this.opened.resumeFrom!.dir} was trained by ${saved} rank${saved === 1 ? '' : 's'} and continues with ${worldSize}: the global batch becomes ${worldSize} x ${this.opened.loader.batchSize} and the data order changes from here, so this is not the run ${saved} rank${saved === 1 ? '' : 's'} would have made (an exact resume needs the same world size)`
+        : undefined;
     if (!this.dist) return { worldSize, rank: 0, ...(note ? { note } : {}) };
     const weights = await this.engine.getWeights();
     const digest = await checkIdenticalWeights(this.dist.group, Object.fromEntries([...weights].map(([k, t]) => [k, t.data])));
@@ -324,9 +333,18 @@ export class Trainer {
     const { loader, config } = this.opened;
     try {
       const saved = saveCheckpoint(this.runDir, {
-        spec: this.spec, step, stepsPerEpoch: loader.stepsPerEpoch, batchSize: loader.batchSize, worldSize: loader.worldSize, seed: this.runConfig.seed,
-        dataChecksum: this.runConfig.data.checksum, engine: this.engine.info.engine, backend: this.engine.info.backend,
-        weights: await this.weightsToSave(), optimizer: await this.engine.getOptimizerState(), keep: config.keep,
+        spec: this.spec,
+        step,
+        stepsPerEpoch: loader.stepsPerEpoch,
+        batchSize: loader.batchSize,
+        worldSize: loader.worldSize,
+        seed: this.runConfig.seed,
+        dataChecksum: this.runConfig.data.checksum,
+        engine: this.engine.info.engine,
+        backend: this.engine.info.backend,
+        weights: await this.weightsToSave(),
+        optimizer: await this.engine.getOptimizerState(),
+        keep: config.keep,
         ...(config.ema > 0 ? { extra: { emaDecay: config.ema } } : {}),
       });
       this.saved = { dir: saved.dir, step };

@@ -98,9 +98,28 @@ export function renderLossSvg(points: readonly CurvePoint[], title = 'celeba-gan
     pts.length === 0
       ? `<text x="${W / 2}" y="${H / 2}" text-anchor="middle">no steps logged yet</text>`
       : [
-          panel(pts, [{ key: 'lossD', label: 'loss_D', color: '#d62728' }, { key: 'lossG', label: 'loss_G', color: '#1f77b4' }], 0, `${title}: losses`),
-          panel(pts, [{ key: 'dReal', label: 'D(x)', color: '#2ca02c' }, { key: 'dFake', label: 'D(G(z))', color: '#ff7f0e' }], PANEL_H + 10, 'discriminator outputs', [0, 1]),
-          ...(withEvals ? [panel(evals.points, [{ key: 'value', label: evals.label, color: '#9467bd' }], 2 * PANEL_H + 20, `${evals.label} (lower is better)`)] : []),
+          panel(
+            pts,
+            [
+              { key: 'lossD', label: 'loss_D', color: '#d62728' },
+              { key: 'lossG', label: 'loss_G', color: '#1f77b4' },
+            ],
+            0,
+            `${title}: losses`,
+          ),
+          panel(
+            pts,
+            [
+              { key: 'dReal', label: 'D(x)', color: '#2ca02c' },
+              { key: 'dFake', label: 'D(G(z))', color: '#ff7f0e' },
+            ],
+            PANEL_H + 10,
+            'discriminator outputs',
+            [0, 1],
+          ),
+          ...(withEvals
+            ? [panel(evals.points, [{ key: 'value', label: evals.label, color: '#9467bd' }], 2 * PANEL_H + 20, `${evals.label} (lower is better)`)]
+            : []),
         ].join('\n');
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">`,

@@ -77,7 +77,9 @@ export async function openRun(config: TrainConfig): Promise<OpenedRun> {
   const plotEvery = config.plotEvery ?? 10;
   if (config.ema !== undefined) assertEmaDecay(config.ema);
   if (config.steps !== undefined && config.epochs !== undefined) {
-    throw new UsageError('E_BAD_ARGUMENT', 'Give either --steps or --epochs, not both', { hint: '--steps N stops after N steps in all; --epochs E after E passes over the data.' });
+    throw new UsageError('E_BAD_ARGUMENT', 'Give either --steps or --epochs, not both', {
+      hint: '--steps N stops after N steps in all; --epochs E after E passes over the data.',
+    });
   }
   if (config.steps !== undefined) assertInteger('--steps', config.steps, 1);
   if (config.epochs !== undefined) assertInteger('--epochs', config.epochs, 1);
@@ -85,9 +87,13 @@ export async function openRun(config: TrainConfig): Promise<OpenedRun> {
   // The run folder first: a clash should be reported before any slow data check.
   const existing = readRunConfig(config.outDir);
   if (existing && !config.resume) {
-    throw new UsageError('E_RUN_EXISTS', `${config.outDir} already holds a run (${existing.preset}, width ${existing.width}, seed ${existing.seed}, created ${existing.created})`, {
-      hint: 'Add --resume to continue it, or pass another --out for a new run.',
-    });
+    throw new UsageError(
+      'E_RUN_EXISTS',
+      `${config.outDir} already holds a run (${existing.preset}, width ${existing.width}, seed ${existing.seed}, created ${existing.created})`,
+      {
+        hint: 'Add --resume to continue it, or pass another --out for a new run.',
+      },
+    );
   }
   if (!existing && config.resume) {
     throw new UsageError('E_NO_RUN', `--resume given but ${config.outDir} holds no run (no run.json)`, {
@@ -102,15 +108,25 @@ export async function openRun(config: TrainConfig): Promise<OpenedRun> {
   if (existing) {
     const want = { preset: spec.preset, width: spec.width };
     if (existing.preset !== want.preset || existing.width !== want.width || !sameJson(existing.spec, spec)) {
-      throw new UsageError('E_CHECKPOINT_MISMATCH', `${config.outDir} holds a ${existing.preset} run at width ${existing.width}, but ${want.preset} at width ${want.width} was asked for`, {
-        hint: `Resume with --preset ${existing.preset} --width ${existing.width} (or leave both out), or use another --out for a new run.`,
-      });
+      throw new UsageError(
+        'E_CHECKPOINT_MISMATCH',
+        `${config.outDir} holds a ${existing.preset} run at width ${existing.width}, but ${want.preset} at width ${want.width} was asked for`,
+        {
+          hint: `Resume with --preset ${existing.preset} --width ${existing.width} (or leave both out), or use another --out for a new run.`,
+        },
+      );
     }
     if (config.seed !== undefined && config.seed !== existing.seed) {
-      throw new UsageError('E_BAD_ARGUMENT', `--seed ${config.seed} differs from the run's seed ${existing.seed}; a resume keeps the run's seed`, { hint: 'Leave --seed out when resuming.' });
+      throw new UsageError('E_BAD_ARGUMENT', `--seed ${config.seed} differs from the run's seed ${existing.seed}; a resume keeps the run's seed`, {
+        hint: 'Leave --seed out when resuming.',
+      });
     }
     if (config.batchSize !== undefined && config.batchSize !== existing.batchSize) {
-      throw new UsageError('E_BAD_ARGUMENT', `--batch-size ${config.batchSize} differs from the run's ${existing.batchSize}; an exact resume needs the same batches`, { hint: 'Leave --batch-size out when resuming.' });
+      throw new UsageError(
+        'E_BAD_ARGUMENT',
+        `--batch-size ${config.batchSize} differs from the run's ${existing.batchSize}; an exact resume needs the same batches`,
+        { hint: 'Leave --batch-size out when resuming.' },
+      );
     }
   }
 
@@ -124,15 +140,23 @@ export async function openRun(config: TrainConfig): Promise<OpenedRun> {
     const h = reader.header;
     const { height, width, channels } = spec.image;
     if (h.height !== height || h.width !== width || h.channels !== channels) {
-      throw new UsageError('E_DATASET_SIZE', `data set ${config.dataPath} holds ${h.width}x${h.height}x${h.channels} images but ${spec.preset} needs ${width}x${height}x${channels}`, {
-        hint: `Prepare a matching one with \`celeba-gan prepare --size ${height}\`, or pick a preset for ${h.height}x${h.width} images (seed28: 28, dcgan64: 64).`,
-      });
+      throw new UsageError(
+        'E_DATASET_SIZE',
+        `data set ${config.dataPath} holds ${h.width}x${h.height}x${h.channels} images but ${spec.preset} needs ${width}x${height}x${channels}`,
+        {
+          hint: `Prepare a matching one with \`celeba-gan prepare --size ${height}\`, or pick a preset for ${h.height}x${h.width} images (seed28: 28, dcgan64: 64).`,
+        },
+      );
     }
     if (config.verifyData ?? true) reader.verify();
     if (existing && existing.data.checksum !== h.checksum) {
-      throw new UsageError('E_DATA_MISMATCH', `${config.dataPath} is not the data set run ${config.outDir} was trained on (pixel checksum ${h.checksum.slice(0, 12)}… vs ${existing.data.checksum.slice(0, 12)}… from ${existing.data.path})`, {
-        hint: `Resume with --data ${existing.data.path} (an exact resume needs the same images), or start a new run with another --out.`,
-      });
+      throw new UsageError(
+        'E_DATA_MISMATCH',
+        `${config.dataPath} is not the data set run ${config.outDir} was trained on (pixel checksum ${h.checksum.slice(0, 12)}… vs ${existing.data.checksum.slice(0, 12)}… from ${existing.data.path})`,
+        {
+          hint: `Resume with --data ${existing.data.path} (an exact resume needs the same images), or start a new run with another --out.`,
+        },
+      );
     }
     const seed = existing?.seed ?? config.seed;
     if (seed === undefined) throw new Error('openRun: a new run needs a seed');
@@ -151,18 +175,20 @@ export async function openRun(config: TrainConfig): Promise<OpenedRun> {
         });
       }
     }
-    const run: RunConfig = existing ?? newRunConfig({
-      spec,
-      seed,
-      batchSize,
-      // Absolute: a --resume from another working directory must find the same file.
-      data: { path: resolve(config.dataPath), checksum: h.checksum, count: h.count, height: h.height, width: h.width },
-      engine: '',
-      created: new Date().toISOString(),
-      sampleSeed: deriveSeed(seed, 'samples'),
-      sampleCount: SAMPLE_COUNT,
-      ema: config.ema ?? DEFAULT_EMA_DECAY,
-    });
+    const run: RunConfig =
+      existing ??
+      newRunConfig({
+        spec,
+        seed,
+        batchSize,
+        // Absolute: a --resume from another working directory must find the same file.
+        data: { path: resolve(config.dataPath), checksum: h.checksum, count: h.count, height: h.height, width: h.width },
+        engine: '',
+        created: new Date().toISOString(),
+        sampleSeed: deriveSeed(seed, 'samples'),
+        sampleCount: SAMPLE_COUNT,
+        ema: config.ema ?? DEFAULT_EMA_DECAY,
+      });
     const ema = config.ema ?? existing?.ema ?? DEFAULT_EMA_DECAY;
     return {
       config: { ...config, sampleEvery, checkpointEvery, keep, logEvery, plotEvery, ema },
@@ -179,4 +205,3 @@ export async function openRun(config: TrainConfig): Promise<OpenedRun> {
     throw err;
   }
 }
-

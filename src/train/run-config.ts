@@ -55,7 +55,14 @@ export type NewRun = Omit<RunConfig, 'format' | 'formatVersion' | 'packageVersio
 
 /** run.json for a run starting now (open-run.ts; test fixtures make theirs here too). */
 export function newRunConfig(run: NewRun): RunConfig {
-  return { format: 'celeba-gan-run', formatVersion: RUN_FORMAT_VERSION, packageVersion: packageVersion(), preset: run.spec.preset, width: run.spec.width, ...run };
+  return {
+    format: 'celeba-gan-run',
+    formatVersion: RUN_FORMAT_VERSION,
+    packageVersion: packageVersion(),
+    preset: run.spec.preset,
+    width: run.spec.width,
+    ...run,
+  };
 }
 
 function runConfigPath(runDir: string): string {
@@ -86,9 +93,13 @@ export function readRunConfig(runDir: string): RunConfig | null {
   }
   if (config?.format !== 'celeba-gan-run') throw corrupt('is not a celeba-gan run file');
   if (config.formatVersion !== RUN_FORMAT_VERSION) {
-    throw new CelebaGanError('E_CHECKPOINT_VERSION', `${path} has run format version ${String(config.formatVersion)}; this celeba-gan reads version ${RUN_FORMAT_VERSION}`, {
-      hint: `Use celeba-gan ${config.packageVersion} for this run, or start a new run with another --out.`,
-    });
+    throw new CelebaGanError(
+      'E_CHECKPOINT_VERSION',
+      `${path} has run format version ${String(config.formatVersion)}; this celeba-gan reads version ${RUN_FORMAT_VERSION}`,
+      {
+        hint: `Use celeba-gan ${config.packageVersion} for this run, or start a new run with another --out.`,
+      },
+    );
   }
   const field = (name: string, value: unknown, ok: boolean, expected: string): void => {
     if (!ok) throw corrupt(`has ${name} ${JSON.stringify(value)}; expected ${expected}`);

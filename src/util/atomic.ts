@@ -1,4 +1,18 @@
-import { accessSync, closeSync, constants, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, renameSync, rmdirSync, rmSync, writeSync } from 'node:fs';
+import {
+  accessSync,
+  closeSync,
+  constants,
+  existsSync,
+  fsyncSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmdirSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { UsageError, errnoCode, fileError } from '../errors.js';
 
@@ -142,10 +156,14 @@ export function writeFileAtomicSync(path: string, data: FileData, opts: WriteFil
     }
     if (!replace && written && code !== undefined && NO_LINK_CODES.has(code)) {
       // The temporary file was written, so it is the link that the file system refused.
-      throw new UsageError('E_OUTPUT_NO_LINKS', `the file system of ${dirname(path)} does not support hard links, which are used so that no file is ever overwritten (${code})`, {
-        hint: hints.E_OUTPUT_NO_LINKS ?? 'Pass a path on another file system.',
-        cause: err,
-      });
+      throw new UsageError(
+        'E_OUTPUT_NO_LINKS',
+        `the file system of ${dirname(path)} does not support hard links, which are used so that no file is ever overwritten (${code})`,
+        {
+          hint: hints.E_OUTPUT_NO_LINKS ?? 'Pass a path on another file system.',
+          cause: err,
+        },
+      );
     }
     throw fileError(err, path, 'write', hints);
   }
@@ -285,7 +303,10 @@ export function findLeftovers(dir: string): Leftover[] {
  * left of a folder being replaced, so it is renamed back; every other leftover is deleted.
  * Returns what was done, one line per leftover, for the caller to report.
  */
-export function recoverLeftovers(dir: string, owns: (target: string) => boolean = () => true): { path: string; action: 'restored' | 'removed'; target: string }[] {
+export function recoverLeftovers(
+  dir: string,
+  owns: (target: string) => boolean = () => true,
+): { path: string; action: 'restored' | 'removed'; target: string }[] {
   const done: { path: string; action: 'restored' | 'removed'; target: string }[] = [];
   for (const l of findLeftovers(dir)) {
     if (!owns(l.target)) continue;
@@ -310,7 +331,7 @@ export function tempTargetPath(path: string): string {
 /** The folders `mkdirSync(dir, { recursive: true })` would create: `dir` and its missing parents, deepest first. */
 export function missingFolders(dir: string): string[] {
   const out: string[] = [];
-  for (let d = dir; !existsSync(d); ) {
+  for (let d = dir; !existsSync(d);) {
     out.push(d);
     const up = dirname(d);
     if (up === d) break;

@@ -4,7 +4,8 @@ import { writeFileAtomic } from './atomic.js';
 /** Generator output (float32 NCHW in [-1, 1]) -> uint8 HWC images, back to back. */
 export function floatNchwToUint8Hwc(data: Float32Array, n: number, c: number, h: number, w: number, out = new Uint8Array(n * h * w * c)): Uint8Array {
   // A short input would read as NaN and quietly become black pixels.
-  if (data.length < n * c * h * w) throw new RangeError(`floatNchwToUint8Hwc: [${n}, ${c}, ${h}, ${w}] needs ${n * c * h * w} values but received ${data.length}`);
+  if (data.length < n * c * h * w)
+    throw new RangeError(`floatNchwToUint8Hwc: [${n}, ${c}, ${h}, ${w}] needs ${n * c * h * w} values but received ${data.length}`);
   // `]!` in the pixel loop: s + p < n * c * h * w <= data.length (checked above).
   const plane = h * w;
   for (let i = 0; i < n; i++) {
@@ -32,7 +33,14 @@ export interface GridOptions {
 }
 
 /** Lay out `n` uint8 HWC images of h x w x c into one grid image (uint8 HWC). */
-export function gridPixels(images: Uint8Array, n: number, h: number, w: number, c: number, opts: GridOptions = {}): { data: Uint8Array; width: number; height: number } {
+export function gridPixels(
+  images: Uint8Array,
+  n: number,
+  h: number,
+  w: number,
+  c: number,
+  opts: GridOptions = {},
+): { data: Uint8Array; width: number; height: number } {
   const cols = Math.max(1, opts.cols ?? Math.ceil(Math.sqrt(n)));
   const rows = Math.max(1, Math.ceil(n / cols));
   const s = Math.max(1, Math.floor(opts.upscale ?? 1));
@@ -42,7 +50,8 @@ export function gridPixels(images: Uint8Array, n: number, h: number, w: number, 
   const width = cols * tw + (cols + 1) * gap;
   const height = rows * th + (rows + 1) * gap;
   const data = new Uint8Array(width * height * c).fill(opts.background ?? 24);
-  if (images.length < n * h * w * c) throw new RangeError(`gridPixels: ${n} images of ${h}x${w}x${c} need ${n * h * w * c} bytes but received ${images.length}`);
+  if (images.length < n * h * w * c)
+    throw new RangeError(`gridPixels: ${n} images of ${h}x${w}x${c} need ${n * h * w * c} bytes but received ${images.length}`);
   // `]!` in the pixel loop: sy < h, sx < w and i < n, so src + ch < n * h * w * c <= images.length.
   for (let i = 0; i < n; i++) {
     const x0 = gap + (i % cols) * (tw + gap);
@@ -64,6 +73,8 @@ export function gridPixels(images: Uint8Array, n: number, h: number, w: number, 
 /** Write a PNG grid of uint8 HWC images atomically. */
 export async function writeGridPng(path: string, images: Uint8Array, n: number, h: number, w: number, c: number, opts: GridOptions = {}): Promise<void> {
   const g = gridPixels(images, n, h, w, c, opts);
-  const png = await sharp(g.data, { raw: { width: g.width, height: g.height, channels: c as 1 | 2 | 3 | 4 } }).png().toBuffer();
+  const png = await sharp(g.data, { raw: { width: g.width, height: g.height, channels: c as 1 | 2 | 3 | 4 } })
+    .png()
+    .toBuffer();
   await writeFileAtomic(path, png);
 }

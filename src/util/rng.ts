@@ -134,7 +134,8 @@ export class Rng {
 
   setState(state: readonly number[]): void {
     const [s0, s1, s2, s3] = state;
-    if (state.length !== 4 || s0 === undefined || s1 === undefined || s2 === undefined || s3 === undefined) throw new Error(`Rng state must have 4 words, got ${state.length}`);
+    if (state.length !== 4 || s0 === undefined || s1 === undefined || s2 === undefined || s3 === undefined)
+      throw new Error(`Rng state must have 4 words, got ${state.length}`);
     this.setWords(s0, s1, s2, s3);
     this.spareNormal = null;
   }

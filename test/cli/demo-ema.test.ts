@@ -19,7 +19,10 @@ test.after(() => rmSync(root, { recursive: true, force: true }));
 
 test('demo: EMA generator exported and gridded; SWD and colour distance at the first and last sample beside the real-halves baseline', async () => {
   const out = join(root, 'demo');
-  const r = await runCli(['demo', '--out', out, '--minutes', '5', '--steps', '3', '--synthetic', '64', '--width', '0.03125', '--batch-size', '8', '--faces', '4'], { cwd: root });
+  const r = await runCli(
+    ['demo', '--out', out, '--minutes', '5', '--steps', '3', '--synthetic', '64', '--width', '0.03125', '--batch-size', '8', '--faces', '4'],
+    { cwd: root },
+  );
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /exported step 3 \(EMA generator\)/);
   assert.match(r.stdout, /grid .*grid\.png {2}\(from the EMA generator\)/);
@@ -42,7 +45,10 @@ test('demo: EMA generator exported and gridded; SWD and colour distance at the f
   assert.ok(first[1]! > 2.4, `first sample at ${first[1]}x baseline`);
   assert.ok(Number.isFinite(ema[0]));
   // Where the time after training goes: all SWD in one pass (the baseline computed once), then export and faces.
-  assert.match(r.stdout, /time {3}data \d+\.\d s, training \d+ s, then \d+\.\d s: SWD \+ colour \d+\.\d s \(onnxruntime \(MLAS Gemm, cpu\)\), export \d+\.\d s, faces \d+\.\d s/);
+  assert.match(
+    r.stdout,
+    /time {3}data \d+\.\d s, training \d+ s, then \d+\.\d s: SWD \+ colour \d+\.\d s \(onnxruntime \(MLAS Gemm, cpu\)\), export \d+\.\d s, faces \d+\.\d s/,
+  );
   const model = decodeModel(readFileSync(join(out, 'models', 'demo-seed28.onnx')));
   const meta = Object.fromEntries(model.metadata_props.map((p) => [p.key, p.value]));
   assert.equal(meta[META.weights], 'ema');

@@ -90,11 +90,17 @@ for (const [signal, code, again] of [
       running.child.kill(signal);
       const r = await running.result;
       assert.equal(r.code, code, r.stderr);
-      assert.match(r.stderr, new RegExp(`${signal}: finishing the current training step \\(.*\\) and saving a checkpoint; the demo stops there; ${again} to quit at once`));
+      assert.match(
+        r.stderr,
+        new RegExp(`${signal}: finishing the current training step \\(.*\\) and saving a checkpoint; the demo stops there; ${again} to quit at once`),
+      );
       assert.match(r.stderr, new RegExp(`stopped by ${signal}; to go on:`));
       assert.match(r.stderr, /celeba-gan train --out .*signal-\w+\/runs\/demo-seed28 --resume/);
       const run = join(dir, 'runs', 'demo-seed28');
-      assert.ok(readdirSync(join(run, 'checkpoints')).some((d) => d.startsWith('step-')), 'a checkpoint was saved');
+      assert.ok(
+        readdirSync(join(run, 'checkpoints')).some((d) => d.startsWith('step-')),
+        'a checkpoint was saved',
+      );
       assert.equal(existsSync(join(dir, 'models', 'demo-seed28.onnx')), false, 'no export after the signal');
       assert.equal(existsSync(join(dir, 'faces')), false);
     } finally {

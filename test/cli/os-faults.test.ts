@@ -33,13 +33,20 @@ describe('ERROR PATH - a new output path on a read-only mount: E_READ_ONLY namin
     ['train', ['train', '--data', data, '--out', join(ro, 'runs', 'r'), '--width', '0.0625', '--steps', '1', '--engine', 'tfjs'], join(ro, 'runs', 'r')],
     ['generate', ['generate', '--model', model, '--out', join(ro, 'gen'), '-n', '2', '--provider', 'cpu'], join(ro, 'gen')],
     ['prepare', ['prepare', '--synthetic', '4', '--size', '8', '--out', join(ro, 'data', 'x.cgds')], join(ro, 'data')],
-    ['interpolate', ['interpolate', '1:0', '1:1', '--steps', '2', '--upscale', '1', '--model', model, '--out', join(ro, 'walks', 'w.png'), '--provider', 'cpu'], join(ro, 'walks')],
+    [
+      'interpolate',
+      ['interpolate', '1:0', '1:1', '--steps', '2', '--upscale', '1', '--model', model, '--out', join(ro, 'walks', 'w.png'), '--provider', 'cpu'],
+      join(ro, 'walks'),
+    ],
   ];
   for (const [name, args, path] of cases) {
     test(name, async () => {
       const r = await cli(...args);
       assert.equal(r.code, 2, r.stderr);
-      assert.match(r.stderr, new RegExp(`error \\[E_READ_ONLY\\]: cannot .*${escapeRegExp(path)}: ${escapeRegExp(path)} is on a read-only file system \\(EROFS\\)`));
+      assert.match(
+        r.stderr,
+        new RegExp(`error \\[E_READ_ONLY\\]: cannot .*${escapeRegExp(path)}: ${escapeRegExp(path)} is on a read-only file system \\(EROFS\\)`),
+      );
       assert.doesNotMatch(r.stderr, /unexpected error|ENOENT/);
       assert.equal(existsSync(path), false);
     });
@@ -50,7 +57,10 @@ test('ERROR PATH - interpolate out of space: E_NO_SPACE naming --out, exit 1 lik
   const out = join(full, 'walk.png');
   const r = await cli('interpolate', '1:0', '1:1', '--steps', '8', '--upscale', '4', '--model', model, '--out', out, '--provider', 'cpu');
   assert.equal(r.code, 1, r.stderr);
-  assert.match(r.stderr, new RegExp(`error \\[E_NO_SPACE\\]: cannot write ${escapeRegExp(out)}: no space left on the device holding ${escapeRegExp(out)} \\(ENOSPC\\)`));
+  assert.match(
+    r.stderr,
+    new RegExp(`error \\[E_NO_SPACE\\]: cannot write ${escapeRegExp(out)}: no space left on the device holding ${escapeRegExp(out)} \\(ENOSPC\\)`),
+  );
   assert.equal(existsSync(out), false, 'nothing half-written');
 });
 

@@ -27,7 +27,11 @@ test('a success line with ESC and a newline in its path comes out escaped, on on
   assertNoRawControl(r.stdout);
   assertNoRawControl(r.stderr);
   assert.doesNotMatch(r.stdout, /^celeba-gan: all good/m, 'no forged line');
-  assert.deepEqual(readdirSync(out).filter((f) => f.startsWith('face-')), ['face-000000.png', 'face-000001.png'], 'the real folder has the real name');
+  assert.deepEqual(
+    readdirSync(out).filter((f) => f.startsWith('face-')),
+    ['face-000000.png', 'face-000001.png'],
+    'the real folder has the real name',
+  );
 });
 
 test('notes (stderr) escape the path too: the default model pick and the output folder', async () => {
@@ -62,8 +66,8 @@ test('Screen.result and Screen.say: one line per argument, every control charact
 async function captured(work: () => void): Promise<{ stdout: string; stderr: string }> {
   const sink = { stdout: '', stderr: '' };
   const writes = [process.stdout.write, process.stderr.write] as const;
-  process.stdout.write = ((chunk: string) => ((sink.stdout += chunk), true));
-  process.stderr.write = ((chunk: string) => ((sink.stderr += chunk), true));
+  process.stdout.write = (chunk: string) => ((sink.stdout += chunk), true);
+  process.stderr.write = (chunk: string) => ((sink.stderr += chunk), true);
   try {
     work();
   } finally {

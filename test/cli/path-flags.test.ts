@@ -38,7 +38,10 @@ test('a bare --onnx and a bare --grid still mean "the default path" (they are no
 test('ERROR PATH - generate --index 4294967295 -n 3: usage error naming the largest start allowed', async () => {
   const r = await cli('generate', '--index', '4294967295', '-n', '3', '--model', 'never-opened.onnx');
   assert.equal(r.code, 2, r.stderr);
-  assert.match(r.stderr, /\[E_BAD_ARGUMENT\]: Expected a start of at most 4294967293 for 3 faces for index but received 4294967295 .*the last face index would be 4294967297, beyond 4294967295/);
+  assert.match(
+    r.stderr,
+    /\[E_BAD_ARGUMENT\]: Expected a start of at most 4294967293 for 3 faces for index but received 4294967295 .*the last face index would be 4294967297, beyond 4294967295/,
+  );
   assert.match(r.stderr, /pass --index 4294967293 or less/);
   const edge = await cli('generate', '--index', '4294967293', '-n', '3', '--model', 'never-opened.onnx');
   assert.doesNotMatch(edge.stderr, /E_BAD_ARGUMENT/, 'the last valid start passes the check (and fails only at the model)');
@@ -51,5 +54,9 @@ test('ERROR PATH - interpolate -1:0 1:1: the usage error says to put such values
   assert.match(r.stderr, /-1:0 was read as a flag: values that start with '-' go after `--` \(celeba-gan interpolate \[options\] -- -1:0 \.\.\.\)/);
   const after = await cli('interpolate', '--', '-1:0', '1:1');
   assert.equal(after.code, 2);
-  assert.match(after.stderr, /\[E_BAD_ARGUMENT\]: Expected a face as seed:index \(integers 0 to 4294967295\) for face 1 but received "-1:0"/, 'after --, the face is read and checked');
+  assert.match(
+    after.stderr,
+    /\[E_BAD_ARGUMENT\]: Expected a face as seed:index \(integers 0 to 4294967295\) for face 1 but received "-1:0"/,
+    'after --, the face is read and checked',
+  );
 });

@@ -84,7 +84,10 @@ test('its command is `celeba-gan generate` with flags the CLI knows, --shards = 
   for (const key of ['model', 'out']) {
     const value = f.get(key);
     assert.equal(typeof value, 'string');
-    assert.ok(mounts.some((m) => (value as string).startsWith(`${m}/`)), `--${key} ${String(value)} lies on a mounted volume`);
+    assert.ok(
+      mounts.some((m) => (value as string).startsWith(`${m}/`)),
+      `--${key} ${String(value)} lies on a mounted volume`,
+    );
   }
   const volumes = new Set(job.spec.template.spec.volumes.map((v) => v.name));
   for (const m of container.volumeMounts) assert.ok(volumes.has(m.name), `volume ${m.name} is defined`);
@@ -112,14 +115,29 @@ test('run as the Job runs it (one call per index, paths and size made local): ev
     whole.splice(i, 2);
     const r = await cli('generate', ...whole);
     assert.equal(r.code, 0, r.stderr);
-    const names = readdirSync(join(dir, 'whole')).filter((n) => n.startsWith('face-')).sort();
+    const names = readdirSync(join(dir, 'whole'))
+      .filter((n) => n.startsWith('face-'))
+      .sort();
     assert.equal(names.length, 20);
-    assert.deepEqual(readdirSync(join(dir, 'sharded')).filter((n) => n.startsWith('face-')).sort(), names);
+    assert.deepEqual(
+      readdirSync(join(dir, 'sharded'))
+        .filter((n) => n.startsWith('face-'))
+        .sort(),
+      names,
+    );
     for (const n of names) assert.deepEqual(readFileSync(join(dir, 'sharded', n)), readFileSync(join(dir, 'whole', n)), n);
     const parts = readdirSync(join(dir, 'sharded')).filter((n) => n.endsWith('.jsonl'));
     assert.equal(parts.length, job.spec.completions);
-    const indices = parts.flatMap((p) => readFileSync(join(dir, 'sharded', p), 'utf8').trim().split('\n').map((l) => JSON.parse(l).index as number));
-    assert.deepEqual(indices.sort((a, b) => a - b), Array.from({ length: 20 }, (_, k) => k));
+    const indices = parts.flatMap((p) =>
+      readFileSync(join(dir, 'sharded', p), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).index as number),
+    );
+    assert.deepEqual(
+      indices.sort((a, b) => a - b),
+      Array.from({ length: 20 }, (_, k) => k),
+    );
   } finally {
     if (saved === undefined) delete process.env[SHARD_INDEX_ENV];
     else process.env[SHARD_INDEX_ENV] = saved;

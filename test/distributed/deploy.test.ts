@@ -58,7 +58,11 @@ test('a kubeflow.org/v1 PyTorchJob with one Master and Workers, one GPU each, in
     assert.equal(spec.template.spec.containers.length, 1, role);
     assert.equal(c!.name, 'pytorch', `${role}: the operator sets RANK etc. only in the container named pytorch`);
     assert.equal(c!.resources.limits['nvidia.com/gpu'], 1, role);
-    assert.deepEqual(c!.ports.find((p) => p.name === 'pytorchjob-port')?.containerPort, 23456, `${role}: MASTER_PORT comes from the port named pytorchjob-port`);
+    assert.deepEqual(
+      c!.ports.find((p) => p.name === 'pytorchjob-port')?.containerPort,
+      23456,
+      `${role}: MASTER_PORT comes from the port named pytorchjob-port`,
+    );
     const mounts = Object.fromEntries(c!.volumeMounts.map((m) => [m.name, m]));
     assert.equal(mounts.data?.readOnly, true);
     assert.ok(mounts.runs, `${role}: the run folder`);
@@ -81,7 +85,7 @@ test('every rank runs the same `celeba-gan train` command, with options the trai
     })
     .command({ ...trainCommand, handler: (argv) => void (parsed = argv as Record<string, unknown>) })
     .parseSync(['train', ...master!.args]);
-  assert.ok(parsed, 'the train command parsed the manifest\'s args');
+  assert.ok(parsed, "the train command parsed the manifest's args");
   assert.equal(parsed.engine, 'torch');
   assert.equal(parsed.device, 'cuda', 'one GPU per pod: cuda is cuda:0, LOCAL_RANK 0');
   assert.equal(typeof parsed.seed, 'number', 'the same seed on every rank gives identical initial weights');
@@ -89,8 +93,23 @@ test('every rank runs the same `celeba-gan train` command, with options the trai
 
 test('the manifest leaves the rank variables to the operator, and what the operator sets is a valid launch environment', () => {
   const set = new Set(Object.values(job.spec.pytorchReplicaSpecs).flatMap((s) => (s.template.spec.containers[0]!.env ?? []).map((e) => e.name)));
-  for (const name of ['RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT', 'LOCAL_RANK']) assert.ok(!set.has(name), `${name} is set by the operator, not the manifest`);
+  for (const name of ['RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT', 'LOCAL_RANK'])
+    assert.ok(!set.has(name), `${name} is set by the operator, not the manifest`);
   const worldSize = 1 + job.spec.pytorchReplicaSpecs.Worker!.replicas;
-  const last = readLaunchEnv({ RANK: String(worldSize - 1), WORLD_SIZE: String(worldSize), MASTER_ADDR: `${job.metadata.name}-master-0`, MASTER_PORT: '23456', PYTHONUNBUFFERED: '0' });
-  assert.deepEqual(last, { rank: worldSize - 1, worldSize, localRank: 0, masterAddr: 'celeba-gan-train-master-0', masterPort: 23456, agentStore: false, attempt: 0 });
+  const last = readLaunchEnv({
+    RANK: String(worldSize - 1),
+    WORLD_SIZE: String(worldSize),
+    MASTER_ADDR: `${job.metadata.name}-master-0`,
+    MASTER_PORT: '23456',
+    PYTHONUNBUFFERED: '0',
+  });
+  assert.deepEqual(last, {
+    rank: worldSize - 1,
+    worldSize,
+    localRank: 0,
+    masterAddr: 'celeba-gan-train-master-0',
+    masterPort: 23456,
+    agentStore: false,
+    attempt: 0,
+  });
 });

@@ -11,7 +11,15 @@ describe('readLaunchEnv', () => {
   });
 
   test('torchrun / --nproc variables', () => {
-    assert.deepEqual(readLaunchEnv(torchrun), { rank: 1, worldSize: 2, localRank: 1, masterAddr: '127.0.0.1', masterPort: 29500, agentStore: false, attempt: 0 });
+    assert.deepEqual(readLaunchEnv(torchrun), {
+      rank: 1,
+      worldSize: 2,
+      localRank: 1,
+      masterAddr: '127.0.0.1',
+      masterPort: 29500,
+      agentStore: false,
+      attempt: 0,
+    });
   });
 
   test('torchrun static rendezvous: its agent hosts the store, keys under the restart attempt', () => {
@@ -27,7 +35,11 @@ describe('readLaunchEnv', () => {
 
   const bad: [string, NodeJS.ProcessEnv, RegExp][] = [
     ['only some set', { RANK: '0', WORLD_SIZE: '2' }, /RANK, WORLD_SIZE are set but MASTER_ADDR, MASTER_PORT are not/],
-    ['RANK not below WORLD_SIZE', { ...torchrun, RANK: '2' }, /Expected integer between 0 and 1 for RANK \(from the environment\) but received "2" of type string/],
+    [
+      'RANK not below WORLD_SIZE',
+      { ...torchrun, RANK: '2' },
+      /Expected integer between 0 and 1 for RANK \(from the environment\) but received "2" of type string/,
+    ],
     ['RANK not an integer', { ...torchrun, RANK: '1.5' }, /for RANK .*"1\.5"/],
     ['RANK negative', { ...torchrun, RANK: '-1' }, /for RANK .*"-1"/],
     ['WORLD_SIZE zero', { ...torchrun, WORLD_SIZE: '0', RANK: '0' }, /Expected integer between 1 and 65536 for WORLD_SIZE/],
@@ -38,13 +50,16 @@ describe('readLaunchEnv', () => {
   ];
   for (const [what, env, message] of bad) {
     test(`BAD CALL - ${what}: E_DIST_ENV (usage error)`, () => {
-      assert.throws(() => readLaunchEnv(env), (err: unknown) => {
-        assert.ok(err instanceof UsageError);
-        assert.equal(err.code, 'E_DIST_ENV');
-        assert.match(err.message, message);
-        assert.ok(err.hint);
-        return true;
-      });
+      assert.throws(
+        () => readLaunchEnv(env),
+        (err: unknown) => {
+          assert.ok(err instanceof UsageError);
+          assert.equal(err.code, 'E_DIST_ENV');
+          assert.match(err.message, message);
+          assert.ok(err.hint);
+          return true;
+        },
+      );
     });
   }
 });
@@ -62,7 +77,10 @@ describe('resolveDistOptions and chooseBackend', () => {
   ];
   for (const [what, raw, message] of bad) {
     test(`BAD CALL - ${what}: E_BAD_ARGUMENT`, () => {
-      assert.throws(() => resolveDistOptions(raw), (err: unknown) => err instanceof UsageError && err.code === 'E_BAD_ARGUMENT' && message.test(err.message));
+      assert.throws(
+        () => resolveDistOptions(raw),
+        (err: unknown) => err instanceof UsageError && err.code === 'E_BAD_ARGUMENT' && message.test(err.message),
+      );
     });
   }
 
@@ -75,7 +93,13 @@ describe('resolveDistOptions and chooseBackend', () => {
   });
 
   test('ERROR PATH - nccl asked for by name in a build without it: E_DIST_UNAVAILABLE, never a silent fallback', () => {
-    assert.throws(() => chooseBackend('nccl', 'cuda', ['gloo']), (err: unknown) => (err as { code?: string }).code === 'E_DIST_UNAVAILABLE' && /has: gloo/.test((err as Error).message));
-    assert.throws(() => chooseBackend('nccl', 'cpu', ['gloo', 'nccl']), (err: unknown) => err instanceof UsageError && /needs a CUDA device/.test(err.message));
+    assert.throws(
+      () => chooseBackend('nccl', 'cuda', ['gloo']),
+      (err: unknown) => (err as { code?: string }).code === 'E_DIST_UNAVAILABLE' && /has: gloo/.test((err as Error).message),
+    );
+    assert.throws(
+      () => chooseBackend('nccl', 'cpu', ['gloo', 'nccl']),
+      (err: unknown) => err instanceof UsageError && /needs a CUDA device/.test(err.message),
+    );
   });
 });

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { DistributedError, distError } from '../../src/distributed/index.js';
 import { CelebaGanError } from '../../src/errors.js';
 
-test('the addon\'s rejections become DistributedErrors with their code, lost rank and a hint', () => {
+test("the addon's rejections become DistributedErrors with their code, lost rank and a hint", () => {
   const native = Object.assign(new Error('lost rank 1: its heartbeat stopped'), { code: 'E_DIST_TIMEOUT', lostRank: 1 });
   const e = distError(native);
   assert.ok(e instanceof DistributedError);

@@ -61,7 +61,10 @@ describe('two ranks over Gloo on 127.0.0.1', { skip }, () => {
       assert.deepEqual(got.meanHead, [1.5, 3, -3, 0.125]);
       assert.equal(got.mean, digest(mean), `rank ${r}: the all-reduced tensors are not the exact mean`);
       assert.equal(got.broadcast, digest(rankTensors(1)), `rank ${r}: broadcast from rank 1`);
-      assert.deepEqual(got.gathered, [[0, 42, 255], [1, 42, 254]]);
+      assert.deepEqual(got.gathered, [
+        [0, 42, 255],
+        [1, 42, 254],
+      ]);
     }
   });
 

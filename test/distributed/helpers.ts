@@ -73,7 +73,11 @@ export function killAll(): void {
 }
 
 /** Runs one rank with the given launch environment; SIGKILLed after `deadlineMs` (a bound, so no test hangs). */
-export function startRank(env: Record<string, string>, scenario: string[], deadlineMs: number): { child: ChildProcess; done: Promise<RankOutput>; nextLine: () => Promise<Record<string, unknown>> } {
+export function startRank(
+  env: Record<string, string>,
+  scenario: string[],
+  deadlineMs: number,
+): { child: ChildProcess; done: Promise<RankOutput>; nextLine: () => Promise<Record<string, unknown>> } {
   const child = spawn(process.execPath, workerArgs(...scenario), { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   started.add(child);
   const timer = setTimeout(() => child.kill('SIGKILL'), deadlineMs);

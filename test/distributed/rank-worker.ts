@@ -1,4 +1,11 @@
-import { chooseBackend, checkIdenticalWeights, createProcessGroup, groupOptionsFromEnv, readLaunchEnv, type ProcessGroup } from '../../src/distributed/index.js';
+import {
+  chooseBackend,
+  checkIdenticalWeights,
+  createProcessGroup,
+  groupOptionsFromEnv,
+  readLaunchEnv,
+  type ProcessGroup,
+} from '../../src/distributed/index.js';
 import { loadDistAddon } from '../../src/bindings/torch.js';
 import { digest, rankTensors } from './helpers.js';
 import { readFileSync } from 'node:fs';
@@ -30,7 +37,10 @@ async function scenario(name: string, arg: string | undefined, group: ProcessGro
     }
     case 'replicas': {
       // Different starting buffers per rank; after each all-reduce an identical local update.
-      let buffers: Float32Array[] = [Float32Array.from({ length: 5000 }, (_, i) => Math.sin(i * (rank + 1))), Float32Array.from({ length: 300_000 }, (_, i) => Math.cos(i + rank))];
+      let buffers: Float32Array[] = [
+        Float32Array.from({ length: 5000 }, (_, i) => Math.sin(i * (rank + 1))),
+        Float32Array.from({ length: 300_000 }, (_, i) => Math.cos(i + rank)),
+      ];
       const before = digest(buffers);
       let differ: unknown = null;
       try {
@@ -61,7 +71,16 @@ async function scenario(name: string, arg: string | undefined, group: ProcessGro
       // rank trains on its own pixels (a function of rank and step) with the engine's own draws.
       // Rank 0 writes out.safetensors: weights and Adam moments after the steps.
       const dir = arg!;
-      const cfg = JSON.parse(readFileSync(join(dir, 'cfg.json'), 'utf8')) as { preset: string; width: number; n: number; steps: number; seed: number; given: boolean; masks: number; syncBn?: boolean };
+      const cfg = JSON.parse(readFileSync(join(dir, 'cfg.json'), 'utf8')) as {
+        preset: string;
+        width: number;
+        n: number;
+        steps: number;
+        seed: number;
+        given: boolean;
+        masks: number;
+        syncBn?: boolean;
+      };
       const spec = buildSpec(cfg.preset, cfg.width);
       const { height: H, width: W, channels: C } = spec.image;
       const engine = await createTorchEngine(spec, { threads: 1 });
@@ -77,7 +96,11 @@ async function scenario(name: string, arg: string | undefined, group: ProcessGro
           if (inputs) {
             batch = Uint8Array.from(inputs.get(`u8_${step}_${rank}`)!.data);
             const masks = (tag: string): Float32Array[] => Array.from({ length: cfg.masks }, (_, i) => inputs.get(`${tag}_${step}_${rank}_${i}`)!.data);
-            randomness = { z: inputs.get(`z_${step}_${rank}`)!.data, dropoutD: cfg.masks > 0 ? masks('mD') : null, dropoutG: cfg.masks > 0 ? masks('mG') : null };
+            randomness = {
+              z: inputs.get(`z_${step}_${rank}`)!.data,
+              dropoutD: cfg.masks > 0 ? masks('mD') : null,
+              dropoutG: cfg.masks > 0 ? masks('mG') : null,
+            };
           } else {
             batch = Uint8Array.from({ length: cfg.n * H * W * C }, (_, i) => (i * 31 + step * 17 + rank * 101) % 256);
           }
@@ -88,7 +111,11 @@ async function scenario(name: string, arg: string | undefined, group: ProcessGro
         const opt = await engine.getOptimizerState();
         if (rank === 0) writeSafetensors(join(dir, 'out.safetensors'), new Map([...weights, ...opt.tensors]));
         const sorted = [...weights.keys()].sort();
-        return { weights: digest(sorted.map((k) => weights.get(k)!.data)), adam: digest([...opt.tensors.keys()].sort().map((k) => opt.tensors.get(k)!.data)), allReduceMs };
+        return {
+          weights: digest(sorted.map((k) => weights.get(k)!.data)),
+          adam: digest([...opt.tensors.keys()].sort().map((k) => opt.tensors.get(k)!.data)),
+          allReduceMs,
+        };
       } finally {
         engine.dispose();
       }

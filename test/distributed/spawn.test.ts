@@ -18,7 +18,11 @@ after(() => {
   }
 });
 
-async function run(script: string, extra: Partial<SpawnRanksOptions> = {}, during?: (r: LocalRanks, out: string[]) => Promise<void>): Promise<{ result: SpawnResult; out: string[] }> {
+async function run(
+  script: string,
+  extra: Partial<SpawnRanksOptions> = {},
+  during?: (r: LocalRanks, out: string[]) => Promise<void>,
+): Promise<{ result: SpawnResult; out: string[] }> {
   const out = ['', ''];
   const ranks = await spawnLocalRanks({
     nproc: 2,
@@ -106,13 +110,19 @@ describe('spawnLocalRanks', () => {
       },
     );
     assert.equal(result.exitCode, 143);
-    assert.deepEqual(result.ranks.map((r) => r.signal), ['SIGKILL', 'SIGKILL']);
+    assert.deepEqual(
+      result.ranks.map((r) => r.signal),
+      ['SIGKILL', 'SIGKILL'],
+    );
     // The first stop reached each rank once; the second was a kill, not another SIGTERM.
     for (const o of out) assert.equal(o.match(/finishing/g)?.length, 1);
   });
 
   test('ERROR PATH - a command that does not exist: E_DIST_SPAWN naming it', async () => {
     const ranks = await spawnLocalRanks({ nproc: 2, command: '/nonexistent/celeba-gan', args: [], output: 'pipe' });
-    await assert.rejects(ranks.done, (err: unknown) => (err as { code?: string }).code === 'E_DIST_SPAWN' && /\/nonexistent\/celeba-gan \(ENOENT\)/.test((err as Error).message));
+    await assert.rejects(
+      ranks.done,
+      (err: unknown) => (err as { code?: string }).code === 'E_DIST_SPAWN' && /\/nonexistent\/celeba-gan \(ENOENT\)/.test((err as Error).message),
+    );
   });
 });

@@ -27,7 +27,9 @@ import { assertWithin, maxAbsDiff } from '../support/tensors.js';
  */
 
 /** bin/celeba-gan from test/distributed (tsx) or dist/test/distributed (compiled). */
-const BIN = ['../../bin/celeba-gan', '../../../bin/celeba-gan'].map((rel) => fileURLToPath(new URL(rel, import.meta.url))).find((p) => existsSync(p) && !p.includes('/dist/bin/'))!;
+const BIN = ['../../bin/celeba-gan', '../../../bin/celeba-gan']
+  .map((rel) => fileURLToPath(new URL(rel, import.meta.url)))
+  .find((p) => existsSync(p) && !p.includes('/dist/bin/'))!;
 const skip = distSkip();
 const spec = buildSpec('seed28', 0.0625);
 let tmp = '';
@@ -65,7 +67,13 @@ function runProcess(command: string, args: string[], env: NodeJS.ProcessEnv, dea
 }
 
 /** Starts a command in its own process group, SIGKILLed (with its children) after `deadlineMs`. */
-function startProcess(command: string, args: string[], env: NodeJS.ProcessEnv, deadlineMs: number, onStderr?: (all: string) => void): { child: ChildProcess; done: Promise<Run> } {
+function startProcess(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  deadlineMs: number,
+  onStderr?: (all: string) => void,
+): { child: ChildProcess; done: Promise<Run> } {
   const started = Date.now();
   const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   cliChildren.add(child);
@@ -93,7 +101,23 @@ function startProcess(command: string, args: string[], env: NodeJS.ProcessEnv, d
   return { child, done };
 }
 
-const TRAIN = ['--engine', 'torch', '--data', '', '--width', '0.0625', '--batch-size', '8', '--sample-every', '0', '--log-every', '1', '--ema', '0', '--no-verify-data'];
+const TRAIN = [
+  '--engine',
+  'torch',
+  '--data',
+  '',
+  '--width',
+  '0.0625',
+  '--batch-size',
+  '8',
+  '--sample-every',
+  '0',
+  '--log-every',
+  '1',
+  '--ema',
+  '0',
+  '--no-verify-data',
+];
 function trainArgs(out: string, ...more: string[]): string[] {
   const args = [...TRAIN, '--out', out, ...more];
   args[args.indexOf('--data') + 1] = data;
@@ -106,7 +130,7 @@ function lastWeights(run: string): Buffer {
   return readFileSync(join(last.dir, 'weights.safetensors'));
 }
 
-test('two ranks: after 3 steps the replicas\' weights (running statistics included) and Adam moments are bit-identical', { skip }, async () => {
+test("two ranks: after 3 steps the replicas' weights (running statistics included) and Adam moments are bit-identical", { skip }, async () => {
   const dir = mkdtempSync(join(tmp, 'replicas-'));
   writeFileSync(join(dir, 'cfg.json'), JSON.stringify({ preset: 'seed28', width: 0.0625, n: 4, steps: 3, seed: 11, given: false, masks: 0 }));
   writeSafetensors(join(dir, 'weights.safetensors'), initialWeights(spec, 5));
@@ -145,9 +169,12 @@ async function twoRankStep(syncBn: boolean): Promise<TwoRankStep> {
     const u8 = Float32Array.from({ length: n * H * W * C }, (_, i) => (i * 37 + r * 91 + ((i * i) % 53)) % 256);
     engineInputs.set(`u8_0_${r}`, { shape: [u8.length], data: u8 });
     const nchw = new Float32Array(n * C * H * W);
-    for (let b = 0; b < n; b++) for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) for (let c = 0; c < C; c++) {
-      nchw[((b * C + c) * H + y) * W + x] = Math.fround(Math.fround(u8[((b * H + y) * W + x) * C + c]! / 127.5) - 1);
-    }
+    for (let b = 0; b < n; b++)
+      for (let y = 0; y < H; y++)
+        for (let x = 0; x < W; x++)
+          for (let c = 0; c < C; c++) {
+            nchw[((b * C + c) * H + y) * W + x] = Math.fround(Math.fround(u8[((b * H + y) * W + x) * C + c]! / 127.5) - 1);
+          }
     perReplica.set(`real_0_${r}`, { shape: [n, C, H, W], data: nchw });
     const rand = stepRandomness(spec, 40 + r, 0, n);
     for (const m of [engineInputs, perReplica]) {
@@ -221,14 +248,24 @@ function momentsDiffer(a: TensorMap, b: TensorMap): boolean {
   return x.some((v, i) => Math.abs(v - y[i]!) > 1e-3 * scale);
 }
 
-test('one 2-rank step equals PyTorch averaging the gradients of the two half-batches (each with its own batch-norm statistics), then one Adam step', { skip }, async () => {
-  const { ours, w0, perReplica, n, masks } = await twoRankStep(false);
-  const ref = runTorchReference(spec, w0, perReplica, { mode: 'dataParallel', n, steps: 1, replicas: 2, masks });
-  assertMatchesReference(ours, ref);
-  // The test can fail: rank 0's half-batch alone gives other moments than the average.
-  const alone = runTorchReference(spec, w0, new Map([...perReplica].filter(([k]) => /^(z|real)_0_0$|^m[DG]_0_0_\d+$/.test(k))), { mode: 'dataParallel', n, steps: 1, replicas: 1, masks });
-  assert.ok(momentsDiffer(alone, ours), 'one half-batch alone should not match the 2-rank step');
-});
+test(
+  'one 2-rank step equals PyTorch averaging the gradients of the two half-batches (each with its own batch-norm statistics), then one Adam step',
+  { skip },
+  async () => {
+    const { ours, w0, perReplica, n, masks } = await twoRankStep(false);
+    const ref = runTorchReference(spec, w0, perReplica, { mode: 'dataParallel', n, steps: 1, replicas: 2, masks });
+    assertMatchesReference(ours, ref);
+    // The test can fail: rank 0's half-batch alone gives other moments than the average.
+    const alone = runTorchReference(spec, w0, new Map([...perReplica].filter(([k]) => /^(z|real)_0_0$|^m[DG]_0_0_\d+$/.test(k))), {
+      mode: 'dataParallel',
+      n,
+      steps: 1,
+      replicas: 1,
+      masks,
+    });
+    assert.ok(momentsDiffer(alone, ours), 'one half-batch alone should not match the 2-rank step');
+  },
+);
 
 test('--sync-bn: one 2-rank step equals PyTorch training on the full batch of both halves', { skip }, async () => {
   const { ours, w0, perReplica, n, masks } = await twoRankStep(true);
@@ -258,27 +295,48 @@ test('--sync-bn: one 2-rank step equals PyTorch training on the full batch of bo
   assert.ok(momentsDiffer(perRank, ours), 'per-replica batch norm should not match the --sync-bn step');
 });
 
-test('train --nproc 1 is the single-process run bit for bit; train --nproc 2 writes one run from rank 0 with the world size and all-reduce times', { skip }, async () => {
-  const single = join(tmp, 'single');
-  const one = join(tmp, 'nproc1');
-  const two = join(tmp, 'nproc2');
-  const a = await runProcess(process.execPath, trainArgs(single, '--steps', '3', '--seed', '6', '--threads', '1'), {}, 120_000);
-  assert.equal(a.code, 0, a.stderr);
-  const b = await runProcess(process.execPath, trainArgs(one, '--steps', '3', '--seed', '6', '--nproc', '1'), {}, 120_000);
-  assert.equal(b.code, 0, b.stderr);
-  assert.ok(lastWeights(single).equals(lastWeights(one)), '--nproc 1 must be bit-identical to one process');
-  const c = await runProcess(process.execPath, trainArgs(two, '--steps', '3', '--seed', '6', '--nproc', '2', '--checkpoint-every', '1', '--keep', '5'), {}, 120_000);
-  assert.equal(c.code, 0, c.stderr);
-  assert.match(c.stderr, /data-parallel: 2 ranks, global batch 2 x 8/);
-  assert.equal((c.stdout.match(/trained /g) ?? []).length, 1, `only rank 0 reports: ${c.stdout}`);
-  const manifest = JSON.parse(readFileSync(join(listCheckpoints(two).at(-1)!.dir, 'manifest.json'), 'utf8'));
-  assert.equal(manifest.worldSize, 2);
-  assert.deepEqual(listCheckpoints(two).map((k) => k.step).sort(), [1, 2, 3]);
-  const metrics = readFileSync(join(two, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  assert.deepEqual(metrics.map((m) => m.step), [1, 2, 3], 'one metrics line per step, from rank 0 only');
-  for (const m of metrics) assert.ok(m.allReduceMs > 0 && m.imagesPerSec > 0, JSON.stringify(m));
-  assert.ok(!lastWeights(two).equals(lastWeights(one)), 'two ranks train on a global batch of 16, not 8');
-});
+test(
+  'train --nproc 1 is the single-process run bit for bit; train --nproc 2 writes one run from rank 0 with the world size and all-reduce times',
+  { skip },
+  async () => {
+    const single = join(tmp, 'single');
+    const one = join(tmp, 'nproc1');
+    const two = join(tmp, 'nproc2');
+    const a = await runProcess(process.execPath, trainArgs(single, '--steps', '3', '--seed', '6', '--threads', '1'), {}, 120_000);
+    assert.equal(a.code, 0, a.stderr);
+    const b = await runProcess(process.execPath, trainArgs(one, '--steps', '3', '--seed', '6', '--nproc', '1'), {}, 120_000);
+    assert.equal(b.code, 0, b.stderr);
+    assert.ok(lastWeights(single).equals(lastWeights(one)), '--nproc 1 must be bit-identical to one process');
+    const c = await runProcess(
+      process.execPath,
+      trainArgs(two, '--steps', '3', '--seed', '6', '--nproc', '2', '--checkpoint-every', '1', '--keep', '5'),
+      {},
+      120_000,
+    );
+    assert.equal(c.code, 0, c.stderr);
+    assert.match(c.stderr, /data-parallel: 2 ranks, global batch 2 x 8/);
+    assert.equal((c.stdout.match(/trained /g) ?? []).length, 1, `only rank 0 reports: ${c.stdout}`);
+    const manifest = JSON.parse(readFileSync(join(listCheckpoints(two).at(-1)!.dir, 'manifest.json'), 'utf8'));
+    assert.equal(manifest.worldSize, 2);
+    assert.deepEqual(
+      listCheckpoints(two)
+        .map((k) => k.step)
+        .sort(),
+      [1, 2, 3],
+    );
+    const metrics = readFileSync(join(two, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    assert.deepEqual(
+      metrics.map((m) => m.step),
+      [1, 2, 3],
+      'one metrics line per step, from rank 0 only',
+    );
+    for (const m of metrics) assert.ok(m.allReduceMs > 0 && m.imagesPerSec > 0, JSON.stringify(m));
+    assert.ok(!lastWeights(two).equals(lastWeights(one)), 'two ranks train on a global batch of 16, not 8');
+  },
+);
 
 test('resume after a 2-rank run is exact: 2 + 2 steps == 4 steps; another world size continues and says so', { skip }, async () => {
   const whole = join(tmp, 'whole');
@@ -296,23 +354,52 @@ test('resume after a 2-rank run is exact: 2 + 2 steps == 4 steps; another world 
   assert.match(p3.stderr, /was trained by 2 ranks and continues with 1/);
 });
 
-test('the real launcher: python3 -m torch.distributed.run --nproc_per_node 2 --no_python node bin/celeba-gan train trains, rank 0 writes the run', { skip: skip || referenceSkip(TORCHRUN) }, async () => {
-  const out = join(tmp, 'torchrun');
-  const port = await freePort();
-  const args = ['-m', 'torch.distributed.run', '--nproc_per_node', '2', '--redirects', '1', '--tee', '1', '--master_addr', '127.0.0.1', '--master_port', String(port), '--no_python', process.execPath, ...trainArgs(out, '--steps', '2', '--seed', '5', '--dist-timeout', '30')];
-  const r = await runProcess(PYTHON, args, { OMP_NUM_THREADS: '1' }, 180_000);
-  assert.equal(r.code, 0, `${r.stdout}\n${r.stderr.slice(-3000)}`);
-  assert.deepEqual(listCheckpoints(out).map((k) => k.step), [2]);
-  assert.equal(JSON.parse(readFileSync(join(listCheckpoints(out)[0]!.dir, 'manifest.json'), 'utf8')).worldSize, 2);
-  assert.ok(existsSync(join(out, 'metrics.jsonl')));
-  assert.equal(readdirSync(out).filter((f) => f.startsWith('metrics')).length, 1);
-});
+test(
+  'the real launcher: python3 -m torch.distributed.run --nproc_per_node 2 --no_python node bin/celeba-gan train trains, rank 0 writes the run',
+  { skip: skip || referenceSkip(TORCHRUN) },
+  async () => {
+    const out = join(tmp, 'torchrun');
+    const port = await freePort();
+    const args = [
+      '-m',
+      'torch.distributed.run',
+      '--nproc_per_node',
+      '2',
+      '--redirects',
+      '1',
+      '--tee',
+      '1',
+      '--master_addr',
+      '127.0.0.1',
+      '--master_port',
+      String(port),
+      '--no_python',
+      process.execPath,
+      ...trainArgs(out, '--steps', '2', '--seed', '5', '--dist-timeout', '30'),
+    ];
+    const r = await runProcess(PYTHON, args, { OMP_NUM_THREADS: '1' }, 180_000);
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr.slice(-3000)}`);
+    assert.deepEqual(
+      listCheckpoints(out).map((k) => k.step),
+      [2],
+    );
+    assert.equal(JSON.parse(readFileSync(join(listCheckpoints(out)[0]!.dir, 'manifest.json'), 'utf8')).worldSize, 2);
+    assert.ok(existsSync(join(out, 'metrics.jsonl')));
+    assert.equal(readdirSync(out).filter((f) => f.startsWith('metrics')).length, 1);
+  },
+);
 
 test('a killed rank makes the other exit non-zero within --dist-timeout, naming the lost rank', { skip }, async () => {
   const out = join(tmp, 'fault');
   const port = await freePort();
   const timeoutS = 5;
-  const env = (r: number): NodeJS.ProcessEnv => ({ RANK: String(r), WORLD_SIZE: '2', LOCAL_RANK: String(r), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port) });
+  const env = (r: number): NodeJS.ProcessEnv => ({
+    RANK: String(r),
+    WORLD_SIZE: '2',
+    LOCAL_RANK: String(r),
+    MASTER_ADDR: '127.0.0.1',
+    MASTER_PORT: String(port),
+  });
   const args = trainArgs(out, '--steps', '100000', '--seed', '2', '--threads', '1', '--dist-timeout', String(timeoutS), '--checkpoint-every', '0');
   let killedAt = 0;
   const rank1 = startProcess(process.execPath, args, env(1), 120_000);
@@ -336,12 +423,18 @@ test('a killed rank makes the other exit non-zero within --dist-timeout, naming 
 test('Ctrl-C on the --nproc launcher: both ranks stop after the same step, rank 0 saves a checkpoint, exit 130', { skip }, async () => {
   const out = join(tmp, 'interrupted');
   let sent = false;
-  const launcher = startProcess(process.execPath, trainArgs(out, '--steps', '100000', '--seed', '4', '--nproc', '2', '--checkpoint-every', '0'), {}, 120_000, (all) => {
-    if (!sent && /step 3\/100000/.test(all)) {
-      sent = true;
-      process.kill(launcher.child.pid!, 'SIGINT'); // the launcher only, as a terminal's Ctrl-C reaches it
-    }
-  });
+  const launcher = startProcess(
+    process.execPath,
+    trainArgs(out, '--steps', '100000', '--seed', '4', '--nproc', '2', '--checkpoint-every', '0'),
+    {},
+    120_000,
+    (all) => {
+      if (!sent && /step 3\/100000/.test(all)) {
+        sent = true;
+        process.kill(launcher.child.pid!, 'SIGINT'); // the launcher only, as a terminal's Ctrl-C reaches it
+      }
+    },
+  );
   const r = await launcher.done;
   assert.ok(sent, r.stderr.slice(-2000));
   assert.equal(r.code, 130, r.stderr.slice(-3000));
@@ -355,7 +448,11 @@ test('usage errors: --nproc with the tfjs engine, --sync-bn in one process, --np
   const cases: [string[], NodeJS.ProcessEnv, RegExp][] = [
     [[...trainArgs(out, '--steps', '1', '--seed', '1', '--nproc', '2')].map((a) => (a === 'torch' ? 'tfjs' : a)), {}, /E_BAD_ARGUMENT.*needs the torch engine/],
     [trainArgs(out, '--steps', '1', '--seed', '1', '--sync-bn'), {}, /E_BAD_ARGUMENT.*--sync-bn/],
-    [trainArgs(out, '--steps', '1', '--seed', '1', '--nproc', '2'), { RANK: '0', WORLD_SIZE: '2', MASTER_ADDR: '127.0.0.1', MASTER_PORT: '1' }, /E_BAD_ARGUMENT.*already rank 0 of 2/],
+    [
+      trainArgs(out, '--steps', '1', '--seed', '1', '--nproc', '2'),
+      { RANK: '0', WORLD_SIZE: '2', MASTER_ADDR: '127.0.0.1', MASTER_PORT: '1' },
+      /E_BAD_ARGUMENT.*already rank 0 of 2/,
+    ],
     [trainArgs(out, '--steps', '1'), { RANK: '1', WORLD_SIZE: '2', MASTER_ADDR: '127.0.0.1', MASTER_PORT: '1' }, /E_BAD_ARGUMENT.*needs --seed and --out/],
   ];
   for (const [args, env, message] of cases) {

@@ -46,7 +46,13 @@ async function steps(e: TrainingEngine, from: number, to: number): Promise<void>
 
 function assertSameMaps(a: TensorMap, b: TensorMap, what: string): void {
   assert.deepEqual([...a.keys()], [...b.keys()], `${what}: names`);
-  for (const [name, t] of a) assert.ok(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).equals(Buffer.from(b.get(name)!.data.buffer, b.get(name)!.data.byteOffset, b.get(name)!.data.byteLength)), `${what}: ${name} bit-identical`);
+  for (const [name, t] of a)
+    assert.ok(
+      Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).equals(
+        Buffer.from(b.get(name)!.data.buffer, b.get(name)!.data.byteOffset, b.get(name)!.data.byteLength),
+      ),
+      `${what}: ${name} bit-identical`,
+    );
 }
 
 function generatorOf(w: TensorMap): TensorMap {
@@ -71,7 +77,11 @@ function referenceUpdate(ema: TensorMap, raw: TensorMap, decay: number, t: numbe
 }
 
 function trainableOf(w: TensorMap): TensorMap {
-  const trainable = new Set(parameterList(spec, 'generator').filter((p) => p.trainable).map((p) => p.name));
+  const trainable = new Set(
+    parameterList(spec, 'generator')
+      .filter((p) => p.trainable)
+      .map((p) => p.name),
+  );
   return new Map([...w].filter(([name]) => trainable.has(name)));
 }
 
@@ -96,11 +106,12 @@ function referenceStatistics(w: TensorMap): Map<string, Float64Array> {
         const W = get(`${l.name}.weight`); // [units, in]
         const inDim = spec.zDim;
         x = new Float64Array(n * l.units);
-        for (let i = 0; i < n; i++) for (let o = 0; o < l.units; o++) {
-          let acc = 0;
-          for (let j = 0; j < inDim; j++) acc += z[(k * n + i) * inDim + j]! * W[o * inDim + j]!;
-          x[i * l.units + o] = acc;
-        }
+        for (let i = 0; i < n; i++)
+          for (let o = 0; o < l.units; o++) {
+            let acc = 0;
+            for (let j = 0; j < inDim; j++) acc += z[(k * n + i) * inDim + j]! * W[o * inDim + j]!;
+            x[i * l.units + o] = acc;
+          }
         shape = [l.units];
       } else if (l.kind === 'reshape') {
         shape = [l.channels, l.height, l.width];
@@ -112,15 +123,20 @@ function referenceStatistics(w: TensorMap): Map<string, Float64Array> {
         const { h: ph, w: pw } = info.pads!;
         const y = new Float64Array(n * cout * oh * ow);
         for (let i = 0; i < n; i++) for (let co = 0; co < cout; co++) for (let p = 0; p < oh * ow; p++) y[(i * cout + co) * oh * ow + p] = b[co]!;
-        for (let i = 0; i < n; i++) for (let ci = 0; ci < cin; ci++) for (let iy = 0; iy < h; iy++) for (let ix = 0; ix < wd; ix++) {
-          const v = x[((i * cin + ci) * h + iy) * wd + ix]!;
-          for (let co = 0; co < cout; co++) for (let ky = 0; ky < l.kernel; ky++) for (let kx = 0; kx < l.kernel; kx++) {
-            const oy = iy * l.stride + ky - ph.begin;
-            const ox = ix * l.stride + kx - pw.begin;
-            if (oy < 0 || oy >= oh || ox < 0 || ox >= ow) continue;
-            y[((i * cout + co) * oh + oy) * ow + ox]! += v * W[((ci * cout + co) * l.kernel + ky) * l.kernel + kx]!;
-          }
-        }
+        for (let i = 0; i < n; i++)
+          for (let ci = 0; ci < cin; ci++)
+            for (let iy = 0; iy < h; iy++)
+              for (let ix = 0; ix < wd; ix++) {
+                const v = x[((i * cin + ci) * h + iy) * wd + ix]!;
+                for (let co = 0; co < cout; co++)
+                  for (let ky = 0; ky < l.kernel; ky++)
+                    for (let kx = 0; kx < l.kernel; kx++) {
+                      const oy = iy * l.stride + ky - ph.begin;
+                      const ox = ix * l.stride + kx - pw.begin;
+                      if (oy < 0 || oy >= oh || ox < 0 || ox >= ow) continue;
+                      y[((i * cout + co) * oh + oy) * ow + ox]! += v * W[((ci * cout + co) * l.kernel + ky) * l.kernel + kx]!;
+                    }
+              }
         x = y;
         shape = [cout, oh, ow];
       } else if (l.kind === 'batchNorm') {
@@ -137,12 +153,16 @@ function referenceStatistics(w: TensorMap): Map<string, Float64Array> {
           let s2 = 0;
           for (let i = 0; i < n; i++) for (let p = 0; p < h * wd; p++) s2 += (x[(i * c + ch) * h * wd + p]! - mean[ch]!) ** 2;
           vr[ch] = s2 / m;
-          for (let i = 0; i < n; i++) for (let p = 0; p < h * wd; p++) {
-            const at = (i * c + ch) * h * wd + p;
-            x[at] = ((x[at]! - mean[ch]!) / Math.sqrt(vr[ch]! + l.epsilon)) * gamma[ch]! + beta[ch]!;
-          }
+          for (let i = 0; i < n; i++)
+            for (let p = 0; p < h * wd; p++) {
+              const at = (i * c + ch) * h * wd + p;
+              x[at] = ((x[at]! - mean[ch]!) / Math.sqrt(vr[ch]! + l.epsilon)) * gamma[ch]! + beta[ch]!;
+            }
         }
-        for (const [param, value] of [['running_mean', mean], ['running_var', vr.map((v) => (v * m) / (m - 1))]] as const) {
+        for (const [param, value] of [
+          ['running_mean', mean],
+          ['running_var', vr.map((v) => (v * m) / (m - 1))],
+        ] as const) {
           const key = `generator.${l.name}.${param}`;
           const acc = out.get(key) ?? new Float64Array(c);
           for (let ch = 0; ch < c; ch++) acc[ch]! += value[ch]! / chunks;
@@ -263,7 +283,10 @@ for (const { name, skip, make } of engines) {
       }
       const partial = generatorOf(initialWeights(spec, 1));
       partial.delete('generator.deconv1.weight');
-      await assert.rejects(e.setEma(0.999, partial), (err: CelebaGanError) => err.code === 'E_WEIGHTS_MISMATCH' && /generator\.deconv1\.weight is missing/.test(err.message));
+      await assert.rejects(
+        e.setEma(0.999, partial),
+        (err: CelebaGanError) => err.code === 'E_WEIGHTS_MISMATCH' && /generator\.deconv1\.weight is missing/.test(err.message),
+      );
     });
 
     if (name === 'tfjs') {

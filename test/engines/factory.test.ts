@@ -53,8 +53,12 @@ describe('--engine auto with the torch addon loaded', { skip: torchSkip() }, () 
     });
   };
 
-  test('ERROR PATH - auto --device gpu is the torch engine\'s error, not a fallback to tfjs', async () => {
-    await rejectsWith(createEngine(spec, { engine: 'auto', device: 'gpu' }), 'E_BAD_ARGUMENT', /^Unsupported device "gpu" for the torch engine\. Should be one of: auto, cpu, cuda, cuda:N$/);
+  test("ERROR PATH - auto --device gpu is the torch engine's error, not a fallback to tfjs", async () => {
+    await rejectsWith(
+      createEngine(spec, { engine: 'auto', device: 'gpu' }),
+      'E_BAD_ARGUMENT',
+      /^Unsupported device "gpu" for the torch engine\. Should be one of: auto, cpu, cuda, cuda:N$/,
+    );
   });
 
   test('ERROR PATH - auto --amp --device cpu says what is wrong, not that torch is unavailable', async () => {

@@ -20,12 +20,17 @@ before(async () => {
   writeTinyModel(join(dir, 'models'), 'tiny.onnx');
   writeTinyModel(join(dir, 'bad'), 'renamed.onnx', { edit: renameInput('latent') });
   // Two folders of PNGs, as a user would have them: 4 "generated" and 8 "real" 32 px faces.
-  for (const [name, seed, count] of [['gen', 5, 4], ['photos', 6, 8]] as const) {
+  for (const [name, seed, count] of [
+    ['gen', 5, 4],
+    ['photos', 6, 8],
+  ] as const) {
     mkdirSync(join(dir, name));
     const set = syntheticFaces(seed, 0, count, 32);
     const bytes = 32 * 32 * 3;
     for (let i = 0; i < count; i++) {
-      await sharp(Buffer.from(set.data.subarray(i * bytes, (i + 1) * bytes)), { raw: { width: 32, height: 32, channels: 3 } }).png().toFile(join(dir, name, `${i}.png`));
+      await sharp(Buffer.from(set.data.subarray(i * bytes, (i + 1) * bytes)), { raw: { width: 32, height: 32, channels: 3 } })
+        .png()
+        .toFile(join(dir, name, `${i}.png`));
     }
   }
   process.chdir(dir);
@@ -61,7 +66,10 @@ describe('celeba-gan eval', () => {
     assert.match(r.stdout, /level 28x28 +\d+\.\d +\d+\.\d/);
     assert.match(r.stdout, /level 14x14 +\d+\.\d +\d+\.\d/);
     assert.match(r.stdout, /colour check x1e3 +\d+\.\d\d +\d+\.\d\d/);
-    assert.match(r.stdout, /SWD at 28x28 \(2 pyramid levels\): not a ranking of fine texture below 89 px: it ranks blur, noise and flat grey in order, but a 1-px checkerboard scores as high as uniform noise or higher \(README\)/);
+    assert.match(
+      r.stdout,
+      /SWD at 28x28 \(2 pyramid levels\): not a ranking of fine texture below 89 px: it ranks blur, noise and flat grey in order, but a 1-px checkerboard scores as high as uniform noise or higher \(README\)/,
+    );
     assert.match(r.stdout, /colour check: a colour check, not a quality ranking/);
     assert.match(r.stdout, /faceres KID and FID: not meaningful below 64 px/);
     assert.match(r.stdout, /faces detected: not meaningful below 64 px/);
@@ -98,17 +106,47 @@ describe('celeba-gan eval', () => {
 
   describe('BAD CALL', () => {
     const table: [string, string[], number, RegExp][] = [
-      ['a real set smaller than 2n', ['--n', '50'], 2, /E_EVAL_NOT_ENOUGH_REAL.*data\/synthetic-28\.cgds has 12 images; --n 50 needs at least 100 .*Pass --n 6 or less, or a larger real set\./],
-      ['folders of different sizes without --resize', ['--generated', 'gen/', '--real', 'data/synthetic-28.cgds', '--n', '4'], 2, /E_EVAL_SIZE_MISMATCH.*32x32 but the real images .* are 28x28.*--resize/],
+      [
+        'a real set smaller than 2n',
+        ['--n', '50'],
+        2,
+        /E_EVAL_NOT_ENOUGH_REAL.*data\/synthetic-28\.cgds has 12 images; --n 50 needs at least 100 .*Pass --n 6 or less, or a larger real set\./,
+      ],
+      [
+        'folders of different sizes without --resize',
+        ['--generated', 'gen/', '--real', 'data/synthetic-28.cgds', '--n', '4'],
+        2,
+        /E_EVAL_SIZE_MISMATCH.*32x32 but the real images .* are 28x28.*--resize/,
+      ],
       ['a folder given to --model', ['--model', 'gen/', '--n', '4'], 2, /E_EVAL_EXPECTED_FILE.*--model gen\/ is a folder; expected an \.onnx file/],
-      ['a single image given to --real', ['--real', 'photos/0.png', '--n', '2'], 2, /E_EVAL_EXPECTED_FOLDER.*--real photos\/0\.png is a file \(\.png\); expected a folder/],
-      ['--generated and --model together', ['--generated', 'gen/', '--model', 'models/tiny.onnx'], 2, /E_BAD_ARGUMENT.*either --generated or --model, not both/],
+      [
+        'a single image given to --real',
+        ['--real', 'photos/0.png', '--n', '2'],
+        2,
+        /E_EVAL_EXPECTED_FOLDER.*--real photos\/0\.png is a file \(\.png\); expected a folder/,
+      ],
+      [
+        '--generated and --model together',
+        ['--generated', 'gen/', '--model', 'models/tiny.onnx'],
+        2,
+        /E_BAD_ARGUMENT.*either --generated or --model, not both/,
+      ],
       ['a model without the expected input', ['--model', 'bad/renamed.onnx', '--n', '4'], 2, /E_MODEL_IO.*has no input "z"/],
       ['inception features without a file', ['--features', 'inception', '--n', '4'], 2, /E_INCEPTION_MISSING.*needs --inception/],
-      ['an unknown feature space', ['--features', 'clip'], 2, /E_BAD_ARGUMENT.*Unsupported features "clip" of type string\. Should be one of: faceres, inception, none/],
+      [
+        'an unknown feature space',
+        ['--features', 'clip'],
+        2,
+        /E_BAD_ARGUMENT.*Unsupported features "clip" of type string\. Should be one of: faceres, inception, none/,
+      ],
       ['an unknown detector', ['--detector', 'yolo'], 2, /Should be one of: tiny, none/],
       ['--n below 2', ['--n', '1'], 2, /Expected integer >= 2 for n but received 1 of type number/],
-      ['an unknown SWD kernel', ['--swd-kernel', 'blas'], 2, /E_BAD_ARGUMENT.*Unsupported swd-kernel "blas" of type string\. Should be one of: auto, onnxruntime, js/],
+      [
+        'an unknown SWD kernel',
+        ['--swd-kernel', 'blas'],
+        2,
+        /E_BAD_ARGUMENT.*Unsupported swd-kernel "blas" of type string\. Should be one of: auto, onnxruntime, js/,
+      ],
       ['a missing data set file', ['--real', 'data/nope.cgds'], 2, /E_EVAL_INPUT_MISSING.*--real data\/nope\.cgds does not exist/],
     ];
     for (const [what, args, code, message] of table) {

@@ -31,7 +31,12 @@ describe('colour distance', () => {
   });
 
   it('is the closed form for flat images shifted by d: 3 (d/255)^2 x1e3 in the mean term, no covariance term', () => {
-    const a = flat([[10, 20, 30], [50, 60, 70], [90, 100, 40], [30, 30, 30]]);
+    const a = flat([
+      [10, 20, 30],
+      [50, 60, 70],
+      [90, 100, 40],
+      [30, 30, 30],
+    ]);
     const b = colourShift(a, [17, 17, 17]);
     const r = colourDistance(a, b);
     const expected = 3 * (17 / 255) ** 2 * 1e3;

@@ -5,7 +5,22 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { DATASET_HEADER_SIZE, DatasetReader } from '../../src/data/dataset-file.js';
 import { prepareSynthetic } from '../../src/data/synthetic.js';
-import { checkSources, datasetSource, evaluate, imageSubset, loadDetector, loadExtractor, NOT_MEANINGFUL, NOT_VALIDATED, onnxSource, openEvalSource, type FaceDetector, type FeatureExtractor, type ImageSet, type ImageSource } from '../../src/eval/index.js';
+import {
+  checkSources,
+  datasetSource,
+  evaluate,
+  imageSubset,
+  loadDetector,
+  loadExtractor,
+  NOT_MEANINGFUL,
+  NOT_VALIDATED,
+  onnxSource,
+  openEvalSource,
+  type FaceDetector,
+  type FeatureExtractor,
+  type ImageSet,
+  type ImageSource,
+} from '../../src/eval/index.js';
 import { findPackage } from '../../src/eval/model-files.js';
 import { openGenerator, type GeneratorSession } from '../../src/inference/session.js';
 import { tempDir, writeTinyModel } from '../inference/fixtures.js';
@@ -40,12 +55,25 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const slice = (from: number, count: number, label: string) => datasetSource(reader, Uint32Array.from({ length: count }, (_, i) => from + i), label);
+const slice = (from: number, count: number, label: string) =>
+  datasetSource(
+    reader,
+    Uint32Array.from({ length: count }, (_, i) => from + i),
+    label,
+  );
 
 describe('evaluate', () => {
   it('scores an untrained generator far above the real-halves baseline; without faceMetrics, faceres and the detector say "not meaningful below 64 px" at 28 px', async () => {
     const progress: string[] = [];
-    const r = await evaluate({ generated: onnxSource(session, N, 0), real: slice(0, 2 * N, 'real 0..47'), n: N, extractor, detector, chunk: 16, onProgress: (p) => progress.push(`${p.phase}:${p.done}`) });
+    const r = await evaluate({
+      generated: onnxSource(session, N, 0),
+      real: slice(0, 2 * N, 'real 0..47'),
+      n: N,
+      extractor,
+      detector,
+      chunk: 16,
+      onProgress: (p) => progress.push(`${p.phase}:${p.done}`),
+    });
     assert.deepEqual(progress, ['real:16', 'real:32', 'real:48', 'generated:16', 'generated:24', 'swd:0', 'swd:2', 'swd:4']);
     assert.equal(r.swd.value.levels.length, 2);
     assert.equal(r.validity.swd.ranks, 'no-fine-texture');
@@ -57,18 +85,36 @@ describe('evaluate', () => {
   });
 
   it('with faceMetrics, gives faceres KID/FID beside the baseline and the blank-image ceiling, and the detection rates', async () => {
-    const r = await evaluate({ generated: onnxSource(session, N, 0), real: slice(0, 2 * N, 'real'), n: N, extractor, detector, faceMetrics: true, kid: { subsets: 10, subsetSize: N }, chunk: 16 });
+    const r = await evaluate({
+      generated: onnxSource(session, N, 0),
+      real: slice(0, 2 * N, 'real'),
+      n: N,
+      extractor,
+      detector,
+      faceMetrics: true,
+      kid: { subsets: 10, subsetSize: N },
+      chunk: 16,
+    });
     assert.ok(r.features && !('skipped' in r.features));
     assert.equal(r.features.info.features, 'faceres');
     assert.match(r.features.info.description, /@vladmandic\/human 3\.3\.6/);
-    assert.ok(r.features.blankKid && Number.isFinite(r.features.blankKid.value) && r.features.blankKid.value > r.features.kid.baseline.value, JSON.stringify(r.features.blankKid));
+    assert.ok(
+      r.features.blankKid && Number.isFinite(r.features.blankKid.value) && r.features.blankKid.value > r.features.kid.baseline.value,
+      JSON.stringify(r.features.blankKid),
+    );
     assert.ok(r.features.fid.value > r.features.fid.baseline, `FID ${r.features.fid.value} vs baseline ${r.features.fid.baseline}`);
     assert.ok(r.detector && !('skipped' in r.detector));
     assert.ok(r.detector.generated.meanScore < r.detector.real.meanScore, 'untrained images look less like faces to the detector');
   });
 
   it('from 64 px, faceres and the detector are still not given without faceMetrics: they fail the validation ladder there', async () => {
-    const memory = (set: ImageSet, label: string): ImageSource => ({ label, count: set.n, height: set.height, width: set.width, read: async (start, k) => imageSubset(set, start, k).data });
+    const memory = (set: ImageSet, label: string): ImageSource => ({
+      label,
+      count: set.n,
+      height: set.height,
+      width: set.width,
+      read: async (start, k) => imageSubset(set, start, k).data,
+    });
     const r = await evaluate({
       generated: memory(syntheticFaces(8, 0, 4, 64), 'generated'),
       real: memory(syntheticFaces(9, 0, 8, 64), 'real'),
@@ -85,21 +131,30 @@ describe('evaluate', () => {
   describe('BAD CALL', () => {
     it('ERROR PATH - a real set smaller than 2n: the exact message and hint', () => {
       const real = slice(0, 10, 'ten images');
-      assert.throws(() => checkSources(onnxSource(session, 50, 0), real, 50), (err: Error & { code?: string; hint?: string }) => {
-        assert.equal(err.name, 'CelebaGanError');
-        assert.equal(err.code, 'E_EVAL_NOT_ENOUGH_REAL');
-        assert.equal(err.message, 'the real set ten images has 10 images; --n 50 needs at least 100 (n to compare with, n more for the real-halves baseline)');
-        assert.equal(err.hint, 'Pass --n 5 or less, or a larger real set.');
-        return true;
-      });
+      assert.throws(
+        () => checkSources(onnxSource(session, 50, 0), real, 50),
+        (err: Error & { code?: string; hint?: string }) => {
+          assert.equal(err.name, 'CelebaGanError');
+          assert.equal(err.code, 'E_EVAL_NOT_ENOUGH_REAL');
+          assert.equal(
+            err.message,
+            'the real set ten images has 10 images; --n 50 needs at least 100 (n to compare with, n more for the real-halves baseline)',
+          );
+          assert.equal(err.hint, 'Pass --n 5 or less, or a larger real set.');
+          return true;
+        },
+      );
     });
 
     it('ERROR PATH - a real set of fewer than 4 images cannot give two halves (no "--n 0 or less")', () => {
-      assert.throws(() => checkSources(onnxSource(session, 2, 0), slice(0, 1, 'one image'), 2), (err: Error & { code?: string; hint?: string }) => {
-        assert.equal(err.code, 'E_EVAL_NOT_ENOUGH_REAL');
-        assert.equal(err.hint, 'The real set needs at least 4 images; pass a larger one (a folder of images, or `celeba-gan prepare`).');
-        return true;
-      });
+      assert.throws(
+        () => checkSources(onnxSource(session, 2, 0), slice(0, 1, 'one image'), 2),
+        (err: Error & { code?: string; hint?: string }) => {
+          assert.equal(err.code, 'E_EVAL_NOT_ENOUGH_REAL');
+          assert.equal(err.hint, 'The real set needs at least 4 images; pass a larger one (a folder of images, or `celeba-gan prepare`).');
+          return true;
+        },
+      );
     });
 
     it('ERROR PATH - generated and real images of different sizes', async () => {
@@ -128,8 +183,16 @@ describe('evaluate', () => {
 
     it('ERROR PATH - inception features without an Inception file', async () => {
       await assert.rejects(loadExtractor({ features: 'inception' }), { name: 'UsageError', code: 'E_INCEPTION_MISSING', message: /needs --inception/ });
-      await assert.rejects(loadExtractor({ features: 'inception', inception: join(dir, 'nope.onnx') }), { name: 'UsageError', code: 'E_INCEPTION_MISSING', message: /no such file/ });
-      await assert.rejects(loadExtractor({ features: 'inception', inception: dir }), { name: 'UsageError', code: 'E_INCEPTION_MISSING', message: /cannot read the Inception model .*: it is a folder; expected an \.onnx file/ });
+      await assert.rejects(loadExtractor({ features: 'inception', inception: join(dir, 'nope.onnx') }), {
+        name: 'UsageError',
+        code: 'E_INCEPTION_MISSING',
+        message: /no such file/,
+      });
+      await assert.rejects(loadExtractor({ features: 'inception', inception: dir }), {
+        name: 'UsageError',
+        code: 'E_INCEPTION_MISSING',
+        message: /cannot read the Inception model .*: it is a folder; expected an \.onnx file/,
+      });
     });
   });
 });
@@ -153,7 +216,11 @@ describe('openEvalSource', () => {
       const all = await opened.source.read(0, 3);
       // The PNG and the lossless WebP come back bit-exact, wherever the seeded order put them.
       const images = [0, 1, 2].map((k) => Buffer.from(all.subarray(k * bytes, (k + 1) * bytes)));
-      for (const i of [0, 2]) assert.ok(images.some((img) => img.equals(Buffer.from(faces.data.subarray(i * bytes, (i + 1) * bytes)))), `image ${i}`);
+      for (const i of [0, 2])
+        assert.ok(
+          images.some((img) => img.equals(Buffer.from(faces.data.subarray(i * bytes, (i + 1) * bytes)))),
+          `image ${i}`,
+        );
     } finally {
       await opened.close();
     }
@@ -180,36 +247,70 @@ describe('openEvalSource', () => {
       } finally {
         closeSync(fd);
       }
-      await assert.rejects(openEvalSource(path, { flag: '--real', count: 4, seed: 0 }), { name: 'CelebaGanError', code: 'E_DATASET_CORRUPT', message: /flipped\.cgds .*checksum of the pixels and header fields/ });
+      await assert.rejects(openEvalSource(path, { flag: '--real', count: 4, seed: 0 }), {
+        name: 'CelebaGanError',
+        code: 'E_DATASET_CORRUPT',
+        message: /flipped\.cgds .*checksum of the pixels and header fields/,
+      });
     });
 
     it('ERROR PATH - images of different sizes in one folder name both files', async () => {
       const folder = join(dir, 'sizes');
       mkdirSync(folder);
-      await sharp({ create: { width: 20, height: 20, channels: 3, background: '#808080' } }).png().toFile(join(folder, 'a.png'));
-      await sharp({ create: { width: 24, height: 20, channels: 3, background: '#808080' } }).png().toFile(join(folder, 'b.png'));
+      await sharp({ create: { width: 20, height: 20, channels: 3, background: '#808080' } })
+        .png()
+        .toFile(join(folder, 'a.png'));
+      await sharp({ create: { width: 24, height: 20, channels: 3, background: '#808080' } })
+        .png()
+        .toFile(join(folder, 'b.png'));
       const opened = await openEvalSource(folder, { flag: '--generated', count: 2, seed: 0 });
       try {
-        await assert.rejects(opened.source.read(0, 2), { name: 'UsageError', code: 'E_EVAL_SIZE_MISMATCH', message: /--generated: .*sizes\/[ab]\.png is 20x(20|24) but .*sizes\/[ab]\.png is 20x(20|24)/, hint: /--resize/ });
+        await assert.rejects(opened.source.read(0, 2), {
+          name: 'UsageError',
+          code: 'E_EVAL_SIZE_MISMATCH',
+          message: /--generated: .*sizes\/[ab]\.png is 20x(20|24) but .*sizes\/[ab]\.png is 20x(20|24)/,
+          hint: /--resize/,
+        });
       } finally {
         await opened.close();
       }
     });
 
     it('ERROR PATH - a folder given where an .onnx file is expected (--model), and a plain file where a folder is expected', async () => {
-      await assert.rejects(openEvalSource(join(dir, 'mixed'), { flag: '--model', count: 2, seed: 0, onnxOnly: true }), { name: 'UsageError', code: 'E_EVAL_EXPECTED_FILE', message: /--model .*mixed is a folder; expected an \.onnx file/ });
-      await assert.rejects(openEvalSource(join(dir, 'mixed', 'a.png'), { flag: '--real', count: 2, seed: 0 }), { name: 'UsageError', code: 'E_EVAL_EXPECTED_FOLDER', message: /--real .*mixed\/a\.png is a file \(\.png\); expected a folder of JPEG\/PNG\/WebP images/ });
+      await assert.rejects(openEvalSource(join(dir, 'mixed'), { flag: '--model', count: 2, seed: 0, onnxOnly: true }), {
+        name: 'UsageError',
+        code: 'E_EVAL_EXPECTED_FILE',
+        message: /--model .*mixed is a folder; expected an \.onnx file/,
+      });
+      await assert.rejects(openEvalSource(join(dir, 'mixed', 'a.png'), { flag: '--real', count: 2, seed: 0 }), {
+        name: 'UsageError',
+        code: 'E_EVAL_EXPECTED_FOLDER',
+        message: /--real .*mixed\/a\.png is a file \(\.png\); expected a folder of JPEG\/PNG\/WebP images/,
+      });
       mkdirSync(join(dir, 'looks-like.cgds'));
-      await assert.rejects(openEvalSource(join(dir, 'looks-like.cgds'), { flag: '--real', count: 2, seed: 0 }), { name: 'UsageError', code: 'E_EVAL_EXPECTED_FILE', message: /looks-like\.cgds is a folder, but its name says it should be a \.cgds file/ });
+      await assert.rejects(openEvalSource(join(dir, 'looks-like.cgds'), { flag: '--real', count: 2, seed: 0 }), {
+        name: 'UsageError',
+        code: 'E_EVAL_EXPECTED_FILE',
+        message: /looks-like\.cgds is a folder, but its name says it should be a \.cgds file/,
+      });
     });
 
     it('ERROR PATH - a missing path, an empty folder, an undecodable image', async () => {
-      await assert.rejects(openEvalSource(join(dir, 'nope'), { flag: '--real', count: 2, seed: 0 }), { code: 'E_EVAL_INPUT_MISSING', message: /--real .*nope does not exist/ });
+      await assert.rejects(openEvalSource(join(dir, 'nope'), { flag: '--real', count: 2, seed: 0 }), {
+        code: 'E_EVAL_INPUT_MISSING',
+        message: /--real .*nope does not exist/,
+      });
       mkdirSync(join(dir, 'empty'));
-      await assert.rejects(openEvalSource(join(dir, 'empty'), { flag: '--real', count: 2, seed: 0 }), { code: 'E_EVAL_NO_IMAGES', message: /--real .*empty holds no images/ });
+      await assert.rejects(openEvalSource(join(dir, 'empty'), { flag: '--real', count: 2, seed: 0 }), {
+        code: 'E_EVAL_NO_IMAGES',
+        message: /--real .*empty holds no images/,
+      });
       mkdirSync(join(dir, 'broken'));
       writeFileSync(join(dir, 'broken', 'x.jpg'), 'not a jpeg');
-      await assert.rejects(openEvalSource(join(dir, 'broken'), { flag: '--real', count: 2, seed: 0 }), { code: 'E_EVAL_BAD_IMAGE', message: /--real: .*broken\/x\.jpg could not be decoded/ });
+      await assert.rejects(openEvalSource(join(dir, 'broken'), { flag: '--real', count: 2, seed: 0 }), {
+        code: 'E_EVAL_BAD_IMAGE',
+        message: /--real: .*broken\/x\.jpg could not be decoded/,
+      });
     });
   });
 });

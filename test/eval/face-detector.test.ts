@@ -79,13 +79,20 @@ describe('tiny face detector', () => {
 
 describe('ERROR PATH - face-api weights', () => {
   it('a manifest that lacks a tensor the detector reads fails with E_EXTRACTOR_CORRUPT naming it', () => {
-    const names = ['conv0/filters', 'conv0/bias', ...['conv1', 'conv2', 'conv3', 'conv4', 'conv5'].flatMap((c) => [`${c}/depthwise_filter`, `${c}/pointwise_filter`, `${c}/bias`]), 'conv8/filters', 'conv8/bias'];
+    const names = [
+      'conv0/filters',
+      'conv0/bias',
+      ...['conv1', 'conv2', 'conv3', 'conv4', 'conv5'].flatMap((c) => [`${c}/depthwise_filter`, `${c}/pointwise_filter`, `${c}/bias`]),
+      'conv8/filters',
+      'conv8/bias',
+    ];
     const all = Object.fromEntries(names.map((n) => [n, {}]));
     assert.doesNotThrow(() => checkDetectorParams(all, 'face-api/manifest.json'));
     const { 'conv8/bias': _gone, ...lacking } = all;
     assert.throws(
       () => checkDetectorParams(lacking, 'face-api/manifest.json'),
-      (e: Error & { code?: string }) => e.code === 'E_EXTRACTOR_CORRUPT' && e.message === 'face-api/manifest.json lacks the tensors conv8/bias that the tiny face detector needs',
+      (e: Error & { code?: string }) =>
+        e.code === 'E_EXTRACTOR_CORRUPT' && e.message === 'face-api/manifest.json lacks the tensors conv8/bias that the tiny face detector needs',
     );
   });
 });

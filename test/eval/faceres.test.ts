@@ -18,7 +18,12 @@ const FACE_CROPS: [number, number, number][] = [
 async function faces(size: number): Promise<Uint8Array> {
   const out = new Uint8Array(FACE_CROPS.length * size * size * 3);
   for (const [i, [left, top, side]] of FACE_CROPS.entries()) {
-    const { data } = await sharp(join(demoDir, 'sample1.jpg')).extract({ left, top, width: side, height: side }).resize(size, size).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    const { data } = await sharp(join(demoDir, 'sample1.jpg'))
+      .extract({ left, top, width: side, height: side })
+      .resize(size, size)
+      .removeAlpha()
+      .raw()
+      .toBuffer({ resolveWithObject: true });
     out.set(data, i * size * size * 3);
   }
   return out;
@@ -71,7 +76,12 @@ describe('faceres features', () => {
     const imgs = await faces(64);
     const rng = new Rng(3, 'noise');
     const noise = new Uint8Array(64 * 64 * 3).map(() => rng.int(256));
-    const { data: wall } = await sharp(join(demoDir, 'sample1.jpg')).extract({ left: 20, top: 20, width: 300, height: 300 }).resize(64, 64).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    const { data: wall } = await sharp(join(demoDir, 'sample1.jpg'))
+      .extract({ left: 20, top: 20, width: 300, height: 300 })
+      .resize(64, 64)
+      .removeAlpha()
+      .raw()
+      .toBuffer({ resolveWithObject: true });
     const f = await fr.extract(new Uint8Array([...imgs, ...noise, ...wall]), 5, 64, 64);
     let faceFace = Infinity;
     let faceOther = -Infinity;
@@ -90,7 +100,10 @@ describe('faceres features', () => {
       const x = tf.tensor4d(pixels, [3, 28, 28, 3], 'int32');
       const a = faceresInput(tf, x);
       // human src/face/faceres.ts: input normalised to 0..1, resizeBilinear(tensor, [224, 224], false), times 255
-      const b = tf.mul(tf.image.resizeBilinear(tf.div(tf.cast(x, 'float32'), 255) as Parameters<typeof tf.image.resizeBilinear>[0], [FACERES_SIZE, FACERES_SIZE], false), 255);
+      const b = tf.mul(
+        tf.image.resizeBilinear(tf.div(tf.cast(x, 'float32'), 255) as Parameters<typeof tf.image.resizeBilinear>[0], [FACERES_SIZE, FACERES_SIZE], false),
+        255,
+      );
       const c = tf.image.resizeBilinear(tf.cast(x, 'float32'), [FACERES_SIZE, FACERES_SIZE], false, true);
       const out = [await a.data(), await b.data(), await c.data()] as [Float32Array, Float32Array, Float32Array];
       tf.dispose([x, a, b, c]);

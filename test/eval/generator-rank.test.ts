@@ -64,7 +64,10 @@ describe('a trained generator ranks better than an untrained one', () => {
     assert.ok(trained.swd.value.mean < 0.75 * untrained.swd.value.mean, `SWD: trained ${trained.swd.value.mean} vs untrained ${untrained.swd.value.mean}`);
     const coarse = (r: typeof trained) => itemAt(r.swd.value.levels, 1, 'the 14 px level').value;
     assert.ok(coarse(trained) < 0.5 * coarse(untrained), `SWD at 14 px: trained ${coarse(trained)} vs untrained ${coarse(untrained)}`);
-    assert.ok(trained.colour.value.value < 0.5 * untrained.colour.value.value, `colour: trained ${trained.colour.value.value} vs untrained ${untrained.colour.value.value}`);
+    assert.ok(
+      trained.colour.value.value < 0.5 * untrained.colour.value.value,
+      `colour: trained ${trained.colour.value.value} vs untrained ${untrained.colour.value.value}`,
+    );
     // Neither is as good as real data.
     assert.ok(trained.swd.value.mean > trained.swd.baseline.mean, `SWD trained ${trained.swd.value.mean} vs real halves ${trained.swd.baseline.mean}`);
   });

@@ -60,7 +60,15 @@ describe('inception (user-supplied ONNX)', { skip: referenceSkip(ONNX) }, () => 
       assert.equal(inc.info.inputSize, 64);
       assert.match(inc.info.description, /64x64 NCHW input in \[0,1\]/);
       assert.match(inc.info.source, /sha256 [0-9a-f]{64}/);
-      const f = await inc.extract(solid(3, 28, [[255, 0, 51], [0, 102, 255]]), 3, 28, 28);
+      const f = await inc.extract(
+        solid(3, 28, [
+          [255, 0, 51],
+          [0, 102, 255],
+        ]),
+        3,
+        28,
+        28,
+      );
       const expected = [1, 0, 0.2, 0, 0.4, 1, 1, 0, 0.2];
       assert.equal(f.length, expected.length);
       for (let i = 0; i < expected.length; i++) assert.ok(Math.abs(f[i]! - expected[i]!) < 1e-5, `feature ${i}: ${f[i]} vs ${expected[i]}`);

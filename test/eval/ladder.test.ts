@@ -65,11 +65,17 @@ describe('validation ladder: SWD wherever it is offered, and the colour check', 
       it(`${kind} at ${size} px (${validity.levels} levels): SWD holds ${full ? 'the whole ladder' : 'the ladder but for the checkerboard against noise'}; the colour check sees what changes colour`, async () => {
         const ladder = await make(size);
         const s = await scores(ladder, 'swd');
-        assert.ok(Math.abs(s['same distribution'] - s.baseline) < 0.3 * s.baseline, `SWD same distribution ${s['same distribution']} vs baseline ${s.baseline}`);
+        assert.ok(
+          Math.abs(s['same distribution'] - s.baseline) < 0.3 * s.baseline,
+          `SWD same distribution ${s['same distribution']} vs baseline ${s.baseline}`,
+        );
         increasing(s, swdRankedRungs(validity), `SWD ${ladder.name}`);
         // The checkerboard's measured place where it is not ranked: above blur, below flat grey.
         if (!full) increasing(s, ['blur σ2', 'checkerboard ±24', 'flat grey'], `SWD ${ladder.name} (checkerboard)`);
-        assert.ok(s['blur σ1'] > Math.max(s.baseline, s['same distribution']), `SWD blur σ1 ${s['blur σ1']} should be above the baseline ${s.baseline} and the same distribution ${s['same distribution']}`);
+        assert.ok(
+          s['blur σ1'] > Math.max(s.baseline, s['same distribution']),
+          `SWD blur σ1 ${s['blur σ1']} should be above the baseline ${s.baseline} and the same distribution ${s['same distribution']}`,
+        );
 
         const c = await scores(ladder, 'colour');
         // Noise and flat grey replace the colours: far above the baseline, in order.
@@ -89,6 +95,9 @@ describe('validation ladder: SWD wherever it is offered, and the colour check', 
     const s = await scores(ladder, 'swd');
     assert.ok(s['checkerboard ±24'] < s['blur σ2'], `checkerboard ${s['checkerboard ±24']} vs blur σ2 ${s['blur σ2']}`);
     const source = (label: string): ImageSource => ({ label, count: 100, height: 16, width: 16, read: () => Promise.reject(new Error('not read')) });
-    assert.throws(() => checkSources(source('generated'), source('real'), 10), { code: 'E_EVAL_TOO_SMALL', message: /needs 2 pyramid levels \(images of at least 23 px\)/ });
+    assert.throws(() => checkSources(source('generated'), source('real'), 10), {
+      code: 'E_EVAL_TOO_SMALL',
+      message: /needs 2 pyramid levels \(images of at least 23 px\)/,
+    });
   });
 });

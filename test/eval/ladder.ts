@@ -67,12 +67,58 @@ export function syntheticLadder(size: number, n: number): Ladder {
  * wide): [file, [centre x, centre y, face width][]].
  */
 export const SAMPLE_FACES: readonly (readonly [string, readonly (readonly [number, number, number])[]])[] = Object.freeze([
-  ['demo/sample1.jpg', [[122, 115, 40], [228, 135, 40], [392, 85, 45]]],
-  ['demo/sample2.jpg', [[112, 80, 40], [240, 85, 40], [383, 85, 45]]],
-  ['demo/sample3.jpg', [[175, 125, 45], [290, 85, 45], [400, 110, 45]]],
-  ['demo/sample4.jpg', [[87, 80, 35], [183, 55, 40], [268, 80, 40], [338, 65, 35]]],
-  ['demo/sample5.jpg', [[115, 255, 50], [172, 135, 40], [212, 65, 40], [295, 85, 40], [378, 135, 45]]],
-  ['demo/sample6.jpg', [[92, 145, 45], [192, 115, 40], [307, 110, 40], [392, 105, 45]]],
+  [
+    'demo/sample1.jpg',
+    [
+      [122, 115, 40],
+      [228, 135, 40],
+      [392, 85, 45],
+    ],
+  ],
+  [
+    'demo/sample2.jpg',
+    [
+      [112, 80, 40],
+      [240, 85, 40],
+      [383, 85, 45],
+    ],
+  ],
+  [
+    'demo/sample3.jpg',
+    [
+      [175, 125, 45],
+      [290, 85, 45],
+      [400, 110, 45],
+    ],
+  ],
+  [
+    'demo/sample4.jpg',
+    [
+      [87, 80, 35],
+      [183, 55, 40],
+      [268, 80, 40],
+      [338, 65, 35],
+    ],
+  ],
+  [
+    'demo/sample5.jpg',
+    [
+      [115, 255, 50],
+      [172, 135, 40],
+      [212, 65, 40],
+      [295, 85, 40],
+      [378, 135, 45],
+    ],
+  ],
+  [
+    'demo/sample6.jpg',
+    [
+      [92, 145, 45],
+      [192, 115, 40],
+      [307, 110, 40],
+      [392, 105, 45],
+    ],
+  ],
 ] as const);
 
 /** Crop side relative to the face width: the face with some hair and chin, as CelebA's crops. */
@@ -99,7 +145,14 @@ function crops(variants: number, seed: number): Crop[][] {
         const side = Math.round(CROP_SCALE * w * scale);
         const dx = v === 0 ? 0 : rng.range(-0.08, 0.08) * side;
         const dy = v === 0 ? 0 : rng.range(-0.08, 0.08) * side;
-        face.push({ file, face: out.length, left: Math.round(cx * 4 + dx - side / 2), top: Math.round((cy + 0.1 * w) * 4 + dy - side / 2), side, flip: v % 2 === 1 });
+        face.push({
+          file,
+          face: out.length,
+          left: Math.round(cx * 4 + dx - side / 2),
+          top: Math.round((cy + 0.1 * w) * 4 + dy - side / 2),
+          side,
+          flip: v % 2 === 1,
+        });
       }
       out.push(face);
     }
@@ -119,7 +172,12 @@ async function crop(c: Crop, size: number, out: Uint8Array, offset: number): Pro
   }
   const meta = await sharp(path).metadata();
   let img = sharp(await raw, { raw: { width: meta.width, height: meta.height, channels: 3 } })
-    .extract({ left: Math.max(0, c.left), top: Math.max(0, c.top), width: Math.min(c.side, meta.width - Math.max(0, c.left)), height: Math.min(c.side, meta.height - Math.max(0, c.top)) })
+    .extract({
+      left: Math.max(0, c.left),
+      top: Math.max(0, c.top),
+      width: Math.min(c.side, meta.width - Math.max(0, c.left)),
+      height: Math.min(c.side, meta.height - Math.max(0, c.top)),
+    })
     .resize(size, size, { fit: 'fill', kernel: 'lanczos3' });
   if (c.flip) img = img.flop();
   out.set(await img.raw().toBuffer(), offset);
@@ -140,6 +198,9 @@ export async function photoLadder(size: number, variants = 8): Promise<Ladder> {
   const r1 = await render(pick(all, 0), size);
   const r2 = await render(pick(all, 1), size);
   // The same people as R2 under other jitters: the same distribution, other images.
-  const same = await render(pick(other, 1).map((c, k) => ({ ...c, flip: k % 2 === 0 })), size);
+  const same = await render(
+    pick(other, 1).map((c, k) => ({ ...c, flip: k % 2 === 0 })),
+    size,
+  );
   return { name: `face-api sample photos ${size}px`, size, n: r1.n, r1, r2, rungs: rungs(r2, same) };
 }

@@ -20,7 +20,12 @@ function stats(mean: number[], cov: number[][]): GaussianStats {
 describe('FID', () => {
   it('is 0 for a feature set against itself', () => {
     const d = 24;
-    const data = gaussianRows(1, 300, Array.from({ length: d }, (_, j) => j / 10), Array.from({ length: d }, (_, j) => 0.5 + j / 20));
+    const data = gaussianRows(
+      1,
+      300,
+      Array.from({ length: d }, (_, j) => j / 10),
+      Array.from({ length: d }, (_, j) => 0.5 + j / 20),
+    );
     const f = featureSet(data, 300, d);
     const r = fid(f, f);
     assert.ok(Math.abs(r.fid) < 1e-6, `FID(x, x) = ${r.fid}`);
@@ -48,8 +53,14 @@ describe('FID', () => {
 
   it('matches the closed form for full (non-commuting) 2x2 covariances', () => {
     // For 2x2: tr sqrt(S1^1/2 S2 S1^1/2) = sqrt(tr(S1 S2) + 2 sqrt(det S1 det S2)).
-    const s1 = [[2, 0.8], [0.8, 1]];
-    const s2 = [[1, -0.3], [-0.3, 3]];
+    const s1 = [
+      [2, 0.8],
+      [0.8, 1],
+    ];
+    const s2 = [
+      [1, -0.3],
+      [-0.3, 3],
+    ];
     const trProd = s1[0]![0]! * s2[0]![0]! + s1[0]![1]! * s2[1]![0]! + s1[1]![0]! * s2[0]![1]! + s1[1]![1]! * s2[1]![1]!;
     const det = (m: number[][]): number => m[0]![0]! * m[1]![1]! - m[0]![1]! * m[1]![0]!;
     const cross = Math.sqrt(trProd + 2 * Math.sqrt(det(s1) * det(s2)));
@@ -71,9 +82,21 @@ describe('FID', () => {
   });
 
   it('gives the same number through the covariances (d x d) and through the samples (n x n)', () => {
-    for (const [na, nb, d] of [[30, 20, 8], [12, 15, 40]] as const) {
+    for (const [na, nb, d] of [
+      [30, 20, 8],
+      [12, 15, 40],
+    ] as const) {
       const a = featureSet(gaussianRows(30 + d, na, new Array(d).fill(0), new Array(d).fill(1)), na, d);
-      const b = featureSet(gaussianRows(31 + d, nb, Array.from({ length: d }, (_, j) => j / d), Array.from({ length: d }, (_, j) => 0.5 + j / d)), nb, d);
+      const b = featureSet(
+        gaussianRows(
+          31 + d,
+          nb,
+          Array.from({ length: d }, (_, j) => j / d),
+          Array.from({ length: d }, (_, j) => 0.5 + j / d),
+        ),
+        nb,
+        d,
+      );
       const viaCov = fid(a, b, { method: 'covariance' });
       const viaSamples = fid(a, b, { method: 'samples' });
       assert.ok(Math.abs(viaCov.fid - viaSamples.fid) < 1e-6 * (1 + viaCov.fid), `n ${na}/${nb}, d ${d}: ${viaCov.fid} vs ${viaSamples.fid}`);
@@ -117,7 +140,7 @@ describe('KID', () => {
     for (const shift of [0.25, 0.5, 1]) {
       const c = featureSet(gaussianRows(12, n, new Array(d).fill(shift), one), n, d);
       const r = kid(a, c, { subsets: 20, subsetSize: 200 });
-      assert.ok(r.kid > previous + 3 * r.std / Math.sqrt(20), `shift ${shift}: KID ${r.kid} not above ${previous}`);
+      assert.ok(r.kid > previous + (3 * r.std) / Math.sqrt(20), `shift ${shift}: KID ${r.kid} not above ${previous}`);
       previous = r.kid;
     }
   });
@@ -134,6 +157,9 @@ describe('KID', () => {
   });
 
   it('ERROR PATH - fewer than 2 rows in a set', () => {
-    assert.throws(() => kid(featureSet(new Float32Array(2), 1, 2), featureSet(new Float32Array(4), 2, 2)), { name: 'RangeError', message: /at least 2 feature vectors/ });
+    assert.throws(() => kid(featureSet(new Float32Array(2), 1, 2), featureSet(new Float32Array(4), 2, 2)), {
+      name: 'RangeError',
+      message: /at least 2 feature vectors/,
+    });
   });
 });

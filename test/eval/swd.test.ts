@@ -7,7 +7,17 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { renderSyntheticFace } from '../../src/data/synthetic.js';
 import { Rng } from '../../src/util/rng.js';
-import { Float32Sorter, laplacianPyramid, patchPositions, pyramidSizes, swd, swdAgainst, swdDirections, SWD_DEFAULTS, type ImageSet } from '../../src/eval/swd.js';
+import {
+  Float32Sorter,
+  laplacianPyramid,
+  patchPositions,
+  pyramidSizes,
+  swd,
+  swdAgainst,
+  swdDirections,
+  SWD_DEFAULTS,
+  type ImageSet,
+} from '../../src/eval/swd.js';
 import { NUMPY, PYTHON, referenceSkip } from '../support/references.js';
 import { assertWithin } from '../support/tensors.js';
 import { ColumnSorter } from '../../src/eval/column-sort.js';
@@ -69,7 +79,19 @@ function reference(a: ImageSet, b: ImageSet, name: string, seed = 0): number[] {
   mkdirSync(dir);
   const o = SWD_DEFAULTS;
   const sizes = pyramidSizes(a.height, a.width);
-  writeFileSync(join(dir, 'meta.json'), JSON.stringify({ n: a.n, height: a.height, width: a.width, levels: sizes.length, patchesPerImage: o.patchesPerImage, patchSize: o.patchSize, repeats: o.repeats, directionsPerRepeat: o.directionsPerRepeat }));
+  writeFileSync(
+    join(dir, 'meta.json'),
+    JSON.stringify({
+      n: a.n,
+      height: a.height,
+      width: a.width,
+      levels: sizes.length,
+      patchesPerImage: o.patchesPerImage,
+      patchSize: o.patchSize,
+      repeats: o.repeats,
+      directionsPerRepeat: o.directionsPerRepeat,
+    }),
+  );
   writeFileSync(join(dir, 'a.u8'), a.data);
   writeFileSync(join(dir, 'b.u8'), b.data);
   const dim = 3 * o.patchSize * o.patchSize;
@@ -92,25 +114,41 @@ after(() => Promise.all(Object.values(kernels).map((k) => k.dispose())));
 const RELATIVE_TOLERANCE = 1e-4;
 
 describe('SWD (ProGAN, Karras et al. 2018)', () => {
-  for (const [size, levels] of [[28, 2], [32, 2], [64, 3]] as const) {
+  for (const [size, levels] of [
+    [28, 2],
+    [32, 2],
+    [64, 3],
+  ] as const) {
     for (const kernel of Object.values(kernels)) {
-      it(`matches the NumPy port of ProGAN's sliced_wasserstein.py at ${size} px (${levels} pyramid level${levels > 1 ? 's' : ''}), projections on ${kernel.name}`, { skip: skipReference }, async () => {
-        const n = size === 64 ? 8 : 16;
-        const a = faces(1, n, size);
-        const pairs: [string, ImageSet][] = [['other faces', faces(2, n, size)], ['blurred', boxBlur(a)]];
-        for (const [label, b] of pairs) {
-          const ours = await swd(a, b, {}, { kernel });
-          assert.equal(ours.kernel, kernel.name);
-          const ref = reference(a, b, `${size}-${label.replace(' ', '-')}`);
-          assert.equal(ours.levels.length, levels);
-          assert.equal(ref.length, levels);
-          ours.levels.forEach((l, i) => {
-            const rel = Math.abs(l.value - ref[i]!) / ref[i]!;
-            assertWithin(`SWD~NumPy ${size} px ${label} level ${i} on ${kernel.name} (relative)`, rel, RELATIVE_TOLERANCE, `${size} px, ${label}, level ${i}: ours ${l.value} vs reference ${ref[i]} (relative ${rel})`);
-          });
-          assert.ok(ours.mean > 1, `${label}: SWD ${ours.mean} should be clearly above 0`);
-        }
-      });
+      it(
+        `matches the NumPy port of ProGAN's sliced_wasserstein.py at ${size} px (${levels} pyramid level${levels > 1 ? 's' : ''}), projections on ${kernel.name}`,
+        { skip: skipReference },
+        async () => {
+          const n = size === 64 ? 8 : 16;
+          const a = faces(1, n, size);
+          const pairs: [string, ImageSet][] = [
+            ['other faces', faces(2, n, size)],
+            ['blurred', boxBlur(a)],
+          ];
+          for (const [label, b] of pairs) {
+            const ours = await swd(a, b, {}, { kernel });
+            assert.equal(ours.kernel, kernel.name);
+            const ref = reference(a, b, `${size}-${label.replace(' ', '-')}`);
+            assert.equal(ours.levels.length, levels);
+            assert.equal(ref.length, levels);
+            ours.levels.forEach((l, i) => {
+              const rel = Math.abs(l.value - ref[i]!) / ref[i]!;
+              assertWithin(
+                `SWD~NumPy ${size} px ${label} level ${i} on ${kernel.name} (relative)`,
+                rel,
+                RELATIVE_TOLERANCE,
+                `${size} px, ${label}, level ${i}: ours ${l.value} vs reference ${ref[i]} (relative ${rel})`,
+              );
+            });
+            assert.ok(ours.mean > 1, `${label}: SWD ${ours.mean} should be clearly above 0`);
+          }
+        },
+      );
     }
   }
 
@@ -178,12 +216,32 @@ describe('SWD (ProGAN, Karras et al. 2018)', () => {
       for (let res = s; res >= 16; res = Math.floor(res / 2)) out.push(res);
       return out;
     };
-    for (const s of [16, 32, 64, 128, 256, 1024]) assert.deepEqual(pyramidSizes(s, s).map(([h]) => h), progan(s), `${s} px`);
-    assert.deepEqual(pyramidSizes(28, 28), [[28, 28], [14, 14]]);
-    assert.deepEqual(pyramidSizes(24, 24).map(([h]) => h), [24, 12]);
-    assert.deepEqual(pyramidSizes(22, 22).map(([h]) => h), [22]);
-    assert.deepEqual(pyramidSizes(48, 48).map(([h]) => h), [48, 24, 12]);
-    assert.deepEqual(pyramidSizes(28, 64), [[28, 64], [14, 32]]);
+    for (const s of [16, 32, 64, 128, 256, 1024])
+      assert.deepEqual(
+        pyramidSizes(s, s).map(([h]) => h),
+        progan(s),
+        `${s} px`,
+      );
+    assert.deepEqual(pyramidSizes(28, 28), [
+      [28, 28],
+      [14, 14],
+    ]);
+    assert.deepEqual(
+      pyramidSizes(24, 24).map(([h]) => h),
+      [24, 12],
+    );
+    assert.deepEqual(
+      pyramidSizes(22, 22).map(([h]) => h),
+      [22],
+    );
+    assert.deepEqual(
+      pyramidSizes(48, 48).map(([h]) => h),
+      [48, 24, 12],
+    );
+    assert.deepEqual(pyramidSizes(28, 64), [
+      [28, 64],
+      [14, 32],
+    ]);
     assert.deepEqual(pyramidSizes(11, 11), []);
   });
 
@@ -219,10 +277,19 @@ describe('SWD (ProGAN, Karras et al. 2018)', () => {
       const view = new Float32Array(m * count + 1);
       view.set(values, 1);
       const moved = values.slice();
-      const sorted = await Promise.all([sorter.sort(view.subarray(1), m, count), sorter.sort(values.map((v) => -v), m, count), sorter.sort(moved, m, count)]);
+      const sorted = await Promise.all([
+        sorter.sort(view.subarray(1), m, count),
+        sorter.sort(
+          values.map((v) => -v),
+          m,
+          count,
+        ),
+        sorter.sort(moved, m, count),
+      ]);
       assert.equal(view.length, m * count + 1, 'a view is not taken');
       assert.equal(moved.length, 0, 'an owned array moves to the worker');
-      for (let j = 0; j < m; j++) assert.deepEqual(sorted[0].subarray(j * count, (j + 1) * count), values.slice(j * count, (j + 1) * count).sort(), `column ${j}`);
+      for (let j = 0; j < m; j++)
+        assert.deepEqual(sorted[0].subarray(j * count, (j + 1) * count), values.slice(j * count, (j + 1) * count).sort(), `column ${j}`);
       assert.deepEqual(sorted[2], sorted[0]);
       assert.notDeepEqual(sorted[1], sorted[0]);
     } finally {
@@ -243,7 +310,11 @@ describe('SWD (ProGAN, Karras et al. 2018)', () => {
       await assert.rejects(() => swd(tiny, tiny), { name: 'RangeError', message: /smaller than the smallest pyramid level \(12 px\)/ });
     });
     it('ERROR PATH - an unknown kernel name', () => {
-      assert.throws(() => parseSwdKernel('blas'), { name: 'UsageError', code: 'E_BAD_ARGUMENT', message: `Unsupported swd-kernel "blas" of type string. Should be one of: ${SWD_KERNELS.join(', ')}` });
+      assert.throws(() => parseSwdKernel('blas'), {
+        name: 'UsageError',
+        code: 'E_BAD_ARGUMENT',
+        message: `Unsupported swd-kernel "blas" of type string. Should be one of: ${SWD_KERNELS.join(', ')}`,
+      });
     });
     it('ERROR PATH - a buffer that does not hold n images', async () => {
       await assert.rejects(() => swd({ ...a, data: a.data.subarray(1) }, a), { name: 'RangeError', message: /need 4704 bytes but received 4703/ });

@@ -28,11 +28,27 @@ after(() => {
 });
 
 function cfg(out: string, extra: Partial<TrainConfig> = {}): TrainConfig {
-  return { spec, dataPath: data, outDir: join(root, out), seed: 9, batchSize: 4, sampleEvery: 0, checkpointEvery: 0, keep: 1, logEvery: 1, plotEvery: 0, ...extra };
+  return {
+    spec,
+    dataPath: data,
+    outDir: join(root, out),
+    seed: 9,
+    batchSize: 4,
+    sampleEvery: 0,
+    checkpointEvery: 0,
+    keep: 1,
+    logEvery: 1,
+    plotEvery: 0,
+    ...extra,
+  };
 }
 
 function evalLines(dir: string): Record<string, number | string>[] {
-  return readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.kind === 'eval');
+  return readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+    .filter((l) => l.kind === 'eval');
 }
 
 describe('train --eval-every (hook)', () => {
@@ -45,8 +61,14 @@ describe('train --eval-every (hook)', () => {
       await hook.dispose();
     }
     const lines = evalLines(join(root, 'run-a'));
-    assert.deepEqual(lines.map((l) => l.step), [2, 4]);
-    assert.deepEqual(seen, [['eval', 2], ['eval', 4]]);
+    assert.deepEqual(
+      lines.map((l) => l.step),
+      [2, 4],
+    );
+    assert.deepEqual(seen, [
+      ['eval', 2],
+      ['eval', 4],
+    ]);
     for (const l of lines) {
       assert.equal(l.n, 8);
       // A barely trained generator is far from the data; two real halves are closer (at n = 8

@@ -90,31 +90,49 @@ describe('check:gpu:prepare, then check:gpu on a machine without node', () => {
   test('prepare: node.tar.xz (bin/node, headers without openssl/, npm with node-gyp), dist/, node-addon-api, the source hash, a manifest', () => {
     assert.deepEqual(readdirSync(gpu).sort(), ['MANIFEST.txt', 'dist', 'node.tar.xz', 'node_modules', 'source.sha256']);
     const listing = spawnSync('tar', ['-tJf', join(gpu, 'node.tar.xz')], { encoding: 'utf8' }).stdout.split('\n');
-    for (const want of ['bin/node', 'include/node/node_api.h', 'lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js']) assert.ok(listing.includes(want), `${want} in node.tar.xz`);
+    for (const want of ['bin/node', 'include/node/node_api.h', 'lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js'])
+      assert.ok(listing.includes(want), `${want} in node.tar.xz`);
     assert.ok(!listing.some((f) => f.includes('openssl')), 'openssl headers left out');
     assert.ok(existsSync(join(gpu, 'dist', 'test', 'engines', 'torch', 'cuda.test.js')));
     assert.ok(existsSync(join(gpu, 'node_modules', 'node-addon-api', 'package.json')));
     const hash = spawnSync('bash', [join(ROOT, 'scripts', 'source-hash.sh')], { encoding: 'utf8' }).stdout.trim();
     assert.match(hash, /^[0-9a-f]{64}$/);
     assert.equal(readFileSync(join(gpu, 'source.sha256'), 'utf8').trim(), hash);
-    assert.match(readFileSync(join(gpu, 'MANIFEST.txt'), 'utf8'), new RegExp(`node ${process.version} from .*fake/bin/node[\\s\\S]*total \\d+ KiB \\(limit 64 MiB\\)`));
+    assert.match(
+      readFileSync(join(gpu, 'MANIFEST.txt'), 'utf8'),
+      new RegExp(`node ${process.version} from .*fake/bin/node[\\s\\S]*total \\d+ KiB \\(limit 64 MiB\\)`),
+    );
   });
 
   test('check: unpacks node from .gpu/node.tar.xz, writes every report into $OUT, fails where the compiled tree lacks the engine', () => {
     const out = join(work, 'out-unpack');
     const nodeDir = join(work, 'unpacked-node');
     const r = script('check-gpu', ['--skip-build', '--skip-tests', '--skip-bench'], {
-      OUT: out, CELEBA_GAN_GPU_DIR: gpu, CELEBA_GAN_GPU_NODE: 'unpack', CELEBA_GAN_GPU_NODE_DIR: nodeDir,
+      OUT: out,
+      CELEBA_GAN_GPU_DIR: gpu,
+      CELEBA_GAN_GPU_NODE: 'unpack',
+      CELEBA_GAN_GPU_NODE_DIR: nodeDir,
     });
     assert.equal(r.status, 1, r.out);
     assert.equal(readFileSync(join(out, 'node.log'), 'utf8').trim(), `node ${process.version} unpacked from ${gpu}/node.tar.xz into ${nodeDir}`);
     assert.ok(existsSync(join(nodeDir, 'include', 'node', 'node_api.h')), 'headers where node-gyp --nodedir looks');
     assert.equal(readFileSync(join(out, 'javascript.log'), 'utf8').trim(), join(gpu, 'dist'));
-    for (const f of ['env.txt', 'nvidia-smi.txt', 'node.log', 'javascript.log', 'torch-system.json', 'summary.md', 'status.json']) assert.ok(existsSync(join(out, f)), f);
+    for (const f of ['env.txt', 'nvidia-smi.txt', 'node.log', 'javascript.log', 'torch-system.json', 'summary.md', 'status.json'])
+      assert.ok(existsSync(join(out, f)), f);
     const status = JSON.parse(readFileSync(join(out, 'status.json'), 'utf8')) as { ok: boolean; out: string; steps: { name: string; status: string }[] };
     assert.equal(status.ok, false);
     assert.equal(status.out, out);
-    assert.deepEqual(status.steps.map((s) => [s.name, s.status]), [['node', 'ok'], ['javascript', 'ok'], ['build', 'skipped'], ['torch-system', 'FAILED'], ['tests', 'skipped'], ['bench', 'skipped']]);
+    assert.deepEqual(
+      status.steps.map((s) => [s.name, s.status]),
+      [
+        ['node', 'ok'],
+        ['javascript', 'ok'],
+        ['build', 'skipped'],
+        ['torch-system', 'FAILED'],
+        ['tests', 'skipped'],
+        ['bench', 'skipped'],
+      ],
+    );
     assert.match(readFileSync(join(out, 'summary.md'), 'utf8'), /\| torch-system \| FAILED \| \d+ \| exit 1, see torch-system\.json \|/);
   });
 
@@ -123,7 +141,10 @@ describe('check:gpu:prepare, then check:gpu on a machine without node', () => {
     const out = join(work, 'out-stale');
     const r = script('check-gpu', ['--skip-build', '--skip-tests', '--skip-bench'], { OUT: out, CELEBA_GAN_GPU_DIR: gpu });
     assert.equal(r.status, 1);
-    assert.match(readFileSync(join(out, 'javascript.log'), 'utf8'), /\.gpu\/dist was compiled from other sources \(0{64}, now [0-9a-f]{64}\): run npm run check:gpu:prepare again/);
+    assert.match(
+      readFileSync(join(out, 'javascript.log'), 'utf8'),
+      /\.gpu\/dist was compiled from other sources \(0{64}, now [0-9a-f]{64}\): run npm run check:gpu:prepare again/,
+    );
   });
 });
 
@@ -135,16 +156,30 @@ test(
   () => {
     const out = join(work, 'out-no-gpu');
     const r = script('check-gpu', ['--skip-build', '--steps', '1', '--warmup', '0', '--widths', '0.0625'], {
-      OUT: out, CELEBA_GAN_GPU_DIR: join(work, 'no-gpu-dir'), PYTHON: '/usr/bin/python3',
+      OUT: out,
+      CELEBA_GAN_GPU_DIR: join(work, 'no-gpu-dir'),
+      PYTHON: '/usr/bin/python3',
     });
     assert.equal(r.status, 1, r.out);
     const status = JSON.parse(readFileSync(join(out, 'status.json'), 'utf8')) as { steps: { name: string; status: string }[] };
-    assert.deepEqual(status.steps.map((s) => [s.name, s.status]), [
-      ['node', 'ok'], ['javascript', 'ok'], ['build', 'skipped'], ['torch-system', 'FAILED'], ['tests', 'FAILED'], ['bench-cuda', 'FAILED'], ['bench-cuda-amp', 'FAILED'],
-    ]);
+    assert.deepEqual(
+      status.steps.map((s) => [s.name, s.status]),
+      [
+        ['node', 'ok'],
+        ['javascript', 'ok'],
+        ['build', 'skipped'],
+        ['torch-system', 'FAILED'],
+        ['tests', 'FAILED'],
+        ['bench-cuda', 'FAILED'],
+        ['bench-cuda-amp', 'FAILED'],
+      ],
+    );
     assert.match(readFileSync(join(out, 'tests.log'), 'utf8'), /CUDA REQUIRED - the torch engine on a CUDA device/);
     assert.match(readFileSync(join(out, 'tests.tap'), 'utf8'), /not ok \d+ - CUDA REQUIRED/);
-    assert.match(readFileSync(join(out, 'bench-cuda.log'), 'utf8'), /did not run: torch engine at width 0\.0625: skipped: --device cuda needs a libtorch built with CUDA/);
+    assert.match(
+      readFileSync(join(out, 'bench-cuda.log'), 'utf8'),
+      /did not run: torch engine at width 0\.0625: skipped: --device cuda needs a libtorch built with CUDA/,
+    );
     const bench = JSON.parse(readFileSync(join(out, 'bench-cuda-amp.json'), 'utf8')) as { case: { device: string; amp: boolean } };
     assert.deepEqual([bench.case.device, bench.case.amp], ['cuda', true]);
   },

@@ -136,14 +136,25 @@ describe('a conditional model through onnxruntime-node', () => {
 
   test('generateImages: the same request gives the same bytes twice; the manifest names it; another request other faces', async () => {
     const run = async (out: string, attr: string): Promise<string[]> => {
-      await generateImages(session, { outDir: join(root, out), n: 10, seed: 8, batchSize: 4, attributes: attributeDraw(session.info.attributes, attr, modelPath) });
-      return readdirSync(join(root, out)).filter((f) => f.startsWith('face-')).sort();
+      await generateImages(session, {
+        outDir: join(root, out),
+        n: 10,
+        seed: 8,
+        batchSize: 4,
+        attributes: attributeDraw(session.info.attributes, attr, modelPath),
+      });
+      return readdirSync(join(root, out))
+        .filter((f) => f.startsWith('face-'))
+        .sort();
     };
     const names = await run('a', 'Blond_Hair,-Smiling');
     assert.equal(names.length, 10);
     assert.deepEqual(await run('b', '-Smiling,Blond_Hair'), names);
     for (const name of names) assert.deepEqual(readFileSync(join(root, 'b', name)), readFileSync(join(root, 'a', name)), name);
-    const lines = readFileSync(join(root, 'a', 'manifest.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { attr: string });
+    const lines = readFileSync(join(root, 'a', 'manifest.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { attr: string });
     assert.ok(lines.every((l) => l.attr === '-Smiling,Blond_Hair'));
     await run('c', 'Smiling');
     assert.ok(names.some((name) => !readFileSync(join(root, 'c', name)).equals(readFileSync(join(root, 'a', name)))));
@@ -152,9 +163,19 @@ describe('a conditional model through onnxruntime-node', () => {
   test('ERROR PATH - a conditional model run without attributes is E_NO_LABELS, not an onnxruntime error; bad rows are E_BAD_LABELS', async () => {
     const n = 2;
     const z = latentsFor(1, 0, n, session.info.zDim, session.info.latent);
-    await assert.rejects(session.run(z, n), code('E_NO_LABELS', /cond\.onnx is conditional on 3 attributes \(Smiling, Eyeglasses, Blond_Hair\).*"attributes" input/));
+    await assert.rejects(
+      session.run(z, n),
+      code('E_NO_LABELS', /cond\.onnx is conditional on 3 attributes \(Smiling, Eyeglasses, Blond_Hair\).*"attributes" input/),
+    );
     await assert.rejects(session.run(z, n, new Float32Array(n * K - 1)), code('E_BAD_LABELS', /Float32Array of 2x3 values/));
-    await assert.rejects(session.run(z, n, Float32Array.from({ length: n * K }, (_, i) => (i === 4 ? NaN : 1))), code('E_BAD_LABELS', /value 4 \(image 1, Eyeglasses\) is NaN/));
+    await assert.rejects(
+      session.run(
+        z,
+        n,
+        Float32Array.from({ length: n * K }, (_, i) => (i === 4 ? NaN : 1)),
+      ),
+      code('E_BAD_LABELS', /value 4 \(image 1, Eyeglasses\) is NaN/),
+    );
     const out = join(root, 'not-made');
     await assert.rejects(generateImages(session, { outDir: out, n: 2, seed: 1 }), code('E_NO_LABELS', /needs a label row per image/));
     assert.equal(existsSync(out), false, 'nothing is created before the check');
@@ -167,11 +188,17 @@ describe('ERROR PATH - attributes and an unconditional model', () => {
     const plain = await openGenerator(plainPath, { provider: 'cpu' });
     try {
       assert.equal(plain.info.attributes, null);
-      assert.throws(() => attributeDraw(plain.info.attributes, 'Smiling', plainPath), code('E_NOT_CONDITIONAL', /plain\.onnx is unconditional: it has no attributes/));
+      assert.throws(
+        () => attributeDraw(plain.info.attributes, 'Smiling', plainPath),
+        code('E_NOT_CONDITIONAL', /plain\.onnx is unconditional: it has no attributes/),
+      );
       const z = latentsFor(1, 0, 1, plain.info.zDim, plain.info.latent);
       await assert.rejects(plain.run(z, 1, new Float32Array(K)), code('E_NOT_CONDITIONAL', /attribute rows were given, but the model is unconditional/));
       const draw = attributeDraw({ names: [...TEST_ATTRIBUTES], frequencies: null, rows: null }, 'Smiling');
-      await assert.rejects(generateImages(plain, { outDir: join(root, 'plain-out'), n: 1, seed: 1, attributes: draw }), code('E_NOT_CONDITIONAL', /unconditional/));
+      await assert.rejects(
+        generateImages(plain, { outDir: join(root, 'plain-out'), n: 1, seed: 1, attributes: draw }),
+        code('E_NOT_CONDITIONAL', /unconditional/),
+      );
     } finally {
       await plain.close();
     }
@@ -179,6 +206,9 @@ describe('ERROR PATH - attributes and an unconditional model', () => {
     const stripped = conditionalModel('stripped.onnx', (m) => {
       m.metadata_props = m.metadata_props.filter((p) => !p.key.startsWith('celeba_gan.attribute'));
     });
-    await assert.rejects(openGenerator(stripped, { provider: 'cpu' }), code('E_MODEL_IO', /has inputs z, attributes; expected "z", as its metadata lists no attributes/));
+    await assert.rejects(
+      openGenerator(stripped, { provider: 'cpu' }),
+      code('E_MODEL_IO', /has inputs z, attributes; expected "z", as its metadata lists no attributes/),
+    );
   });
 });

@@ -70,7 +70,10 @@ describe('the stored-row table', () => {
     const table = counter.table();
     // (-,-,-,-,+) = 0000 1(000) = 08; (+,-,+,+,+) = 1011 1(000) = b8; equal counts: increasing hex order
     assert.equal(table.rows, '08' + 'b8');
-    assert.deepEqual(rowsOf(Float32Array.from(decodeRowTable(table, 5, 'test').rows), 5), [[-1, -1, -1, -1, 1], [1, -1, 1, 1, 1]]);
+    assert.deepEqual(rowsOf(Float32Array.from(decodeRowTable(table, 5, 'test').rows), 5), [
+      [-1, -1, -1, -1, 1],
+      [1, -1, 1, 1, 1],
+    ]);
   });
 
   test('the size bound keeps the most common rows and still counts every image', () => {
@@ -140,11 +143,19 @@ describe('the model metadata', () => {
       else copy.set(key, value);
       return copy;
     };
-    fails(() => parseModelAttributes(edit(ATTRIBUTE_KEYS.names, undefined), 'm.onnx'), 'E_MODEL_METADATA', /celeba_gan\.attribute_frequencies: it is set, but celeba_gan\.attributes is not/);
+    fails(
+      () => parseModelAttributes(edit(ATTRIBUTE_KEYS.names, undefined), 'm.onnx'),
+      'E_MODEL_METADATA',
+      /celeba_gan\.attribute_frequencies: it is set, but celeba_gan\.attributes is not/,
+    );
     fails(() => parseModelAttributes(edit(ATTRIBUTE_KEYS.names, '["Smiling","Smiling"]'), 'm.onnx'), 'E_MODEL_METADATA', /Smiling is listed twice/);
     fails(() => parseModelAttributes(edit(ATTRIBUTE_KEYS.names, 'Smiling'), 'm.onnx'), 'E_MODEL_METADATA', /is not JSON/);
     fails(() => parseModelAttributes(edit(ATTRIBUTE_KEYS.frequencies, '[0.5]'), 'm.onnx'), 'E_MODEL_METADATA', /4 numbers in \[0, 1\]/);
-    fails(() => parseModelAttributes(edit(ATTRIBUTE_KEYS.rows, ' '.repeat(MAX_ROW_TABLE_BYTES + 1)), 'm.onnx'), 'E_MODEL_METADATA', /more than the 262144 an export writes/);
+    fails(
+      () => parseModelAttributes(edit(ATTRIBUTE_KEYS.rows, ' '.repeat(MAX_ROW_TABLE_BYTES + 1)), 'm.onnx'),
+      'E_MODEL_METADATA',
+      /more than the 262144 an export writes/,
+    );
   });
 });
 
@@ -161,8 +172,18 @@ describe('parsing a request', () => {
   });
 
   const ERRORS: { name: string; text: string; conditional?: false; code: string; message: RegExp }[] = [
-    { name: 'an unknown name lists the model attributes', text: 'Smiling,Beard', code: 'E_ATTR_UNKNOWN', message: /has no attribute "Beard"; its attributes: Smiling, Eyeglasses, Blond_Hair, Male/ },
-    { name: 'a name in the wrong case suggests the right one', text: 'smiling', code: 'E_ATTR_UNKNOWN', message: /no attribute "smiling" \(did you mean "Smiling"\?\)/ },
+    {
+      name: 'an unknown name lists the model attributes',
+      text: 'Smiling,Beard',
+      code: 'E_ATTR_UNKNOWN',
+      message: /has no attribute "Beard"; its attributes: Smiling, Eyeglasses, Blond_Hair, Male/,
+    },
+    {
+      name: 'a name in the wrong case suggests the right one',
+      text: 'smiling',
+      code: 'E_ATTR_UNKNOWN',
+      message: /no attribute "smiling" \(did you mean "Smiling"\?\)/,
+    },
     { name: 'a value instead of a sign', text: 'Smiling=1', code: 'E_ATTR_UNKNOWN', message: /no attribute "Smiling=1"/ },
     { name: 'an empty item', text: 'Smiling,,Male', code: 'E_ATTR_REQUEST', message: /attribute 2 of the request "Smiling,,Male" is empty/ },
     { name: 'a trailing comma', text: 'Smiling,', code: 'E_ATTR_REQUEST', message: /attribute 2 .* is empty/ },
@@ -170,7 +191,13 @@ describe('parsing a request', () => {
     { name: 'spaces instead of commas', text: 'Smiling Male', code: 'E_ATTR_REQUEST', message: /is "Smiling Male"/ },
     { name: 'a name twice', text: 'Smiling,Male,Smiling', code: 'E_ATTR_DUPLICATE', message: /names Smiling twice/ },
     { name: 'a name both ways', text: 'Smiling,-Smiling', code: 'E_ATTR_CONFLICT', message: /asks for both Smiling and -Smiling/ },
-    { name: 'an unconditional model', text: 'Smiling', conditional: false, code: 'E_NOT_CONDITIONAL', message: /model m\.onnx is unconditional: it has no attributes/ },
+    {
+      name: 'an unconditional model',
+      text: 'Smiling',
+      conditional: false,
+      code: 'E_NOT_CONDITIONAL',
+      message: /model m\.onnx is unconditional: it has no attributes/,
+    },
   ];
   for (const c of ERRORS) {
     test(`ERROR PATH - ${c.name}: ${c.code}`, () => {
@@ -245,7 +272,10 @@ describe('drawing rows', () => {
   test('no stored row agrees: the named are set, the others drawn independently with their frequencies, and a note says so', () => {
     const draw = attributeDraw(model(), 'Male,Blond_Hair', 'm.onnx')!;
     assert.equal(draw.matching, 0);
-    assert.match(draw.notes.join('\n'), /no training label row stored in model m\.onnx agrees with "Blond_Hair,Male": the 2 attributes not named are drawn independently, each with its frequency/);
+    assert.match(
+      draw.notes.join('\n'),
+      /no training label row stored in model m\.onnx agrees with "Blond_Hair,Male": the 2 attributes not named are drawn independently, each with its frequency/,
+    );
     const rows = rowsOf(draw.rowsFor(SEED, 0, N));
     assert.ok(rows.every((r) => r[2] === 1 && r[3] === 1));
     for (const a of [0, 1]) {
@@ -268,7 +298,11 @@ describe('drawing rows', () => {
   test('every attribute named: the row is the request, with no note', () => {
     const draw = attributeDraw(model(), 'Smiling,Eyeglasses,Blond_Hair,Male')!;
     assert.deepEqual(draw.notes, []);
-    assert.deepEqual(rowsOf(draw.rowsFor(SEED, 0, 3)), [[1, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1]]);
+    assert.deepEqual(rowsOf(draw.rowsFor(SEED, 0, 3)), [
+      [1, 1, 1, 1],
+      [1, 1, 1, 1],
+      [1, 1, 1, 1],
+    ]);
     assert.equal(rowText(NAMES, [1, -1, 1, -1]), 'Smiling,-Eyeglasses,Blond_Hair,-Male');
   });
 });

@@ -21,7 +21,10 @@ export function tempDir(prefix = 'cg-gen-'): string {
 }
 
 /** The spec and weights tinyModelBytes exports (for comparing its model with the training engine). */
-export function tinyWeights(opts: { preset?: string; width?: number; seed?: number } = {}): { spec: ReturnType<typeof buildSpec>; weights: ReturnType<typeof initialWeights> } {
+export function tinyWeights(opts: { preset?: string; width?: number; seed?: number } = {}): {
+  spec: ReturnType<typeof buildSpec>;
+  weights: ReturnType<typeof initialWeights>;
+} {
   const spec = buildSpec(opts.preset ?? 'seed28', opts.width ?? TEST_WIDTH);
   const seed = opts.seed ?? 1;
   const weights = initialWeights(spec, seed);

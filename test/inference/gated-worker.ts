@@ -21,7 +21,8 @@ await hostGenerator(async (path, opts) => {
     providerNotes: session.providerNotes,
     close: () => session.close(),
     async run(z: Float32Array, n: number): Promise<Float32Array> {
-      if (n === FAIL_BATCH) throw new CelebaGanError('E_MODEL_RUN', `onnxruntime failed to run the test model on a batch of ${n} (injected)`, { hint: 'a test hint' });
+      if (n === FAIL_BATCH)
+        throw new CelebaGanError('E_MODEL_RUN', `onnxruntime failed to run the test model on a batch of ${n} (injected)`, { hint: 'a test hint' });
       if (n === CRASH_BATCH) process.exit(3);
       const gate = new SharedArrayBuffer(4);
       channel.postMessage({ n, gate } satisfies HeldRun);

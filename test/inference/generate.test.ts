@@ -29,11 +29,16 @@ function freshOut(): string {
 }
 
 function manifest(dir: string): { file: string; index: number; seed: number; modelSha256: string; step: number | null }[] {
-  return readFileSync(join(dir, 'manifest.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+  return readFileSync(join(dir, 'manifest.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line));
 }
 
 function faces(dir: string): string[] {
-  return readdirSync(dir).filter((f) => f.startsWith('face-')).sort();
+  return readdirSync(dir)
+    .filter((f) => f.startsWith('face-'))
+    .sort();
 }
 
 test('the same seed gives byte-identical images whatever the batch size (1, 7, 64)', async () => {
@@ -42,7 +47,10 @@ test('the same seed gives byte-identical images whatever the batch size (1, 7, 6
   for (const [i, batchSize] of [1, 7, 64].entries()) await generateImages(session, { outDir: dirs[i]!, n, seed: 99, batchSize });
   const names = faces(dirs[0]!);
   assert.equal(names.length, n);
-  assert.deepEqual(names, Array.from({ length: n }, (_, i) => imageFileName(i, 'png')));
+  assert.deepEqual(
+    names,
+    Array.from({ length: n }, (_, i) => imageFileName(i, 'png')),
+  );
   for (const name of names) {
     const a = readFileSync(join(dirs[0]!, name));
     assert.deepEqual(readFileSync(join(dirs[1]!, name)), a, `${name}: batch 7 vs 1`);
@@ -98,10 +106,22 @@ test('bounded memory: when batch j starts, all but the last depth-1 batches are 
     for (const { batch, filesOnDisk } of seen) {
       assert.ok(filesOnDisk >= (batch - depth + 1) * B, `depth ${depth}: batch ${batch} started with only ${filesOnDisk} files on disk`);
     }
-    if (depth === 1) assert.ok(seen.every(({ batch, filesOnDisk }) => filesOnDisk === batch * B), 'depth 1: one batch at a time');
-    else assert.ok(seen.some(({ batch, filesOnDisk }) => filesOnDisk < batch * B), `depth ${depth}: a batch ran while the one before it was being written`);
+    if (depth === 1)
+      assert.ok(
+        seen.every(({ batch, filesOnDisk }) => filesOnDisk === batch * B),
+        'depth 1: one batch at a time',
+      );
+    else
+      assert.ok(
+        seen.some(({ batch, filesOnDisk }) => filesOnDisk < batch * B),
+        `depth ${depth}: a batch ran while the one before it was being written`,
+      );
     assert.equal(faces(out).length, 300);
-    assert.deepEqual(manifest(out).map((l) => l.index), Array.from({ length: 300 }, (_, i) => i), 'manifest in index order, one line per file');
+    assert.deepEqual(
+      manifest(out).map((l) => l.index),
+      Array.from({ length: 300 }, (_, i) => i),
+      'manifest in index order, one line per file',
+    );
   }
   // On the cpu provider the default is one batch at a time (encoding beside onnxruntime only contends for the cores).
   assert.equal(session.providerUsed, 'cpu');
@@ -157,15 +177,29 @@ test('ERROR PATH - existing files are never overwritten without --force: the con
   });
   assert.equal(readFileSync(join(out, 'face-000003.png'), 'utf8'), 'keep me', 'nothing touched');
   assert.deepEqual(readFileSync(join(out, 'face-000004.png')), seed1Face4);
-  assert.deepEqual(readdirSync(out).filter((f) => f.startsWith('.') || f.endsWith('.lock')), [], 'no temp file, lock released');
+  assert.deepEqual(
+    readdirSync(out).filter((f) => f.startsWith('.') || f.endsWith('.lock')),
+    [],
+    'no temp file, lock released',
+  );
 
   // A conflict in the middle of a run: the files before it are complete and listed, none after.
   const mid = freshOut();
   mkdirSync(mid);
   writeFileSync(join(mid, 'face-000007.png'), 'keep me');
-  await assert.rejects(generateImages(session, { outDir: mid, n: 20, seed: 2, batchSize: 4 }), { code: 'E_OUTPUT_EXISTS', message: /face-000007\.png already exists/ });
-  assert.deepEqual(faces(mid), Array.from({ length: 8 }, (_, i) => imageFileName(i, 'png')));
-  assert.deepEqual(manifest(mid).map((l) => l.index), [0, 1, 2, 3, 4, 5, 6], 'each complete file has its line; the conflicting one has none');
+  await assert.rejects(generateImages(session, { outDir: mid, n: 20, seed: 2, batchSize: 4 }), {
+    code: 'E_OUTPUT_EXISTS',
+    message: /face-000007\.png already exists/,
+  });
+  assert.deepEqual(
+    faces(mid),
+    Array.from({ length: 8 }, (_, i) => imageFileName(i, 'png')),
+  );
+  assert.deepEqual(
+    manifest(mid).map((l) => l.index),
+    [0, 1, 2, 3, 4, 5, 6],
+    'each complete file has its line; the conflicting one has none',
+  );
   assert.equal(readFileSync(join(mid, 'face-000007.png'), 'utf8'), 'keep me');
 });
 
@@ -178,7 +212,10 @@ test('--force three times: the manifest lists each file once, with the seed that
   await generateImages(session, { outDir: out, n: 10, startIndex: 5, seed: 3, batchSize: 4, force: true });
   const lines = manifest(out);
   assert.deepEqual(lines.map((l) => l.file).sort(), faces(out), 'one line per file on disk');
-  assert.deepEqual(lines.map((l) => [l.index, l.seed]).sort((a, b) => a[0]! - b[0]!), Array.from({ length: 15 }, (_, i) => [i, i < 5 ? 2 : 3]));
+  assert.deepEqual(
+    lines.map((l) => [l.index, l.seed]).sort((a, b) => a[0]! - b[0]!),
+    Array.from({ length: 15 }, (_, i) => [i, i < 5 ? 2 : 3]),
+  );
   // And each file is what its line says.
   const check = freshOut();
   await generateImages(session, { outDir: check, n: 10, startIndex: 5, seed: 3 });
@@ -191,10 +228,34 @@ test('--force by a shard: the older lines for its files leave the other manifest
   const notes: string[] = [];
   await generateImages(session, { outDir: out, n: 10, seed: 5, batchSize: 4, force: true, shard: { index: 1, count: 2 }, onNote: (n) => notes.push(n) });
   assert.match(notes.join('\n'), /manifest\.jsonl: removed 5 lines for files this run rewrote \(now listed in manifest-shard-1-of-2\.jsonl\)/);
-  assert.deepEqual(manifest(out).map((l) => [l.index, l.seed]), [[0, 1], [1, 1], [2, 1], [3, 1], [4, 1]]);
-  const part = readFileSync(join(out, 'manifest-shard-1-of-2.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  assert.deepEqual(part.map((l) => [l.index, l.seed]), [[5, 5], [6, 5], [7, 5], [8, 5], [9, 5]]);
-  assert.deepEqual(readdirSync(out).filter((f) => f.endsWith('.lock') || f.startsWith('.')), []);
+  assert.deepEqual(
+    manifest(out).map((l) => [l.index, l.seed]),
+    [
+      [0, 1],
+      [1, 1],
+      [2, 1],
+      [3, 1],
+      [4, 1],
+    ],
+  );
+  const part = readFileSync(join(out, 'manifest-shard-1-of-2.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  assert.deepEqual(
+    part.map((l) => [l.index, l.seed]),
+    [
+      [5, 5],
+      [6, 5],
+      [7, 5],
+      [8, 5],
+      [9, 5],
+    ],
+  );
+  assert.deepEqual(
+    readdirSync(out).filter((f) => f.endsWith('.lock') || f.startsWith('.')),
+    [],
+  );
 });
 
 test('ERROR PATH - a full disk in the middle of a batch: complete files keep their lines, no temp files, E_NO_SPACE names the file and the rest command', async () => {
@@ -205,18 +266,32 @@ test('ERROR PATH - a full disk in the middle of a batch: complete files keep the
     writeFileSync(path, data);
   };
   const progress: number[] = [];
-  await assert.rejects(generateImages(session, { outDir: out, n: 20, seed: 7, batchSize: 4, io: { writeFile: fullAfter6 }, onProgress: (d) => progress.push(d) }), (err: CelebaGanError) => {
-    assert.equal(err.code, 'E_NO_SPACE');
-    assert.equal(err.kind, 'runtime');
-    assert.match(err.message, /^cannot write .*face-000006\.png: no space left on the device holding .*face-000006\.png \(ENOSPC\)$/);
-    assert.doesNotMatch(err.message, /\.tmp/, 'names the face, not its temporary file');
-    assert.match(err.hint!, /^Free some space or pass --out on another disk, then run the command printed for the rest\.$/);
-    return true;
-  });
-  assert.deepEqual(faces(out), Array.from({ length: 6 }, (_, i) => imageFileName(i, 'png')), 'the first batch and half of the second');
-  assert.deepEqual(manifest(out).map((l) => l.index), [0, 1, 2, 3, 4, 5]);
+  await assert.rejects(
+    generateImages(session, { outDir: out, n: 20, seed: 7, batchSize: 4, io: { writeFile: fullAfter6 }, onProgress: (d) => progress.push(d) }),
+    (err: CelebaGanError) => {
+      assert.equal(err.code, 'E_NO_SPACE');
+      assert.equal(err.kind, 'runtime');
+      assert.match(err.message, /^cannot write .*face-000006\.png: no space left on the device holding .*face-000006\.png \(ENOSPC\)$/);
+      assert.doesNotMatch(err.message, /\.tmp/, 'names the face, not its temporary file');
+      assert.match(err.hint!, /^Free some space or pass --out on another disk, then run the command printed for the rest\.$/);
+      return true;
+    },
+  );
+  assert.deepEqual(
+    faces(out),
+    Array.from({ length: 6 }, (_, i) => imageFileName(i, 'png')),
+    'the first batch and half of the second',
+  );
+  assert.deepEqual(
+    manifest(out).map((l) => l.index),
+    [0, 1, 2, 3, 4, 5],
+  );
   assert.equal(progress.at(-1), 6, 'the CLI learns how many landed (for the rest command)');
-  assert.deepEqual(readdirSync(out).filter((f) => !f.startsWith('face-') && f !== 'manifest.jsonl'), [], 'no temp file, no lock left');
+  assert.deepEqual(
+    readdirSync(out).filter((f) => !f.startsWith('face-') && f !== 'manifest.jsonl'),
+    [],
+    'no temp file, no lock left',
+  );
 
   // Nothing written at all: the folder the run created is removed again.
   const never = join(freshOut(), 'deeper');
@@ -239,8 +314,14 @@ test('ERROR PATH - the model fails mid-run: the batches already computed still l
     close: async () => undefined,
   };
   await assert.rejects(generateImages(failing, { outDir: out, n: 40, seed: 2, batchSize: 8, pipelineDepth: 2 }), { code: 'E_MODEL_RUN' });
-  assert.deepEqual(faces(out), Array.from({ length: 16 }, (_, i) => imageFileName(i, 'png')));
-  assert.deepEqual(manifest(out).map((l) => l.index), Array.from({ length: 16 }, (_, i) => i));
+  assert.deepEqual(
+    faces(out),
+    Array.from({ length: 16 }, (_, i) => imageFileName(i, 'png')),
+  );
+  assert.deepEqual(
+    manifest(out).map((l) => l.index),
+    Array.from({ length: 16 }, (_, i) => i),
+  );
   assert.equal(existsSync(join(out, 'generate.lock')), false);
 });
 
@@ -275,7 +356,10 @@ test('ERROR PATH - two runs into one folder: the second fails with E_OUTPUT_LOCK
   assert.equal(existsSync(join(out, 'generate.lock')), false, 'released at the end');
   // An overlapping shard of another sharding is refused too; a disjoint --index range is not.
   const held = generateImages(session, { outDir: out, n: 40, startIndex: 100, seed: 1, shard: { index: 0, count: 2 } });
-  await assert.rejects(generateImages(session, { outDir: out, n: 10, startIndex: 110, seed: 1, force: true }), { code: 'E_OUTPUT_LOCKED', message: /overlap this run's 110\.\.119/ });
+  await assert.rejects(generateImages(session, { outDir: out, n: 10, startIndex: 110, seed: 1, force: true }), {
+    code: 'E_OUTPUT_LOCKED',
+    message: /overlap this run's 110\.\.119/,
+  });
   await held;
 });
 
@@ -294,7 +378,10 @@ test('a stale lock (its pid is gone) is taken over, and the run says so', async 
   // From another host (a killed pod): respected while it is fresh, taken over once not refreshed for STALE_AFTER_MS.
   const lock = join(out, 'generate.lock');
   writeFileSync(lock, JSON.stringify({ pid: 1, host: 'pod-that-was-killed', started: '2026-01-01T00:00:00.000Z', range: [0, 10], extension: 'png' }));
-  await assert.rejects(generateImages(session, { outDir: out, n: 3, seed: 1, force: true }), { code: 'E_OUTPUT_LOCKED', message: /pid 1 on pod-that-was-killed/ });
+  await assert.rejects(generateImages(session, { outDir: out, n: 3, seed: 1, force: true }), {
+    code: 'E_OUTPUT_LOCKED',
+    message: /pid 1 on pod-that-was-killed/,
+  });
   const old = new Date(Date.now() - STALE_AFTER_MS - 5000);
   utimesSync(lock, old, old);
   const takenNotes: string[] = [];
@@ -308,14 +395,36 @@ test('shards: the union of K/N slices is byte-identical to the unsharded run; ea
   const sharded = freshOut();
   const N = 3;
   // All shards at once into one folder: each holds its own lock and writes its own manifest part.
-  const results = await Promise.all(Array.from({ length: N }, (_, k) => generateImages(session, { outDir: sharded, n: 23, startIndex: 4, seed: 9, batchSize: 4, shard: { index: k, count: N } })));
-  assert.deepEqual(results.map((r) => [r.firstIndex, r.total]), [[4, 7], [11, 8], [19, 8]]);
+  const results = await Promise.all(
+    Array.from({ length: N }, (_, k) =>
+      generateImages(session, { outDir: sharded, n: 23, startIndex: 4, seed: 9, batchSize: 4, shard: { index: k, count: N } }),
+    ),
+  );
+  assert.deepEqual(
+    results.map((r) => [r.firstIndex, r.total]),
+    [
+      [4, 7],
+      [11, 8],
+      [19, 8],
+    ],
+  );
   assert.deepEqual(faces(sharded), faces(whole));
   for (const f of faces(whole)) assert.deepEqual(readFileSync(join(sharded, f)), readFileSync(join(whole, f)), f);
-  const parts = readdirSync(sharded).filter((f) => f.endsWith('.jsonl')).sort();
+  const parts = readdirSync(sharded)
+    .filter((f) => f.endsWith('.jsonl'))
+    .sort();
   assert.deepEqual(parts, ['manifest-shard-0-of-3.jsonl', 'manifest-shard-1-of-3.jsonl', 'manifest-shard-2-of-3.jsonl']);
-  const indices = parts.flatMap((p) => readFileSync(join(sharded, p), 'utf8').trim().split('\n').map((l) => JSON.parse(l).index as number));
-  assert.deepEqual(indices.sort((a, b) => a - b), Array.from({ length: 23 }, (_, i) => 4 + i), 'every index exactly once');
+  const indices = parts.flatMap((p) =>
+    readFileSync(join(sharded, p), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).index as number),
+  );
+  assert.deepEqual(
+    indices.sort((a, b) => a - b),
+    Array.from({ length: 23 }, (_, i) => 4 + i),
+    'every index exactly once',
+  );
   assert.equal(JSON.parse(readFileSync(join(sharded, parts[1]!), 'utf8').split('\n')[0]!).shard, '1/3');
   // More shards than images: the empty ones make nothing, not even a folder.
   const tiny = join(freshOut(), 'few');
@@ -350,7 +459,10 @@ test('ERROR PATH - an output folder that cannot be created: a file in the way is
 });
 
 test('ERROR PATH - a read-only or forbidden output folder: E_READ_ONLY / E_PERMISSION with the --out hint', async () => {
-  for (const [errno, code] of [['EROFS', 'E_READ_ONLY'], ['EACCES', 'E_PERMISSION']] as const) {
+  for (const [errno, code] of [
+    ['EROFS', 'E_READ_ONLY'],
+    ['EACCES', 'E_PERMISSION'],
+  ] as const) {
     const out = freshOut();
     const refuse = (): void => {
       throw Object.assign(new Error(`${errno}: injected`), { code: errno });
@@ -404,8 +516,18 @@ test('an abort signal stops after the batches already computed: whole files, mat
   });
   assert.equal(r.stopped, true);
   assert.ok(r.written >= 10 && r.written <= 30 && r.written % 10 === 0, `${r.written} files: whole batches only`);
-  assert.deepEqual(faces(out), Array.from({ length: r.written }, (_, i) => imageFileName(i, 'png')));
-  assert.deepEqual(manifest(out).map((l) => l.index), Array.from({ length: r.written }, (_, i) => i));
-  assert.deepEqual(readdirSync(out).filter((f) => f.startsWith('.')), [], 'no temp files left');
+  assert.deepEqual(
+    faces(out),
+    Array.from({ length: r.written }, (_, i) => imageFileName(i, 'png')),
+  );
+  assert.deepEqual(
+    manifest(out).map((l) => l.index),
+    Array.from({ length: r.written }, (_, i) => i),
+  );
+  assert.deepEqual(
+    readdirSync(out).filter((f) => f.startsWith('.')),
+    [],
+    'no temp files left',
+  );
   assert.equal((await sharp(join(out, 'grid.png')).metadata()).format, 'png');
 });

@@ -18,7 +18,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 const norm = (v: Float32Array): number => Math.hypot(...v);
 
 describe('walkLatents', () => {
-  test('keyframes are exact copies of the faces\' latents; frame counts with and without loop', () => {
+  test("keyframes are exact copies of the faces' latents; frame counts with and without loop", () => {
     const keys = [parseFaceRef('7:3', 'a'), parseFaceRef('9:0', 'b'), parseFaceRef('1:42', 'c')];
     const z = walkLatents(keys, 100, 'uniform', { steps: 5 });
     assert.equal(z.length / 100, walkFrameCount(3, 5, false));
@@ -53,7 +53,10 @@ describe('walkLatents', () => {
 
   test('BAD CALL - faces, steps and truncation are checked', () => {
     for (const text of ['7', '7:', ':3', '7:3:1', '-1:3', '7:x', '4294967296:0', ' 7:3']) {
-      assert.throws(() => parseFaceRef(text, 'from'), { code: 'E_BAD_ARGUMENT', message: new RegExp(`for from but received "${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}"`) });
+      assert.throws(() => parseFaceRef(text, 'from'), {
+        code: 'E_BAD_ARGUMENT',
+        message: new RegExp(`for from but received "${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}"`),
+      });
     }
     const keys = [parseFaceRef('1:1', 'a'), parseFaceRef('1:2', 'b')];
     assert.throws(() => walkLatents(keys, 100, 'uniform', { steps: 1 }), { code: 'E_BAD_ARGUMENT', message: /for steps but received 1/ });
@@ -66,14 +69,58 @@ describe('celeba-gan interpolate', () => {
   test('frame 0 and the last frame are byte-identical to generate --seed S --index I with the same options', async () => {
     const frames = join(dir, 'frames');
     const out = join(dir, 'walk.webp');
-    const r = await cli('interpolate', '7:3', '9:5', '--model', model, '--steps', '6', '--upscale', '2', '--truncation', '0.8', '--frames', frames, '--out', out, '--provider', 'cpu');
+    const r = await cli(
+      'interpolate',
+      '7:3',
+      '9:5',
+      '--model',
+      model,
+      '--steps',
+      '6',
+      '--upscale',
+      '2',
+      '--truncation',
+      '0.8',
+      '--frames',
+      frames,
+      '--out',
+      out,
+      '--provider',
+      'cpu',
+    );
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /wrote .*walk\.webp \(6 frames, webp, 12 fps, 56x56\)/);
     assert.match(r.stdout, /frame 0 is tiny\.onnx's face: celeba-gan generate --seed 7 --index 3 --upscale 2 --truncation 0\.8/);
-    assert.deepEqual(readdirSync(frames).sort(), ['frame-000000.png', 'frame-000001.png', 'frame-000002.png', 'frame-000003.png', 'frame-000004.png', 'frame-000005.png']);
-    for (const [seed, index, frame] of [[7, 3, 'frame-000000.png'], [9, 5, 'frame-000005.png']] as const) {
+    assert.deepEqual(readdirSync(frames).sort(), [
+      'frame-000000.png',
+      'frame-000001.png',
+      'frame-000002.png',
+      'frame-000003.png',
+      'frame-000004.png',
+      'frame-000005.png',
+    ]);
+    for (const [seed, index, frame] of [
+      [7, 3, 'frame-000000.png'],
+      [9, 5, 'frame-000005.png'],
+    ] as const) {
       const gen = join(dir, `gen-${seed}`);
-      const g = await cli('generate', '--model', model, '--seed', String(seed), '--index', String(index), '--upscale', '2', '--truncation', '0.8', '--out', gen, '--provider', 'cpu');
+      const g = await cli(
+        'generate',
+        '--model',
+        model,
+        '--seed',
+        String(seed),
+        '--index',
+        String(index),
+        '--upscale',
+        '2',
+        '--truncation',
+        '0.8',
+        '--out',
+        gen,
+        '--provider',
+        'cpu',
+      );
       assert.equal(g.code, 0, g.stderr);
       assert.deepEqual(readFileSync(join(frames, frame)), readFileSync(join(gen, `face-${String(index).padStart(6, '0')}.png`)));
     }
@@ -81,7 +128,10 @@ describe('celeba-gan interpolate', () => {
     assert.equal(meta.format, 'webp');
     assert.equal(meta.pages, 6);
     assert.deepEqual([meta.width, meta.pageHeight], [56, 56]);
-    assert.deepEqual(meta.delay, Array.from({ length: 6 }, () => 83));
+    assert.deepEqual(
+      meta.delay,
+      Array.from({ length: 6 }, () => 83),
+    );
   });
 
   test('deterministic: the same walk twice gives the same bytes; GIF and PNG strip by extension', async () => {

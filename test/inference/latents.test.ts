@@ -39,10 +39,16 @@ test('normal latents are N(0, 1); truncation t keeps every |z| <= t', () => {
   const variance = z.reduce((a, v) => a + (v - mean) ** 2, 0) / z.length;
   assert.ok(Math.abs(mean) < 0.03, `mean ${mean}`);
   assert.ok(Math.abs(variance - 1) < 0.05, `variance ${variance}`);
-  assert.ok(z.some((v) => Math.abs(v) > 2.5), 'tails present without truncation');
+  assert.ok(
+    z.some((v) => Math.abs(v) > 2.5),
+    'tails present without truncation',
+  );
   for (const t of [0.3, 1, 2]) {
     const zt = latentsFor(7, 0, 100, Z, 'normal', t);
-    assert.ok(zt.every((v) => Math.abs(v) <= t), `all within ${t}`);
+    assert.ok(
+      zt.every((v) => Math.abs(v) <= t),
+      `all within ${t}`,
+    );
     // Redrawn, not clamped: values pile up at +-t only if clamping did the work.
     const atEdge = zt.filter((v) => Math.abs(v) === t).length;
     assert.ok(atEdge < zt.length / 100, `${atEdge} values clamped at ${t}`);
@@ -50,12 +56,22 @@ test('normal latents are N(0, 1); truncation t keeps every |z| <= t', () => {
 });
 
 test('BAD CALL - truncation out of range for the latent kind', () => {
-  for (const [latent, t] of [['uniform', 0], ['uniform', 1.5], ['uniform', -0.5], ['normal', 0], ['normal', Number.NaN], ['normal', 11]] as const) {
-    assert.throws(() => latentsFor(1, 0, 1, Z, latent, t), (err: Error & { code?: string }) => {
-      assert.equal(err.name, 'UsageError');
-      assert.equal(err.code, 'E_BAD_ARGUMENT');
-      assert.match(err.message, new RegExp(`^Expected number > 0 and <= (1|10) \\(latent is ${latent}\\) for truncation but received`));
-      return true;
-    });
+  for (const [latent, t] of [
+    ['uniform', 0],
+    ['uniform', 1.5],
+    ['uniform', -0.5],
+    ['normal', 0],
+    ['normal', Number.NaN],
+    ['normal', 11],
+  ] as const) {
+    assert.throws(
+      () => latentsFor(1, 0, 1, Z, latent, t),
+      (err: Error & { code?: string }) => {
+        assert.equal(err.name, 'UsageError');
+        assert.equal(err.code, 'E_BAD_ARGUMENT');
+        assert.match(err.message, new RegExp(`^Expected number > 0 and <= (1|10) \\(latent is ${latent}\\) for truncation but received`));
+        return true;
+      },
+    );
   }
 });

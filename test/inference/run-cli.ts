@@ -35,7 +35,10 @@ export interface RunningCli {
 /** Start the CLI in a child process and return at once (to signal it, watch its files...). */
 export function startCli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): RunningCli {
   const script = `const { main } = await import(${JSON.stringify(MAIN)}); process.exitCode = await main(process.argv.slice(1));`;
-  const child = spawn(process.execPath, [...loaderArgs, '--input-type=module', '-e', script, ...args], { cwd: opts.cwd ?? process.cwd(), env: opts.env ?? process.env });
+  const child = spawn(process.execPath, [...loaderArgs, '--input-type=module', '-e', script, ...args], {
+    cwd: opts.cwd ?? process.cwd(),
+    env: opts.env ?? process.env,
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += String(d)));
@@ -52,7 +55,11 @@ export function startCli(args: string[], opts: { cwd?: string; env?: NodeJS.Proc
  * fail); fails when neither happens within `timeoutMs`.
  */
 export async function until(ready: () => boolean, child: ChildProcess, timeoutMs = 120_000): Promise<void> {
-  await waitFor(() => ready() || child.exitCode !== null || child.signalCode !== null, { timeoutMs, what: `the CLI child (pid ${child.pid}) to get ready`, intervalMs: 50 });
+  await waitFor(() => ready() || child.exitCode !== null || child.signalCode !== null, {
+    timeoutMs,
+    what: `the CLI child (pid ${child.pid}) to get ready`,
+    intervalMs: 50,
+  });
 }
 
 /** Resident memory of a process in bytes (Linux /proc), or null elsewhere. */

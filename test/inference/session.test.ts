@@ -125,38 +125,63 @@ test('ERROR PATH - dml asked for by name off Windows', async (t) => {
 
 test('BAD CALL - unknown provider names', async () => {
   for (const bad of ['gpu', 'CUDA', '', 'tensorrt']) {
-    assert.throws(() => parseProvider(bad), (err: UsageError) => {
-      assert.equal(err.name, 'UsageError');
-      assert.equal(err.code, 'E_BAD_PROVIDER');
-      assert.equal(err.message, `Unsupported provider "${bad}". Should be one of: auto, cuda, dml, cpu`);
-      return true;
-    });
+    assert.throws(
+      () => parseProvider(bad),
+      (err: UsageError) => {
+        assert.equal(err.name, 'UsageError');
+        assert.equal(err.code, 'E_BAD_PROVIDER');
+        assert.equal(err.message, `Unsupported provider "${bad}". Should be one of: auto, cuda, dml, cpu`);
+        return true;
+      },
+    );
   }
   await assert.rejects(openGenerator(modelPath, { provider: 'x' as never }), { name: 'UsageError', code: 'E_BAD_PROVIDER' });
-  await assert.rejects(openGenerator(modelPath, { provider: 'cpu', device: -1 }), { name: 'UsageError', code: 'E_BAD_ARGUMENT', message: /for device but received -1/ });
+  await assert.rejects(openGenerator(modelPath, { provider: 'cpu', device: -1 }), {
+    name: 'UsageError',
+    code: 'E_BAD_ARGUMENT',
+    message: /for device but received -1/,
+  });
 });
 
 test('BAD CALL - parseProviderDevice, the one --device validator of inference: an integer 0..255', () => {
   assert.equal(parseProviderDevice(0), 0);
   assert.equal(parseProviderDevice(255), 255);
   for (const bad of [-1, 256, 1.5, Number.NaN, '1', undefined]) {
-    assert.throws(() => parseProviderDevice(bad), (err: UsageError) => {
-      assert.equal(err.name, 'UsageError');
-      assert.equal(err.code, 'E_BAD_ARGUMENT');
-      assert.match(err.message, /^Expected integer between 0 and 255 for device but received /);
-      return true;
-    });
+    assert.throws(
+      () => parseProviderDevice(bad),
+      (err: UsageError) => {
+        assert.equal(err.name, 'UsageError');
+        assert.equal(err.code, 'E_BAD_ARGUMENT');
+        assert.match(err.message, /^Expected integer between 0 and 255 for device but received /);
+        return true;
+      },
+    );
   }
 });
 
 const full = tinyModelBytes();
 const badModels: { name: string; make: () => string; code: string; message: RegExp }[] = [
   { name: 'a missing file', make: () => join(dir, 'nope.onnx'), code: 'E_MODEL_NOT_FOUND', message: /nope\.onnx: no such file/ },
-  { name: 'a folder', make: () => (mkdirSync(join(dir, 'folder.onnx'), { recursive: true }), join(dir, 'folder.onnx')), code: 'E_MODEL_NOT_FOUND', message: /it is a folder/ },
-  { name: 'a text file named .onnx', make: () => writeModel('text.onnx', 'this is not a model\n'), code: 'E_MODEL_NOT_ONNX', message: /text\.onnx is not an ONNX model/ },
+  {
+    name: 'a folder',
+    make: () => (mkdirSync(join(dir, 'folder.onnx'), { recursive: true }), join(dir, 'folder.onnx')),
+    code: 'E_MODEL_NOT_FOUND',
+    message: /it is a folder/,
+  },
+  {
+    name: 'a text file named .onnx',
+    make: () => writeModel('text.onnx', 'this is not a model\n'),
+    code: 'E_MODEL_NOT_ONNX',
+    message: /text\.onnx is not an ONNX model/,
+  },
   { name: 'an empty file', make: () => writeModel('empty.onnx', ''), code: 'E_MODEL_NOT_ONNX', message: /not an ONNX model/ },
   { name: 'a truncated model', make: () => writeModel('cut.onnx', full.subarray(0, full.length >> 1)), code: 'E_MODEL_NOT_ONNX', message: /not an ONNX model/ },
-  { name: 'a model lacking input z', make: () => writeModel('noz.onnx', tinyModelBytes({ edit: renameInput('noise') })), code: 'E_MODEL_IO', message: /has no input "z" \(inputs: noise\)/ },
+  {
+    name: 'a model lacking input z',
+    make: () => writeModel('noz.onnx', tinyModelBytes({ edit: renameInput('noise') })),
+    code: 'E_MODEL_IO',
+    message: /has no input "z" \(inputs: noise\)/,
+  },
   {
     name: 'a model without celeba-gan metadata',
     make: () => writeModel('nometa.onnx', tinyModelBytes({ edit: dropMetadata('celeba_gan.z_dim', 'celeba_gan.latent') })),
@@ -214,7 +239,10 @@ test('ERROR PATH - a graph onnxruntime rejects: cpu by name -> E_MODEL_INVALID; 
   if (checkProvider('cuda').ok || process.platform === 'win32') return t.skip('a GPU provider could be tried here');
   await assert.rejects(openGenerator(broken, { provider: 'auto' }), (err: CelebaGanError) => {
     assert.equal(err.code, 'E_NO_PROVIDER');
-    assert.match(err.message, /^no execution provider could run .*dangling\.onnx\. ERR: \[cuda\] .*not installed.*, \[dml\] DirectML needs Windows.*, \[cpu\] /);
+    assert.match(
+      err.message,
+      /^no execution provider could run .*dangling\.onnx\. ERR: \[cuda\] .*not installed.*, \[dml\] DirectML needs Windows.*, \[cpu\] /,
+    );
     assert.match(err.hint!, /re-export/);
     return true;
   });
@@ -251,7 +279,7 @@ test('a fixed-batch model: any n runs (chunks of its batch, zero padding dropped
   }
 });
 
-test('one ONNX reader: the summary agrees with the exporter\'s schema decode', () => {
+test("one ONNX reader: the summary agrees with the exporter's schema decode", () => {
   const bytes = tinyModelBytes();
   const summary = readModelSummary(bytes);
   const model = decodeModel(bytes);

@@ -48,7 +48,10 @@ test('runs posted while one computes are answered in order, each with its own fa
     const { zDim, latent } = s.info;
     const outs = await Promise.all([1, 2, 3].map((n) => s.run(latentsFor(n, 0, n, zDim, latent), n)));
     const plane = 3 * 28 * 28;
-    assert.deepEqual(outs.map((o) => o.length), [plane, 2 * plane, 3 * plane]);
+    assert.deepEqual(
+      outs.map((o) => o.length),
+      [plane, 2 * plane, 3 * plane],
+    );
     const here = await openGenerator(modelPath, { provider: 'cpu' });
     try {
       for (const n of [1, 2, 3]) assert.deepEqual(outs[n - 1], await here.run(latentsFor(n, 0, n, zDim, latent), n));

@@ -29,23 +29,42 @@ for (const preset of PRESET_NAMES) {
     assert.deepEqual(g[0]!.output, [plain.zDim + ATTRS.length]);
     // The rest of the generator is the unconditional one's, shape for shape (dcgan64's first
     // reshape, of z to zDim x 1 x 1, carries the labels too).
-    assert.deepEqual(g.slice(2).map((l) => l.output), layerInfos(plain, 'generator').slice(1).map((l) => l.output));
+    assert.deepEqual(
+      g.slice(2).map((l) => l.output),
+      layerInfos(plain, 'generator')
+        .slice(1)
+        .map((l) => l.output),
+    );
     const d = layerInfos(spec, 'discriminator');
     const at = d.findIndex((l) => l.layer.kind === 'projectLabels');
     const weighted = d.filter((l) => l.layer.kind === 'dense' || l.layer.kind === 'conv2d').map((l) => l.index);
-    assert.equal(weighted.find((i) => i > at), weighted.at(-1), 'the projection reads what the last layer with weights reads');
+    assert.equal(
+      weighted.find((i) => i > at),
+      weighted.at(-1),
+      'the projection reads what the last layer with weights reads',
+    );
     const features = d[at]!.input.reduce((a, b) => a * b, 1);
     assert.equal(features, preset === 'seed28' ? 4096 : 8192);
     // Parameters: the unconditional list, the first generator weight widened by K, E added.
     const names = (s: ArchitectureSpec): string[] => allParameters(s).map((p) => p.name);
-    assert.deepEqual(names(spec).filter((n) => n !== 'discriminator.embed.weight'), names(plain));
+    assert.deepEqual(
+      names(spec).filter((n) => n !== 'discriminator.embed.weight'),
+      names(plain),
+    );
     assert.ok(names(spec).includes('discriminator.embed.weight'));
     const first = parameterList(spec, 'generator')[0]!;
     const firstPlain = parameterList(plain, 'generator')[0]!;
     const widened = preset === 'seed28' ? [firstPlain.shape[0]!, 100 + ATTRS.length] : [100 + ATTRS.length, ...firstPlain.shape.slice(1)];
     assert.deepEqual(first.shape, widened);
     const embed = allParameters(spec).find((p) => p.name === 'discriminator.embed.weight')!;
-    assert.deepEqual(embed, { name: 'discriminator.embed.weight', network: 'discriminator', layer: 'embed', role: 'weight', shape: [ATTRS.length, features], trainable: true });
+    assert.deepEqual(embed, {
+      name: 'discriminator.embed.weight',
+      network: 'discriminator',
+      layer: 'embed',
+      role: 'weight',
+      shape: [ATTRS.length, features],
+      trainable: true,
+    });
     // Initialised like every weight of the preset (glorot / DCGAN normal), and not zero.
     const e = initialWeights(spec, 1).get('discriminator.embed.weight')!.data;
     assert.ok(e.some((v) => v !== 0));
@@ -70,12 +89,15 @@ test('the EMA statistics labels follow the attribute frequencies, from a fixed s
 
 test('ERROR PATH - bad attribute lists and frequencies are usage errors naming the problem', () => {
   const bad = (opts: Parameters<typeof buildSpec>[2], re: RegExp) =>
-    assert.throws(() => buildSpec('seed28', 1, opts), (err: CelebaGanError) => {
-      assert.equal(err.code, 'E_BAD_ARGUMENT');
-      assert.equal(err.kind, 'usage');
-      assert.match(err.message, re);
-      return true;
-    });
+    assert.throws(
+      () => buildSpec('seed28', 1, opts),
+      (err: CelebaGanError) => {
+        assert.equal(err.code, 'E_BAD_ARGUMENT');
+        assert.equal(err.kind, 'usage');
+        assert.match(err.message, re);
+        return true;
+      },
+    );
   bad({ attributes: ['Smiling', 'Smiling'] }, /"Smiling" is listed twice/);
   bad({ attributes: ['Smiling', 'has space'] }, /attribute names of letters.*"has space"/);
   bad({ attributes: ['Smiling'], frequencies: [0.5, 0.5] }, /Expected 1 attribute frequencies/);
@@ -86,5 +108,8 @@ test('ERROR PATH - bad attribute lists and frequencies are usage errors naming t
 test('ERROR PATH - a label layer in an unconditional spec is E_SPEC', () => {
   const plain = buildSpec('seed28', 0.25);
   const broken: ArchitectureSpec = { ...plain, generator: [{ kind: 'concatLabels' }, ...plain.generator] };
-  assert.throws(() => layerInfos(broken, 'generator'), (err: CelebaGanError) => err.code === 'E_SPEC' && /generator layer 0 \(concatLabels\) needs attribute labels/.test(err.message));
+  assert.throws(
+    () => layerInfos(broken, 'generator'),
+    (err: CelebaGanError) => err.code === 'E_SPEC' && /generator layer 0 \(concatLabels\) needs attribute labels/.test(err.message),
+  );
 });

@@ -27,13 +27,16 @@ const good = {
 };
 
 function rejects(buf: Buffer, code: string, message: RegExp): void {
-  assert.throws(() => decodeSafetensors(buf, 'crafted.safetensors'), (err: CelebaGanError) => {
-    assert.equal(err.name, 'CelebaGanError');
-    assert.equal(err.code, code, err.message);
-    assert.match(err.message, /^crafted\.safetensors is not a valid safetensors file: /);
-    assert.match(err.message, message);
-    return true;
-  });
+  assert.throws(
+    () => decodeSafetensors(buf, 'crafted.safetensors'),
+    (err: CelebaGanError) => {
+      assert.equal(err.name, 'CelebaGanError');
+      assert.equal(err.code, code, err.message);
+      assert.match(err.message, /^crafted\.safetensors is not a valid safetensors file: /);
+      assert.match(err.message, message);
+      return true;
+    },
+  );
 }
 
 test('round trip: encodeSafetensors -> decodeSafetensors keeps names, order, shapes, values and metadata', () => {
@@ -71,7 +74,11 @@ test('ERROR PATH - safetensors: trailing bytes and truncated data: E_SAFETENSORS
 });
 
 test('ERROR PATH - safetensors: a dtype other than F32: E_SAFETENSORS_DTYPE', () => {
-  rejects(craft({ ...good, b: { ...good.b, dtype: 'F16', shape: [8] } }), 'E_SAFETENSORS_DTYPE', /tensor b has dtype "F16"; celeba-gan stores and reads F32 only/);
+  rejects(
+    craft({ ...good, b: { ...good.b, dtype: 'F16', shape: [8] } }),
+    'E_SAFETENSORS_DTYPE',
+    /tensor b has dtype "F16"; celeba-gan stores and reads F32 only/,
+  );
 });
 
 test('ERROR PATH - safetensors: a bad shape: E_SAFETENSORS_SHAPE', () => {
@@ -80,7 +87,11 @@ test('ERROR PATH - safetensors: a bad shape: E_SAFETENSORS_SHAPE', () => {
 });
 
 test('ERROR PATH - safetensors: shape x dtype size differs from the offsets: E_SAFETENSORS_SIZE', () => {
-  rejects(craft({ ...good, a: { ...good.a, shape: [3, 3] } }), 'E_SAFETENSORS_SIZE', /tensor a of shape \[3, 3\] x 4 bytes needs 36 bytes but data_offsets \[0, 24\] hold 24/);
+  rejects(
+    craft({ ...good, a: { ...good.a, shape: [3, 3] } }),
+    'E_SAFETENSORS_SIZE',
+    /tensor a of shape \[3, 3\] x 4 bytes needs 36 bytes but data_offsets \[0, 24\] hold 24/,
+  );
 });
 
 test('ERROR PATH - safetensors: a header length over the cap or past the file: E_SAFETENSORS_HEADER_SIZE', () => {

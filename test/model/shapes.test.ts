@@ -11,14 +11,28 @@ test('seed28 generator layer shapes match SEED-NOTES', () => {
     .map((l) => l.output);
   assert.deepEqual(shapes, [[16384], [1024, 4, 4], [512, 7, 7], [256, 14, 14], [3, 28, 28]]);
   assert.deepEqual(outputShape(spec, 'discriminator'), [1]);
-  const d = layerInfos(spec, 'discriminator').filter((l) => l.layer.kind === 'conv2d').map((l) => l.output);
-  assert.deepEqual(d, [[64, 14, 14], [128, 7, 7], [256, 4, 4]]);
+  const d = layerInfos(spec, 'discriminator')
+    .filter((l) => l.layer.kind === 'conv2d')
+    .map((l) => l.output);
+  assert.deepEqual(d, [
+    [64, 14, 14],
+    [128, 7, 7],
+    [256, 4, 4],
+  ]);
 });
 
 test('dcgan64 shapes follow the PyTorch DCGAN reference', () => {
   const spec = buildSpec('dcgan64', 1);
-  const g = layerInfos(spec, 'generator').filter((l) => l.layer.kind === 'convTranspose2d').map((l) => l.output);
-  assert.deepEqual(g, [[512, 4, 4], [256, 8, 8], [128, 16, 16], [64, 32, 32], [3, 64, 64]]);
+  const g = layerInfos(spec, 'generator')
+    .filter((l) => l.layer.kind === 'convTranspose2d')
+    .map((l) => l.output);
+  assert.deepEqual(g, [
+    [512, 4, 4],
+    [256, 8, 8],
+    [128, 16, 16],
+    [64, 32, 32],
+    [3, 64, 64],
+  ]);
   assert.deepEqual(outputShape(spec, 'discriminator'), [1]);
   // PyTorch's example: 3,576,704 generator and 2,765,568 discriminator parameters.
   assert.equal(countParameters(spec, 'generator'), 3576704);
@@ -35,10 +49,17 @@ test('TensorFlow same padding puts the odd extra at the end', () => {
 
 test('width multiplier scales hidden channels only', () => {
   const spec = buildSpec('seed28', 0.0625);
-  const g = layerInfos(spec, 'generator').filter((l) => l.layer.kind === 'convTranspose2d').map((l) => l.output[0]);
+  const g = layerInfos(spec, 'generator')
+    .filter((l) => l.layer.kind === 'convTranspose2d')
+    .map((l) => l.output[0]);
   assert.deepEqual(g, [32, 16, 3]);
   assert.deepEqual(parameterList(spec, 'generator')[0], {
-    name: 'generator.fc.weight', network: 'generator', layer: 'fc', role: 'weight', shape: [1024, 100], trainable: true,
+    name: 'generator.fc.weight',
+    network: 'generator',
+    layer: 'fc',
+    role: 'weight',
+    shape: [1024, 100],
+    trainable: true,
   });
 });
 
@@ -64,7 +85,10 @@ test('ERROR PATH - unknown preset and bad width name the input', () => {
 test('ERROR PATH - a network with no layers has no output shape: E_SPEC, not a TypeError', () => {
   const spec = buildSpec('seed28', 1);
   const empty = { ...spec, discriminator: [] };
-  assert.throws(() => outputShape(empty, 'discriminator'), (e: Error & { code?: string }) => e.code === 'E_SPEC' && /discriminator has no layers/.test(e.message));
+  assert.throws(
+    () => outputShape(empty, 'discriminator'),
+    (e: Error & { code?: string }) => e.code === 'E_SPEC' && /discriminator has no layers/.test(e.message),
+  );
 });
 
 test('ERROR PATH - a convolution after a dense layer is a rank error naming the layer', () => {
@@ -72,5 +96,8 @@ test('ERROR PATH - a convolution after a dense layer is a rank error naming the 
   const conv = spec.generator.find((l) => l.kind === 'convTranspose2d');
   assert.ok(conv);
   const bad = { ...spec, generator: [spec.generator[0], conv].filter((l) => l !== undefined) };
-  assert.throws(() => layerInfos(bad, 'generator'), (e: Error & { code?: string }) => e.code === 'E_SPEC' && /generator layer 1 \(convTranspose2d\) expects a rank-3 input but gets \[/.test(e.message));
+  assert.throws(
+    () => layerInfos(bad, 'generator'),
+    (e: Error & { code?: string }) => e.code === 'E_SPEC' && /generator layer 1 \(convTranspose2d\) expects a rank-3 input but gets \[/.test(e.message),
+  );
 });

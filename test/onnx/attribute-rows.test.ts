@@ -64,7 +64,10 @@ test('with the rows the model still passes onnx.checker (full_check=True)', { sk
   after(() => rmSync(dir, { recursive: true, force: true }));
   const path = join(dir, 'rows.onnx');
   writeFileSync(path, buildGeneratorOnnx(spec, weights, { attributeRows: table() }));
-  const out = python('import sys, onnx\nm = onnx.load(sys.argv[1])\nonnx.checker.check_model(m, full_check=True)\nprint({p.key for p in m.metadata_props} >= {"celeba_gan.attribute_rows"})', [path]);
+  const out = python(
+    'import sys, onnx\nm = onnx.load(sys.argv[1])\nonnx.checker.check_model(m, full_check=True)\nprint({p.key for p in m.metadata_props} >= {"celeba_gan.attribute_rows"})',
+    [path],
+  );
   assert.equal(out.trim(), 'True');
 });
 
@@ -84,11 +87,19 @@ test('ERROR PATH - rows of another K, past the size bound, or for an uncondition
   assert.ok(encodeRowTable(all).length > MAX_ROW_TABLE_BYTES, 'the case is past the bound');
   const spec16 = buildSpec('seed28', 0.0625, { attributes: names16 });
   const weights16 = weightsWithBatchNorm(spec16, 3);
-  fails(() => buildGeneratorOnnx(spec16, weights16, { attributeRows: all }), 'E_BAD_ARGUMENT', new RegExp(`take \\d+ bytes; a model holds at most ${MAX_ROW_TABLE_BYTES}`));
+  fails(
+    () => buildGeneratorOnnx(spec16, weights16, { attributeRows: all }),
+    'E_BAD_ARGUMENT',
+    new RegExp(`take \\d+ bytes; a model holds at most ${MAX_ROW_TABLE_BYTES}`),
+  );
   // The counter's own table is cut to the bound, and exports.
   const cut = counter.table();
   assert.ok(cut.counts.length < 65536 && cut.images === 65536);
   assert.equal(readModelSummary(buildGeneratorOnnx(spec16, weights16, { attributeRows: cut })).metadata.get(META.attributeRows), encodeRowTable(cut));
   const plain = buildSpec('seed28', 0.0625);
-  fails(() => buildGeneratorOnnx(plain, weightsWithBatchNorm(plain, 3), { attributeRows: table() }), 'E_NOT_CONDITIONAL', /label rows were given for the export, but this seed28 model is unconditional/);
+  fails(
+    () => buildGeneratorOnnx(plain, weightsWithBatchNorm(plain, 3), { attributeRows: table() }),
+    'E_NOT_CONDITIONAL',
+    /label rows were given for the export, but this seed28 model is unconditional/,
+  );
 });

@@ -40,7 +40,10 @@ for (const { preset, width } of CASES) {
 
     test('inputs z and attributes; Concat feeds the first layer; metadata lists the attributes in order, with frequencies', () => {
       const m = decodeModel(buildGeneratorOnnx(spec, weights, { attributeFrequencies: FREQUENCIES }));
-      assert.deepEqual(m.graph.input.map((v) => v.name), ['z', 'attributes']);
+      assert.deepEqual(
+        m.graph.input.map((v) => v.name),
+        ['z', 'attributes'],
+      );
       const concat = m.graph.node[0]!;
       assert.equal(concat.op_type, 'Concat');
       assert.deepEqual(concat.input, ['z', 'attributes']);
@@ -91,7 +94,10 @@ print(json.dumps({"inputs": [[v.name, dims(v)] for v in m.graph.input], "outputs
           const path = join(tmp, `${preset}-${opset}-${fold}.onnx`);
           writeFileSync(path, buildGeneratorOnnx(spec, weightsWithBatchNorm(spec, 5), { opset, foldBatchNorm: fold, attributeFrequencies: FREQUENCIES }));
           const seen = JSON.parse(python(CHECK, [path])) as { inputs: unknown; outputs: unknown };
-          assert.deepEqual(seen.inputs, [['z', ['batch', spec.zDim]], ['attributes', ['batch', K]]]);
+          assert.deepEqual(seen.inputs, [
+            ['z', ['batch', spec.zDim]],
+            ['attributes', ['batch', K]],
+          ]);
           assert.deepEqual(seen.outputs, [['images', ['batch', ...outputShape(spec, 'generator')]]]);
         });
       }
@@ -108,7 +114,11 @@ test('ERROR PATH - attribute frequencies of the wrong count, out of range, or fo
       assert.match(err.message, re);
       return true;
     });
-  fails(() => buildGeneratorOnnx(spec, weights, { attributeFrequencies: [0.5] }), 'E_BAD_ARGUMENT', /Expected 3 attribute frequencies \(Smiling, Eyeglasses, Blond_Hair\)/);
+  fails(
+    () => buildGeneratorOnnx(spec, weights, { attributeFrequencies: [0.5] }),
+    'E_BAD_ARGUMENT',
+    /Expected 3 attribute frequencies \(Smiling, Eyeglasses, Blond_Hair\)/,
+  );
   fails(() => buildGeneratorOnnx(spec, weights, { attributeFrequencies: [0.5, 2, 0.5] }), 'E_BAD_ARGUMENT', /frequency of Eyeglasses/);
   const plain = buildSpec('seed28', 0.0625);
   fails(() => buildGeneratorOnnx(plain, weightsWithBatchNorm(plain, 5), { attributeFrequencies: [0.5] }), 'E_NOT_CONDITIONAL', /unconditional/);

@@ -144,7 +144,10 @@ describe('celeba-gan export: errors', () => {
       restore();
     }
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /error \[E_NO_SPACE\]: cannot write models\/a\.onnx: no space left on the device holding models\/a\.onnx \(ENOSPC\)\n {2}Free some space/);
+    assert.match(
+      r.stderr,
+      /error \[E_NO_SPACE\]: cannot write models\/a\.onnx: no space left on the device holding models\/a\.onnx \(ENOSPC\)\n {2}Free some space/,
+    );
     assert.doesNotMatch(r.stderr, /unexpected error|\.tmp/);
     assert.deepEqual(readFileSync('models/a.onnx'), before);
     assert.deepEqual(readdirSync('models'), ['a.onnx']);

@@ -56,15 +56,24 @@ describe('model structure', () => {
       assert.match(model.doc_string ?? '', /step 1234/);
       const dims = (v: (typeof model.graph.input)[number]): (number | string)[] =>
         v.type.tensor_type.shape.dim.map((d) => (d.dim_param ? d.dim_param : Number(d.dim_value)));
-      assert.deepEqual(model.graph.input.map((v) => [v.name, dims(v)]), [['z', ['batch', 100]]]);
-      assert.deepEqual(model.graph.output.map((v) => [v.name, dims(v)]), [['images', ['batch', 3, h, w]]]);
+      assert.deepEqual(
+        model.graph.input.map((v) => [v.name, dims(v)]),
+        [['z', ['batch', 100]]],
+      );
+      assert.deepEqual(
+        model.graph.output.map((v) => [v.name, dims(v)]),
+        [['images', ['batch', 3, h, w]]],
+      );
     });
 
     test(`${preset}: inference graph: no dropout; batch norm as nodes, or none when folded`, () => {
       const ops = (fold: boolean): string[] => {
         const graph = decodeModel(buildGeneratorOnnx(spec, weights, { foldBatchNorm: fold })).graph;
         // Every intermediate value has its shape declared (the checker verifies them below).
-        assert.deepEqual(graph.value_info?.map((v) => v.name), graph.node.slice(0, -1).map((n) => n.output[0]));
+        assert.deepEqual(
+          graph.value_info?.map((v) => v.name),
+          graph.node.slice(0, -1).map((n) => n.output[0]),
+        );
         return graph.node.map((n) => n.op_type);
       };
       const bnCount = spec.generator.filter((l) => l.kind === 'batchNorm').length;
@@ -142,11 +151,7 @@ print(json.dumps({
     for (const fold of [false, true]) {
       for (const opset of [MIN_OPSET, DEFAULT_OPSET, MAX_OPSET]) {
         const name = `${preset}, opset ${opset}${fold ? ', batch norm folded' : ''}: passes the checker (declared shapes agree with ONNX shape inference)`;
-        const skip = missing
-          ? missing
-          : opset > maxKnown
-            ? `SKIPPED: the installed onnx knows opsets up to ${maxKnown}, not ${opset}`
-            : false;
+        const skip = missing ? missing : opset > maxKnown ? `SKIPPED: the installed onnx knows opsets up to ${maxKnown}, not ${opset}` : false;
         test(name, { skip }, () => {
           const spec = buildSpec(preset, width);
           const path = join(tmp, `${preset}-${opset}-${fold}.onnx`);
@@ -245,7 +250,11 @@ describe('buildGeneratorOnnx: bad calls', () => {
   test('ERROR PATH - a missing generator tensor is named', () => {
     const partial = new Map(weights);
     partial.delete('generator.deconv2.bias');
-    assert.throws(() => buildGeneratorOnnx(spec, partial), { name: 'CelebaGanError', code: 'E_WEIGHTS_MISMATCH', message: /generator\.deconv2\.bias is missing/ });
+    assert.throws(() => buildGeneratorOnnx(spec, partial), {
+      name: 'CelebaGanError',
+      code: 'E_WEIGHTS_MISMATCH',
+      message: /generator\.deconv2\.bias is missing/,
+    });
   });
 
   test('ERROR PATH - weights holding NaN or Inf are refused: E_WEIGHTS_NOT_FINITE naming the tensor', () => {
@@ -253,7 +262,11 @@ describe('buildGeneratorOnnx: bad calls', () => {
       const poisoned = new Map(weights);
       const t = weights.get('generator.deconv2.weight')!;
       poisoned.set('generator.deconv2.weight', { shape: t.shape, data: t.data.map((v, i) => (i === 7 ? bad : v)) });
-      assert.throws(() => buildGeneratorOnnx(spec, poisoned), { name: 'CelebaGanError', code: 'E_WEIGHTS_NOT_FINITE', message: new RegExp(`hold ${bad} in generator\\.deconv2\\.weight \\(value 7\\)`) });
+      assert.throws(() => buildGeneratorOnnx(spec, poisoned), {
+        name: 'CelebaGanError',
+        code: 'E_WEIGHTS_NOT_FINITE',
+        message: new RegExp(`hold ${bad} in generator\\.deconv2\\.weight \\(value 7\\)`),
+      });
     }
   });
 

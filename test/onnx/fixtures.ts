@@ -27,16 +27,19 @@ export function weightsWithBatchNorm(spec: ArchitectureSpec, seed: number): Tens
 
 /** A run folder like `celeba-gan train` makes: run.json + checkpoints at the given steps. */
 export function makeRun(runDir: string, spec: ArchitectureSpec, seed: number, steps: readonly number[] = [10]): TensorMap[] {
-  writeRunConfig(runDir, newRunConfig({
-    spec,
-    seed,
-    batchSize: spec.training.batchSize,
-    data: { path: join('data', 'fixture.cgds'), checksum: '0'.repeat(64), count: 100, height: spec.image.height, width: spec.image.width },
-    engine: 'tfjs',
-    created: new Date(0).toISOString(),
-    sampleSeed: seed,
-    sampleCount: 16,
-  }));
+  writeRunConfig(
+    runDir,
+    newRunConfig({
+      spec,
+      seed,
+      batchSize: spec.training.batchSize,
+      data: { path: join('data', 'fixture.cgds'), checksum: '0'.repeat(64), count: 100, height: spec.image.height, width: spec.image.width },
+      engine: 'tfjs',
+      created: new Date(0).toISOString(),
+      sampleSeed: seed,
+      sampleCount: 16,
+    }),
+  );
   return steps.map((step, i) => {
     const weights = weightsWithBatchNorm(spec, seed + i);
     saveCheckpoint(runDir, {

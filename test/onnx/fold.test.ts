@@ -12,9 +12,15 @@ import { assertWithin } from '../support/tensors.js';
  * layer(x) with the folded weights, for each layer kind the exporter folds.
  */
 
-test('folds by hand: W\' = s W per output, b\' = s (b - mean) + beta, s = gamma / sqrt(var + eps)', () => {
+test("folds by hand: W' = s W per output, b' = s (b - mean) + beta, s = gamma / sqrt(var + eps)", () => {
   // s = [2 / sqrt(3 + 1), 0.5 / sqrt(0 + 1)] = [1, 0.5]
-  const bn: BatchNormStats = { gamma: Float32Array.of(2, 0.5), beta: Float32Array.of(0.5, 0), mean: Float32Array.of(1, -2), variance: Float32Array.of(3, 0), epsilon: 1 };
+  const bn: BatchNormStats = {
+    gamma: Float32Array.of(2, 0.5),
+    beta: Float32Array.of(0.5, 0),
+    mean: Float32Array.of(1, -2),
+    variance: Float32Array.of(3, 0),
+    epsilon: 1,
+  };
   const conv = foldBatchNorm({ weight: Float32Array.of(3, 5, 4, 8), shape: [2, 2, 1, 1], outAxis: 0, bias: Float32Array.of(1, 1), outputsPerChannel: 1 }, bn);
   assert.deepEqual([...conv.weight], [3, 5, 2, 4]);
   assert.deepEqual([...conv.bias], [0.5, 1.5]);
@@ -28,7 +34,7 @@ test('folds by hand: W\' = s W per output, b\' = s (b - mean) + beta, s = gamma 
   assert.deepEqual([...dense.bias], [-0.5, -0.5, 1, 1]);
 });
 
-test('ERROR PATH - a batch norm whose channels do not match the layer\'s outputs', () => {
+test("ERROR PATH - a batch norm whose channels do not match the layer's outputs", () => {
   const bn: BatchNormStats = { gamma: new Float32Array(3), beta: new Float32Array(3), mean: new Float32Array(3), variance: new Float32Array(3), epsilon: 1e-3 };
   assert.throws(
     () => foldBatchNorm({ weight: new Float32Array(8), shape: [4, 2], outAxis: 0, outputsPerChannel: 1 }, bn),
@@ -37,7 +43,13 @@ test('ERROR PATH - a batch norm whose channels do not match the layer\'s outputs
 });
 
 test('ERROR PATH - running statistics shorter than gamma are refused, not folded as NaN', () => {
-  const bn: BatchNormStats = { gamma: Float32Array.of(1, 1), beta: new Float32Array(2), mean: new Float32Array(1), variance: new Float32Array(2), epsilon: 1e-3 };
+  const bn: BatchNormStats = {
+    gamma: Float32Array.of(1, 1),
+    beta: new Float32Array(2),
+    mean: new Float32Array(1),
+    variance: new Float32Array(2),
+    epsilon: 1e-3,
+  };
   assert.throws(
     () => foldBatchNorm({ weight: new Float32Array(4), shape: [2, 2], outAxis: 0, outputsPerChannel: 1 }, bn),
     /^Error: cannot fold batch norm: 2 gammas but 1 mean values$/,
@@ -75,23 +87,42 @@ test('folded layers equal batch_norm(layer(x)) computed by PyTorch (dense reshap
   const cases: { kind: string; target: FoldTarget; xShape: number[] }[] = [
     { kind: 'dense', target: { weight: rand(C * 4 * 5), shape: [C * 4, 5], outAxis: 0, outputsPerChannel: 4 }, xShape: [2, 5] },
     { kind: 'conv2d', target: { weight: rand(C * 2 * 9), shape: [C, 2, 3, 3], outAxis: 0, bias: rand(C), outputsPerChannel: 1 }, xShape: [2, 2, 6, 6] },
-    { kind: 'convTranspose2d', target: { weight: rand(2 * C * 16), shape: [2, C, 4, 4], outAxis: 1, bias: rand(C), outputsPerChannel: 1 }, xShape: [2, 2, 5, 5] },
+    {
+      kind: 'convTranspose2d',
+      target: { weight: rand(2 * C * 16), shape: [2, C, 4, 4], outAxis: 1, bias: rand(C), outputsPerChannel: 1 },
+      xShape: [2, 2, 5, 5],
+    },
   ];
   const payload = cases.map(({ kind, target, xShape }) => {
     const bn = stats();
     const folded = foldBatchNorm(target, bn);
     const list = (a: Float32Array | undefined) => (a ? [...a] : null);
     return {
-      kind, shape: target.shape, xShape, x: [...rand(xShape.reduce((a, b) => a * b, 1))],
-      weight: list(target.weight), bias: list(target.bias), foldedWeight: list(folded.weight), foldedBias: list(folded.bias),
-      gamma: list(bn.gamma), beta: list(bn.beta), mean: list(bn.mean), variance: list(bn.variance), epsilon: bn.epsilon,
+      kind,
+      shape: target.shape,
+      xShape,
+      x: [...rand(xShape.reduce((a, b) => a * b, 1))],
+      weight: list(target.weight),
+      bias: list(target.bias),
+      foldedWeight: list(folded.weight),
+      foldedBias: list(folded.bias),
+      gamma: list(bn.gamma),
+      beta: list(bn.beta),
+      mean: list(bn.mean),
+      variance: list(bn.variance),
+      epsilon: bn.epsilon,
     };
   });
   const results = JSON.parse(pythonWithInput(REFERENCE, JSON.stringify(payload))) as [number, number][];
   for (const [i, [diff, scale]] of results.entries()) {
     assert.ok(scale > 0.1, `${cases[i]!.kind}: a non-trivial output`);
     // float32 folded weights against float64 maths: a few float32 ulps of the output.
-    assertWithin(`fold~PyTorch ${cases[i]!.kind}`, diff, 1e-5 * Math.max(1, scale), `${cases[i]!.kind}: max |unfolded - folded| ${diff} (output scale ${scale})`);
+    assertWithin(
+      `fold~PyTorch ${cases[i]!.kind}`,
+      diff,
+      1e-5 * Math.max(1, scale),
+      `${cases[i]!.kind}: max |unfolded - folded| ${diff} (output scale ${scale})`,
+    );
   }
 });
 

@@ -46,33 +46,29 @@ sys.stdout.buffer.write(x.contiguous().numpy().astype('<f4').tobytes())
 const tmp = mkdtempSync(join(tmpdir(), 'celeba-gan-onnx-torch-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
-test(
-  'seed28 ONNX model matches a hand-written PyTorch generator with explicit asymmetric crops (batch 7)',
-  { skip: referenceSkip(TORCH) },
-  async () => {
-    const spec = buildSpec('seed28', 0.0625);
-    const weights = weightsWithBatchNorm(spec, 21);
-    const n = 7;
-    const z = randomZ(3, n, spec.zDim, spec.latent);
-    const tensors: TensorMap = new Map([...weights].filter(([name]) => name.startsWith('generator.')));
-    tensors.set('z', { shape: [n, spec.zDim], data: z });
-    const index: Record<string, [number, number[]]> = {};
-    const parts: Buffer[] = [];
-    let offset = 0;
-    for (const [name, t] of tensors) {
-      index[name] = [offset, t.shape];
-      parts.push(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength));
-      offset += t.data.length;
-    }
-    writeFileSync(join(tmp, 'index.json'), JSON.stringify(index));
-    writeFileSync(join(tmp, 'blob.bin'), Buffer.concat(parts));
-    const raw = Buffer.from(python(REFERENCE, [join(tmp, 'index.json'), join(tmp, 'blob.bin')], 'buffer'));
-    const expected = new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
-    assert.equal(expected.length, n * 3 * 28 * 28);
-    for (const fold of [false, true]) {
-      const got = await runOnnx(buildGeneratorOnnx(spec, weights, { foldBatchNorm: fold }), z, n, spec.zDim);
-      const diff = maxAbsDiff(got.data, expected);
-      assertWithin(`onnx~PyTorch ${fold ? 'folded' : 'running stats'}`, diff, 1e-4, `${fold ? 'folded' : 'running stats'}: max |onnx - torch| = ${diff}`);
-    }
-  },
-);
+test('seed28 ONNX model matches a hand-written PyTorch generator with explicit asymmetric crops (batch 7)', { skip: referenceSkip(TORCH) }, async () => {
+  const spec = buildSpec('seed28', 0.0625);
+  const weights = weightsWithBatchNorm(spec, 21);
+  const n = 7;
+  const z = randomZ(3, n, spec.zDim, spec.latent);
+  const tensors: TensorMap = new Map([...weights].filter(([name]) => name.startsWith('generator.')));
+  tensors.set('z', { shape: [n, spec.zDim], data: z });
+  const index: Record<string, [number, number[]]> = {};
+  const parts: Buffer[] = [];
+  let offset = 0;
+  for (const [name, t] of tensors) {
+    index[name] = [offset, t.shape];
+    parts.push(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+    offset += t.data.length;
+  }
+  writeFileSync(join(tmp, 'index.json'), JSON.stringify(index));
+  writeFileSync(join(tmp, 'blob.bin'), Buffer.concat(parts));
+  const raw = Buffer.from(python(REFERENCE, [join(tmp, 'index.json'), join(tmp, 'blob.bin')], 'buffer'));
+  const expected = new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
+  assert.equal(expected.length, n * 3 * 28 * 28);
+  for (const fold of [false, true]) {
+    const got = await runOnnx(buildGeneratorOnnx(spec, weights, { foldBatchNorm: fold }), z, n, spec.zDim);
+    const diff = maxAbsDiff(got.data, expected);
+    assertWithin(`onnx~PyTorch ${fold ? 'folded' : 'running stats'}`, diff, 1e-4, `${fold ? 'folded' : 'running stats'}: max |onnx - torch| = ${diff}`);
+  }
+});

@@ -33,7 +33,10 @@ describe('GET /v1/faces: the same bytes as generate --seed S --index I', () => {
   const cases: [string, string[]][] = [
     ['/v1/faces/7/417.png', ['--seed', '7', '--index', '417']],
     ['/v1/faces/7/3.jpg?upscale=2', ['--seed', '7', '--index', '3', '--format', 'jpeg', '--upscale', '2']],
-    ['/v1/faces/12345/0.webp?upscale=3&resize=nearest&truncation=0.5', ['--seed', '12345', '--index', '0', '--format', 'webp', '--upscale', '3', '--resize', 'nearest', '--truncation', '0.5']],
+    [
+      '/v1/faces/12345/0.webp?upscale=3&resize=nearest&truncation=0.5',
+      ['--seed', '12345', '--index', '0', '--format', 'webp', '--upscale', '3', '--resize', 'nearest', '--truncation', '0.5'],
+    ],
     ['/v1/faces/4294967295/4294967295.png?upscale=2', ['--seed', '4294967295', '--index', '4294967295', '--upscale', '2']],
   ];
   for (const [url, args] of cases) {
@@ -57,7 +60,14 @@ describe('caching: strong ETag, immutable, 304', () => {
     const etag = first.headers.etag as string;
     assert.match(etag, /^"[0-9a-f]{40}"$/);
     assert.equal(first.headers['cache-control'], 'public, max-age=31536000, immutable');
-    const others = ['/v1/faces/7/1.png', '/v1/faces/7/2.png?upscale=2', '/v1/faces/8/1.png?upscale=2', '/v1/faces/7/1.webp?upscale=2', '/v1/faces/7/1.png?upscale=2&truncation=0.5', '/v1/faces/7/1.png?upscale=2&resize=nearest'];
+    const others = [
+      '/v1/faces/7/1.png',
+      '/v1/faces/7/2.png?upscale=2',
+      '/v1/faces/8/1.png?upscale=2',
+      '/v1/faces/7/1.webp?upscale=2',
+      '/v1/faces/7/1.png?upscale=2&truncation=0.5',
+      '/v1/faces/7/1.png?upscale=2&resize=nearest',
+    ];
     const tags = new Set([etag]);
     for (const url of others) tags.add((await s.app.inject({ url, method: 'HEAD' })).headers.etag as string);
     assert.equal(tags.size, others.length + 1);
@@ -116,7 +126,12 @@ describe('BAD CALL - every bad parameter is a 400 naming it, in the CLI error sh
 describe('POST /v1/generate: caller-supplied latents', () => {
   const zDim = 100;
   const post = (payload: unknown) =>
-    s.app.inject({ method: 'POST', url: '/v1/generate', payload: typeof payload === 'string' ? payload : JSON.stringify(payload), headers: { 'content-type': 'application/json' } });
+    s.app.inject({
+      method: 'POST',
+      url: '/v1/generate',
+      payload: typeof payload === 'string' ? payload : JSON.stringify(payload),
+      headers: { 'content-type': 'application/json' },
+    });
 
   test('the latents of faces 7:0 and 7:5 give the bytes of /v1/faces/7/0.png and /v1/faces/7/5.png', async () => {
     const z = [...latentsFor(7, 0, 1, zDim, 'uniform'), ...latentsFor(7, 5, 1, zDim, 'uniform')];
@@ -164,7 +179,9 @@ describe('grid and interpolation', () => {
     const { data, info } = await sharp(res.rawPayload).raw().toBuffer({ resolveWithObject: true });
     assert.deepEqual([info.width, info.height], [3 * 28 + 4 * 2, 2 * 28 + 3 * 2]);
     // Tile 4 (row 1, col 1) is face 7:4.
-    const face = await sharp((await s.app.inject('/v1/faces/7/4.png')).rawPayload).raw().toBuffer();
+    const face = await sharp((await s.app.inject('/v1/faces/7/4.png')).rawPayload)
+      .raw()
+      .toBuffer();
     const x0 = 2 + 1 * 30;
     const y0 = 2 + 1 * 30;
     for (let y = 0; y < 28; y++) {
@@ -188,8 +205,18 @@ describe('grid and interpolation', () => {
       for (let y = 0; y < 28; y++) rows.push(data.subarray((y * info.width + k * 28) * 3, (y * info.width + (k + 1) * 28) * 3));
       return Buffer.concat(rows);
     };
-    assert.deepEqual(frame(0), await sharp((await s.app.inject('/v1/faces/7/1.png')).rawPayload).raw().toBuffer());
-    assert.deepEqual(frame(4), await sharp((await s.app.inject('/v1/faces/9/2.png')).rawPayload).raw().toBuffer());
+    assert.deepEqual(
+      frame(0),
+      await sharp((await s.app.inject('/v1/faces/7/1.png')).rawPayload)
+        .raw()
+        .toBuffer(),
+    );
+    assert.deepEqual(
+      frame(4),
+      await sharp((await s.app.inject('/v1/faces/9/2.png')).rawPayload)
+        .raw()
+        .toBuffer(),
+    );
     assert.notDeepEqual(frame(2), frame(0));
   });
 
@@ -295,7 +322,17 @@ describe('auth token', () => {
   });
 
   test('every route but /healthz needs the token; a wrong one is refused the same way', async () => {
-    for (const url of ['/v1/faces/1/2.png', '/v1/model', '/v1/model.onnx', '/metrics', '/readyz', '/', '/app/web/src/main.js', '/ort/ort.wasm.min.mjs', '/v1/nothing']) {
+    for (const url of [
+      '/v1/faces/1/2.png',
+      '/v1/model',
+      '/v1/model.onnx',
+      '/metrics',
+      '/readyz',
+      '/',
+      '/app/web/src/main.js',
+      '/ort/ort.wasm.min.mjs',
+      '/v1/nothing',
+    ]) {
       const none = await t.app.inject(url);
       assert.equal(none.statusCode, 401, url);
       assert.equal(errorCode(none.body), 'E_UNAUTHORIZED');

@@ -72,7 +72,11 @@ test('ERROR PATH - a full queue refuses at once with E_QUEUE_FULL and a Retry-Af
 
 test('ERROR PATH - a request larger than the whole queue is a usage error, not "busy"', async () => {
   const f = fake({ maxBatch: 2, maxDelayMs: 0, maxQueue: 3 });
-  await assert.rejects(f.batcher.submit([1, 2, 3, 4]), (err: { code?: string; kind?: string; message?: string }) => err.code === 'E_BAD_ARGUMENT' && err.kind === 'usage' && /needs 4 images at once but the queue holds at most 3/.test(err.message ?? ''));
+  await assert.rejects(
+    f.batcher.submit([1, 2, 3, 4]),
+    (err: { code?: string; kind?: string; message?: string }) =>
+      err.code === 'E_BAD_ARGUMENT' && err.kind === 'usage' && /needs 4 images at once but the queue holds at most 3/.test(err.message ?? ''),
+  );
   assert.deepEqual(await f.batcher.submit([1, 2, 3]), [10, 20, 30]);
 });
 

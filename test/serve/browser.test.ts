@@ -47,7 +47,7 @@ test('the page loads and shows a grid of faces from the server', { skip }, async
   await page.waitForFunction(`[...document.querySelectorAll('#grid img')].slice(0, 8).every((i) => i.complete && i.naturalWidth > 0)`);
   const first = await page.getAttribute('#grid img', 'src');
   assert.match(first ?? '', /\/v1\/faces\/7\/0\.png\?upscale=4$/);
-  assert.match(await page.textContent('#model-line') ?? '', /seed28 width/);
+  assert.match((await page.textContent('#model-line')) ?? '', /seed28 width/);
   await shot('grid.png');
   // The truncation switch and slider reach the face URLs; "new seed" changes the seed.
   await page.check('#truncation-on');
@@ -67,7 +67,9 @@ test('a click opens the detail view with seed, index, download link and the gene
   assert.equal(await page.textContent('#detail-index'), '5');
   assert.equal(await page.textContent('#detail-command'), 'celeba-gan generate --model models/tiny.onnx --seed 7 --index 5 --upscale 4');
   assert.match((await page.getAttribute('#detail-download', 'href')) ?? '', /\/v1\/faces\/7\/5\.png\?upscale=4$/);
-  await page.waitForFunction(`(() => { const img = document.querySelector('#detail-image img'); return img !== null && img.complete && img.naturalWidth > 0; })()`);
+  await page.waitForFunction(
+    `(() => { const img = document.querySelector('#detail-image img'); return img !== null && img.complete && img.naturalWidth > 0; })()`,
+  );
   await shot('detail.png');
   await page.click('#use-a');
 });
@@ -78,7 +80,9 @@ test('interpolation between two picked faces renders an animation and a frame sl
   await page.click('#use-b');
   await page.fill('#steps', '8');
   await page.click('#walk-go');
-  await page.waitForFunction(`(() => { const img = document.querySelector('#walk-anim'); return img !== null && !img.hidden && img.complete && img.naturalWidth === 112; })()`);
+  await page.waitForFunction(
+    `(() => { const img = document.querySelector('#walk-anim'); return img !== null && !img.hidden && img.complete && img.naturalWidth === 112; })()`,
+  );
   await page.waitForSelector('#walk-frame[data-ready="true"]');
   const src = await page.getAttribute('#walk-anim', 'src');
   assert.equal(src, '/v1/interpolate?from=7:5&to=7:9&steps=8&format=webp&upscale=4');

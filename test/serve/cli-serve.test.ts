@@ -46,7 +46,20 @@ interface Server {
 
 async function startServe(...args: string[]): Promise<Server> {
   const script = `const { main } = await import(${JSON.stringify(MAIN)}); process.exitCode = await main(process.argv.slice(1));`;
-  const child = spawn(process.execPath, [...loaderArgs, '--input-type=module', '-e', script, 'serve', '--model', model, '--port', '0', '--provider', 'cpu', ...args]);
+  const child = spawn(process.execPath, [
+    ...loaderArgs,
+    '--input-type=module',
+    '-e',
+    script,
+    'serve',
+    '--model',
+    model,
+    '--port',
+    '0',
+    '--provider',
+    'cpu',
+    ...args,
+  ]);
   children.add(child);
   let stdout = '';
   let stderr = '';
@@ -84,7 +97,9 @@ function get(base: URL, path: string): Promise<{ status: number; body: Buffer }>
 function slowPost(port: number): { finish: () => void; response: Promise<string> } {
   const body = JSON.stringify({ z: [Array.from({ length: 100 }, () => 0.25)] });
   const socket = connect(port, '127.0.0.1');
-  socket.write(`POST /v1/generate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.slice(0, 10)}`);
+  socket.write(
+    `POST /v1/generate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.slice(0, 10)}`,
+  );
   let text = '';
   socket.on('data', (d) => (text += String(d)));
   const response = new Promise<string>((resolve) => {
@@ -99,7 +114,12 @@ function slowPost(port: number): { finish: () => void; response: Promise<string>
  * `incoming request` log line, which `--verbose` turns on.
  */
 function inFlightSeen(s: Server): Promise<unknown> {
-  return waitForLine(s.child.stdout, /"msg":"incoming request".*"method":"POST","url":"\/v1\/generate"|"method":"POST","url":"\/v1\/generate".*"msg":"incoming request"/, 30_000, s.stdout);
+  return waitForLine(
+    s.child.stdout,
+    /"msg":"incoming request".*"method":"POST","url":"\/v1\/generate"|"method":"POST","url":"\/v1\/generate".*"msg":"incoming request"/,
+    30_000,
+    s.stdout,
+  );
 }
 
 /** Resolves once the server has taken the first stop signal (its `no longer accepting` line). */
@@ -121,10 +141,11 @@ test('serve: answers on 127.0.0.1; SIGTERM stops accepting, finishes the in-flig
   await stopSeen(s);
   // No longer accepting new connections (once the listening socket is closed, just after the line).
   await waitFor(
-    () => get(s.base, '/healthz').then(
-      () => false,
-      (err: Error) => /ECONNREFUSED|ECONNRESET|socket hang up/.test(err.message) || assert.fail(err),
-    ),
+    () =>
+      get(s.base, '/healthz').then(
+        () => false,
+        (err: Error) => /ECONNREFUSED|ECONNRESET|socket hang up/.test(err.message) || assert.fail(err),
+      ),
     { timeoutMs: 30_000, what: 'new connections to be refused after SIGTERM' },
   );
   inFlight.finish();
@@ -162,7 +183,9 @@ test('serve: an in-flight request that outlasts --drain-ms is cut off, exit 1', 
 /** Resolves with `p`'s value, or rejects once `ms` have passed. */
 function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer));
+  return Promise.race([p, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms)))]).finally(
+    () => clearTimeout(timer),
+  );
 }
 
 async function metricValue(base: URL, name: string): Promise<number> {
@@ -183,7 +206,10 @@ test('ERROR PATH - clients abandon the largest walks, then SIGTERM: serve exits 
     return socket;
   });
   // Their work has begun once the model has made frames for them (a capped poll: it fails when it runs out).
-  await waitFor(async () => (await metricValue(s.base, 'celeba_gan_images_generated_total')) >= 64, { timeoutMs: 10_000, what: 'the model making 64 frames for the abandoned walks' });
+  await waitFor(async () => (await metricValue(s.base, 'celeba_gan_images_generated_total')) >= 64, {
+    timeoutMs: 10_000,
+    what: 'the model making 64 frames for the abandoned walks',
+  });
   for (const c of clients) c.destroy();
   const t0 = performance.now();
   s.child.kill('SIGTERM');
@@ -214,7 +240,12 @@ test('bind safety: loopback always; other addresses need a token or --insecure',
 });
 
 test('BAD CALL - serve flags are checked before the model loads', async () => {
-  for (const [flag, value] of [['--max-batch', '0'], ['--max-queue', '0'], ['--port', '70000'], ['--max-delay-ms', '-1']] as const) {
+  for (const [flag, value] of [
+    ['--max-batch', '0'],
+    ['--max-queue', '0'],
+    ['--port', '70000'],
+    ['--max-delay-ms', '-1'],
+  ] as const) {
     const r = await cli('serve', '--model', join(dir, 'missing.onnx'), flag, value);
     assert.equal(r.code, 2, `${flag} ${value}`);
     assert.match(r.stderr, new RegExp(`E_BAD_ARGUMENT.*for ${flag.slice(2)}`));
@@ -230,7 +261,7 @@ test('a client that disconnects has its queued work dropped (real socket)', asyn
     await waitFor(() => s.batcher.queued > 0, { timeoutMs: 30_000, what: 'the request in the queue' });
     assert.equal(s.batcher.queued, 1);
     socket.destroy();
-    await waitFor(() => s.batcher.queued === 0, { timeoutMs: 30_000, what: 'the disconnected client\'s work to leave the queue' });
+    await waitFor(() => s.batcher.queued === 0, { timeoutMs: 30_000, what: "the disconnected client's work to leave the queue" });
     assert.equal(s.batcher.queued, 0);
     const metrics = (await s.app.inject('/metrics')).body;
     assert.match(metrics, /celeba_gan_images_generated_total 0/);

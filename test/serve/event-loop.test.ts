@@ -73,12 +73,18 @@ async function round(port: number, seed0: number): Promise<{ p90: number; summar
   }
   const sizes = (await load).flat();
   delay.disable();
-  assert.ok(sizes.every((b) => b > 100_000), `grids of ${sizes.join(', ')} bytes`);
+  assert.ok(
+    sizes.every((b) => b > 100_000),
+    `grids of ${sizes.join(', ')} bytes`,
+  );
   assert.ok(lags.length >= 3, `only ${lags.length} probes ran during the load`);
   const sorted = [...lags].sort((a, b) => a - b);
   const p90 = sorted[Math.floor(0.9 * (sorted.length - 1))]!;
   const loop = `event-loop delay p90 ${(delay.percentile(90) / 1e6).toFixed(1)} ms, max ${(delay.max / 1e6).toFixed(1)} ms`;
-  return { p90, summary: `${lags.length} probes: median ${sorted[Math.floor(sorted.length / 2)]!.toFixed(1)} ms, p90 ${p90.toFixed(1)} ms, max ${sorted.at(-1)!.toFixed(1)} ms; ${loop}` };
+  return {
+    p90,
+    summary: `${lags.length} probes: median ${sorted[Math.floor(sorted.length / 2)]!.toFixed(1)} ms, p90 ${p90.toFixed(1)} ms, max ${sorted.at(-1)!.toFixed(1)} ms; ${loop}`,
+  };
 }
 
 test(`/healthz answers within ${BOUND_MS} ms (90th percentile, over its latency without load) while ${CLIENTS} clients fetch the largest allowed grid`, async () => {

@@ -59,8 +59,16 @@ describe('ERROR PATH - integers are plain decimal: each face has one URL', () =>
 describe('ERROR PATH - the cost ceiling: 400 E_COST_LIMIT naming the limit and --max-pixels', () => {
   // This server allows 64 x 28 x 28 = 50176 PNG-equivalent pixels per request.
   const table: [string, string, RegExp][] = [
-    ['a grid over it', '/v1/grid?seed=1&n=17&upscale=2', /a grid of 17 faces at upscale 2 needs 53312 pixels encoded as png, over this server's limit of 50176 \(--max-pixels\)/],
-    ['a GIF weighted by its encoder effort', '/v1/interpolate?from=7:1&to=7:2&steps=8&upscale=1&format=gif', /a walk of 8 frames .* \(gif costs 36x PNG per pixel: 225792 PNG-equivalent pixels/],
+    [
+      'a grid over it',
+      '/v1/grid?seed=1&n=17&upscale=2',
+      /a grid of 17 faces at upscale 2 needs 53312 pixels encoded as png, over this server's limit of 50176 \(--max-pixels\)/,
+    ],
+    [
+      'a GIF weighted by its encoder effort',
+      '/v1/interpolate?from=7:1&to=7:2&steps=8&upscale=1&format=gif',
+      /a walk of 8 frames .* \(gif costs 36x PNG per pixel: 225792 PNG-equivalent pixels/,
+    ],
     ['a face at a large upscale', '/v1/faces/7/1.webp?upscale=8', /this face needs 50176 pixels encoded as webp \(webp costs 3x PNG/],
     ['a batch over it', '/v1/batch?seed=1&n=65', /a batch of 65 faces at upscale 1 needs 50960 pixels/],
   ];
@@ -235,7 +243,11 @@ describe('ERROR PATH - slow and greedy clients (real sockets)', () => {
     try {
       const port = Number(new URL(await t.app.listen({ host: '127.0.0.1', port: 0 })).port);
       const slowHeaders = talk(port, 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n', 10_000);
-      const slowBody = talk(port, 'POST /v1/generate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"z":', 10_000);
+      const slowBody = talk(
+        port,
+        'POST /v1/generate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"z":',
+        10_000,
+      );
       assert.deepEqual(errorOf(await slowHeaders.answer), { status: 408, code: 'E_REQUEST_TIMEOUT' });
       assert.deepEqual(errorOf(await slowBody.answer), { status: 408, code: 'E_REQUEST_TIMEOUT' });
     } finally {

@@ -7,14 +7,17 @@ import { main } from '../../src/cli/main.js';
  * passes through untouched.
  */
 const capture = new AsyncLocalStorage<{ stdout: string; stderr: string }>();
-for (const [stream, key] of [[process.stdout, 'stdout'], [process.stderr, 'stderr']] as const) {
+for (const [stream, key] of [
+  [process.stdout, 'stdout'],
+  [process.stderr, 'stderr'],
+] as const) {
   const original = stream.write.bind(stream);
-  stream.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
+  stream.write = (chunk: string | Uint8Array, ...rest: never[]) => {
     const sink = capture.getStore();
     if (!sink) return original(chunk, ...rest);
     sink[key] += String(chunk);
     return true;
-  });
+  };
 }
 
 export async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

@@ -26,5 +26,9 @@ export function injectFsError(name: FsName, code: string, when: (args: unknown[]
     table[name] = original;
     syncBuiltinESMExports();
   };
-  return Object.assign(restore, { get calls() { return calls; } });
+  return Object.assign(restore, {
+    get calls() {
+      return calls;
+    },
+  });
 }

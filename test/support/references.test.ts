@@ -63,7 +63,7 @@ test('elsewhere a missing reference skips the test and says why', () => {
   assert.match(r.out, /# fail 0/);
 });
 
-test('addonRequired (the torch addon\'s gate): CI=true (or 1) or CELEBA_GAN_REQUIRE_TORCH set and not 0', () => {
+test("addonRequired (the torch addon's gate): CI=true (or 1) or CELEBA_GAN_REQUIRE_TORCH set and not 0", () => {
   assert.equal(addonRequired({ CI: 'true' }), 'CI=true');
   assert.equal(addonRequired({ CI: '1' }), 'CI=1');
   assert.equal(addonRequired({ CELEBA_GAN_REQUIRE_TORCH: '1' }), 'CELEBA_GAN_REQUIRE_TORCH=1');
@@ -75,6 +75,9 @@ test('addonRequired (the torch addon\'s gate): CI=true (or 1) or CELEBA_GAN_REQU
 
 test('a program as the reference (chromium): skipped where missing, fine where present', () => {
   const install = 'apt-get install nothing';
-  assert.match(String(referenceSkip({ modules: [], executable: join(dir, 'no-chromium'), install }, {})), /^SKIPPED: there is no .*no-chromium; install it: apt-get install nothing/);
+  assert.match(
+    String(referenceSkip({ modules: [], executable: join(dir, 'no-chromium'), install }, {})),
+    /^SKIPPED: there is no .*no-chromium; install it: apt-get install nothing/,
+  );
   assert.equal(referenceSkip({ modules: [], executable: process.execPath, install }, {}), false);
 });

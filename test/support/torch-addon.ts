@@ -36,7 +36,8 @@ export function cudaSkip(): string | false {
   } catch (err) {
     why = `the torch addon does not load (${(err as { code?: string }).code ?? String(err)})`;
   }
-  const fix = 'build the addon against a CUDA libtorch on a machine with an NVIDIA GPU: LIBTORCH_USE_PYTORCH=1 npm run build:native (npm run check:gpu does it)';
+  const fix =
+    'build the addon against a CUDA libtorch on a machine with an NVIDIA GPU: LIBTORCH_USE_PYTORCH=1 npm run build:native (npm run check:gpu does it)';
   if (process.env[REQUIRE_CUDA_ENV] !== '1') return `SKIPPED: ${why}; ${fix}; ${REQUIRE_CUDA_ENV}=1 makes this fail instead`;
   test('CUDA REQUIRED - the torch engine on a CUDA device', () => {
     assert.fail(`${why}, but ${REQUIRE_CUDA_ENV}=1 requires the CUDA cases to run; ${fix}`);

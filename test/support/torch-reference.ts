@@ -14,7 +14,6 @@ import { PYTHON } from './references.js';
  * convolution, cropping after the transposed convolution), so it checks tfjs's padding too.
  */
 
-
 const SCRIPT = String.raw`
 import json, struct, sys
 import numpy as np
@@ -183,10 +182,14 @@ export function runTorchReference(spec: ArchitectureSpec, weights: TensorMap, in
     writeFileSync(join(dir, 'ref.py'), SCRIPT);
     writeSafetensors(join(dir, 'weights.safetensors'), weights);
     writeSafetensors(join(dir, 'inputs.safetensors'), inputs);
-    const r = spawnSync(PYTHON, [join(dir, 'ref.py'), join(dir, 'cfg.json'), join(dir, 'weights.safetensors'), join(dir, 'inputs.safetensors'), join(dir, 'out.safetensors')], {
-      encoding: 'utf8',
-      env: { ...process.env, OMP_NUM_THREADS: '1' },
-    });
+    const r = spawnSync(
+      PYTHON,
+      [join(dir, 'ref.py'), join(dir, 'cfg.json'), join(dir, 'weights.safetensors'), join(dir, 'inputs.safetensors'), join(dir, 'out.safetensors')],
+      {
+        encoding: 'utf8',
+        env: { ...process.env, OMP_NUM_THREADS: '1' },
+      },
+    );
     if (r.status !== 0) throw new Error(`torch reference failed (${r.status}): ${r.stderr}`);
     return readSafetensors(join(dir, 'out.safetensors')).tensors;
   } finally {

@@ -10,10 +10,13 @@ test('waitFor: resolves with the first truthy value of the predicate', async () 
 });
 
 test('ERROR PATH - waitFor: a deadline that runs out fails naming what was awaited (it does not carry on)', async () => {
-  await assert.rejects(waitFor(() => false, { timeoutMs: 30, what: 'a state that never comes', intervalMs: 5 }), {
-    name: 'AssertionError',
-    message: 'timed out after 0.03 s waiting for a state that never comes',
-  });
+  await assert.rejects(
+    waitFor(() => false, { timeoutMs: 30, what: 'a state that never comes', intervalMs: 5 }),
+    {
+      name: 'AssertionError',
+      message: 'timed out after 0.03 s waiting for a state that never comes',
+    },
+  );
 });
 
 test('ERROR PATH - waitFor: a predicate that throws fails at once', async () => {
@@ -28,7 +31,7 @@ test('ERROR PATH - waitFor: a predicate that throws fails at once', async () => 
   );
 });
 
-test('waitForLine: a line written later, and one already in the caller\'s collected text', async () => {
+test("waitForLine: a line written later, and one already in the caller's collected text", async () => {
   const stream = new PassThrough();
   let text = '';
   stream.on('data', (d) => (text += String(d)));
@@ -46,7 +49,10 @@ test('waitForLine: a line written later, and one already in the caller\'s collec
 test('ERROR PATH - waitForLine: the deadline, and the stream ending first, fail with the output seen', async () => {
   const quiet = new PassThrough();
   quiet.resume();
-  await assert.rejects(waitForLine(quiet, /ready/, 30), { name: 'AssertionError', message: /^timed out after 0\.03 s waiting for \/ready\/ in the output; it was: ""$/ });
+  await assert.rejects(waitForLine(quiet, /ready/, 30), {
+    name: 'AssertionError',
+    message: /^timed out after 0\.03 s waiting for \/ready\/ in the output; it was: ""$/,
+  });
   const ends = new PassThrough();
   const ended = waitForLine(ends, /ready/, 60_000);
   ends.end('crashed\n');

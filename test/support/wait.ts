@@ -67,7 +67,11 @@ export function waitForLine(stream: Readable, pattern: RegExp, timeoutMs: number
       if (m) finish(null, m);
     };
     const onEnd = (): void => finish(new assert.AssertionError({ message: `the output ended without ${String(pattern)}; it was: ${tail()}` }));
-    const timer = setTimeout(() => finish(new assert.AssertionError({ message: `timed out after ${timeoutMs / 1000} s waiting for ${String(pattern)} in the output; it was: ${tail()}` })), timeoutMs);
+    const timer = setTimeout(
+      () =>
+        finish(new assert.AssertionError({ message: `timed out after ${timeoutMs / 1000} s waiting for ${String(pattern)} in the output; it was: ${tail()}` })),
+      timeoutMs,
+    );
     // Registered after the caller's own listener, so `text()` already holds this chunk.
     stream.on('data', onData);
     stream.once('end', onEnd);

@@ -31,8 +31,16 @@ function save(runDir: string, step: number, keep?: number) {
   return {
     weights,
     result: saveCheckpoint(runDir, {
-      spec, step, stepsPerEpoch: 10, batchSize: 8, seed: 42, dataChecksum: 'ab'.repeat(32), engine: 'tfjs',
-      weights, optimizer: optimizerFor(weights, step), keep,
+      spec,
+      step,
+      stepsPerEpoch: 10,
+      batchSize: 8,
+      seed: 42,
+      dataChecksum: 'ab'.repeat(32),
+      engine: 'tfjs',
+      weights,
+      optimizer: optimizerFor(weights, step),
+      keep,
     }),
   };
 }
@@ -67,9 +75,15 @@ test('listCheckpoints is ascending; keep K prunes the oldest; same step replaces
   const run = tempRun();
   try {
     for (const step of [100, 5, 30, 200]) save(run, step, 3);
-    assert.deepEqual(listCheckpoints(run).map((c) => c.step), [30, 100, 200]);
+    assert.deepEqual(
+      listCheckpoints(run).map((c) => c.step),
+      [30, 100, 200],
+    );
     save(run, 200, 3);
-    assert.deepEqual(listCheckpoints(run).map((c) => c.step), [30, 100, 200]);
+    assert.deepEqual(
+      listCheckpoints(run).map((c) => c.step),
+      [30, 100, 200],
+    );
     assert.equal((await loadCheckpoint(run, 100)).manifest.step, 100);
     assert.equal((await loadCheckpoint(run)).manifest.step, 200);
   } finally {
@@ -82,9 +96,19 @@ test('run.json round-trips', () => {
   try {
     assert.equal(readRunConfig(run), null);
     writeRunConfig(run, {
-      format: 'celeba-gan-run', formatVersion: 1, packageVersion: '0.1.0', preset: spec.preset, width: spec.width, spec, seed: 3,
-      batchSize: 8, data: { path: 'd.cgds', checksum: '00', count: 10, height: 28, width: 28 }, engine: 'tfjs',
-      created: new Date().toISOString(), sampleSeed: 9, sampleCount: 25,
+      format: 'celeba-gan-run',
+      formatVersion: 1,
+      packageVersion: '0.1.0',
+      preset: spec.preset,
+      width: spec.width,
+      spec,
+      seed: 3,
+      batchSize: 8,
+      data: { path: 'd.cgds', checksum: '00', count: 10, height: 28, width: 28 },
+      engine: 'tfjs',
+      created: new Date().toISOString(),
+      sampleSeed: 9,
+      sampleCount: 25,
     });
     assert.equal(readRunConfig(run)!.seed, 3);
   } finally {
@@ -153,12 +177,15 @@ test('ERROR PATH - a checkpoint of another preset/width: E_CHECKPOINT_MISMATCH',
     save(run, 10);
     const { manifest } = await loadCheckpoint(run);
     assert.doesNotThrow(() => assertSameArchitecture(manifest, spec, run));
-    assert.throws(() => assertSameArchitecture(manifest, buildSpec('seed28', 0.0625), run), (err: CelebaGanError) => {
-      assert.equal(err.code, 'E_CHECKPOINT_MISMATCH');
-      assert.match(err.message, /seed28 model at width 0\.03125/);
-      assert.match(err.hint!, /--width 0\.03125/);
-      return true;
-    });
+    assert.throws(
+      () => assertSameArchitecture(manifest, buildSpec('seed28', 0.0625), run),
+      (err: CelebaGanError) => {
+        assert.equal(err.code, 'E_CHECKPOINT_MISMATCH');
+        assert.match(err.message, /seed28 model at width 0\.03125/);
+        assert.match(err.hint!, /--width 0\.03125/);
+        return true;
+      },
+    );
     assert.ok(existsSync(join(run, 'checkpoints')));
   } finally {
     rmSync(run, { recursive: true, force: true });
@@ -178,9 +205,15 @@ test('pruning renames a checkpoint away before deleting it: a kill mid-delete ne
       restore();
     }
     const names = readdirSync(join(run, 'checkpoints')).sort();
-    assert.deepEqual(names.filter((n) => n.startsWith('step-')), ['step-000000002', 'step-000000003']);
+    assert.deepEqual(
+      names.filter((n) => n.startsWith('step-')),
+      ['step-000000002', 'step-000000003'],
+    );
     assert.equal(names.filter((n) => /^\.step-000000001\.\d+\.[0-9a-z]+\.tmp$/.test(n)).length, 1, names.join());
-    assert.deepEqual(listCheckpoints(run).map((c) => c.step), [2, 3]);
+    assert.deepEqual(
+      listCheckpoints(run).map((c) => c.step),
+      [2, 3],
+    );
   } finally {
     rmSync(run, { recursive: true, force: true });
   }
@@ -192,8 +225,21 @@ test('ERROR PATH - weights that do not fit the spec: one validator, E_WEIGHTS_MI
     const { result } = save(run, 5);
     const other = initialWeights(buildSpec('seed28', 0.0625), 1);
     assert.throws(
-      () => saveCheckpoint(run, { spec, step: 6, stepsPerEpoch: 10, batchSize: 8, seed: 42, dataChecksum: 'x', engine: 'tfjs', weights: other, optimizer: optimizerFor(initialWeights(spec, 1), 1) }),
-      (err: CelebaGanError) => err.code === 'E_WEIGHTS_MISMATCH' && /^tensors of the checkpoint to save do not fit seed28 at width 0\.03125: generator\.fc\.weight has shape/.test(err.message),
+      () =>
+        saveCheckpoint(run, {
+          spec,
+          step: 6,
+          stepsPerEpoch: 10,
+          batchSize: 8,
+          seed: 42,
+          dataChecksum: 'x',
+          engine: 'tfjs',
+          weights: other,
+          optimizer: optimizerFor(initialWeights(spec, 1), 1),
+        }),
+      (err: CelebaGanError) =>
+        err.code === 'E_WEIGHTS_MISMATCH' &&
+        /^tensors of the checkpoint to save do not fit seed28 at width 0\.03125: generator\.fc\.weight has shape/.test(err.message),
     );
     // A checkpoint whose manifest claims another width than its tensors (hash kept consistent).
     const manifestPath = join(result.dir, 'manifest.json');

@@ -30,17 +30,27 @@ test('celeba-gan train: new run, E_RUN_EXISTS without --resume (exit 2), then --
   const out = join(root, 'run');
   assert.equal(await main(['train', '--data', data, '--out', out, '--steps', '2', '--seed', '9', ...tiny]), 0);
   assert.equal(readRunConfig(out)!.seed, 9);
-  assert.deepEqual(listCheckpoints(out).map((c) => c.step), [2]);
+  assert.deepEqual(
+    listCheckpoints(out).map((c) => c.step),
+    [2],
+  );
   const runJson = readFileSync(join(out, 'run.json'));
   const again = await cli('train', '--data', data, '--out', out, '--steps', '3', ...tiny);
   assert.equal(again.code, 2);
   assert.match(again.stderr, new RegExp(`^celeba-gan: error \\[E_RUN_EXISTS\\]: ${escape(out)} already holds a run \\(seed28, width 0\\.03125, seed 9, `, 'm'));
   assert.match(again.stderr, /--resume/);
   assert.deepEqual(readFileSync(join(out, 'run.json')), runJson, 'run.json untouched');
-  assert.deepEqual(listCheckpoints(out).map((c) => c.step), [2], 'no checkpoint written');
+  assert.deepEqual(
+    listCheckpoints(out).map((c) => c.step),
+    [2],
+    'no checkpoint written',
+  );
   // --resume takes the data set, preset, width, seed and batch size from run.json.
   assert.equal(await main(['train', '--out', out, '--steps', '3', '--resume', '--engine', 'tfjs', '--backend', 'cpu', '--sample-every', '0']), 0);
-  assert.deepEqual(listCheckpoints(out).map((c) => c.step), [2, 3]);
+  assert.deepEqual(
+    listCheckpoints(out).map((c) => c.step),
+    [2, 3],
+  );
 });
 
 test('celeba-gan train --dry-run: one step, one checkpoint, says so, exit 0', async () => {
@@ -49,9 +59,18 @@ test('celeba-gan train --dry-run: one step, one checkpoint, says so, exit 0', as
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout + r.stderr, /--dry-run: training one step only/);
   assert.match(r.stdout, new RegExp(`^trained ${escape(out)} to step 1 in `, 'm'));
-  assert.deepEqual(listCheckpoints(out).map((c) => c.step), [1]);
-  const metrics = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number });
-  assert.deepEqual(metrics.map((m) => m.step), [1]);
+  assert.deepEqual(
+    listCheckpoints(out).map((c) => c.step),
+    [1],
+  );
+  const metrics = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { step: number });
+  assert.deepEqual(
+    metrics.map((m) => m.step),
+    [1],
+  );
 });
 
 test('celeba-gan train --resume from another working directory (run.json written with a relative --data)', async () => {
@@ -65,9 +84,25 @@ test('celeba-gan train --resume from another working directory (run.json written
     process.chdir(project);
     assert.equal(await main(['train', '--data', 'data/faces-28.cgds', '--out', 'runs/r', '--steps', '1', '--seed', '3', ...tiny]), 0);
     process.chdir(elsewhere);
-    const r = await cli('train', '--out', join(project, 'runs', 'r'), '--resume', '--steps', '2', '--engine', 'tfjs', '--backend', 'cpu', '--sample-every', '0');
+    const r = await cli(
+      'train',
+      '--out',
+      join(project, 'runs', 'r'),
+      '--resume',
+      '--steps',
+      '2',
+      '--engine',
+      'tfjs',
+      '--backend',
+      'cpu',
+      '--sample-every',
+      '0',
+    );
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(listCheckpoints(join(project, 'runs', 'r')).map((c) => c.step), [1, 2]);
+    assert.deepEqual(
+      listCheckpoints(join(project, 'runs', 'r')).map((c) => c.step),
+      [1, 2],
+    );
   } finally {
     process.chdir(cwd);
   }
@@ -109,7 +144,25 @@ test('BAD CALL - celeba-gan train with a tfjs backend that is not installed: exi
     /* not installed: the case under test */
   }
   const out = join(root, 'no-backend');
-  const code = await main(['train', '--data', data, '--out', out, '--steps', '1', '--width', '0.03125', '--engine', 'tfjs', '--backend', 'tfjs-node-gpu', '--seed', '1', '--batch-size', '4']);
+  const code = await main([
+    'train',
+    '--data',
+    data,
+    '--out',
+    out,
+    '--steps',
+    '1',
+    '--width',
+    '0.03125',
+    '--engine',
+    'tfjs',
+    '--backend',
+    'tfjs-node-gpu',
+    '--seed',
+    '1',
+    '--batch-size',
+    '4',
+  ]);
   assert.equal(code, 1);
   assert.equal(readRunConfig(out), null);
 });
@@ -120,12 +173,26 @@ test('default run folder: runs/<data>-<preset>, -2 when taken; --resume picks th
   const spec = buildSpec('seed28', 0.03125);
   mkdirSync(join(runs, 'celeba-28-seed28'), { recursive: true });
   writeRunConfig(join(runs, 'celeba-28-seed28'), {
-    format: 'celeba-gan-run', formatVersion: 1, packageVersion: '0', preset: 'seed28', width: spec.width, spec, seed: 1, batchSize: 4,
-    data: { path: 'data/celeba-28.cgds', checksum: '0', count: 1, height: 28, width: 28 }, engine: 'tfjs', created: '', sampleSeed: 1, sampleCount: 25,
+    format: 'celeba-gan-run',
+    formatVersion: 1,
+    packageVersion: '0',
+    preset: 'seed28',
+    width: spec.width,
+    spec,
+    seed: 1,
+    batchSize: 4,
+    data: { path: 'data/celeba-28.cgds', checksum: '0', count: 1, height: 28, width: 28 },
+    engine: 'tfjs',
+    created: '',
+    sampleSeed: 1,
+    sampleCount: 25,
   });
   assert.equal(defaultRunDir('data/celeba-28.cgds', undefined, false, runs).path, join(runs, 'celeba-28-seed28-2'));
   assert.equal(defaultRunDir('data/celeba-28.cgds', undefined, true, runs).path, join(runs, 'celeba-28-seed28'));
-  assert.throws(() => defaultRunDir('data/other.cgds', undefined, true, runs), (err: Error & { code?: string }) => err.code === 'E_NO_RUN');
+  assert.throws(
+    () => defaultRunDir('data/other.cgds', undefined, true, runs),
+    (err: Error & { code?: string }) => err.code === 'E_NO_RUN',
+  );
 });
 
 test('log line names step/epoch, both losses, D(x), D(G(z)) and images/s', () => {

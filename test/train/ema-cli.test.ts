@@ -42,7 +42,22 @@ test('train --ema 0, then --resume --ema 0.999: the note says the EMA starts fro
   assert.equal(first.code, 0, first.stderr);
   assert.equal(readRunConfig(out)!.ema, 0);
   assert.deepEqual(readdirSync(join(out, 'samples')).sort(), ['step-000000.png', 'step-000002.png']);
-  const resumed = await runCli(['train', '--out', out, '--resume', '--steps', '3', '--ema', '0.999', '--engine', 'tfjs', '--backend', 'cpu', '--sample-every', '3']);
+  const resumed = await runCli([
+    'train',
+    '--out',
+    out,
+    '--resume',
+    '--steps',
+    '3',
+    '--ema',
+    '0.999',
+    '--engine',
+    'tfjs',
+    '--backend',
+    'cpu',
+    '--sample-every',
+    '3',
+  ]);
   assert.equal(resumed.code, 0, resumed.stderr);
   assert.match(resumed.stderr, /note: checkpoint \S+step-000000002 has no EMA generator: the EMA starts from its raw weights at step 2/);
   assert.ok(existsSync(join(out, 'samples', 'step-000003-ema.png')));

@@ -38,7 +38,19 @@ before(async () => {
 after(() => rmSync(root, { recursive: true, force: true }));
 
 function cfg(out: string, extra: Partial<TrainConfig> = {}): TrainConfig {
-  return { spec, dataPath: data, outDir: join(root, out), seed: 3, batchSize: 4, sampleEvery: 0, checkpointEvery: 0, keep: 5, logEvery: 1, plotEvery: 0, ...extra };
+  return {
+    spec,
+    dataPath: data,
+    outDir: join(root, out),
+    seed: 3,
+    batchSize: 4,
+    sampleEvery: 0,
+    checkpointEvery: 0,
+    keep: 5,
+    logEvery: 1,
+    plotEvery: 0,
+    ...extra,
+  };
 }
 
 function emaTensors(w: TensorMap): TensorMap {
@@ -47,7 +59,13 @@ function emaTensors(w: TensorMap): TensorMap {
 
 function assertBitIdentical(a: TensorMap, b: TensorMap, what: string): void {
   assert.deepEqual([...a.keys()].sort(), [...b.keys()].sort(), `${what}: names`);
-  for (const [k, t] of a) assert.ok(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).equals(Buffer.from(b.get(k)!.data.buffer, b.get(k)!.data.byteOffset, b.get(k)!.data.byteLength)), `${what}: ${k}`);
+  for (const [k, t] of a)
+    assert.ok(
+      Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).equals(
+        Buffer.from(b.get(k)!.data.buffer, b.get(k)!.data.byteOffset, b.get(k)!.data.byteLength),
+      ),
+      `${what}: ${k}`,
+    );
 }
 
 const engines: { name: string; skip: string | false; make: () => Promise<TrainingEngine> }[] = [
@@ -111,7 +129,14 @@ describe('EMA across engines and in sample grids', { skip: torchSkip() }, () => 
       assert.ok(existsSync(join(dir, 'samples', 'step-000003-ema.png')));
       const saved = await loadCheckpoint(dir);
       let seen: TensorMap | null = null;
-      await train(cfg('cross', { steps: 4, resume: true, seed: undefined }), tfjs, {}, [{ name: 'peek', async onStepEnd() { seen ??= await tfjs.getEmaWeights(); } }]);
+      await train(cfg('cross', { steps: 4, resume: true, seed: undefined }), tfjs, {}, [
+        {
+          name: 'peek',
+          async onStepEnd() {
+            seen ??= await tfjs.getEmaWeights();
+          },
+        },
+      ]);
       assert.ok(seen, 'EMA on after the cross-engine resume');
       // After one more step the EMA moved away from what was loaded, but by one small update only.
       const loaded = saved.weights.get('ema.generator.deconv1.weight')!.data;
@@ -146,8 +171,8 @@ describe('export --weights ema|raw', () => {
       assert.equal(meta(join(root, 'raw.onnx'))[META.weights], 'raw');
       const outEma = (await runOnnx(readFileSync(join(root, 'ema.onnx')), z, 3, spec.zDim)).data;
       const outRaw = (await runOnnx(readFileSync(join(root, 'raw.onnx')), z, 3, spec.zDim)).data;
-      assertWithin("tfjs EMA onnx~engine", maxAbsDiff(outEma, wantEma), 1e-4, 'the EMA model computes the EMA generator');
-      assertWithin("tfjs raw onnx~engine", maxAbsDiff(outRaw, wantRaw), 1e-4, 'the raw model computes the raw generator');
+      assertWithin('tfjs EMA onnx~engine', maxAbsDiff(outEma, wantEma), 1e-4, 'the EMA model computes the EMA generator');
+      assertWithin('tfjs raw onnx~engine', maxAbsDiff(outRaw, wantRaw), 1e-4, 'the raw model computes the raw generator');
       assert.ok(maxAbsDiff(outEma, outRaw) > 1e-3, `and the two differ (by ${maxAbsDiff(outEma, outRaw)})`);
 
       await train(cfg('export-old', { steps: 2, ema: 0 }), engine);

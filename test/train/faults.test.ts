@@ -10,9 +10,7 @@ import type { TrainingEngine } from '../../src/engines/engine.js';
 import { createTfjsEngine, type TfjsEngine } from '../../src/engines/tfjs/tfjs-engine.js';
 import { CelebaGanError } from '../../src/errors.js';
 import { encodeSafetensors } from '../../src/model/safetensors.js';
-import {
-  MANIFEST_FILE, WEIGHTS_FILE, lastGoodCheckpoint, listCheckpoints, loadCheckpoint, saveCheckpoint,
-} from '../../src/train/checkpoint.js';
+import { MANIFEST_FILE, WEIGHTS_FILE, lastGoodCheckpoint, listCheckpoints, loadCheckpoint, saveCheckpoint } from '../../src/train/checkpoint.js';
 import { exportRun } from '../../src/train/export-run.js';
 import { train, type TrainConfig } from '../../src/train/index.js';
 import { sha256Hex } from '../../src/util/hash.js';
@@ -41,9 +39,20 @@ after(() => {
 const tiny = ['--width', '0.03125', '--batch-size', '4', '--engine', 'tfjs', '--backend', 'cpu', '--sample-every', '0', '--log-every', '1', '--seed', '5'];
 
 function cfg(out: string, extra: Partial<TrainConfig> = {}): TrainConfig {
-  return { spec, dataPath: data, outDir: join(root, out), seed: 5, batchSize: 4, sampleEvery: 0, checkpointEvery: 2, keep: 5, logEvery: 1, plotEvery: 0, ...extra };
+  return {
+    spec,
+    dataPath: data,
+    outDir: join(root, out),
+    seed: 5,
+    batchSize: 4,
+    sampleEvery: 0,
+    checkpointEvery: 2,
+    keep: 5,
+    logEvery: 1,
+    plotEvery: 0,
+    ...extra,
+  };
 }
-
 
 async function poison(runDir: string, step: number): Promise<void> {
   const c = await loadCheckpoint(runDir, step);
@@ -112,7 +121,10 @@ test('a periodic checkpoint that fails for lack of space: said, training goes on
   assert.deepEqual(failed, [{ step: 4, code: 'E_NO_SPACE' }]);
   assert.deepEqual(saved, [2, 6]);
   const dir = join(root, 'run-ckpt-space');
-  assert.deepEqual(listCheckpoints(dir).map((c) => c.step), [2, 6]);
+  assert.deepEqual(
+    listCheckpoints(dir).map((c) => c.step),
+    [2, 6],
+  );
   assert.equal((await loadCheckpoint(dir, 2)).manifest.step, 2);
   assert.deepEqual(readdirSync(join(dir, 'checkpoints')).sort(), ['step-000000002', 'step-000000006'], 'no temporary folder left');
 });
@@ -129,7 +141,10 @@ test('ERROR PATH - the final checkpoint failing for lack of space ends the run w
   } finally {
     restore();
   }
-  assert.deepEqual(listCheckpoints(dir).map((c) => c.step), [2]);
+  assert.deepEqual(
+    listCheckpoints(dir).map((c) => c.step),
+    [2],
+  );
 });
 
 test('crash leftovers: train reports and removes .step-*.tmp folders and half-deleted checkpoints, restores an interrupted replacement', async () => {
@@ -181,9 +196,23 @@ test('ERROR PATH - NaN weights: never saved, never exported, never called the la
   await train(cfg('run-nan', { steps: 4 }), engine);
   const good = await loadCheckpoint(out, 2);
   const nan = new Map(good.weights);
-  nan.set('generator.fc.weight', { shape: good.weights.get('generator.fc.weight')!.shape, data: good.weights.get('generator.fc.weight')!.data.map((v, i) => (i === 0 ? Number.NaN : v)) });
+  nan.set('generator.fc.weight', {
+    shape: good.weights.get('generator.fc.weight')!.shape,
+    data: good.weights.get('generator.fc.weight')!.data.map((v, i) => (i === 0 ? Number.NaN : v)),
+  });
   assert.throws(
-    () => saveCheckpoint(out, { spec, step: 9, stepsPerEpoch: 3, batchSize: 4, seed: 5, dataChecksum: 'x', engine: 'tfjs', weights: nan, optimizer: good.optimizer }),
+    () =>
+      saveCheckpoint(out, {
+        spec,
+        step: 9,
+        stepsPerEpoch: 3,
+        batchSize: 4,
+        seed: 5,
+        dataChecksum: 'x',
+        engine: 'tfjs',
+        weights: nan,
+        optimizer: good.optimizer,
+      }),
     (err: CelebaGanError) => err.code === 'E_WEIGHTS_NOT_FINITE' && /generator\.fc\.weight/.test(err.message),
   );
   assert.equal(existsSync(join(out, 'checkpoints', 'step-000000009')), false);
@@ -205,13 +234,16 @@ test('ERROR PATH - NaN weights: never saved, never exported, never called the la
   const diverging: TrainingEngine = Object.create(engine, {
     trainStep: { value: async () => ({ lossD: Number.NaN, lossG: 1, dReal: 0.5, dFake: 0.5 }) },
   });
-  await assert.rejects(train({ ...cfg('run-nan', { steps: 6 }), resume: true, seed: undefined, batchSize: undefined }, diverging).catch(async (err) => {
-    throw err;
-  }), (err: CelebaGanError) => {
-    assert.equal(err.code, 'E_NAN_LOSS');
-    assert.match(err.hint ?? '', /The last good checkpoint is step 2 \(.*step-000000002\) \(not .*step-000000004 \(generator\.fc\.weight holds NaN\)\)/);
-    return true;
-  });
+  await assert.rejects(
+    train({ ...cfg('run-nan', { steps: 6 }), resume: true, seed: undefined, batchSize: undefined }, diverging).catch(async (err) => {
+      throw err;
+    }),
+    (err: CelebaGanError) => {
+      assert.equal(err.code, 'E_NAN_LOSS');
+      assert.match(err.hint ?? '', /The last good checkpoint is step 2 \(.*step-000000002\) \(not .*step-000000004 \(generator\.fc\.weight holds NaN\)\)/);
+      return true;
+    },
+  );
 });
 
 test('ERROR PATH - a string width in run.json is blamed on run.json, not on a flag the user never passed', async () => {
@@ -247,7 +279,10 @@ test('ERROR PATH - train --device gpu is one usage error, whatever engine auto w
   for (const engineFlag of [[], ['--engine', 'tfjs'], ['--engine', 'auto']]) {
     const r = await cli('train', '--data', data, '--out', join(root, 'run-device'), '--steps', '1', '--device', 'gpu', ...engineFlag);
     assert.equal(r.code, 2, r.stderr);
-    assert.equal(r.stderr.split('\n')[0], 'celeba-gan: error [E_BAD_ARGUMENT]: Unsupported device "gpu" for the torch engine. Should be one of: auto, cpu, cuda, cuda:N');
+    assert.equal(
+      r.stderr.split('\n')[0],
+      'celeba-gan: error [E_BAD_ARGUMENT]: Unsupported device "gpu" for the torch engine. Should be one of: auto, cpu, cuda, cuda:N',
+    );
     assert.equal(existsSync(join(root, 'run-device')), false);
   }
 });
@@ -266,14 +301,20 @@ test('ERROR PATH - an OS error no command wrapped still reaches the user as an E
     process.chdir(home);
   }
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /^celeba-gan: error \[E_PERMISSION\]: cannot access data: permission denied for data \(EACCES\)\n {2}Pass a path you may read and write/);
+  assert.match(
+    r.stderr,
+    /^celeba-gan: error \[E_PERMISSION\]: cannot access data: permission denied for data \(EACCES\)\n {2}Pass a path you may read and write/,
+  );
   assert.doesNotMatch(r.stderr, /unexpected error/);
 });
 
 test('ERROR PATH - without an onCheckpointFailed listener, a periodic checkpoint out of space ends the run (nobody would be told)', async () => {
   const restore = injectFsError('openSync', 'ENOSPC', (args) => String(args[0]).includes(join('checkpoints', '.step-000000002')));
   try {
-    await assert.rejects(train(cfg('run-untold', { steps: 4 }), engine), (err: CelebaGanError) => err.code === 'E_NO_SPACE' && err.message.includes('step-000000002'));
+    await assert.rejects(
+      train(cfg('run-untold', { steps: 4 }), engine),
+      (err: CelebaGanError) => err.code === 'E_NO_SPACE' && err.message.includes('step-000000002'),
+    );
   } finally {
     restore();
   }

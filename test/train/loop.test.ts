@@ -32,7 +32,19 @@ after(() => {
 });
 
 function cfg(out: string, extra: Partial<TrainConfig> = {}): TrainConfig {
-  return { spec, dataPath: data, outDir: join(root, out), seed: 3, batchSize: 4, sampleEvery: 3, checkpointEvery: 4, keep: 2, logEvery: 1, plotEvery: 0, ...extra };
+  return {
+    spec,
+    dataPath: data,
+    outDir: join(root, out),
+    seed: 3,
+    batchSize: 4,
+    sampleEvery: 3,
+    checkpointEvery: 4,
+    keep: 2,
+    logEvery: 1,
+    plotEvery: 0,
+    ...extra,
+  };
 }
 
 test('a short run writes run.json, checkpoints (last K), metrics.jsonl, loss.svg and 5x5 sample grids', async () => {
@@ -46,21 +58,36 @@ test('a short run writes run.json, checkpoints (last K), metrics.jsonl, loss.svg
   assert.equal(run.engine, 'tfjs');
   assert.equal(run.data.count, 22);
   // Periodic at 4 and 8, final at 9; keep 2.
-  assert.deepEqual(listCheckpoints(dir).map((c) => c.step), [8, 9]);
+  assert.deepEqual(
+    listCheckpoints(dir).map((c) => c.step),
+    [8, 9],
+  );
   const ck = await loadCheckpoint(dir);
   assert.equal(ck.manifest.epoch, 1);
   assert.equal(ck.manifest.stepsPerEpoch, 5);
-  const lines = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  assert.deepEqual(lines.map((l) => l.step), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  const lines = readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  assert.deepEqual(
+    lines.map((l) => l.step),
+    [1, 2, 3, 4, 5, 6, 7, 8, 9],
+  );
   for (const l of lines) for (const k of ['lossD', 'lossG', 'dReal', 'dFake', 'imagesPerSec']) assert.ok(Number.isFinite(l[k]), `${k} at step ${l.step}`);
-  assert.deepEqual(lines.map((l) => l.epoch), [0, 0, 0, 0, 0, 1, 1, 1, 1]);
+  assert.deepEqual(
+    lines.map((l) => l.epoch),
+    [0, 0, 0, 0, 0, 1, 1, 1, 1],
+  );
   assert.ok(new Set(lines.map((l) => l.lossD)).size > 3, 'loss_D moves');
   assert.equal(logs.length, 9);
   const svg = readFileSync(join(dir, 'loss.svg'), 'utf8');
   assert.match(svg, /^<svg[^>]+xmlns="http:\/\/www.w3.org\/2000\/svg"/);
   assert.equal((svg.match(/<polyline/g) ?? []).length, 4);
   // Raw and EMA generator (--ema 0.999 by default) grids.
-  assert.deepEqual(readdirSync(join(dir, 'samples')).sort(), [0, 3, 6, 9].flatMap((s) => [`step-00000${s}-ema.png`, `step-00000${s}.png`]));
+  assert.deepEqual(
+    readdirSync(join(dir, 'samples')).sort(),
+    [0, 3, 6, 9].flatMap((s) => [`step-00000${s}-ema.png`, `step-00000${s}.png`]),
+  );
   const meta = await sharp(join(dir, 'samples', 'step-000003.png')).metadata();
   // 5 tiles of 28 px upscaled x2, 2 px gaps: 5 * 56 + 6 * 2.
   assert.equal(meta.width, 292);
@@ -87,9 +114,18 @@ test('resume is exact: 4 steps, stop, resume to 7 == 7 steps in one go (bit-iden
   for (const [name, t] of a.optimizer.tensors) assert.deepEqual(b.optimizer.tensors.get(name)!.data, t.data, name);
   assert.deepEqual(b.optimizer.steps, a.optimizer.steps);
   // metrics.jsonl of the split run continues where it stopped, with the same values.
-  const la = readFileSync(join(root, 'straight', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  const lb = readFileSync(join(root, 'split', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  assert.deepEqual(lb.map((l) => [l.step, l.lossD, l.lossG]), la.map((l) => [l.step, l.lossD, l.lossG]));
+  const la = readFileSync(join(root, 'straight', 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  const lb = readFileSync(join(root, 'split', 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  assert.deepEqual(
+    lb.map((l) => [l.step, l.lossD, l.lossG]),
+    la.map((l) => [l.step, l.lossD, l.lossG]),
+  );
 });
 
 test('stop() (what SIGINT/SIGTERM call) finishes the step, saves a checkpoint and reports stopped', async () => {
@@ -99,7 +135,10 @@ test('stop() (what SIGINT/SIGTERM call) finishes the step, saves a checkpoint an
   assert.equal(result.status, 'stopped');
   assert.equal(result.stopReason, 'SIGINT');
   assert.equal(result.step, 2);
-  assert.deepEqual(listCheckpoints(join(root, 'stopped')).map((c) => c.step), [2]);
+  assert.deepEqual(
+    listCheckpoints(join(root, 'stopped')).map((c) => c.step),
+    [2],
+  );
 });
 
 test('step hooks (evaluation) run after each step and their values land in metrics.jsonl', async () => {
@@ -116,18 +155,31 @@ test('step hooks (evaluation) run after each step and their values land in metri
     },
   ]);
   assert.deepEqual(seen, [1, 2, 3, 4]);
-  const evals = readFileSync(join(root, 'hooked', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.kind === 'eval');
-  assert.deepEqual(evals.map((l) => l.step), [2, 4]);
+  const evals = readFileSync(join(root, 'hooked', 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+    .filter((l) => l.kind === 'eval');
+  assert.deepEqual(
+    evals.map((l) => l.step),
+    [2, 4],
+  );
   assert.ok(evals.every((l) => Number.isFinite(l.meanPixel)));
 });
 
 /** Fault injection: the real engine, but step `at` reports a NaN loss. */
 function nanAt(inner: TrainingEngine, at: number): TrainingEngine {
   return {
-    info: inner.info, spec: inner.spec,
-    setWeights: (w, o) => inner.setWeights(w, o), getWeights: () => inner.getWeights(), getOptimizerState: () => inner.getOptimizerState(),
-    setEma: (d, g) => inner.setEma(d, g), getEmaWeights: () => inner.getEmaWeights(),
-    generate: (z, n, w) => inner.generate(z, n, w), discriminate: (x, n) => inner.discriminate(x, n), dispose: () => inner.dispose(),
+    info: inner.info,
+    spec: inner.spec,
+    setWeights: (w, o) => inner.setWeights(w, o),
+    getWeights: () => inner.getWeights(),
+    getOptimizerState: () => inner.getOptimizerState(),
+    setEma: (d, g) => inner.setEma(d, g),
+    getEmaWeights: () => inner.getEmaWeights(),
+    generate: (z, n, w) => inner.generate(z, n, w),
+    discriminate: (x, n) => inner.discriminate(x, n),
+    dispose: () => inner.dispose(),
     trainStep: async (b, n, o) => {
       const m = await inner.trainStep(b, n, o);
       return o.step === at ? { ...m, lossD: Number.NaN } : m;
@@ -143,7 +195,10 @@ test('ERROR PATH - a NaN loss stops the run with E_NAN_LOSS and keeps the last g
     assert.match(err.hint!, /last good checkpoint is step 4/);
     return true;
   });
-  assert.deepEqual(listCheckpoints(dir).map((c) => c.step), [2, 4]);
+  assert.deepEqual(
+    listCheckpoints(dir).map((c) => c.step),
+    [2, 4],
+  );
 });
 
 test('ERROR PATH - bad inputs: clear errors, nothing written or overwritten', async (t) => {
@@ -151,9 +206,27 @@ test('ERROR PATH - bad inputs: clear errors, nothing written or overwritten', as
   await train(cfg('existing', { steps: 1, checkpointEvery: 0, sampleEvery: 0 }), engine);
   const cases: { name: string; config: TrainConfig; code: string; message: RegExp; hint?: RegExp }[] = [
     { name: 'missing data set', config: cfg('bad1', { dataPath: join(root, 'nope.cgds') }), code: 'E_DATASET_MISSING', message: /does not exist/ },
-    { name: 'image size mismatch', config: cfg('bad2', { dataPath: data64 }), code: 'E_DATASET_SIZE', message: /holds 64x64x3 images but seed28 needs 28x28x3/, hint: /prepare --size 28/ },
-    { name: 'existing run without --resume', config: cfg('existing', { steps: 3 }), code: 'E_RUN_EXISTS', message: /already holds a run \(seed28, width 0\.03125, seed 3, /, hint: /--resume/ },
-    { name: 'resume with another width', config: cfg('existing', { spec: buildSpec('seed28', 0.0625), resume: true, seed: undefined }), code: 'E_CHECKPOINT_MISMATCH', message: /holds a seed28 run at width 0\.03125/, hint: /--width 0\.03125/ },
+    {
+      name: 'image size mismatch',
+      config: cfg('bad2', { dataPath: data64 }),
+      code: 'E_DATASET_SIZE',
+      message: /holds 64x64x3 images but seed28 needs 28x28x3/,
+      hint: /prepare --size 28/,
+    },
+    {
+      name: 'existing run without --resume',
+      config: cfg('existing', { steps: 3 }),
+      code: 'E_RUN_EXISTS',
+      message: /already holds a run \(seed28, width 0\.03125, seed 3, /,
+      hint: /--resume/,
+    },
+    {
+      name: 'resume with another width',
+      config: cfg('existing', { spec: buildSpec('seed28', 0.0625), resume: true, seed: undefined }),
+      code: 'E_CHECKPOINT_MISMATCH',
+      message: /holds a seed28 run at width 0\.03125/,
+      hint: /--width 0\.03125/,
+    },
     { name: 'resume where there is no run', config: cfg('bad3', { resume: true }), code: 'E_NO_RUN', message: /holds no run/ },
     { name: 'both --steps and --epochs', config: cfg('bad4', { steps: 2, epochs: 1 }), code: 'E_BAD_ARGUMENT', message: /either --steps or --epochs/ },
   ];
@@ -171,7 +244,11 @@ test('ERROR PATH - bad inputs: clear errors, nothing written or overwritten', as
     });
   }
   assert.deepEqual(readFileSync(join(root, 'existing', 'run.json')), before, 'run.json untouched');
-  assert.deepEqual(listCheckpoints(join(root, 'existing')).map((c) => c.step), checkpoints, 'checkpoints untouched');
+  assert.deepEqual(
+    listCheckpoints(join(root, 'existing')).map((c) => c.step),
+    checkpoints,
+    'checkpoints untouched',
+  );
   for (const d of ['bad1', 'bad2', 'bad3', 'bad4']) assert.equal(existsSync(join(root, d)), false, `${d} not created`);
 });
 
@@ -180,7 +257,10 @@ test('ERROR PATH - a corrupt data set or a non-run --out folder', async () => {
   const buf = readFileSync(data);
   buf[buf.length - 10]! ^= 0xff;
   writeFileSync(corrupt, buf);
-  await assert.rejects(train(cfg('bad5', { dataPath: corrupt }), engine), (err: CelebaGanError) => err.code === 'E_DATASET_CORRUPT' && /checksum/.test(err.message));
+  await assert.rejects(
+    train(cfg('bad5', { dataPath: corrupt }), engine),
+    (err: CelebaGanError) => err.code === 'E_DATASET_CORRUPT' && /checksum/.test(err.message),
+  );
   assert.equal(existsSync(join(root, 'bad5')), false, 'bad5 not created');
   const other = join(root, 'not-a-run');
   mkdirSync(other);

@@ -59,7 +59,10 @@ print(json.dumps(result))
 const root = mkdtempSync(join(tmpdir(), 'cg-safetensors-torch-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-const digest = (data: Float32Array): string => createHash('sha256').update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength)).digest('hex');
+const digest = (data: Float32Array): string =>
+  createHash('sha256')
+    .update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength))
+    .digest('hex');
 
 test('PyTorch reads a checkpoint (weights.safetensors, optimizer.safetensors): names, shapes and float32 bits', { skip: referenceSkip(TORCH) }, () => {
   const spec = buildSpec('seed28', 0.0625);
@@ -67,15 +70,27 @@ test('PyTorch reads a checkpoint (weights.safetensors, optimizer.safetensors): n
   const rng = new Rng(4, 'adam');
   const tensors: TensorMap = new Map();
   for (const p of allParameters(spec).filter((q) => q.trainable)) {
-    for (const k of ['m', 'v']) tensors.set(`adam.${k}.${p.name}`, { shape: [...p.shape], data: rng.fillNormal(new Float32Array(p.shape.reduce((a, b) => a * b, 1))) });
+    for (const k of ['m', 'v'])
+      tensors.set(`adam.${k}.${p.name}`, { shape: [...p.shape], data: rng.fillNormal(new Float32Array(p.shape.reduce((a, b) => a * b, 1))) });
   }
   const { dir } = saveCheckpoint(root, {
-    spec, step: 12, stepsPerEpoch: 100, batchSize: 8, seed: 3, dataChecksum: 'test', engine: 'tfjs', backend: 'cpu',
-    weights, optimizer: { tensors, steps: { generator: 12, discriminator: 12 } },
+    spec,
+    step: 12,
+    stepsPerEpoch: 100,
+    batchSize: 8,
+    seed: 3,
+    dataChecksum: 'test',
+    engine: 'tfjs',
+    backend: 'cpu',
+    weights,
+    optimizer: { tensors, steps: { generator: 12, discriminator: 12 } },
   });
   const files = [join(dir, WEIGHTS_FILE), join(dir, OPTIMIZER_FILE)];
   const seen = JSON.parse(python(READER, files)) as Record<string, { tensors: Record<string, [number[], string]> }> & { fcSum: number };
-  for (const [file, expected] of [[files[0]!, weights], [files[1]!, tensors]] as const) {
+  for (const [file, expected] of [
+    [files[0]!, weights],
+    [files[1]!, tensors],
+  ] as const) {
     const got = seen[file]!.tensors;
     assert.deepEqual(Object.keys(got).sort(), [...expected.keys()].sort(), file);
     for (const [name, t] of expected) assert.deepEqual(got[name], [t.shape, digest(t.data)], `${file}: ${name}`);

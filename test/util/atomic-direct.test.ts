@@ -48,7 +48,11 @@ for (const [name, write] of [
     const path = join(dir, 'keep.txt');
     writeFileSync(path, 'old');
     // The second part fails (as a full disk would) after the first reached the temp file.
-    const failing = { get byteLength(): number { throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' }); } } as unknown as Uint8Array;
+    const failing = {
+      get byteLength(): number {
+        throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+      },
+    } as unknown as Uint8Array;
     await assert.rejects(write(path, [Buffer.from('new, half written'), failing]), { code: 'E_NO_SPACE' });
     assert.equal(readFileSync(path, 'utf8'), 'old');
     assert.deepEqual(readdirSync(dir), ['keep.txt']);

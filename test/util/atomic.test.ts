@@ -6,7 +6,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CelebaGanError, escapeControl, fileError } from '../../src/errors.js';
 import {
-  findLeftovers, missingFolders, recoverLeftovers, removeEmptyFolders, tempPathFor, tempTargetPath, writeDirAtomicSync, writeFileAtomicSync,
+  findLeftovers,
+  missingFolders,
+  recoverLeftovers,
+  removeEmptyFolders,
+  tempPathFor,
+  tempTargetPath,
+  writeDirAtomicSync,
+  writeFileAtomicSync,
 } from '../../src/util/atomic.js';
 import { injectFsError } from '../support/inject.js';
 
@@ -65,7 +72,11 @@ test('ERROR PATH - ENOSPC while writing: E_NO_SPACE naming the target (not the t
 test('ERROR PATH - EROFS and EACCES when creating the file: E_READ_ONLY / E_PERMISSION naming the target', () => {
   withDir((dir) => {
     const path = join(dir, 'x.cgds');
-    for (const [errno, code] of [['EROFS', 'E_READ_ONLY'], ['EACCES', 'E_PERMISSION'], ['EMFILE', 'E_TOO_MANY_FILES']] as const) {
+    for (const [errno, code] of [
+      ['EROFS', 'E_READ_ONLY'],
+      ['EACCES', 'E_PERMISSION'],
+      ['EMFILE', 'E_TOO_MANY_FILES'],
+    ] as const) {
       const restore = injectFsError('openSync', errno, (args) => String(args[0]).includes('.x.cgds.'));
       try {
         assert.throws(() => writeFileAtomicSync(path, 'x'), expectCode(code, path));
@@ -93,13 +104,16 @@ test('writeFileAtomicSync replace: false never replaces a file: E_OUTPUT_EXISTS,
     const path = join(dir, 'face-000001.png');
     writeFileAtomicSync(path, 'first', { replace: false });
     assert.equal(readFileSync(path, 'utf8'), 'first');
-    assert.throws(() => writeFileAtomicSync(path, 'second', { replace: false, hints: { E_OUTPUT_EXISTS: 'Pass --force.' } }), (err: CelebaGanError) => {
-      assert.equal(err.name, 'UsageError');
-      assert.equal(err.code, 'E_OUTPUT_EXISTS');
-      assert.equal(err.message, `${path} already exists; not overwriting it`);
-      assert.equal(err.hint, 'Pass --force.');
-      return true;
-    });
+    assert.throws(
+      () => writeFileAtomicSync(path, 'second', { replace: false, hints: { E_OUTPUT_EXISTS: 'Pass --force.' } }),
+      (err: CelebaGanError) => {
+        assert.equal(err.name, 'UsageError');
+        assert.equal(err.code, 'E_OUTPUT_EXISTS');
+        assert.equal(err.message, `${path} already exists; not overwriting it`);
+        assert.equal(err.hint, 'Pass --force.');
+        return true;
+      },
+    );
     assert.equal(readFileSync(path, 'utf8'), 'first');
     const noLinks = (): void => {
       throw Object.assign(new Error('EPERM: operation not permitted, link'), { code: 'EPERM' });
@@ -125,7 +139,17 @@ test('writeFileAtomicSync sync: false skips every fsync (an fsync failing with E
 });
 
 test('fileError maps each OS code once and passes other errors through', () => {
-  const cases = { ENOSPC: 'E_NO_SPACE', EDQUOT: 'E_NO_SPACE', EROFS: 'E_READ_ONLY', EACCES: 'E_PERMISSION', EPERM: 'E_PERMISSION', EISDIR: 'E_IS_FOLDER', ENOTDIR: 'E_NOT_FOLDER', EMFILE: 'E_TOO_MANY_FILES', ENFILE: 'E_TOO_MANY_FILES' };
+  const cases = {
+    ENOSPC: 'E_NO_SPACE',
+    EDQUOT: 'E_NO_SPACE',
+    EROFS: 'E_READ_ONLY',
+    EACCES: 'E_PERMISSION',
+    EPERM: 'E_PERMISSION',
+    EISDIR: 'E_IS_FOLDER',
+    ENOTDIR: 'E_NOT_FOLDER',
+    EMFILE: 'E_TOO_MANY_FILES',
+    ENFILE: 'E_TOO_MANY_FILES',
+  };
   for (const [errno, code] of Object.entries(cases)) {
     const err = fileError(Object.assign(new Error(errno), { code: errno }), '/data/x', 'write') as CelebaGanError;
     assert.equal(err.code, code, errno);
@@ -144,9 +168,15 @@ test('fileError maps each OS code once and passes other errors through', () => {
 test('writeDirAtomicSync: a new folder, then a safe replacement; every file complete', () => {
   withDir((dir) => {
     const ck = join(dir, 'step-000000002');
-    writeDirAtomicSync(ck, [['a', 'one'], ['b', [Buffer.from('t'), Buffer.from('wo')]]]);
+    writeDirAtomicSync(ck, [
+      ['a', 'one'],
+      ['b', [Buffer.from('t'), Buffer.from('wo')]],
+    ]);
     assert.deepEqual(readdirSync(ck).sort(), ['a', 'b']);
-    writeDirAtomicSync(ck, [['a', 'ONE'], ['c', 'three']]);
+    writeDirAtomicSync(ck, [
+      ['a', 'ONE'],
+      ['c', 'three'],
+    ]);
     assert.deepEqual(readdirSync(ck).sort(), ['a', 'c']);
     assert.equal(readFileSync(join(ck, 'a'), 'utf8'), 'ONE');
     assert.deepEqual(readdirSync(dir), ['step-000000002']);
@@ -156,10 +186,20 @@ test('writeDirAtomicSync: a new folder, then a safe replacement; every file comp
 test('ERROR PATH - writeDirAtomicSync out of space mid-folder: E_NO_SPACE naming the folder, the old folder intact, no temp left', () => {
   withDir((dir) => {
     const ck = join(dir, 'step-000000004');
-    writeDirAtomicSync(ck, [['weights', 'old weights'], ['manifest', 'old']]);
+    writeDirAtomicSync(ck, [
+      ['weights', 'old weights'],
+      ['manifest', 'old'],
+    ]);
     const restore = injectFsError('openSync', 'ENOSPC', (args) => String(args[0]).endsWith('manifest'));
     try {
-      assert.throws(() => writeDirAtomicSync(ck, [['weights', 'new weights'], ['manifest', 'new']]), expectCode('E_NO_SPACE', ck));
+      assert.throws(
+        () =>
+          writeDirAtomicSync(ck, [
+            ['weights', 'new weights'],
+            ['manifest', 'new'],
+          ]),
+        expectCode('E_NO_SPACE', ck),
+      );
     } finally {
       restore();
     }
@@ -178,7 +218,15 @@ test('replacing a folder is safe at every point: recoverLeftovers restores or re
     writeFileSync(join(tmp, 'w'), 'new');
     mkdirSync(`${tmp}.old`);
     writeFileSync(join(`${tmp}.old`, 'w'), 'old');
-    assert.deepEqual(findLeftovers(dir).map((l) => [l.target, l.replaced, l.pid]).sort(), [[target, false, pid], [target, true, pid]]);
+    assert.deepEqual(
+      findLeftovers(dir)
+        .map((l) => [l.target, l.replaced, l.pid])
+        .sort(),
+      [
+        [target, false, pid],
+        [target, true, pid],
+      ],
+    );
     const done = recoverLeftovers(dir);
     assert.deepEqual(done.map((d) => d.action).sort(), ['removed', 'restored']);
     assert.deepEqual(readdirSync(dir), ['step-000000006']);
@@ -186,7 +234,10 @@ test('replacing a folder is safe at every point: recoverLeftovers restores or re
     // Killed after the new one was renamed in, before the old one was deleted.
     mkdirSync(`${tmp}.old`);
     writeFileSync(join(`${tmp}.old`, 'w'), 'older');
-    assert.deepEqual(recoverLeftovers(dir).map((d) => d.action), ['removed']);
+    assert.deepEqual(
+      recoverLeftovers(dir).map((d) => d.action),
+      ['removed'],
+    );
     assert.deepEqual(readdirSync(dir), ['step-000000006']);
     assert.equal(readFileSync(join(target, 'w'), 'utf8'), 'old');
     // A live writer's temporary file is not touched.

@@ -13,6 +13,9 @@ test('gridPixels: tiles in row-major order with the gap filled by the background
 });
 
 test('ERROR PATH - inputs shorter than their stated size are refused instead of read as black', () => {
-  assert.throws(() => floatNchwToUint8Hwc(new Float32Array(11), 1, 3, 2, 2), /^RangeError: floatNchwToUint8Hwc: \[1, 3, 2, 2\] needs 12 values but received 11$/);
+  assert.throws(
+    () => floatNchwToUint8Hwc(new Float32Array(11), 1, 3, 2, 2),
+    /^RangeError: floatNchwToUint8Hwc: \[1, 3, 2, 2\] needs 12 values but received 11$/,
+  );
   assert.throws(() => gridPixels(new Uint8Array(5), 2, 1, 1, 3), /^RangeError: gridPixels: 2 images of 1x1x3 need 6 bytes but received 5$/);
 });

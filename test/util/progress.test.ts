@@ -4,10 +4,14 @@ import { Progress, formatDuration } from '../../src/util/progress.js';
 
 /** The one progress renderer, on a fake terminal and a fake log stream. */
 function stream(isTTY: boolean): NodeJS.WriteStream & { text: string } {
-  const s = { isTTY, text: '', write(chunk: string) {
-    s.text += chunk;
-    return true;
-  } };
+  const s = {
+    isTTY,
+    text: '',
+    write(chunk: string) {
+      s.text += chunk;
+      return true;
+    },
+  };
   return s as unknown as NodeJS.WriteStream & { text: string };
 }
 

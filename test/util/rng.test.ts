@@ -111,12 +111,24 @@ const VECTORS: {
   normal: number[];
   permutation: number[];
 } = {
-  deriveSeed: [[[0], 2462723854], [[1], 2527132011], [[2018, 'data-shuffle', 3], 1056727799], [[7, 'torch-step', 4294967301], 2982785993], [[4294967295, 'z'], 83616716]],
+  deriveSeed: [
+    [[0], 2462723854],
+    [[1], 2527132011],
+    [[2018, 'data-shuffle', 3], 1056727799],
+    [[7, 'torch-step', 4294967301], 2982785993],
+    [[4294967295, 'z'], 83616716],
+  ],
   u32: [
     [[0], [4187458251, 2444602982, 3872279642, 1301277917, 3522596180, 3608892633, 319368982, 3831402213]],
     [[1], [3452021429, 2070578150, 3493707356, 809416686, 4198466742, 930374739, 3361683134, 2245597164]],
-    [[2018, 'init'], [1655751650, 1736883718, 778564190, 633509674, 3207819661, 3116029504, 2685044113, 2228569940]],
-    [[3, 'test-z', 9], [1231124895, 2465954282, 55380599, 1776326162, 146901121, 3214810186, 1839445438, 2852186513]],
+    [
+      [2018, 'init'],
+      [1655751650, 1736883718, 778564190, 633509674, 3207819661, 3116029504, 2685044113, 2228569940],
+    ],
+    [
+      [3, 'test-z', 9],
+      [1231124895, 2465954282, 55380599, 1776326162, 146901121, 3214810186, 1839445438, 2852186513],
+    ],
   ],
   uniform: [0.1682949662208557, 0.27088212966918945, 0.9362242221832275, 0.9583443999290466, 0.7778920531272888, 0.5911538004875183],
   int: [885, 502, 165, 851, 748, 255, 25, 962, 811, 655],
@@ -131,15 +143,25 @@ test('deriveSeed: known answers (numbers as two 32-bit halves, strings by charac
 test('xoshiro128** seeded by splitmix32: the first 8 outputs of 4 streams', () => {
   for (const [args, want] of VECTORS.u32) {
     const r = new Rng(...args);
-    assert.deepEqual(Array.from({ length: 8 }, () => r.nextU32()), want, JSON.stringify(args));
+    assert.deepEqual(
+      Array.from({ length: 8 }, () => r.nextU32()),
+      want,
+      JSON.stringify(args),
+    );
   }
 });
 
 test('uniform (24 bits), int, Box-Muller normal and Fisher-Yates permutation: known answers', () => {
   const u = new Rng(5, 'u');
-  assert.deepEqual(Array.from({ length: 6 }, () => u.uniform()), VECTORS.uniform);
+  assert.deepEqual(
+    Array.from({ length: 6 }, () => u.uniform()),
+    VECTORS.uniform,
+  );
   const i = new Rng(6);
-  assert.deepEqual(Array.from({ length: 10 }, () => i.int(1000)), VECTORS.int);
+  assert.deepEqual(
+    Array.from({ length: 10 }, () => i.int(1000)),
+    VECTORS.int,
+  );
   // log, sin and cos may differ in the last bit between libm and V8.
   const n = new Rng(11, 'bn');
   for (const [k, want] of VECTORS.normal.entries()) {
@@ -160,6 +182,10 @@ test('getState/setState restore a stream exactly', () => {
   assert.throws(() => b.setState([1, 2, 3]), /Rng state must have 4 words, got 3/);
 });
 
-test('the known answers are what the independent Python reference computes', { skip: referenceSkip({ modules: ['json', 'math'], install: 'apt-get install python3' }) }, () => {
-  assert.deepEqual(JSON.parse(python(REFERENCE)), VECTORS);
-});
+test(
+  'the known answers are what the independent Python reference computes',
+  { skip: referenceSkip({ modules: ['json', 'math'], install: 'apt-get install python3' }) },
+  () => {
+    assert.deepEqual(JSON.parse(python(REFERENCE)), VECTORS);
+  },
+);

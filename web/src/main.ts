@@ -107,7 +107,9 @@ async function browserFaces(faces: FaceRef[]): Promise<ImageData[]> {
   const output = result.images;
   // A model whose output is not [n, c, h, w] would otherwise read as NaN: black faces.
   if (output === undefined || output.data.length !== faces.length * c * plane) {
-    throw new Error(`the model gave ${output === undefined ? 'no "images" output' : `${output.data.length} values`}; expected ${faces.length} x ${c} x ${h} x ${w}`);
+    throw new Error(
+      `the model gave ${output === undefined ? 'no "images" output' : `${output.data.length} values`}; expected ${faces.length} x ${c} x ${h} x ${w}`,
+    );
   }
   const images = output.data as Float32Array;
   return faces.map((_, i) => {
@@ -286,7 +288,8 @@ function scrub(): void {
 async function init(): Promise<void> {
   const info = await fetchJson<ModelInfo>('/v1/model');
   state.info = info;
-  $('model-line').textContent = `${info.model}: ${info.preset} width ${info.width}${info.step === null ? '' : `, step ${info.step}`}, ${info.image.width}x${info.image.height}, on ${info.provider}`;
+  $('model-line').textContent =
+    `${info.model}: ${info.preset} width ${info.width}${info.step === null ? '' : `, step ${info.step}`}, ${info.image.width}x${info.image.height}, on ${info.provider}`;
   const slider = $<HTMLInputElement>('truncation');
   slider.max = info.latent === 'uniform' ? '1' : '3';
   const seedInput = $<HTMLInputElement>('seed');

@@ -82,13 +82,7 @@ export class Network {
         }
         case 'convTranspose2d': {
           const [c, oh, ow] = info.output as [number, number, number];
-          h = tf.conv2dTranspose(
-            h as Tensor4D,
-            this.v(l.name, 'weight') as unknown as Tensor4D,
-            [n, oh, ow, c],
-            l.stride,
-            l.padding,
-          );
+          h = tf.conv2dTranspose(h as Tensor4D, this.v(l.name, 'weight') as unknown as Tensor4D, [n, oh, ow, c], l.stride, l.padding);
           if (l.bias) h = tf.add(h, this.v(l.name, 'bias'));
           break;
         }

@@ -175,7 +175,9 @@ export class TfjsEngine implements TrainingEngine {
       const mode: TrainMode = { train: true, masks: null, running: new Map(), kept, momentum: k / (k + 1) };
       tf.tidy(() => {
         const z = tf.tensor(all.subarray(k * EMA_STATS_CHUNK * zDim, (k + 1) * EMA_STATS_CHUNK * zDim), [EMA_STATS_CHUNK, zDim], 'float32');
-        const y = allLabels ? tf.tensor(allLabels.subarray(k * EMA_STATS_CHUNK * K, (k + 1) * EMA_STATS_CHUNK * K), [EMA_STATS_CHUNK, K], 'float32') : undefined;
+        const y = allLabels
+          ? tf.tensor(allLabels.subarray(k * EMA_STATS_CHUNK * K, (k + 1) * EMA_STATS_CHUNK * K), [EMA_STATS_CHUNK, K], 'float32')
+          : undefined;
         this.emaGenerator.forward(z, mode, y);
       });
       for (const [name, value] of mode.running) this.emaVars.get(name)!.assign(value);
@@ -287,10 +289,7 @@ export class TfjsEngine implements TrainingEngine {
       // G update: same z, fresh masks m2, through the updated D; non-saturating loss.
       const modeG: TrainMode = { train: true, masks: this.masks(r.dropoutG, n), running: new Map(), kept };
       const gVars = this.trainable('generator').map((s) => s.variable);
-      const g = tf.variableGrads(
-        () => this.bce(this.discriminator.forward(this.generator.forward(z, modeG, y), modeG, y), 1) as Scalar,
-        gVars,
-      );
+      const g = tf.variableGrads(() => this.bce(this.discriminator.forward(this.generator.forward(z, modeG, y), modeG, y), 1) as Scalar, gVars);
       applyRunning(modeG.running);
       const updatesBefore = this.adamSteps.generator;
       this.adam('generator', g.grads);
@@ -356,7 +355,9 @@ export class TfjsEngine implements TrainingEngine {
       const { channels: C, height: H, width: W } = this.spec.image;
       const x = network === 'generator' ? tf.tensor(input, [n, this.spec.zDim]) : nchwToNhwc(tf, tf.tensor(input, [n, C, H, W]));
       const net = network === 'generator' ? this.generator : this.discriminator;
-      net.forward(x, { train: false }, this.labelTensor(checkedLabels(this.spec, labels, n, 'traceLayers'), n), (info, t) => out.push({ info, shape: [...t.shape] }));
+      net.forward(x, { train: false }, this.labelTensor(checkedLabels(this.spec, labels, n, 'traceLayers'), n), (info, t) =>
+        out.push({ info, shape: [...t.shape] }),
+      );
     });
     return out;
   }

@@ -75,9 +75,13 @@ function resolveDevice(requested: string | undefined, sys: TorchSystemInfo): str
   if (parsed.kind === 'cpu') return 'cpu';
   const index = parsed.index;
   if (!sys.cuda) {
-    throw new CelebaGanError('E_TORCH_DEVICE', `--device ${device} needs a libtorch built with CUDA and a visible NVIDIA GPU; this libtorch ${sys.torchVersion} has no CUDA (or sees no GPU)`, {
-      hint: 'Use --device cpu, or rebuild the addon against a CUDA libtorch: LIBTORCH=/path/to/libtorch-cuda npm run build:native (or LIBTORCH_USE_PYTORCH=1 with a CUDA PyTorch).',
-    });
+    throw new CelebaGanError(
+      'E_TORCH_DEVICE',
+      `--device ${device} needs a libtorch built with CUDA and a visible NVIDIA GPU; this libtorch ${sys.torchVersion} has no CUDA (or sees no GPU)`,
+      {
+        hint: 'Use --device cpu, or rebuild the addon against a CUDA libtorch: LIBTORCH=/path/to/libtorch-cuda npm run build:native (or LIBTORCH_USE_PYTORCH=1 with a CUDA PyTorch).',
+      },
+    );
   }
   if (index >= sys.cudaDevices) {
     throw new UsageError('E_TORCH_DEVICE', `Expected a CUDA device index below ${sys.cudaDevices} for device but received "${device}"`, {
@@ -176,7 +180,10 @@ export class TorchEngine implements TrainingEngine {
     if (r) {
       if (r.z.length !== n * this.spec.zDim) throw new Error(`trainStep: z has ${r.z.length} values, expected ${n}x${this.spec.zDim}`);
       const layers = dropoutLayers(this.spec);
-      for (const [which, masks] of [['dropoutD', r.dropoutD], ['dropoutG', r.dropoutG]] as const) {
+      for (const [which, masks] of [
+        ['dropoutD', r.dropoutD],
+        ['dropoutG', r.dropoutG],
+      ] as const) {
         if (!masks) continue;
         if (masks.length !== layers.length) throw new Error(`randomness.${which} has ${masks.length} masks, the generator has ${layers.length} dropout layers`);
         masks.forEach((m, i) => {

@@ -56,10 +56,13 @@ export function registerBatchRoutes(app: FastifyInstance, ctx: RouteContext): vo
       const q = request.query;
       const truncation = checkTruncation(info.latent, q.truncation);
       if (q.start + q.n - 1 > MAX_FACE_INDEX) {
-        throw new UsageError('E_BAD_ARGUMENT', `faces ${q.start} .. ${q.start + q.n - 1} go past the last face index ${MAX_FACE_INDEX}`, { hint: `Ask for at most ${MAX_FACE_INDEX - q.start + 1} faces from start ${q.start}.` });
+        throw new UsageError('E_BAD_ARGUMENT', `faces ${q.start} .. ${q.start + q.n - 1} go past the last face index ${MAX_FACE_INDEX}`, {
+          hint: `Ask for at most ${MAX_FACE_INDEX - q.start + 1} faces from start ${q.start}.`,
+        });
       }
       checkCost(`a batch of ${q.n} faces at upscale ${q.upscale}`, q.n * h * w * q.upscale * q.upscale, q.format, ctx.maxPixels);
-      if (notModified(request, reply, etagOf(ctx, 'batch', q.seed, q.start, q.n, q.format, q.upscale, q.resize, truncation ?? null))) return reply.code(304).send();
+      if (notModified(request, reply, etagOf(ctx, 'batch', q.seed, q.start, q.n, q.format, q.upscale, q.resize, truncation ?? null)))
+        return reply.code(304).send();
       const signal = ctx.work.signal(reply);
       const last = q.start + q.n - 1;
       reply.header('Content-Disposition', `attachment; filename="faces-${q.seed}-${q.start}-${last}.tar"`);

@@ -12,16 +12,27 @@ const FORMAT_OF_EXT: Readonly<Record<'png' | 'jpg' | 'webp', ImageFormat>> = Obj
 export function registerFaceRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { info } = ctx.session;
   const { channels: c, height: h, width: w } = info.image;
-  app.get<{ Params: { seed: number; index: number; ext: 'png' | 'jpg' | 'webp' }; Querystring: { upscale: number; truncation?: number; resize: ResizeKernel } }>(
+  app.get<{
+    Params: { seed: number; index: number; ext: 'png' | 'jpg' | 'webp' };
+    Querystring: { upscale: number; truncation?: number; resize: ResizeKernel };
+  }>(
     '/v1/faces/:seed/:index.:ext',
     {
       schema: {
         params: {
           type: 'object',
-          properties: { seed: seedSchema, index: { type: 'integer', minimum: 0, maximum: MAX_FACE_INDEX }, ext: { type: 'string', enum: ['png', 'jpg', 'webp'] } },
+          properties: {
+            seed: seedSchema,
+            index: { type: 'integer', minimum: 0, maximum: MAX_FACE_INDEX },
+            ext: { type: 'string', enum: ['png', 'jpg', 'webp'] },
+          },
           required: ['seed', 'index', 'ext'],
         },
-        querystring: { type: 'object', properties: { upscale: upscaleSchema(1), truncation: truncationSchema, resize: resizeSchema, access_token: accessTokenSchema }, additionalProperties: false },
+        querystring: {
+          type: 'object',
+          properties: { upscale: upscaleSchema(1), truncation: truncationSchema, resize: resizeSchema, access_token: accessTokenSchema },
+          additionalProperties: false,
+        },
       },
     },
     async (request, reply) => {

@@ -11,7 +11,11 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: RouteContext, re
     if (draining()) return reply.code(503).header('Retry-After', '1').send(errorBody('E_SHUTTING_DOWN', 'the server is shutting down'));
     const failure = session.failure;
     if (failure) return reply.code(503).send(errorBody(failure.code, failure.message, failure.hint));
-    if (batcher.saturated) return reply.code(503).header('Retry-After', '1').send(errorBody('E_QUEUE_FULL', `the queue is full (${batcher.queued} images)`));
+    if (batcher.saturated)
+      return reply
+        .code(503)
+        .header('Retry-After', '1')
+        .send(errorBody('E_QUEUE_FULL', `the queue is full (${batcher.queued} images)`));
     return { status: 'ready', queued: batcher.queued };
   });
   app.get('/metrics', async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()));

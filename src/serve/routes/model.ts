@@ -24,7 +24,14 @@ export function registerModelRoutes(app: FastifyInstance, ctx: RouteContext, bat
     metadata: info.metadata,
     provider: session.providerUsed,
     batching,
-    limits: { ...LIMITS, maxPixels: ctx.maxPixels, encoderEffort: ENCODER_EFFORT, maxSeed: MAX_SEED, maxIndex: MAX_FACE_INDEX, truncation: info.latent === 'uniform' ? '(0, 1]' : '(0, 10]' },
+    limits: {
+      ...LIMITS,
+      maxPixels: ctx.maxPixels,
+      encoderEffort: ENCODER_EFFORT,
+      maxSeed: MAX_SEED,
+      maxIndex: MAX_FACE_INDEX,
+      truncation: info.latent === 'uniform' ? '(0, 1]' : '(0, 10]',
+    },
   }));
 
   // The page's in-browser generation loads this.

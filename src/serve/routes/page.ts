@@ -10,7 +10,10 @@ import { celebaGanRoot } from '../../util/package-root.js';
 
 function packageRoot(): string {
   const root = celebaGanRoot();
-  if (root === null) throw new CelebaGanError('E_PAGE_NOT_BUILT', 'the celeba-gan package root (its package.json) was not found above src/serve', { hint: 'Run celeba-gan from its installed package or a full clone.' });
+  if (root === null)
+    throw new CelebaGanError('E_PAGE_NOT_BUILT', 'the celeba-gan package root (its package.json) was not found above src/serve', {
+      hint: 'Run celeba-gan from its installed package or a full clone.',
+    });
   return root;
 }
 
@@ -32,9 +35,16 @@ export async function registerPageRoutes(app: FastifyInstance): Promise<void> {
   const dirs = pageDirs();
   const main = join(dirs.compiled, 'web', 'src', 'main.js');
   if (!existsSync(main)) {
-    throw new CelebaGanError('E_PAGE_NOT_BUILT', `the web page is not built (${main} is missing)`, { hint: 'Run `npm run build` (it compiles the page with `tsc -p web`).' });
+    throw new CelebaGanError('E_PAGE_NOT_BUILT', `the web page is not built (${main} is missing)`, {
+      hint: 'Run `npm run build` (it compiles the page with `tsc -p web`).',
+    });
   }
   await app.register(fastifyStatic, { root: dirs.public, prefix: '/', index: 'index.html', wildcard: false });
   await app.register(fastifyStatic, { root: dirs.compiled, prefix: '/app/', decorateReply: false, allowedPath: (path) => path.endsWith('.js') });
-  await app.register(fastifyStatic, { root: onnxruntimeWebDir(), prefix: '/ort/', decorateReply: false, allowedPath: (path) => /^\/ort[\w.-]*\.(mjs|wasm|js)$/.test(path) });
+  await app.register(fastifyStatic, {
+    root: onnxruntimeWebDir(),
+    prefix: '/ort/',
+    decorateReply: false,
+    allowedPath: (path) => /^\/ort[\w.-]*\.(mjs|wasm|js)$/.test(path),
+  });
 }

@@ -79,11 +79,16 @@ for (const spec of SPECS) {
     const z = stepLatents(spec, 3, 0, n);
     const y = fakeLabels(n, K, 3, 'cond-test-labels');
     const images = new Rng(4).fillUniform(new Float32Array(n * 3 * spec.image.height * spec.image.width), -1, 1);
-    const ref = runTorchReference(spec, w, new Map([
-      ['z', { shape: [n, spec.zDim], data: z }],
-      ['images', { shape: [n, 3, spec.image.height, spec.image.width], data: images }],
-      ['labels', { shape: [n, K], data: y }],
-    ]), { mode: 'forward', n });
+    const ref = runTorchReference(
+      spec,
+      w,
+      new Map([
+        ['z', { shape: [n, spec.zDim], data: z }],
+        ['images', { shape: [n, 3, spec.image.height, spec.image.width], data: images }],
+        ['labels', { shape: [n, K], data: y }],
+      ]),
+      { mode: 'forward', n },
+    );
     assert.ok(maxAbsDiff(await e.generate(z, n, 'raw', y), ref.get('images')!.data) < 1e-5, 'generator');
     assert.ok(maxAbsDiff(await e.discriminate(images, n, y), ref.get('logits')!.data) < 1e-4, 'discriminator');
     await e.setWeights(initialWeights(spec, 7));
@@ -95,61 +100,67 @@ for (const spec of SPECS) {
    * 1e-3 of the layer's gradient scale; updates to 0.5% of lr where |m| >= 1% of that scale,
    * 2 lr elsewhere (Adam's first step is ~lr * sign(grad)); running statistics to 1e-4.
    */
-  test(`${spec.preset} conditional: one training step matches PyTorch (labels into G and D's projection, Adam on E)`, { skip: referenceSkip(TORCH) }, async () => {
-    const { height: H, width: W } = spec.image;
-    const n = 4;
-    const e = await createTfjsEngine(spec, { backend: 'cpu' });
-    try {
-      const w0 = testWeights(spec, 21);
-      await e.setWeights(w0);
-      const batch = fakeBatch(spec, n, 100, 'test-batch');
-      const y = fakeLabels(n, K, 100, 'cond-test-labels');
-      const r = stepRandomness(spec, 8, 0, n);
-      const inputs: TensorMap = new Map([
-        ['z0', { shape: [n, spec.zDim], data: r.z }],
-        ['real0', { shape: [n, 3, H, W], data: hwcToNchwFloat(batch, n, H, W) }],
-        ['y0', { shape: [n, K], data: y }],
-      ]);
-      r.dropoutD?.forEach((m, i) => inputs.set(`mD0_${i}`, { shape: [m.length], data: m }));
-      r.dropoutG?.forEach((m, i) => inputs.set(`mG0_${i}`, { shape: [m.length], data: m }));
-      const m = await e.trainStep(batch, n, { seed: 8, step: 0, randomness: r, labels: y });
-      const dropouts = layerInfos(spec, 'generator').filter((l) => l.layer.kind === 'dropout').length;
-      const ref = runTorchReference(spec, w0, inputs, { mode: 'train', n, steps: 1, masks: dropouts > 0 ? dropouts : null });
-      const refMetrics = ref.get('metrics')!.data;
-      [m.lossD, m.lossG, m.dReal, m.dFake].forEach((v, i) => assert.ok(Math.abs(v - refMetrics[i]!) <= 1e-4, `metric ${i}: tfjs ${v} torch ${refMetrics[i]}`));
-      const weights = await e.getWeights();
-      const opt = await e.getOptimizerState();
-      assert.ok(opt.tensors.has('adam.m.discriminator.embed.weight'), 'E has Adam moments');
-      const lr = spec.training.learningRate;
-      const layerScale = layerGradientScales(spec, ref);
-      let significant = 0;
-      let trainable = 0;
-      for (const p of allParameters(spec)) {
-        const before = w0.get(p.name)!.data;
-        const a = weights.get(p.name)!.data;
-        const b = ref.get(p.name)!.data;
-        if (!p.trainable) {
-          assert.ok(maxAbsDiff(a, b) <= 1e-4, `${p.name}: running statistic max |diff| ${maxAbsDiff(a, b)}`);
-          continue;
+  test(
+    `${spec.preset} conditional: one training step matches PyTorch (labels into G and D's projection, Adam on E)`,
+    { skip: referenceSkip(TORCH) },
+    async () => {
+      const { height: H, width: W } = spec.image;
+      const n = 4;
+      const e = await createTfjsEngine(spec, { backend: 'cpu' });
+      try {
+        const w0 = testWeights(spec, 21);
+        await e.setWeights(w0);
+        const batch = fakeBatch(spec, n, 100, 'test-batch');
+        const y = fakeLabels(n, K, 100, 'cond-test-labels');
+        const r = stepRandomness(spec, 8, 0, n);
+        const inputs: TensorMap = new Map([
+          ['z0', { shape: [n, spec.zDim], data: r.z }],
+          ['real0', { shape: [n, 3, H, W], data: hwcToNchwFloat(batch, n, H, W) }],
+          ['y0', { shape: [n, K], data: y }],
+        ]);
+        r.dropoutD?.forEach((m, i) => inputs.set(`mD0_${i}`, { shape: [m.length], data: m }));
+        r.dropoutG?.forEach((m, i) => inputs.set(`mG0_${i}`, { shape: [m.length], data: m }));
+        const m = await e.trainStep(batch, n, { seed: 8, step: 0, randomness: r, labels: y });
+        const dropouts = layerInfos(spec, 'generator').filter((l) => l.layer.kind === 'dropout').length;
+        const ref = runTorchReference(spec, w0, inputs, { mode: 'train', n, steps: 1, masks: dropouts > 0 ? dropouts : null });
+        const refMetrics = ref.get('metrics')!.data;
+        [m.lossD, m.lossG, m.dReal, m.dFake].forEach((v, i) =>
+          assert.ok(Math.abs(v - refMetrics[i]!) <= 1e-4, `metric ${i}: tfjs ${v} torch ${refMetrics[i]}`),
+        );
+        const weights = await e.getWeights();
+        const opt = await e.getOptimizerState();
+        assert.ok(opt.tensors.has('adam.m.discriminator.embed.weight'), 'E has Adam moments');
+        const lr = spec.training.learningRate;
+        const layerScale = layerGradientScales(spec, ref);
+        let significant = 0;
+        let trainable = 0;
+        for (const p of allParameters(spec)) {
+          const before = w0.get(p.name)!.data;
+          const a = weights.get(p.name)!.data;
+          const b = ref.get(p.name)!.data;
+          if (!p.trainable) {
+            assert.ok(maxAbsDiff(a, b) <= 1e-4, `${p.name}: running statistic max |diff| ${maxAbsDiff(a, b)}`);
+            continue;
+          }
+          const mA = opt.tensors.get(`adam.m.${p.name}`)!.data;
+          const mB = ref.get(`adam.m.${p.name}`)!.data;
+          const scale = layerScale.get(p.name)!;
+          assert.ok(scale > 0, `${p.name}: its layer has a gradient`);
+          assert.ok(maxAbsDiff(mA, mB) <= 1e-3 * scale, `${p.name}: gradient (Adam m) max |diff| ${maxAbsDiff(mA, mB)}, layer scale ${scale}`);
+          for (let i = 0; i < a.length; i++) {
+            const big = Math.abs(mB[i]!) >= 0.01 * scale;
+            const diff = Math.abs(a[i]! - before[i]! - (b[i]! - before[i]!));
+            if (diff > (big ? 0.005 * lr : 2.01 * lr)) assert.fail(`${p.name}[${i}]: tfjs update ${a[i]! - before[i]!} vs torch ${b[i]! - before[i]!}`);
+            if (big) significant++;
+            trainable++;
+          }
         }
-        const mA = opt.tensors.get(`adam.m.${p.name}`)!.data;
-        const mB = ref.get(`adam.m.${p.name}`)!.data;
-        const scale = layerScale.get(p.name)!;
-        assert.ok(scale > 0, `${p.name}: its layer has a gradient`);
-        assert.ok(maxAbsDiff(mA, mB) <= 1e-3 * scale, `${p.name}: gradient (Adam m) max |diff| ${maxAbsDiff(mA, mB)}, layer scale ${scale}`);
-        for (let i = 0; i < a.length; i++) {
-          const big = Math.abs(mB[i]!) >= 0.01 * scale;
-          const diff = Math.abs(a[i]! - before[i]! - (b[i]! - before[i]!));
-          if (diff > (big ? 0.005 * lr : 2.01 * lr)) assert.fail(`${p.name}[${i}]: tfjs update ${a[i]! - before[i]!} vs torch ${b[i]! - before[i]!}`);
-          if (big) significant++;
-          trainable++;
-        }
+        assert.ok(significant >= 0.8 * trainable, `only ${significant} of ${trainable} updates compared tightly`);
+      } finally {
+        e.dispose();
       }
-      assert.ok(significant >= 0.8 * trainable, `only ${significant} of ${trainable} updates compared tightly`);
-    } finally {
-      e.dispose();
-    }
-  });
+    },
+  );
 }
 
 test('seed28 conditional: a resumed run repeats the uninterrupted one exactly (E and its Adam moments included)', async () => {
@@ -195,12 +206,13 @@ test('seed28 conditional: the EMA generator averages the widened first layer and
     await e.setWeights(initialWeights(spec, 3));
     await e.setEma(0.9);
     const n = 4;
-    for (const step of [0, 1]) await e.trainStep(fakeBatch(spec, n, step, 'cond-ema-batch'), n, { seed: 3, step, labels: fakeLabels(n, K, step, 'cond-ema-labels') });
+    for (const step of [0, 1])
+      await e.trainStep(fakeBatch(spec, n, step, 'cond-ema-batch'), n, { seed: 3, step, labels: fakeLabels(n, K, step, 'cond-ema-labels') });
     const ema = (await e.getEmaWeights())!;
     const raw = await e.getWeights();
     assert.deepEqual(ema.get('generator.fc.weight')!.shape, [raw.get('generator.fc.weight')!.shape[0], spec.zDim + K]);
     assert.ok(maxAbsDiff(ema.get('generator.fc.weight')!.data, raw.get('generator.fc.weight')!.data) > 0, 'the EMA lags the raw weights');
-    assert.ok(!ema.has('discriminator.embed.weight'), 'E is the discriminator\'s, not averaged');
+    assert.ok(!ema.has('discriminator.embed.weight'), "E is the discriminator's, not averaged");
     const z = stepLatents(spec, 5, 0, 2);
     const y = fakeLabels(2, K, 5, 'cond-ema-labels');
     assert.equal((await e.generate(z, 2, 'ema', y)).length, 2 * 3 * 28 * 28);
@@ -224,7 +236,15 @@ test('ERROR PATH - labels missing for a conditional model, given to an unconditi
   await assert.rejects(cond.trainStep(batch, n, { seed: 1, step: 0 }), code('E_NO_LABELS', /conditional on 3 attributes \(Smiling, Eyeglasses, Blond_Hair\)/));
   await assert.rejects(cond.generate(z, n), code('E_NO_LABELS', /generate/));
   await assert.rejects(cond.generate(z, n, 'raw', new Float32Array(n * K + 1)), code('E_BAD_LABELS', /2x3 values/));
-  await assert.rejects(cond.generate(z, n, 'raw', Float32Array.from({ length: n * K }, (_, i) => (i === 4 ? NaN : 1))), code('E_BAD_LABELS', /image 1, Eyeglasses\) is NaN/));
+  await assert.rejects(
+    cond.generate(
+      z,
+      n,
+      'raw',
+      Float32Array.from({ length: n * K }, (_, i) => (i === 4 ? NaN : 1)),
+    ),
+    code('E_BAD_LABELS', /image 1, Eyeglasses\) is NaN/),
+  );
   await assert.rejects(plain.trainStep(batch, n, { seed: 1, step: 0, labels: fakeLabels(n, K, 1, 'x') }), code('E_NOT_CONDITIONAL', /unconditional/));
   await assert.rejects(plain.discriminate(new Float32Array(n * 3 * 28 * 28), n, fakeLabels(n, K, 1, 'x')), code('E_NOT_CONDITIONAL', /discriminate/));
 });

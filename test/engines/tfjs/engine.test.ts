@@ -133,7 +133,10 @@ test('BAD CALL - unknown engine, unknown backend, device for tfjs', async () => 
     return true;
   });
   await assert.rejects(createEngine(seed28, { engine: 'tfjs', backend: 'webgpu' }), /Unsupported backend "webgpu" for the tfjs engine/);
-  await assert.rejects(createEngine(seed28, { engine: 'tfjs', device: 'cuda:1' }), (err: CelebaGanError) => err.code === 'E_BAD_ARGUMENT' && /CUDA_VISIBLE_DEVICES/.test(err.hint!));
+  await assert.rejects(
+    createEngine(seed28, { engine: 'tfjs', device: 'cuda:1' }),
+    (err: CelebaGanError) => err.code === 'E_BAD_ARGUMENT' && /CUDA_VISIBLE_DEVICES/.test(err.hint!),
+  );
 });
 
 test('ERROR PATH - a tfjs backend asked for by name that cannot load is an error listing what was tried', async (t) => {
@@ -153,7 +156,10 @@ test('ERROR PATH - a tfjs backend asked for by name that cannot load is an error
   });
   const auto = await loadTfjs('auto');
   assert.equal(auto.backend, 'cpu');
-  assert.ok(auto.notes.some((n) => /tfjs-node-gpu: .*CUDA 11\.2/.test(n)), 'auto says why tfjs-node-gpu was not used');
+  assert.ok(
+    auto.notes.some((n) => /tfjs-node-gpu: .*CUDA 11\.2/.test(n)),
+    'auto says why tfjs-node-gpu was not used',
+  );
 });
 
 const noTorch = referenceSkip(TORCH);
@@ -172,7 +178,15 @@ for (const spec of [seed28, dcgan64]) {
     await e.setWeights(weights);
     const z = stepLatents(spec, 3, 0, n);
     const images = new Rng(4).fillUniform(new Float32Array(n * 3 * spec.image.height * spec.image.width), -1, 1);
-    const ref = runTorchReference(spec, weights, new Map([['z', { shape: [n, spec.zDim], data: z }], ['images', { shape: [n, 3, spec.image.height, spec.image.width], data: images }]]), { mode: 'forward', n });
+    const ref = runTorchReference(
+      spec,
+      weights,
+      new Map([
+        ['z', { shape: [n, spec.zDim], data: z }],
+        ['images', { shape: [n, 3, spec.image.height, spec.image.width], data: images }],
+      ]),
+      { mode: 'forward', n },
+    );
     assertWithin(`tfjs~PyTorch ${spec.preset} generator`, maxAbsDiff(await e.generate(z, n), ref.get('images')!.data), 1e-5);
     assertWithin(`tfjs~PyTorch ${spec.preset} discriminator`, maxAbsDiff(await e.discriminate(images, n), ref.get('logits')!.data), 1e-4);
     await e.setWeights(initialWeights(spec, 7));
@@ -201,7 +215,12 @@ for (const spec of [seed28, dcgan64]) {
         metrics.push(m.lossD, m.lossG, m.dReal, m.dFake);
       }
       const ref = runTorchReference(spec, w0, inputs, { mode: 'train', n, steps, masks: dropoutCount(spec) });
-      assertWithin(`tfjs~PyTorch ${spec.preset} step metrics`, maxAbsDiff(Float32Array.from(metrics), ref.get('metrics')!.data), 1e-4, `metrics ${metrics} vs ${[...ref.get('metrics')!.data]}`);
+      assertWithin(
+        `tfjs~PyTorch ${spec.preset} step metrics`,
+        maxAbsDiff(Float32Array.from(metrics), ref.get('metrics')!.data),
+        1e-4,
+        `metrics ${metrics} vs ${[...ref.get('metrics')!.data]}`,
+      );
       const weights = await e.getWeights();
       const opt = await e.getOptimizerState();
       // A bias right before batch norm has a zero gradient in exact arithmetic (the norm removes
@@ -223,9 +242,17 @@ for (const spec of [seed28, dcgan64]) {
       // rounding noise, far below the gradients of the layer's weights.
       for (const name of [...cancelled].filter((n) => n.endsWith('.bias'))) {
         const weightM = Math.max(...ref.get(`adam.m.${name.replace(/\.bias$/, '.weight')}`)!.data.map(Math.abs));
-        for (const [who, m] of [['tfjs', opt.tensors.get(`adam.m.${name}`)!.data], ['torch', ref.get(`adam.m.${name}`)!.data]] as const) {
+        for (const [who, m] of [
+          ['tfjs', opt.tensors.get(`adam.m.${name}`)!.data],
+          ['torch', ref.get(`adam.m.${name}`)!.data],
+        ] as const) {
           const biasM = Math.max(...m.map(Math.abs));
-          assertWithin(`tfjs~PyTorch ${spec.preset} noise premise ${name} (${who})`, biasM, 1e-5 * weightM, `${name} (${who}): |m| ${biasM} is not noise next to the weight's ${weightM}`);
+          assertWithin(
+            `tfjs~PyTorch ${spec.preset} noise premise ${name} (${who})`,
+            biasM,
+            1e-5 * weightM,
+            `${name} (${who}): |m| ${biasM} is not noise next to the weight's ${weightM}`,
+          );
         }
       }
       // Adam's first steps move each weight by about lr (2.5e-4): 2e-6 means equal updates, where
@@ -245,7 +272,12 @@ for (const spec of [seed28, dcgan64]) {
           // pass: a few 1e-5 at most, whatever the kernels (measured up to 2.2e-5 under five BLAS
           // settings), so 1e-4.
           const bound = cancelled.has(name) ? 1e-4 : 2e-6;
-          assertWithin(`tfjs~PyTorch ${spec.preset} weight ${name}`, maxAbsDiff(t.data, want), bound, `${name}: max |tfjs - torch| = ${maxAbsDiff(t.data, want)} (bound ${bound})`);
+          assertWithin(
+            `tfjs~PyTorch ${spec.preset} weight ${name}`,
+            maxAbsDiff(t.data, want),
+            bound,
+            `${name}: max |tfjs - torch| = ${maxAbsDiff(t.data, want)} (bound ${bound})`,
+          );
           continue;
         }
         const scale = scales.get(name)!;
@@ -264,7 +296,12 @@ for (const spec of [seed28, dcgan64]) {
         if (cancelled.has(name.replace(/^adam\.[mv]\./, ''))) continue;
         const r = ref.get(name)!.data;
         const scale = Math.max(1e-12, ...r.map(Math.abs));
-        assertWithin(`tfjs~PyTorch ${spec.preset} ${name}`, maxAbsDiff(t.data, r), 1e-3 * scale, `${name}: max |tfjs - torch| ${maxAbsDiff(t.data, r)} relative to its largest value ${scale}`);
+        assertWithin(
+          `tfjs~PyTorch ${spec.preset} ${name}`,
+          maxAbsDiff(t.data, r),
+          1e-3 * scale,
+          `${name}: max |tfjs - torch| ${maxAbsDiff(t.data, r)} relative to its largest value ${scale}`,
+        );
       }
     } finally {
       e.dispose();

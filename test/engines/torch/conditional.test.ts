@@ -70,9 +70,27 @@ describe('torch engine, conditional specs', { skip }, () => {
       // swamp a tiny-width dcgan64's activations, so its images barely depend on z or y.)
       await t.setWeights(initialWeights(spec, 7));
       const plainT = await t.generate(z, n, 'raw', y);
-      const flippedDiff = maxAbsDiff(await t.generate(z, n, 'raw', y.map((v) => -v)), plainT);
+      const flippedDiff = maxAbsDiff(
+        await t.generate(
+          z,
+          n,
+          'raw',
+          y.map((v) => -v),
+        ),
+        plainT,
+      );
       assert.ok(flippedDiff > 0.05 * maxAbs(plainT), `the labels reach the images (flipped: max |diff| ${flippedDiff} of ${maxAbs(plainT)})`);
-      assert.ok(maxAbsDiff(await t.discriminate(imgT, n, y.map((v) => -v)), await t.discriminate(imgT, n, y)) > 0, 'the labels reach the logit');
+      assert.ok(
+        maxAbsDiff(
+          await t.discriminate(
+            imgT,
+            n,
+            y.map((v) => -v),
+          ),
+          await t.discriminate(imgT, n, y),
+        ) > 0,
+        'the labels reach the logit',
+      );
     });
 
     // Tolerances of test/engines/torch/engine.test.ts's step test (the comment there says why).
@@ -155,7 +173,17 @@ describe('torch engine, conditional specs', { skip }, () => {
       for (const step of [0, 1]) await b.trainStep(batchAt(step), n, { seed: 13, step, labels: labelsAt(step) });
       const saved = { weights: await b.getWeights(), optimizer: await b.getOptimizerState() };
       assert.ok(saved.weights.has('discriminator.embed.weight') && saved.optimizer.tensors.has('adam.v.discriminator.embed.weight'));
-      saveCheckpoint(run, { spec, step: 2, stepsPerEpoch: 100, batchSize: n, seed: 13, dataChecksum: 'test', engine: 'torch', backend: b.info.backend, ...saved });
+      saveCheckpoint(run, {
+        spec,
+        step: 2,
+        stepsPerEpoch: 100,
+        batchSize: n,
+        seed: 13,
+        dataChecksum: 'test',
+        engine: 'torch',
+        backend: b.info.backend,
+        ...saved,
+      });
       const ck = await loadCheckpoint(run, 'latest');
       assert.deepEqual(ck.manifest.spec.conditioning, spec.conditioning, 'the checkpoint records the attributes');
       await c.setWeights(ck.weights, ck.optimizer);
@@ -175,7 +203,7 @@ describe('torch engine, conditional specs', { skip }, () => {
     }
   });
 
-  test('seed28: the EMA generator with labels (statistics from labelled latents) equals the tfjs engine\'s', async () => {
+  test("seed28: the EMA generator with labels (statistics from labelled latents) equals the tfjs engine's", async () => {
     const spec = SPECS[0]!;
     // Fresh engines: the same weights AND Adam state (zero) in both.
     const t = await createTorchEngine(spec, { device: 'cpu', threads: 1 });
@@ -186,7 +214,12 @@ describe('torch engine, conditional specs', { skip }, () => {
         await e.setWeights(initialWeights(spec, 5));
         await e.setEma(0.9);
         for (const step of [0, 1]) {
-          await e.trainStep(fakeBatch(spec, n, step, 'torch-cond-ema'), n, { seed: 2, step, randomness: stepRandomness(spec, 2, step, n), labels: fakeLabels(n, K, step, 'torch-cond-ema') });
+          await e.trainStep(fakeBatch(spec, n, step, 'torch-cond-ema'), n, {
+            seed: 2,
+            step,
+            randomness: stepRandomness(spec, 2, step, n),
+            labels: fakeLabels(n, K, step, 'torch-cond-ema'),
+          });
         }
       }
       const z = stepLatents(spec, 9, 0, n);
@@ -209,7 +242,10 @@ describe('torch engine, conditional specs', { skip }, () => {
     const plainSpec = buildSpec('seed28', 0.0625);
     const plain = await createTorchEngine(plainSpec, { device: 'cpu', threads: 1 });
     try {
-      await assert.rejects(plain.generate(stepLatents(plainSpec, 1, 0, n), n, 'raw', fakeLabels(n, K, 1, 'x')), (err: CelebaGanError) => err.code === 'E_NOT_CONDITIONAL');
+      await assert.rejects(
+        plain.generate(stepLatents(plainSpec, 1, 0, n), n, 'raw', fakeLabels(n, K, 1, 'x')),
+        (err: CelebaGanError) => err.code === 'E_NOT_CONDITIONAL',
+      );
     } finally {
       plain.dispose();
     }

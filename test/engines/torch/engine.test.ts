@@ -117,7 +117,12 @@ describe('torch engine', { skip }, () => {
         const mA = oT.tensors.get(`adam.m.${p.name}`)!.data;
         const mB = oJ.tensors.get(`adam.m.${p.name}`)!.data;
         const scale = layerScale.get(p.name)!;
-        assertWithin(`torch~tfjs ${spec.preset} Adam m ${p.name}`, maxAbsDiff(mA, mB), 1e-3 * scale, `${p.name}: gradient (Adam m) max |diff| ${maxAbsDiff(mA, mB)}, its layer's gradient scale ${scale}`);
+        assertWithin(
+          `torch~tfjs ${spec.preset} Adam m ${p.name}`,
+          maxAbsDiff(mA, mB),
+          1e-3 * scale,
+          `${p.name}: gradient (Adam m) max |diff| ${maxAbsDiff(mA, mB)}, its layer's gradient scale ${scale}`,
+        );
         // Where the gradient is real: the update furthest from tfjs's.
         let worst = { diff: 0, what: `${p.name}: no element with |m| >= 1% of its layer's scale` };
         for (let i = 0; i < a.length; i++) {
@@ -146,7 +151,17 @@ describe('torch engine', { skip }, () => {
       type State = { weights: TensorMap; optimizer: OptimizerState };
       const state = async (e: TrainingEngine): Promise<State> => ({ weights: await e.getWeights(), optimizer: await e.getOptimizerState() });
       const save = (e: TrainingEngine, step: number, s: State): void => {
-        saveCheckpoint(run, { spec, step, stepsPerEpoch: 100, batchSize: n, seed: 5, dataChecksum: 'test', engine: e.info.engine, backend: e.info.backend, ...s });
+        saveCheckpoint(run, {
+          spec,
+          step,
+          stepsPerEpoch: 100,
+          batchSize: n,
+          seed: 5,
+          dataChecksum: 'test',
+          engine: e.info.engine,
+          backend: e.info.backend,
+          ...s,
+        });
       };
       // The checkpoint format is float32 safetensors: what one engine saved, the other holds
       // after loading, bit for bit (weights, running statistics, both Adam moments, step counts).
@@ -192,7 +207,8 @@ describe('torch engine', { skip }, () => {
           try {
             await t3.setWeights(afterTorch.weights, afterTorch.optimizer);
             const mT = await t3.trainStep(batch, n, { seed: 5, step: 2, randomness });
-            for (const k of ['lossD', 'lossG', 'dReal', 'dFake'] as const) assertWithin(`torch~tfjs ${spec.preset} resumed step ${k}`, Math.abs(mT[k] - mJ[k]), 1e-4, `${k}: torch ${mT[k]} tfjs ${mJ[k]}`);
+            for (const k of ['lossD', 'lossG', 'dReal', 'dFake'] as const)
+              assertWithin(`torch~tfjs ${spec.preset} resumed step ${k}`, Math.abs(mT[k] - mJ[k]), 1e-4, `${k}: torch ${mT[k]} tfjs ${mJ[k]}`);
           } finally {
             t3.dispose();
           }
@@ -322,15 +338,27 @@ describe('torch engine', { skip }, () => {
     });
 
     test('ERROR PATH - unknown device, backend, --amp on the CPU, bad threads', async () => {
-      await rejectsWith(createTorchEngine(spec, { device: 'gpu' }), 'E_BAD_ARGUMENT', /^Unsupported device "gpu" for the torch engine\. Should be one of: auto, cpu, cuda, cuda:N$/);
+      await rejectsWith(
+        createTorchEngine(spec, { device: 'gpu' }),
+        'E_BAD_ARGUMENT',
+        /^Unsupported device "gpu" for the torch engine\. Should be one of: auto, cpu, cuda, cuda:N$/,
+      );
       await rejectsWith(createTorchEngine(spec, { backend: 'tfjs-node' }), 'E_BAD_ARGUMENT', /^Unsupported backend "tfjs-node" for the torch engine/);
       await rejectsWith(createTorchEngine(spec, { device: 'cpu', amp: true }), 'E_BAD_ARGUMENT', /--amp\) needs --device cuda/);
-      await rejectsWith(createTorchEngine(spec, { device: 'cpu', threads: 0 }), 'E_BAD_ARGUMENT', /^Expected integer between 1 and 1024 for threads but received 0 of type number$/);
+      await rejectsWith(
+        createTorchEngine(spec, { device: 'cpu', threads: 0 }),
+        'E_BAD_ARGUMENT',
+        /^Expected integer between 1 and 1024 for threads but received 0 of type number$/,
+      );
     });
 
     test('ERROR PATH - weights of another width, a batch of one image', async () => {
       const e = torch.get('seed28')!;
-      await rejectsWith(e.setWeights(initialWeights(buildSpec('seed28', 0.125), 1)), 'E_WEIGHTS_MISMATCH', /generator\.fc\.weight has shape \[\d+, 100\], expected \[\d+, 100\]/);
+      await rejectsWith(
+        e.setWeights(initialWeights(buildSpec('seed28', 0.125), 1)),
+        'E_WEIGHTS_MISMATCH',
+        /generator\.fc\.weight has shape \[\d+, 100\], expected \[\d+, 100\]/,
+      );
       const missing = initialWeights(spec, 1);
       missing.delete('discriminator.fc.bias');
       await rejectsWith(e.setWeights(missing), 'E_WEIGHTS_MISMATCH', /discriminator\.fc\.bias is missing/);
