@@ -68,7 +68,7 @@ describe('celeba-gan eval', () => {
     assert.match(r.stdout, /colour check x1e3 +\d+\.\d\d +\d+\.\d\d/);
     assert.match(
       r.stdout,
-      /SWD at 28x28 \(2 pyramid levels\): not a ranking of fine texture below 89 px: it ranks blur, noise and flat grey in order, but a 1-px checkerboard scores as high as uniform noise or higher \(README\)/,
+      /SWD at 28x28 \(2 pyramid levels\): not a ranking of fine texture below 89 px: it ranks blur, noise and flat grey in order, but a 1-px checkerboard scores as high as uniform noise or higher \(docs\/eval\.md\)/,
     );
     assert.match(r.stdout, /colour check: a colour check, not a quality ranking/);
     assert.match(r.stdout, /faceres KID and FID: not meaningful below 64 px/);

@@ -20,7 +20,7 @@ import { photoLadder, syntheticLadder, type Ladder } from './ladder.js';
  * what replaces the colours (noise, flat grey), and shown blind to the checkerboard (below blur
  * σ2), which is why it is not offered as a quality ranking.
  * n is small to keep this short on two busy cores; bench:metrics runs the same ladder at a larger
- * n and prints the table README shows.
+ * n and prints the table docs/eval.md shows.
  */
 
 type Scores = Record<LadderRung, number>;

@@ -14,7 +14,7 @@ import { python } from '../support/onnx.js';
 import { TORCH, referenceSkip } from '../support/references.js';
 
 /**
- * README says PyTorch reads the checkpoints. Debian 12 has no python3-safetensors, so the check
+ * docs/architecture.md says PyTorch reads the checkpoints. Debian 12 has no python3-safetensors, so the check
  * is a minimal reader written here from the safetensors format (8-byte little-endian header
  * length, a JSON header of {name: {dtype, shape, data_offsets}}, then one byte buffer that the
  * offsets must cover exactly, without holes or overlaps) that hands each tensor to
