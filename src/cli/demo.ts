@@ -66,7 +66,7 @@ function demoSettings(engine: TrainingEngine['info']): { width: number; batchSiz
     return {
       width: DEMO_RECIPE.width,
       batchSize: DEMO_RECIPE.batchSize,
-      why: `${recipe} (libtorch: ~0.1 s per step on 2 idle cores, ~1,800 steps in 3 minutes)`,
+      why: `${recipe} (libtorch: about 1,200 to 1,800 steps in 3 minutes on 2 idle cores, docs/benchmarks.md)`,
     };
   if (/pure JS/i.test(engine.backend)) {
     return {
