@@ -86,24 +86,12 @@ function dcgan64(width: number, conditioning?: Conditioning): ArchitectureSpec {
   const bn = (name: string): LayerSpec => ({ kind: 'batchNorm', name, momentum: 0.9, epsilon: 1e-5 });
   const relu: LayerSpec = { kind: 'relu' };
   const lrelu: LayerSpec = { kind: 'leakyRelu', alpha: 0.2 };
-  const up = (name: string, filters: number): LayerSpec => ({
-    kind: 'convTranspose2d',
-    name,
-    filters,
-    kernel: 4,
-    stride: 2,
-    padding: 'same',
-    bias: false,
-  });
-  const down = (name: string, filters: number): LayerSpec => ({
-    kind: 'conv2d',
-    name,
-    filters,
-    kernel: 4,
-    stride: 2,
-    padding: 'same',
-    bias: false,
-  });
+  // Every resampling layer of PyTorch's DCGAN: 4x4, stride 2, no bias (batch norm follows).
+  const stride2 =
+    (kind: 'conv2d' | 'convTranspose2d') =>
+    (name: string, filters: number): LayerSpec => ({ kind, name, filters, kernel: 4, stride: 2, padding: 'same', bias: false });
+  const up = stride2('convTranspose2d');
+  const down = stride2('conv2d');
   return {
     preset: 'dcgan64',
     width,

@@ -543,6 +543,15 @@ function drawChunk(seed: number, start: number, n: number, size: number, columns
   }
 }
 
+/** The checked count, size, seed and attribute columns (with their CelebA names) of a synthetic set. */
+function checkSyntheticOptions(opts: SyntheticOptions): { count: number; size: number; seed: number; columns: number[]; names: string[] } {
+  const count = assertInteger('--synthetic', opts.count, 1, 10_000_000);
+  const size = assertInteger('--size', opts.size, 4, 1024);
+  const seed = assertInteger('--seed', opts.seed, 0, 0xffffffff);
+  const columns = syntheticColumns(opts.attrSubset);
+  return { count, size, seed, columns, names: columns.map((c) => SYNTHETIC_ATTRIBUTES[c]!) };
+}
+
 /**
  * Write a synthetic data set (header flag `synthetic` set), labelled with the attributes each
  * face was drawn with. Drawing runs on the main thread in chunks, yielding between them so
@@ -550,11 +559,7 @@ function drawChunk(seed: number, start: number, n: number, size: number, columns
  */
 export async function prepareSynthetic(opts: SyntheticOptions): Promise<SyntheticResult> {
   const started = performance.now();
-  const count = assertInteger('--synthetic', opts.count, 1, 10_000_000);
-  const size = assertInteger('--size', opts.size, 4, 1024);
-  const seed = assertInteger('--seed', opts.seed, 0, 0xffffffff);
-  const columns = syntheticColumns(opts.attrSubset);
-  const names = columns.map((c) => SYNTHETIC_ATTRIBUTES[c]!);
+  const { count, size, seed, columns, names } = checkSyntheticOptions(opts);
   prepareOutput(opts.out, opts.overwrite ?? false);
   opts.onStart?.();
   const imageBytes = size * size * 3;
@@ -604,11 +609,7 @@ export interface SyntheticFolderResult {
  */
 export async function exportSyntheticFolder(opts: SyntheticOptions): Promise<SyntheticFolderResult> {
   const started = performance.now();
-  const count = assertInteger('--synthetic', opts.count, 1, 10_000_000);
-  const size = assertInteger('--size', opts.size, 4, 1024);
-  const seed = assertInteger('--seed', opts.seed, 0, 0xffffffff);
-  const columns = syntheticColumns(opts.attrSubset);
-  const names = columns.map((c) => SYNTHETIC_ATTRIBUTES[c]!);
+  const { count, size, seed, columns, names } = checkSyntheticOptions(opts);
   const out = opts.out.replace(/[\\/]+$/, '') || opts.out;
   const replacing = checkFolderOutput(out, opts.overwrite ?? false);
   ensureFolder(dirname(out), 'create the output folder');

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { appendFileSync } from 'node:fs';
+import { initialWeights } from '../../src/model/init.js';
 import { allParameters } from '../../src/model/shapes.js';
 import type { ArchitectureSpec } from '../../src/model/spec.js';
+import type { TensorMap } from '../../src/model/tensors.js';
 import { Rng } from '../../src/util/rng.js';
 
 /** Shared numeric helpers of the engine, EMA and ONNX tests. */
@@ -62,4 +64,26 @@ export function assertWithin(check: string, diff: number, tol: number, message =
 
 function blasEnv(): string {
   return `OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE ?? '(unset)'} ATEN_CPU_CAPABILITY=${process.env.ATEN_CPU_CAPABILITY ?? '(unset)'}`;
+}
+
+/** Initial weights with non-trivial batch-norm running statistics, so inference mode tests them. */
+export function testWeights(spec: ArchitectureSpec, seed: number): TensorMap {
+  const w = initialWeights(spec, seed);
+  const rng = new Rng(seed, 'running-stats');
+  for (const p of allParameters(spec)) {
+    if (p.role === 'runningMean') rng.fillUniform(w.get(p.name)!.data, -0.5, 0.5);
+    if (p.role === 'runningVar') rng.fillUniform(w.get(p.name)!.data, 0.5, 2);
+    if (p.role === 'beta') rng.fillUniform(w.get(p.name)!.data, -0.1, 0.1);
+  }
+  return w;
+}
+
+/** RGB uint8 HWC images -> float32 NCHW in [-1, 1], rounded as the engines do (x / 127.5 - 1 in float32). */
+export function hwcToNchwFloat(batch: Uint8Array, n: number, h: number, w: number): Float32Array {
+  const out = new Float32Array(batch.length);
+  for (let i = 0; i < n; i++)
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++)
+        for (let c = 0; c < 3; c++) out[((i * 3 + c) * h + y) * w + x] = Math.fround(Math.fround(batch[((i * h + y) * w + x) * 3 + c]! / 127.5) - 1);
+  return out;
 }

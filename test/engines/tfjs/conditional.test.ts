@@ -11,7 +11,7 @@ import { stepLatents, stepRandomness } from '../../../src/engines/randomness.js'
 import { Rng } from '../../../src/util/rng.js';
 import { runTorchReference } from '../../support/torch-reference.js';
 import { TORCH, referenceSkip } from '../../support/references.js';
-import { fakeBatch, layerGradientScales, maxAbs, maxAbsDiff } from '../../support/tensors.js';
+import { fakeBatch, hwcToNchwFloat, layerGradientScales, maxAbs, maxAbsDiff } from '../../support/tensors.js';
 import { TEST_ATTRIBUTES, fakeLabels } from '../labels.js';
 
 // Attribute-conditional specs (concatenated labels into G, a projection discriminator), tiny widths.
@@ -248,12 +248,3 @@ test('ERROR PATH - labels missing for a conditional model, given to an unconditi
   await assert.rejects(plain.trainStep(batch, n, { seed: 1, step: 0, labels: fakeLabels(n, K, 1, 'x') }), code('E_NOT_CONDITIONAL', /unconditional/));
   await assert.rejects(plain.discriminate(new Float32Array(n * 3 * 28 * 28), n, fakeLabels(n, K, 1, 'x')), code('E_NOT_CONDITIONAL', /discriminate/));
 });
-
-function hwcToNchwFloat(batch: Uint8Array, n: number, h: number, w: number): Float32Array {
-  const out = new Float32Array(batch.length);
-  for (let i = 0; i < n; i++)
-    for (let y = 0; y < h; y++)
-      for (let x = 0; x < w; x++)
-        for (let c = 0; c < 3; c++) out[((i * 3 + c) * h + y) * w + x] = Math.fround(Math.fround(batch[((i * h + y) * w + x) * 3 + c]! / 127.5) - 1);
-  return out;
-}

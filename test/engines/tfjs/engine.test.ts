@@ -14,7 +14,7 @@ import { dropoutMasks, stepLatents, stepRandomness } from '../../../src/engines/
 import { Rng } from '../../../src/util/rng.js';
 import { runTorchReference } from '../../support/torch-reference.js';
 import { TORCH, referenceSkip } from '../../support/references.js';
-import { assertWithin, fakeBatch, layerGradientScales, maxAbsDiff } from '../../support/tensors.js';
+import { assertWithin, fakeBatch, hwcToNchwFloat, layerGradientScales, maxAbsDiff } from '../../support/tensors.js';
 
 // Tiny widths: the pure-JS CPU backend is what CI has.
 const seed28 = buildSpec('seed28', 0.03125);
@@ -312,13 +312,4 @@ for (const spec of [seed28, dcgan64]) {
 function dropoutCount(spec: ArchitectureSpec): number | null {
   const n = layerInfos(spec, 'generator').filter((l) => l.layer.kind === 'dropout').length;
   return n > 0 ? n : null;
-}
-
-function hwcToNchwFloat(batch: Uint8Array, n: number, h: number, w: number): Float32Array {
-  const out = new Float32Array(batch.length);
-  for (let i = 0; i < n; i++)
-    for (let y = 0; y < h; y++)
-      for (let x = 0; x < w; x++)
-        for (let c = 0; c < 3; c++) out[((i * 3 + c) * h + y) * w + x] = Math.fround(Math.fround(batch[((i * h + y) * w + x) * 3 + c]! / 127.5) - 1);
-  return out;
 }

@@ -11,12 +11,11 @@ import type { CelebaGanError } from '../../../src/errors.js';
 import { initialWeights } from '../../../src/model/init.js';
 import { allParameters } from '../../../src/model/shapes.js';
 import type { ArchitectureSpec } from '../../../src/model/spec.js';
-import type { TensorMap } from '../../../src/model/tensors.js';
 import { loadCheckpoint, saveCheckpoint } from '../../../src/train/checkpoint.js';
 import { stepLatents, stepRandomness } from '../../../src/engines/randomness.js';
 import { Rng } from '../../../src/util/rng.js';
 import { torchSkip } from '../../support/torch-addon.js';
-import { fakeBatch, layerGradientScales, maxAbs, maxAbsDiff } from '../../support/tensors.js';
+import { fakeBatch, layerGradientScales, maxAbs, maxAbsDiff, testWeights } from '../../support/tensors.js';
 import { TEST_ATTRIBUTES, fakeLabels } from '../labels.js';
 
 // Attribute-conditional specs in the native engine against the tfjs engine (itself checked
@@ -27,17 +26,6 @@ const SPECS: ArchitectureSpec[] = [
   buildSpec('dcgan64', 0.03125, { attributes: TEST_ATTRIBUTES }),
 ];
 const skip = torchSkip();
-
-function testWeights(spec: ArchitectureSpec, seed: number): TensorMap {
-  const w = initialWeights(spec, seed);
-  const rng = new Rng(seed, 'running-stats');
-  for (const p of allParameters(spec)) {
-    if (p.role === 'runningMean') rng.fillUniform(w.get(p.name)!.data, -0.5, 0.5);
-    if (p.role === 'runningVar') rng.fillUniform(w.get(p.name)!.data, 0.5, 2);
-    if (p.role === 'beta') rng.fillUniform(w.get(p.name)!.data, -0.1, 0.1);
-  }
-  return w;
-}
 
 describe('torch engine, conditional specs', { skip }, () => {
   const tfjs = new Map<string, TfjsEngine>();

@@ -16,25 +16,12 @@ import type { ArchitectureSpec } from '../../../src/model/spec.js';
 import type { TensorMap } from '../../../src/model/tensors.js';
 import { loadCheckpoint, saveCheckpoint } from '../../../src/train/checkpoint.js';
 import { stepLatents, stepRandomness } from '../../../src/engines/randomness.js';
-import { Rng } from '../../../src/util/rng.js';
 import { torchSkip } from '../../support/torch-addon.js';
-import { assertWithin, fakeBatch, layerGradientScales, maxAbs, maxAbsDiff } from '../../support/tensors.js';
+import { assertWithin, fakeBatch, layerGradientScales, maxAbs, maxAbsDiff, testWeights } from '../../support/tensors.js';
 
 // Tiny widths: the tfjs side runs on the pure-JS CPU backend in CI.
 const SPECS: ArchitectureSpec[] = [buildSpec('seed28', 0.0625), buildSpec('dcgan64', 0.03125)];
 const skip = torchSkip();
-
-/** Initial weights with non-trivial batch-norm running statistics, so inference mode tests them. */
-function testWeights(spec: ArchitectureSpec, seed: number): TensorMap {
-  const w = initialWeights(spec, seed);
-  const rng = new Rng(seed, 'running-stats');
-  for (const p of allParameters(spec)) {
-    if (p.role === 'runningMean') rng.fillUniform(w.get(p.name)!.data, -0.5, 0.5);
-    if (p.role === 'runningVar') rng.fillUniform(w.get(p.name)!.data, 0.5, 2);
-    if (p.role === 'beta') rng.fillUniform(w.get(p.name)!.data, -0.1, 0.1);
-  }
-  return w;
-}
 
 describe('torch engine', { skip }, () => {
   const tfjs = new Map<string, TfjsEngine>();
