@@ -121,3 +121,12 @@ export function launchEnv(rank: number, worldSize: number, port: number, timeout
     CGT_TEST_DIST_RENDEZVOUS_S: String(rendezvousS),
   };
 }
+
+/**
+ * python3's argv for torchrun (`python3 -m torch.distributed.run`) starting two local ranks of
+ * `node <args>` on 127.0.0.1:`port`, each rank's output teed with its prefix.
+ */
+export function torchrunArgs(port: number, nodeArgs: string[]): string[] {
+  const launcher = ['--nproc_per_node', '2', '--redirects', '1', '--tee', '1', '--master_addr', '127.0.0.1', '--master_port', String(port)];
+  return ['-m', 'torch.distributed.run', ...launcher, '--no_python', process.execPath, ...nodeArgs];
+}

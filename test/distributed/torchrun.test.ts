@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { after, test } from 'node:test';
 import { freePort } from '../../src/distributed/index.js';
 import { PYTHON, TORCHRUN, referenceSkip } from '../support/references.js';
-import { digest, distSkip, jsonLines, rankTensors, workerArgs } from './helpers.js';
+import { digest, distSkip, jsonLines, rankTensors, torchrunArgs, workerArgs } from './helpers.js';
 
 /**
  * The real launcher: Debian's python3-torch ships torchrun as `python3 -m torch.distributed.run`
@@ -30,23 +30,7 @@ test(
   { skip: torchrunSkip() },
   async () => {
     const port = await freePort();
-    const args = [
-      '-m',
-      'torch.distributed.run',
-      '--nproc_per_node',
-      '2',
-      '--redirects',
-      '1',
-      '--tee',
-      '1',
-      '--master_addr',
-      '127.0.0.1',
-      '--master_port',
-      String(port),
-      '--no_python',
-      process.execPath,
-      ...workerArgs('allreduce'),
-    ];
+    const args = torchrunArgs(port, workerArgs('allreduce'));
     const child = spawn(PYTHON, args, { env: { ...process.env, CGT_TEST_DIST_TIMEOUT_S: '20' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     launcherPid = child.pid;
     let stdout = '';

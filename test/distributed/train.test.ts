@@ -16,7 +16,7 @@ import { readSafetensors, writeSafetensors } from '../../src/model/safetensors.j
 import { listCheckpoints } from '../../src/train/index.js';
 import { runTorchReference } from '../support/torch-reference.js';
 import { PYTHON, TORCHRUN, referenceSkip } from '../support/references.js';
-import { distSkip, killAll, launchEnv, startRank } from './helpers.js';
+import { distSkip, killAll, launchEnv, startRank, torchrunArgs } from './helpers.js';
 import { assertWithin, maxAbsDiff } from '../support/tensors.js';
 
 /**
@@ -360,23 +360,7 @@ test(
   async () => {
     const out = join(tmp, 'torchrun');
     const port = await freePort();
-    const args = [
-      '-m',
-      'torch.distributed.run',
-      '--nproc_per_node',
-      '2',
-      '--redirects',
-      '1',
-      '--tee',
-      '1',
-      '--master_addr',
-      '127.0.0.1',
-      '--master_port',
-      String(port),
-      '--no_python',
-      process.execPath,
-      ...trainArgs(out, '--steps', '2', '--seed', '5', '--dist-timeout', '30'),
-    ];
+    const args = torchrunArgs(port, trainArgs(out, '--steps', '2', '--seed', '5', '--dist-timeout', '30'));
     const r = await runProcess(PYTHON, args, { OMP_NUM_THREADS: '1' }, 180_000);
     assert.equal(r.code, 0, `${r.stdout}\n${r.stderr.slice(-3000)}`);
     assert.deepEqual(
