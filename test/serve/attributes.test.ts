@@ -135,6 +135,27 @@ describe('grid, batch and interpolate with attr=', () => {
     assert.notDeepEqual(plainWalk.rawPayload, strip.rawPayload);
   });
 
+  test('GET /v1/interpolate?walk=NAME: one face with NAME going from -1 to +1; the ends are the faces with it off and on', async () => {
+    const url = '/v1/interpolate?from=7:1&walk=Smiling&steps=5&upscale=1&format=png&attr=-Eyeglasses,Blond_Hair';
+    const strip = await s.app.inject(url);
+    assert.equal(strip.statusCode, 200, strip.body);
+    const { data, info } = await sharp(strip.rawPayload).raw().toBuffer({ resolveWithObject: true });
+    assert.deepEqual([info.width, info.height], [5 * 28, 28]);
+    const frame = (k: number): Buffer =>
+      Buffer.concat(Array.from({ length: 28 }, (_, y) => data.subarray((y * info.width + k * 28) * 3, (y * info.width + (k + 1) * 28) * 3)));
+    // Every attribute named, so the face route's row is the walk's end row exactly.
+    assert.deepEqual(frame(0), await raw((await s.app.inject('/v1/faces/7/1.png?attr=-Smiling,-Eyeglasses,Blond_Hair')).rawPayload));
+    assert.deepEqual(frame(4), await raw((await s.app.inject('/v1/faces/7/1.png?attr=Smiling,-Eyeglasses,Blond_Hair')).rawPayload));
+    assert.notDeepEqual(frame(2), frame(0));
+    assert.notDeepEqual(frame(2), frame(4));
+    const looped = await s.app.inject(`${url}&loop=true`);
+    assert.equal((await sharp(looped.rawPayload).metadata()).width, 8 * 28);
+    assert.notEqual(looped.headers.etag, strip.headers.etag);
+    const other = await s.app.inject(url.replace('walk=Smiling', 'walk=Eyeglasses').replace('-Eyeglasses', '-Smiling'));
+    assert.equal(other.statusCode, 200, other.body);
+    assert.notEqual(other.headers.etag, strip.headers.etag);
+  });
+
   test('POST /v1/generate takes a label row per latent: the face of GET /v1/faces for the same z and row', async () => {
     const { info } = s.session;
     const z = Array.from(latentsFor(7, 3, 1, info.zDim, info.latent));
@@ -207,6 +228,30 @@ describe('ERROR PATH - bad attr= values are 400s with the code and the model att
         assert.match(error.message, /tiny\.onnx is unconditional: it has no attributes/);
         assert.deepEqual(error.attributes, []);
       }
+    }
+  });
+
+  test('walk= names one attribute of a conditional model, unsigned, not set by attr=, instead of to=', async () => {
+    const cases: [Served, string, string, RegExp][] = [
+      [s, 'walk=Bald', 'E_ATTR_UNKNOWN', /has no attribute "Bald"; its attributes: Smiling, Eyeglasses, Blond_Hair/],
+      [s, 'walk=-Smiling', 'E_ATTR_REQUEST', /walk= names one attribute, without a sign, but received "-Smiling"/],
+      [s, 'walk=Smiling,Eyeglasses', 'E_ATTR_REQUEST', /walk= names one attribute/],
+      [s, 'walk=', 'E_ATTR_REQUEST', /walk= names one attribute/],
+      [
+        s,
+        'walk=Smiling&attr=Blond_Hair,-Smiling',
+        'E_ATTR_CONFLICT',
+        /walk=Smiling walks Smiling from -1 to \+1, but attr= "-Smiling,Blond_Hair" also sets it/,
+      ],
+      [s, 'walk=Smiling&to=7:2', 'E_BAD_ARGUMENT', /querystring must match exactly one schema in oneOf/],
+      [plain, 'walk=Smiling', 'E_NOT_CONDITIONAL', /tiny\.onnx is unconditional/],
+    ];
+    for (const [server, query, code, message] of cases) {
+      const res = await server.app.inject(`/v1/interpolate?from=7:1&${query}`);
+      assert.equal(res.statusCode, 400, `${query}: ${res.body}`);
+      const { error } = JSON.parse(res.body) as { error: { code: string; message: string } };
+      assert.equal(error.code, code, query);
+      assert.match(error.message, message, query);
     }
   });
 
