@@ -41,7 +41,7 @@ after(async () => {
 
 const firstSrc = `document.querySelector('#grid img').getAttribute('src')`;
 
-test('a control per attribute: a link sets them, and each setting reaches the face URLs and the command', { skip }, async () => {
+test('a control per attribute: a link sets them, and each setting reaches the face URLs, the command and the walks', { skip }, async () => {
   await page.goto(`${base}/#seed=7&attr=Smiling`);
   await page.waitForFunction(`document.querySelectorAll('#grid img').length >= 48`);
   assert.deepEqual(await page.$$eval('#attributes legend', (els) => els.map((e) => e.textContent)), ['Smiling', 'Eyeglasses', 'Blond Hair']);
@@ -68,6 +68,14 @@ test('a control per attribute: a link sets them, and each setting reaches the fa
   await page.click('#walk-go');
   await page.waitForFunction(`(() => { const img = document.querySelector('#walk-anim'); return img.complete && img.naturalWidth === 112; })()`);
   assert.equal(await page.getAttribute('#walk-anim', 'src'), '/v1/interpolate?from=7:5&to=7:9&steps=4&attr=-Eyeglasses,Blond_Hair&format=webp&upscale=4');
+  // An attribute walk of face A: its URL names the walked attribute once, in walk= (attr= leaves it out).
+  await page.check('input[name="attr-Smiling"][value="on"]');
+  await page.selectOption('#walk-attribute', 'Smiling');
+  await page.click('#walk-go');
+  const attributeWalk = '/v1/interpolate?from=7:5&walk=Smiling&steps=4&attr=-Eyeglasses,Blond_Hair&format=webp&upscale=4';
+  await page.waitForFunction(
+    `(() => { const img = document.querySelector('#walk-anim'); return img.getAttribute('src') === '${attributeWalk}' && img.complete && img.naturalWidth === 112; })()`,
+  );
   await page.screenshot({ path: join(SCREENSHOTS, 'attributes.png') });
 });
 

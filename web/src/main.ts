@@ -72,11 +72,18 @@ async function fetchJson<T>(url: string): Promise<T> {
   return body;
 }
 
-/** The options every image URL of the page shares: truncation and the attribute request. */
-function optionsQuery(): string {
+/**
+ * The options every image URL of the page shares: truncation and the attribute request (less
+ * `walked`, the attribute an attribute walk moves, which attr= must leave to it).
+ */
+function optionsQuery(walked?: string): string {
   const t = state.truncation === undefined ? '' : `&truncation=${state.truncation}`;
+  const attr = state.attr
+    .split(',')
+    .filter((item) => item !== '' && item.replace(/^-/, '') !== walked)
+    .join(',');
   // Commas stay readable: attribute names are letters, digits, '_' and '-'.
-  const a = state.attr === '' ? '' : `&attr=${encodeURIComponent(state.attr).replace(/%2C/g, ',')}`;
+  const a = attr === '' ? '' : `&attr=${encodeURIComponent(attr).replace(/%2C/g, ',')}`;
   return t + a;
 }
 
@@ -278,20 +285,31 @@ function showPick(slot: 'a' | 'b'): void {
   img.alt = `${f.seed}:${f.index}`;
   el.replaceChildren(img);
   el.title = `${f.seed}:${f.index}`;
-  $<HTMLButtonElement>('walk-go').disabled = !(state.a && state.b);
+  updateWalkButton();
+}
+
+/** The attribute an attribute walk moves (conditional models), or '' for a walk from A to B. */
+function walkedAttribute(): string {
+  return $<HTMLSelectElement>('walk-attribute').value;
+}
+
+function updateWalkButton(): void {
+  $<HTMLButtonElement>('walk-go').disabled = !(state.a && (state.b || walkedAttribute() !== ''));
 }
 
 function walk(): void {
   const { a, b } = state;
-  if (!a || !b) return;
+  const walked = walkedAttribute();
+  if (!a || (!b && walked === '')) return;
   const { limits, image } = state.info!;
   // The server refuses a walk over its cost ceiling (--max-pixels): the animation below is WebP at upscale 4.
   const affordable = Math.floor(limits.maxPixels / (limits.encoderEffort['webp-animated'] * 16 * image.height * image.width));
   const steps = Math.max(2, Math.min(limits.maxSteps, affordable, Number($<HTMLInputElement>('steps').value) || 16));
-  const q = `from=${a.seed}:${a.index}&to=${b.seed}:${b.index}&steps=${steps}${optionsQuery()}`;
+  const target = walked === '' ? `to=${b!.seed}:${b!.index}` : `walk=${encodeURIComponent(walked)}`;
+  const q = `from=${a.seed}:${a.index}&${target}&steps=${steps}${optionsQuery(walked)}`;
   const anim = $<HTMLImageElement>('walk-anim');
   anim.src = `/v1/interpolate?${q}&format=webp&upscale=4`;
-  anim.alt = `walk ${a.seed}:${a.index} to ${b.seed}:${b.index}`;
+  anim.alt = walked === '' ? `walk ${a.seed}:${a.index} to ${b!.seed}:${b!.index}` : `face ${a.seed}:${a.index} from -${walked} to ${walked}`;
   anim.hidden = false;
   // The scrubber shows one frame of the PNG strip at a time.
   const frame = $('walk-frame');
@@ -352,6 +370,11 @@ function buildAttributeControls(model: ModelAttributes, initial: string, changed
   note.textContent = 'any: drawn as it comes with the others in the training data';
   box.append(note);
   box.hidden = false;
+  // An attribute walk: face A, with one attribute going from -1 to +1.
+  const select = $<HTMLSelectElement>('walk-attribute');
+  for (const name of model.names) select.append(new Option(`A, ${name.replace(/_/g, ' ')} off → on`, name));
+  select.addEventListener('change', updateWalkButton);
+  $('walk-attribute-box').hidden = false;
 }
 
 /** The request the controls ask for, in the model's order (the server's canonical text). */
