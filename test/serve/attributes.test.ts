@@ -7,6 +7,7 @@ import { attributeDraw } from '../../src/inference/attributes.js';
 import { generateImages } from '../../src/inference/generate.js';
 import { latentsFor } from '../../src/inference/latents.js';
 import { LIMITS } from '../../src/serve/app.js';
+import { RequestDraws } from '../../src/serve/attributes.js';
 import { TEST_ATTRIBUTES } from '../engines/labels.js';
 import { CONDITIONAL_FREQUENCIES, serveTiny, untar, type Served } from './helpers.js';
 
@@ -164,6 +165,21 @@ describe('grid, batch and interpolate with attr=', () => {
     assert.equal(res.statusCode, 200, res.body);
     const face = await s.app.inject('/v1/faces/7/3.png?attr=Smiling,-Eyeglasses');
     assert.deepEqual(Buffer.from((JSON.parse(res.body) as { images: string[] }).images[0]!, 'base64'), face.rawPayload);
+  });
+});
+
+describe('RequestDraws: one draw per canonical request, the most recent ones kept', () => {
+  test('the same request in any spelling is the same draw object; the least recently used one leaves first', () => {
+    const draws = new RequestDraws(s.session.info, 2);
+    const smiling = draws.get('Smiling,-Eyeglasses');
+    assert.equal(draws.get(' -Eyeglasses , +Smiling'), smiling);
+    const blond = draws.get('Blond_Hair');
+    assert.equal(draws.get('Smiling,-Eyeglasses'), smiling); // now the most recently used
+    const everything = draws.get(undefined);
+    assert.equal(draws.get(''), everything, 'no attr= and an empty one are one request');
+    assert.equal(draws.get('Smiling,-Eyeglasses'), smiling, 'still kept: used after Blond_Hair');
+    assert.notEqual(draws.get('Blond_Hair'), blond, 'evicted when a third request came while two were kept');
+    assert.equal(new RequestDraws(plain.session.info).get(undefined), undefined);
   });
 });
 

@@ -377,6 +377,15 @@ function buildAttributeControls(model: ModelAttributes, initial: string, changed
   $('walk-attribute-box').hidden = false;
 }
 
+/** attr= of the page's hash (a shared link), or '' when it has none or it is not valid percent-encoding. */
+function attrFromHash(): string {
+  try {
+    return decodeURIComponent(/attr=([^&]*)/.exec(location.hash)?.[1] ?? '');
+  } catch {
+    return '';
+  }
+}
+
 /** The request the controls ask for, in the model's order (the server's canonical text). */
 function attributeRequest(model: ModelAttributes): string {
   const items: string[] = [];
@@ -404,7 +413,7 @@ async function init(): Promise<void> {
   const attributes = info.attributes;
   if (attributes !== null) {
     // #seed=7&attr=Smiling,-Male: a shared link opens on the same faces (names the model lacks are left at "any").
-    buildAttributeControls(attributes, decodeURIComponent(/attr=([^&]*)/.exec(location.hash)?.[1] ?? ''), () => {
+    buildAttributeControls(attributes, attrFromHash(), () => {
       state.attr = attributeRequest(attributes);
       resetGrid();
     });
