@@ -260,6 +260,7 @@ describe('ERROR PATH - bad attr= values are 400s with the code and the model att
         /walk=Smiling walks Smiling from -1 to \+1, but attr= "-Smiling,Blond_Hair" also sets it/,
       ],
       [s, 'walk=Smiling&to=7:2', 'E_BAD_ARGUMENT', /querystring must match exactly one schema in oneOf/],
+      [s, 'walk=Smiling&slerp=true', 'E_BAD_ARGUMENT', /an attribute walk \(walk=\) keeps one latent/],
       [plain, 'walk=Smiling', 'E_NOT_CONDITIONAL', /tiny\.onnx is unconditional/],
     ];
     for (const [server, query, code, message] of cases) {

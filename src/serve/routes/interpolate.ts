@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { formatFaceRef, parseFaceRef, renderFrames, walkFrameCount, walkLatents, type WalkFormat } from '../../inference/interpolate.js';
+import { UsageError } from '../../errors.js';
 import { checkTruncation, latentsFor } from '../../inference/latents.js';
 import { attributeWalkRows, faceWalkRows } from '../attributes.js';
 import { MIME, etagOf, faceInputs, inputWidth, notModified, runBatched, type RouteContext } from '../context.js';
@@ -92,6 +93,11 @@ function planWalk(ctx: RouteContext, q: WalkQuery): WalkPlan {
   const request = draw?.request.text ?? null;
   if (q.walk !== undefined) {
     const walked = ctx.draws.walked(q.walk, draw?.request);
+    if (q.slerp !== undefined) {
+      throw new UsageError('E_BAD_ARGUMENT', 'slerp= shapes a walk between two faces (to=); an attribute walk (walk=) keeps one latent', {
+        hint: 'Leave slerp out of an attribute walk.',
+      });
+    }
     const frames = walkFrameCount(2, q.steps, q.loop);
     return {
       frames,
