@@ -1,6 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { PROVIDER_NAMES, parseProvider } from '../bindings/onnxruntime.js';
 import { CelebaGanError, assertInteger } from '../errors.js';
+import { attributeDraw } from '../inference/attributes.js';
 import { openGeneratorInWorker } from '../inference/worker-session.js';
 import { buildApp, DEFAULT_CONNECTION_LIMITS, DEFAULT_DEADLINE_MS, DEFAULT_MAX_PIXELS, type ServeApp } from '../serve/app.js';
 import { defaultServeThreads } from '../serve/limits.js';
@@ -165,6 +166,12 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
         `${info.preset} width ${info.width}${info.step === null ? '' : ` step ${info.step}`}, z ${info.zDim} ~ ${info.latent}, ` +
           `${info.image.channels}x${info.image.height}x${info.image.width}; batches of up to ${batcher.maxBatch} within ${batcher.maxDelayMs} ms, queue ${batcher.maxQueue}${token ? '; auth token required' : ''}`,
       );
+      if (info.attributes) {
+        screen.say(
+          `conditional on ${info.attributes.names.length} attributes (${info.attributes.names.join(', ')}): attr= on the face, grid, batch and interpolate routes`,
+        );
+        for (const note of attributeDraw(info.attributes, undefined, model)!.notes) screen.say(note);
+      }
       screen.result(`serving ${model} at ${address}/`);
 
       // Until a stop signal, or until the model's thread dies (then there is nothing to serve).

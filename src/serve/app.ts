@@ -4,7 +4,8 @@ import type { CelebaGanError } from '../errors.js';
 import type { GeneratorSession } from '../inference/session.js';
 import { registerAuth } from './auth.js';
 import { Batcher, type BatcherOptions } from './batcher.js';
-import type { RouteContext } from './context.js';
+import { RequestDraws } from './attributes.js';
+import { inputWidth, type RouteContext } from './context.js';
 import { handleClientError, registerErrorHandling } from './errors.js';
 import { registerHttpMetrics } from './http-metrics.js';
 import { InFlight } from './in-flight.js';
@@ -76,15 +77,23 @@ export interface ServeApp {
   cutOff(): number;
 }
 
-/** The model call: a list of latents in, a list of images out. It does not know it is batched. */
+/**
+ * The model call: a list of faces' inputs in (z, then a conditional model's label row:
+ * context.ts faceInputs), a list of images out. It does not know it is batched.
+ */
 function modelBatcher(session: GeneratorSession, opts: BatcherOptions, registry: Registry): Batcher<Float32Array, Float32Array> {
   const { zDim, image } = session.info;
+  const k = inputWidth(session.info) - zDim;
   const size = image.channels * image.height * image.width;
   return new Batcher<Float32Array, Float32Array>(
     async (rows) => {
       const z = new Float32Array(rows.length * zDim);
-      rows.forEach((row, i) => z.set(row, i * zDim));
-      const out = await session.run(z, rows.length);
+      const labels = k > 0 ? new Float32Array(rows.length * k) : undefined;
+      rows.forEach((row, i) => {
+        z.set(row.subarray(0, zDim), i * zDim);
+        labels?.set(row.subarray(zDim), i * k);
+      });
+      const out = await session.run(z, rows.length, labels);
       return rows.map((_, i) => out.subarray(i * size, (i + 1) * size));
     },
     opts,
@@ -97,7 +106,8 @@ export async function buildApp(opts: AppOptions): Promise<ServeApp> {
   collectDefaultMetrics({ register: registry });
   const batcher = modelBatcher(opts.session, opts.batcher, registry);
   const work = new InFlight(opts.deadlineMs ?? DEFAULT_DEADLINE_MS);
-  const ctx: RouteContext = { session: opts.session, batcher, work, maxPixels: opts.maxPixels ?? DEFAULT_MAX_PIXELS };
+  const draws = new RequestDraws(opts.session.info);
+  const ctx: RouteContext = { session: opts.session, batcher, draws, work, maxPixels: opts.maxPixels ?? DEFAULT_MAX_PIXELS };
   const conn = { ...DEFAULT_CONNECTION_LIMITS, ...opts.connections };
 
   const app = Fastify({

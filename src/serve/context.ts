@@ -2,8 +2,9 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { CelebaGanError } from '../errors.js';
 import type { ImageFormat } from '../inference/encode.js';
 import type { RunModel } from '../inference/interpolate.js';
-import type { GeneratorSession } from '../inference/session.js';
+import type { GeneratorInfo, GeneratorSession } from '../inference/session.js';
 import { sha256Hex } from '../util/hash.js';
+import type { RequestDraws } from './attributes.js';
 import type { Batcher } from './batcher.js';
 import type { InFlight } from './in-flight.js';
 
@@ -23,18 +24,49 @@ const IMMUTABLE = 'public, max-age=31536000, immutable';
 
 export interface RouteContext {
   session: GeneratorSession & { readonly failure?: CelebaGanError | null };
+  /** One item per face: its model input (faceInputs). */
   batcher: Batcher<Float32Array, Float32Array>;
+  /** attr= requests -> label row draws (src/serve/attributes.ts). */
+  draws: RequestDraws;
   work: InFlight;
   /** PNG-equivalent pixels one request may cost (limits.ts checkCost). */
   maxPixels: number;
 }
 
-/** z [n, zDim] through the batcher -> images [n, C, H, W] (the interpolation's RunModel). */
+/**
+ * Values per face the batcher carries: its z, then, for a conditional model, its label row
+ * (the model call splits them again, app.ts). One array per face keeps the batcher and its
+ * splitting of big requests unaware of conditioning.
+ */
+export function inputWidth(info: Pick<GeneratorInfo, 'zDim' | 'attributes'>): number {
+  return info.zDim + (info.attributes?.names.length ?? 0);
+}
+
+/** Latents [n, zDim] and label rows [n, K] (conditional models) -> model inputs [n, zDim + K]. */
+export function faceInputs(info: Pick<GeneratorInfo, 'zDim' | 'attributes'>, z: Float32Array, labels: Float32Array | undefined, n: number): Float32Array {
+  if (labels === undefined) return z;
+  const { zDim } = info;
+  const k = labels.length / n;
+  const out = new Float32Array(n * (zDim + k));
+  for (let i = 0; i < n; i++) {
+    out.set(z.subarray(i * zDim, (i + 1) * zDim), i * (zDim + k));
+    out.set(labels.subarray(i * k, (i + 1) * k), i * (zDim + k) + zDim);
+  }
+  return out;
+}
+
+/** The model's file name: what messages and /v1/model show (never the server's folders). */
+export function modelFileName(info: Pick<GeneratorInfo, 'modelPath'>): string {
+  return info.modelPath.split(/[\\/]/).pop()!;
+}
+
+/** Model inputs [n, inputWidth] through the batcher -> images [n, C, H, W] (the interpolation's RunModel). */
 export function runBatched(ctx: RouteContext, signal: AbortSignal): RunModel {
-  const { zDim, image } = ctx.session.info;
+  const { image } = ctx.session.info;
+  const width = inputWidth(ctx.session.info);
   const size = image.channels * image.height * image.width;
-  return async (z, n) => {
-    const rows = Array.from({ length: n }, (_, i) => z.subarray(i * zDim, (i + 1) * zDim));
+  return async (inputs, n) => {
+    const rows = Array.from({ length: n }, (_, i) => inputs.subarray(i * width, (i + 1) * width));
     const outs = await ctx.batcher.submit(rows, { signal });
     const images = new Float32Array(n * size);
     outs.forEach((o, i) => images.set(o, i * size));

@@ -1,7 +1,8 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { CelebaGanError } from '../errors.js';
+import type { UsageCode } from '../error-codes.js';
+import { CelebaGanError, UsageError } from '../errors.js';
 import { QueueFullError } from './batcher.js';
 import { LIMITS } from './limits.js';
 
@@ -11,11 +12,24 @@ import { LIMITS } from './limits.js';
  */
 
 export interface ErrorBody {
-  error: { code: string; message: string; hint?: string };
+  error: { code: string; message: string; hint?: string; [detail: string]: unknown };
 }
 
-export function errorBody(code: string, message: string, hint?: string): ErrorBody {
-  return { error: hint === undefined ? { code, message } : { code, message, hint } };
+export function errorBody(code: string, message: string, hint?: string, details?: Readonly<Record<string, unknown>>): ErrorBody {
+  return { error: { ...details, code, message, ...(hint === undefined ? {} : { hint }) } };
+}
+
+/**
+ * A usage error with fields a client can read beside code, message and hint (attr=: the model's
+ * attribute names, so a client can correct its request without parsing the message).
+ */
+export class DetailedUsageError extends UsageError {
+  constructor(
+    err: CelebaGanError,
+    readonly details: Readonly<Record<string, unknown>>,
+  ) {
+    super(err.code as UsageCode, err.message, { hint: err.hint, cause: err });
+  }
 }
 
 const STATUS_BY_CODE: Readonly<Record<string, number>> = Object.freeze({
@@ -92,7 +106,8 @@ export function registerErrorHandling(app: FastifyInstance): void {
     if (err instanceof CelebaGanError) {
       const status = STATUS_BY_CODE[err.code] ?? (err.kind === 'usage' ? 400 : 500);
       if (status === 503) reply.header('Retry-After', '1');
-      return reply.code(status).send(errorBody(err.code, err.message, err.hint));
+      const details = err instanceof DetailedUsageError ? err.details : undefined;
+      return reply.code(status).send(errorBody(err.code, err.message, err.hint, details));
     }
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       return reply

@@ -24,6 +24,11 @@ export const LIMITS = Object.freeze({
   maxLatent: 1e6,
   /** Faces in one GET /v1/batch (the cost ceiling usually binds first). */
   maxBatchFaces: 1_000_000,
+  /**
+   * Characters of an attr= request (`Smiling,-Male`), so its parsing is bounded; naming every one
+   * of CelebA's 40 attributes with a sign takes 503.
+   */
+  maxAttrLength: 1024,
 });
 
 export const DEFAULT_DEADLINE_MS = 30_000;

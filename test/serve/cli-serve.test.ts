@@ -10,7 +10,7 @@ import { defaultServeThreads } from '../../src/serve/limits.js';
 import { checkBindSafety, isLoopback } from '../../src/serve/auth.js';
 import { cli } from '../support/in-process.js';
 import { tempDir, writeTinyModel } from '../inference/fixtures.js';
-import { serveTiny } from './helpers.js';
+import { serveTiny, writeConditionalModel } from './helpers.js';
 import { waitFor, waitForLine } from '../support/wait.js';
 
 /**
@@ -44,7 +44,11 @@ interface Server {
   exited: Promise<number | null>;
 }
 
-async function startServe(...args: string[]): Promise<Server> {
+function startServe(...args: string[]): Promise<Server> {
+  return startServing(model, ...args);
+}
+
+async function startServing(modelPath: string, ...args: string[]): Promise<Server> {
   const script = `const { main } = await import(${JSON.stringify(MAIN)}); process.exitCode = await main(process.argv.slice(1));`;
   const child = spawn(process.execPath, [
     ...loaderArgs,
@@ -53,7 +57,7 @@ async function startServe(...args: string[]): Promise<Server> {
     script,
     'serve',
     '--model',
-    model,
+    modelPath,
     '--port',
     '0',
     '--provider',
@@ -155,6 +159,24 @@ test('serve: answers on 127.0.0.1; SIGTERM stops accepting, finishes the in-flig
   assert.equal(await s.exited, 0, s.stderr());
   assert.match(s.stderr(), /SIGTERM: no longer accepting; finishing in-flight requests/);
   assert.match(s.stderr(), /stopped cleanly/);
+});
+
+test('serve: a conditional model says so at start, with its attributes, and answers attr=', async () => {
+  const s = await startServing(writeConditionalModel(join(dir, 'models'), 'cond.onnx'));
+  // stderr and stdout are separate pipes: the line may arrive after `serving ...`.
+  await waitForLine(
+    s.child.stderr,
+    /conditional on 3 attributes \(Smiling, Eyeglasses, Blond_Hair\): attr= on the face, grid, batch and interpolate routes/,
+    30_000,
+    s.stderr,
+  );
+  const face = await get(s.base, '/v1/faces/7/3.png?attr=Smiling,-Eyeglasses');
+  assert.equal(face.status, 200, String(face.body));
+  const bad = await get(s.base, '/v1/faces/7/3.png?attr=Bald');
+  assert.equal(bad.status, 400);
+  assert.match(String(bad.body), /"code":"E_ATTR_UNKNOWN"/);
+  s.child.kill('SIGTERM');
+  assert.equal(await s.exited, 0, s.stderr());
 });
 
 test('serve: a second SIGTERM quits at once with 143', async () => {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { GATED_WORKER, Gate } from '../inference/gate.js';
 import { cli } from '../support/in-process.js';
-import { errorCode, serveTiny, type Served } from './helpers.js';
+import { errorCode, serveTiny, untar, type Served } from './helpers.js';
 
 /**
  * Every request bounded and every error in one shape: strict decimal integers, the cost ceiling,
@@ -124,24 +124,6 @@ describe('ERROR PATH - a malformed cookie is no token', () => {
     }
   });
 });
-
-/** The files of a tar archive, in order (regular files only, as /v1/batch writes). */
-function untar(tar: Buffer): { name: string; data: Buffer }[] {
-  const files: { name: string; data: Buffer }[] = [];
-  let at = 0;
-  while (at + 512 <= tar.length && tar[at] !== 0) {
-    const header = tar.subarray(at, at + 512);
-    const name = header.subarray(0, 100).toString('utf8').replace(/\0.*$/s, '');
-    const size = parseInt(header.subarray(124, 136).toString('ascii'), 8);
-    let sum = 0;
-    for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : header[i]!;
-    assert.equal(parseInt(header.subarray(148, 156).toString('ascii'), 8), sum, `checksum of ${name}`);
-    files.push({ name, data: tar.subarray(at + 512, at + 512 + size) });
-    at += 512 + Math.ceil(size / 512) * 512;
-  }
-  assert.deepEqual(tar.subarray(at), Buffer.alloc(1024), 'the archive ends with two zero blocks');
-  return files;
-}
 
 describe('GET /v1/batch: many faces in one tar stream, the bytes generate writes', () => {
   test('faces start..start+n-1 named and encoded as generate writes them, across several model calls', async () => {

@@ -1,12 +1,15 @@
 /**
  * The page of `celeba-gan serve`: a lazy grid of faces for a seed, a detail view with the
- * command that makes the same face, interpolation between two picked faces, and a switch that
- * makes the same faces in this browser with onnxruntime-web (wasm) from /v1/model.onnx.
+ * command that makes the same face, interpolation between two picked faces, for a conditional
+ * model a control per attribute (on / off / any), and a switch that makes the same faces in this
+ * browser with onnxruntime-web (wasm) from /v1/model.onnx.
  *
- * The latents come from the very module the server uses (src/inference/latents.ts, compiled
- * with the page), so a face here is the same z, and through the same model the same pixels.
+ * The latents and the attribute rows come from the very modules the server uses
+ * (src/inference/latents.ts and attributes.ts, compiled with the page), so a face here is the
+ * same z and label row, and through the same model the same pixels.
  */
 import type * as OrtWeb from 'onnxruntime-web';
+import { attributeDraw, type ModelAttributes } from '../../src/inference/attributes.js';
 import { MAX_FACE_INDEX, MAX_SEED, latentsFor, type LatentKind } from '../../src/inference/latents.js';
 
 interface ModelInfo {
@@ -19,8 +22,14 @@ interface ModelInfo {
   model: string;
   modelSha256: string;
   provider: string;
+  /** A conditional model's attributes (names in input order, frequencies, training rows); null otherwise. */
+  attributes: ModelAttributes | null;
   limits: { maxSteps: number; maxPixels: number; encoderEffort: Record<'webp-animated', number> };
 }
+
+/** One attribute's control: the face has it, has it not, or it is drawn from the training data. */
+type AttributeSetting = 'any' | 'on' | 'off';
+const SETTINGS: readonly AttributeSetting[] = ['any', 'on', 'off'];
 
 interface FaceRef {
   seed: number;
@@ -43,6 +52,8 @@ const state = {
   info: null as ModelInfo | null,
   seed: 7,
   truncation: undefined as string | undefined,
+  /** The attribute request, canonical (the model's order, `-` for off): what attr= and --attr carry; '' asks for nothing. */
+  attr: '',
   inBrowser: false,
   shown: 0,
   a: null as FaceRef | null,
@@ -61,17 +72,30 @@ async function fetchJson<T>(url: string): Promise<T> {
   return body;
 }
 
-function truncationQuery(): string {
-  return state.truncation === undefined ? '' : `&truncation=${state.truncation}`;
+/**
+ * The options every image URL of the page shares: truncation and the attribute request (less
+ * `walked`, the attribute an attribute walk moves, which attr= must leave to it).
+ */
+function optionsQuery(walked?: string): string {
+  const t = state.truncation === undefined ? '' : `&truncation=${state.truncation}`;
+  const attr = state.attr
+    .split(',')
+    .filter((item) => item !== '' && item.replace(/^-/, '') !== walked)
+    .join(',');
+  // Commas stay readable: attribute names are letters, digits, '_' and '-'.
+  const a = attr === '' ? '' : `&attr=${encodeURIComponent(attr).replace(/%2C/g, ',')}`;
+  return t + a;
 }
 
 function faceUrl(f: FaceRef, upscale: number): string {
-  return `/v1/faces/${f.seed}/${f.index}.png?upscale=${upscale}${truncationQuery()}`;
+  return `/v1/faces/${f.seed}/${f.index}.png?upscale=${upscale}${optionsQuery()}`;
 }
 
 function generateCommand(f: FaceRef): string {
   const t = state.truncation === undefined ? '' : ` --truncation ${state.truncation}`;
-  return `celeba-gan generate --model models/${state.info!.model} --seed ${f.seed} --index ${f.index} --upscale ${GRID_UPSCALE}${t}`;
+  // `--attr=` joins the value to the flag: a request starting with - (`-Smiling`) is not read as a flag.
+  const a = state.attr === '' ? '' : ` --attr=${state.attr}`;
+  return `celeba-gan generate --model models/${state.info!.model} --seed ${f.seed} --index ${f.index} --upscale ${GRID_UPSCALE}${t}${a}`;
 }
 
 // ---- in-browser generation (onnxruntime-web, wasm) ----
@@ -102,7 +126,10 @@ async function browserFaces(faces: FaceRef[]): Promise<ImageData[]> {
   const z = new Float32Array(faces.length * info.zDim);
   const t = state.truncation === undefined ? undefined : Number(state.truncation);
   faces.forEach((f, i) => z.set(latentsFor(f.seed, f.index, 1, info.zDim, info.latent, t), i * info.zDim));
-  const result = await session.run({ z: new ort.Tensor('float32', z, [faces.length, info.zDim]) });
+  const feeds: Record<string, OrtWeb.Tensor> = { z: new ort.Tensor('float32', z, [faces.length, info.zDim]) };
+  const labels = labelRows(faces);
+  if (labels) feeds.attributes = new ort.Tensor('float32', labels, [faces.length, labels.length / faces.length]);
+  const result = await session.run(feeds);
   const plane = h * w;
   const output = result.images;
   // A model whose output is not [n, c, h, w] would otherwise read as NaN: black faces.
@@ -123,6 +150,17 @@ async function browserFaces(faces: FaceRef[]): Promise<ImageData[]> {
     }
     return new ImageData(rgba, w, h);
   });
+}
+
+/** A conditional model's label rows for these faces, drawn as the server draws them for attr=; undefined otherwise. */
+function labelRows(faces: FaceRef[]): Float32Array | undefined {
+  const info = state.info!;
+  if (info.attributes === null) return undefined;
+  const draw = attributeDraw(info.attributes, state.attr, info.model)!;
+  const k = draw.attributeCount;
+  const rows = new Float32Array(faces.length * k);
+  faces.forEach((f, i) => rows.set(draw.rowsFor(f.seed, f.index, 1), i * k));
+  return rows;
 }
 
 /** Canvases waiting to be drawn, drawn in batches as they scroll into view. */
@@ -247,20 +285,31 @@ function showPick(slot: 'a' | 'b'): void {
   img.alt = `${f.seed}:${f.index}`;
   el.replaceChildren(img);
   el.title = `${f.seed}:${f.index}`;
-  $<HTMLButtonElement>('walk-go').disabled = !(state.a && state.b);
+  updateWalkButton();
+}
+
+/** The attribute an attribute walk moves (conditional models), or '' for a walk from A to B. */
+function walkedAttribute(): string {
+  return $<HTMLSelectElement>('walk-attribute').value;
+}
+
+function updateWalkButton(): void {
+  $<HTMLButtonElement>('walk-go').disabled = !(state.a && (state.b || walkedAttribute() !== ''));
 }
 
 function walk(): void {
   const { a, b } = state;
-  if (!a || !b) return;
+  const walked = walkedAttribute();
+  if (!a || (!b && walked === '')) return;
   const { limits, image } = state.info!;
   // The server refuses a walk over its cost ceiling (--max-pixels): the animation below is WebP at upscale 4.
   const affordable = Math.floor(limits.maxPixels / (limits.encoderEffort['webp-animated'] * 16 * image.height * image.width));
   const steps = Math.max(2, Math.min(limits.maxSteps, affordable, Number($<HTMLInputElement>('steps').value) || 16));
-  const q = `from=${a.seed}:${a.index}&to=${b.seed}:${b.index}&steps=${steps}${truncationQuery()}`;
+  const target = walked === '' ? `to=${b!.seed}:${b!.index}` : `walk=${encodeURIComponent(walked)}`;
+  const q = `from=${a.seed}:${a.index}&${target}&steps=${steps}${optionsQuery(walked)}`;
   const anim = $<HTMLImageElement>('walk-anim');
   anim.src = `/v1/interpolate?${q}&format=webp&upscale=4`;
-  anim.alt = `walk ${a.seed}:${a.index} to ${b.seed}:${b.index}`;
+  anim.alt = walked === '' ? `walk ${a.seed}:${a.index} to ${b!.seed}:${b!.index}` : `face ${a.seed}:${a.index} from -${walked} to ${walked}`;
   anim.hidden = false;
   // The scrubber shows one frame of the PNG strip at a time.
   const frame = $('walk-frame');
@@ -283,6 +332,71 @@ function scrub(): void {
   $('walk-frame').style.backgroundPosition = `${-k * 128}px 0`;
 }
 
+// ---- attributes (conditional models) ----
+
+/** A control per attribute, three radio buttons each; `changed` runs when one is set. */
+function buildAttributeControls(model: ModelAttributes, initial: string, changed: () => void): void {
+  const box = $('attributes');
+  const asked = new Map(
+    initial
+      .split(',')
+      .filter((item) => item !== '')
+      .map((item) => (item.startsWith('-') ? [item.slice(1), 'off'] : [item, 'on'])),
+  );
+  model.names.forEach((name, i) => {
+    const group = document.createElement('fieldset');
+    group.className = 'attribute';
+    const legend = document.createElement('legend');
+    legend.textContent = name.replace(/_/g, ' ');
+    const frequency = model.frequencies?.[i];
+    if (frequency !== undefined) legend.title = `${name}: ${(100 * frequency).toFixed(1)}% of the training images`;
+    group.append(legend);
+    for (const setting of SETTINGS) {
+      const label = document.createElement('label');
+      const input = document.createElement('input');
+      input.type = 'radio';
+      input.name = `attr-${name}`;
+      input.value = setting;
+      input.dataset.attribute = name;
+      input.checked = (asked.get(name) ?? 'any') === setting;
+      input.addEventListener('change', changed);
+      label.append(input, setting);
+      group.append(label);
+    }
+    box.append(group);
+  });
+  const note = document.createElement('span');
+  note.className = 'muted';
+  note.textContent = 'any: drawn as it comes with the others in the training data';
+  box.append(note);
+  box.hidden = false;
+  // An attribute walk: face A, with one attribute going from -1 to +1.
+  const select = $<HTMLSelectElement>('walk-attribute');
+  for (const name of model.names) select.append(new Option(`A, ${name.replace(/_/g, ' ')} off → on`, name));
+  select.addEventListener('change', updateWalkButton);
+  $('walk-attribute-box').hidden = false;
+}
+
+/** attr= of the page's hash (a shared link), or '' when it has none or it is not valid percent-encoding. */
+function attrFromHash(): string {
+  try {
+    return decodeURIComponent(/attr=([^&]*)/.exec(location.hash)?.[1] ?? '');
+  } catch {
+    return '';
+  }
+}
+
+/** The request the controls ask for, in the model's order (the server's canonical text). */
+function attributeRequest(model: ModelAttributes): string {
+  const items: string[] = [];
+  for (const name of model.names) {
+    const checked = document.querySelector<HTMLInputElement>(`input[name="attr-${CSS.escape(name)}"]:checked`);
+    if (checked?.value === 'on') items.push(name);
+    else if (checked?.value === 'off') items.push(`-${name}`);
+  }
+  return items.join(',');
+}
+
 // ---- controls ----
 
 async function init(): Promise<void> {
@@ -296,6 +410,15 @@ async function init(): Promise<void> {
   const seedFromHash = parseSeed(/seed=([^&]*)/.exec(location.hash)?.[1] ?? '');
   if (seedFromHash !== null) seedInput.value = String(seedFromHash);
   state.seed = parseSeed(seedInput.value) ?? 7;
+  const attributes = info.attributes;
+  if (attributes !== null) {
+    // #seed=7&attr=Smiling,-Male: a shared link opens on the same faces (names the model lacks are left at "any").
+    buildAttributeControls(attributes, attrFromHash(), () => {
+      state.attr = attributeRequest(attributes);
+      resetGrid();
+    });
+    state.attr = attributeRequest(attributes);
+  }
 
   seedInput.addEventListener('change', () => {
     const v = parseSeed(seedInput.value.trim());

@@ -5,10 +5,11 @@ import { imageFileName } from '../../inference/generate.js';
 import { MAX_FACE_INDEX, checkTruncation, latentsFor } from '../../inference/latents.js';
 import { UsageError } from '../../errors.js';
 import { floatNchwToUint8Hwc } from '../../util/image.js';
-import { MIME, etagOf, notModified, type RouteContext } from '../context.js';
+import type { AttributeDraw } from '../../inference/attributes.js';
+import { MIME, etagOf, faceInputs, inputWidth, notModified, type RouteContext } from '../context.js';
 import { LIMITS, checkCost } from '../limits.js';
 import { TAR_END, tarEntry } from '../tar.js';
-import { accessTokenSchema, resizeSchema, seedSchema, truncationSchema, upscaleSchema } from './schemas.js';
+import { accessTokenSchema, attrSchema, resizeSchema, seedSchema, truncationSchema, upscaleSchema } from './schemas.js';
 
 interface BatchQuery {
   seed: number;
@@ -18,11 +19,12 @@ interface BatchQuery {
   upscale: number;
   resize: ResizeKernel;
   truncation?: number;
+  attr?: string;
 }
 
 /**
- * GET /v1/batch — faces start .. start+n-1 of a seed as one tar stream of the files `generate`
- * writes (same names, same bytes), so a client that wants thousands of faces pays one request.
+ * GET /v1/batch — faces start .. start+n-1 of a seed (with attr=, of that request) as one tar
+ * stream of the files `generate` writes (same names, same bytes), so a client that wants thousands of faces pays one request.
  * The archive streams as it is made: chunks of --max-batch faces go through the batcher, the
  * next chunk queued while this one encodes, and the stream's backpressure paces both.
  * A failure after the first bytes ends the connection without the archive's end blocks, so a
@@ -45,6 +47,7 @@ export function registerBatchRoutes(app: FastifyInstance, ctx: RouteContext): vo
             upscale: upscaleSchema(1),
             resize: resizeSchema,
             truncation: truncationSchema,
+            attr: attrSchema,
             access_token: accessTokenSchema,
           },
           required: ['seed', 'n'],
@@ -55,28 +58,31 @@ export function registerBatchRoutes(app: FastifyInstance, ctx: RouteContext): vo
     async (request, reply) => {
       const q = request.query;
       const truncation = checkTruncation(info.latent, q.truncation);
+      const draw = ctx.draws.get(q.attr);
       if (q.start + q.n - 1 > MAX_FACE_INDEX) {
         throw new UsageError('E_BAD_ARGUMENT', `faces ${q.start} .. ${q.start + q.n - 1} go past the last face index ${MAX_FACE_INDEX}`, {
           hint: `Ask for at most ${MAX_FACE_INDEX - q.start + 1} faces from start ${q.start}.`,
         });
       }
       checkCost(`a batch of ${q.n} faces at upscale ${q.upscale}`, q.n * h * w * q.upscale * q.upscale, q.format, ctx.maxPixels);
-      if (notModified(request, reply, etagOf(ctx, 'batch', q.seed, q.start, q.n, q.format, q.upscale, q.resize, truncation ?? null)))
-        return reply.code(304).send();
+      const etag = etagOf(ctx, 'batch', q.seed, q.start, q.n, q.format, q.upscale, q.resize, truncation ?? null, draw?.request.text ?? null);
+      if (notModified(request, reply, etag)) return reply.code(304).send();
       const signal = ctx.work.signal(reply);
       const last = q.start + q.n - 1;
       reply.header('Content-Disposition', `attachment; filename="faces-${q.seed}-${q.start}-${last}.tar"`);
-      return reply.type(MIME.tar).send(Readable.from(tarOfFaces(ctx, { ...q, truncation }, signal), { objectMode: false }));
+      return reply.type(MIME.tar).send(Readable.from(tarOfFaces(ctx, { ...q, truncation }, draw, signal), { objectMode: false }));
     },
   );
 
-  async function* tarOfFaces(ctx: RouteContext, q: BatchQuery, signal: AbortSignal): AsyncGenerator<Buffer> {
+  async function* tarOfFaces(ctx: RouteContext, q: BatchQuery, draw: AttributeDraw | undefined, signal: AbortSignal): AsyncGenerator<Buffer> {
     const chunk = Math.min(ctx.batcher.opts.maxBatch, ctx.batcher.opts.maxQueue);
+    const width = inputWidth(info);
     const submit = (first: number): Promise<Float32Array[]> => {
       const m = Math.min(chunk, q.n - first);
       const z = latentsFor(q.seed, q.start + first, m, info.zDim, info.latent, q.truncation);
+      const inputs = faceInputs(info, z, draw?.rowsFor(q.seed, q.start + first, m), m);
       const p = ctx.batcher.submit(
-        Array.from({ length: m }, (_, i) => z.subarray(i * info.zDim, (i + 1) * info.zDim)),
+        Array.from({ length: m }, (_, i) => inputs.subarray(i * width, (i + 1) * width)),
         { signal },
       );
       // Awaited below; until then a rejection (the client left) must not count as unhandled.

@@ -1,16 +1,16 @@
 import type { FastifyInstance } from 'fastify';
 import { checkTruncation, latentsFor } from '../../inference/latents.js';
 import { floatNchwToUint8Hwc } from '../../util/image.js';
-import { MIME, etagOf, notModified, runBatched, type RouteContext } from '../context.js';
+import { MIME, etagOf, faceInputs, notModified, runBatched, type RouteContext } from '../context.js';
 import { encodeGridPng } from '../encode.js';
 import { LIMITS, checkCost } from '../limits.js';
-import { accessTokenSchema, seedSchema, truncationSchema, upscaleSchema } from './schemas.js';
+import { accessTokenSchema, attrSchema, seedSchema, truncationSchema, upscaleSchema } from './schemas.js';
 
-/** GET /v1/grid — a contact sheet of faces index 0..n-1 of a seed. */
+/** GET /v1/grid — a contact sheet of faces index 0..n-1 of a seed (with attr=, of that request). */
 export function registerGridRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { info } = ctx.session;
   const { channels: c, height: h, width: w } = info.image;
-  app.get<{ Querystring: { seed: number; n: number; upscale: number; truncation?: number; cols?: number } }>(
+  app.get<{ Querystring: { seed: number; n: number; upscale: number; truncation?: number; cols?: number; attr?: string } }>(
     '/v1/grid',
     {
       schema: {
@@ -22,6 +22,7 @@ export function registerGridRoutes(app: FastifyInstance, ctx: RouteContext): voi
             upscale: upscaleSchema(2),
             truncation: truncationSchema,
             cols: { type: 'integer', minimum: 1, maximum: LIMITS.maxImages },
+            attr: attrSchema,
             access_token: accessTokenSchema,
           },
           required: ['seed'],
@@ -32,10 +33,13 @@ export function registerGridRoutes(app: FastifyInstance, ctx: RouteContext): voi
     async (request, reply) => {
       const { seed, n, upscale, cols } = request.query;
       const truncation = checkTruncation(info.latent, request.query.truncation);
+      const draw = ctx.draws.get(request.query.attr);
       checkCost(`a grid of ${n} faces at upscale ${upscale}`, n * h * w * upscale * upscale, 'png', ctx.maxPixels);
-      if (notModified(request, reply, etagOf(ctx, 'grid', seed, n, upscale, cols ?? null, truncation ?? null))) return reply.code(304).send();
+      const etag = etagOf(ctx, 'grid', seed, n, upscale, cols ?? null, truncation ?? null, draw?.request.text ?? null);
+      if (notModified(request, reply, etag)) return reply.code(304).send();
       const signal = ctx.work.signal(reply);
-      const images = await runBatched(ctx, signal)(latentsFor(seed, 0, n, info.zDim, info.latent, truncation), n);
+      const inputs = faceInputs(info, latentsFor(seed, 0, n, info.zDim, info.latent, truncation), draw?.rowsFor(seed, 0, n), n);
+      const images = await runBatched(ctx, signal)(inputs, n);
       const faces = floatNchwToUint8Hwc(images, n, c, h, w);
       const png = await ctx.work.run(signal, () => encodeGridPng(faces, n, info.image, upscale, cols, signal));
       return reply.type(MIME.png).send(png);

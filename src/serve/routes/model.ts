@@ -2,11 +2,15 @@ import { createReadStream } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { MAX_FACE_INDEX, MAX_SEED } from '../../inference/latents.js';
 import type { BatcherOptions } from '../batcher.js';
-import { notModified, type RouteContext } from '../context.js';
+import { modelFileName, notModified, type RouteContext } from '../context.js';
 import { ENCODER_EFFORT, LIMITS } from '../limits.js';
 import { accessTokenSchema } from './schemas.js';
 
-/** GET /v1/model (what the model is and what the server accepts) and /v1/model.onnx (the generator itself). */
+/**
+ * GET /v1/model (what the model is and what the server accepts) and /v1/model.onnx (the generator
+ * itself). `attributes` is a conditional model's names (input order), training frequencies and
+ * training label rows, what the page's attributeDraw needs; null for an unconditional model.
+ */
 export function registerModelRoutes(app: FastifyInstance, ctx: RouteContext, batching: BatcherOptions): void {
   const { session } = ctx;
   const { info } = session;
@@ -18,9 +22,10 @@ export function registerModelRoutes(app: FastifyInstance, ctx: RouteContext, bat
     image: info.image,
     outputRange: info.outputRange,
     step: info.step,
-    model: info.modelPath.split(/[\\/]/).pop(),
+    model: modelFileName(info),
     modelSha256: info.modelSha256,
     version: info.version,
+    attributes: info.attributes,
     metadata: info.metadata,
     provider: session.providerUsed,
     batching,

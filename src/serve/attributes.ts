@@ -1,0 +1,137 @@
+import { CelebaGanError, UsageError } from '../errors.js';
+import { AttributeDraw, parseAttributeRequest, type AttributeRequest, type NamedAttribute } from '../inference/attributes.js';
+import { walkFrameCount, type FaceRef } from '../inference/interpolate.js';
+import type { GeneratorInfo } from '../inference/session.js';
+import { modelFileName } from './context.js';
+import { DetailedUsageError } from './errors.js';
+
+/**
+ * attr= of the face, grid, batch and interpolate routes (`Smiling,-Male`, the syntax of
+ * `generate --attr`), parsed and drawn by src/inference/attributes.ts, the module `generate` and
+ * the page use: a face's label row, and so its bytes, are the CLI's for the same (seed, index,
+ * request). A request's length is capped by its schema (LIMITS.maxAttrLength), so parsing is
+ * bounded; a bad one is a 400 with the registry's code (E_ATTR_UNKNOWN, E_ATTR_REQUEST,
+ * E_ATTR_DUPLICATE, E_ATTR_CONFLICT, E_NOT_CONDITIONAL) and the model's attribute names.
+ *
+ * Draws are kept per canonical request, the most recent `capacity` of them: the page asks for
+ * the same attr= once per face, and making a draw scans the model's stored training rows (up
+ * to ~22,000 of them, a few ms). A draw holds 12 bytes per agreeing row, so the cache holds at
+ * most 32 x 262 KB = 8.4 MB for the largest table an export writes.
+ */
+
+export const DRAW_CACHE_SIZE = 32;
+
+export class RequestDraws {
+  /** Canonical request text -> its draw, least recently used first. */
+  private readonly cache = new Map<string, AttributeDraw>();
+  private readonly modelName: string;
+
+  constructor(
+    private readonly info: Pick<GeneratorInfo, 'attributes' | 'modelPath'>,
+    private readonly capacity = DRAW_CACHE_SIZE,
+  ) {
+    this.modelName = modelFileName(info);
+  }
+
+  /**
+   * The draw for attr= `text` (undefined: not given), as attributeDraw makes it: an
+   * unconditional model without attr= has none; a conditional one without attr= draws every
+   * attribute from the training rows.
+   */
+  get(text: string | undefined): AttributeDraw | undefined {
+    const model = this.info.attributes;
+    if (model === null && text === undefined) return undefined;
+    const request = this.parse(text ?? '');
+    const kept = this.cache.get(request.text);
+    if (kept !== undefined) this.cache.delete(request.text);
+    const draw = kept ?? new AttributeDraw(model!, request, this.modelName);
+    this.cache.set(request.text, draw);
+    if (this.cache.size > this.capacity) this.cache.delete(this.cache.keys().next().value!);
+    return draw;
+  }
+
+  /**
+   * walk= of /v1/interpolate: one attribute's name, unsigned, checked as attr= is (E_ATTR_UNKNOWN
+   * lists the model's attributes; E_NOT_CONDITIONAL on an unconditional model). `request` is the
+   * attr= request beside it, which must leave that attribute to the walk.
+   */
+  walked(name: string, request: AttributeRequest | undefined): NamedAttribute {
+    const [named, ...more] = this.parse(name).named;
+    if (named === undefined || more.length > 0 || /^\s*[+-]/.test(name)) {
+      throw this.detailed(
+        new UsageError('E_ATTR_REQUEST', `walk= names one attribute, without a sign, but received "${name}"`, {
+          hint: `Name the attribute to walk from -1 to +1, e.g. walk=${this.info.attributes!.names[0]}.`,
+        }),
+      );
+    }
+    if (request?.named.some((a) => a.index === named.index)) {
+      throw this.detailed(
+        new UsageError('E_ATTR_CONFLICT', `walk=${named.name} walks ${named.name} from -1 to +1, but attr= "${request.text}" also sets it`, {
+          hint: `Leave ${named.name} out of attr=.`,
+        }),
+      );
+    }
+    return named;
+  }
+
+  private parse(text: string): AttributeRequest {
+    try {
+      return parseAttributeRequest(text, this.info.attributes, this.modelName);
+    } catch (err) {
+      if (err instanceof CelebaGanError && err.kind === 'usage') throw this.detailed(err);
+      throw err;
+    }
+  }
+
+  /** The error with the model's attribute names beside it. */
+  private detailed(err: CelebaGanError): DetailedUsageError {
+    return new DetailedUsageError(err, { attributes: this.info.attributes?.names ?? [] });
+  }
+}
+
+/**
+ * The label rows of a walk's frames ([frames, K]), in walkLatents' frame order: each keyframe's
+ * row, and between two keyframes the straight line from one row to the next, as the latents go
+ * from one face to the next (a conditional network takes any values in [-1, 1]).
+ */
+export function walkRows(keys: readonly Float32Array[], steps: number, loop: boolean): Float32Array {
+  const k = keys[0]!.length;
+  const out = new Float32Array(walkFrameCount(keys.length, steps, loop) * k);
+  const segments = loop ? keys.length : keys.length - 1;
+  let frame = 0;
+  for (let s = 0; s < segments; s++) {
+    const a = keys[s]!;
+    const b = keys[(s + 1) % keys.length]!;
+    for (let step = 0; step < steps - 1; step++, frame++) {
+      const t = step / (steps - 1);
+      for (let i = 0; i < k; i++) out[frame * k + i] = step === 0 ? a[i]! : (1 - t) * a[i]! + t * b[i]!;
+    }
+  }
+  if (!loop) out.set(keys[keys.length - 1]!, frame * k);
+  return out;
+}
+
+/**
+ * A walk between faces: each keyframe face carries its own row for the request, so attributes
+ * the request names stay put and the others change from one face's to the next's.
+ */
+export function faceWalkRows(draw: AttributeDraw, keyframes: readonly FaceRef[], steps: number, loop: boolean): Float32Array {
+  return walkRows(
+    keyframes.map((f) => draw.rowsFor(f.seed, f.index, 1)),
+    steps,
+    loop,
+  );
+}
+
+/**
+ * An attribute walk: one face (its row for the request) with attribute `index` going from -1 to
+ * +1 over `steps` frames (and back with loop), every other attribute as drawn.
+ */
+export function attributeWalkRows(draw: AttributeDraw, face: FaceRef, index: number, steps: number, loop: boolean): Float32Array {
+  const row = draw.rowsFor(face.seed, face.index, 1);
+  const without = row.slice();
+  without[index] = -1;
+  const withIt = row.slice();
+  withIt[index] = 1;
+  return walkRows([without, withIt], steps, loop);
+}
