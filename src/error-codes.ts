@@ -371,7 +371,11 @@ export const ERROR_CODES = Object.freeze({
     meaning: "serve: the request's headers or body did not arrive in time (408).",
     fix: 'Send the request promptly, or start serve with a larger --headers-timeout-ms / --request-timeout-ms.',
   },
-  E_RUN_CORRUPT: { exit: 'runtime', meaning: "A run's run.json is unreadable or damaged.", fix: 'Restore run.json, or start a new run with another --out.' },
+  E_RUN_CORRUPT: {
+    exit: 'runtime',
+    meaning: "A run folder's run.json or attribute-rows.json is unreadable or damaged.",
+    fix: 'Restore run.json (or delete attribute-rows.json and resume), or start a new run with another --out.',
+  },
   E_RUN_EXISTS: { exit: 'usage', meaning: 'train: --out already holds a run, and --resume was not given.', fix: 'Add --resume, or pass another --out.' },
   E_SAFETENSORS_CORRUPT: {
     exit: 'runtime',

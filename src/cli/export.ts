@@ -46,7 +46,18 @@ function summary(r: ExportRunResult, runDir: string, seconds: number): string[] 
     `  ${s.preset} generator, width ${s.width}, step ${r.step} of ${runDir}; opset ${r.opset}; batch norm ${r.foldBatchNorm ? 'folded' : 'with running statistics'}; ${r.weights === 'ema' ? 'the EMA generator' : 'the raw weights'}`,
     `  ${mb(r.bytes)} (float32 weights ${mb(r.weightBytes)}), ${seconds.toFixed(2)} s`,
     `  z float32 [batch, ${s.zDim}] ~ ${s.latent === 'uniform' ? 'U(-1, 1)' : 'N(0, 1)'} -> images float32 [batch, ${c}, ${h}, ${w}] (NCHW, RGB) in [-1, 1]`,
+    ...attributeLines(r),
   ];
+}
+
+/** A conditional model's second input and the label rows it carries (for generate --attr). */
+function attributeLines(r: ExportRunResult): string[] {
+  if (!r.attributes) return [];
+  const { names, rows } = r.attributes;
+  const carried = rows
+    ? `${rows.count} distinct training label row${rows.count === 1 ? '' : 's'} (${((100 * rows.covered) / rows.images).toFixed(1)}% of ${rows.images} images)`
+    : 'no training label rows';
+  return [`  attributes float32 [batch, ${names.length}] (+1/-1): ${names.join(', ')}; carries their frequencies and ${carried}`];
 }
 
 export const exportCommand: CommandModule<object, ExportArgs> = {
@@ -102,7 +113,7 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
       force: argv.force,
       ...(weights ? { weights } : {}),
     });
-    if (result.note) screen.say(`note: ${result.note}`);
+    for (const note of result.notes) screen.say(`note: ${note}`);
     const seconds = (performance.now() - started) / 1000;
     const head = result.status === 'unchanged' ? `${out} unchanged (it already holds this export)` : `wrote ${out}`;
     screen.result(head, ...summary(result, runDir, seconds));

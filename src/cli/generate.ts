@@ -14,6 +14,7 @@ import {
 } from '../inference/generate.js';
 import { SHARD_INDEX_ENV, parseShard, shardFromEnv, shardSlice, type Shard } from '../inference/shards.js';
 import { openGenerator, type GeneratorSession } from '../inference/session.js';
+import { attributeDraw, type AttributeDraw } from '../inference/attributes.js';
 import { randomSeed } from '../util/rng.js';
 import { assertFaceRange } from '../inference/latents.js';
 import { pickModel } from './defaults.js';
@@ -31,6 +32,7 @@ interface GenerateArgs {
   device: number;
   'batch-size': number;
   seed?: number;
+  attr?: string;
   format: string;
   upscale: number;
   resize: string;
@@ -70,12 +72,13 @@ function summary(r: GenerateResult, session: GeneratorSession, seed: number, for
 }
 
 /** The command that makes the faces this run did not: indices next .. end-1, the same options. */
-function restCommand(f: Flags, paths: Paths, next: number): string {
+function restCommand(f: Flags, paths: Paths, next: number, draw?: AttributeDraw): string {
   const same = [
     f.format === 'png' ? '' : ` --format ${f.format}`,
     f.upscale === 1 ? '' : ` --upscale ${f.upscale} --resize ${f.resize}`,
     f.truncation === undefined ? '' : ` --truncation ${f.truncation}`,
     f.batchSize === DEFAULT_BATCH_SIZE ? '' : ` --batch-size ${f.batchSize}`,
+    draw && draw.request.text !== '' ? ` --attr=${draw.request.text}` : '',
   ].join('');
   return `celeba-gan generate --model ${paths.model} --out ${paths.out} --seed ${f.seed} --index ${next} --n ${f.end - next}${same}`;
 }
@@ -102,10 +105,19 @@ export const generateCommand: CommandModule<object, GenerateArgs> = {
       .option('shard', { type: 'string', describe: 'Make only shard K of N (K/N, K from 0): a contiguous slice of the --n faces, with its own manifest part' })
       .option('shards', { type: 'number', describe: `Like --shard K/N with N given here and K from ${SHARD_INDEX_ENV} (a Kubernetes Indexed Job)` })
       .option('force', { type: 'boolean', default: false, describe: 'Overwrite existing files' })
+      .option('attr', {
+        type: 'string',
+        describe:
+          'Conditional models: attributes asked for, e.g. Smiling,Eyeglasses,-Male (write --attr=-Male when the first is negative); the others are drawn from the training label rows',
+      })
       .example('$0 generate --n 1000', '1000 faces with the newest model in models/ into out/<model>/')
       .example('$0 generate --n 1000 --provider cuda', 'on an NVIDIA GPU (needs the CUDA build of onnxruntime-node)')
       .example('$0 generate --model models/celeba28.onnx --n 64 --upscale 4 --grid out/grid.png --seed 7', '64 faces at 112x112 and a contact sheet')
       .example('$0 generate --seed 7 --index 417', 'regenerate face 417 of seed 7')
+      .example(
+        '$0 generate --model models/cond.onnx --attr Smiling,Eyeglasses,-Blond_Hair --n 64',
+        'a conditional model: smiling faces with glasses, not blond',
+      )
       .example('$0 generate --n 1000000 --seed 7 --out faces --shard 2/8', 'the third of 8 slices of a million faces (faces 250000..374999)')
       .example(
         `${SHARD_INDEX_ENV}=2 $0 generate --n 1000000 --seed 7 --out faces --shards 8`,
@@ -121,11 +133,13 @@ export const generateCommand: CommandModule<object, GenerateArgs> = {
       const session = await openGenerator(paths.model, { provider: flags.provider, device: flags.device, threads: argv.threads });
       try {
         sayProvider(screen, session, flags.provider);
-        screen.say(describeRun(session, flags));
-        const result = await generateWithProgress(session, flags, paths, stop, screen);
+        const draw = attributeDraw(session.info.attributes, argv.attr, basename(paths.model));
+        screen.say(describeRun(session, flags, draw));
+        for (const note of draw?.notes ?? []) screen.say(`note: ${note}`);
+        const result = await generateWithProgress(session, flags, paths, stop, screen, draw);
         screen.result(...summary(result, session, flags.seed, flags.format));
         if (result.stopped) {
-          screen.say(`stopped early; the rest: ${restCommand(flags, paths, flags.first + result.written)}`);
+          screen.say(`stopped early; the rest: ${restCommand(flags, paths, flags.first + result.written, draw)}`);
           process.exitCode = stop.exitCode ?? 130;
         }
       } finally {
@@ -203,7 +217,7 @@ function resolvePaths(argv: GenerateArgs, screen: Screen): Paths {
 }
 
 /** `seed28 width 1 step 5000, z 100 ~ uniform, 3x28x28; seed 7; faces face-000000.png .. face-000999.png` */
-function describeRun(session: GeneratorSession, f: Flags): string {
+function describeRun(session: GeneratorSession, f: Flags, draw: AttributeDraw | undefined): string {
   const { info } = session;
   const faces =
     f.first === f.end
@@ -212,12 +226,22 @@ function describeRun(session: GeneratorSession, f: Flags): string {
   return (
     `${info.preset} width ${info.width}${info.step === null ? '' : ` step ${info.step}`}, ` +
     `z ${info.zDim} ~ ${info.latent}${f.truncation === undefined ? '' : ` truncated at ${f.truncation}`}, ` +
-    `${info.image.channels}x${info.image.height}x${info.image.width}; seed ${f.seed}; ${faces}`
+    `${info.image.channels}x${info.image.height}x${info.image.width}; seed ${f.seed}; ${faces}` +
+    (draw
+      ? `; attributes ${draw.request.text === '' ? 'all drawn from the training rows' : `${draw.request.text} (the others drawn from the training rows)`}`
+      : '')
   );
 }
 
 /** generateImages with a progress bar; on an error after some files landed, prints the command for the rest. */
-async function generateWithProgress(session: GeneratorSession, f: Flags, paths: Paths, stop: StopSignals, screen: Screen): Promise<GenerateResult> {
+async function generateWithProgress(
+  session: GeneratorSession,
+  f: Flags,
+  paths: Paths,
+  stop: StopSignals,
+  screen: Screen,
+  draw: AttributeDraw | undefined,
+): Promise<GenerateResult> {
   const progress = screen.startBar(new Progress({ label: 'generate', total: f.end - f.first, unit: 'images' }));
   try {
     return await generateImages(session, {
@@ -233,6 +257,7 @@ async function generateWithProgress(session: GeneratorSession, f: Flags, paths: 
       force: f.force,
       shard: f.shard,
       grid: paths.grid === undefined ? undefined : { path: paths.grid },
+      attributes: draw,
       onProgress: (done) => progress.update(done),
       onNote: (note) => screen.say(note),
       signal: stop.signal,
@@ -243,7 +268,7 @@ async function generateWithProgress(session: GeneratorSession, f: Flags, paths: 
     screen.endBar();
     if (done > 0) {
       screen.say(`wrote ${done} face${done === 1 ? '' : 's'} (each listed in the manifest) before this error; the rest, once it is fixed:`);
-      screen.log(`  ${restCommand(f, paths, f.first + done)}`);
+      screen.log(`  ${restCommand(f, paths, f.first + done, draw)}`);
     }
     throw err;
   } finally {

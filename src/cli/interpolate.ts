@@ -13,13 +13,18 @@ import {
   encodeWalk,
   formatFaceRef,
   parseFaceRef,
+  attributeWalkRows,
+  faceWalkRows,
+  heldLatents,
   renderFrames,
   walkFrameCount,
   walkLatents,
+  walkedAttribute,
   type FaceRef,
   type WalkFormat,
 } from '../inference/interpolate.js';
-import { openGenerator, type GeneratorSession } from '../inference/session.js';
+import { openGenerator, type GeneratorInfo, type GeneratorSession } from '../inference/session.js';
+import { attributeDraw } from '../inference/attributes.js';
 import { itemAt } from '../util/at.js';
 import { ensureFolder, writeFileAtomicSync } from '../util/atomic.js';
 import { Progress } from '../util/progress.js';
@@ -50,6 +55,8 @@ interface InterpolateArgs {
   device: number;
   threads?: number;
   force: boolean;
+  attr?: string;
+  walk?: string;
 }
 
 const FORMAT_OF_EXT: Readonly<Record<string, WalkFormat>> = Object.freeze({ '.webp': 'webp', '.gif': 'gif', '.png': 'png' });
@@ -87,31 +94,36 @@ export const interpolateCommand: CommandModule<object, InterpolateArgs> = {
       .option('device', { type: 'number', default: 0, describe: 'GPU index for cuda / dml' })
       .option('threads', { type: 'number', describe: 'onnxruntime intra-op threads' })
       .option('force', { type: 'boolean', default: false, describe: 'Overwrite an existing output file' })
+      .option('attr', {
+        type: 'string',
+        describe: 'Conditional models: attributes of every keyframe, e.g. Smiling,-Eyeglasses (as generate --attr; --attr=-Name when the first is negative)',
+      })
+      .option('walk', {
+        type: 'string',
+        describe: 'Conditional models: walk this attribute from -1 to +1 on one face (its latent held), instead of walking between faces',
+      })
       .example('$0 interpolate 7:0 7:417', 'from face 0 to face 417 of seed 7 -> out/<model>/walk-7-0-7-417.webp')
       .example('$0 interpolate 7:0 7:1 7:2 --loop --steps 24 --out loop.gif', 'a looping GIF through three faces')
       .example('$0 interpolate --out strip.png --steps 8 --upscale 2', 'two random faces (printed as seed:index), as a PNG strip')
       .example('$0 interpolate 7:0 7:417 --frames frames/', 'also every frame as a file; frame 0 is `generate --seed 7 --index 0`')
+      .example('$0 interpolate 7:3 --walk Smiling --out smile.webp', 'a conditional model: face 3 of seed 7 going from not smiling to smiling')
       .example('$0 interpolate --loop -- 7:0 7:1', 'faces after `--` are faces too (a value that starts with - is otherwise read as a flag)'),
   handler: async (argv) => {
     const flags = checkFlags(argv);
     const screen = new Screen();
     const keys = keyframes(argv, screen);
     const model = argv.model ?? pickedModel(screen);
-    const out = argv.out ?? join(defaultOutDir(model), `walk-${keys.map((k) => `${k.seed}-${k.index}`).join('-')}.webp`);
+    const out = argv.out ?? join(defaultOutDir(model), `walk-${keys.map((k) => `${k.seed}-${k.index}`).join('-')}${argv.walk ? `-${argv.walk}` : ''}.webp`);
     const format = walkFormatOf(out);
     refuseOverwrite(out, argv.frames, flags.frameFormat, argv.force);
 
     const session = await openGenerator(model, { provider: flags.provider, device: flags.device, threads: argv.threads });
     try {
       const { info } = session;
-      const slerp = argv.slerp ?? defaultSlerp(info.latent);
-      const z = walkLatents(keys, info.zDim, info.latent, { steps: flags.steps, slerp, loop: argv.loop, truncation: argv.truncation });
-      const total = walkFrameCount(keys.length, flags.steps, argv.loop);
-      screen.say(
-        `provider ${session.providerUsed}${flags.provider === 'auto' ? ' (auto)' : ''}; ${keys.map(formatFaceRef).join(' -> ')}${argv.loop ? ' -> back' : ''}, ` +
-          `${total} frames, ${slerp ? 'slerp' : 'lerp'} (z ${info.zDim} ~ ${info.latent}${argv.truncation === undefined ? '' : `, truncated at ${argv.truncation}`})`,
-      );
-      const frames = await renderWithProgress(session, z, total, screen);
+      const walk = planWalk(argv, flags, keys, info, basename(model));
+      screen.say(`provider ${session.providerUsed}${flags.provider === 'auto' ? ' (auto)' : ''}; ${walk.description}`);
+      for (const note of walk.notes) screen.say(`note: ${note}`);
+      const frames = await renderWithProgress(session, walk, screen);
       if (frames === null) return; // stopped by a signal: process.exitCode is set
       const bytes = await encodeWalk(frames, info.image, {
         format,
@@ -120,18 +132,71 @@ export const interpolateCommand: CommandModule<object, InterpolateArgs> = {
         delayMs: Math.max(1, Math.round(1000 / flags.fps)),
       });
       writeOutput(out, bytes);
-      if (argv.frames !== undefined) await writeFrames(argv.frames, frames, total, info.image, flags);
-      const first = itemAt(keys, 0, 'keyframe');
+      if (argv.frames !== undefined) await writeFrames(argv.frames, frames, walk.total, info.image, flags);
       screen.result(
-        `wrote ${out} (${total} frames, ${format === 'png' ? 'a strip' : `${format}, ${flags.fps} fps`}, ${info.image.width * flags.upscale}x${info.image.height * flags.upscale})` +
+        `wrote ${out} (${walk.total} frames, ${format === 'png' ? 'a strip' : `${format}, ${flags.fps} fps`}, ${info.image.width * flags.upscale}x${info.image.height * flags.upscale})` +
           `${argv.frames === undefined ? '' : `; frames in ${argv.frames}/`}`,
-        `  frame 0 is ${basename(model)}'s face: celeba-gan generate --seed ${first.seed} --index ${first.index}${flags.upscale === 1 ? '' : ` --upscale ${flags.upscale}`}${argv.truncation === undefined ? '' : ` --truncation ${argv.truncation}`}`,
+        ...(walk.firstFrame ? [`  frame 0 is ${basename(model)}'s face: ${walk.firstFrame}`] : []),
       );
     } finally {
       await session.close();
     }
   },
 };
+
+/** What to render: latents and (conditional models) label rows per frame, said in words. */
+interface WalkPlan {
+  z: Float32Array;
+  labels: Float32Array | undefined;
+  total: number;
+  description: string;
+  notes: readonly string[];
+  /** The generate command whose face is frame 0 (none for an attribute walk: its frame 0 sets the attribute off). */
+  firstFrame: string | null;
+}
+
+/**
+ * A walk between faces (their latents, and with --attr or a conditional model each face's label
+ * row for the request), or with --walk NAME one face's latent held while NAME goes from -1 to +1
+ * (src/inference/interpolate.ts: the same frames as serve's /v1/interpolate).
+ */
+function planWalk(argv: InterpolateArgs, f: Flags, keys: FaceRef[], info: GeneratorInfo, modelName: string): WalkPlan {
+  const draw = attributeDraw(info.attributes, argv.attr, modelName);
+  const request = draw && draw.request.text !== '' ? `, attributes ${draw.request.text}` : '';
+  const truncated = `z ${info.zDim} ~ ${info.latent}${argv.truncation === undefined ? '' : `, truncated at ${argv.truncation}`}`;
+  const notes = draw?.notes ?? [];
+  if (argv.walk !== undefined) {
+    const walked = walkedAttribute(argv.walk, draw?.request, info.attributes, { walk: '--walk ', attr: '--attr' }, modelName);
+    if (argv.slerp !== undefined) {
+      throw new UsageError('E_BAD_ARGUMENT', '--slerp shapes a walk between faces; an attribute walk (--walk) holds one latent', {
+        hint: 'Leave --slerp out of an attribute walk.',
+      });
+    }
+    const face = itemAt(keys, 0, 'keyframe');
+    const total = walkFrameCount(2, f.steps, argv.loop);
+    return {
+      z: heldLatents(face, total, info.zDim, info.latent, argv.truncation),
+      labels: attributeWalkRows(draw!, face, walked.index, f.steps, argv.loop),
+      total,
+      description: `${formatFaceRef(face)} with ${walked.name} from -1 to +1${argv.loop ? ' and back' : ''}${request}, ${total} frames (${truncated})`,
+      notes,
+      firstFrame: null,
+    };
+  }
+  const slerp = argv.slerp ?? defaultSlerp(info.latent);
+  const total = walkFrameCount(keys.length, f.steps, argv.loop);
+  const first = itemAt(keys, 0, 'keyframe');
+  return {
+    z: walkLatents(keys, info.zDim, info.latent, { steps: f.steps, slerp, loop: argv.loop, truncation: argv.truncation }),
+    labels: draw && faceWalkRows(draw, keys, f.steps, argv.loop),
+    total,
+    description: `${keys.map(formatFaceRef).join(' -> ')}${argv.loop ? ' -> back' : ''}${request}, ${total} frames, ${slerp ? 'slerp' : 'lerp'} (${truncated})`,
+    notes,
+    firstFrame:
+      `celeba-gan generate --seed ${first.seed} --index ${first.index}${f.upscale === 1 ? '' : ` --upscale ${f.upscale}`}` +
+      `${argv.truncation === undefined ? '' : ` --truncation ${argv.truncation}`}${request ? ` --attr=${draw!.request.text}` : ''}`,
+  };
+}
 
 interface Flags {
   provider: ProviderName;
@@ -164,6 +229,7 @@ function checkFlags(argv: InterpolateArgs): Flags {
 function keyframes(argv: InterpolateArgs & { _?: (string | number)[] }, screen: Screen): FaceRef[] {
   const afterDashes = (argv._ ?? []).slice(1).map(String);
   const named = [...(argv.faces ?? []).map(String), ...afterDashes].map((f, i) => parseFaceRef(f, `face ${i + 1}`));
+  if (argv.walk !== undefined) return walkedFace(named, argv, screen);
   if (named.length === 1) {
     throw new UsageError('E_BAD_ARGUMENT', `interpolate needs at least 2 faces but received 1 (${named.map(formatFaceRef).join(' ')})`, {
       hint: 'Name a second face, e.g. `celeba-gan interpolate 7:0 7:1`, or none for random ones.',
@@ -174,6 +240,24 @@ function keyframes(argv: InterpolateArgs & { _?: (string | number)[] }, screen: 
   const seed = argv.seed === undefined ? randomSeed() : assertInteger('seed', argv.seed, 0, MAX_SEED);
   const keys = randomFaces(count, seed);
   screen.say(`random faces ${keys.map(formatFaceRef).join(' ')} (the same walk again: celeba-gan interpolate ${keys.map(formatFaceRef).join(' ')})`);
+  return keys;
+}
+
+/** --walk: the one face named, or one random face (printed). */
+function walkedFace(named: FaceRef[], argv: InterpolateArgs, screen: Screen): FaceRef[] {
+  if (named.length > 1) {
+    throw new UsageError(
+      'E_BAD_ARGUMENT',
+      `--walk ${argv.walk} walks an attribute on one face, but ${named.length} faces were named (${named.map(formatFaceRef).join(' ')})`,
+      {
+        hint: `Name one face, e.g. \`celeba-gan interpolate ${formatFaceRef(named[0]!)} --walk ${argv.walk}\`, or leave --walk out to walk between faces.`,
+      },
+    );
+  }
+  if (named.length === 1) return named;
+  const seed = argv.seed === undefined ? randomSeed() : assertInteger('seed', argv.seed, 0, MAX_SEED);
+  const keys = randomFaces(1, seed);
+  screen.say(`random face ${formatFaceRef(keys[0]!)} (the same walk again: celeba-gan interpolate ${formatFaceRef(keys[0]!)} --walk ${argv.walk})`);
   return keys;
 }
 
@@ -211,12 +295,16 @@ function refuseOverwrite(out: string, frames: string | undefined, frameFormat: I
 }
 
 /** All frames, with a progress bar; null when a signal stopped it (nothing is written then). */
-async function renderWithProgress(session: GeneratorSession, z: Float32Array, total: number, screen: Screen): Promise<Uint8Array | null> {
+async function renderWithProgress(session: GeneratorSession, walk: WalkPlan, screen: Screen): Promise<Uint8Array | null> {
   const { info } = session;
-  const progress = screen.startBar(new Progress({ label: 'interpolate', total, unit: 'frames' }));
+  const progress = screen.startBar(new Progress({ label: 'interpolate', total: walk.total, unit: 'frames' }));
   const stop = catchStopSignals({ finishing: () => 'stopping after this batch of frames; nothing is written', print: (line) => screen.log(line) });
   try {
-    return await renderFrames((zz, n) => session.run(zz, n), z, info.zDim, info.image, { onFrames: (done) => progress.update(done), signal: stop.signal });
+    return await renderFrames((z, n, labels) => session.run(z, n, labels), walk.z, info.zDim, info.image, {
+      labels: walk.labels,
+      onFrames: (done) => progress.update(done),
+      signal: stop.signal,
+    });
   } catch (err) {
     if (!stop.received) throw err;
     screen.endBar();

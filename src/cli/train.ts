@@ -12,6 +12,7 @@ import { legacyNote } from '../data/dataset-file.js';
 import { DEFAULT_TRAIN_EVAL_N, createTrainingEvalHook } from '../eval/training-eval.js';
 import {
   Trainer,
+  conditionalSpec,
   openRun,
   readRunConfig,
   type LogEntry,
@@ -73,6 +74,7 @@ interface TrainArgs {
   'dist-timeout'?: number;
   'dist-backend'?: string;
   'sync-bn': boolean;
+  conditional?: boolean;
 }
 
 /** Set by `--nproc`'s launcher in its ranks' environment, so a rank knows --nproc is not for it. */
@@ -247,6 +249,10 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
           'Every N steps: SWD and colour distance vs a fixed slice of the data, beside the real-halves baseline, to metrics.jsonl and loss.svg (0: off)',
       })
       .option('eval-n', { type: 'number', default: DEFAULT_TRAIN_EVAL_N, describe: 'Images per set for --eval-every (the data set needs 2n)' })
+      .option('conditional', {
+        type: 'boolean',
+        describe: "Attribute-conditional: the data set's labels are appended to z and projected in D (needs a labelled data set; on --resume the run's)",
+      })
       .option('ema', {
         type: 'number',
         describe: `Keep an EMA generator with this decay (warmed up: min(decay, (1+t)/(10+t))); 0: none. Default ${DEFAULT_EMA_DECAY}, on --resume the run's`,
@@ -256,6 +262,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .example('$0 train --preset dcgan64 --data data/celeba-64.cgds --engine tfjs', 'the 64x64 PyTorch DCGAN reference on TensorFlow.js')
       .example('$0 train --width 0.0625 --steps 200 --sample-every 20', 'a tiny model, quickly')
       .example('$0 train --out runs/celeba28 --resume --epochs 30', 'continue a run exactly where it stopped')
+      .example('$0 train --conditional --data data/synthetic-28.cgds', "faces on request: train on the data set's attributes (then generate --attr)")
       .example('$0 train --eval-every 2000 --eval-n 300', 'log SWD every 2000 steps (a collapsing run shows in loss.svg)')
       .option('nproc', { type: 'number', describe: 'Data-parallel: start N local ranks (torch engine; Gloo on the CPU, 1 thread each unless --threads)' })
       .option('dist-timeout', {
@@ -286,7 +293,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       return;
     }
     const run = chooseRun(argv, screen);
-    const spec = runSpec(argv, run.existing);
+    const spec = runSpec(argv, run.existing, run.dataPath);
     // Data-parallel: rendezvous first; rank 0 opens (and, after a crash, repairs) the run before
     // the others read it, and writes nothing until every rank has opened it (Trainer.run).
     const group = flags.launch ? await joinGroup(flags.launch, flags.dist, argv.device) : null;
@@ -385,11 +392,14 @@ function checkFlags(argv: TrainArgs): Flags {
  * conditional spec: more than a preset and a width), unless --preset or --width asks for another
  * architecture, which openRun then refuses with E_CHECKPOINT_MISMATCH; a new run, the preset's.
  */
-function runSpec(argv: TrainArgs, existing: RunConfig | null): ArchitectureSpec {
+function runSpec(argv: TrainArgs, existing: RunConfig | null, dataPath: string): ArchitectureSpec {
   const preset = argv.preset ?? existing?.preset ?? 'seed28';
   const width = argv.width ?? existing?.width ?? 1;
-  if (existing && existing.preset === preset && existing.width === width) return existing.spec;
-  return buildSpec(preset, width);
+  const wasConditional = existing?.spec.conditioning !== undefined;
+  const conditional = argv.conditional ?? wasConditional;
+  if (existing && existing.preset === preset && existing.width === width && conditional === wasConditional) return existing.spec;
+  // --conditional: the data set's attributes, in its order, with their training frequencies.
+  return conditional ? conditionalSpec(preset, width, dataPath) : buildSpec(preset, width);
 }
 
 /** The engine asked for, joined to the process group when there is one; the data reader is closed if it fails. */
@@ -496,6 +506,12 @@ function sayStart(s: TrainStart, argv: TrainArgs, engine: TrainingEngine, screen
       `batch ${s.run.batchSize}, ${s.stepsPerEpoch} steps/epoch (${s.droppedPerEpoch} images dropped per epoch), target step ${s.totalSteps}`,
   );
   for (const line of s.recovered) screen.say(`after an interrupted run: ${line}`);
+  const attributes = s.run.spec.conditioning?.attributes;
+  if (attributes) {
+    screen.say(
+      `conditional on ${attributes.length} attribute${attributes.length === 1 ? '' : 's'} (${attributes.join(', ')}): samples have a row per attribute setting; generate with --attr`,
+    );
+  }
   if (s.ema.decay > 0) screen.say(`EMA generator, decay ${s.ema.decay}: samples/step-N.png (raw) and step-N-ema.png; export writes the EMA generator`);
   if (s.ema.note) screen.say(`note: ${s.ema.note}`);
   if (s.checkpointEngine && s.checkpointEngine !== engine.info.engine) {

@@ -4,6 +4,7 @@ import { floatNchwToUint8Hwc, gridPixels } from '../util/image.js';
 import { encodeImage, RESIZE_KERNELS, type ResizeKernel } from './encode.js';
 import { MAX_FACE_INDEX, MAX_SEED, checkTruncation, latentsFor, type LatentKind } from './latents.js';
 import { itemAt } from '../util/at.js';
+import { parseAttributeRequest, type AttributeDraw, type AttributeRequest, type ModelAttributes, type NamedAttribute } from './attributes.js';
 
 /**
  * Latent walks between faces, shared by `celeba-gan interpolate` and the server's
@@ -123,8 +124,11 @@ export function walkLatents(keyframes: readonly FaceRef[], zDim: number, latent:
   return out;
 }
 
-/** Anything that turns z [n, zDim] into images [n, C, H, W] in [-1, 1]: a session, a batcher. */
-export type RunModel = (z: Float32Array, n: number) => Promise<Float32Array>;
+/**
+ * Anything that turns z [n, zDim] (and a conditional model's label rows [n, K]) into images
+ * [n, C, H, W] in [-1, 1]: a session, a batcher.
+ */
+export type RunModel = (z: Float32Array, n: number, labels?: Float32Array) => Promise<Float32Array>;
 
 export interface ImageShape {
   channels: number;
@@ -133,15 +137,15 @@ export interface ImageShape {
 }
 
 /**
- * Run the walk's latents through the model in batches of at most `batchSize` and return the
- * frames as uint8 HWC, back to back. `onFrames(done)` reports progress.
+ * Run the walk's latents (and `labels`, a conditional model's rows per frame) through the model
+ * in batches of at most `batchSize` and return the frames as uint8 HWC, back to back. `onFrames(done)` reports progress.
  */
 export async function renderFrames(
   run: RunModel,
   z: Float32Array,
   zDim: number,
   image: ImageShape,
-  opts: { batchSize?: number; onFrames?: (done: number, total: number) => void; signal?: AbortSignal } = {},
+  opts: { batchSize?: number; onFrames?: (done: number, total: number) => void; signal?: AbortSignal; labels?: Float32Array } = {},
 ): Promise<Uint8Array> {
   const frames = z.length / zDim;
   const batch = assertInteger('batch-size', opts.batchSize ?? 64, 1, 65536);
@@ -151,7 +155,9 @@ export async function renderFrames(
   for (let first = 0; first < frames; first += batch) {
     opts.signal?.throwIfAborted();
     const m = Math.min(batch, frames - first);
-    const images = await run(z.subarray(first * zDim, (first + m) * zDim), m);
+    const k = opts.labels ? opts.labels.length / frames : 0;
+    const labels = opts.labels?.subarray(first * k, (first + m) * k);
+    const images = await run(z.subarray(first * zDim, (first + m) * zDim), m, labels);
     floatNchwToUint8Hwc(images, m, c, h, w, out.subarray(first * size, (first + m) * size));
     opts.onFrames?.(first + m, frames);
   }
@@ -209,4 +215,87 @@ export async function encodeWalk(frames: Uint8Array, image: ImageShape, o: WalkE
   const img = sharp(data, { raw: { width: fw, height: fh * n, channels: c as 1 | 3 | 4, pageHeight: fh } });
   const anim = { loop: 0, delay: Array.from({ length: n }, () => delay) };
   return format === 'gif' ? img.gif(anim).toBuffer() : img.webp({ ...anim, lossless: true }).toBuffer();
+}
+
+/**
+ * The label rows of a walk's frames ([frames, K]), in walkLatents' frame order: each keyframe's
+ * row, and between two keyframes the straight line from one row to the next, as the latents go
+ * from one face to the next (a conditional network takes any values in [-1, 1]).
+ */
+export function walkRows(keys: readonly Float32Array[], steps: number, loop: boolean): Float32Array {
+  const k = keys[0]!.length;
+  const out = new Float32Array(walkFrameCount(keys.length, steps, loop) * k);
+  const segments = loop ? keys.length : keys.length - 1;
+  let frame = 0;
+  for (let s = 0; s < segments; s++) {
+    const a = keys[s]!;
+    const b = keys[(s + 1) % keys.length]!;
+    for (let step = 0; step < steps - 1; step++, frame++) {
+      const t = step / (steps - 1);
+      for (let i = 0; i < k; i++) out[frame * k + i] = step === 0 ? a[i]! : (1 - t) * a[i]! + t * b[i]!;
+    }
+  }
+  if (!loop) out.set(keys[keys.length - 1]!, frame * k);
+  return out;
+}
+
+/**
+ * A walk between faces: each keyframe face carries its own row for the request, so attributes
+ * the request names stay put and the others change from one face's to the next's.
+ */
+export function faceWalkRows(draw: AttributeDraw, keyframes: readonly FaceRef[], steps: number, loop: boolean): Float32Array {
+  return walkRows(
+    keyframes.map((f) => draw.rowsFor(f.seed, f.index, 1)),
+    steps,
+    loop,
+  );
+}
+
+/**
+ * An attribute walk: one face (its row for the request) with attribute `index` going from -1 to
+ * +1 over `steps` frames (and back with loop), every other attribute as drawn.
+ */
+export function attributeWalkRows(draw: AttributeDraw, face: FaceRef, index: number, steps: number, loop: boolean): Float32Array {
+  const row = draw.rowsFor(face.seed, face.index, 1);
+  const without = row.slice();
+  without[index] = -1;
+  const withIt = row.slice();
+  withIt[index] = 1;
+  return walkRows([without, withIt], steps, loop);
+}
+
+/**
+ * The attribute an attribute walk moves (`--walk NAME`, walk=NAME): one of the model's
+ * attributes, named without a sign (E_ATTR_REQUEST), that the request beside it (`--attr`, attr=)
+ * leaves to the walk (E_ATTR_CONFLICT); E_ATTR_UNKNOWN lists the model's attributes and an
+ * unconditional model is E_NOT_CONDITIONAL, as for any request. `flags` name the two options
+ * in the messages.
+ */
+export function walkedAttribute(
+  name: string,
+  request: AttributeRequest | undefined,
+  model: ModelAttributes | null,
+  flags: { walk: string; attr: string },
+  what?: string,
+): NamedAttribute {
+  const [named, ...more] = parseAttributeRequest(name, model, what).named;
+  if (named === undefined || more.length > 0 || /^\s*[+-]/.test(name)) {
+    throw new UsageError('E_ATTR_REQUEST', `${flags.walk.trimEnd()} names one attribute, without a sign, but received "${name}"`, {
+      hint: `Name the attribute to walk from -1 to +1, e.g. ${flags.walk}${model!.names[0]}.`,
+    });
+  }
+  if (request?.named.some((a) => a.index === named.index)) {
+    throw new UsageError('E_ATTR_CONFLICT', `${flags.walk}${named.name} walks ${named.name} from -1 to +1, but ${flags.attr} "${request.text}" also sets it`, {
+      hint: `Leave ${named.name} out of ${flags.attr}.`,
+    });
+  }
+  return named;
+}
+
+/** An attribute walk's latents: face `face`'s latent, copied into each of `frames` frames (only the attribute moves). */
+export function heldLatents(face: FaceRef, frames: number, zDim: number, latent: LatentKind, truncation?: number): Float32Array {
+  const z = latentsFor(face.seed, face.index, 1, zDim, latent, truncation);
+  const out = new Float32Array(frames * zDim);
+  for (let i = 0; i < frames; i++) out.set(z, i * zDim);
+  return out;
 }

@@ -1,6 +1,6 @@
-import { CelebaGanError, UsageError } from '../errors.js';
+import { CelebaGanError } from '../errors.js';
 import { AttributeDraw, parseAttributeRequest, type AttributeRequest, type NamedAttribute } from '../inference/attributes.js';
-import { walkFrameCount, type FaceRef } from '../inference/interpolate.js';
+import { walkedAttribute } from '../inference/interpolate.js';
 import type { GeneratorInfo } from '../inference/session.js';
 import { modelFileName } from './context.js';
 import { DetailedUsageError } from './errors.js';
@@ -56,22 +56,12 @@ export class RequestDraws {
    * attr= request beside it, which must leave that attribute to the walk.
    */
   walked(name: string, request: AttributeRequest | undefined): NamedAttribute {
-    const [named, ...more] = this.parse(name).named;
-    if (named === undefined || more.length > 0 || /^\s*[+-]/.test(name)) {
-      throw this.detailed(
-        new UsageError('E_ATTR_REQUEST', `walk= names one attribute, without a sign, but received "${name}"`, {
-          hint: `Name the attribute to walk from -1 to +1, e.g. walk=${this.info.attributes!.names[0]}.`,
-        }),
-      );
+    try {
+      return walkedAttribute(name, request, this.info.attributes, { walk: 'walk=', attr: 'attr=' }, this.modelName);
+    } catch (err) {
+      if (err instanceof CelebaGanError && err.kind === 'usage') throw this.detailed(err);
+      throw err;
     }
-    if (request?.named.some((a) => a.index === named.index)) {
-      throw this.detailed(
-        new UsageError('E_ATTR_CONFLICT', `walk=${named.name} walks ${named.name} from -1 to +1, but attr= "${request.text}" also sets it`, {
-          hint: `Leave ${named.name} out of attr=.`,
-        }),
-      );
-    }
-    return named;
   }
 
   private parse(text: string): AttributeRequest {
@@ -87,51 +77,4 @@ export class RequestDraws {
   private detailed(err: CelebaGanError): DetailedUsageError {
     return new DetailedUsageError(err, { attributes: this.info.attributes?.names ?? [] });
   }
-}
-
-/**
- * The label rows of a walk's frames ([frames, K]), in walkLatents' frame order: each keyframe's
- * row, and between two keyframes the straight line from one row to the next, as the latents go
- * from one face to the next (a conditional network takes any values in [-1, 1]).
- */
-export function walkRows(keys: readonly Float32Array[], steps: number, loop: boolean): Float32Array {
-  const k = keys[0]!.length;
-  const out = new Float32Array(walkFrameCount(keys.length, steps, loop) * k);
-  const segments = loop ? keys.length : keys.length - 1;
-  let frame = 0;
-  for (let s = 0; s < segments; s++) {
-    const a = keys[s]!;
-    const b = keys[(s + 1) % keys.length]!;
-    for (let step = 0; step < steps - 1; step++, frame++) {
-      const t = step / (steps - 1);
-      for (let i = 0; i < k; i++) out[frame * k + i] = step === 0 ? a[i]! : (1 - t) * a[i]! + t * b[i]!;
-    }
-  }
-  if (!loop) out.set(keys[keys.length - 1]!, frame * k);
-  return out;
-}
-
-/**
- * A walk between faces: each keyframe face carries its own row for the request, so attributes
- * the request names stay put and the others change from one face's to the next's.
- */
-export function faceWalkRows(draw: AttributeDraw, keyframes: readonly FaceRef[], steps: number, loop: boolean): Float32Array {
-  return walkRows(
-    keyframes.map((f) => draw.rowsFor(f.seed, f.index, 1)),
-    steps,
-    loop,
-  );
-}
-
-/**
- * An attribute walk: one face (its row for the request) with attribute `index` going from -1 to
- * +1 over `steps` frames (and back with loop), every other attribute as drawn.
- */
-export function attributeWalkRows(draw: AttributeDraw, face: FaceRef, index: number, steps: number, loop: boolean): Float32Array {
-  const row = draw.rowsFor(face.seed, face.index, 1);
-  const without = row.slice();
-  without[index] = -1;
-  const withIt = row.slice();
-  withIt[index] = 1;
-  return walkRows([without, withIt], steps, loop);
 }

@@ -9,6 +9,7 @@ import { DEFAULT_OPSET, assertOpset, buildGeneratorOnnx, generatorWeightBytes } 
 import { META } from '../onnx/metadata.js';
 import { ensureFolder, writeFileAtomicSync } from '../util/atomic.js';
 import { WEIGHTS_FILE, loadCheckpoint } from './checkpoint.js';
+import { ATTRIBUTE_ROWS_FILE, readAttributeRows } from './label-rows.js';
 import { readRunConfig } from './run-config.js';
 
 /**
@@ -49,8 +50,13 @@ export interface ExportRunResult {
   spec: ArchitectureSpec;
   /** The generator exported. */
   weights: GeneratorWeights;
-  /** Set when the default (EMA) could not be followed: the checkpoint has no EMA generator. */
-  note?: string;
+  /** Set when the default (EMA) could not be followed, or a conditional run has no label rows. */
+  notes: string[];
+  /**
+   * A conditional model's attributes: the names and the training label rows it carries (null:
+   * none, the run folder lacks them; `covered` of `images` training images have a kept row).
+   */
+  attributes?: { names: readonly string[]; rows: { count: number; covered: number; images: number } | null };
 }
 
 export const EXPORT_WEIGHTS = ['ema', 'raw'] as const;
@@ -98,11 +104,20 @@ export async function exportRun(o: ExportRunOptions): Promise<ExportRunResult> {
   const sha = ckpt.manifest.files[WEIGHTS_FILE] ?? '';
   const withEma = hasEma(ckpt.spec, ckpt.weights);
   let which: GeneratorWeights = o.weights ?? 'ema';
-  let note: string | undefined;
+  const notes: string[] = [];
   if (which === 'ema' && !withEma) {
     if (o.weights === 'ema') emaAsGenerator(ckpt.spec, ckpt.weights, `checkpoint ${ckpt.dir}`); // throws E_NO_EMA
     which = 'raw';
-    note = `checkpoint ${ckpt.dir} has no EMA generator (trained with --ema 0 or before EMA existed): exported the raw weights`;
+    notes.push(`checkpoint ${ckpt.dir} has no EMA generator (trained with --ema 0 or before EMA existed): exported the raw weights`);
+  }
+  const names = ckpt.spec.conditioning?.attributes;
+  // The rows come from the run folder (label-rows.ts), so the data set need not be where it was.
+  const attributeRows = names ? readAttributeRows(o.runDir, ckpt.spec) : null;
+  if (names && !attributeRows) {
+    notes.push(
+      `${join(o.runDir, ATTRIBUTE_ROWS_FILE)} is missing: the model carries no training label rows, so generation draws each attribute not asked for ` +
+        `independently at its training frequency (correlations between attributes are lost); \`celeba-gan train --out ${o.runDir} --resume\` counts them again`,
+    );
   }
   const emaDecay = ckpt.manifest.extra?.emaDecay;
   const bytes = buildGeneratorOnnx(ckpt.spec, which === 'ema' ? emaAsGenerator(ckpt.spec, ckpt.weights, `checkpoint ${ckpt.dir}`) : ckpt.weights, {
@@ -116,6 +131,7 @@ export async function exportRun(o: ExportRunOptions): Promise<ExportRunResult> {
       [META.weights]: which,
       ...(which === 'ema' && typeof emaDecay === 'number' ? { [META.emaDecay]: String(emaDecay) } : {}),
     },
+    ...(attributeRows ? { attributeRows } : {}),
   });
   const result: ExportRunResult = {
     path: o.out,
@@ -129,7 +145,17 @@ export async function exportRun(o: ExportRunOptions): Promise<ExportRunResult> {
     foldBatchNorm: fold,
     spec: ckpt.spec,
     weights: which,
-    ...(note ? { note } : {}),
+    notes,
+    ...(names
+      ? {
+          attributes: {
+            names,
+            rows: attributeRows
+              ? { count: attributeRows.counts.length, covered: attributeRows.counts.reduce((a, b) => a + b, 0), images: attributeRows.images }
+              : null,
+          },
+        }
+      : {}),
   };
   if (existsSync(o.out)) {
     if (statSync(o.out).isDirectory()) {

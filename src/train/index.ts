@@ -22,3 +22,4 @@ export { exportRun, assertRunFolder, EXPORT_WEIGHTS, type ExportRunOptions, type
 export { MetricsLog, METRICS_FILE, type LogEntry } from './metrics-log.js';
 export { SampleGrid, SAMPLES_DIR, SAMPLE_COUNT } from './samples.js';
 export { renderLossSvg, LossPlot, LOSS_PLOT_FILE, type CurvePoint } from './loss-plot.js';
+export { ATTRIBUTE_ROWS_FILE, conditionalSpec, countRunLabelRows, hasAttributeRows, readAttributeRows, writeAttributeRows } from './label-rows.js';

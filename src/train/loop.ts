@@ -10,6 +10,7 @@ import { lastGoodCheckpoint, listCheckpoints, saveCheckpoint } from './checkpoin
 import { LossPlot } from './loss-plot.js';
 import { MetricsLog, type LogEntry } from './metrics-log.js';
 import { openRun, type OpenedRun, type TrainConfig } from './open-run.js';
+import { writeAttributeRows } from './label-rows.js';
 import { writeRunConfig, type RunConfig } from './run-config.js';
 import { SampleGrid } from './samples.js';
 
@@ -262,10 +263,11 @@ export class Trainer {
     return anyone;
   }
 
-  /** Create the run folder's parts (run.json for a new run). */
+  /** Create the run folder's parts (run.json for a new run; a conditional run's label rows, label-rows.ts). */
   private prepareRunFolder(): void {
     ensureFolder(this.runDir, 'create the run folder');
     ensureFolder(SampleGrid.dir(this.runDir), 'create the samples folder');
+    if (this.opened.attributeRows) writeAttributeRows(this.runDir, this.spec, this.opened.attributeRows);
     if (this.opened.isNew) writeRunConfig(this.runDir, this.runConfig);
   }
 

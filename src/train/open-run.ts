@@ -7,6 +7,8 @@ import { CelebaGanError, UsageError, assertInteger } from '../errors.js';
 import type { ArchitectureSpec } from '../model/spec.js';
 import { deriveSeed } from '../util/rng.js';
 import { assertSameArchitecture, hasCheckpointFolders, loadCheckpoint, recoverCheckpoints, type LoadedCheckpoint } from './checkpoint.js';
+import { countRunLabelRows, hasAttributeRows } from './label-rows.js';
+import type { LabelRowTable } from '../onnx/attribute-rows.js';
 import { newRunConfig, readRunConfig, type RunConfig } from './run-config.js';
 import { SAMPLE_COUNT } from './samples.js';
 
@@ -61,6 +63,18 @@ export interface OpenedRun {
   resumeFrom: LoadedCheckpoint | null;
   /** What a killed earlier process left in the run folder and what was done about it (recoverCheckpoints). */
   recovered: string[];
+  /**
+   * A conditional run's training label rows, counted from the data set, for the loop to write
+   * (label-rows.ts): set for a new run and for a run folder that lacks them; null otherwise
+   * (unconditional, already written, or a rank other than 0).
+   */
+  attributeRows: LabelRowTable | null;
+}
+
+/** `seed28 at width 1`, `seed28 at width 1 conditional on Smiling, Eyeglasses`. */
+function describeModel(preset: string, width: number, spec: ArchitectureSpec): string {
+  const attributes = spec.conditioning?.attributes;
+  return `${preset} at width ${width}${attributes ? ` conditional on ${attributes.join(', ')}` : ''}`;
 }
 
 function sameJson(a: unknown, b: unknown): boolean {
@@ -108,11 +122,14 @@ export async function openRun(config: TrainConfig): Promise<OpenedRun> {
   if (existing) {
     const want = { preset: spec.preset, width: spec.width };
     if (existing.preset !== want.preset || existing.width !== want.width || !sameJson(existing.spec, spec)) {
+      const was = describeModel(existing.preset, existing.width, existing.spec);
+      const asked = describeModel(want.preset, want.width, spec);
+      const conditional = existing.spec.conditioning ? ' --conditional' : '';
       throw new UsageError(
         'E_CHECKPOINT_MISMATCH',
-        `${config.outDir} holds a ${existing.preset} run at width ${existing.width}, but ${want.preset} at width ${want.width} was asked for`,
+        `${config.outDir} holds a ${was} run, but ${was === asked ? 'another architecture of that name' : asked} was asked for`,
         {
-          hint: `Resume with --preset ${existing.preset} --width ${existing.width} (or leave both out), or use another --out for a new run.`,
+          hint: `Resume with --preset ${existing.preset} --width ${existing.width}${conditional} (or leave them out), or use another --out for a new run.`,
         },
       );
     }
@@ -148,6 +165,7 @@ export async function openRun(config: TrainConfig): Promise<OpenedRun> {
         },
       );
     }
+    assertLabelsFit(spec, reader, config.dataPath);
     if (config.verifyData ?? true) reader.verify();
     if (existing && existing.data.checksum !== h.checksum) {
       throw new UsageError(
@@ -190,6 +208,9 @@ export async function openRun(config: TrainConfig): Promise<OpenedRun> {
         ema: config.ema ?? DEFAULT_EMA_DECAY,
       });
     const ema = config.ema ?? existing?.ema ?? DEFAULT_EMA_DECAY;
+    // Only the process that writes the run counts the rows (rank 0 of data-parallel ranks).
+    const writes = (config.dist?.rank ?? 0) === 0;
+    const attributeRows = spec.conditioning && writes && (!existing || !hasAttributeRows(config.outDir)) ? countRunLabelRows(reader, spec) : null;
     return {
       config: { ...config, sampleEvery, checkpointEvery, keep, logEvery, plotEvery, ema },
       run,
@@ -199,9 +220,33 @@ export async function openRun(config: TrainConfig): Promise<OpenedRun> {
       totalSteps,
       resumeFrom,
       recovered,
+      attributeRows,
     };
   } catch (err) {
     reader.close();
     throw err;
+  }
+}
+
+/**
+ * A conditional spec trains on the data set's labels, attribute for attribute in the same order
+ * (E_NO_LABELS on an unlabelled data set; E_DATA_MISMATCH on other attributes). An unconditional
+ * spec trains on any data set: a labelled one's labels are then not used.
+ */
+function assertLabelsFit(spec: ArchitectureSpec, reader: DatasetReader, dataPath: string): void {
+  const want = spec.conditioning?.attributes;
+  if (!want) return;
+  const have = reader.attributes?.names;
+  if (!have) {
+    throw new UsageError('E_NO_LABELS', `data set ${dataPath} has no attribute labels, but the model is conditional on ${want.join(', ')}`, {
+      hint:
+        'Prepare a labelled data set: `celeba-gan prepare --input <images> --attributes list_attr_celeba.txt` (CelebA) or ' +
+        '`celeba-gan prepare --synthetic 20000` (synthetic faces carry attributes).',
+    });
+  }
+  if (!sameJson(have, want)) {
+    throw new UsageError('E_DATA_MISMATCH', `data set ${dataPath} has the attributes ${have.join(', ')}, but the model is conditional on ${want.join(', ')}`, {
+      hint: 'Train on a data set prepared with those attributes, in that order (`celeba-gan prepare --attr-subset ...`), or start a new run.',
+    });
   }
 }

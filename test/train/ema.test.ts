@@ -178,7 +178,7 @@ describe('export --weights ema|raw', () => {
       await train(cfg('export-old', { steps: 2, ema: 0 }), engine);
       const old = await exportRun({ runDir: join(root, 'export-old'), out: join(root, 'old.onnx') });
       assert.equal(old.weights, 'raw');
-      assert.match(old.note!, /has no EMA generator .* exported the raw weights/);
+      assert.match(old.notes.join('\n'), /has no EMA generator .* exported the raw weights/);
       await assert.rejects(exportRun({ runDir: join(root, 'export-old'), out: join(root, 'old-ema.onnx'), weights: 'ema' }), (err: CelebaGanError) => {
         assert.equal(err.code, 'E_NO_EMA');
         assert.match(err.message, /no EMA generator/);

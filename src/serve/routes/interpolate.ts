@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { formatFaceRef, parseFaceRef, renderFrames, walkFrameCount, walkLatents, type WalkFormat } from '../../inference/interpolate.js';
 import { UsageError } from '../../errors.js';
-import { checkTruncation, latentsFor } from '../../inference/latents.js';
-import { attributeWalkRows, faceWalkRows } from '../attributes.js';
+import { checkTruncation } from '../../inference/latents.js';
+import { attributeWalkRows, faceWalkRows, heldLatents } from '../../inference/interpolate.js';
 import { MIME, etagOf, faceInputs, inputWidth, notModified, runBatched, type RouteContext } from '../context.js';
 import { encodeWalkAbortable } from '../encode.js';
 import { LIMITS, checkCost, type EncodedKind } from '../limits.js';
@@ -102,13 +102,8 @@ function planWalk(ctx: RouteContext, q: WalkQuery): WalkPlan {
     return {
       frames,
       key: ['attribute', formatFaceRef(from), walked.name, q.steps, q.loop, truncation ?? null, request],
-      inputs: () => {
-        // The same latent in every frame; only the attribute moves.
-        const z = latentsFor(from.seed, from.index, 1, info.zDim, info.latent, truncation);
-        const zs = new Float32Array(frames * info.zDim);
-        for (let i = 0; i < frames; i++) zs.set(z, i * info.zDim);
-        return faceInputs(info, zs, attributeWalkRows(draw!, from, walked.index, q.steps, q.loop), frames);
-      },
+      inputs: () =>
+        faceInputs(info, heldLatents(from, frames, info.zDim, info.latent, truncation), attributeWalkRows(draw!, from, walked.index, q.steps, q.loop), frames),
     };
   }
   const keys = [from, parseFaceRef(q.to!, 'to')];
