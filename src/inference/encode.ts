@@ -80,8 +80,9 @@ function floatRows(data: Float32Array, offset: number, h: number, w: number): Ro
     for (let ch = 0; ch < 3; ch++) {
       const s = offset + ch * plane + y * w;
       for (let x = 0; x < w; x++) {
-        const v = Math.round((data[s + x]! + 1) * 127.5);
-        row[3 + x * 3 + ch] = v < 0 ? 0 : v > 255 ? 255 : v;
+        // floor(v + 0.5) is Math.round(v) here: (x + 1) * 127.5 of a float32 x is exact in a double.
+        const v = (data[s + x]! + 1) * 127.5 + 0.5;
+        row[3 + x * 3 + ch] = v >= 255 ? 255 : v > 0 ? v | 0 : 0;
       }
     }
   };
@@ -181,9 +182,21 @@ function filterRow(cur: Uint8Array, prev: Uint8Array, filtered: Buffer, at: numb
     avg += Math.abs(v - ((a + b) >> 1));
     paeth += Math.abs(v - paethPredictor(a, b, c));
   }
-  const sums = [none, sub, up, avg, paeth];
   let type = 0;
-  for (let t = 1; t < 5; t++) if (sums[t]! < sums[type]!) type = t;
+  let min = none;
+  if (sub < min) {
+    type = 1;
+    min = sub;
+  }
+  if (up < min) {
+    type = 2;
+    min = up;
+  }
+  if (avg < min) {
+    type = 3;
+    min = avg;
+  }
+  if (paeth < min) type = 4;
   filtered[at] = type;
   const o = at + 1 - BPP;
   switch (type) {
