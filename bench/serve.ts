@@ -12,10 +12,12 @@
  *
  *   (d) GET /v1/batch (a tar stream of N PNGs, generate's bytes), two requests of 1024 faces
  *       in flight: faces/s
+ *   (e) the floor: a bare fastify route answering a fixed PNG, same load as (b) at concurrency
+ *       64: the server CPU per request that no change to serve's own work can go under
  *
  * The last table puts the widths side by side: model-only, served at concurrency 64 (rate, ratio,
  * server CPU per face and the part of it outside the model) and the batch route (rate, ratio).
- * Sections (b) at concurrency 1 and 16, --max-batch 1, and (c) run at the first width only.
+ * Sections (b) at concurrency 1 and 16, --max-batch 1, (c) and (e) run at the first width only.
  *
  * Targets: issue 11: at concurrency 64, served/model-only(batch 64) >= 0.7; batching >= 3x
  * unbatched; under overload RSS stays under the stated bound and the excess gets 503. Issue 19:
@@ -101,7 +103,24 @@ interface Server {
 
 async function startServer(model: string, extra: string[]): Promise<Server> {
   const threadArgs = args.threads === undefined ? [] : ['--threads', args.threads];
-  const child = spawn(process.execPath, [BIN, 'serve', '--model', model, '--port', '0', '--provider', provider, ...threadArgs, ...extra]);
+  return spawnServer([BIN, 'serve', '--model', model, '--port', '0', '--provider', provider, ...threadArgs, ...extra]);
+}
+
+/**
+ * The floor of HTTP work per face on this machine: a bare fastify app (no hooks, schema or
+ * metrics) answering every face URL with one fixed PNG of a 28x28 face's size (~2.5 kB).
+ */
+const FLOOR_APP = `
+import Fastify from ${JSON.stringify(import.meta.resolve('fastify'))};
+const png = Buffer.alloc(2500, 7);
+const app = Fastify({ logger: false });
+app.get('/v1/faces/:seed/:index.png', async (_request, reply) => reply.type('image/png').header('ETag', '"fixed"').send(png));
+process.on('SIGTERM', () => app.close().then(() => process.exit(0)));
+process.stdout.write(' at ' + (await app.listen({ port: 0, host: '127.0.0.1' })) + '\\n');
+`;
+
+async function spawnServer(argv: string[]): Promise<Server> {
+  const child = spawn(process.execPath, argv);
   let out = '';
   let err = '';
   child.stderr.on('data', (d) => (err += String(d)));
@@ -211,14 +230,14 @@ interface Point {
 }
 
 /** (b) one served point: images/s and the server's CPU per image at `c` connections. */
-async function servedPoint(server: Server, c: number, model64: number, maxBatch: number): Promise<Point> {
+async function servedPoint(server: Server, c: number, model64: number | null, maxBatch: number | '-'): Promise<Point> {
   const cpu0 = cpuMsOf(server.child.pid!);
   const r = await load(server.url, c, seconds);
   const served = r.requests.total - r.non2xx;
   const ips = served / r.duration;
   const cpu = (cpuMsOf(server.child.pid!) - cpu0) / served;
   log(
-    `  | ${maxBatch} | ${c} | ${ips.toFixed(1)} | ${r.latency.p50} | ${r.latency.p99} | ${(ips / model64).toFixed(2)} | ${cpu.toFixed(3)} | ${r.non2xx + r.errors} |`,
+    `  | ${maxBatch} | ${c} | ${ips.toFixed(1)} | ${r.latency.p50} | ${r.latency.p99} | ${model64 === null ? '-' : (ips / model64).toFixed(2)} | ${cpu.toFixed(3)} | ${r.non2xx + r.errors} |`,
   );
   return { rate: ips, cpuPerImage: cpu };
 }
@@ -293,6 +312,14 @@ async function oneWidth(width: number, dir: string, first: boolean, servers: Set
     servers.delete(server);
   }
   if (first) {
+    const floor = await spawnServer(['--input-type=module', '-e', FLOOR_APP]);
+    servers.add(floor);
+    await load(floor.url, 4, 1); // warm-up
+    log('(e) the floor: a bare fastify route answering a fixed 2.5 kB PNG (no model, no encoding, no hooks)');
+    log('  | - | concurrency | requests/s | p50 ms | p99 ms | - | server CPU ms/request | non-2xx |');
+    await servedPoint(floor, 64, null, '-');
+    await stopServer(floor);
+    servers.delete(floor);
     const at64 = points.get('64/64')!;
     const gain = at64.rate / points.get('1/64')!.rate;
     log(`  --max-batch 64 / --max-batch 1 at concurrency 64: ${gain.toFixed(2)}x (target >= 3x) ${gain >= 3 ? 'ok' : 'BELOW TARGET'}`);
@@ -318,12 +345,12 @@ async function main(): Promise<void> {
 
     log('side by side (concurrency 64, --max-batch 64; CPU per face: the server process, all threads):');
     log(
-      '  | width | model-only b64 img/s | model CPU ms/face | served img/s | served / model-only | server CPU ms/face | outside the model ms/face | batch route faces/s | batch / model-only |',
+      '  | width | model-only b64 img/s | model CPU ms/face | served img/s | served / model-only | server CPU ms/face | outside the model ms/face | batch route faces/s | batch / model-only | batch server CPU ms/face |',
     );
     for (const r of rows) {
       const outside = r.served.cpuPerImage - r.model.cpuPerImage;
       log(
-        `  | ${r.width} | ${r.model.rate.toFixed(1)} | ${r.model.cpuPerImage.toFixed(3)} | ${r.served.rate.toFixed(1)} | ${(r.served.rate / r.model.rate).toFixed(2)} | ${r.served.cpuPerImage.toFixed(3)} | ${outside.toFixed(3)} | ${r.batch.rate.toFixed(1)} | ${(r.batch.rate / r.model.rate).toFixed(2)} |`,
+        `  | ${r.width} | ${r.model.rate.toFixed(1)} | ${r.model.cpuPerImage.toFixed(3)} | ${r.served.rate.toFixed(1)} | ${(r.served.rate / r.model.rate).toFixed(2)} | ${r.served.cpuPerImage.toFixed(3)} | ${outside.toFixed(3)} | ${r.batch.rate.toFixed(1)} | ${(r.batch.rate / r.model.rate).toFixed(2)} | ${r.batch.cpuPerImage.toFixed(3)} |`,
       );
     }
     log('targets:');

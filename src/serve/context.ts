@@ -3,7 +3,6 @@ import type { CelebaGanError } from '../errors.js';
 import type { ImageFormat } from '../inference/encode.js';
 import type { RunModel } from '../inference/interpolate.js';
 import type { GeneratorInfo, GeneratorSession } from '../inference/session.js';
-import { sha256Hex } from '../util/hash.js';
 import type { RequestDraws } from './attributes.js';
 import type { Batcher } from './batcher.js';
 import type { InFlight } from './in-flight.js';
@@ -74,9 +73,13 @@ export function runBatched(ctx: RouteContext, signal: AbortSignal): RunModel {
   };
 }
 
-/** A strong ETag from the model's bytes and everything that decides the response's bytes. */
+/**
+ * A strong ETag from the model's bytes and everything that decides the response's bytes: the
+ * model's sha256 (first 160 bits) and the options themselves, written out (JSON, URI-escaped into
+ * ETag characters) rather than hashed per request, since the bytes they name are deterministic.
+ */
 export function etagOf(ctx: RouteContext, ...parts: unknown[]): string {
-  return `"${sha256Hex([Buffer.from(JSON.stringify([ctx.session.info.modelSha256, ...parts]))]).slice(0, 40)}"`;
+  return `"${ctx.session.info.modelSha256.slice(0, 40)}.${encodeURIComponent(JSON.stringify(parts))}"`;
 }
 
 /** Sets the caching headers; true when the client already has these bytes (answer 304). */

@@ -39,7 +39,9 @@ function tarPadding(size: number): Buffer {
 /** Two zero blocks end an archive. */
 export const TAR_END: Buffer = Buffer.alloc(2 * BLOCK);
 
-/** One file as the bytes it takes in an archive: header, contents, padding. */
-export function tarEntry(name: string, data: Buffer): Buffer {
-  return Buffer.concat([tarHeader(name, data.length), data, tarPadding(data.length)]);
+/** Files as the bytes they take in an archive, in one buffer (a chunk of a streamed archive). */
+export function tarFiles(files: { name: string; data: Buffer }[]): Buffer {
+  const parts: Buffer[] = [];
+  for (const { name, data } of files) parts.push(tarHeader(name, data.length), data, tarPadding(data.length));
+  return Buffer.concat(parts);
 }

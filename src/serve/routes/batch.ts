@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import { encodeImage, type ImageFormat, type ResizeKernel } from '../../inference/encode.js';
+import { encodeImage, isPlainPng, pngOfFace, type ImageFormat, type ResizeKernel } from '../../inference/encode.js';
 import { imageFileName } from '../../inference/generate.js';
 import { MAX_FACE_INDEX, checkTruncation, latentsFor } from '../../inference/latents.js';
 import { UsageError } from '../../errors.js';
@@ -8,7 +8,7 @@ import { floatNchwToUint8Hwc } from '../../util/image.js';
 import type { AttributeDraw } from '../../inference/attributes.js';
 import { MIME, etagOf, faceInputs, inputWidth, notModified, type RouteContext } from '../context.js';
 import { LIMITS, checkCost } from '../limits.js';
-import { TAR_END, tarEntry } from '../tar.js';
+import { TAR_END, tarFiles } from '../tar.js';
 import { accessTokenSchema, attrSchema, resizeSchema, seedSchema, truncationSchema, upscaleSchema } from './schemas.js';
 
 interface BatchQuery {
@@ -25,8 +25,8 @@ interface BatchQuery {
 /**
  * GET /v1/batch — faces start .. start+n-1 of a seed (with attr=, of that request) as one tar
  * stream of the files `generate` writes (same names, same bytes), so a client that wants thousands of faces pays one request.
- * The archive streams as it is made: chunks of --max-batch faces go through the batcher, the
- * next chunk queued while this one encodes, and the stream's backpressure paces both.
+ * The archive streams as it is made: chunks of --max-batch faces go through the batcher, two
+ * chunks queued ahead while this one encodes, and the stream's backpressure paces both.
  * A failure after the first bytes ends the connection without the archive's end blocks, so a
  * client never mistakes a cut archive for a whole one.
  */
@@ -90,12 +90,24 @@ export function registerBatchRoutes(app: FastifyInstance, ctx: RouteContext): vo
       return p;
     };
     const encode = { format: q.format, upscale: q.upscale, resize: q.resize };
-    let next = submit(0);
+    // Plain PNGs are made here, synchronously (tens of µs each, a chunk a few ms); others in sharp.
+    const files = (outs: Float32Array[]): Buffer[] | Promise<Buffer[]> =>
+      isPlainPng(c, encode)
+        ? outs.map((o) => pngOfFace(o, 0, h, w))
+        : ctx.work.run(signal, () => Promise.all(outs.map((o) => encodeImage(floatNchwToUint8Hwc(o, 1, c, h, w), h, w, c, encode))));
+    // Two chunks queued ahead: the model has the next one while this one is encoded and sent.
+    const ahead: Promise<Float32Array[]>[] = [];
+    let queued = 0;
+    const fill = (): void => {
+      for (; ahead.length < 2 && queued < q.n; queued += chunk) ahead.push(submit(queued));
+    };
+    fill();
     for (let first = 0; first < q.n; first += chunk) {
-      const outs = await next;
-      if (first + chunk < q.n) next = submit(first + chunk);
-      const files = await ctx.work.run(signal, () => Promise.all(outs.map((o) => encodeImage(floatNchwToUint8Hwc(o, 1, c, h, w), h, w, c, encode))));
-      yield Buffer.concat(files.map((bytes, i) => tarEntry(imageFileName(q.start + first + i, q.format), bytes)));
+      const outs = await ahead.shift()!;
+      fill();
+      signal.throwIfAborted();
+      const bytes = await files(outs);
+      yield tarFiles(bytes.map((data, i) => ({ name: imageFileName(q.start + first + i, q.format), data })));
     }
     yield TAR_END;
   }
