@@ -23,7 +23,7 @@
  * Timed: run it under the shared CPU lock (flock /tmp/cpu.lock npm run bench:conditional).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEMO_RECIPE, demoSpec } from '../src/config/demo.js';
@@ -173,6 +173,8 @@ function machine(): Record<string, unknown> {
     cores: availableParallelism(),
     OPENBLAS_CORETYPE: process.env.OPENBLAS_CORETYPE ?? '(unset)',
     node: process.version,
+    // The 1-minute load average: other work on a shared machine slows every figure here.
+    load: Number(loadavg()[0]!.toFixed(2)),
   };
 }
 
@@ -191,11 +193,12 @@ function printTable(accuracy: AttributeAccuracy[], agreement: AgreementReport): 
 async function main(): Promise<void> {
   const command = `npm run bench:conditional -- ${process.argv.slice(2).join(' ')}`.trim();
   const date = new Date().toISOString();
+  const startMachine = machine();
   const dir = mkdtempSync(join(tmpdir(), 'cg-bench-conditional-'));
   const kernel = await openSwdKernel('auto');
   try {
     log(`bench:conditional: ${command}`);
-    log(`  ${date}; ${JSON.stringify(machine())}`);
+    log(`  ${date}; ${JSON.stringify(startMachine)}`);
     const data = join(dir, 'synthetic-28.cgds');
     await prepareSynthetic({ count: Number(args.synthetic), out: data, size: 28, seed });
     const reader = new DatasetReader(data);
@@ -260,7 +263,7 @@ async function main(): Promise<void> {
     const report = {
       command,
       date,
-      machine: machine(),
+      machine: { ...startMachine, loadAtEnd: machine().load },
       recipe: { ...DEMO_RECIPE, preset: conditional.spec.preset, conditioning: 'labels concatenated to z; projection discriminator' },
       minutes,
       classifier: { ...classifier.trained, heldOut, accuracy },
