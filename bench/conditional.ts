@@ -191,7 +191,7 @@ function printTable(accuracy: AttributeAccuracy[], agreement: AgreementReport): 
 }
 
 async function main(): Promise<void> {
-  const command = `npm run bench:conditional -- ${process.argv.slice(2).join(' ')}`.trim();
+  const command = ['npm run bench:conditional', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' ');
   const date = new Date().toISOString();
   const startMachine = machine();
   const dir = mkdtempSync(join(tmpdir(), 'cg-bench-conditional-'));
