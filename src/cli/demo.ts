@@ -9,6 +9,8 @@ import type { GeneratorWeights, TrainingEngine } from '../engines/engine.js';
 import { sampleLatents } from '../engines/randomness.js';
 import { CelebaGanError, UsageError, assertInteger, assertNumber, assertOneOf } from '../errors.js';
 import { openSwdKernel, realHalves, realHalvesScores, type ImageSet, type SetScore } from '../eval/index.js';
+import type { AgreementReport } from '../eval/attribute-agreement.js';
+import { attributeDraw, type ModelAttributes } from '../inference/attributes.js';
 import { generateImages, type GenerateResult } from '../inference/generate.js';
 import { openGenerator } from '../inference/session.js';
 import { initialWeights } from '../model/init.js';
@@ -16,6 +18,16 @@ import { Trainer, exportRun, openRun, type ExportRunResult, type TrainResult } f
 import { floatNchwToUint8Hwc } from '../util/image.js';
 import { deriveSeed } from '../util/rng.js';
 import { Progress, formatDuration } from '../util/progress.js';
+import {
+  agreementLines,
+  conditionalDemoEngine,
+  demoAgreement,
+  demoModelAttributes,
+  drawnLabels,
+  trainDemoClassifier,
+  writeAttributeGrid,
+  type DemoClassifier,
+} from './demo-attributes.js';
 import { Screen } from './output.js';
 import { StepTimer, catchStopSignals, type StopSignal, type StopSignals } from './signals.js';
 
@@ -39,6 +51,7 @@ interface DemoArgs {
   seed: number;
   faces: number;
   force: boolean;
+  attributes: boolean;
 }
 
 /** The flags, checked. `width` / `batchSize` undefined: picked for the engine (demoSettings). */
@@ -53,6 +66,8 @@ interface DemoConfig {
   seed: number;
   faces: number;
   force: boolean;
+  /** --attributes: the conditional recipe on the labelled synthetic faces (src/cli/demo-attributes.ts). */
+  attributes: boolean;
 }
 
 /**
@@ -125,6 +140,7 @@ function demoConfig(argv: DemoArgs): DemoConfig {
     seed: assertInteger('seed', argv.seed, 0, 0xffffffff),
     faces: assertInteger('faces', argv.faces, 1, 100_000),
     force: argv.force,
+    attributes: argv.attributes,
   };
 }
 
@@ -180,10 +196,14 @@ function readRealHalves(dataPath: string, n: number): [ImageSet, ImageSet] {
   }
 }
 
-/** n images of the engine's raw or EMA generator on the demo's fixed latents. */
-async function generatorSet(engine: TrainingEngine, weights: GeneratorWeights, n: number, seed: number): Promise<ImageSet> {
+/**
+ * n images of the engine's raw or EMA generator on the demo's fixed latents (a conditional one's
+ * with label rows drawn from the training rows, as `generate` draws them with no --attr).
+ */
+async function generatorSet(engine: TrainingEngine, weights: GeneratorWeights, n: number, seed: number, model?: ModelAttributes): Promise<ImageSet> {
   const { channels: c, height: h, width: w } = engine.spec.image;
-  const images = await engine.generate(sampleLatents(engine.spec, deriveSeed(seed, 'demo-eval'), n), n, weights);
+  const labels = model ? drawnLabels(model, deriveSeed(seed, 'demo-eval'), n) : undefined;
+  const images = await engine.generate(sampleLatents(engine.spec, deriveSeed(seed, 'demo-eval'), n), n, weights, labels);
   return { data: floatNchwToUint8Hwc(images, n, c, h, w), n, height: h, width: w };
 }
 
@@ -223,6 +243,8 @@ interface DemoTimes {
   scores: number;
   export: number;
   faces: number;
+  /** --attributes: the agreement and the attribute grid, after training. */
+  attributes: number;
 }
 
 async function makeData(cfg: DemoConfig, paths: DemoPaths, size: number, stops: DemoStops): Promise<boolean> {
@@ -292,10 +314,10 @@ interface DemoScores {
  * training) and the last one (EMA and raw) against R1, and the real-halves baseline: one SWD
  * pass, so R1's projections are computed once.
  */
-async function scoreDemo(engine: TrainingEngine, halves: [ImageSet, ImageSet], first: ImageSet, seed: number): Promise<DemoScores> {
+async function scoreDemo(engine: TrainingEngine, halves: [ImageSet, ImageSet], first: ImageSet, seed: number, model?: ModelAttributes): Promise<DemoScores> {
   const [r1, r2] = halves;
-  const ema = await generatorSet(engine, 'ema', r1.n, seed);
-  const raw = await generatorSet(engine, 'raw', r1.n, seed);
+  const ema = await generatorSet(engine, 'ema', r1.n, seed, model);
+  const raw = await generatorSet(engine, 'raw', r1.n, seed, model);
   const kernel = await openSwdKernel('auto');
   try {
     const { baseline, generated } = await realHalvesScores(r1, r2, [first, ema, raw], { run: { kernel } });
@@ -306,17 +328,24 @@ async function scoreDemo(engine: TrainingEngine, halves: [ImageSet, ImageSet], f
   }
 }
 
-/** 64 (--faces) faces of the exported model through onnxruntime, and their contact sheet. */
+/**
+ * 64 (--faces) faces of the exported model through onnxruntime, and their contact sheet (with
+ * --attributes the grid is the attribute grid instead; a conditional model's faces have every
+ * attribute drawn from the training rows, as `generate` with no --attr).
+ */
 async function makeFaces(cfg: DemoConfig, paths: DemoPaths, stops: DemoStops): Promise<GenerateResult & { provider: string }> {
   stops.step = { finishing: () => 'writing the faces already computed' };
   const session = await openGenerator(paths.model, { provider: 'auto' });
   try {
+    const attributes = attributeDraw(session.info.attributes, undefined, paths.model);
+    for (const note of attributes?.notes ?? []) say(`note: ${note}`);
     const generated = await generateImages(session, {
+      ...(attributes ? { attributes } : {}),
       outDir: paths.faces,
       n: cfg.faces,
       seed: cfg.seed,
       upscale: 4,
-      grid: { path: paths.grid },
+      ...(cfg.attributes ? {} : { grid: { path: paths.grid } }),
       signal: stops.signals.signal,
     });
     return { ...generated, provider: session.providerUsed };
@@ -337,25 +366,28 @@ interface DemoOutcome {
   scores: DemoScores;
   exported: ExportRunResult;
   faces: GenerateResult & { provider: string };
+  /** --attributes only. */
+  attributes: AttributeOutcome | null;
   times: DemoTimes;
   total: number;
 }
 
-function summary({ cfg, paths, setup, trained, scores, exported, faces, times, total }: DemoOutcome): string {
+function summary({ cfg, paths, setup, trained, scores, exported, faces, attributes, times, total }: DemoOutcome): string {
   const weights = exported.weights === 'ema' ? 'EMA' : 'raw';
-  const after = times.scores + times.export + times.faces;
+  const after = times.scores + times.export + times.faces + times.attributes;
   return [
     `demo done in ${formatDuration(total)}: everything is in ${cfg.out}/`,
     `  data   ${paths.data}  (${cfg.count} synthetic faces, seed ${cfg.seed})`,
     `  run    ${paths.run}/  (${setup.engine.info.engine}, ${DEMO_PRESET} width ${setup.width}, ${trained.step} steps; samples/, loss.svg, metrics.jsonl, checkpoints/)`,
     `  model  ${paths.model}  (the ${weights} generator)`,
     `  faces  ${paths.faces}/  (${faces.written} PNGs at 112x112 via onnxruntime ${faces.provider}, manifest.jsonl)`,
-    `  grid   ${paths.grid}  (from the ${weights} generator)`,
+    `  grid   ${paths.grid}  (from the ${weights} generator${attributes ? ', a row per attribute setting on the same latents' : ''})`,
     `  quality: SWD x1e3 and colour distance x1e3 against ${scores.n} real faces; the real-halves baseline (${scores.n} real vs ${scores.n} others) is SWD ${scores.baseline.swd.mean.toFixed(1)}, colour ${scores.baseline.colour.value.toFixed(1)}`,
     scoreLine('first sample (step 0)', scores.first, scores.baseline),
     scoreLine(`last sample (step ${trained.step}), EMA`, scores.ema, scores.baseline),
     scoreLine(`last sample (step ${trained.step}), raw`, scores.raw, scores.baseline),
-    `  time   data ${times.data.toFixed(1)} s, training ${times.train.toFixed(0)} s, then ${after.toFixed(1)} s: SWD + colour ${times.scores.toFixed(1)} s (${scores.kernel}), export ${times.export.toFixed(1)} s, faces ${times.faces.toFixed(1)} s`,
+    ...(attributes ? agreementLines(attributes.agreement, attributes.classifier, attributes.grid, paths.grid) : []),
+    `  time   data ${times.data.toFixed(1)} s, training ${times.train.toFixed(0)} s, then ${after.toFixed(1)} s: SWD + colour ${times.scores.toFixed(1)} s (${scores.kernel}), export ${times.export.toFixed(1)} s, faces ${times.faces.toFixed(1)} s${attributes ? `, agreement + grid ${times.attributes.toFixed(1)} s` : ''}`,
     `next: celeba-gan generate --model ${paths.model} --n 1000 --upscale 4   (or train longer: celeba-gan train --data ${paths.data})`,
     '',
   ].join('\n');
@@ -366,19 +398,80 @@ function since(t: number): number {
   return (performance.now() - t) / 1000;
 }
 
+/** --attributes, before training: the labelled set's attributes and the classifier trained on its faces. */
+interface AttributeSetup {
+  model: ModelAttributes;
+  classifier: DemoClassifier;
+}
+
+/** --attributes, after training: what the summary reports. */
+interface AttributeOutcome {
+  classifier: DemoClassifier;
+  agreement: AgreementReport;
+  /** The grid's rows, top first. */
+  grid: string[];
+}
+
+/**
+ * --attributes: swap the engine for the conditional recipe on the data set's attributes, and
+ * train the attribute classifier on the demo's faces (null when a signal stopped it).
+ */
+async function setUpAttributes(cfg: DemoConfig, paths: DemoPaths, setup: DemoEngine, stops: DemoStops): Promise<AttributeSetup | null> {
+  const model = demoModelAttributes(paths.data);
+  const engine = await conditionalDemoEngine(setup.engine.info.engine, setup.width, model);
+  setup.engine.dispose();
+  setup.engine = engine;
+  say(`--attributes: the conditional ${DEMO_RECIPE.name} recipe on ${model.names.length} attributes (${model.names.join(', ')})`);
+  stops.step = { finishing: () => 'stopping the attribute classifier' };
+  say(`training the attribute classifier on the demo's faces (held out: the last quarter, at most 512)`);
+  const classifier = await trainDemoClassifier(paths.data, cfg.seed, stops.signals.signal).catch((err: unknown) => {
+    if (stops.signals.received && err instanceof CelebaGanError && err.code === 'E_ABORTED') return null;
+    throw err;
+  });
+  if (!classifier) return null;
+  say(`  done in ${classifier.classifier.trained.seconds.toFixed(1)} s: held-out accuracy ${(100 * classifier.mean).toFixed(1)}% on average`);
+  return { model, classifier };
+}
+
+/** --attributes, after export: the agreement and the attribute grid, from the engine's EMA generator. */
+async function attributeWork(engine: TrainingEngine, { model, classifier }: AttributeSetup, paths: DemoPaths, seed: number): Promise<AttributeOutcome> {
+  const agreement = await demoAgreement(engine, model, classifier.classifier, seed);
+  const grid = await writeAttributeGrid(engine, model, paths.grid, seed);
+  return { classifier, agreement, grid };
+}
+
 /** The demo's steps in order; returns early (after saying how to go on) when a signal stops one. */
 async function runDemo(cfg: DemoConfig, paths: DemoPaths, setup: DemoEngine, stops: DemoStops, started: number): Promise<void> {
+  const times: DemoTimes = { data: 0, train: 0, scores: 0, export: 0, faces: 0, attributes: 0 };
+  const t = performance.now();
+  if (!(await makeData(cfg, paths, setup.engine.spec.image.height, stops))) return stops.stopped([`celeba-gan demo --out ${cfg.out} --force   (start again)`]);
+  const conditional = cfg.attributes ? await setUpAttributes(cfg, paths, setup, stops) : null;
+  if (cfg.attributes && !conditional) return stops.stopped([`celeba-gan demo --attributes --out ${cfg.out} --force   (start again)`]);
+  try {
+    await trainAndReport(cfg, paths, setup, stops, started, { t, times, conditional });
+  } finally {
+    conditional?.classifier.classifier.dispose();
+  }
+}
+
+/** From the yardstick to the summary (runDemo's steps after the data set). */
+async function trainAndReport(
+  cfg: DemoConfig,
+  paths: DemoPaths,
+  setup: DemoEngine,
+  stops: DemoStops,
+  started: number,
+  { t: dataStarted, times, conditional }: { t: number; times: DemoTimes; conditional: AttributeSetup | null },
+): Promise<void> {
   const { engine } = setup;
-  const times: DemoTimes = { data: 0, train: 0, scores: 0, export: 0, faces: 0 };
-  let t = performance.now();
-  if (!(await makeData(cfg, paths, engine.spec.image.height, stops))) return stops.stopped([`celeba-gan demo --out ${cfg.out} --force   (start again)`]);
+  const model = conditional?.model;
   // The yardstick, and the untrained generator (the first sample grid's weights) on it; scored after training.
   const halves = readRealHalves(paths.data, Math.min(DEMO_EVAL_N, Math.floor(cfg.count / 2)));
   await engine.setWeights(initialWeights(engine.spec, cfg.seed));
-  const first = await generatorSet(engine, 'raw', halves[0].n, cfg.seed);
-  times.data = since(t);
+  const first = await generatorSet(engine, 'raw', halves[0].n, cfg.seed, model);
+  times.data = since(dataStarted);
 
-  t = performance.now();
+  let t = performance.now();
   const trained = await trainDemo(cfg, paths, setup, stops);
   times.train = since(t);
   if (stops.signals.received) {
@@ -389,7 +482,7 @@ async function runDemo(cfg: DemoConfig, paths: DemoPaths, setup: DemoEngine, sto
   }
 
   t = performance.now();
-  const scores = await scoreDemo(engine, halves, first, cfg.seed);
+  const scores = await scoreDemo(engine, halves, first, cfg.seed, model);
   times.scores = since(t);
 
   t = performance.now();
@@ -408,8 +501,12 @@ async function runDemo(cfg: DemoConfig, paths: DemoPaths, setup: DemoEngine, sto
       `celeba-gan generate --model ${paths.model} --out ${paths.faces} --seed ${cfg.seed} --upscale 4 --index ${faces.firstIndex + faces.written} --n ${cfg.faces - faces.written}`,
     ]);
   }
+
+  t = performance.now();
+  const attributes = conditional ? await attributeWork(engine, conditional, paths, cfg.seed) : null;
+  times.attributes = since(t);
   screen.result(
-    ...summary({ cfg, paths, setup, trained, scores, exported, faces, times, total: since(started) })
+    ...summary({ cfg, paths, setup, trained, scores, exported, faces, attributes, times, total: since(started) })
       .trimEnd()
       .split('\n'),
   );
@@ -434,8 +531,15 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
       .option('seed', { type: 'number', default: DEMO_RECIPE.seed, describe: 'Seed for data, training and faces' })
       .option('faces', { type: 'number', default: 64, describe: 'Faces to generate' })
       .option('force', { type: 'boolean', default: false, describe: "Replace a previous demo's data, run, model and faces in --out" })
+      .option('attributes', {
+        type: 'boolean',
+        default: false,
+        describe:
+          "Train the conditional recipe on the synthetic faces' attributes; grid.png gets a row per attribute setting, the summary the average agreement",
+      })
       .example('$0 demo', 'about 4 minutes: demo/data, demo/runs, demo/models, demo/faces, demo/grid.png')
-      .example('$0 demo --minutes 10 --force', 'train longer, replacing the previous demo'),
+      .example('$0 demo --minutes 10 --force', 'train longer, replacing the previous demo')
+      .example('$0 demo --attributes', 'faces on request: a conditional model, its grid and its attribute agreement'),
   handler: async (argv) => {
     const started = performance.now();
     const cfg = demoConfig(argv);

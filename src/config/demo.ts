@@ -1,5 +1,5 @@
 import type { ArchitectureSpec } from '../model/spec.js';
-import { buildSpec } from './presets.js';
+import { buildSpec, type SpecOptions } from './presets.js';
 
 /**
  * The demo's own recipe, `demo28` (`celeba-gan demo`, bench:ema): seed28's networks (so export,
@@ -30,8 +30,14 @@ export interface DemoTraining {
   beta1: number;
 }
 
-/** seed28 at `width` with the demo recipe's Adam settings (or `training`'s). */
-export function demoSpec(width: number, training: DemoTraining = DEMO_RECIPE): ArchitectureSpec {
-  const base = buildSpec(DEMO_PRESET, width);
+/**
+ * seed28 at `width` with the demo recipe's Adam settings (or `training`'s). With `conditioning`
+ * (the data set's attribute names and frequencies) it is the conditional demo recipe
+ * (`demo --attributes`, bench:conditional): the same numbers, the labels concatenated to z and a
+ * projection discriminator (src/config/presets.ts); nothing else changes, so the conditional
+ * and the unconditional model are compared at one recipe.
+ */
+export function demoSpec(width: number, training: DemoTraining = DEMO_RECIPE, conditioning: SpecOptions = {}): ArchitectureSpec {
+  const base = buildSpec(DEMO_PRESET, width, conditioning);
   return Object.freeze({ ...base, training: Object.freeze({ ...base.training, learningRate: training.learningRate, beta1: training.beta1 }) });
 }
