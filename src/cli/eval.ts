@@ -143,6 +143,7 @@ const PHASE_LABEL: Record<EvalProgress['phase'], [string, string]> = {
   swd: ['SWD (generated, then real halves)', 'levels'],
   features: ['features', 'images'],
   detector: ['face detector', 'images'],
+  attributes: ['per-attribute SWD', 'settings'],
 };
 
 export const evalCommand: CommandModule<object, EvalArgs> = {
