@@ -261,10 +261,11 @@ async function scoreSide(job: SideJob): Promise<AttributeScore> {
   const base: ScoreBase = { attribute, side, request, realCount: carrying.length };
   const m = Math.min(job.n, Math.floor(carrying.length / 2));
   if (m < MIN_EVAL_N) {
-    const which = side === 'on' ? 'have' : 'lack';
+    const one = carrying.length === 1;
+    const which = side === 'on' ? (one ? 'has' : 'have') : one ? 'lacks' : 'lack';
     return {
       ...base,
-      skipped: `${carrying.length} real image${carrying.length === 1 ? '' : 's'} ${which} it; SWD beside its baseline needs ${2 * MIN_EVAL_N} (${MIN_EVAL_N} to compare with, ${MIN_EVAL_N} for the real halves)`,
+      skipped: `${carrying.length} real image${one ? '' : 's'} ${which} it; SWD beside its baseline needs ${2 * MIN_EVAL_N} (${MIN_EVAL_N} to compare with, ${MIN_EVAL_N} for the real halves)`,
     };
   }
   const { height, width } = real.header;

@@ -110,7 +110,8 @@ export interface EvalReport {
   n: number;
   height: number;
   width: number;
-  generated: { label: string };
+  /** `notes`: what the user should know about these images (a conditional model's attribute draw). */
+  generated: { label: string; notes: readonly string[] };
   real: { label: string };
   /** `kernel`: which projection kernel ran, and why (swd-kernel.ts). */
   swd: { value: SwdResult; baseline: SwdResult; options: Required<SwdOptions>; kernel: string };
@@ -333,7 +334,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalReport> {
     n,
     height,
     width,
-    generated: { label: generated.label },
+    generated: { label: generated.label, notes: generated.notes ?? [] },
     real: { label: real.label },
     swd: { value: generatedScore.swd, baseline: scores.baseline.swd, options: swdOptions, kernel: kernel.description },
     colour: { value: generatedScore.colour, baseline: scores.baseline.colour },

@@ -89,7 +89,7 @@ function generated(
 export function onnxSource(session: GeneratorSession, count: number, seed: number, draw?: AttributeDraw): ImageSource {
   const { zDim, latent, image, modelPath, attributes } = session.info;
   const labels = draw ?? attributeDraw(attributes, undefined, modelPath);
-  const request = labels && labels.request.text !== '' ? `, attributes ${labels.request.text}` : '';
+  const request = !labels ? '' : labels.request.text === '' ? ', attributes drawn from its training label rows' : `, attributes ${labels.request.text}`;
   return generated(
     `${modelPath}: ${count} images (seed ${seed}${request})`,
     count,
