@@ -264,6 +264,30 @@ const PHASE_LABEL: Record<EvalProgress['phase'], [string, string]> = {
   attributes: ['per-attribute SWD', 'settings'],
 };
 
+/** The two paths compared: as given, or the newest model and data set (said on stderr). */
+function evalPaths(argv: EvalArgs): { generatedPath: string; realPath: string; flag: '--generated' | '--model' } {
+  if (argv.generated !== undefined && argv.model !== undefined) {
+    throw new UsageError('E_BAD_ARGUMENT', 'Pass either --generated or --model, not both', {
+      hint: '--model <file.onnx> is the short form of --generated <file.onnx>.',
+    });
+  }
+
+  let generatedPath = argv.generated ?? argv.model;
+  const flag = argv.generated !== undefined ? '--generated' : '--model';
+  if (!generatedPath) {
+    const pick = pickModel();
+    generatedPath = pick.path;
+    screen.say(`model ${generatedPath} (${pick.why})`);
+  }
+  let realPath = argv.real;
+  if (!realPath) {
+    const pick = pickDataset();
+    realPath = pick.path;
+    screen.say(`real images ${realPath} (${pick.why})`);
+  }
+  return { generatedPath, realPath, flag };
+}
+
 export const evalCommand: CommandModule<object, EvalArgs> = {
   command: 'eval',
   describe:
@@ -346,25 +370,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
     const swdKernelChoice = parseSwdKernel(argv['swd-kernel']);
     const perAttribute = assertOneOf('per-attribute', argv['per-attribute'], PER_ATTRIBUTE);
     const attrN = argv['attr-n'] === undefined ? n : assertInteger('attr-n', argv['attr-n'], MIN_EVAL_N);
-    if (argv.generated !== undefined && argv.model !== undefined) {
-      throw new UsageError('E_BAD_ARGUMENT', 'Pass either --generated or --model, not both', {
-        hint: '--model <file.onnx> is the short form of --generated <file.onnx>.',
-      });
-    }
-
-    let generatedPath = argv.generated ?? argv.model;
-    const flag = argv.generated !== undefined ? '--generated' : '--model';
-    if (!generatedPath) {
-      const pick = pickModel();
-      generatedPath = pick.path;
-      screen.say(`model ${generatedPath} (${pick.why})`);
-    }
-    let realPath = argv.real;
-    if (!realPath) {
-      const pick = pickDataset();
-      realPath = pick.path;
-      screen.say(`real images ${realPath} (${pick.why})`);
-    }
+    const { generatedPath, realPath, flag } = evalPaths(argv);
 
     const opened: OpenedEvalSource[] = [];
     try {
