@@ -3,8 +3,10 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DatasetReader, DatasetWriter } from '../../src/data/dataset-file.js';
+import { createTfjsEngine } from '../../src/engines/tfjs/tfjs-engine.js';
 import {
   attributeEvalUnavailable,
+  engineConditional,
   attributeRealSample,
   evaluateAttributes,
   onnxConditional,
@@ -21,7 +23,7 @@ import { attributeDraw } from '../../src/inference/attributes.js';
 import { latentsFor, openGenerator, type GeneratorSession } from '../../src/inference/session.js';
 import { floatNchwToUint8Hwc } from '../../src/util/image.js';
 import { tempDir, writeTinyModel } from '../inference/fixtures.js';
-import { COND_SET, MODEL_ATTRIBUTES, allLabels, writeConditionalModel, writeConditionalSet } from './conditional.js';
+import { COND_SET, MODEL_ATTRIBUTES, allLabels, conditionalWeights, writeConditionalModel, writeConditionalSet } from './conditional.js';
 
 /**
  * Per-attribute SWD of a tiny conditional generator against a labelled synthetic data set: the
@@ -163,6 +165,31 @@ describe('evaluateAttributes', () => {
     );
     assert.deepEqual(r.notInData, ['Wearing_Hat']);
     assert.deepEqual(scored(r.scores[0]!).swd, scored(report.scores.find((s) => s.request === 'Eyeglasses')!).swd);
+  });
+});
+
+describe('engineConditional', () => {
+  it("a training engine's generator with the model's attributes: the faces the exported model makes for the same request (within one 8-bit level)", async () => {
+    const { spec, weights } = conditionalWeights();
+    const engine = await createTfjsEngine(spec, { backend: 'cpu' });
+    try {
+      await engine.setWeights(weights);
+      const generator = engineConditional(engine, session.info.attributes!, 'tfjs engine');
+      assert.deepEqual([generator.height, generator.width], [COND_SET.size, COND_SET.size]);
+      const draw = attributeDraw(session.info.attributes, '-Eyeglasses,Smiling')!;
+      const fromEngine = await generator.images(draw, 5, SEED).read(0, 5);
+      const fromOnnx = await onnxSource(session, 5, SEED, draw).read(0, 5);
+      // ONNX parity is 1e-4 on [-1, 1] (test/onnx/conditional.test.ts): at most a rounding flip of one level.
+      let worst = 0;
+      for (let i = 0; i < fromOnnx.length; i++) worst = Math.max(worst, Math.abs(fromEngine[i]! - fromOnnx[i]!));
+      assert.ok(worst <= 1, `max |engine - onnx| = ${worst} levels`);
+      assert.throws(() => engineConditional(engine, { names: ['Smiling'], frequencies: null, rows: null }), {
+        name: 'RangeError',
+        message: /is conditional on Smiling, Eyeglasses, Pale_Skin, Wearing_Hat, but the attributes given are Smiling/,
+      });
+    } finally {
+      engine.dispose();
+    }
   });
 });
 

@@ -30,6 +30,12 @@ export function allLabels(reader: DatasetReader): Float32Array {
   return reader.readLabels(Uint32Array.from({ length: reader.count }, (_, i) => i));
 }
 
+/** The spec and weights writeConditionalModel exports (for running the same generator in an engine). */
+export function conditionalWeights(seed = 21): { spec: ReturnType<typeof buildSpec>; weights: ReturnType<typeof weightsWithBatchNorm> } {
+  const spec = buildSpec('seed28', 0.0625, { attributes: [...MODEL_ATTRIBUTES] });
+  return { spec, weights: weightsWithBatchNorm(spec, seed) };
+}
+
 /**
  * A conditional seed28 generator on MODEL_ATTRIBUTES, exported with the training label rows of
  * `data` (Wearing_Hat -1 throughout, as a data set without hats would give).
@@ -50,9 +56,9 @@ export function writeConditionalModel(path: string, data: string, seed = 21): vo
     const counter = new LabelRowCounter(k);
     counter.add(rows);
     const frequencies = MODEL_ATTRIBUTES.map((_, j) => rows.filter((v, i) => i % k === j && v > 0).length / reader.count);
-    const spec = buildSpec('seed28', 0.0625, { attributes: [...MODEL_ATTRIBUTES] });
+    const { spec, weights } = conditionalWeights(seed);
     mkdirSync(dirname(path), { recursive: true });
-    writeFileSync(path, buildGeneratorOnnx(spec, weightsWithBatchNorm(spec, seed), { attributeFrequencies: frequencies, attributeRows: counter.table() }));
+    writeFileSync(path, buildGeneratorOnnx(spec, weights, { attributeFrequencies: frequencies, attributeRows: counter.table() }));
   } finally {
     reader.close();
   }
