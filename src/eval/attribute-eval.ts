@@ -204,7 +204,7 @@ function planAttributeEval(opts: AttributeEvalOptions): { attributes: string[]; 
   }
   const dataNames = real.attributes!.names;
   const wanted = model.names.filter((a) => asked.includes(a));
-  const sides = opts.sides ?? ATTRIBUTE_SIDES;
+  const sides = [...new Set(opts.sides ?? ATTRIBUTE_SIDES)];
   if (sides.length === 0 || sides.some((s) => !ATTRIBUTE_SIDES.includes(s)))
     throw new RangeError(`sides must be one or both of ${ATTRIBUTE_SIDES.join(', ')}; received ${JSON.stringify(sides)}`);
   const attributes = wanted.filter((a) => dataNames.includes(a));
