@@ -211,6 +211,11 @@ export const ERROR_CODES = Object.freeze({
   E_EVAL_NOT_ENOUGH_GENERATED: { exit: 'usage', meaning: 'eval: the generated set holds fewer images than --n.', fix: 'Lower --n or generate more images.' },
   E_EVAL_NOT_ENOUGH_REAL: { exit: 'usage', meaning: 'eval: the real set holds fewer than 2 x --n images.', fix: 'Lower --n or use a larger real set.' },
   E_EVAL_NO_IMAGES: { exit: 'usage', meaning: 'eval: the folder given holds no images.', fix: 'Put JPEG/PNG/WebP files in it.' },
+  E_EVAL_NO_LABELS: {
+    exit: 'usage',
+    meaning: "eval: per-attribute SWD was asked for, but the real set has no labels for the model's attributes.",
+    fix: 'Pass a labelled .cgds data set (`celeba-gan prepare --attributes`), or leave --per-attribute at auto.',
+  },
   E_EVAL_SIZE_MISMATCH: {
     exit: 'usage',
     meaning: 'eval: generated and real images differ in size.',

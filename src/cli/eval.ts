@@ -2,6 +2,10 @@ import type { Argv, CommandModule } from 'yargs';
 import { PROVIDER_NAMES, parseProvider } from '../bindings/onnxruntime.js';
 import { UsageError, assertInteger, assertOneOf } from '../errors.js';
 import {
+  ATTRIBUTE_SIDES,
+  attributeEvalUnavailable,
+  evaluateAttributes,
+  onnxConditional,
   DETECTORS,
   EVAL_BACKENDS,
   SWD_KERNELS,
@@ -15,9 +19,13 @@ import {
   parseSwdKernel,
   smallestSideWithLevels,
   SWD_MIN_LEVELS,
+  MIN_EVAL_N,
+  type AttributeEvalReport,
+  type AttributeSide,
   type EvalProgress,
   type EvalReport,
   type OpenedEvalSource,
+  type SwdKernel,
 } from '../eval/index.js';
 import { FACE_API_PACKAGE, HUMAN_PACKAGE } from '../eval/model-files.js';
 import { pickDataset, pickModel } from './defaults.js';
@@ -30,7 +38,8 @@ import { itemAt } from '../util/at.js';
  * offline with SWD and a colour check from 23 px, each beside its real-halves baseline and with
  * what the validation ladder says it ranks at that size;
  * standard FID with a user's Inception; faceres KID/FID and a face-detection rate on request
- * (--face-metrics), since they fail the validation ladder.
+ * (--face-metrics), since they fail the validation ladder. For a conditional .onnx model and a
+ * labelled .cgds, also SWD per attribute (attribute-eval.ts), each beside its own baseline.
  */
 
 interface EvalArgs {
@@ -51,12 +60,21 @@ interface EvalArgs {
   'kid-subsets': number;
   'kid-subset-size': number;
   'swd-kernel': string;
+  'per-attribute': string;
+  'attr-n'?: number;
 }
 
 const DEFAULT_EVAL_N = 1000;
 /** Fixed by default so two evaluations of the same model give the same numbers. */
 const DEFAULT_EVAL_SEED = 0;
 const EVAL_FEATURES = Object.freeze(['faceres', 'inception', 'none'] as const);
+/**
+ * auto: faces with each attribute (side `on`) when the model is conditional and the real set
+ * labelled, else nothing (a conditional model says why); on/off/both: those sides, an error when
+ * they cannot run. `off` doubles the time, so auto leaves it out.
+ */
+const PER_ATTRIBUTE = Object.freeze(['auto', 'on', 'off', 'both', 'none'] as const);
+type PerAttributeChoice = (typeof PER_ATTRIBUTE)[number];
 
 function pct(x: number): string {
   return `${(100 * x).toFixed(1)}%`;
@@ -71,6 +89,7 @@ function formatReport(r: EvalReport, seed: number): string {
   const lines = [
     `celeba-gan eval (celeba-gan ${r.celebaGanVersion}): n = ${r.n} per set, ${r.height}x${r.width}, seed ${seed}`,
     `  generated  ${r.generated.label}`,
+    ...r.generated.notes.map((note) => `             note: ${note}`),
     `  real       ${r.real.label}`,
     `             R1 = the first ${r.n} (compared with the generated set), R2 = the next ${r.n} (baseline: R2 vs R1)`,
     '',
@@ -134,6 +153,105 @@ function formatReport(r: EvalReport, seed: number): string {
   return lines.join('\n');
 }
 
+/** One progress bar per phase, each finished when the next starts. */
+function progressBars(): { onProgress: (p: EvalProgress) => void; finish: () => void } {
+  let progress: Progress | null = null;
+  let phase = '';
+  return {
+    onProgress: (p) => {
+      if (p.phase !== phase) {
+        progress?.finish();
+        phase = p.phase;
+        const [label, unit] = PHASE_LABEL[p.phase];
+        progress = new Progress({ label, total: p.total, unit });
+      }
+      progress?.update(p.done);
+    },
+    finish: () => progress?.finish(),
+  };
+}
+
+type AttributePlan = { sides: AttributeSide[] } | { skipped: string } | null;
+
+/**
+ * What --per-attribute can do with these inputs: the sides to evaluate; why not (auto on a
+ * conditional model, printed); or null (none asked for, or auto on an unconditional model, where
+ * there is nothing to evaluate per attribute). A side named explicitly that cannot run is an error.
+ */
+function planPerAttribute(
+  choice: PerAttributeChoice,
+  generated: OpenedEvalSource,
+  real: OpenedEvalSource,
+  generatedPath: string,
+  realPath: string,
+): AttributePlan {
+  if (choice === 'none') return null;
+  const explicit = choice !== 'auto';
+  const model = generated.session?.info.attributes ?? null;
+  if (!model) {
+    if (!explicit) return null;
+    if (generated.session) onnxConditional(generated.session); // throws E_NOT_CONDITIONAL, naming the model
+    throw new UsageError(
+      'E_NOT_CONDITIONAL',
+      `--per-attribute ${choice} needs a conditional .onnx generator, but ${generatedPath} is a ${generated.kind === 'dataset' ? 'data set' : 'set of images'}`,
+      {
+        hint: 'Pass --model <conditional.onnx> (`celeba-gan train --conditional`, then `export --onnx`), or leave --per-attribute at auto.',
+      },
+    );
+  }
+  const why = attributeEvalUnavailable(model, real.dataset, realPath);
+  if (why && explicit) throw new UsageError('E_EVAL_NO_LABELS', why, { hint: `Pass --real <labelled.cgds>, or leave --per-attribute at auto to skip it.` });
+  if (why) return { skipped: why };
+  return { sides: choice === 'both' ? [...ATTRIBUTE_SIDES] : choice === 'auto' ? ['on'] : [choice] };
+}
+
+async function runPerAttribute(
+  plan: AttributePlan,
+  generated: OpenedEvalSource,
+  real: OpenedEvalSource,
+  opts: { n: number; seed: number; swdKernel: SwdKernel; onProgress: (p: EvalProgress) => void },
+): Promise<AttributeEvalReport | { skipped: string } | null> {
+  if (!plan || 'skipped' in plan) return plan;
+  return evaluateAttributes({ generator: onnxConditional(generated.session!), real: real.dataset!, sides: plan.sides, swd: { seed: opts.seed }, ...opts });
+}
+
+function attrRow(name: string, side: string, real: string, n: string, rest: string): string {
+  return `  ${name.padEnd(22)} ${side.padEnd(4)} ${real.padStart(7)} ${n.padStart(6)}  ${rest}`;
+}
+
+/** The per-attribute table: each side's SWD beside the baseline of its own real subset. */
+function formatAttributes(a: AttributeEvalReport | { skipped: string }): string[] {
+  if ('skipped' in a) return ['', `  per-attribute SWD: not computed: ${a.skipped}`];
+  const lines = [
+    '',
+    '  per attribute: faces asked for with (on) or without (off) each attribute, against the real images labelled so;',
+    '  baseline: two halves of those real images; n = min(--attr-n, half of them); read each ratio against the overall one',
+    attrRow('attribute', 'side', 'real', 'n', `${'SWD x1e3'.padStart(9)} ${'halves'.padStart(8)} ${'ratio'.padStart(7)}   colour x1e3 (halves)`),
+  ];
+  for (const s of a.scores) {
+    if ('skipped' in s) {
+      lines.push(attrRow(s.attribute, s.side, String(s.realCount), '-', `skipped: ${s.skipped}`));
+      continue;
+    }
+    const { value, baseline } = s.swd;
+    const ratio = `${(value.mean / baseline.mean).toFixed(2)}x`;
+    const colour = `${s.colour.value.value.toFixed(2)} (${s.colour.baseline.value.toFixed(2)})`;
+    lines.push(
+      attrRow(
+        s.attribute,
+        s.side,
+        String(s.realCount),
+        String(s.n),
+        `${value.mean.toFixed(1).padStart(9)} ${baseline.mean.toFixed(1).padStart(8)} ${ratio.padStart(7)}   ${colour}`,
+      ),
+    );
+  }
+  if (a.notInData.length > 0) lines.push(`  not evaluated, the real set has no labels for: ${a.notInData.join(', ')}`);
+  for (const note of new Set(a.scores.flatMap((s) => ('notes' in s ? s.notes : [])))) lines.push(`  note: ${note}`);
+  lines.push(`  time: per-attribute SWD ${a.seconds.toFixed(1)} s`);
+  return lines;
+}
+
 /** eval's notes (stderr) and its report (stdout), each line escaped. */
 const screen = new Screen();
 
@@ -143,7 +261,32 @@ const PHASE_LABEL: Record<EvalProgress['phase'], [string, string]> = {
   swd: ['SWD (generated, then real halves)', 'levels'],
   features: ['features', 'images'],
   detector: ['face detector', 'images'],
+  attributes: ['per-attribute SWD', 'settings'],
 };
+
+/** The two paths compared: as given, or the newest model and data set (said on stderr). */
+function evalPaths(argv: EvalArgs): { generatedPath: string; realPath: string; flag: '--generated' | '--model' } {
+  if (argv.generated !== undefined && argv.model !== undefined) {
+    throw new UsageError('E_BAD_ARGUMENT', 'Pass either --generated or --model, not both', {
+      hint: '--model <file.onnx> is the short form of --generated <file.onnx>.',
+    });
+  }
+
+  let generatedPath = argv.generated ?? argv.model;
+  const flag = argv.generated !== undefined ? '--generated' : '--model';
+  if (!generatedPath) {
+    const pick = pickModel();
+    generatedPath = pick.path;
+    screen.say(`model ${generatedPath} (${pick.why})`);
+  }
+  let realPath = argv.real;
+  if (!realPath) {
+    const pick = pickDataset();
+    realPath = pick.path;
+    screen.say(`real images ${realPath} (${pick.why})`);
+  }
+  return { generatedPath, realPath, flag };
+}
 
 export const evalCommand: CommandModule<object, EvalArgs> = {
   command: 'eval',
@@ -193,12 +336,22 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
         default: 'auto',
         describe: `SWD's projection kernel: ${SWD_KERNELS.join(', ')} (auto: onnxruntime, else the JS loop; the report says which ran)`,
       })
+      .option('per-attribute', {
+        type: 'string',
+        default: 'auto',
+        describe: `SWD per attribute of a conditional model against the real images labelled with it: ${PER_ATTRIBUTE.join(', ')} (auto: on, when the real set is a labelled .cgds; off and both also ask for faces without it, at twice the time)`,
+      })
+      .option('attr-n', { type: 'number', describe: 'Per-attribute SWD: generated images per attribute at most (default: --n)' })
       .option('kid-subsets', { type: 'number', default: 100, describe: 'KID: number of random subsets averaged' })
       .option('kid-subset-size', { type: 'number', default: 1000, describe: 'KID: images per subset (capped at --n)' })
       .example('$0 eval', 'the newest model in models/ against the newest data set in data/')
       .example('$0 eval --generated out/faces/ --real photos/ --resize 64', 'two folders of images, as pytorch-fid and torch-fidelity compare them')
       .example('$0 eval --model models/celeba28.onnx --real data/celeba-28.cgds --n 500 --json', 'JSON for scripts')
       .example('$0 eval --features inception --inception pt_inception.onnx', 'standard FID with your own Inception-v3 ONNX file')
+      .example(
+        '$0 eval --model models/cond28.onnx --real data/celeba-28.cgds --per-attribute both --attr-n 300',
+        'a conditional model: also SWD of faces with and without each attribute against the real faces labelled so',
+      )
       .example(
         '$0 eval --model models/celeba64.onnx --face-metrics',
         'also faceres KID/FID (with its blank-image ceiling) and the detection rate, labelled as unvalidated',
@@ -215,25 +368,9 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
     const resize = argv.resize === undefined ? undefined : assertInteger('resize', argv.resize, smallestSideWithLevels(SWD_MIN_LEVELS), 4096);
     const provider = parseProvider(argv.provider);
     const swdKernelChoice = parseSwdKernel(argv['swd-kernel']);
-    if (argv.generated !== undefined && argv.model !== undefined) {
-      throw new UsageError('E_BAD_ARGUMENT', 'Pass either --generated or --model, not both', {
-        hint: '--model <file.onnx> is the short form of --generated <file.onnx>.',
-      });
-    }
-
-    let generatedPath = argv.generated ?? argv.model;
-    const flag = argv.generated !== undefined ? '--generated' : '--model';
-    if (!generatedPath) {
-      const pick = pickModel();
-      generatedPath = pick.path;
-      screen.say(`model ${generatedPath} (${pick.why})`);
-    }
-    let realPath = argv.real;
-    if (!realPath) {
-      const pick = pickDataset();
-      realPath = pick.path;
-      screen.say(`real images ${realPath} (${pick.why})`);
-    }
+    const perAttribute = assertOneOf('per-attribute', argv['per-attribute'], PER_ATTRIBUTE);
+    const attrN = argv['attr-n'] === undefined ? n : assertInteger('attr-n', argv['attr-n'], MIN_EVAL_N);
+    const { generatedPath, realPath, flag } = evalPaths(argv);
 
     const opened: OpenedEvalSource[] = [];
     try {
@@ -243,6 +380,10 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       opened.push(generated);
       // Fail on sizes and counts before loading the extractors.
       checkSources({ ...generated.source, count: generated.available }, { ...real.source, count: real.available, label: realPath }, n);
+      // Per-attribute SWD asked for but impossible fails here, before the long overall run.
+      const attributePlan = planPerAttribute(perAttribute, generated, real, generatedPath, realPath);
+      if (attributePlan && 'skipped' in attributePlan) screen.say(`per-attribute SWD skipped: ${attributePlan.skipped}`);
+      for (const note of generated.source.notes ?? []) screen.say(note);
       // faceres and the detector fail the validation ladder: not computed (so not loaded) unless asked for.
       const faceOk = argv['face-metrics'];
       const skipFaceres = features === 'faceres' && !faceOk;
@@ -255,8 +396,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
         try {
           if (!argv.json && extractor)
             screen.say(`${extractor.info.description} on ${extractor.info.runtime}${generated.note ? `; generator on ${generated.note}` : ''}`);
-          let progress: Progress | null = null;
-          let phase = '';
+          const bars = progressBars();
           const report = await evaluate({
             generated: generated.source,
             real: real.source,
@@ -271,19 +411,12 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
             swd: { seed },
             swdKernel,
             kid: { subsets, subsetSize, seed },
-            onProgress: (p) => {
-              if (p.phase !== phase) {
-                progress?.finish();
-                phase = p.phase;
-                const [label, unit] = PHASE_LABEL[p.phase];
-                progress = new Progress({ label, total: p.total, unit });
-              }
-              progress?.update(p.done);
-            },
+            onProgress: bars.onProgress,
           });
-          (progress as Progress | null)?.finish();
-          if (argv.json) process.stdout.write(`${JSON.stringify({ ...report, seed, generatedPath, realPath }, null, 2)}\n`);
-          else screen.result(...formatReport(report, seed).split('\n'));
+          const attributes = await runPerAttribute(attributePlan, generated, real, { n: attrN, seed, swdKernel, onProgress: bars.onProgress });
+          bars.finish();
+          if (argv.json) process.stdout.write(`${JSON.stringify({ ...report, attributes, seed, generatedPath, realPath }, null, 2)}\n`);
+          else screen.result(...formatReport(report, seed).split('\n'), ...(attributes ? formatAttributes(attributes) : []));
         } finally {
           await extractor?.dispose();
           detector?.dispose();

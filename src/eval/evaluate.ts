@@ -29,13 +29,20 @@ import { COLOUR_CHECK_NOTE, smallestSideWithLevels, swdValidity, SWD_MIN_LEVELS,
  * The real source holds at least 2n images: R1 = its first n, R2 = the next n.
  */
 
+/**
+ * The fewest images per set eval compares (and so 2x this many real ones, for the baseline): below
+ * it the spread within a set, which the metrics' normalisation and covariances need, is undefined.
+ */
+export const MIN_EVAL_N = 2;
+
 export const FACE_METRICS_MIN_SIZE = 64;
 export const NOT_MEANINGFUL = `not meaningful below ${FACE_METRICS_MIN_SIZE} px`;
 /** From 64 px up they are not meaningless, but they do not hold the validation ladder either (docs/eval.md). */
 export const NOT_VALIDATED = 'not validated: does not rank blur, checkerboard, noise and flat grey in order at 64 px (docs/eval.md)';
 
 export interface EvalProgress {
-  phase: 'real' | 'generated' | 'swd' | 'features' | 'detector';
+  /** `attributes`: per-attribute SWD (attribute-eval.ts), done/total in attribute settings. */
+  phase: 'real' | 'generated' | 'swd' | 'features' | 'detector' | 'attributes';
   done: number;
   total: number;
 }
@@ -103,7 +110,8 @@ export interface EvalReport {
   n: number;
   height: number;
   width: number;
-  generated: { label: string };
+  /** `notes`: what the user should know about these images (a conditional model's attribute draw). */
+  generated: { label: string; notes: readonly string[] };
   real: { label: string };
   /** `kernel`: which projection kernel ran, and why (swd-kernel.ts). */
   swd: { value: SwdResult; baseline: SwdResult; options: Required<SwdOptions>; kernel: string };
@@ -117,9 +125,9 @@ export interface EvalReport {
 
 /** Check that the two sources can be compared at this n (errors say what to change); what SWD ranks at their size. */
 export function checkSources(generated: ImageSource, real: ImageSource, n: number): SwdValidity {
-  if (!Number.isInteger(n) || n < 2) {
-    throw new CelebaGanError('E_BAD_ARGUMENT', `Expected integer >= 2 for n but received ${String(n)}`, {
-      hint: 'The metrics need at least 2 images per set; 1000 or more gives stable numbers.',
+  if (!Number.isInteger(n) || n < MIN_EVAL_N) {
+    throw new CelebaGanError('E_BAD_ARGUMENT', `Expected integer >= ${MIN_EVAL_N} for n but received ${String(n)}`, {
+      hint: `The metrics need at least ${MIN_EVAL_N} images per set; 1000 or more gives stable numbers.`,
     });
   }
   if (real.count < 2 * n) {
@@ -129,9 +137,9 @@ export function checkSources(generated: ImageSource, real: ImageSource, n: numbe
       `the real set ${real.label} has ${real.count} images; --n ${n} needs at least ${2 * n} (n to compare with, n more for the real-halves baseline)`,
       {
         hint:
-          most >= 2
+          most >= MIN_EVAL_N
             ? `Pass --n ${most} or less, or a larger real set.`
-            : 'The real set needs at least 4 images; pass a larger one (a folder of images, or `celeba-gan prepare`).',
+            : `The real set needs at least ${2 * MIN_EVAL_N} images; pass a larger one (a folder of images, or \`celeba-gan prepare\`).`,
       },
     );
   }
@@ -141,12 +149,17 @@ export function checkSources(generated: ImageSource, real: ImageSource, n: numbe
       `the generated set ${generated.label} has ${generated.count} images; --n ${n} needs at least ${n}`,
       {
         hint:
-          generated.count >= 2
+          generated.count >= MIN_EVAL_N
             ? `Pass --n ${Math.min(generated.count, Math.floor(real.count / 2))} or less, or generate more images.`
-            : 'Pass a folder with at least 2 images.',
+            : `Pass a folder with at least ${MIN_EVAL_N} images.`,
       },
     );
   }
+  return checkSizes(generated, real);
+}
+
+/** Check that two image sets share one size that SWD can measure; what SWD ranks at that size. */
+export function checkSizes(generated: Pick<ImageSource, 'label' | 'height' | 'width'>, real: Pick<ImageSource, 'label' | 'height' | 'width'>): SwdValidity {
   if (generated.height !== real.height || generated.width !== real.width) {
     throw new CelebaGanError(
       'E_EVAL_SIZE_MISMATCH',
@@ -321,7 +334,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalReport> {
     n,
     height,
     width,
-    generated: { label: generated.label },
+    generated: { label: generated.label, notes: generated.notes ?? [] },
     real: { label: real.label },
     swd: { value: generatedScore.swd, baseline: scores.baseline.swd, options: swdOptions, kernel: kernel.description },
     colour: { value: generatedScore.colour, baseline: scores.baseline.colour },

@@ -8,6 +8,8 @@
 export {
   evaluate,
   checkSources,
+  checkSizes,
+  MIN_EVAL_N,
   FACE_METRICS_MIN_SIZE,
   NOT_MEANINGFUL,
   NOT_VALIDATED,
@@ -60,6 +62,7 @@ export { kid, fid, featureSet, gaussianStats, frechetDistance, type FeatureSet, 
 export {
   datasetSource,
   onnxSource,
+  type LabelRows,
   engineSource,
   sampleIndices,
   openEvalSource,
@@ -74,3 +77,17 @@ export { EVAL_BACKENDS, type EvalBackendName } from './tfjs-runtime.js';
 export { INCEPTION_RANGES, type InceptionRange } from './inception.js';
 export { createTrainingEvalHook, DEFAULT_TRAIN_EVAL_N, TRAIN_EVAL_HOOK, type TrainingEvalHook, type TrainingEvalOptions } from './training-eval.js';
 export { FEATURE_SPACES, DETECTORS, loadExtractor, loadDetector, type DetectorName, type ExtractorChoice } from './extractors.js';
+export {
+  evaluateAttributes,
+  attributeEvalUnavailable,
+  attributeRealSample,
+  imagesWith,
+  onnxConditional,
+  engineConditional,
+  ATTRIBUTE_SIDES,
+  type AttributeSide,
+  type AttributeScore,
+  type AttributeEvalOptions,
+  type AttributeEvalReport,
+  type ConditionalGenerator,
+} from './attribute-eval.js';

@@ -6,6 +6,7 @@ import { DatasetReader } from '../data/dataset-file.js';
 import { IMAGE_EXTENSIONS, openImageSource } from '../data/sources.js';
 import { UsageError } from '../errors.js';
 import type { TrainingEngine } from '../engines/engine.js';
+import { attributeDraw, type AttributeDraw } from '../inference/attributes.js';
 import { openGenerator, type GeneratorSession } from '../inference/session.js';
 import { latentsFor, type LatentKind } from '../inference/latents.js';
 import { floatNchwToUint8Hwc } from '../util/image.js';
@@ -24,6 +25,8 @@ export interface ImageSource {
   readonly width: number;
   /** Images start .. start+n-1 of this source, uint8 HWC, back to back. */
   read(start: number, n: number): Promise<Uint8Array>;
+  /** Things the user should know about these images (a conditional model's attribute draw: attributes.ts's notes). */
+  readonly notes?: readonly string[];
 }
 
 /** Images `indices` of a .cgds file, in that order. */
@@ -46,45 +49,67 @@ export function sampleIndices(count: number, n: number, seed: number, key = 'eva
   return new Rng(seed, key).permutation(count).slice(0, n);
 }
 
+/** Label rows [n, K] for images start .. start+n-1 of a conditional generator's source. */
+export type LabelRows = (start: number, n: number) => Float32Array;
+
 function generated(
   label: string,
   count: number,
   zDim: number,
   latent: LatentKind,
   seed: number,
-  channels: number,
-  height: number,
-  width: number,
-  run: (z: Float32Array, n: number) => Promise<Float32Array>,
+  image: { channels: number; height: number; width: number },
+  rows: LabelRows | undefined,
+  run: (z: Float32Array, n: number, labels: Float32Array | undefined) => Promise<Float32Array>,
+  notes: readonly string[] = [],
 ): ImageSource {
+  const { channels, height, width } = image;
   if (channels !== 3) throw new RangeError(`the generator makes ${channels}-channel images; evaluation needs RGB (3)`);
   return {
     label,
     count,
     height,
     width,
+    notes,
     async read(start, n) {
-      // latentsFor keys each z by (seed, index): image i is the same whatever the batching.
+      // latentsFor keys each z by (seed, index), and so does a draw's rowsFor: image i is the same
+      // whatever the batching.
       const z = latentsFor(seed, start, n, zDim, latent);
-      return floatNchwToUint8Hwc(await run(z, n), n, channels, height, width);
+      return floatNchwToUint8Hwc(await run(z, n, rows?.(start, n)), n, channels, height, width);
     },
   };
 }
 
-/** Images 0..count-1 of `seed` from an exported ONNX generator (the same faces `generate --seed` writes). */
-export function onnxSource(session: GeneratorSession, count: number, seed: number): ImageSource {
-  const { zDim, latent, image } = session.info;
-  return generated(`${session.info.modelPath}: ${count} images (seed ${seed})`, count, zDim, latent, seed, image.channels, image.height, image.width, (z, n) =>
-    session.run(z, n),
+/**
+ * Images 0..count-1 of `seed` from an exported ONNX generator: the same faces `generate --seed`
+ * writes. A conditional model takes its label rows from `draw` (attributeDraw(info.attributes,
+ * request)); without one, every attribute is drawn from the model's training label rows, as
+ * `generate` does with no --attr. The latents do not depend on the draw.
+ */
+export function onnxSource(session: GeneratorSession, count: number, seed: number, draw?: AttributeDraw): ImageSource {
+  const { zDim, latent, image, modelPath, attributes } = session.info;
+  const labels = draw ?? attributeDraw(attributes, undefined, modelPath);
+  const request = !labels ? '' : labels.request.text === '' ? ', attributes drawn from its training label rows' : `, attributes ${labels.request.text}`;
+  return generated(
+    `${modelPath}: ${count} images (seed ${seed}${request})`,
+    count,
+    zDim,
+    latent,
+    seed,
+    image,
+    labels && ((start, n) => labels.rowsFor(seed, start, n)),
+    (z, n, y) => session.run(z, n, y),
+    labels?.notes,
   );
 }
 
-/** Images from a training engine's generator in inference mode (no ONNX needed). */
-export function engineSource(engine: TrainingEngine, count: number, seed: number, label = 'training generator'): ImageSource {
+/**
+ * Images from a training engine's generator in inference mode (no ONNX needed). A conditional
+ * engine needs `rows`, its label rows per image.
+ */
+export function engineSource(engine: TrainingEngine, count: number, seed: number, label = 'training generator', rows?: LabelRows): ImageSource {
   const { zDim, latent, image } = engine.spec;
-  return generated(`${label}: ${count} images (seed ${seed})`, count, zDim, latent, seed, image.channels, image.height, image.width, (z, n) =>
-    engine.generate(z, n),
-  );
+  return generated(`${label}: ${count} images (seed ${seed})`, count, zDim, latent, seed, image, rows, (z, n, y) => engine.generate(z, n, 'raw', y));
 }
 
 /** How `eval` reads a path given for --generated / --real / --model. */
@@ -97,6 +122,10 @@ export interface OpenedEvalSource {
   available: number;
   /** e.g. `onnxruntime cpu` for a generator. */
   note?: string;
+  /** The open generator (kind 'onnx'): per-attribute evaluation runs it with its own draws. */
+  session?: GeneratorSession;
+  /** The open data set (kind 'dataset'): per-attribute evaluation reads its labels. */
+  dataset?: DatasetReader;
   close(): Promise<void>;
 }
 
@@ -160,6 +189,7 @@ export async function openEvalSource(path: string, opts: OpenEvalSourceOptions):
       source: onnxSource(session, opts.count, opts.seed),
       available: opts.count,
       note: session.providerUsed,
+      session,
       close: () => session.close(),
     };
   }
@@ -173,7 +203,7 @@ export async function openEvalSource(path: string, opts: OpenEvalSourceOptions):
     }
     const take = Math.min(opts.count, reader.count);
     const source = datasetSource(reader, sampleIndices(reader.count, take, opts.seed), `${path}: ${take} of ${reader.count} images (seed ${opts.seed})`);
-    return { kind: 'dataset', source, available: reader.count, close: async () => reader.close() };
+    return { kind: 'dataset', source, available: reader.count, dataset: reader, close: async () => reader.close() };
   }
   if (ext === '.zip') return openFolderSource(path, opts);
   throw new UsageError('E_EVAL_EXPECTED_FOLDER', `${flag} ${path} is a file (${ext || 'no extension'}); expected ${ACCEPTED}`, {

@@ -1,7 +1,7 @@
 import { DatasetReader } from '../data/dataset-file.js';
 import type { StepEndContext, StepHook } from '../train/loop.js';
 import { deriveSeed } from '../util/rng.js';
-import { datasetSource, engineSource, sampleIndices } from './sources.js';
+import { datasetSource, engineSource, sampleIndices, type LabelRows } from './sources.js';
 import type { ImageSet } from './swd.js';
 import { realHalves, realHalvesScores, scoreAgainst, type SetScore } from './yardstick.js';
 import { smallestSideWithLevels, swdValidity, SWD_MIN_LEVELS } from './validity.js';
@@ -16,6 +16,10 @@ import { smallestSideWithLevels, swdValidity, SWD_MIN_LEVELS } from './validity.
  * The slices are not withheld from training (the loop trains on every image): the point is a
  * stable yardstick that shows a run improving or collapsing, not a test of memorisation.
  * Values go to metrics.jsonl as {"kind": "eval", "step": N, "swd": ..., "swdBaseline": ..., "swdKernel": ...}.
+ *
+ * A conditional generator is fed the labels of n more training images, a fixed sample of their
+ * own (not R1's): label rows drawn from the data's joint distribution, as `generate` and `eval`
+ * draw them from an exported model's training rows.
  */
 
 export const DEFAULT_TRAIN_EVAL_N = 200;
@@ -39,7 +43,7 @@ export function createTrainingEvalHook(opts: TrainingEvalOptions): TrainingEvalH
   const n = opts.n ?? DEFAULT_TRAIN_EVAL_N;
   if (!Number.isInteger(every) || every < 1) throw new RangeError(`eval-every must be an integer >= 1, got ${every}`);
   if (!Number.isInteger(n) || n < 2) throw new RangeError(`eval-n must be an integer >= 2, got ${n}`);
-  let real: { dataPath: string; r1: ImageSet; baseline: SetScore } | null = null;
+  let real: { dataPath: string; r1: ImageSet; baseline: SetScore; labels: Float32Array | null } | null = null;
 
   return {
     name: TRAIN_EVAL_HOOK,
@@ -60,13 +64,16 @@ export function createTrainingEvalHook(opts: TrainingEvalOptions): TrainingEvalH
           const source = datasetSource(reader, sampleIndices(reader.count, 2 * count, ctx.run.seed, 'train-eval-real'), ctx.run.data.path);
           const all: ImageSet = { data: await source.read(0, 2 * count), n: 2 * count, height, width };
           const [r1, r2] = realHalves(all, count);
-          real = { dataPath: ctx.run.data.path, r1, baseline: (await realHalvesScores(r1, r2, [], { swd: { seed: ctx.run.seed } })).baseline };
+          const labels = ctx.spec.conditioning ? conditioningLabels(reader, ctx.spec.conditioning.attributes, count, ctx.run.seed) : null;
+          real = { dataPath: ctx.run.data.path, r1, baseline: (await realHalvesScores(r1, r2, [], { swd: { seed: ctx.run.seed } })).baseline, labels };
         } finally {
           reader.close();
         }
       }
-      const { r1 } = real;
-      const generated = engineSource(ctx.engine, r1.n, deriveSeed(ctx.run.seed, 'train-eval-latents'), `step ${ctx.step}`);
+      const { r1, labels } = real;
+      const k = ctx.spec.conditioning?.attributes.length ?? 0;
+      const rows: LabelRows | undefined = labels ? (start, count) => labels.subarray(start * k, (start + count) * k) : undefined;
+      const generated = engineSource(ctx.engine, r1.n, deriveSeed(ctx.run.seed, 'train-eval-latents'), `step ${ctx.step}`, rows);
       const gen: ImageSet = { data: await generated.read(0, r1.n), n: r1.n, height: generated.height, width: generated.width };
       const { swd: s, colour: c } = await scoreAgainst(r1, gen, { swd: { seed: ctx.run.seed } });
       return {
@@ -85,4 +92,23 @@ export function createTrainingEvalHook(opts: TrainingEvalOptions): TrainingEvalH
       real = null;
     },
   };
+}
+
+/**
+ * Label rows for the generated images of a conditional run: the labels of `count` training images
+ * (a fixed sample keyed by the run's seed), in the order the generator takes its attributes.
+ */
+function conditioningLabels(reader: DatasetReader, attributes: readonly string[], count: number, seed: number): Float32Array {
+  const names = reader.attributes?.names ?? [];
+  const columns = attributes.map((a) => names.indexOf(a));
+  const missing = attributes.filter((_, i) => columns[i]! < 0);
+  if (missing.length > 0)
+    throw new RangeError(
+      `--eval-every: the generator is conditional on ${missing.join(', ')}, which ${reader.path} has no labels for (its attributes: ${names.join(', ') || 'none'})`,
+    );
+  const k = names.length;
+  const all = reader.readLabels(sampleIndices(reader.count, count, seed, 'train-eval-labels'));
+  const out = new Float32Array(count * attributes.length);
+  for (let i = 0; i < count; i++) columns.forEach((c, j) => (out[i * attributes.length + j] = all[i * k + c]!));
+  return out;
 }

@@ -7,6 +7,10 @@ import { prepareSynthetic } from '../../src/data/synthetic.js';
 import sharp from 'sharp';
 import { renameInput, tempDir, writeTinyModel } from '../inference/fixtures.js';
 import { syntheticFaces } from './ladder.js';
+import { writeConditionalModel, writeConditionalSet } from './conditional.js';
+import { DatasetReader } from '../../src/data/dataset-file.js';
+import { evaluateAttributes, onnxConditional } from '../../src/eval/index.js';
+import { openGenerator } from '../../src/inference/session.js';
 
 /** `celeba-gan eval` through main(), in a scratch working directory. */
 
@@ -19,6 +23,9 @@ before(async () => {
   await prepareSynthetic({ count: 12, out: join(dir, 'data', 'synthetic-28.cgds'), size: 28, seed: 2 });
   writeTinyModel(join(dir, 'models'), 'tiny.onnx');
   writeTinyModel(join(dir, 'bad'), 'renamed.onnx', { edit: renameInput('latent') });
+  // A conditional model and a labelled set, outside models/ and data/ (the defaults stay as they are).
+  await writeConditionalSet(join(dir, 'cond', 'labelled.cgds'));
+  writeConditionalModel(join(dir, 'cond', 'cond.onnx'), join(dir, 'cond', 'labelled.cgds'));
   // Two folders of PNGs, as a user would have them: 4 "generated" and 8 "real" 32 px faces.
   for (const [name, seed, count] of [
     ['gen', 5, 4],
@@ -53,6 +60,8 @@ describe('celeba-gan eval', () => {
     assert.equal(report.swd.value.levels.length, 2); // 28 and 14 px
     assert.equal(report.validity.swd.ranks, 'no-fine-texture');
     assert.ok(report.swd.value.mean > report.swd.baseline.mean, JSON.stringify(report.swd));
+    assert.equal(report.attributes, null); // an unconditional model: nothing per attribute, and nothing said
+    assert.doesNotMatch(r.stderr, /per-attribute/);
     assert.ok(Number.isFinite(report.colour.value.value) && Number.isFinite(report.colour.baseline.value));
     assert.deepEqual(report.features, { skipped: 'not meaningful below 64 px', description: 'faceres (@vladmandic/human 3.3.6)' });
     assert.deepEqual(report.detector, { skipped: 'not meaningful below 64 px', description: 'tiny face detector (@vladmandic/face-api 1.7.15)' });
@@ -153,6 +162,113 @@ describe('celeba-gan eval', () => {
       it(`ERROR PATH - ${what}`, async () => {
         const r = await cli('eval', ...args);
         assert.equal(r.code, code, r.stderr);
+        assert.match(r.stderr.replace(/\n/g, ' '), message);
+      });
+    }
+  });
+});
+
+describe('celeba-gan eval on a conditional model', () => {
+  const base = ['eval', '--model', 'cond/cond.onnx', '--real', 'cond/labelled.cgds', '--n', '6', '--seed', '4'];
+
+  it('--json --per-attribute both: every attribute the data labels, on and off, with the real counts; the numbers evaluateAttributes gives', async () => {
+    const r = await cli(...base, '--json', '--per-attribute', 'both', '--attr-n', '5', '--swd-kernel', 'js');
+    assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(r.stdout);
+    assert.match(report.generated.label, /cond\.onnx: 6 images \(seed 4, attributes drawn from its training label rows\)/);
+    assert.deepEqual(report.generated.notes, []);
+    const a = report.attributes;
+    assert.deepEqual(
+      a.scores.map((s: { request: string }) => s.request),
+      ['Smiling', '-Smiling', 'Eyeglasses', '-Eyeglasses', 'Pale_Skin', '-Pale_Skin'],
+    );
+    assert.deepEqual(a.notInData, ['Wearing_Hat']);
+    assert.equal(a.n, 5);
+    assert.deepEqual(
+      a.scores.map((s: { realCount: number; n?: number }) => [s.realCount, s.n ?? null]),
+      [
+        [16, 5],
+        [32, 5],
+        [7, 3],
+        [41, 5],
+        [1, null],
+        [47, 5],
+      ],
+    );
+    // The CLI passes its seed, n and sides through: the library's numbers for the same call.
+    const reader = new DatasetReader('cond/labelled.cgds');
+    const session = await openGenerator('cond/cond.onnx', { provider: 'cpu' });
+    try {
+      const direct = await evaluateAttributes({ generator: onnxConditional(session), real: reader, n: 5, seed: 4, sides: ['on'], attributes: ['Eyeglasses'] });
+      const [eyeglasses] = direct.scores;
+      assert.ok(eyeglasses && 'n' in eyeglasses);
+      const fromCli = a.scores[2];
+      // JS kernel in the CLI, the process's auto kernel here: the same projections summed in another order (swd.test.ts).
+      assert.ok(
+        Math.abs(fromCli.swd.value.mean - eyeglasses.swd.value.mean) < 1e-4 * eyeglasses.swd.value.mean,
+        `${fromCli.swd.value.mean} vs ${eyeglasses.swd.value.mean}`,
+      );
+      assert.ok(Math.abs(fromCli.swd.baseline.mean - eyeglasses.swd.baseline.mean) < 1e-4 * eyeglasses.swd.baseline.mean);
+    } finally {
+      await session.close();
+      reader.close();
+    }
+  });
+
+  it('the table (default auto: faces with each attribute): each beside its own real halves; a rare one skipped with its count; the attribute the data lacks named', async () => {
+    const r = await cli(...base);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /SWD x1e3 \(ProGAN\), mean +\d+\.\d +\d+\.\d/);
+    assert.match(r.stdout, /attribute +side +real +n +SWD x1e3 +halves +ratio +colour x1e3 \(halves\)/);
+    assert.match(r.stdout, /\n {2}Smiling +on +16 +6 +\d+\.\d +\d+\.\d +\d+\.\d\dx +\d+\.\d\d \(\d+\.\d\d\)\n/);
+    assert.match(r.stdout, /\n {2}Eyeglasses +on +7 +3 +\d+\.\d/);
+    assert.match(
+      r.stdout,
+      /\n {2}Pale_Skin +on +1 +- +skipped: 1 real image has it; SWD beside its baseline needs 4 \(2 to compare with, 2 for the real halves\)\n/,
+    );
+    assert.doesNotMatch(r.stdout, / off /);
+    assert.match(r.stdout, /not evaluated, the real set has no labels for: Wearing_Hat/);
+  });
+
+  it('auto with a real set that carries no labels (a folder): the overall numbers, and the reason per-attribute SWD was skipped', async () => {
+    const r = await cli('eval', '--model', 'cond/cond.onnx', '--real', 'photos/', '--resize', '28', '--n', '4');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stderr,
+      /per-attribute SWD skipped: the real set photos\/ is not a \.cgds data set, so it carries no attribute labels; prepare a labelled data set/,
+    );
+    assert.match(r.stdout, /SWD x1e3 \(ProGAN\), mean/);
+    assert.match(r.stdout, /per-attribute SWD: not computed: the real set photos\/ is not a \.cgds data set/);
+  });
+
+  describe('BAD CALL', () => {
+    const table: [string, string[], RegExp][] = [
+      [
+        '--per-attribute on with a real set without labels',
+        ['--model', 'cond/cond.onnx', '--real', 'photos/', '--resize', '28', '--n', '4', '--per-attribute', 'on'],
+        /E_EVAL_NO_LABELS.*photos\/ is not a \.cgds data set.*Pass --real <labelled\.cgds>, or leave --per-attribute at auto/,
+      ],
+      [
+        '--per-attribute both on an unconditional model',
+        ['--model', 'models/tiny.onnx', '--real', 'cond/labelled.cgds', '--n', '4', '--per-attribute', 'both'],
+        /E_NOT_CONDITIONAL.*per-attribute SWD needs a conditional generator, but model .*tiny\.onnx is unconditional/,
+      ],
+      [
+        '--per-attribute off on a folder of images',
+        ['--generated', 'gen/', '--real', 'photos/', '--n', '4', '--per-attribute', 'off'],
+        /E_NOT_CONDITIONAL.*--per-attribute off needs a conditional \.onnx generator, but gen\/ is a set of images/,
+      ],
+      [
+        'an unknown --per-attribute',
+        ['--per-attribute', 'all'],
+        /Unsupported per-attribute "all" of type string\. Should be one of: auto, on, off, both, none/,
+      ],
+      ['--attr-n below 2', ['--attr-n', '1'], /Expected integer >= 2 for attr-n but received 1 of type number/],
+    ];
+    for (const [what, args, message] of table) {
+      it(`ERROR PATH - ${what}`, async () => {
+        const r = await cli('eval', ...args);
+        assert.equal(r.code, 2, r.stderr);
         assert.match(r.stderr.replace(/\n/g, ' '), message);
       });
     }

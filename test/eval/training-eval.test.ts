@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildSpec } from '../../src/config/presets.js';
-import { prepareSynthetic } from '../../src/data/synthetic.js';
+import { prepareSynthetic, SYNTHETIC_ATTRIBUTES } from '../../src/data/synthetic.js';
 import { createTfjsEngine, type TfjsEngine } from '../../src/engines/tfjs/tfjs-engine.js';
 import { createTrainingEvalHook } from '../../src/eval/training-eval.js';
 import { train, type TrainConfig } from '../../src/train/index.js';
@@ -97,6 +97,22 @@ describe('train --eval-every (hook)', () => {
     const [a, b] = [await once('run-b'), await once('run-c')];
     assert.equal(a[0]!.swd, b[0]!.swd);
     assert.equal(a[0]!.colour, b[0]!.colour);
+  });
+
+  it('a conditional run: the generator is fed the labels of a fixed sample of training images, and the curve is logged', async () => {
+    const conditional = buildSpec('seed28', 0.03125, { attributes: [...SYNTHETIC_ATTRIBUTES] });
+    const cEngine = await createTfjsEngine(conditional, { backend: 'cpu' });
+    const hook = createTrainingEvalHook({ every: 2, n: 8 });
+    try {
+      await train(cfg('run-cond', { spec: conditional, steps: 2 }), cEngine, {}, [hook]);
+    } finally {
+      await hook.dispose();
+      cEngine.dispose();
+    }
+    const [line] = evalLines(join(root, 'run-cond'));
+    assert.equal(line!.step, 2);
+    assert.equal(line!.n, 8);
+    assert.ok((line!.swd as number) > (line!.swdBaseline as number), JSON.stringify(line));
   });
 
   it('ERROR PATH - eval-every below 1', () => {
