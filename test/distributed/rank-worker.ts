@@ -80,8 +80,9 @@ async function scenario(name: string, arg: string | undefined, group: ProcessGro
         given: boolean;
         masks: number;
         syncBn?: boolean;
+        attributes?: string[];
       };
-      const spec = buildSpec(cfg.preset, cfg.width);
+      const spec = buildSpec(cfg.preset, cfg.width, { attributes: cfg.attributes });
       const { height: H, width: W, channels: C } = spec.image;
       const engine = await createTorchEngine(spec, { threads: 1 });
       try {
@@ -104,7 +105,8 @@ async function scenario(name: string, arg: string | undefined, group: ProcessGro
           } else {
             batch = Uint8Array.from({ length: cfg.n * H * W * C }, (_, i) => (i * 31 + step * 17 + rank * 101) % 256);
           }
-          const m = await engine.trainStep(batch, cfg.n, { seed: cfg.seed, step, ...(randomness ? { randomness } : {}) });
+          const labels = inputs?.get(`y_${step}_${rank}`)?.data; // a conditional spec's label rows
+          const m = await engine.trainStep(batch, cfg.n, { seed: cfg.seed, step, labels, ...(randomness ? { randomness } : {}) });
           allReduceMs += m.allReduceMs ?? NaN;
         }
         const weights = await engine.getWeights();

@@ -18,6 +18,7 @@ import { runTorchReference } from '../support/torch-reference.js';
 import { PYTHON, TORCHRUN, referenceSkip } from '../support/references.js';
 import { distSkip, killAll, launchEnv, startRank, torchrunArgs } from './helpers.js';
 import { assertWithin, maxAbsDiff } from '../support/tensors.js';
+import { TEST_ATTRIBUTES, fakeLabels } from '../engines/labels.js';
 
 /**
  * Data-parallel training on the torch engine, 2 ranks over 127.0.0.1 with Gloo: replicas stay
@@ -31,7 +32,10 @@ const BIN = ['../../bin/celeba-gan', '../../../bin/celeba-gan']
   .map((rel) => fileURLToPath(new URL(rel, import.meta.url)))
   .find((p) => existsSync(p) && !p.includes('/dist/bin/'))!;
 const skip = distSkip();
-const spec = buildSpec('seed28', 0.0625);
+const plainSpec = buildSpec('seed28', 0.0625);
+const spec = plainSpec;
+/** A conditional spec of the same size (labels to z, projection discriminator). */
+const conditionalSpec = buildSpec('seed28', 0.0625, { attributes: [...TEST_ATTRIBUTES] });
 let tmp = '';
 let data = '';
 const cliChildren = new Set<ChildProcess>();
@@ -155,12 +159,13 @@ interface TwoRankStep {
 }
 
 /** One training step on 2 ranks with given images, z and dropout masks per rank. */
-async function twoRankStep(syncBn: boolean): Promise<TwoRankStep> {
+async function twoRankStep(syncBn: boolean, spec = plainSpec): Promise<TwoRankStep> {
   const { height: H, width: W, channels: C } = spec.image;
   const n = 4;
   const masks = dropoutLayers(spec).length;
   const dir = mkdtempSync(join(tmp, 'exact-'));
-  writeFileSync(join(dir, 'cfg.json'), JSON.stringify({ preset: 'seed28', width: 0.0625, n, steps: 1, seed: 3, given: true, masks, syncBn }));
+  const attributes = spec.conditioning?.attributes;
+  writeFileSync(join(dir, 'cfg.json'), JSON.stringify({ preset: 'seed28', width: 0.0625, n, steps: 1, seed: 3, given: true, masks, syncBn, attributes }));
   const w0 = initialWeights(spec, 9);
   writeSafetensors(join(dir, 'weights.safetensors'), w0);
   const engineInputs: TensorMap = new Map();
@@ -177,7 +182,9 @@ async function twoRankStep(syncBn: boolean): Promise<TwoRankStep> {
           }
     perReplica.set(`real_0_${r}`, { shape: [n, C, H, W], data: nchw });
     const rand = stepRandomness(spec, 40 + r, 0, n);
+    const labels = attributes && fakeLabels(n, attributes.length, r, 'ddp');
     for (const m of [engineInputs, perReplica]) {
+      if (labels) m.set(`y_0_${r}`, { shape: [n, attributes.length], data: labels });
       m.set(`z_0_${r}`, { shape: [n, spec.zDim], data: rand.z });
       rand.dropoutD?.forEach((d, i) => m.set(`mD_0_${r}_${i}`, { shape: [d.length], data: d }));
       rand.dropoutG?.forEach((d, i) => m.set(`mG_0_${r}_${i}`, { shape: [d.length], data: d }));
@@ -196,7 +203,7 @@ async function twoRankStep(syncBn: boolean): Promise<TwoRankStep> {
  * before batch norm has a zero gradient in exact arithmetic: its Adam moments are rounding noise
  * in both frameworks (test/engines/tfjs/engine.test.ts), so it is left out.
  */
-function assertMatchesReference(ours: TensorMap, ref: TensorMap): void {
+function assertMatchesReference(ours: TensorMap, ref: TensorMap, spec = plainSpec): void {
   const cancelled = new Set<string>();
   for (const network of ['generator', 'discriminator'] as const) {
     const infos = layerInfos(spec, network);
@@ -266,6 +273,19 @@ test(
     assert.ok(momentsDiffer(alone, ours), 'one half-batch alone should not match the 2-rank step');
   },
 );
+
+test('conditional: one 2-rank step equals PyTorch averaging the half-batches with their label rows (the projection embedding included)', { skip }, async () => {
+  const { ours, w0, perReplica, n, masks } = await twoRankStep(false, conditionalSpec);
+  assert.ok(ours.has('adam.m.discriminator.embed.weight'), 'the projection embedding is trained');
+  const ref = runTorchReference(conditionalSpec, w0, perReplica, { mode: 'dataParallel', n, steps: 1, replicas: 2, masks });
+  assertMatchesReference(ours, ref, conditionalSpec);
+  // The test can fail: the same step with rank 1's labels flipped gives other moments.
+  const flipped: TensorMap = new Map(perReplica);
+  const y = perReplica.get('y_0_1')!;
+  flipped.set('y_0_1', { shape: y.shape, data: y.data.map((v) => -v) });
+  const other = runTorchReference(conditionalSpec, w0, flipped, { mode: 'dataParallel', n, steps: 1, replicas: 2, masks });
+  assert.ok(momentsDiffer(other, ours), 'other labels should not match the 2-rank step');
+});
 
 test('--sync-bn: one 2-rank step equals PyTorch training on the full batch of both halves', { skip }, async () => {
   const { ours, w0, perReplica, n, masks } = await twoRankStep(true);
