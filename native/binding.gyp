@@ -13,7 +13,9 @@
       # libtorch needs exceptions (c10::Error) and RTTI; node-gyp turns both off by default.
       "cflags!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++14", "-std=gnu++17"],
-      "cflags_cc": ["-std=c++17", "-O3", "-fexceptions", "-frtti", "-Wno-unused-parameter", "-Wno-deprecated-declarations"],
+      "cflags_cc": ["-std=c++17", "-O3", "-fexceptions", "-frtti", "-Wno-unused-parameter", "-Wno-deprecated-declarations",
+                    # build.mjs's precompiled <torch/torch.h> (-include build/pch/torch-pch.h), or nothing.
+                    "<!@(node -p \"process.env.CELEBA_GAN_TORCH_PCH || ''\")"],
       "ldflags": ["<!@(node -p \"process.env.CELEBA_GAN_TORCH_LDFLAGS || ''\")"],
       "libraries": ["<!@(node -p \"process.env.CELEBA_GAN_TORCH_LIBS || ''\")"]
     }

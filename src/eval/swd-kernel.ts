@@ -97,7 +97,9 @@ function projectionModel(): Uint8Array {
 
 async function openOnnxruntimeKernel(): Promise<SwdKernel> {
   // The CPU provider: the products are small enough that a GPU's transfers would cost more.
-  const { ort, session }: OnnxSession = await openOnnxSession(projectionModel(), 'the SWD projection graph', { provider: 'cpu' });
+  // No spinning: between runs the pool's threads would spin for the next one on the cores the
+  // sort workers (column-sort.ts) need.
+  const { ort, session }: OnnxSession = await openOnnxSession(projectionModel(), 'the SWD projection graph', { provider: 'cpu', spinning: false });
   return {
     name: 'onnxruntime',
     description: 'onnxruntime (MLAS Gemm, cpu)',

@@ -31,11 +31,15 @@ export { Float32Sorter } from './float32-sort.js';
  * image, so nothing separates fine texture from the face's structure; here 28 px gets a 28 px
  * band-pass level over a 14 px residual, as 32 px gets 32 over 16).
  *
- * Speed: the projections run on a matrix kernel (swd-kernel.ts: onnxruntime's Gemm, or the JS
- * loop where it cannot load) and their columns are sorted by worker threads (column-sort.ts).
+ * Speed: each image's pyramid is built once; the projections run on a matrix kernel
+ * (swd-kernel.ts: onnxruntime's Gemm, or the JS loop where it cannot load) and their columns are
+ * sorted by worker threads (column-sort.ts, a radix sort) while this thread projects the next
+ * repeat.
  *
- * Memory: one level at a time: per set, n x 128 descriptors of 147 float32s (about 75 KB per
- * image of n) and one repeat's projections, n x 128 x 128 float32s (64 KB per image of n).
+ * Memory: per set, every image's pyramid as float32 (16 bytes per pixel of the set's images at
+ * most: 4 per byte, 4/3 for the levels), one level's descriptors, n x 128 of 147 float32s (about
+ * 75 KB per image of n), and two repeats' projections, n x 128 x 128 float32s (64 KB per image
+ * of n each).
  */
 
 /** n images, uint8 HWC RGB, back to back (what every eval source reads). */
@@ -253,27 +257,35 @@ export function swdDirections(seed: number, level: number, repeat: number, dim: 
 }
 
 /**
- * Descriptors of one level for a whole set: [n * perImage, 3 * p * p] row-major, normalised per
- * channel. Within a descriptor the layout is (channel, column, row): the reference's ogrid puts
- * x on the third axis, and with fixed directions the layout decides the exact number.
+ * Every image's Laplacian pyramid, per level one [n, 3, h, w] array (finest first): computed once
+ * per set and read by each level's descriptors (building it again per level was a quarter of
+ * SWD's time at 28 px).
  */
-function levelDescriptors(set: ImageSet, levels: number, level: number, positions: Int32Array, perImage: number, patchSize: number): Float32Array {
+function setPyramid(set: ImageSet, sizes: readonly [number, number][]): Float32Array[] {
   const { n, height, width } = set;
+  const out = sizes.map(([h, w]) => new Float32Array(n * CHANNELS * h * w));
+  const bytes = height * width * CHANNELS;
+  for (let i = 0; i < n; i++) {
+    const pyramid = laplacianPyramid(set.data.subarray(i * bytes, (i + 1) * bytes), height, width, sizes.length);
+    pyramid.forEach((plane, l) => itemAt(out, l, 'pyramid level').set(plane, i * plane.length));
+  }
+  return out;
+}
+
+/**
+ * Descriptors of one level for a whole set, from its planes [n, 3, h, w] (setPyramid):
+ * [n * perImage, 3 * p * p] row-major, normalised per channel. Within a descriptor the layout is
+ * (channel, column, row): the reference's ogrid puts x on the third axis, and with fixed
+ * directions the layout decides the exact number.
+ */
+function levelDescriptors(planes: Float32Array, n: number, h: number, w: number, positions: Int32Array, perImage: number, patchSize: number): Float32Array {
   const p2 = patchSize * patchSize;
   const dim = CHANNELS * p2;
   const desc = new Float32Array(n * perImage * dim);
-  const bytes = height * width * CHANNELS;
+  // `]!` in the hot loop: positions holds n * perImage [x0, y0] pairs (patchPositions), and a
+  // patch at x0 < w - 2r, y0 < h - 2r lies inside its image's h x w planes.
   for (let i = 0; i < n; i++) {
-    const pyramid = laplacianPyramid(set.data.subarray(i * bytes, (i + 1) * bytes), height, width, levels);
-    const plane = itemAt(pyramid, level, 'pyramid level');
-    let h = height;
-    let w = width;
-    for (let l = 0; l < level; l++) {
-      h = Math.ceil(h / 2);
-      w = Math.ceil(w / 2);
-    }
-    // `]!` in the hot loop: positions holds n * perImage [x0, y0] pairs (patchPositions), and a
-    // patch at x0 < w - 2r, y0 < h - 2r lies inside this level's h x w plane.
+    const image = i * CHANNELS * h * w;
     for (let k = 0; k < perImage; k++) {
       const q = i * perImage + k;
       const x0 = positions[2 * q]!;
@@ -281,8 +293,8 @@ function levelDescriptors(set: ImageSet, levels: number, level: number, position
       let o = q * dim;
       for (let c = 0; c < CHANNELS; c++) {
         for (let dx = 0; dx < patchSize; dx++) {
-          const col = c * h * w + y0 * w + x0 + dx;
-          for (let dy = 0; dy < patchSize; dy++) desc[o++] = plane[col + dy * w]!;
+          const col = image + c * h * w + y0 * w + x0 + dx;
+          for (let dy = 0; dy < patchSize; dy++) desc[o++] = planes[col + dy * w]!;
         }
       }
     }
@@ -340,21 +352,41 @@ export async function swdAgainst(reference: ImageSet, sets: readonly ImageSet[],
   const o: Required<SwdOptions> = { ...SWD_DEFAULTS, ...opts };
   const sizes = checkSwdInputs(reference, sets, o, run.referenceName ?? 'reference set');
   const kernel = run.kernel ?? (await sharedSwdKernel());
-  const levels: SwdLevel[][] = sets.map(() => []);
   const sorter = new ColumnSorter();
+  const sums = new LevelSums(sizes.length, sets.length, o.repeats, run.onLevel);
   try {
+    const pyramids = [reference, ...sets].map((set) => setPyramid(set, sizes));
+    // Two repeats in flight: the worker threads sort one repeat's projections while this thread
+    // projects the next (or builds the next level's descriptors). At most 2 x (sets + 1)
+    // projection arrays are alive.
+    let previous: Promise<void> | null = null;
     for (const [l, [h, w]] of sizes.entries()) {
       // The same positions for every set: a set against itself is exactly 0.
       const positions = patchPositions(o.seed, l, reference.n, o.patchesPerImage, h, w, o.patchSize);
-      const descriptors = [reference, ...sets].map((set) => levelDescriptors(set, sizes.length, l, positions, o.patchesPerImage, o.patchSize));
-      const values = await levelDistances(kernel, sorter, descriptors, o, l);
-      values.forEach((value, k) => itemAt(levels, k, 'set').push({ height: h, width: w, value }));
-      run.onLevel?.(l + 1, sizes.length);
+      const descriptors = pyramids.map((levels) =>
+        levelDescriptors(itemAt(levels, l, 'pyramid level'), reference.n, h, w, positions, o.patchesPerImage, o.patchSize),
+      );
+      for (let r = 0; r < o.repeats; r++) {
+        const dirs = swdDirections(o.seed, l, r, CHANNELS * o.patchSize * o.patchSize, o.directionsPerRepeat);
+        const { sorted } = await projectAndSort(kernel, sorter, descriptors, dirs, o.directionsPerRepeat);
+        await previous;
+        previous = sorted.then((columns) => sums.add(l, columns));
+        // Observed by the next `await previous`; if a later projection throws first, close()
+        // rejects the queued sorts, which must not surface as unhandled rejections.
+        previous.catch(() => {});
+      }
     }
+    await previous;
   } finally {
     await sorter.close();
   }
-  return levels.map((ls) => ({ levels: ls, mean: ls.reduce((s, l) => s + l.value, 0) / ls.length, n: reference.n, seed: o.seed, kernel: kernel.name }));
+  return sums.perSet().map((values) => ({
+    levels: sizes.map(([height, width], l) => ({ height, width, value: itemAt(values, l, 'level') })),
+    mean: values.reduce((s, v) => s + v, 0) / values.length,
+    n: reference.n,
+    seed: o.seed,
+    kernel: kernel.name,
+  }));
 }
 
 /** The pyramid's sizes after checking the sets and options; RangeError saying what is wrong otherwise. */
@@ -378,35 +410,59 @@ function checkSwdInputs(reference: ImageSet, sets: readonly ImageSet[], o: Requi
 }
 
 /**
- * One level: SWD x1e3 of each of descriptors[1..] against descriptors[0], averaged over the
- * repeats. The worker threads sort one set's projections while this thread projects the next;
- * one [m, count] array per set is alive at a time (sets + 1 in all).
+ * One repeat: each set's descriptors [count, dim] projected on `dirs` [m, dim] here, and handed to
+ * the worker threads, which sort every direction's column. Resolves once every projection is
+ * queued; `sorted` then holds the sorted [m, count] arrays, reference first.
  */
-async function levelDistances(
+async function projectAndSort(
   kernel: SwdKernel,
   sorter: ColumnSorter,
   descriptors: readonly Float32Array[],
-  o: Required<SwdOptions>,
-  level: number,
-): Promise<number[]> {
-  const dim = CHANNELS * o.patchSize * o.patchSize;
-  const m = o.directionsPerRepeat;
+  dirs: Float32Array,
+  m: number,
+): Promise<{ sorted: Promise<Float32Array[]> }> {
+  const dim = dirs.length / m;
   const count = itemAt(descriptors, 0, 'reference descriptors').length / dim;
-  const sums = new Float64Array(descriptors.length - 1);
-  for (let r = 0; r < o.repeats; r++) {
-    const dirs = swdDirections(o.seed, level, r, dim, m);
-    const sorted: Promise<Float32Array>[] = [];
-    for (const desc of descriptors) {
-      const job = sorter.sort(await kernel.project(desc, count, dim, dirs, m), m, count);
-      // Observed by Promise.all below; if a later projection throws, close() rejects the queued
-      // sorts, which must not surface as unhandled rejections.
-      job.catch(() => {});
-      sorted.push(job);
-    }
-    const [reference, ...rest] = await Promise.all(sorted);
-    rest.forEach((p, k) => (sums[k]! += meanAbsDifference(p, reference!)));
+  const jobs: Promise<Float32Array>[] = [];
+  for (const desc of descriptors) {
+    const job = sorter.sort(await kernel.project(desc, count, dim, dirs, m), m, count);
+    // Observed by Promise.all below; if a later projection throws, close() rejects the queued
+    // sorts, which must not surface as unhandled rejections.
+    job.catch(() => {});
+    jobs.push(job);
   }
-  return Array.from(sums, (s) => (s / o.repeats) * 1e3);
+  return { sorted: Promise.all(jobs) };
+}
+
+/**
+ * Per level and set, the sum over repeats of mean |sorted set - sorted reference|, and the
+ * progress report of a level once all its repeats are in (they arrive in order).
+ */
+class LevelSums {
+  private readonly sums: Float64Array[];
+  private readonly done: Int32Array;
+
+  constructor(
+    private readonly levels: number,
+    sets: number,
+    private readonly repeats: number,
+    private readonly onLevel?: (done: number, levels: number) => void,
+  ) {
+    this.sums = Array.from({ length: levels }, () => new Float64Array(sets));
+    this.done = new Int32Array(levels);
+  }
+
+  add(level: number, [reference, ...rest]: readonly Float32Array[]): void {
+    const sums = itemAt(this.sums, level, 'level');
+    rest.forEach((p, k) => (sums[k]! += meanAbsDifference(p, reference!)));
+    if (++this.done[level]! === this.repeats) this.onLevel?.(level + 1, this.levels);
+  }
+
+  /** Per set, per level (finest first): SWD x1e3, the mean over the repeats. */
+  perSet(): number[][] {
+    const sets = itemAt(this.sums, 0, 'level').length;
+    return Array.from({ length: sets }, (_, k) => this.sums.map((level) => (level[k]! / this.repeats) * 1e3));
+  }
 }
 
 /** mean |a - b| over two arrays of one length. */
