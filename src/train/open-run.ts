@@ -71,10 +71,10 @@ export interface OpenedRun {
   attributeRows: LabelRowTable | null;
 }
 
-/** `seed28 at width 1`, `seed28 at width 1 conditional on Smiling, Eyeglasses`. */
-function describeModel(preset: string, width: number, spec: ArchitectureSpec): string {
+/** ` conditional on Smiling, Eyeglasses`, or '' for an unconditional spec. */
+function describeConditioning(spec: ArchitectureSpec): string {
   const attributes = spec.conditioning?.attributes;
-  return `${preset} at width ${width}${attributes ? ` conditional on ${attributes.join(', ')}` : ''}`;
+  return attributes ? ` conditional on ${attributes.join(', ')}` : ' unconditional';
 }
 
 function sameJson(a: unknown, b: unknown): boolean {
@@ -122,12 +122,13 @@ export async function openRun(config: TrainConfig): Promise<OpenedRun> {
   if (existing) {
     const want = { preset: spec.preset, width: spec.width };
     if (existing.preset !== want.preset || existing.width !== want.width || !sameJson(existing.spec, spec)) {
-      const was = describeModel(existing.preset, existing.width, existing.spec);
-      const asked = describeModel(want.preset, want.width, spec);
+      // Conditioning is named only when it differs: an unconditional run's message stays as it was.
+      const cond = (s: ArchitectureSpec): string =>
+        (existing.spec.conditioning === undefined) === (spec.conditioning === undefined) ? '' : describeConditioning(s);
       const conditional = existing.spec.conditioning ? ' --conditional' : '';
       throw new UsageError(
         'E_CHECKPOINT_MISMATCH',
-        `${config.outDir} holds a ${was} run, but ${was === asked ? 'another architecture of that name' : asked} was asked for`,
+        `${config.outDir} holds a ${existing.preset} run at width ${existing.width}${cond(existing.spec)}, but ${want.preset} at width ${want.width}${cond(spec)} was asked for`,
         {
           hint: `Resume with --preset ${existing.preset} --width ${existing.width}${conditional} (or leave them out), or use another --out for a new run.`,
         },

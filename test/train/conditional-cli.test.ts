@@ -136,7 +136,7 @@ test('ERROR PATH - a conditional run resumed --no-conditional, or resumed on an 
   assert.equal(r.code, 2);
   assert.match(
     r.stderr,
-    /\[E_CHECKPOINT_MISMATCH\]: .* holds a seed28 at width 0\.03125 conditional on Smiling, Eyeglasses, Blond_Hair run, but seed28 at width 0\.03125 was asked for/,
+    /\[E_CHECKPOINT_MISMATCH\]: .* holds a seed28 run at width 0\.03125 conditional on Smiling, Eyeglasses, Blond_Hair, but seed28 at width 0\.03125 unconditional was asked for/,
   );
   assert.match(r.stderr, /--conditional/);
   const u = await cli('train', '--out', out, '--resume', '--data', unlabelled, '--steps', '2', '--engine', 'tfjs', '--backend', 'cpu');
