@@ -249,6 +249,9 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalReport> {
   const faceOk = opts.faceMetrics === true;
   const why = Math.min(height, width) < FACE_METRICS_MIN_SIZE ? NOT_MEANINGFUL : NOT_VALIDATED;
 
+  // The projection kernel's onnxruntime session opens (~0.3 s) while the images decode.
+  const kernelReady = opts.swdKernel ? Promise.resolve(opts.swdKernel) : sharedSwdKernel();
+  kernelReady.catch(() => undefined); // a failure is thrown where the kernel is awaited, below
   let t = performance.now();
   const realAll = await readImages(real, 0, 2 * n, chunk, 'real', 0, 2 * n, onProgress);
   const [r1, r2] = realHalves(realAll, n);
@@ -260,7 +263,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalReport> {
   // Progress in pyramid levels of the two pairs (computed together against R1).
   const levels = pyramidSizes(height, width, swdOptions.minResolution).length;
   onProgress?.({ phase: 'swd', done: 0, total: 2 * levels });
-  const kernel = opts.swdKernel ?? (await sharedSwdKernel());
+  const kernel = await kernelReady;
   const scores = await realHalvesScores(r1, r2, [gen], {
     swd: swdOptions,
     run: { kernel, onLevel: (done) => onProgress?.({ phase: 'swd', done: 2 * done, total: 2 * levels }) },
