@@ -59,12 +59,16 @@ export function modelFileName(info: Pick<GeneratorInfo, 'modelPath'>): string {
   return info.modelPath.split(/[\\/]/).pop()!;
 }
 
-/** Model inputs [n, inputWidth] through the batcher -> images [n, C, H, W] (the interpolation's RunModel). */
+/**
+ * Latents [n, zDim] and a conditional model's label rows [n, K] through the batcher -> images
+ * [n, C, H, W]: a RunModel with session.run's arguments (the interpolation's and the grid's).
+ */
 export function runBatched(ctx: RouteContext, signal: AbortSignal): RunModel {
-  const { image } = ctx.session.info;
-  const width = inputWidth(ctx.session.info);
-  const size = image.channels * image.height * image.width;
-  return async (inputs, n) => {
+  const { info } = ctx.session;
+  const width = inputWidth(info);
+  const size = info.image.channels * info.image.height * info.image.width;
+  return async (z, n, labels) => {
+    const inputs = faceInputs(info, z, labels, n);
     const rows = Array.from({ length: n }, (_, i) => inputs.subarray(i * width, (i + 1) * width));
     const outs = await ctx.batcher.submit(rows, { signal });
     const images = new Float32Array(n * size);

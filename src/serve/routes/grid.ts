@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { checkTruncation, latentsFor } from '../../inference/latents.js';
 import { floatNchwToUint8Hwc } from '../../util/image.js';
-import { MIME, etagOf, faceInputs, notModified, runBatched, type RouteContext } from '../context.js';
+import { MIME, etagOf, notModified, runBatched, type RouteContext } from '../context.js';
 import { encodeGridPng } from '../encode.js';
 import { LIMITS, checkCost } from '../limits.js';
 import { accessTokenSchema, attrSchema, seedSchema, truncationSchema, upscaleSchema } from './schemas.js';
@@ -38,8 +38,7 @@ export function registerGridRoutes(app: FastifyInstance, ctx: RouteContext): voi
       const etag = etagOf(ctx, 'grid', seed, n, upscale, cols ?? null, truncation ?? null, draw?.request.text ?? null);
       if (notModified(request, reply, etag)) return reply.code(304).send();
       const signal = ctx.work.signal(reply);
-      const inputs = faceInputs(info, latentsFor(seed, 0, n, info.zDim, info.latent, truncation), draw?.rowsFor(seed, 0, n), n);
-      const images = await runBatched(ctx, signal)(inputs, n);
+      const images = await runBatched(ctx, signal)(latentsFor(seed, 0, n, info.zDim, info.latent, truncation), n, draw?.rowsFor(seed, 0, n));
       const faces = floatNchwToUint8Hwc(images, n, c, h, w);
       const png = await ctx.work.run(signal, () => encodeGridPng(faces, n, info.image, upscale, cols, signal));
       return reply.type(MIME.png).send(png);

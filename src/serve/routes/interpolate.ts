@@ -3,7 +3,7 @@ import { formatFaceRef, parseFaceRef, renderFrames, walkFrameCount, walkLatents,
 import { UsageError } from '../../errors.js';
 import { checkTruncation } from '../../inference/latents.js';
 import { attributeWalkRows, faceWalkRows, heldLatents } from '../../inference/interpolate.js';
-import { MIME, etagOf, faceInputs, inputWidth, notModified, runBatched, type RouteContext } from '../context.js';
+import { MIME, etagOf, notModified, runBatched, type RouteContext } from '../context.js';
 import { encodeWalkAbortable } from '../encode.js';
 import { LIMITS, checkCost, type EncodedKind } from '../limits.js';
 import { accessTokenSchema, attrSchema, faceRefSchema, truncationSchema, upscaleSchema } from './schemas.js';
@@ -67,8 +67,8 @@ export function registerInterpolateRoutes(app: FastifyInstance, ctx: RouteContex
       checkCost(`a walk of ${frameCount} frames at upscale ${q.upscale}`, frameCount * h * w * q.upscale * q.upscale, ENCODED[q.format], ctx.maxPixels);
       if (notModified(request, reply, etagOf(ctx, 'walk', walk.key, q.format, q.upscale, q.delay))) return reply.code(304).send();
       const signal = ctx.work.signal(reply);
-      const inputs = walk.inputs();
-      const frames = await renderFrames(runBatched(ctx, signal), inputs, inputWidth(info), info.image, { batchSize: LIMITS.maxImages, signal });
+      const { z, labels } = walk.inputs();
+      const frames = await renderFrames(runBatched(ctx, signal), z, info.zDim, info.image, { batchSize: LIMITS.maxImages, signal, labels });
       const encode = { format: q.format, upscale: q.upscale, resize: 'lanczos', delayMs: q.delay } as const;
       const bytes = await ctx.work.run(signal, () => encodeWalkAbortable(frames, info.image, encode, signal));
       return reply.type(MIME[q.format]).send(bytes);
@@ -80,8 +80,8 @@ interface WalkPlan {
   frames: number;
   /** Everything that decides the frames (for the ETag). */
   key: unknown[];
-  /** The frames' model inputs (faceInputs), made once the request is known to need them. */
-  inputs(): Float32Array;
+  /** The frames' latents and (conditional models) label rows, made once the request is known to need them. */
+  inputs(): { z: Float32Array; labels: Float32Array | undefined };
 }
 
 /** The frames of a walk between faces (to=) or along an attribute (walk=), checked. */
@@ -102,8 +102,10 @@ function planWalk(ctx: RouteContext, q: WalkQuery): WalkPlan {
     return {
       frames,
       key: ['attribute', formatFaceRef(from), walked.name, q.steps, q.loop, truncation ?? null, request],
-      inputs: () =>
-        faceInputs(info, heldLatents(from, frames, info.zDim, info.latent, truncation), attributeWalkRows(draw!, from, walked.index, q.steps, q.loop), frames),
+      inputs: () => ({
+        z: heldLatents(from, frames, info.zDim, info.latent, truncation),
+        labels: attributeWalkRows(draw!, from, walked.index, q.steps, q.loop),
+      }),
     };
   }
   const keys = [from, parseFaceRef(q.to!, 'to')];
@@ -112,6 +114,6 @@ function planWalk(ctx: RouteContext, q: WalkQuery): WalkPlan {
   return {
     frames,
     key: [keys.map(formatFaceRef), walk, request],
-    inputs: () => faceInputs(info, walkLatents(keys, info.zDim, info.latent, walk), draw && faceWalkRows(draw, keys, q.steps, q.loop), frames),
+    inputs: () => ({ z: walkLatents(keys, info.zDim, info.latent, walk), labels: draw && faceWalkRows(draw, keys, q.steps, q.loop) }),
   };
 }
