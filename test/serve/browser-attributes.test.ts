@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import sharp from 'sharp';
 import { CHROMIUM, referenceSkip } from '../support/references.js';
-import { serveTiny, type Served } from './helpers.js';
+import type { Served } from './helpers.js';
+import { SCREENSHOTS, closePage, servePage, type ServedPage } from './browser-helpers.js';
 
 /**
  * The page on a conditional model, in a real browser (as browser.test.ts): a control per
@@ -17,27 +17,19 @@ import { serveTiny, type Served } from './helpers.js';
 
 // Where chromium is missing, test/support/references.ts decides: a failure under CI, else a skip.
 const skip = referenceSkip(CHROMIUM);
-const SCREENSHOTS = join(process.cwd(), 'dist', 'test-output', 'serve');
 
 let served: Served;
-let browser: Browser;
+let setup: ServedPage | undefined;
 let page: Page;
 let base: string;
 
 before(async () => {
   if (skip) return;
-  mkdirSync(SCREENSHOTS, { recursive: true });
-  served = await serveTiny({ conditional: true });
-  base = await served.app.listen({ host: '127.0.0.1', port: 0 });
-  browser = await chromium.launch({ executablePath: CHROMIUM.executable, args: ['--no-sandbox'] });
-  page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
-  page.setDefaultTimeout(30_000);
+  setup = await servePage({ conditional: true });
+  ({ served, base, page } = setup);
 });
 
-after(async () => {
-  await browser?.close();
-  await served?.stop();
-});
+after(() => closePage(setup));
 
 const firstSrc = `document.querySelector('#grid img').getAttribute('src')`;
 
